@@ -6,9 +6,9 @@
 
 use std::io::{Read, Seek};
 
+use crate::Limits;
 use crate::decode::{decode_reader, is_zip};
 use crate::error::FileError;
-use crate::Limits;
 
 /// Calls `each(entry_name, decoded_bytes)` for every file entry of the archive.
 /// Problems with single entries go to `each` as errors; problems with the archive as
@@ -29,16 +29,27 @@ pub fn for_each_entry<R: Read + Seek>(
     let mut total: u64 = 0;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| FileError::Zip(e.to_string()))?;
-        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry {i}"));
+        let name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("entry {i}"));
         if entry.is_dir() || is_clutter(&name) {
             continue;
         }
         if entry.is_symlink() {
-            each(&name, Err(FileError::Zip("entry is a symbolic link; refused".into())));
+            each(
+                &name,
+                Err(FileError::Zip("entry is a symbolic link; refused".into())),
+            );
             continue;
         }
         if entry.enclosed_name().is_none() || name.starts_with('/') || name.contains('\\') {
-            each(&name, Err(FileError::Zip("entry path is absolute or climbs out with '..'; refused".into())));
+            each(
+                &name,
+                Err(FileError::Zip(
+                    "entry path is absolute or climbs out with '..'; refused".into(),
+                )),
+            );
             continue;
         }
         let remaining = limits.max_archive_bytes.saturating_sub(total);
@@ -53,7 +64,10 @@ pub fn for_each_entry<R: Read + Seek>(
         if let Ok(bytes) = &decoded {
             total += bytes.len() as u64;
             if is_zip(bytes) {
-                each(&name, Err(FileError::Zip("nested archive; unzip it first".into())));
+                each(
+                    &name,
+                    Err(FileError::Zip("nested archive; unzip it first".into())),
+                );
                 continue;
             }
         }
@@ -88,7 +102,10 @@ mod tests {
         w.finish().unwrap().into_inner()
     }
 
-    fn collect(bytes: Vec<u8>, limits: &Limits) -> (Vec<(String, Result<usize, String>)>, Result<(), FileError>) {
+    fn collect(
+        bytes: Vec<u8>,
+        limits: &Limits,
+    ) -> (Vec<(String, Result<usize, String>)>, Result<(), FileError>) {
         let mut seen = Vec::new();
         let r = for_each_entry(Cursor::new(bytes), limits, |n, d| {
             seen.push((n.to_string(), d.map(|b| b.len()).map_err(|e| e.to_string())))
@@ -98,7 +115,11 @@ mod tests {
 
     #[test]
     fn entries_stream_and_traversal_is_refused() {
-        let z = archive(&[("a/b.json", b"{}"), ("../evil.json", b"{}"), ("__MACOSX/x", b"")]);
+        let z = archive(&[
+            ("a/b.json", b"{}"),
+            ("../evil.json", b"{}"),
+            ("__MACOSX/x", b""),
+        ]);
         let (seen, r) = collect(z, &Limits::default());
         assert!(r.is_ok());
         assert_eq!(seen[0], ("a/b.json".into(), Ok(2)));
@@ -109,11 +130,17 @@ mod tests {
     #[test]
     fn caps_on_entries_and_total_size() {
         let z = archive(&[("a.json", b"{}"), ("b.json", b"{}")]);
-        let limits = Limits { max_archive_entries: 1, ..Limits::default() };
+        let limits = Limits {
+            max_archive_entries: 1,
+            ..Limits::default()
+        };
         assert!(collect(z, &limits).1.is_err());
         let big = vec![b' '; 1000];
         let z = archive(&[("a.json", &big), ("b.json", &big)]);
-        let limits = Limits { max_archive_bytes: 1500, ..Limits::default() };
+        let limits = Limits {
+            max_archive_bytes: 1500,
+            ..Limits::default()
+        };
         let (seen, r) = collect(z, &limits);
         assert!(r.is_err());
         assert_eq!(seen[0].1, Ok(1000));

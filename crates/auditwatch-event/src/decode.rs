@@ -93,7 +93,10 @@ mod tests {
     fn bomb_is_refused_at_the_cap() {
         let bomb = gz(&vec![b' '; 10 << 20]);
         assert!(bomb.len() < (10 << 20) / 50, "{}", bomb.len());
-        assert!(matches!(decode(&bomb, 1 << 20), Err(FileError::TooLarge { .. })));
+        assert!(matches!(
+            decode(&bomb, 1 << 20),
+            Err(FileError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub fn parse_key(key: &str) -> Option<KeyInfo> {
         "CloudTrail-Digest" => ObjectKind::Digest,
         other => ObjectKind::OtherService(other.to_string()),
     };
-    let region = rest.get(2).filter(|r| rest.len() > 3 && !r.is_empty()).map(|r| r.to_string());
+    let region = rest
+        .get(2)
+        .filter(|r| rest.len() > 3 && !r.is_empty())
+        .map(|r| r.to_string());
     let date = match rest.get(3..6) {
         Some([y, m, d]) => match (y.parse(), m.parse(), d.parse()) {
             (Ok(y), Ok(m), Ok(d)) if y > 1999 && (1..=12).contains(&m) && (1..=31).contains(&d) => {
@@ -79,15 +82,20 @@ mod tests {
 
     #[test]
     fn layouts() {
-        let k = parse_key("logs/AWSLogs/o-abc123/111122223333/CloudTrail/us-east-1/2024/05/06/x.json.gz").unwrap();
+        let k = parse_key(
+            "logs/AWSLogs/o-abc123/111122223333/CloudTrail/us-east-1/2024/05/06/x.json.gz",
+        )
+        .unwrap();
         assert_eq!(k.kind, ObjectKind::Events);
         assert_eq!(k.org_id.as_deref(), Some("o-abc123"));
         assert_eq!(k.account, "111122223333");
         assert_eq!(k.region.as_deref(), Some("us-east-1"));
         assert_eq!(k.date, Some((2024, 5, 6)));
-        let d = parse_key("AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2024/05/06/d.json.gz").unwrap();
+        let d = parse_key("AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2024/05/06/d.json.gz")
+            .unwrap();
         assert_eq!(d.kind, ObjectKind::Digest);
-        let c = parse_key("AWSLogs/111122223333/Config/eu-west-1/2024/5/6/ConfigHistory/x.json.gz").unwrap();
+        let c = parse_key("AWSLogs/111122223333/Config/eu-west-1/2024/5/6/ConfigHistory/x.json.gz")
+            .unwrap();
         assert_eq!(c.kind, ObjectKind::OtherService("Config".into()));
         assert!(parse_key("random/file.json").is_none());
         assert!(parse_key("AWSLogs/abc/CloudTrail/x").is_none());

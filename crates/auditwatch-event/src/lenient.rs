@@ -91,7 +91,13 @@ mod tests {
 
     #[test]
     fn text_reads_every_scalar_and_unescapes() {
-        let t = |s: &str| serde_json::from_str::<T<'_>>(s).unwrap().t.0.map(|c| c.into_owned());
+        let t = |s: &str| {
+            serde_json::from_str::<T<'_>>(s)
+                .unwrap()
+                .t
+                .0
+                .map(|c| c.into_owned())
+        };
         assert_eq!(t(r#"{"t":"a"}"#).as_deref(), Some("a"));
         assert_eq!(t(r#"{"t":"a\"b\u00e9"}"#).as_deref(), Some("a\"bé"));
         assert_eq!(t(r#"{"t":12.5}"#).as_deref(), Some("12.5"));

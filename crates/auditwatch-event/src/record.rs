@@ -214,7 +214,9 @@ impl<'a> Record<'a> {
             && fields.event_name.is_none()
             && fields.event_source.is_none()
         {
-            return Err("not a CloudTrail record: no eventVersion, eventName or eventSource".into());
+            return Err(
+                "not a CloudTrail record: no eventVersion, eventName or eventSource".into(),
+            );
         }
         Ok(Self {
             raw,
@@ -289,9 +291,9 @@ pub struct EventKey(pub u128);
 impl EventKey {
     /// The key of an `eventID`.
     pub fn of_event_id(id: &str) -> Self {
-        parse_uuid(id).map(EventKey).unwrap_or_else(|| {
-            EventKey(xxhash_rust::xxh3::xxh3_128(id.as_bytes()) | 1 << 127)
-        })
+        parse_uuid(id)
+            .map(EventKey)
+            .unwrap_or_else(|| EventKey(xxhash_rust::xxh3::xxh3_128(id.as_bytes()) | 1 << 127))
     }
 }
 
@@ -353,19 +355,34 @@ mod tests {
     #[test]
     fn usernames_follow_event_history() {
         let cases = [
-            (r#"{"type":"IAMUser","userName":"alice","principalId":"AID"}"#, Some("alice")),
-            (r#"{"type":"Root","arn":"arn:aws:iam::1:root"}"#, Some("root")),
+            (
+                r#"{"type":"IAMUser","userName":"alice","principalId":"AID"}"#,
+                Some("alice"),
+            ),
+            (
+                r#"{"type":"Root","arn":"arn:aws:iam::1:root"}"#,
+                Some("root"),
+            ),
             (
                 r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/Admin/bob@x.com"}"#,
                 Some("bob@x.com"),
             ),
-            (r#"{"type":"AssumedRole","principalId":"AROAX:sess"}"#, Some("sess")),
+            (
+                r#"{"type":"AssumedRole","principalId":"AROAX:sess"}"#,
+                Some("sess"),
+            ),
             (
                 r#"{"type":"FederatedUser","arn":"arn:aws:sts::1:federated-user/carol"}"#,
                 Some("carol"),
             ),
-            (r#"{"type":"AWSService","invokedBy":"s3.amazonaws.com"}"#, Some("s3.amazonaws.com")),
-            (r#"{"type":"SAMLUser","userName":"dave","principalId":"P"}"#, Some("dave")),
+            (
+                r#"{"type":"AWSService","invokedBy":"s3.amazonaws.com"}"#,
+                Some("s3.amazonaws.com"),
+            ),
+            (
+                r#"{"type":"SAMLUser","userName":"dave","principalId":"P"}"#,
+                Some("dave"),
+            ),
             (r#"{"type":"SomethingNew","principalId":"P9"}"#, Some("P9")),
             (r#"{"type":"AWSAccount"}"#, None),
         ];
@@ -405,18 +422,38 @@ mod tests {
         assert_eq!(r.fields.event_version.as_deref(), Some("1.05"));
         assert_eq!(r.fields.event_name.as_deref(), None);
         assert_eq!(r.fields.read_only.0, Some(true));
-        assert_eq!(r.fields.request_parameters.as_deref(), Some(r#"{"a": [1, 2]}"#));
+        assert_eq!(
+            r.fields.request_parameters.as_deref(),
+            Some(r#"{"a": [1, 2]}"#)
+        );
         assert_eq!(r.fields.response_elements.as_deref(), None);
         assert_eq!(r.fields.error_code.as_deref(), Some("404"));
     }
 
     #[test]
     fn bad_records_say_why() {
-        assert!(Record::parse(r#"{"eventName":"X"}"#).unwrap_err().contains("eventTime"));
-        assert!(Record::parse(r#"{"eventTime":"x","eventName":"X"}"#).unwrap_err().contains("timestamp"));
-        assert!(Record::parse(r#"{"eventTime":"2024-01-02T03:04:05Z"}"#).unwrap_err().contains("CloudTrail"));
+        assert!(
+            Record::parse(r#"{"eventName":"X"}"#)
+                .unwrap_err()
+                .contains("eventTime")
+        );
+        assert!(
+            Record::parse(r#"{"eventTime":"x","eventName":"X"}"#)
+                .unwrap_err()
+                .contains("timestamp")
+        );
+        assert!(
+            Record::parse(r#"{"eventTime":"2024-01-02T03:04:05Z"}"#)
+                .unwrap_err()
+                .contains("CloudTrail")
+        );
         assert!(Record::parse(r#"[1]"#).is_err());
-        assert!(Record::parse(r#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"X","userIdentity":"me"}"#).is_err());
+        assert!(
+            Record::parse(
+                r#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"X","userIdentity":"me"}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -190,7 +190,11 @@ fn split_array(doc: &[u8], open: usize, shape: Shape) -> Result<Split<'_>, FileE
                         text: Cow::Borrowed(&doc[pos..end]),
                     });
                 } else {
-                    errors.push(RecordError::new(index, pos, "array element is not an object"));
+                    errors.push(RecordError::new(
+                        index,
+                        pos,
+                        "array element is not an object",
+                    ));
                 }
                 pos = skip_ws(doc, end);
                 match doc.get(pos) {
@@ -399,7 +403,10 @@ pub(crate) fn skip_value(doc: &[u8], pos: usize, depth: usize) -> Result<usize, 
         b'{' | b'[' => {
             let mut stack: Vec<u8> = vec![first];
             if depth + 1 > MAX_DEPTH {
-                return Err(skip_err(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
+                return Err(skip_err(
+                    pos,
+                    format!("nesting deeper than {MAX_DEPTH} levels"),
+                ));
             }
             let mut i = pos + 1;
             while i < doc.len() {
@@ -438,7 +445,8 @@ pub(crate) fn skip_value(doc: &[u8], pos: usize, depth: usize) -> Result<usize, 
         }
         _ => {
             let mut i = pos;
-            while i < doc.len() && !matches!(doc[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            while i < doc.len()
+                && !matches!(doc[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
             {
                 i += 1;
             }
@@ -492,7 +500,8 @@ mod tests {
 
     #[test]
     fn lookup_events_output_is_unwrapped() {
-        let doc = br#"{"Events":[{"EventId":"1","CloudTrailEvent":"{\"eventVersion\":\"1.08\"}"}]}"#;
+        let doc =
+            br#"{"Events":[{"EventId":"1","CloudTrailEvent":"{\"eventVersion\":\"1.08\"}"}]}"#;
         let s = split(doc).unwrap();
         assert_eq!(s.shape, Shape::LookupEvents);
         assert_eq!(texts(&s), vec![r#"{"eventVersion":"1.08"}"#]);

@@ -1,0 +1,354 @@
+//! The SQLite catalog: which Parquet segments make up the table, their dedup keys,
+//! and which source objects were already taken.
+//!
+//! WAL mode with `synchronous=FULL`: a committed transaction survives power loss. The
+//! catalog is the truth: a Parquet file it does not list is never read.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Result, StoreError};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments(
+    id INTEGER PRIMARY KEY,
+    day INTEGER NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    rows INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    min_time INTEGER NOT NULL,
+    max_time INTEGER NOT NULL,
+    accounts TEXT NOT NULL,
+    regions TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segments_day ON segments(day);
+CREATE TABLE IF NOT EXISTS segment_keys(
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    keys BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segment_keys_day ON segment_keys(day);
+CREATE TABLE IF NOT EXISTS source_objects(
+    location TEXT PRIMARY KEY,
+    size INTEGER,
+    mtime INTEGER,
+    etag TEXT,
+    status TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    reason TEXT,
+    ingested_at INTEGER NOT NULL
+);
+"#;
+
+/// One Parquet segment as the catalog lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Catalog id.
+    pub id: i64,
+    /// Days since the Unix epoch.
+    pub day: i32,
+    /// Path relative to the lake root (`events/day=…/….parquet`).
+    pub path: String,
+    /// Row count.
+    pub rows: u64,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Smallest and largest `eventTime` (µs).
+    pub min_time: i64,
+    /// See `min_time`.
+    pub max_time: i64,
+    /// Sorted distinct accounts in the segment.
+    pub accounts: Vec<String>,
+    /// Sorted distinct regions in the segment.
+    pub regions: Vec<String>,
+}
+
+/// A segment about to be registered (no id yet).
+#[derive(Debug, Clone)]
+pub struct NewSegment {
+    /// Everything but the id (ignored).
+    pub segment: Segment,
+    /// Its sorted event keys, 16 bytes little-endian each.
+    pub keys: Vec<u8>,
+}
+
+/// What is recorded about one source object after it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceObject {
+    /// File path or URL.
+    pub location: String,
+    /// Size in bytes.
+    pub size: Option<u64>,
+    /// Modification time (seconds) for files.
+    pub mtime: Option<i64>,
+    /// ETag for S3 objects.
+    pub etag: Option<String>,
+    /// `done` (all records taken), `partial` (some records rejected), `rejected`,
+    /// `skipped` (a digest or another service's file).
+    pub status: String,
+    /// Records read.
+    pub records: u64,
+    /// Records or entries rejected.
+    pub errors: u64,
+    /// Why, when not `done`.
+    pub reason: Option<String>,
+}
+
+/// An open catalog connection.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("path", &self.path).finish()
+    }
+}
+
+fn join(v: &[String]) -> String {
+    v.join(",")
+}
+
+fn split(s: String) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').map(str::to_string).collect()
+    }
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let err = |source| StoreError::Catalog {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Catalog {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Every segment, oldest day first.
+    pub fn segments(&self) -> Result<Vec<Segment>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, day, path, rows, bytes, min_time, max_time, accounts, regions
+                 FROM segments ORDER BY day, id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Segment {
+                    id: r.get(0)?,
+                    day: r.get(1)?,
+                    path: r.get(2)?,
+                    rows: r.get::<_, i64>(3)? as u64,
+                    bytes: r.get::<_, i64>(4)? as u64,
+                    min_time: r.get(5)?,
+                    max_time: r.get(6)?,
+                    accounts: split(r.get(7)?),
+                    regions: split(r.get(8)?),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// The key blobs of every segment of `day`.
+    pub fn day_keys(&self, day: i32) -> Result<Vec<(i64, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT segment_id, keys FROM segment_keys WHERE day = ?1")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// The recorded state of a source object.
+    pub fn source(&self, location: &str) -> Result<Option<SourceObject>> {
+        self.conn
+            .query_row(
+                "SELECT location, size, mtime, etag, status, records, errors, reason
+                 FROM source_objects WHERE location = ?1",
+                [location],
+                |r| {
+                    Ok(SourceObject {
+                        location: r.get(0)?,
+                        size: r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
+                        mtime: r.get(2)?,
+                        etag: r.get(3)?,
+                        status: r.get(4)?,
+                        records: r.get::<_, i64>(5)? as u64,
+                        errors: r.get::<_, i64>(6)? as u64,
+                        reason: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Registers new segments and source objects, and retires old segments, in one
+    /// transaction: all of it becomes visible at once or none of it does.
+    /// Returns the ids given to the new segments.
+    pub fn commit(
+        &mut self,
+        added: &[NewSegment],
+        retired: &[i64],
+        sources: &[SourceObject],
+    ) -> Result<Vec<i64>> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Catalog {
+            path: path.clone(),
+            source,
+        };
+        let now = chrono::Utc::now().timestamp();
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut ids = Vec::with_capacity(added.len());
+        {
+            let mut seg = tx
+                .prepare_cached(
+                    "INSERT INTO segments(day, path, rows, bytes, min_time, max_time, accounts,
+                     regions, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(err)?;
+            let mut keys = tx
+                .prepare_cached(
+                    "INSERT INTO segment_keys(segment_id, day, keys) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(err)?;
+            for new in added {
+                let s = &new.segment;
+                seg.execute(params![
+                    s.day,
+                    s.path,
+                    s.rows as i64,
+                    s.bytes as i64,
+                    s.min_time,
+                    s.max_time,
+                    join(&s.accounts),
+                    join(&s.regions),
+                    now
+                ])
+                .map_err(err)?;
+                let id = tx.last_insert_rowid();
+                keys.execute(params![id, s.day, new.keys]).map_err(err)?;
+                ids.push(id);
+            }
+            let mut del = tx
+                .prepare_cached("DELETE FROM segments WHERE id = ?1")
+                .map_err(err)?;
+            for id in retired {
+                del.execute([id]).map_err(err)?;
+            }
+            let mut src = tx
+                .prepare_cached(
+                    "INSERT INTO source_objects(location, size, mtime, etag, status, records,
+                     errors, reason, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT(location) DO UPDATE SET size=excluded.size,
+                     mtime=excluded.mtime, etag=excluded.etag, status=excluded.status,
+                     records=excluded.records, errors=excluded.errors, reason=excluded.reason,
+                     ingested_at=excluded.ingested_at",
+                )
+                .map_err(err)?;
+            for s in sources {
+                src.execute(params![
+                    s.location,
+                    s.size.map(|v| v as i64),
+                    s.mtime,
+                    s.etag,
+                    s.status,
+                    s.records as i64,
+                    s.errors as i64,
+                    s.reason,
+                    now
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(day: i32, path: &str) -> NewSegment {
+        NewSegment {
+            segment: Segment {
+                id: 0,
+                day,
+                path: path.into(),
+                rows: 3,
+                bytes: 10,
+                min_time: 1,
+                max_time: 2,
+                accounts: vec!["1".into(), "2".into()],
+                regions: vec![],
+            },
+            keys: vec![7; 16],
+        }
+    }
+
+    #[test]
+    fn commit_registers_and_retires_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let src = SourceObject {
+            location: "/x".into(),
+            size: Some(1),
+            mtime: Some(2),
+            etag: None,
+            status: "done".into(),
+            records: 3,
+            errors: 0,
+            reason: None,
+        };
+        let ids = c
+            .commit(&[seg(5, "a"), seg(5, "b")], &[], &[src.clone()])
+            .unwrap();
+        assert_eq!(c.segments().unwrap().len(), 2);
+        assert_eq!(c.segments().unwrap()[0].accounts, vec!["1", "2"]);
+        assert_eq!(c.day_keys(5).unwrap().len(), 2);
+        assert_eq!(c.source("/x").unwrap(), Some(src));
+        // A duplicate path fails the whole transaction: nothing of it is visible.
+        assert!(
+            c.commit(&[seg(6, "c"), seg(6, "a")], &[ids[0]], &[])
+                .is_err()
+        );
+        assert_eq!(c.segments().unwrap().len(), 2);
+        c.commit(&[seg(6, "c")], &[ids[0]], &[]).unwrap();
+        let paths: Vec<String> = c.segments().unwrap().into_iter().map(|s| s.path).collect();
+        assert_eq!(paths, vec!["b", "c"]);
+        assert_eq!(c.day_keys(5).unwrap().len(), 1);
+    }
+}

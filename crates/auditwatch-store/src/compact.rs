@@ -1,0 +1,114 @@
+//! Compaction: merges a day's small segments into larger ones and swaps them in with
+//! one catalog transaction. Readers see the old set or the new set, never a mix.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+
+use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::catalog::{NewSegment, Segment};
+use crate::dedup::{from_blob, to_blob};
+use crate::error::{IoContext, Result, StoreError};
+use crate::schema::events_schema;
+use crate::segment;
+use crate::writer::Writer;
+
+/// A segment with fewer rows than this is "small".
+pub const SMALL_ROWS: u64 = 100_000;
+/// A merged segment holds at most about this many rows.
+pub const TARGET_ROWS: u64 = 400_000;
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Segments merged away.
+    pub merged: u64,
+    /// Segments written.
+    pub written: u64,
+    /// Rows rewritten.
+    pub rows: u64,
+}
+
+/// Groups of small segments worth merging, per day.
+pub fn plan(segments: &[Segment]) -> Vec<Vec<Segment>> {
+    let mut by_day: BTreeMap<i32, Vec<&Segment>> = BTreeMap::new();
+    for s in segments.iter().filter(|s| s.rows < SMALL_ROWS) {
+        by_day.entry(s.day).or_default().push(s);
+    }
+    let mut groups = Vec::new();
+    for (_, segs) in by_day {
+        let mut group: Vec<Segment> = Vec::new();
+        let mut rows = 0;
+        for s in segs {
+            if rows + s.rows > TARGET_ROWS && group.len() > 1 {
+                groups.push(std::mem::take(&mut group));
+                rows = 0;
+            } else if rows + s.rows > TARGET_ROWS {
+                group.clear();
+                rows = 0;
+            }
+            rows += s.rows;
+            group.push(s.clone());
+        }
+        if group.len() > 1 {
+            groups.push(group);
+        }
+    }
+    groups
+}
+
+/// Merges every planned group.
+pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
+    let mut stats = CompactStats::default();
+    for group in plan(&writer.catalog().segments()?) {
+        let day = group[0].day;
+        let mut batches = Vec::new();
+        for s in &group {
+            let path = writer.lake().join(&s.path);
+            let file = File::open(&path).io("open", &path)?;
+            let perr = |source| StoreError::Parquet {
+                path: path.clone(),
+                source,
+            };
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(perr)?
+                .with_batch_size(8192)
+                .build()
+                .map_err(perr)?;
+            for b in reader {
+                batches.push(b?);
+            }
+        }
+        let all = concat_batches(&events_schema(), &batches)?;
+        drop(batches);
+        let order = sort_to_indices(all.column(0), None, None)?;
+        let sorted = take_record_batch(&all, &order)?;
+        drop(all);
+        let new = segment::write(writer.lake(), day, &sorted)?;
+        let ids: Vec<i64> = group.iter().map(|s| s.id).collect();
+        let mut keys: Vec<u128> = writer
+            .catalog()
+            .day_keys(day)?
+            .into_iter()
+            .filter(|(id, _)| ids.contains(id))
+            .flat_map(|(_, blob)| from_blob(&blob))
+            .collect();
+        keys.sort_unstable();
+        stats.merged += group.len() as u64;
+        stats.written += 1;
+        stats.rows += new.rows;
+        let retired: Vec<(i64, String)> = group.iter().map(|s| (s.id, s.path.clone())).collect();
+        writer.swap(
+            vec![(
+                NewSegment {
+                    segment: new,
+                    keys: to_blob(&keys),
+                },
+                keys,
+            )],
+            &retired,
+        )?;
+    }
+    Ok(stats)
+}

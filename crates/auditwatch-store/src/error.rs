@@ -1,0 +1,75 @@
+//! Typed errors of the store.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// What can go wrong in the store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A file-system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The SQLite catalog failed.
+    #[error("catalog {path}: {source}")]
+    Catalog {
+        /// The catalog file.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// Another process holds the write lock.
+    #[error("another auditwatch process is writing to {0} (lock held); try again when it finishes")]
+    Locked(PathBuf),
+    /// Parquet writing or reading failed.
+    #[error("parquet {path}: {source}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: datafusion::parquet::errors::ParquetError,
+    },
+    /// The query engine refused or failed a query.
+    #[error("{0}")]
+    Query(String),
+    /// A request was malformed (bad token, bad attribute …).
+    #[error("{0}")]
+    InvalidRequest(String),
+}
+
+impl From<datafusion::error::DataFusionError> for StoreError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        StoreError::Query(e.strip_backtrace().to_string())
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for StoreError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        StoreError::Query(e.to_string())
+    }
+}
+
+/// Result with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Adds path context to IO errors.
+pub(crate) trait IoContext<T> {
+    fn io(self, op: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io(self, op: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| StoreError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

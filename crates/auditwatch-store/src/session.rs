@@ -1,0 +1,127 @@
+//! Query sessions: a DataFusion context where `events` is the caller's view of the lake.
+//!
+//! The table over the lake is never registered under a name. `events` is a view that
+//! filters it to the caller's accounts, so user SQL cannot reach rows outside its
+//! scope by naming another table. Identifiers are case-sensitive, unquoted or quoted,
+//! so CloudTrail Lake / Athena queries port over (`SELECT eventName FROM events`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::config::SessionConfig;
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::{Expr, lit};
+use datafusion::prelude::{SessionContext, ident};
+use futures::StreamExt;
+
+use crate::catalog::Segment;
+use crate::error::{Result, StoreError};
+use crate::scope::Scope;
+use crate::table::EventsTable;
+use crate::udf;
+
+/// Bounds on one SQL query.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlLimits {
+    /// Most rows returned; the result says when it was cut.
+    pub max_rows: usize,
+    /// Longest run time.
+    pub timeout: Duration,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        Self {
+            max_rows: 100_000,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Rows of a SQL query.
+#[derive(Debug, Clone)]
+pub struct SqlResult {
+    /// The rows, as Arrow batches.
+    pub batches: Vec<RecordBatch>,
+    /// Whether `max_rows` cut the result.
+    pub truncated: bool,
+}
+
+/// Builds a session whose `events` table is `segments` seen through `scope`.
+pub fn session(
+    lake: PathBuf,
+    segments: Arc<Vec<Segment>>,
+    scope: &Scope,
+) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let opts = config.options_mut();
+    opts.sql_parser.enable_ident_normalization = false;
+    opts.execution.parquet.pushdown_filters = true;
+    opts.execution.parquet.reorder_filters = true;
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    datafusion_functions_json::register_all(&mut state)?;
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udf(udf::has_resource_type().as_ref().clone());
+    ctx.register_udf(udf::has_resource_name().as_ref().clone());
+    let table = Arc::new(EventsTable::new(lake, segments, scope.clone()));
+    let df = ctx.read_table(table)?;
+    let df = match scope {
+        Scope::All => df,
+        Scope::Accounts(set) => {
+            let accounts: Vec<Expr> = set.iter().map(|a| lit(a.clone())).collect();
+            if accounts.is_empty() {
+                df.filter(lit(false))?
+            } else {
+                df.filter(ident("accountId").in_list(accounts, false))?
+            }
+        }
+    };
+    ctx.register_table("events", df.into_view())?;
+    Ok(ctx)
+}
+
+/// Runs read-only SQL: no DDL, no DML, no `SET`/`COPY`, no functions that read files.
+pub async fn run_sql(ctx: &SessionContext, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let work = async {
+        let df = ctx.sql_with_options(sql, options).await?;
+        let mut stream = df.execute_stream().await?;
+        let mut batches = Vec::new();
+        let mut rows = 0;
+        let mut truncated = false;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let room = limits.max_rows - rows;
+            if batch.num_rows() > room {
+                batches.push(batch.slice(0, room));
+                truncated = true;
+                break;
+            }
+            rows += batch.num_rows();
+            batches.push(batch);
+            if rows == limits.max_rows {
+                truncated = stream.next().await.is_some();
+                break;
+            }
+        }
+        Ok::<_, StoreError>(SqlResult { batches, truncated })
+    };
+    match tokio::time::timeout(limits.timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Query(format!(
+            "query stopped after {} s (the time limit)",
+            limits.timeout.as_secs()
+        ))),
+    }
+}

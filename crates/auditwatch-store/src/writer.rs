@@ -1,0 +1,321 @@
+//! The single writer of a lake: stages converted batches, drops duplicates against all
+//! history, writes one sorted segment per day and registers segments and source
+//! checkpoints in one catalog transaction.
+//!
+//! One writer per data directory at a time, enforced by an OS file lock: a second
+//! `ingest` waits for nothing and fails with a clear message instead of racing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{
+    concat_batches, filter_record_batch, sort_to_indices, take_record_batch,
+};
+
+use crate::catalog::{Catalog, NewSegment, SourceObject};
+use crate::convert::DayBatch;
+use crate::dedup::{DedupIndex, to_blob};
+use crate::error::{IoContext, Result, StoreError};
+use crate::schema::events_schema;
+use crate::segment;
+
+/// How long retired files wait in `.trash` before deletion, so that a query that
+/// planned them a moment ago still finds them.
+pub const TRASH_GRACE: Duration = Duration::from_secs(600);
+
+/// Most event keys the dedup cache keeps between commits (16 bytes each).
+const MAX_CACHED_KEYS: usize = 8_000_000;
+
+/// What one commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Events newly stored.
+    pub added: u64,
+    /// Events dropped because the lake (or the same batch) already had them.
+    pub duplicates: u64,
+    /// Segments written.
+    pub segments: u64,
+}
+
+/// The lake's writer. Holds the write lock until dropped.
+#[derive(Debug)]
+pub struct Writer {
+    lake: PathBuf,
+    catalog: Catalog,
+    _lock: File,
+    dedup: DedupIndex,
+    pending: Vec<DayBatch>,
+    sources: Vec<SourceObject>,
+    pending_rows: usize,
+    pending_bytes: usize,
+}
+
+impl Writer {
+    pub(crate) fn open(data_dir: &Path, lake: PathBuf, catalog: Catalog) -> Result<Self> {
+        let lock_path = data_dir.join("write.lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .io("open", &lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(data_dir.to_path_buf()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e).io("lock", &lock_path),
+        }
+        let writer = Self {
+            lake,
+            catalog,
+            _lock: lock,
+            dedup: DedupIndex::default(),
+            pending: Vec::new(),
+            sources: Vec::new(),
+            pending_rows: 0,
+            pending_bytes: 0,
+        };
+        writer.clean_up()?;
+        Ok(writer)
+    }
+
+    /// The catalog this writer commits to.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Whether a source object was already taken whole with the same size and
+    /// modification time (files) or ETag (objects). Rejected and partial objects are
+    /// read again so their errors are reported again.
+    pub fn already_taken(
+        &self,
+        location: &str,
+        size: u64,
+        mtime: Option<i64>,
+        etag: Option<&str>,
+    ) -> Result<bool> {
+        Ok(self.catalog.source(location)?.is_some_and(|s| {
+            matches!(s.status.as_str(), "done" | "skipped")
+                && s.size == Some(size)
+                && s.mtime == mtime
+                && s.etag.as_deref() == etag
+        }))
+    }
+
+    /// Adds the converted records of one source object, to be committed with it.
+    pub fn stage(&mut self, batches: Vec<DayBatch>, source: SourceObject) {
+        for b in &batches {
+            self.pending_rows += b.batch.num_rows();
+            self.pending_bytes += b.batch.get_array_memory_size();
+        }
+        self.pending.extend(batches);
+        self.sources.push(source);
+    }
+
+    /// Rows staged and not yet committed.
+    pub fn pending_rows(&self) -> usize {
+        self.pending_rows
+    }
+
+    /// Memory held by staged rows, in bytes.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Makes everything staged durable and visible, atomically.
+    pub fn commit(&mut self) -> Result<CommitStats> {
+        let pending = std::mem::take(&mut self.pending);
+        let sources = std::mem::take(&mut self.sources);
+        self.pending_rows = 0;
+        self.pending_bytes = 0;
+        if pending.is_empty() && sources.is_empty() {
+            return Ok(CommitStats::default());
+        }
+        let mut by_day: BTreeMap<i32, Vec<DayBatch>> = BTreeMap::new();
+        for b in pending {
+            by_day.entry(b.day).or_default().push(b);
+        }
+        let mut stats = CommitStats::default();
+        let mut written: Vec<(NewSegment, Vec<u128>)> = Vec::new();
+        let result = (|| -> Result<()> {
+            for (day, batches) in by_day {
+                let (batch, keys, dups) = self.unique_sorted(day, batches)?;
+                stats.duplicates += dups;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                let seg = segment::write(&self.lake, day, &batch)?;
+                stats.added += seg.rows;
+                stats.segments += 1;
+                let mut sorted = keys;
+                sorted.sort_unstable();
+                written.push((
+                    NewSegment {
+                        segment: seg,
+                        keys: to_blob(&sorted),
+                    },
+                    sorted,
+                ));
+            }
+            Ok(())
+        })();
+        let committed = result.and_then(|()| {
+            let added: Vec<NewSegment> = written.iter().map(|(s, _)| s.clone()).collect();
+            self.catalog.commit(&added, &[], &sources)
+        });
+        match committed {
+            Ok(ids) => {
+                for ((seg, keys), id) in written.into_iter().zip(ids) {
+                    self.dedup.add(seg.segment.day, id, keys);
+                }
+                if self.dedup.cached_keys() > MAX_CACHED_KEYS {
+                    self.dedup.clear();
+                }
+                Ok(stats)
+            }
+            Err(e) => {
+                for (seg, _) in &written {
+                    let _ = fs::remove_file(self.lake.join(&seg.segment.path));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Concatenates a day's batches, drops rows whose key is already stored or
+    /// repeated, and sorts by eventTime. Returns the rows, their keys and the number
+    /// of duplicates dropped.
+    fn unique_sorted(
+        &mut self,
+        day: i32,
+        batches: Vec<DayBatch>,
+    ) -> Result<(RecordBatch, Vec<u128>, u64)> {
+        let schema = events_schema();
+        let mut keys = Vec::new();
+        let mut keep = Vec::new();
+        let mut seen = HashSet::new();
+        for b in &batches {
+            for k in &b.keys {
+                let fresh = seen.insert(k.0) && !self.dedup.contains(&self.catalog, day, *k)?;
+                keep.push(fresh);
+                if fresh {
+                    keys.push(k.0);
+                }
+            }
+        }
+        let all = concat_batches(&schema, batches.iter().map(|b| &b.batch))?;
+        let dups = keep.iter().filter(|k| !**k).count() as u64;
+        let unique = if dups == 0 {
+            all
+        } else {
+            filter_record_batch(&all, &BooleanArray::from(keep))?
+        };
+        let order = sort_to_indices(unique.column(0), None, None)?;
+        let sorted = take_record_batch(&unique, &order)?;
+        let keys = order.values().iter().map(|&i| keys[i as usize]).collect();
+        Ok((sorted, keys, dups))
+    }
+
+    /// Removes what a crash may have left: staging files, and table files the catalog
+    /// does not list (moved to `.trash`); deletes trash older than the grace period.
+    fn clean_up(&self) -> Result<()> {
+        let staging = segment::staging_dir(&self.lake);
+        if let Ok(entries) = fs::read_dir(&staging) {
+            for e in entries.flatten() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        let listed: HashSet<String> = self
+            .catalog
+            .segments()?
+            .into_iter()
+            .map(|s| s.path)
+            .collect();
+        let events = self.lake.join("events");
+        if let Ok(days) = fs::read_dir(&events) {
+            for day in days.flatten() {
+                let Ok(files) = fs::read_dir(day.path()) else {
+                    continue;
+                };
+                for f in files.flatten() {
+                    let rel = format!(
+                        "events/{}/{}",
+                        day.file_name().to_string_lossy(),
+                        f.file_name().to_string_lossy()
+                    );
+                    if !listed.contains(&rel) {
+                        move_to_trash(&self.lake, &f.path())?;
+                    }
+                }
+            }
+        }
+        purge_trash(&self.lake, TRASH_GRACE);
+        Ok(())
+    }
+
+    /// Retires segments (after compaction) and registers their replacement in one
+    /// transaction, then moves the retired files out of the table folder.
+    pub(crate) fn swap(
+        &mut self,
+        added: Vec<(NewSegment, Vec<u128>)>,
+        retired: &[(i64, String)],
+    ) -> Result<()> {
+        let new: Vec<NewSegment> = added.iter().map(|(s, _)| s.clone()).collect();
+        let ids: Vec<i64> = retired.iter().map(|(id, _)| *id).collect();
+        let committed = self.catalog.commit(&new, &ids, &[]);
+        let new_ids = match committed {
+            Ok(ids) => ids,
+            Err(e) => {
+                for s in &new {
+                    let _ = fs::remove_file(self.lake.join(&s.segment.path));
+                }
+                return Err(e);
+            }
+        };
+        self.dedup.retire(&ids);
+        for ((seg, keys), id) in added.into_iter().zip(new_ids) {
+            self.dedup.add(seg.segment.day, id, keys);
+        }
+        for (_, path) in retired {
+            move_to_trash(&self.lake, &self.lake.join(path))?;
+        }
+        Ok(())
+    }
+
+    /// The lake root.
+    pub fn lake(&self) -> &Path {
+        &self.lake
+    }
+}
+
+fn move_to_trash(lake: &Path, file: &Path) -> Result<()> {
+    let trash = segment::trash_dir(lake);
+    fs::create_dir_all(&trash).io("create", &trash)?;
+    let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
+    let dest = trash.join(name);
+    fs::rename(file, &dest).io("move to trash", file)?;
+    Ok(())
+}
+
+/// Deletes trash files older than `grace`.
+pub fn purge_trash(lake: &Path, grace: Duration) {
+    let Ok(entries) = fs::read_dir(segment::trash_dir(lake)) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_none_or(|age| age >= grace);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! End-to-end tests of the lake: commit, query, lookup, dedup, compaction and scope.
+
+use auditwatch_event::Record;
+use auditwatch_store::convert::{EventRow, to_day_batches};
+use auditwatch_store::rows::to_json;
+use auditwatch_store::{Attribute, Lookup, Scope, SourceObject, SqlLimits, Store};
+
+fn record(i: usize, account: &str, user: &str, name: &str, day: u32) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","userName":"{user}","accessKeyId":"AKIA{i:04}","arn":"arn:aws:iam::{account}:user/{user}"}},"eventTime":"2024-03-{day:02}T10:{m:02}:{s:02}Z","eventSource":"s3.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.{ip}","userAgent":"aws-cli","requestParameters":{{"bucketName":"b{i}"}},"responseElements":null,"eventID":"00000000-0000-4000-8000-{i:012}","readOnly":true,"resources":[{{"ARN":"arn:aws:s3:::b{i}","type":"AWS::S3::Bucket"}}],"eventType":"AwsApiCall","recipientAccountId":"{account}"}}"#,
+        m = i / 60 % 60,
+        s = i % 60,
+        ip = i % 250
+    )
+}
+
+fn commit(store: &Store, texts: &[String], location: &str) -> auditwatch_store::CommitStats {
+    let rows: Vec<EventRow<'_>> = texts
+        .iter()
+        .map(|t| EventRow {
+            record: Record::parse(t).unwrap(),
+            account_from_key: None,
+            source: location,
+        })
+        .collect();
+    let mut w = store.writer().unwrap();
+    w.stage(
+        to_day_batches(&rows),
+        SourceObject {
+            location: location.into(),
+            size: Some(1),
+            mtime: Some(1),
+            etag: None,
+            status: "done".into(),
+            records: texts.len() as u64,
+            errors: 0,
+            reason: None,
+        },
+    );
+    w.commit().unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn commit_query_lookup_dedup_compact_and_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut texts = Vec::new();
+    for i in 0..300 {
+        let account = if i % 3 == 0 {
+            "111111111111"
+        } else {
+            "222222222222"
+        };
+        let user = if i % 2 == 0 { "alice" } else { "bob" };
+        let name = if i % 10 == 0 {
+            "DeleteBucket"
+        } else {
+            "GetObject"
+        };
+        texts.push(record(i, account, user, name, 1 + (i % 3) as u32));
+    }
+    let s = commit(&store, &texts[..200], "a");
+    assert_eq!((s.added, s.duplicates, s.segments), (200, 0, 3));
+    // Overlapping batch: 100 old + 100 new, and a repeat inside the batch.
+    let mut second = texts[100..].to_vec();
+    second.push(texts[250].clone());
+    let s = commit(&store, &second, "b");
+    assert_eq!((s.added, s.duplicates), (100, 101));
+
+    let rt = rt();
+    let sql = |scope: &Scope, q: &str| {
+        let r = rt
+            .block_on(store.sql(scope, q, SqlLimits::default()))
+            .unwrap();
+        to_json(&r.batches).unwrap()
+    };
+    let n = sql(&Scope::All, "SELECT count(*) AS n FROM events");
+    assert_eq!(n[0]["n"], 300);
+    // Unquoted camelCase, struct access, JSON functions.
+    let rows = sql(
+        &Scope::All,
+        r#"SELECT eventName, count(*) AS n FROM events WHERE "userIdentity"."userName" = 'alice' AND json_get_str(requestParameters, 'bucketName') = 'b10' GROUP BY 1"#,
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["eventName"], "DeleteBucket");
+    let rows = sql(
+        &Scope::All,
+        "SELECT userIdentity.arn AS a FROM events WHERE eventID = '00000000-0000-4000-8000-000000000007'",
+    );
+    assert_eq!(rows[0]["a"], "arn:aws:iam::222222222222:user/bob");
+
+    // Scope: account 111 sees only its 100 rows, through every path.
+    let scoped = Scope::accounts(["111111111111"]);
+    assert_eq!(
+        sql(&scoped, "SELECT count(*) AS n FROM events")[0]["n"],
+        100
+    );
+    assert_eq!(
+        sql(
+            &Scope::accounts(Vec::<String>::new()),
+            "SELECT count(*) AS n FROM events"
+        )[0]["n"],
+        0
+    );
+
+    // Read-only.
+    for bad in [
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO events SELECT * FROM events",
+        "SET datafusion.execution.batch_size = 1",
+        "COPY events TO '/tmp/x.parquet'",
+    ] {
+        assert!(
+            rt.block_on(store.sql(&Scope::All, bad, SqlLimits::default()))
+                .is_err(),
+            "{bad}"
+        );
+    }
+    // Row limit.
+    let r = rt
+        .block_on(store.sql(
+            &Scope::All,
+            "SELECT * FROM events",
+            SqlLimits {
+                max_rows: 7,
+                ..SqlLimits::default()
+            },
+        ))
+        .unwrap();
+    assert!(r.truncated);
+    assert_eq!(r.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
+
+    // Lookup with pagination: DeleteBucket (i % 10 == 0, always alice) → 30 events.
+    let mut q = Lookup {
+        attributes: vec![
+            (Attribute::EventName, "DeleteBucket".into()),
+            (Attribute::Username, "alice".into()),
+        ],
+        max_results: 4,
+        ..Lookup::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = rt.block_on(store.lookup(&Scope::All, &q)).unwrap();
+        let rows = to_json(&[page.events]).unwrap();
+        assert!(rows.len() <= 4);
+        seen.extend(rows.iter().map(|r| {
+            (
+                r["eventTime"].as_str().unwrap().to_string(),
+                r["eventID"].as_str().unwrap().to_string(),
+            )
+        }));
+        match page.next_token {
+            Some(t) => q.next_token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+    // A token for another query is refused.
+    let other = Lookup {
+        attributes: vec![(Attribute::EventName, "GetObject".into())],
+        max_results: 4,
+        next_token: q.next_token.clone(),
+        ..Lookup::default()
+    };
+    if other.next_token.is_some() {
+        assert!(rt.block_on(store.lookup(&Scope::All, &other)).is_err());
+    }
+    // Every attribute key works.
+    let by = |a: Attribute, v: &str| {
+        let q = Lookup {
+            attributes: vec![(a, v.into())],
+            max_results: 1000,
+            ..Lookup::default()
+        };
+        rt.block_on(store.lookup(&Scope::All, &q))
+            .unwrap()
+            .events
+            .num_rows()
+    };
+    assert_eq!(
+        by(Attribute::EventId, "00000000-0000-4000-8000-000000000005"),
+        1
+    );
+    assert_eq!(by(Attribute::ReadOnly, "true"), 300);
+    assert_eq!(by(Attribute::ReadOnly, "false"), 0);
+    assert_eq!(by(Attribute::ResourceType, "AWS::S3::Bucket"), 300);
+    assert_eq!(by(Attribute::ResourceName, "b17"), 1);
+    assert_eq!(by(Attribute::ResourceName, "arn:aws:s3:::b17"), 1);
+    assert_eq!(by(Attribute::EventSource, "s3.amazonaws.com"), 300);
+    assert_eq!(by(Attribute::AccessKeyId, "AKIA0042"), 1);
+    // Scoped lookup never returns other accounts.
+    let q = Lookup {
+        attributes: vec![(Attribute::Username, "bob".into())],
+        max_results: 1000,
+        ..Lookup::default()
+    };
+    let page = rt.block_on(store.lookup(&scoped, &q)).unwrap();
+    let rows = to_json(&[page.events]).unwrap();
+    assert_eq!(rows.len(), 50);
+    assert!(rows.iter().all(|r| r["accountId"] == "111111111111"));
+
+    // Compaction merges the 6 small segments into 3 (one per day) and keeps every row.
+    let mut w = store.writer().unwrap();
+    let c = auditwatch_store::compact::compact(&mut w).unwrap();
+    assert_eq!((c.merged, c.written, c.rows), (6, 3, 300));
+    drop(w);
+    assert_eq!(store.catalog().unwrap().segments().unwrap().len(), 3);
+    assert_eq!(
+        sql(
+            &Scope::All,
+            "SELECT count(DISTINCT eventID) AS n FROM events"
+        )[0]["n"],
+        300
+    );
+    // Dedup still knows every key after compaction.
+    let s = commit(&store, &texts, "c");
+    assert_eq!((s.added, s.duplicates), (0, 300));
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let _w = store.writer().unwrap();
+    let err = store.writer().unwrap_err().to_string();
+    assert!(err.contains("another auditwatch process"), "{err}");
+}
+
+#[test]
+fn orphan_files_are_moved_out_of_the_table_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let day = store.lake().join("events/day=2024-01-01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(day.join("orphan.parquet"), b"x").unwrap();
+    drop(store.writer().unwrap());
+    assert!(!day.join("orphan.parquet").exists());
+}
