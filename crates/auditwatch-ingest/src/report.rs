@@ -1,0 +1,61 @@
+//! What an ingest run reports: counts and every rejected input with its reason.
+
+/// A rejected input (file, archive entry or record) and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The file, `archive!entry`, or `file#record N`.
+    pub input: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// Totals of one ingest run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Files (and archive entries) read.
+    pub files_read: u64,
+    /// Files skipped because they were already taken unchanged.
+    pub files_unchanged: u64,
+    /// Digest files and other services' files recognised and skipped.
+    pub files_skipped: u64,
+    /// Files rejected whole.
+    pub files_rejected: u64,
+    /// Records read.
+    pub events_read: u64,
+    /// Events newly stored.
+    pub events_added: u64,
+    /// Events already stored (or repeated), not added again.
+    pub duplicates: u64,
+    /// Records rejected.
+    pub records_rejected: u64,
+    /// Compressed bytes read.
+    pub bytes_read: u64,
+    /// Rejected inputs with reasons (the first few hundred; counts are complete).
+    pub problems: Vec<Problem>,
+    /// Problems not listed because there were too many.
+    pub problems_not_listed: u64,
+    /// Archives with a rejected entry, until their checkpoint is staged.
+    #[serde(skip)]
+    pub(crate) archive_problems: std::collections::HashSet<String>,
+}
+
+/// Most problems listed in a summary.
+pub const MAX_LISTED_PROBLEMS: usize = 500;
+
+impl Summary {
+    /// Whether any input was rejected (exit status 2).
+    pub fn has_rejections(&self) -> bool {
+        self.files_rejected > 0 || self.records_rejected > 0
+    }
+
+    pub(crate) fn problem(&mut self, input: impl Into<String>, reason: impl Into<String>) {
+        if self.problems.len() < MAX_LISTED_PROBLEMS {
+            self.problems.push(Problem {
+                input: input.into(),
+                reason: reason.into(),
+            });
+        } else {
+            self.problems_not_listed += 1;
+        }
+    }
+}

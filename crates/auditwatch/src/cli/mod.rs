@@ -1,0 +1,89 @@
+//! The command line (DESIGN §3): argument definitions and one small function per
+//! subcommand. Everything here is the command layer, so errors are `anyhow`.
+
+mod compact;
+mod demo;
+mod generate;
+mod ingest;
+mod lookup;
+mod sql;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::output::Format;
+
+/// What a successful run reports to the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was taken.
+    Success,
+    /// The run finished but some input was rejected (exit status 2).
+    SomeRejected,
+}
+
+/// Auditwatch: search, watch and prove your AWS CloudTrail logs.
+#[derive(Debug, Parser)]
+#[command(name = "auditwatch", version, about)]
+pub struct Args {
+    /// Data directory (lake and catalog).
+    #[arg(long, global = true, env = "AUDITWATCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "AUDITWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate demo data, ingest it and print what to try.
+    Demo(demo::DemoArgs),
+    /// Ingest CloudTrail files, folders (recursive) and zip archives.
+    Ingest(ingest::IngestArgs),
+    /// Look up events (LookupEvents semantics; several attributes are ANDed).
+    Lookup(lookup::LookupArgs),
+    /// Run read-only SQL over the `events` table.
+    Sql(sql::SqlArgs),
+    /// Merge small Parquet segments.
+    Compact,
+    /// Generate synthetic CloudTrail in the real S3 layout.
+    Generate(generate::GenerateArgs),
+}
+
+/// Parses the arguments and runs the command.
+pub fn run() -> Result<Outcome> {
+    let args = Args::parse();
+    let config = Config::load(args.data_dir.as_deref(), args.config.as_deref());
+    match args.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Demo(a) => demo::run(a, args.data_dir.as_deref(), &config?),
+        Command::Ingest(a) => ingest::run(a, &config?),
+        Command::Lookup(a) => lookup::run(a, &config?),
+        Command::Sql(a) => sql::run(a, &config?),
+        Command::Compact => compact::run(&config?),
+    }
+}
+
+/// The format asked for, or the default for where stdout goes.
+fn format_or_default(f: Option<Format>) -> Format {
+    f.unwrap_or_else(Format::default_for_stdout)
+}
+
+/// A Tokio runtime for the query engine.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Opens the store of the configured data directory.
+fn open_store(config: &Config) -> Result<auditwatch_store::Store> {
+    use anyhow::Context;
+    auditwatch_store::Store::open(&config.data_dir)
+        .with_context(|| format!("opening data directory {}", config.data_dir.display()))
+}

@@ -1,0 +1,92 @@
+//! Configuration: flags > environment > config file > defaults, resolved once into a
+//! typed [`Config`]. Unknown keys in the file are errors.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// The configuration file as written (TOML).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    ingest: RawIngest,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    max_decompressed_bytes: Option<u64>,
+    max_archive_entries: Option<usize>,
+    max_archive_bytes: Option<u64>,
+    commit_rows: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the lake and catalog live.
+    pub data_dir: PathBuf,
+    /// Ingest tuning and caps.
+    pub ingest: auditwatch_ingest::IngestOptions,
+}
+
+impl Config {
+    /// Resolves the configuration. `data_dir` and `config` come from the flags (clap
+    /// already fills them from `AUDITWATCH_DATA_DIR` / `AUDITWATCH_CONFIG`).
+    pub fn load(data_dir: Option<&Path>, config: Option<&Path>) -> Result<Self> {
+        let raw: RawConfig = match config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("config {}", path.display()))?
+            }
+            None => RawConfig::default(),
+        };
+        let data_dir = match (data_dir, raw.data_dir) {
+            (Some(d), _) => d.to_path_buf(),
+            (None, Some(d)) => d,
+            (None, None) => dirs::data_dir()
+                .map(|d| d.join("auditwatch"))
+                .context("no platform data directory; pass --data-dir")?,
+        };
+        let mut ingest = auditwatch_ingest::IngestOptions::default();
+        let i = raw.ingest;
+        if let Some(v) = i.max_decompressed_bytes {
+            ingest.limits.max_decompressed = v;
+        }
+        if let Some(v) = i.max_archive_entries {
+            ingest.limits.max_archive_entries = v;
+        }
+        if let Some(v) = i.max_archive_bytes {
+            ingest.limits.max_archive_bytes = v;
+        }
+        if let Some(v) = i.commit_rows {
+            anyhow::ensure!(v > 0, "config: ingest.commit_rows must be at least 1");
+            ingest.commit_rows = v;
+        }
+        Ok(Self { data_dir, ingest })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "data_dir = \"/from/file\"\n[ingest]\ncommit_rows = 5\n").unwrap();
+        let c = Config::load(None, Some(&f)).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(c.ingest.commit_rows, 5);
+        let c = Config::load(Some(Path::new("/flag")), Some(&f)).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/flag"));
+        std::fs::write(&f, "datadir = 1\n").unwrap();
+        let e = format!("{:#}", Config::load(None, Some(&f)).unwrap_err());
+        assert!(e.contains("unknown field"), "{e}");
+    }
+}
