@@ -33,6 +33,9 @@ pub struct Fields<'a> {
     pub event_version: Text<'a>,
     #[serde(borrow, default)]
     pub event_time: Text<'a>,
+    /// Logstash exports move `eventTime` here; used only when `eventTime` is absent.
+    #[serde(borrow, default, rename = "@timestamp")]
+    pub logstash_timestamp: Text<'a>,
     #[serde(borrow, default)]
     pub event_source: Text<'a>,
     #[serde(borrow, default)]
@@ -205,7 +208,11 @@ impl<'a> Record<'a> {
                 format!("invalid JSON: {msg}")
             }
         })?;
-        let Some(time) = fields.event_time.as_deref() else {
+        let Some(time) = fields
+            .event_time
+            .as_deref()
+            .or(fields.logstash_timestamp.as_deref())
+        else {
             return Err("no eventTime".into());
         };
         let event_time_us =

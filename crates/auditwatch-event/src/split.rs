@@ -328,6 +328,11 @@ fn split_lookup_events(doc: &[u8], open: usize) -> Result<Split<'_>, FileError> 
     for event in events.items {
         let keys = top_level_keys(&event.text, 0);
         let Some((_, at)) = keys.iter().find(|(k, _)| k == "CloudTrailEvent") else {
+            if looks_like_record(&keys) {
+                // Some tools print the parsed record itself in place of the string.
+                items.push(event);
+                continue;
+            }
             errors.push(RecordError::new(
                 event.index,
                 event.offset,

@@ -1,0 +1,208 @@
+//! Command-line behaviour: exit codes, bounds, archives, idempotence, formats.
+
+use std::io::Write;
+
+use flate2::{Compression, write::GzEncoder};
+
+use crate::support::{count, ingest, run_text};
+
+const REC: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","userName":"alice","accountId":"111122223333"},"eventTime":"2024-02-03T04:05:06Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","eventID":"EID","recipientAccountId":"111122223333"}"#;
+
+fn rec(id: &str) -> String {
+    REC.replace("EID", id)
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn rejected_input_gives_exit_2_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(
+        input.join("good.json"),
+        format!(r#"{{"Records":[{},{}]}}"#, rec("a"), rec("b")),
+    )
+    .unwrap();
+    std::fs::write(
+        input.join("config.json"),
+        r#"{"fileVersion":"1.0","configurationItems":[]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        input.join("half.json"),
+        format!(r#"{{"Records":[{},{{"eventName":"x"}}]}}"#, rec("c")),
+    )
+    .unwrap();
+    std::fs::write(input.join("notes.txt"), "ignored: not a data file").unwrap();
+    let data = dir.path().join("data");
+    let (code, out, err) = run_text(&data, &["ingest", input.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("config.json: not CloudTrail: this is AWS Config history"),
+        "{err}"
+    );
+    assert!(err.contains("half.json#record 1"), "{err}");
+    assert!(out.contains("added 3"), "{out}");
+    // Nothing already accepted is lost, and a second run adds nothing but reports again.
+    let (summary, code) = ingest(&data, &[&input]);
+    assert_eq!(code, 2);
+    assert_eq!(summary["events_added"], 0);
+    assert_eq!(summary["files_unchanged"], 1);
+    assert_eq!(count(&data, ""), 3);
+}
+
+#[test]
+fn usage_errors_exit_1_with_a_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (code, _, err) = run_text(data, &["ingest", "/no/such/path"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/no/such/path"), "{err}");
+    let (code, _, err) = run_text(data, &["lookup", "--attribute", "Colour=red"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown lookup attribute \"Colour\""), "{err}");
+    let (code, _, err) = run_text(
+        data,
+        &["lookup", "--start", "2024-02-02", "--end", "2024-02-01"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("--end is before --start"), "{err}");
+    let (code, _, err) = run_text(data, &["lookup", "--start", "last tuesday"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a time"), "{err}");
+    let (code, _, err) = run_text(data, &["sql", "DROP TABLE events"]);
+    assert_eq!(code, 1);
+    assert!(!err.is_empty());
+    assert_eq!(err.trim().lines().count(), 1, "one-line cause: {err}");
+}
+
+#[test]
+fn gzip_bomb_is_refused_under_the_configured_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.json.gz");
+    std::fs::write(&bomb, gz(&vec![b' '; 64 << 20])).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[ingest]\nmax_decompressed_bytes = 1048576\n").unwrap();
+    let (code, _, err) = run_text(
+        &dir.path().join("d"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "ingest",
+            bomb.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("decompressed-size cap"), "{err}");
+}
+
+#[test]
+fn zip_archives_stream_refuse_traversal_and_add_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("logs");
+    std::fs::create_dir(&folder).unwrap();
+    let body_a = format!(r#"{{"Records":[{},{}]}}"#, rec("z1"), rec("z2"));
+    let body_b = format!("{}\n{}\n", rec("z3"), rec("z4"));
+    std::fs::write(folder.join("a.json.gz"), gz(body_a.as_bytes())).unwrap();
+    std::fs::write(folder.join("b.ndjson"), &body_b).unwrap();
+    let zip_path = dir.path().join("logs.zip");
+    {
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        w.start_file("x/a.json.gz", o).unwrap();
+        w.write_all(&gz(body_a.as_bytes())).unwrap();
+        w.start_file("b.ndjson", o).unwrap();
+        w.write_all(body_b.as_bytes()).unwrap();
+        w.start_file("../../etc/evil.json", o).unwrap();
+        w.write_all(rec("evil").as_bytes()).unwrap();
+        w.finish().unwrap();
+    }
+    let data = dir.path().join("d");
+    let (s, code) = ingest(&data, &[&folder]);
+    assert_eq!((code, s["events_added"].as_u64()), (0, Some(4)));
+    let (s, code) = ingest(&data, &[&folder]);
+    assert_eq!(
+        (
+            code,
+            s["events_added"].as_u64(),
+            s["files_unchanged"].as_u64()
+        ),
+        (0, Some(0), Some(2))
+    );
+    let (s, code) = ingest(&data, &[&zip_path]);
+    assert_eq!(code, 2, "the traversal entry is rejected");
+    assert_eq!(s["events_added"], 0);
+    assert_eq!(s["duplicates"], 4);
+    let reason = s["problems"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("climbs out"), "{reason}");
+    assert_eq!(count(&data, ""), 4);
+}
+
+#[test]
+fn lookup_formats_are_machine_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.json");
+    std::fs::write(&f, format!("[{},{}]", rec("f1"), rec("f2"))).unwrap();
+    let data = dir.path().join("d");
+    ingest(&data, &[&f]);
+    let (code, out, _) = run_text(
+        &data,
+        &[
+            "lookup",
+            "--attribute",
+            "Username=alice",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0);
+    let v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0]["event"]["eventName"], "ListBuckets");
+    let (_, out, _) = run_text(
+        &data,
+        &["lookup", "--attribute", "EventId=f1", "--format", "ndjson"],
+    );
+    assert_eq!(out.lines().count(), 1);
+    let (_, out, _) = run_text(&data, &["lookup", "--format", "csv"]);
+    let mut r = csv::Reader::from_reader(out.as_bytes());
+    assert_eq!(r.headers().unwrap().get(1), Some("username"));
+    assert_eq!(r.records().count(), 2);
+    let (code, out, err) = run_text(&data, &["lookup", "--max-results", "1", "--format", "json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .unwrap()
+            .len(),
+        1
+    );
+    let token = err
+        .split("--next-token ")
+        .nth(1)
+        .expect("a next token")
+        .trim();
+    let (_, out, err) = run_text(
+        &data,
+        &[
+            "lookup",
+            "--max-results",
+            "1",
+            "--format",
+            "json",
+            "--next-token",
+            token,
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!err.contains("--next-token"), "last page has no token");
+}

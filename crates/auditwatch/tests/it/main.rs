@@ -1,0 +1,7 @@
+//! Integration tests of the `auditwatch` command line (one binary, so heavy
+//! dependencies link once).
+
+mod cli;
+mod corpus;
+mod generated;
+mod support;
