@@ -102,10 +102,9 @@ mod tests {
         w.finish().unwrap().into_inner()
     }
 
-    fn collect(
-        bytes: Vec<u8>,
-        limits: &Limits,
-    ) -> (Vec<(String, Result<usize, String>)>, Result<(), FileError>) {
+    type Seen = Vec<(String, Result<usize, String>)>;
+
+    fn collect(bytes: Vec<u8>, limits: &Limits) -> (Seen, Result<(), FileError>) {
         let mut seen = Vec::new();
         let r = for_each_entry(Cursor::new(bytes), limits, |n, d| {
             seen.push((n.to_string(), d.map(|b| b.len()).map_err(|e| e.to_string())))

@@ -109,10 +109,10 @@ fn split_object(doc: &[u8], start: usize) -> Result<Split<'_>, FileError> {
             errors: Vec::new(),
         });
     }
-    if let Some((_, value_at)) = keys.iter().find(|(k, _)| k == "Events") {
-        if doc.get(*value_at) == Some(&b'[') {
-            return split_lookup_events(doc, *value_at);
-        }
+    if let Some((_, value_at)) = keys.iter().find(|(k, _)| k == "Events")
+        && doc.get(*value_at) == Some(&b'[')
+    {
+        return split_lookup_events(doc, *value_at);
     }
     if looks_like_record(&keys) {
         return split_sequence(doc, start);

@@ -311,11 +311,11 @@ fn take(writer: &mut Writer, summary: &mut Summary, unit: Unit, observer: &mut d
     summary.bytes_read += unit.bytes;
     if unit.checkpoint.is_none()
         && summary.files_rejected + summary.records_rejected > problems_before
+        && let Some((archive, _)) = unit.location.split_once('!')
     {
-        if let Some((archive, _)) = unit.location.split_once('!') {
-            summary.archive_problems.insert(archive.to_string());
-        }
+        summary.archive_problems.insert(archive.to_string());
     }
+
     observer.file_done(unit.bytes, records - errors);
     let source = match unit.checkpoint {
         Some(c) => SourceObject {

@@ -334,7 +334,7 @@ mod tests {
             reason: None,
         };
         let ids = c
-            .commit(&[seg(5, "a"), seg(5, "b")], &[], &[src.clone()])
+            .commit(&[seg(5, "a"), seg(5, "b")], &[], std::slice::from_ref(&src))
             .unwrap();
         assert_eq!(c.segments().unwrap().len(), 2);
         assert_eq!(c.segments().unwrap()[0].accounts, vec!["1", "2"]);

@@ -59,15 +59,16 @@ impl DedupIndex {
     }
 
     fn day(&mut self, catalog: &Catalog, day: i32) -> Result<&Vec<(i64, KeySet)>> {
-        if !self.days.contains_key(&day) {
-            let sets = catalog
-                .day_keys(day)?
-                .into_iter()
-                .map(|(id, blob)| (id, KeySet::from_blob(&blob)))
-                .collect();
-            self.days.insert(day, sets);
-        }
-        Ok(&self.days[&day])
+        Ok(match self.days.entry(day) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                catalog
+                    .day_keys(day)?
+                    .into_iter()
+                    .map(|(id, blob)| (id, KeySet::from_blob(&blob)))
+                    .collect(),
+            ),
+        })
     }
 
     /// Records a committed segment's keys (only for days already loaded).

@@ -116,20 +116,18 @@ impl Bounds {
                     _ => {}
                 }
             }
-            Expr::Between(between) if !between.negated => {
-                if column_name(&between.expr) == Some("eventTime") {
-                    if let (Some(lo), Some(hi)) = (micros(&between.low), micros(&between.high)) {
-                        self.raise_min(lo);
-                        self.lower_max(hi);
-                    }
+            Expr::Between(between)
+                if !between.negated && column_name(&between.expr) == Some("eventTime") =>
+            {
+                if let (Some(lo), Some(hi)) = (micros(&between.low), micros(&between.high)) {
+                    self.raise_min(lo);
+                    self.lower_max(hi);
                 }
             }
-            Expr::InList(list) if !list.negated => {
-                if column_name(&list.expr) == Some("accountId") {
-                    let values: Option<BTreeSet<String>> = list.list.iter().map(string).collect();
-                    if let Some(v) = values {
-                        self.narrow_accounts(v);
-                    }
+            Expr::InList(list) if !list.negated && column_name(&list.expr) == Some("accountId") => {
+                let values: Option<BTreeSet<String>> = list.list.iter().map(string).collect();
+                if let Some(v) = values {
+                    self.narrow_accounts(v);
                 }
             }
             _ => {}
@@ -230,7 +228,7 @@ impl TableProvider for EventsTable {
             .collect();
         // Balance files over the target partitions by size, largest first.
         let partitions = state.config().target_partitions().max(1);
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions];
         for (file, size) in files {
             let g = groups

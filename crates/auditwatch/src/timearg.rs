@@ -21,18 +21,18 @@ pub fn parse(s: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, Strin
             start
         });
     }
-    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
-            let d = match unit {
-                's' => Duration::seconds(n),
-                'm' => Duration::minutes(n),
-                'h' => Duration::hours(n),
-                'd' => Duration::days(n),
-                'w' => Duration::weeks(n),
-                _ => return Err(bad(s)),
-            };
-            return Ok((now - d).timestamp_micros());
-        }
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic())
+        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
+    {
+        let d = match unit {
+            's' => Duration::seconds(n),
+            'm' => Duration::minutes(n),
+            'h' => Duration::hours(n),
+            'd' => Duration::days(n),
+            'w' => Duration::weeks(n),
+            _ => return Err(bad(s)),
+        };
+        return Ok((now - d).timestamp_micros());
     }
     Err(bad(s))
 }

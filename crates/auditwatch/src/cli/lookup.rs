@@ -102,10 +102,10 @@ pub fn run(args: LookupArgs, config: &Config) -> Result<Outcome> {
                 .context("--end")?,
         );
     }
-    if let (Some(s), Some(e)) = (q.start, q.end) {
-        if e < s {
-            bail!("--end is before --start");
-        }
+    if let (Some(s), Some(e)) = (q.start, q.end)
+        && e < s
+    {
+        bail!("--end is before --start");
     }
     let store = open_store(config)?;
     let page = runtime()?.block_on(store.lookup(&Scope::All, &q))?;
@@ -146,13 +146,13 @@ fn shape(mut row: Map<String, Value>, format: Format) -> Map<String, Value> {
             out.insert(c.to_string(), v);
         }
     }
-    if matches!(format, Format::Json | Format::Ndjson) {
-        if let Some(Value::String(raw)) = row.remove("raw") {
-            out.insert(
-                "event".into(),
-                serde_json::from_str(&raw).unwrap_or(Value::String(raw)),
-            );
-        }
+    if matches!(format, Format::Json | Format::Ndjson)
+        && let Some(Value::String(raw)) = row.remove("raw")
+    {
+        out.insert(
+            "event".into(),
+            serde_json::from_str(&raw).unwrap_or(Value::String(raw)),
+        );
     }
     out
 }
