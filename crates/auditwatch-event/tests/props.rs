@@ -11,10 +11,10 @@ fn parse_all(bytes: &[u8]) {
     };
     let Ok(cut) = split(&doc) else { return };
     for item in &cut.items {
-        if let Ok(text) = std::str::from_utf8(&item.text) {
-            if let Ok(r) = Record::parse(text) {
-                let _ = (r.username(), r.account_id(None), r.key(), r.day());
-            }
+        if let Ok(text) = std::str::from_utf8(&item.text)
+            && let Ok(r) = Record::parse(text)
+        {
+            let _ = (r.username(), r.account_id(None), r.key(), r.day());
         }
     }
 }
