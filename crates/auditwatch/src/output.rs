@@ -56,7 +56,9 @@ pub fn write_rows(
             Ok(())
         }
         Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
+            let mut w = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(out);
             w.write_record(columns)?;
             for r in rows {
                 w.write_record(columns.iter().map(|c| cell(r.get(c))))?;

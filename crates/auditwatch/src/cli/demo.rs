@@ -46,8 +46,12 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
         &mut (),
     )?;
     let dir = config.data_dir.display();
+    // The binary as invoked (it may not be on PATH, e.g. under `cargo run`).
+    let bin = std::env::args()
+        .next()
+        .unwrap_or_else(|| "auditwatch".into());
     println!(
-        "ingested: {} events added ({} already there) from {} files\n\nTry:\n  auditwatch --data-dir {dir} lookup --attribute EventName=ConsoleLogin --errors-only\n  auditwatch --data-dir {dir} lookup --attribute Username=mallory --attribute EventName=GetSecretValue\n  auditwatch --data-dir {dir} lookup --attribute EventName=StopLogging --start 30d\n  auditwatch --data-dir {dir} sql 'SELECT username, count(*) AS n FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10'\n  auditwatch --data-dir {dir} sql \"SELECT eventName, count(*) FROM events WHERE errorCode = 'AccessDenied' GROUP BY 1 ORDER BY 2 DESC\"",
+        "ingested: {} events added ({} already there) from {} files\n\nTry:\n  {bin} --data-dir {dir} lookup --attribute EventName=ConsoleLogin --text Failure\n  {bin} --data-dir {dir} lookup --attribute Username=mallory --attribute EventName=GetSecretValue\n  {bin} --data-dir {dir} lookup --attribute EventName=StopLogging --start 30d\n  {bin} --data-dir {dir} sql 'SELECT username, count(*) AS n FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10'\n  {bin} --data-dir {dir} sql \"SELECT eventName, count(*) FROM events WHERE errorCode = 'AccessDenied' GROUP BY 1 ORDER BY 2 DESC\"",
         summary.events_added, summary.duplicates, summary.files_read
     );
     Ok(Outcome::Success)
