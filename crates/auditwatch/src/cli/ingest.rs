@@ -21,10 +21,17 @@ pub struct IngestArgs {
     json: bool,
 }
 
-struct Bar(Option<ProgressBar>, u64);
+/// The terminal progress bar: the bar itself, events so far, files so far, files planned.
+struct Bar {
+    bar: Option<ProgressBar>,
+    events: u64,
+    files: u64,
+    planned: u64,
+}
 
 impl Observer for Bar {
     fn planned(&mut self, files: u64, bytes: u64) {
+        self.planned = files;
         if std::io::stderr().is_terminal() && files > 0 {
             let bar = ProgressBar::new(bytes);
             bar.set_style(
@@ -33,18 +40,23 @@ impl Observer for Bar {
                 )
                 .expect("valid template"),
             );
-            self.0 = Some(bar);
+            self.bar = Some(bar);
         }
     }
     fn file_done(&mut self, bytes: u64, events: u64) {
-        self.1 += events;
-        if let Some(bar) = &self.0 {
+        self.events += events;
+        if bytes > 0 {
+            self.files += 1;
+        }
+        if let Some(bar) = &self.bar {
             bar.inc(bytes);
             let secs = bar.elapsed().as_secs_f64().max(0.001);
             bar.set_message(format!(
-                "{} events, {:.0} events/s",
-                self.1,
-                self.1 as f64 / secs
+                "files {}/{}, {} events, {:.0} events/s",
+                self.files.min(self.planned),
+                self.planned,
+                self.events,
+                self.events as f64 / secs
             ));
         }
     }
@@ -62,9 +74,14 @@ pub fn run(args: IngestArgs, config: &Config) -> Result<Outcome> {
     }
     let store = open_store(config)?;
     let started = Instant::now();
-    let mut bar = Bar(None, 0);
+    let mut bar = Bar {
+        bar: None,
+        events: 0,
+        files: 0,
+        planned: 0,
+    };
     let summary = ingest_paths(&store, &paths, &config.ingest, &mut bar)?;
-    if let Some(b) = &bar.0 {
+    if let Some(b) = &bar.bar {
         b.finish_and_clear();
     }
     let secs = started.elapsed().as_secs_f64();
