@@ -95,6 +95,13 @@ pub fn ingest_paths(
             todo.push(f);
         }
     }
+    // Files in date order (from the S3 layout, when the path follows it), so that each
+    // commit covers few days and writes few, larger segments.
+    todo.sort_by_cached_key(|f| {
+        let path = f.path.display().to_string();
+        let date = auditwatch_event::layout::parse_key(&path).and_then(|k| k.date);
+        (date, path)
+    });
     observer.planned(todo.len() as u64, todo.iter().map(|f| f.size).sum());
     let threads = opts.threads.max(1);
     let (work_tx, work_rx) = bounded::<LocalFile>(todo.len().max(1));
