@@ -70,7 +70,11 @@ pub fn run(args: IngestArgs, config: &Config) -> Result<Outcome> {
                 "{i}: S3 locations are not supported by this build yet; copy the files locally (aws s3 sync) and ingest the folder"
             );
         }
-        paths.push(PathBuf::from(i));
+        let path = PathBuf::from(i);
+        if let Err(e) = std::fs::metadata(&path) {
+            anyhow::bail!("{i}: {e}");
+        }
+        paths.push(path);
     }
     let store = open_store(config)?;
     let started = Instant::now();

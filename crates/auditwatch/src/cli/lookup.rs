@@ -5,7 +5,7 @@ use auditwatch_store::rows::to_json;
 use auditwatch_store::{Attribute, Lookup, Scope};
 use serde_json::{Map, Value};
 
-use super::{Outcome, format_or_default, open_store, runtime};
+use super::{Outcome, format_or_default, open_existing_store, runtime};
 use crate::config::Config;
 use crate::output::{Format, write_rows};
 use crate::timearg;
@@ -107,7 +107,7 @@ pub fn run(args: LookupArgs, config: &Config) -> Result<Outcome> {
     {
         bail!("--end is before --start");
     }
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let page = runtime()?.block_on(store.lookup(&Scope::All, &q))?;
     let rows = to_json(&[page.events])?;
     let format = format_or_default(args.format);

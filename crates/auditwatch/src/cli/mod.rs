@@ -81,7 +81,19 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Opens the store of the configured data directory.
+/// Opens the store of a data directory that must already hold data (for commands
+/// that only read it), so a mistyped `--data-dir` is an error, not an empty result.
+fn open_existing_store(config: &Config) -> Result<auditwatch_store::Store> {
+    if !config.data_dir.join("catalog.db").is_file() {
+        anyhow::bail!(
+            "no Auditwatch data in {} (run `auditwatch ingest` first, or check --data-dir)",
+            config.data_dir.display()
+        );
+    }
+    open_store(config)
+}
+
+/// Opens the store of the configured data directory, creating it if needed.
 fn open_store(config: &Config) -> Result<auditwatch_store::Store> {
     use anyhow::Context;
     auditwatch_store::Store::open(&config.data_dir)

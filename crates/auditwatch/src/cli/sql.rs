@@ -4,7 +4,7 @@ use anyhow::Result;
 use auditwatch_store::rows::to_json;
 use auditwatch_store::{Scope, SqlLimits};
 
-use super::{Outcome, format_or_default, open_store, runtime};
+use super::{Outcome, format_or_default, open_existing_store, runtime};
 use crate::config::Config;
 use crate::output::{Format, write_rows};
 
@@ -21,7 +21,7 @@ pub struct SqlArgs {
 }
 
 pub fn run(args: SqlArgs, config: &Config) -> Result<Outcome> {
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let limits = SqlLimits {
         max_rows: args.max_rows,
         ..SqlLimits::default()

@@ -75,6 +75,16 @@ fn usage_errors_exit_1_with_a_cause() {
     let (code, _, err) = run_text(data, &["lookup", "--start", "last tuesday"]);
     assert_eq!(code, 1);
     assert!(err.contains("not a time"), "{err}");
+    let (code, _, err) = run_text(data, &["sql", "SELECT 1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no Auditwatch data in"), "{err}");
+    assert!(
+        !data.join("catalog.db").exists(),
+        "a read command creates nothing"
+    );
+    let f = data.join("e.json");
+    std::fs::write(&f, format!("[{}]", rec("u1"))).unwrap();
+    crate::support::ingest(data, &[&f]);
     let (code, _, err) = run_text(data, &["sql", "DROP TABLE events"]);
     assert_eq!(code, 1);
     assert!(!err.is_empty());
