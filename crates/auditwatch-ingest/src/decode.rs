@@ -6,7 +6,7 @@
 
 use auditwatch_event::layout::{ObjectKind, parse_key};
 use auditwatch_event::split::{Shape, split};
-use auditwatch_event::{FileError, Limits, Record, RecordError};
+use auditwatch_event::{Limits, Record, RecordError};
 use auditwatch_store::convert::{DayBatch, EventRow, to_day_batches};
 
 /// What became of one document (a file or an archive entry).
@@ -36,11 +36,9 @@ pub fn skip_by_name(location: &str) -> Option<String> {
     }
 }
 
-/// Decodes one document's bytes (already decompressed by the caller or not).
+/// Decodes one document's bytes (gzip or plain). Callers check [`skip_by_name`]
+/// first, before reading the bytes at all.
 pub fn decode_document(location: &str, bytes: &[u8], limits: &Limits) -> Outcome {
-    if let Some(reason) = skip_by_name(location) {
-        return Outcome::Skipped(reason);
-    }
     let doc = match auditwatch_event::decode::decode(bytes, limits.max_decompressed) {
         Ok(d) => d,
         Err(e) => return Outcome::Rejected(e.to_string()),
@@ -52,11 +50,6 @@ pub fn decode_document(location: &str, bytes: &[u8], limits: &Limits) -> Outcome
 pub fn decode_json(location: &str, doc: &[u8]) -> Outcome {
     let cut = match split(doc) {
         Ok(c) => c,
-        Err(
-            e @ (FileError::Empty | FileError::NotJson { .. } | FileError::NotCloudTrail { .. }),
-        ) => {
-            return Outcome::Rejected(e.to_string());
-        }
         Err(e) => return Outcome::Rejected(e.to_string()),
     };
     if cut.shape == Shape::Digest {
@@ -93,23 +86,15 @@ mod tests {
 
     #[test]
     fn digests_and_other_services_are_skipped_by_path() {
-        let l = Limits::default();
-        assert!(matches!(
-            decode_document(
-                "b/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/01/01/x.json.gz",
-                b"",
-                &l
-            ),
-            Outcome::Skipped(_)
-        ));
-        assert!(matches!(
-            decode_document(
-                "AWSLogs/111122223333/Config/us-east-1/2024/1/1/x.json.gz",
-                b"{}",
-                &l
-            ),
-            Outcome::Skipped(_)
-        ));
+        let digest =
+            skip_by_name("b/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/01/01/x.json.gz");
+        assert!(digest.unwrap().contains("digest"));
+        let config = skip_by_name("AWSLogs/111122223333/Config/us-east-1/2024/1/1/x.json.gz");
+        assert!(config.unwrap().contains("Config"));
+        assert_eq!(
+            skip_by_name("AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/01/x.json.gz"),
+            None
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! an input is either recorded as taken with all its events, or read again (and its
 //! events already stored are dropped as duplicates).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
@@ -125,8 +126,16 @@ pub fn ingest_paths(
         }
         drop(unit_tx);
         let result = (|| {
+            // Archives with a rejected entry, until their own checkpoint is staged.
+            let mut troubled_archives = HashSet::new();
             for unit in &unit_rx {
-                take(&mut writer, &mut summary, unit, observer);
+                take(
+                    &mut writer,
+                    &mut summary,
+                    &mut troubled_archives,
+                    unit,
+                    observer,
+                );
                 if writer.pending_rows() >= opts.commit_rows
                     || writer.pending_bytes() >= opts.commit_bytes
                 {
@@ -264,7 +273,13 @@ fn read_zip(
 
 /// Stages one unit and accounts for it. Units of a zip archive carry no checkpoint;
 /// the archive's own checkpoint follows them.
-fn take(writer: &mut Writer, summary: &mut Summary, unit: Unit, observer: &mut dyn Observer) {
+fn take(
+    writer: &mut Writer,
+    summary: &mut Summary,
+    troubled_archives: &mut HashSet<String>,
+    unit: Unit,
+    observer: &mut dyn Observer,
+) {
     let problems_before = summary.files_rejected + summary.records_rejected;
     let mut status = "done";
     let mut reason = None;
@@ -273,7 +288,7 @@ fn take(writer: &mut Writer, summary: &mut Summary, unit: Unit, observer: &mut d
     let mut batches: Vec<DayBatch> = Vec::new();
     match unit.body {
         Body::ArchiveEnd => {
-            if summary.archive_problems.remove(&unit.location) {
+            if troubled_archives.remove(&unit.location) {
                 status = "partial";
                 reason = Some("some archive entries were rejected".into());
             }
@@ -320,7 +335,7 @@ fn take(writer: &mut Writer, summary: &mut Summary, unit: Unit, observer: &mut d
         && summary.files_rejected + summary.records_rejected > problems_before
         && let Some((archive, _)) = unit.location.split_once('!')
     {
-        summary.archive_problems.insert(archive.to_string());
+        troubled_archives.insert(archive.to_string());
     }
 
     observer.file_done(unit.bytes, records - errors);

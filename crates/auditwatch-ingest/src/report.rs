@@ -34,9 +34,6 @@ pub struct Summary {
     pub problems: Vec<Problem>,
     /// Problems not listed because there were too many.
     pub problems_not_listed: u64,
-    /// Archives with a rejected entry, until their checkpoint is staged.
-    #[serde(skip)]
-    pub(crate) archive_problems: std::collections::HashSet<String>,
 }
 
 /// Most problems listed in a summary.
