@@ -13,6 +13,7 @@ pub mod layout;
 mod lenient;
 mod record;
 pub mod split;
+pub mod timearg;
 
 pub use error::{FileError, RecordError};
 pub use lenient::{Flag, Json, Text};

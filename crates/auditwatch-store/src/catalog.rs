@@ -42,7 +42,29 @@ CREATE TABLE IF NOT EXISTS source_objects(
     reason TEXT,
     ingested_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS feedback(
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    message TEXT NOT NULL
+);
 "#;
+
+/// A message left with the Contact form, kept for admins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    /// Row id.
+    pub id: i64,
+    /// When it was left (µs since the epoch).
+    pub at: i64,
+    /// Who left it (the signed-in principal).
+    pub sender: String,
+    /// How to reach them, as they gave it (may be empty).
+    pub contact: String,
+    /// The message.
+    pub message: String,
+}
 
 /// One Parquet segment as the catalog lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +317,62 @@ impl Catalog {
         }
         tx.commit().map_err(err)?;
         Ok(ids)
+    }
+
+    /// Source objects taken so far, by status: (status, objects, records, errors).
+    pub fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT status, count(*), sum(records), sum(errors) FROM source_objects
+                 GROUP BY status ORDER BY status",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                    r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64,
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// Stores a Contact-form message and returns its id.
+    pub fn add_feedback(&self, sender: &str, contact: &str, message: &str) -> Result<i64> {
+        let at = chrono::Utc::now().timestamp_micros();
+        self.conn
+            .execute(
+                "INSERT INTO feedback(at, sender, contact, message) VALUES (?1, ?2, ?3, ?4)",
+                params![at, sender, contact, message],
+            )
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Contact-form messages, newest first.
+    pub fn feedback(&self) -> Result<Vec<Feedback>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, at, sender, contact, message FROM feedback ORDER BY id DESC",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Feedback {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    sender: r.get(2)?,
+                    contact: r.get(3)?,
+                    message: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 }
 

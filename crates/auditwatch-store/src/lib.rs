@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 
-pub use catalog::{Catalog, Segment, SourceObject};
+pub use catalog::{Catalog, Feedback, Segment, SourceObject};
 pub use error::{Result, StoreError};
 pub use lookup::{Attribute, Lookup, Page};
 pub use scope::Scope;

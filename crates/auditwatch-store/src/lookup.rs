@@ -17,6 +17,7 @@ use datafusion::functions::string::expr_fn::contains;
 use datafusion::logical_expr::{Expr, lit};
 use datafusion::prelude::{SessionContext, ident};
 use datafusion::scalar::ScalarValue;
+use datafusion_functions_json::udfs::json_as_text_udf;
 
 use crate::error::{Result, StoreError};
 use crate::schema::events_schema;
@@ -105,6 +106,9 @@ pub struct Lookup {
     pub errors_only: bool,
     /// Only these source IP addresses.
     pub source_ips: Vec<String>,
+    /// `requestParameters` paths (keys from the top) whose value, as text, must equal
+    /// the given value, e.g. `(["bucketName"], "prod-data")`.
+    pub params: Vec<(Vec<String>, String)>,
     /// Text that must appear somewhere in the record.
     pub text: Option<String>,
     /// Most events per page.
@@ -178,6 +182,16 @@ impl Lookup {
         }
         if !self.source_ips.is_empty() {
             f.push(any_of("sourceIPAddress", &self.source_ips));
+        }
+        for (path, value) in &self.params {
+            if path.is_empty() {
+                return Err(StoreError::InvalidRequest(
+                    "a requestParameters path needs at least one key".into(),
+                ));
+            }
+            let mut args = vec![ident("requestParameters")];
+            args.extend(path.iter().map(|k| lit(k.clone())));
+            f.push(json_as_text_udf().call(args).eq(lit(value.clone())));
         }
         if let Some(text) = &self.text {
             f.push(contains(ident("raw"), lit(text.clone())));

@@ -6,7 +6,6 @@ mod cli;
 mod config;
 mod generate;
 mod output;
-mod timearg;
 
 fn main() -> ExitCode {
     match cli::run() {

@@ -13,6 +13,12 @@ pub struct DemoArgs {
     /// Number of events to generate.
     #[arg(long, default_value_t = 200_000)]
     events: u64,
+    /// Address to serve the UI on after ingesting (loopback only).
+    #[arg(long, default_value = super::serve::DEFAULT_LISTEN)]
+    listen: std::net::SocketAddr,
+    /// Ingest and print what to try, without serving.
+    #[arg(long)]
+    no_serve: bool,
 }
 
 pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Result<Outcome> {
@@ -54,5 +60,13 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
         "ingested: {} events added ({} already there) from {} files\n\nTry:\n  {bin} --data-dir {dir} lookup --attribute EventName=ConsoleLogin --text Failure\n  {bin} --data-dir {dir} lookup --attribute Username=mallory --attribute EventName=GetSecretValue\n  {bin} --data-dir {dir} lookup --attribute EventName=StopLogging --start 30d\n  {bin} --data-dir {dir} sql 'SELECT username, count(*) AS n FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10'\n  {bin} --data-dir {dir} sql \"SELECT eventName, count(*) FROM events WHERE errorCode = 'AccessDenied' GROUP BY 1 ORDER BY 2 DESC\"",
         summary.events_added, summary.duplicates, summary.files_read
     );
-    Ok(Outcome::Success)
+    if args.no_serve {
+        return Ok(Outcome::Success);
+    }
+    println!();
+    super::serve::serve(
+        store,
+        args.listen,
+        Some("Open the URL for the dashboard; try /search?eventName=GetSecretValue and /users/mallory.".into()),
+    )
 }

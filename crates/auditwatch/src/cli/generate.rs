@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use crate::generate::{Spec, generate};
-use crate::timearg;
+use auditwatch_event::timearg;
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {

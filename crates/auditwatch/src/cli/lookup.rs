@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{Outcome, format_or_default, open_existing_store, runtime};
 use crate::config::Config;
 use crate::output::{Format, write_rows};
-use crate::timearg;
+use auditwatch_event::timearg;
 
 #[derive(Debug, clap::Args)]
 pub struct LookupArgs {

@@ -6,6 +6,7 @@ mod demo;
 mod generate;
 mod ingest;
 mod lookup;
+mod serve;
 mod sql;
 
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ enum Command {
     Lookup(lookup::LookupArgs),
     /// Run read-only SQL over the `events` table.
     Sql(sql::SqlArgs),
+    /// Serve the web UI, the JSON API and the AWS-compatible LookupEvents endpoint.
+    Serve(serve::ServeArgs),
     /// Merge small Parquet segments.
     Compact,
     /// Generate synthetic CloudTrail in the real S3 layout.
@@ -65,6 +68,7 @@ pub fn run() -> Result<Outcome> {
         Command::Ingest(a) => ingest::run(a, &config?),
         Command::Lookup(a) => lookup::run(a, &config?),
         Command::Sql(a) => sql::run(a, &config?),
+        Command::Serve(a) => serve::run(a, &config?),
         Command::Compact => compact::run(&config?),
     }
 }

@@ -1,6 +1,8 @@
-//! Time arguments: RFC 3339, `YYYY-MM-DD`, or relative to now (`90m`, `24h`, `7d`, `2w`).
+//! Time arguments as people type them on the command line, in the UI and in API
+//! queries: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]` (UTC, as the
+//! CloudTrail-Tracker API takes them), or relative to now (`90m`, `24h`, `7d`, `2w`).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 
 /// Parses a time argument to µs since the epoch. A bare date is its midnight (UTC);
 /// `end_of_day` makes it the last µs of that day instead (for `--end`).
@@ -8,6 +10,11 @@ pub fn parse(s: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, Strin
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc).timestamp_micros());
+    }
+    for form in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, form) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         let start = d
@@ -39,7 +46,7 @@ pub fn parse(s: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, Strin
 
 fn bad(s: &str) -> String {
     format!(
-        "{s:?} is not a time: use RFC 3339 (2024-05-01T12:00:00Z), a date (2024-05-01) or a relative time (30m, 24h, 7d, 2w)"
+        "{s:?} is not a time: use RFC 3339 (2024-05-01T12:00:00Z), a date (2024-05-01), a UTC date and time (2024-05-01T12:00:00) or a relative time (30m, 24h, 7d, 2w)"
     )
 }
 
@@ -72,5 +79,13 @@ mod tests {
                 .contains("not a time")
         );
         assert!(parse("5y", now, false).is_err());
+        assert_eq!(
+            parse("2024-05-01T09:30:00", now, true),
+            Ok(day("2024-05-01T09:30:00Z"))
+        );
+        assert_eq!(
+            parse("2024-05-01T09:30", now, false),
+            Ok(day("2024-05-01T09:30:00Z"))
+        );
     }
 }

@@ -1,0 +1,113 @@
+//! API errors: a status code and `{"error": code, "message": text}`.
+
+use auditwatch_store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error answered as JSON.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// The JSON body of every API error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable code: `invalid_request`, `not_found`, `forbidden`, `unauthenticated`,
+    /// `query_failed`, `internal`.
+    pub error: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400 with `invalid_request`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            message: message.into(),
+        }
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: message.into(),
+        }
+    }
+
+    /// 401.
+    pub fn unauthenticated() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthenticated",
+            message: "sign in first".into(),
+        }
+    }
+
+    /// 500; the detail is logged, not sent.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "internal error; the server log has the detail".into(),
+        }
+    }
+
+    /// A store error from a query the caller wrote (SQL): engine errors are the
+    /// caller's to fix, so 400 with the engine's message.
+    pub fn from_user_query(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidRequest(m) => Self::invalid(m),
+            StoreError::Query(m) => Self {
+                status: StatusCode::BAD_REQUEST,
+                code: "query_failed",
+                message: m,
+            },
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidRequest(m) => Self::invalid(m),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.code.to_string(),
+                message: self.message,
+            }),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,764 @@
+//! The query layer of the server: turns what people ask (search forms, group-bys,
+//! histograms, SQL) into store queries, always through the caller's scope.
+//!
+//! Every function takes the [`Caller`] and opens its session with the caller's
+//! [`auditwatch_store::Scope`], so no handler can read outside it. Requests become
+//! DataFusion expressions, never SQL text, except the SQL the caller wrote, which runs
+//! read-only against the caller's `events` view.
+
+use std::time::Instant;
+
+use auditwatch_event::timearg;
+use auditwatch_store::{Attribute, Lookup, Page, SqlLimits, SqlResult};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::Utc;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::functions::datetime::expr_fn::date_bin;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::min_max::{max, min};
+use datafusion::logical_expr::{Expr, lit};
+use datafusion::prelude::{DataFrame, ident};
+use datafusion::scalar::ScalarValue;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{ApiError, AppState, Caller};
+
+/// Query-string extractor whose rejections are JSON API errors; repeated keys
+/// (`attr=…&attr=…`) fill `Vec` fields.
+#[derive(Debug, Clone, Default)]
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum_extra::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Q(q.0))
+            .map_err(|e| ApiError {
+                status: e.status(),
+                ..ApiError::invalid(e.body_text())
+            })
+    }
+}
+
+/// The filters of a search, as the API, the UI and exports take them.
+///
+/// Attribute filters (named, or `attr`/`value` pairs) are ANDed with every other filter.
+/// Empty values count as absent, so an HTML form can submit every field.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct SearchForm {
+    /// Earliest event time: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS` (UTC) or
+    /// relative (`24h`, `7d`).
+    pub start: Option<String>,
+    /// Latest event time, same forms; a bare date means the end of that day.
+    pub end: Option<String>,
+    /// LookupEvents attribute EventId.
+    pub event_id: Option<String>,
+    /// LookupEvents attribute EventName.
+    pub event_name: Option<String>,
+    /// LookupEvents attribute ReadOnly (`true`/`false`).
+    pub read_only: Option<String>,
+    /// LookupEvents attribute Username.
+    pub username: Option<String>,
+    /// LookupEvents attribute ResourceType (`AWS::S3::Bucket`).
+    pub resource_type: Option<String>,
+    /// LookupEvents attribute ResourceName (ARN or name).
+    pub resource_name: Option<String>,
+    /// LookupEvents attribute EventSource (`s3.amazonaws.com`).
+    pub event_source: Option<String>,
+    /// LookupEvents attribute AccessKeyId.
+    pub access_key_id: Option<String>,
+    /// More attribute keys (AWS names: EventId, EventName, ReadOnly, Username,
+    /// ResourceType, ResourceName, EventSource, AccessKeyId), paired in order with `value`.
+    pub attr: Vec<String>,
+    /// The values of `attr`, in the same order.
+    pub value: Vec<String>,
+    /// Text that must appear anywhere in the record (case-sensitive).
+    pub q: Option<String>,
+    /// Accounts, comma-separated.
+    pub account: Option<String>,
+    /// Regions, comma-separated.
+    pub region: Option<String>,
+    /// Error codes, comma-separated.
+    pub error_code: Option<String>,
+    /// `true`: only events with an error code.
+    pub errors: Option<String>,
+    /// Source IP addresses, comma-separated.
+    pub source_ip: Option<String>,
+    /// `requestParameters` conditions `path=value`, the path dotted from the top
+    /// (`bucketName=prod-data`, `filter.name=x`); repeatable.
+    pub param: Vec<String>,
+    /// Most events per page (default 50).
+    pub limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn present(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn list(v: &Option<String>) -> Vec<String> {
+    present(v)
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses a truthy/falsy form value (`true`, `on`, `1` / `false`, `off`, `0`, empty).
+pub fn flag(name: &str, v: &Option<String>) -> Result<bool, ApiError> {
+    match present(v).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "off" | "0") => Ok(false),
+        Some("true" | "on" | "1") => Ok(true),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
+    }
+}
+
+/// Parses an optional time field; `end` makes a bare date mean the end of that day.
+pub fn time_field(name: &str, v: &Option<String>, end: bool) -> Result<Option<i64>, ApiError> {
+    present(v)
+        .map(|s| {
+            timearg::parse(s, Utc::now(), end)
+                .map_err(|e| ApiError::invalid(format!("{name}: {e}")))
+        })
+        .transpose()
+}
+
+/// Checks that `end` is not before `start`.
+pub fn check_range(start: Option<i64>, end: Option<i64>) -> Result<(), ApiError> {
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        return Err(ApiError::invalid(format!(
+            "end ({}) is before start ({})",
+            fmt_time(e),
+            fmt_time(s)
+        )));
+    }
+    Ok(())
+}
+
+/// A µs timestamp as RFC 3339 (UTC, seconds).
+pub fn fmt_time(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| us.to_string())
+}
+
+impl SearchForm {
+    /// The attribute filters of the form, validated.
+    pub fn attributes(&self) -> Result<Vec<(Attribute, String)>, ApiError> {
+        let named = [
+            (Attribute::EventId, &self.event_id),
+            (Attribute::EventName, &self.event_name),
+            (Attribute::ReadOnly, &self.read_only),
+            (Attribute::Username, &self.username),
+            (Attribute::ResourceType, &self.resource_type),
+            (Attribute::ResourceName, &self.resource_name),
+            (Attribute::EventSource, &self.event_source),
+            (Attribute::AccessKeyId, &self.access_key_id),
+        ];
+        let mut out: Vec<(Attribute, String)> = named
+            .into_iter()
+            .filter_map(|(a, v)| present(v).map(|v| (a, v.to_string())))
+            .collect();
+        if self.attr.len() != self.value.len() {
+            return Err(ApiError::invalid(format!(
+                "{} attr but {} value parameters; give them in pairs",
+                self.attr.len(),
+                self.value.len()
+            )));
+        }
+        for (k, v) in self.attr.iter().zip(&self.value) {
+            let (k, v) = (k.trim(), v.trim());
+            if k.is_empty() && v.is_empty() {
+                continue;
+            }
+            let a: Attribute = k.parse().map_err(ApiError::from)?;
+            if v.is_empty() {
+                return Err(ApiError::invalid(format!("attribute {k} has no value")));
+            }
+            out.push((a, v.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// The form as a store lookup with at most `max_page` events per page.
+    pub fn to_lookup(&self, max_page: usize) -> Result<Lookup, ApiError> {
+        let start = time_field("start", &self.start, false)?;
+        let end = time_field("end", &self.end, true)?;
+        check_range(start, end)?;
+        let limit = self.limit.unwrap_or(50);
+        if limit == 0 || limit > max_page {
+            return Err(ApiError::invalid(format!(
+                "limit must be between 1 and {max_page}, not {limit}"
+            )));
+        }
+        let mut params = Vec::new();
+        for p in &self.param {
+            if p.trim().is_empty() {
+                continue;
+            }
+            let (path, value) = p.split_once('=').ok_or_else(|| {
+                ApiError::invalid(format!("param {p:?} must look like path=value"))
+            })?;
+            let path: Vec<String> = path.split('.').map(|s| s.trim().to_string()).collect();
+            if path.iter().any(String::is_empty) {
+                return Err(ApiError::invalid(format!(
+                    "param {p:?}: the path has an empty key"
+                )));
+            }
+            params.push((path, value.to_string()));
+        }
+        Ok(Lookup {
+            attributes: self.attributes()?,
+            start,
+            end,
+            accounts: list(&self.account),
+            regions: list(&self.region),
+            error_codes: list(&self.error_code),
+            errors_only: flag("errors", &self.errors)?,
+            source_ips: list(&self.source_ip),
+            params,
+            text: present(&self.q).map(str::to_string),
+            max_results: limit,
+            next_token: present(&self.cursor).map(str::to_string),
+        })
+    }
+}
+
+/// Fields that can be grouped by, with their API names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum Field {
+    /// `eventName`.
+    #[serde(rename = "eventName")]
+    EventName,
+    /// `eventSource`.
+    #[serde(rename = "eventSource")]
+    EventSource,
+    /// The derived `username`.
+    #[serde(rename = "username")]
+    Username,
+    /// The derived `accountId`.
+    #[serde(rename = "accountId")]
+    AccountId,
+    /// `awsRegion`.
+    #[serde(rename = "awsRegion")]
+    AwsRegion,
+    /// `sourceIPAddress`.
+    #[serde(rename = "sourceIPAddress")]
+    SourceIp,
+    /// `errorCode`.
+    #[serde(rename = "errorCode")]
+    ErrorCode,
+    /// `userAgent`.
+    #[serde(rename = "userAgent")]
+    UserAgent,
+    /// `eventType`.
+    #[serde(rename = "eventType")]
+    EventType,
+    /// `readOnly`.
+    #[serde(rename = "readOnly")]
+    ReadOnly,
+    /// `userIdentity.type`.
+    #[serde(rename = "userIdentity.type")]
+    IdentityType,
+    /// `userIdentity.arn`.
+    #[serde(rename = "userIdentity.arn")]
+    IdentityArn,
+    /// `userIdentity.accessKeyId`.
+    #[serde(rename = "userIdentity.accessKeyId")]
+    AccessKeyId,
+}
+
+impl Field {
+    /// Every field.
+    pub const ALL: [Field; 13] = [
+        Field::EventName,
+        Field::EventSource,
+        Field::Username,
+        Field::AccountId,
+        Field::AwsRegion,
+        Field::SourceIp,
+        Field::ErrorCode,
+        Field::UserAgent,
+        Field::EventType,
+        Field::ReadOnly,
+        Field::IdentityType,
+        Field::IdentityArn,
+        Field::AccessKeyId,
+    ];
+
+    /// The API name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::EventName => "eventName",
+            Field::EventSource => "eventSource",
+            Field::Username => "username",
+            Field::AccountId => "accountId",
+            Field::AwsRegion => "awsRegion",
+            Field::SourceIp => "sourceIPAddress",
+            Field::ErrorCode => "errorCode",
+            Field::UserAgent => "userAgent",
+            Field::EventType => "eventType",
+            Field::ReadOnly => "readOnly",
+            Field::IdentityType => "userIdentity.type",
+            Field::IdentityArn => "userIdentity.arn",
+            Field::AccessKeyId => "userIdentity.accessKeyId",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Result<Field, ApiError> {
+        Field::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "cannot group by {s:?}; use one of {}",
+                    Field::ALL.map(Field::name).join(", ")
+                ))
+            })
+    }
+
+    fn expr(self) -> Expr {
+        let text = |e: Expr| datafusion::logical_expr::cast(e, DataType::Utf8);
+        match self {
+            Field::IdentityType => get_field(ident("userIdentity"), "type"),
+            Field::IdentityArn => get_field(ident("userIdentity"), "arn"),
+            Field::AccessKeyId => get_field(ident("userIdentity"), "accessKeyId"),
+            Field::ReadOnly => text(ident("readOnly")),
+            other => ident(other.name()),
+        }
+    }
+}
+
+/// A value and how many events have it.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct Bucket {
+    /// The value (`null` when absent).
+    pub key: Option<String>,
+    /// Events.
+    pub count: u64,
+}
+
+/// A value, its count, and its events split by a second field.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct Stack {
+    /// The value of the first field.
+    pub key: Option<String>,
+    /// Events with it.
+    pub count: u64,
+    /// The same events by the second field, largest first.
+    pub by: Vec<Bucket>,
+}
+
+/// Runs queries for one caller.
+pub struct Queries<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+}
+
+fn strings(b: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, ApiError> {
+    let col = cast(b.column(i), &DataType::Utf8).map_err(ApiError::internal)?;
+    let s = col.as_string::<i32>();
+    Ok((0..s.len())
+        .map(|r| (!s.is_null(r)).then(|| s.value(r).to_string()))
+        .collect())
+}
+
+fn counts(b: &RecordBatch, i: usize) -> Result<Vec<u64>, ApiError> {
+    let col = cast(b.column(i), &DataType::Int64).map_err(ApiError::internal)?;
+    let c = col.as_primitive::<Int64Type>();
+    Ok((0..c.len()).map(|r| c.value(r).max(0) as u64).collect())
+}
+
+impl<'a> Queries<'a> {
+    /// Queries as `caller` sees the lake.
+    pub fn new(state: &'a AppState, caller: &'a Caller) -> Self {
+        Self { state, caller }
+    }
+
+    fn timed(&self, kind: &str, started: Instant) {
+        self.state.metrics().observe_query(kind, started.elapsed());
+    }
+
+    /// `events` filtered by `q`'s filters (not its page position).
+    async fn filtered(&self, q: &Lookup) -> Result<DataFrame, ApiError> {
+        let ctx = self.state.store().session(&self.caller.scope)?;
+        let mut df = ctx.table("events").await.map_err(ApiError::internal)?;
+        if let Some(p) = q.filters()?.into_iter().reduce(Expr::and) {
+            df = df.filter(p).map_err(ApiError::internal)?;
+        }
+        Ok(df)
+    }
+
+    /// One page of a search, newest first.
+    pub async fn search(&self, q: &Lookup) -> Result<Page, ApiError> {
+        let t = Instant::now();
+        let page = self.state.store().lookup(&self.caller.scope, q).await?;
+        self.timed("search", t);
+        Ok(page)
+    }
+
+    /// The event with this eventID, if the caller may see it.
+    pub async fn event(&self, id: &str) -> Result<Option<RecordBatch>, ApiError> {
+        let q = Lookup {
+            attributes: vec![(Attribute::EventId, id.to_string())],
+            max_results: 1,
+            ..Lookup::default()
+        };
+        let page = self.search(&q).await?;
+        Ok((page.events.num_rows() > 0).then_some(page.events))
+    }
+
+    /// Events matching `q` (ignoring its page position).
+    pub async fn count(&self, q: &Lookup) -> Result<u64, ApiError> {
+        let t = Instant::now();
+        let n = self
+            .filtered(q)
+            .await?
+            .count()
+            .await
+            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+        self.timed("count", t);
+        Ok(n as u64)
+    }
+
+    /// The `top` most frequent values of `field` among events matching `q`.
+    pub async fn terms(
+        &self,
+        q: &Lookup,
+        field: Field,
+        top: usize,
+    ) -> Result<Vec<Bucket>, ApiError> {
+        let t = Instant::now();
+        let batches = self
+            .filtered(q)
+            .await?
+            .aggregate(vec![field.expr().alias("k")], vec![count_all().alias("n")])
+            .and_then(|df| {
+                df.sort(vec![
+                    ident("n").sort(false, false),
+                    ident("k").sort(true, true),
+                ])
+            })
+            .and_then(|df| df.limit(0, Some(top)))
+            .map_err(ApiError::internal)?
+            .collect()
+            .await
+            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+        let mut out = Vec::new();
+        for b in &batches {
+            for (key, count) in strings(b, 0)?.into_iter().zip(counts(b, 1)?) {
+                out.push(Bucket { key, count });
+            }
+        }
+        self.timed("aggregate", t);
+        Ok(out)
+    }
+
+    /// The `top` values of `field`, each split by `by` into its `top_by` largest
+    /// values and, when there are more, a `null`-keyed remainder.
+    pub async fn stacked(
+        &self,
+        q: &Lookup,
+        field: Field,
+        by: Field,
+        top: usize,
+        top_by: usize,
+    ) -> Result<Vec<Stack>, ApiError> {
+        let firsts = self.terms(q, field, top).await?;
+        let keys: Vec<Expr> = firsts
+            .iter()
+            .filter_map(|b| b.key.clone().map(lit))
+            .collect();
+        if keys.is_empty() {
+            return Ok(firsts
+                .into_iter()
+                .map(|b| Stack {
+                    key: b.key,
+                    count: b.count,
+                    by: Vec::new(),
+                })
+                .collect());
+        }
+        let t = Instant::now();
+        let batches = self
+            .filtered(q)
+            .await?
+            .filter(field.expr().in_list(keys, false))
+            .and_then(|df| {
+                df.aggregate(
+                    vec![field.expr().alias("k"), by.expr().alias("b")],
+                    vec![count_all().alias("n")],
+                )
+            })
+            .and_then(|df| {
+                df.sort(vec![
+                    ident("n").sort(false, false),
+                    ident("b").sort(true, true),
+                ])
+            })
+            .map_err(ApiError::internal)?
+            .collect()
+            .await
+            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+        let mut stacks: Vec<Stack> = firsts
+            .into_iter()
+            .map(|b| Stack {
+                key: b.key,
+                count: b.count,
+                by: Vec::new(),
+            })
+            .collect();
+        for b in &batches {
+            let ks = strings(b, 0)?;
+            let bs = strings(b, 1)?;
+            let ns = counts(b, 2)?;
+            for ((k, bv), n) in ks.into_iter().zip(bs).zip(ns) {
+                if let Some(s) = stacks.iter_mut().find(|s| s.key == k) {
+                    s.by.push(Bucket { key: bv, count: n });
+                }
+            }
+        }
+        for s in &mut stacks {
+            if s.by.len() > top_by {
+                let rest: u64 = s.by[top_by..].iter().map(|b| b.count).sum();
+                s.by.truncate(top_by);
+                s.by.push(Bucket {
+                    key: None,
+                    count: rest,
+                });
+            }
+        }
+        self.timed("aggregate", t);
+        Ok(stacks)
+    }
+
+    /// The earliest and latest event time among events matching `q`.
+    pub async fn time_range(&self, q: &Lookup) -> Result<Option<(i64, i64)>, ApiError> {
+        let batches = self
+            .filtered(q)
+            .await?
+            .aggregate(
+                vec![],
+                vec![
+                    min(ident("eventTime")).alias("lo"),
+                    max(ident("eventTime")).alias("hi"),
+                ],
+            )
+            .map_err(ApiError::internal)?
+            .collect()
+            .await
+            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(None);
+        };
+        let lo = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        let hi = b.column(1).as_primitive::<TimestampMicrosecondType>();
+        if lo.is_null(0) || hi.is_null(0) {
+            return Ok(None);
+        }
+        Ok(Some((lo.value(0), hi.value(0))))
+    }
+
+    /// Events matching `q` per `interval_us`, as (bucket start µs, events), oldest
+    /// first; empty buckets are left out.
+    pub async fn histogram(
+        &self,
+        q: &Lookup,
+        interval_us: i64,
+    ) -> Result<Vec<(i64, u64)>, ApiError> {
+        let t = Instant::now();
+        let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval_us * 1000));
+        let origin = lit(ScalarValue::TimestampMicrosecond(
+            Some(0),
+            Some("UTC".into()),
+        ));
+        let batches = self
+            .filtered(q)
+            .await?
+            .aggregate(
+                vec![date_bin(stride, ident("eventTime"), origin).alias("t")],
+                vec![count_all().alias("n")],
+            )
+            .and_then(|df| df.sort(vec![ident("t").sort(true, true)]))
+            .map_err(ApiError::internal)?
+            .collect()
+            .await
+            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+        let mut out = Vec::new();
+        for b in &batches {
+            // date_bin may answer in another unit; normalise to µs before reading.
+            let ts = cast(
+                b.column(0),
+                &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
+            )
+            .and_then(|t| cast(&t, &DataType::Int64))
+            .map_err(ApiError::internal)?;
+            let ts = ts.as_primitive::<Int64Type>();
+            for (i, n) in counts(b, 1)?.into_iter().enumerate() {
+                out.push((ts.value(i), n));
+            }
+        }
+        self.timed("histogram", t);
+        Ok(out)
+    }
+
+    /// Read-only SQL written by the caller, against the caller's `events` view.
+    pub async fn sql(&self, sql: &str, limits: SqlLimits) -> Result<SqlResult, ApiError> {
+        self.caller.require_analyst()?;
+        let t = Instant::now();
+        let r = self
+            .state
+            .store()
+            .sql(&self.caller.scope, sql, limits)
+            .await
+            .map_err(ApiError::from_user_query)?;
+        self.timed("sql", t);
+        Ok(r)
+    }
+}
+
+/// A histogram interval parsed from `30s`, `5m`, `1h`, `1d`, `1w` (µs).
+pub fn parse_interval(s: &str) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::invalid(format!(
+            "interval {s:?} must be a number and a unit: 30s, 5m, 1h, 1d, 1w"
+        ))
+    };
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit_us: i64 = match unit {
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        "w" => 7 * 86_400_000_000,
+        _ => return Err(bad()),
+    };
+    if !(1..=10_000).contains(&n) {
+        return Err(bad());
+    }
+    Ok(n * unit_us)
+}
+
+/// A round interval giving about 60–150 buckets over `span_us`.
+pub fn auto_interval(span_us: i64) -> i64 {
+    const STEPS: [i64; 12] = [
+        60_000_000,
+        300_000_000,
+        900_000_000,
+        1_800_000_000,
+        3_600_000_000,
+        3 * 3_600_000_000,
+        6 * 3_600_000_000,
+        12 * 3_600_000_000,
+        86_400_000_000,
+        2 * 86_400_000_000,
+        7 * 86_400_000_000,
+        30 * 86_400_000_000,
+    ];
+    STEPS
+        .into_iter()
+        .find(|s| span_us / s <= 150)
+        .unwrap_or(STEPS[STEPS.len() - 1])
+}
+
+/// A short label for an interval in µs (`5m`, `1h`, `1d`).
+pub fn interval_label(us: i64) -> String {
+    for (unit, size) in [
+        ("w", 7 * 86_400_000_000),
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("m", 60_000_000),
+    ] {
+        if us % size == 0 {
+            return format!("{}{unit}", us / size);
+        }
+    }
+    format!("{}s", us / 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5m").unwrap(), 300_000_000);
+        assert_eq!(parse_interval("1d").unwrap(), 86_400_000_000);
+        assert!(parse_interval("0h").is_err());
+        assert!(parse_interval("h").is_err());
+        assert!(parse_interval("5y").is_err());
+        assert_eq!(interval_label(3_600_000_000), "1h");
+        assert_eq!(interval_label(86_400_000_000 * 7), "1w");
+        assert_eq!(auto_interval(7 * 86_400_000_000), 3 * 3_600_000_000);
+        assert_eq!(auto_interval(3_600_000_000), 60_000_000);
+    }
+
+    #[test]
+    fn forms_validate() {
+        let f = SearchForm {
+            start: Some("2024-05-02".into()),
+            end: Some("2024-05-01".into()),
+            ..SearchForm::default()
+        };
+        assert!(
+            f.to_lookup(100)
+                .unwrap_err()
+                .message
+                .contains("before start")
+        );
+        let f = SearchForm {
+            attr: vec!["EventName".into(), "Bogus".into()],
+            value: vec!["x".into(), "y".into()],
+            ..SearchForm::default()
+        };
+        assert!(f.to_lookup(100).unwrap_err().message.contains("Bogus"));
+        let f = SearchForm {
+            event_name: Some("  ".into()),
+            attr: vec!["Username".into()],
+            value: vec!["alice".into()],
+            param: vec!["bucketName=prod".into()],
+            errors: Some("on".into()),
+            ..SearchForm::default()
+        };
+        let l = f.to_lookup(100).unwrap();
+        assert_eq!(
+            l.attributes,
+            vec![(Attribute::Username, "alice".to_string())]
+        );
+        assert_eq!(
+            l.params,
+            vec![(vec!["bucketName".to_string()], "prod".to_string())]
+        );
+        assert!(l.errors_only);
+        assert_eq!(l.max_results, 50);
+        assert!(
+            SearchForm {
+                limit: Some(101),
+                ..SearchForm::default()
+            }
+            .to_lookup(100)
+            .is_err()
+        );
+    }
+}

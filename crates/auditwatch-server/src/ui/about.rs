@@ -1,0 +1,111 @@
+//! About (version, data location, schema) and Contact (a feedback form stored in
+//! the catalog for admins).
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde::Deserialize;
+
+use super::{PageError, layout};
+use crate::{ApiError, AppState, Caller};
+
+/// Longest feedback message accepted.
+const MAX_MESSAGE: usize = 10_000;
+
+/// `GET /about`.
+pub async fn about(State(state): State<AppState>, caller: Caller) -> Result<Response, PageError> {
+    let store = state.store().clone();
+    let segments = tokio::task::spawn_blocking(move || store.catalog()?.segments())
+        .await
+        .map_err(ApiError::internal)??;
+    let events: u64 = segments.iter().map(|s| s.rows).sum();
+    let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+    let body = html! {
+        h1 { "About Auditwatch" }
+        dl.about {
+            dt { "Version" } dd { (env!("CARGO_PKG_VERSION")) }
+            dt { "Data directory" } dd { code { (state.store().data_dir().display()) } }
+            dt { "Lake" } dd { (events) " events in " (segments.len()) " Parquet segments, " (bytes / 1_000_000) " MB" }
+            dt { "Up for" } dd { (state.uptime().as_secs()) " s" }
+            dt { "API" } dd { a href="/api/v1/openapi.json" { "OpenAPI document" } " · " a href="/metrics" { "metrics" } }
+        }
+        h2 #schema { "The events table" }
+        p {
+            "One row per CloudTrail record; columns are CloudTrail's own names (case-sensitive) plus "
+            code { "username" } ", " code { "accountId" } " (derived), " code { "raw" } " (the record verbatim) and "
+            code { "source" } ". The full table is in " code { "docs/SCHEMA.md" } "."
+        }
+    };
+    Ok(layout(Some(&caller), "About", "About", body).into_response())
+}
+
+/// `GET /contact`.
+pub async fn contact(caller: Caller) -> Response {
+    layout(Some(&caller), "Contact", "Contact", form(None, "", "")).into_response()
+}
+
+fn form(notice: Option<Result<&str, &str>>, contact: &str, message: &str) -> maud::Markup {
+    html! {
+        h1 { "Contact" }
+        p { "Questions, problems, ideas: your message is kept for the administrators of this Auditwatch." }
+        @match notice {
+            Some(Ok(m)) => { p.notice role="status" { (m) } },
+            Some(Err(m)) => { p.error role="alert" { (m) } },
+            None => {},
+        }
+        form.contact method="post" action="/contact" {
+            label { "How to reach you (optional) " input type="text" name="contact" maxlength="200" value=(contact); }
+            label for="message" { "Message" }
+            textarea #message name="message" rows="6" maxlength=(MAX_MESSAGE) required { (message) }
+            button type="submit" { "Send" }
+        }
+    }
+}
+
+/// The contact form.
+#[derive(Debug, Deserialize)]
+pub struct Feedback {
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `POST /contact`.
+pub async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    Form(f): Form<Feedback>,
+) -> Result<Response, PageError> {
+    let message = f.message.trim().to_string();
+    let contact: String = f.contact.trim().chars().take(200).collect();
+    if message.is_empty() || message.chars().count() > MAX_MESSAGE {
+        let body = form(
+            Some(Err(&format!(
+                "The message must be 1 to {MAX_MESSAGE} characters long."
+            ))),
+            &contact,
+            &message,
+        );
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            layout(Some(&caller), "Contact", "Contact", body),
+        )
+            .into_response());
+    }
+    let store = state.store().clone();
+    let sender = caller.name.clone();
+    tokio::task::spawn_blocking(move || store.catalog()?.add_feedback(&sender, &contact, &message))
+        .await
+        .map_err(ApiError::internal)??;
+    let body = form(
+        Some(Ok(
+            "Thank you — your message was stored for the administrators.",
+        )),
+        "",
+        "",
+    );
+    Ok(layout(Some(&caller), "Contact", "Contact", body).into_response())
+}

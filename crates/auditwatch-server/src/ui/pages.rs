@@ -1,0 +1,202 @@
+//! Principal and service pages, and their index pages.
+//!
+//! A user page shows one principal (IAM user, role session, root …): its activity over
+//! time, access keys, source IPs, services, errors and latest events. A service page
+//! shows its event names and users.
+
+use auditwatch_store::{Attribute, Lookup};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{PageError, chart, layout, search, seg, url};
+use crate::query::{self, Bucket, Field, Q, Queries, Stack};
+use crate::{ApiError, AppState, Caller, view};
+
+/// A window for the pages (default: all history).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Window {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl Window {
+    fn lookup(&self) -> Result<Lookup, ApiError> {
+        let start = query::time_field("start", &self.start, false)?;
+        let end = query::time_field("end", &self.end, true)?;
+        query::check_range(start, end)?;
+        Ok(Lookup {
+            start,
+            end,
+            max_results: 1,
+            ..Lookup::default()
+        })
+    }
+}
+
+fn list_page(title: &str, what: &str, rows: &[Bucket], link: impl Fn(&str) -> String) -> Markup {
+    html! {
+        h1 { (title) }
+        p { (rows.len()) " " (what) ", most events first." }
+        table.list {
+            thead { tr { th scope="col" { "Name" } th scope="col" { "Events" } } }
+            tbody {
+                @for b in rows {
+                    @if let Some(k) = &b.key {
+                        tr { td { a href=(link(k)) { (k) } } td.num { (b.count) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /users`.
+pub async fn users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Q(w): Q<Window>,
+) -> Result<Response, PageError> {
+    let rows = Queries::new(&state, &caller)
+        .terms(&w.lookup()?, Field::Username, 10_000)
+        .await?;
+    let body = list_page("Users", "principals", &rows, |k| {
+        format!("/users/{}", seg(k))
+    });
+    Ok(layout(Some(&caller), "Users", "Users", body).into_response())
+}
+
+/// `GET /services`.
+pub async fn services(
+    State(state): State<AppState>,
+    caller: Caller,
+    Q(w): Q<Window>,
+) -> Result<Response, PageError> {
+    let rows = Queries::new(&state, &caller)
+        .terms(&w.lookup()?, Field::EventSource, 10_000)
+        .await?;
+    let body = list_page("Services", "event sources", &rows, |k| {
+        format!("/services/{}", seg(k))
+    });
+    Ok(layout(Some(&caller), "Services", "Services", body).into_response())
+}
+
+fn stacks(b: Vec<Bucket>) -> Vec<Stack> {
+    b.into_iter()
+        .filter(|b| b.key.is_some())
+        .map(|b| Stack {
+            key: b.key,
+            count: b.count,
+            by: Vec::new(),
+        })
+        .collect()
+}
+
+async fn overview(
+    q: &Queries<'_>,
+    base: &Lookup,
+    attribute: (&str, &str),
+    facets: &[(&str, &str, Field, &str)],
+) -> Result<Markup, ApiError> {
+    let total = q.count(base).await?;
+    if total == 0 {
+        return Err(ApiError::not_found(format!(
+            "no events for {} {:?} in your accounts",
+            attribute.0, attribute.1
+        )));
+    }
+    let range = q.time_range(base).await?.unwrap_or((0, 0));
+    let interval = query::auto_interval(range.1 - range.0);
+    let hist = q.histogram(base, interval).await?;
+    let mut latest = base.clone();
+    latest.max_results = 25;
+    let page = q.search(&latest).await?;
+    let events = view::events(&page.events)?;
+    let mut charts = Vec::new();
+    for (id, title, field, param) in facets {
+        let rows = stacks(q.terms(base, *field, 10).await?);
+        charts.push(chart::top_bars(id, title, &rows, |k| {
+            url("/search", &[attribute, (param, k)])
+        }));
+    }
+    Ok(html! {
+        p.window {
+            strong { (total) } " events from " (query::fmt_time(range.0)) " to " (query::fmt_time(range.1)) ". "
+            a href=(url("/search", &[attribute])) { "Search them" }
+        }
+        (chart::histogram("timeline", &format!("Activity (per {})", query::interval_label(interval)), &hist, interval, |a, b| {
+            url("/search", &[attribute, ("start", &query::fmt_time(a)), ("end", &query::fmt_time(b))])
+        }))
+        div.grid.tops { @for c in charts { (c) } }
+        h2 { "Latest events" }
+        (search::results(&events))
+    })
+}
+
+/// `GET /users/{name}`.
+pub async fn user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Q(w): Q<Window>,
+) -> Result<Response, PageError> {
+    let q = Queries::new(&state, &caller);
+    let mut base = w.lookup()?;
+    base.attributes = vec![(Attribute::Username, name.clone())];
+    let body = overview(
+        &q,
+        &base,
+        ("username", &name),
+        &[
+            ("keys", "Access keys", Field::AccessKeyId, "accessKeyId"),
+            ("ips", "Source IPs", Field::SourceIp, "sourceIp"),
+            ("svcs", "Services", Field::EventSource, "eventSource"),
+            ("names", "Event names", Field::EventName, "eventName"),
+            ("errs", "Errors", Field::ErrorCode, "errorCode"),
+            ("arns", "Identities (ARN)", Field::IdentityArn, "q"),
+        ],
+    )
+    .await?;
+    let title = format!("User {name}");
+    Ok(layout(
+        Some(&caller),
+        &title,
+        "Users",
+        html! { h1 { (title) } (body) },
+    )
+    .into_response())
+}
+
+/// `GET /services/{name}`.
+pub async fn service(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Q(w): Q<Window>,
+) -> Result<Response, PageError> {
+    let q = Queries::new(&state, &caller);
+    let mut base = w.lookup()?;
+    base.attributes = vec![(Attribute::EventSource, name.clone())];
+    let body = overview(
+        &q,
+        &base,
+        ("eventSource", &name),
+        &[
+            ("names", "Event names", Field::EventName, "eventName"),
+            ("users", "Users", Field::Username, "username"),
+            ("errs", "Errors", Field::ErrorCode, "errorCode"),
+            ("regions", "Regions", Field::AwsRegion, "region"),
+        ],
+    )
+    .await?;
+    let title = format!("Service {name}");
+    Ok(layout(
+        Some(&caller),
+        &title,
+        "Services",
+        html! { h1 { (title) } (body) },
+    )
+    .into_response())
+}

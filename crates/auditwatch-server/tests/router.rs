@@ -1,0 +1,682 @@
+//! The whole HTTP surface driven through the router (no socket), over a small lake
+//! written by these tests: two accounts, four users, errors, resources, a request
+//! parameter, and a user name that a spreadsheet would run as a formula.
+
+use std::path::Path;
+
+use auditwatch_server::{AppState, ServerConfig, router};
+use auditwatch_store::Store;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+
+fn event(
+    i: usize,
+    account: &str,
+    user: &str,
+    name: &str,
+    source: &str,
+    error: Option<&str>,
+) -> Value {
+    let mut e = json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDA", "arn": format!("arn:aws:iam::{account}:user/{user}"),
+                         "accountId": account, "accessKeyId": format!("AKIA{user}"), "userName": user},
+        "eventTime": format!("2024-05-01T{:02}:{:02}:00Z", 10 + i / 60, i % 60),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": format!("203.0.113.{}", i % 5),
+        "userAgent": "aws-cli/2",
+        "requestParameters": {"bucketName": format!("bucket-{}", i % 3)},
+        "responseElements": null,
+        "requestID": format!("req-{i}"),
+        "eventID": format!("00000000-0000-4000-8000-{i:012}"),
+        "readOnly": name.starts_with("Get") || name.starts_with("List"),
+        "resources": [{"ARN": format!("arn:aws:s3:::bucket-{}", i % 3), "accountId": account, "type": "AWS::S3::Bucket"}],
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management"
+    });
+    if let Some(code) = error {
+        e["errorCode"] = json!(code);
+        e["errorMessage"] = json!("denied");
+    }
+    e
+}
+
+/// 60 events in account A (alice 30, bob 20, "=cmd" 10) and 12 in account B (carol).
+fn write_fixture(dir: &Path) {
+    let mut a = Vec::new();
+    for i in 0..60 {
+        let (user, name) = match i % 6 {
+            0..=2 => ("alice", if i % 2 == 0 { "GetObject" } else { "PutObject" }),
+            3 | 4 => ("bob", "ListBuckets"),
+            _ => ("=cmd", "DeleteBucket"),
+        };
+        let err = (user == "bob" && i % 4 == 3).then_some("AccessDenied");
+        a.push(event(i, A, user, name, "s3.amazonaws.com", err));
+    }
+    let mut b = Vec::new();
+    for i in 60..72 {
+        b.push(event(
+            i,
+            B,
+            "carol",
+            "RunInstances",
+            "ec2.amazonaws.com",
+            None,
+        ));
+    }
+    for (acct, records) in [(A, a), (B, b)] {
+        let d = dir.join(format!("AWSLogs/{acct}/CloudTrail/us-east-1/2024/05/01"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join(format!("{acct}_CloudTrail_us-east-1_20240501T1000Z_x.json")),
+            json!({"Records": records}).to_string(),
+        )
+        .unwrap();
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    write_fixture(&input);
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let summary = auditwatch_ingest::ingest_paths(
+        &store,
+        &[input],
+        &auditwatch_ingest::IngestOptions::default(),
+        &mut (),
+    )
+    .unwrap();
+    assert_eq!(summary.events_added, 72);
+    let app = router(AppState::new(store, ServerConfig::default()));
+    Fixture { _dir: dir, app }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+async fn send(app: &axum::Router, req: Request<Body>) -> Reply {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(app: &axum::Router, uri: &str) -> Reply {
+    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn aws(app: &axum::Router, op: &str, body: Value) -> Reply {
+    let req = Request::post("/")
+        .header(
+            "x-amz-target",
+            format!("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{op}"),
+        )
+        .header(header::CONTENT_TYPE, "application/x-amz-json-1.1")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(app, req).await
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let f = fixture();
+    assert_eq!(get(&f.app, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(get(&f.app, "/readyz").await.status, StatusCode::OK);
+    get(&f.app, "/api/v1/events?username=alice").await;
+    let m = get(&f.app, "/metrics").await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(m.body.contains("auditwatch_lake_events 72"), "{}", m.body);
+    assert!(m.body.contains("route=\"/api/v1/events\""), "{}", m.body);
+    assert!(
+        m.body.contains("auditwatch_query_duration_seconds"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body.contains("auditwatch_ingest_objects{status="),
+        "{}",
+        m.body
+    );
+}
+
+#[tokio::test]
+async fn search_filters_and_pages_add_up() {
+    let f = fixture();
+    let r = get(&f.app, "/api/v1/events?username=alice&limit=7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut seen = Vec::new();
+    let mut page = r.json();
+    loop {
+        for e in page["events"].as_array().unwrap() {
+            assert_eq!(e["username"], "alice");
+            assert_eq!(e["record"]["userIdentity"]["userName"], "alice");
+            seen.push(e["eventID"].as_str().unwrap().to_string());
+        }
+        let Some(c) = page["nextCursor"].as_str() else {
+            break;
+        };
+        let r = get(
+            &f.app,
+            &format!("/api/v1/events?username=alice&limit=7&cursor={c}"),
+        )
+        .await;
+        page = r.json();
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 30);
+
+    // Several filters ANDed: bob's AccessDenied errors in account A.
+    let r = get(
+        &f.app,
+        &format!("/api/v1/events?username=bob&errors=true&account={A}&limit=100"),
+    )
+    .await;
+    let events = r.json()["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 5);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["record"]["errorCode"] == "AccessDenied")
+    );
+    // attr/value pairs and requestParameters paths.
+    let r = get(
+        &f.app,
+        "/api/v1/events?attr=EventName&value=GetObject&param=bucketName%3Dbucket-0&limit=100",
+    )
+    .await;
+    let events = r.json()["events"].as_array().unwrap().clone();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(
+        |e| e["record"]["requestParameters"]["bucketName"] == "bucket-0"
+            && e["record"]["eventName"] == "GetObject"
+    ));
+    // Free text.
+    let r = get(&f.app, "/api/v1/events?q=203.0.113.4&limit=1000").await;
+    assert_eq!(r.json()["events"].as_array().unwrap().len(), 72 / 5);
+}
+
+#[tokio::test]
+async fn bad_requests_are_json_errors() {
+    let f = fixture();
+    for uri in [
+        "/api/v1/events?start=2024-05-02&end=2024-05-01",
+        "/api/v1/events?start=yesterday",
+        "/api/v1/events?limit=0",
+        "/api/v1/events?limit=abc",
+        "/api/v1/events?attr=Bogus&value=x",
+        "/api/v1/events?cursor=zz",
+        "/api/v1/aggregate?field=nope",
+        "/api/v1/histogram?interval=5y",
+    ] {
+        let r = get(&f.app, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
+        let j = r.json();
+        assert_eq!(j["error"], "invalid_request", "{uri}");
+        assert!(!j["message"].as_str().unwrap().is_empty());
+    }
+    let r = get(&f.app, "/api/v1/events?start=2024-05-02&end=2024-05-01").await;
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("before start")
+    );
+    let r = get(&f.app, "/api/v1/nothing").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"], "not_found");
+}
+
+#[tokio::test]
+async fn one_event_by_id() {
+    let f = fixture();
+    let id = "00000000-0000-4000-8000-000000000003";
+    let r = get(&f.app, &format!("/api/v1/events/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["record"]["eventID"], id);
+    let r = get(
+        &f.app,
+        "/api/v1/events/00000000-0000-4000-8000-999999999999",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn users_services_aggregations_and_histogram() {
+    let f = fixture();
+    let users = get(&f.app, "/api/v1/users").await.json();
+    let counts: Vec<(String, u64)> = users["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["key"].as_str().unwrap().to_string(),
+                b["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("alice".into(), 30),
+            ("bob".into(), 20),
+            ("carol".into(), 12),
+            ("=cmd".into(), 10)
+        ]
+    );
+    let services = get(&f.app, "/api/v1/services").await.json();
+    assert_eq!(services["buckets"][0]["key"], "s3.amazonaws.com");
+    assert_eq!(services["buckets"][0]["count"], 60);
+
+    let agg = get(
+        &f.app,
+        "/api/v1/aggregate?field=username&by=eventName&top=2",
+    )
+    .await
+    .json();
+    assert_eq!(agg["buckets"].as_array().unwrap().len(), 2);
+    assert_eq!(agg["buckets"][0]["key"], "alice");
+    let by: u64 = agg["buckets"][0]["by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by, 30);
+
+    let h = get(&f.app, "/api/v1/histogram?interval=1h").await.json();
+    assert_eq!(h["interval"], "1h");
+    let total: u64 = h["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 72);
+    assert_eq!(h["buckets"][0]["time"], "2024-05-01T10:00:00Z");
+
+    let p = get(&f.app, "/api/v1/parameters").await.json();
+    assert_eq!(p["attributes"].as_array().unwrap().len(), 8);
+}
+
+#[tokio::test]
+async fn sql_is_read_only_and_limited() {
+    let f = fixture();
+    let post = |body: Value| {
+        Request::post("/api/v1/sql")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let r = send(&f.app, post(json!({"sql": "SELECT accountId, count(*) AS n FROM events GROUP BY accountId ORDER BY accountId"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let j = r.json();
+    assert_eq!(j["columns"], json!(["accountId", "n"]));
+    assert_eq!(j["rows"], json!([[A, 60], [B, 12]]));
+    let r = send(
+        &f.app,
+        post(json!({"sql": "SELECT eventID FROM events", "maxRows": 5})),
+    )
+    .await;
+    let j = r.json();
+    assert_eq!(j["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(j["truncated"], true);
+    let r = send(&f.app, post(json!({"sql": "DROP TABLE events"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "query_failed");
+    let r = send(&f.app, post(json!({"sql": "SELEKT 1"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(
+        &f.app,
+        Request::post("/api/v1/sql")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn exports_stream_every_event_safely() {
+    let f = fixture();
+    let r = get(&f.app, "/api/v1/export?format=csv").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let mut rd = csv::Reader::from_reader(r.body.as_bytes());
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 72);
+    let users: Vec<&str> = rows.iter().map(|r| &r[6]).collect();
+    assert!(users.contains(&"'=cmd"), "formula not neutralised");
+    assert!(!users.contains(&"=cmd"));
+
+    let r = get(&f.app, "/api/v1/export?format=ndjson&username=carol").await;
+    assert_eq!(r.body.lines().count(), 12);
+    for l in r.body.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["userIdentity"]["userName"], "carol");
+    }
+    let r = get(&f.app, "/api/v1/export?format=json").await;
+    let v = r.json();
+    assert_eq!(v["Records"].as_array().unwrap().len(), 72);
+    let r = get(&f.app, "/api/v1/export?format=xml").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_api() {
+    let f = fixture();
+    let doc = get(&f.app, "/api/v1/openapi.json").await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for p in [
+        "/api/v1/events",
+        "/api/v1/events/{id}",
+        "/api/v1/export",
+        "/api/v1/sql",
+        "/api/v1/aggregate",
+        "/api/v1/histogram",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} missing");
+    }
+}
+
+#[tokio::test]
+async fn aws_lookup_events_endpoint() {
+    let f = fixture();
+    let r = aws(&f.app, "LookupEvents", json!({"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "carol"}], "MaxResults": 5})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.headers[header::CONTENT_TYPE],
+        "application/x-amz-json-1.1"
+    );
+    let j = r.json();
+    let events = j["Events"].as_array().unwrap();
+    assert_eq!(events.len(), 5);
+    let e = &events[0];
+    assert_eq!(e["Username"], "carol");
+    assert_eq!(e["EventName"], "RunInstances");
+    assert_eq!(e["ReadOnly"], "false");
+    assert_eq!(e["AccessKeyId"], "AKIAcarol");
+    assert!(e["EventTime"].is_number());
+    assert_eq!(e["Resources"][0]["ResourceType"], "AWS::S3::Bucket");
+    let inner: Value = serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["eventID"], e["EventId"]);
+    // Page through with the token.
+    let mut total = events.len();
+    let mut token = j["NextToken"].as_str().map(str::to_string);
+    while let Some(t) = token {
+        let r = aws(&f.app, "LookupEvents", json!({"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "carol"}], "MaxResults": 5, "NextToken": t})).await;
+        let j = r.json();
+        total += j["Events"].as_array().unwrap().len();
+        token = j["NextToken"].as_str().map(str::to_string);
+    }
+    assert_eq!(total, 12);
+
+    for (op, body, kind) in [
+        (
+            "LookupEvents",
+            json!({"MaxResults": 51}),
+            "InvalidMaxResultsException",
+        ),
+        (
+            "LookupEvents",
+            json!({"MaxResults": 0}),
+            "InvalidMaxResultsException",
+        ),
+        (
+            "LookupEvents",
+            json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "a"}, {"AttributeKey": "Username", "AttributeValue": "b"}]}),
+            "InvalidLookupAttributesException",
+        ),
+        (
+            "LookupEvents",
+            json!({"LookupAttributes": [{"AttributeKey": "Nope", "AttributeValue": "a"}]}),
+            "InvalidLookupAttributesException",
+        ),
+        (
+            "LookupEvents",
+            json!({"StartTime": 1714600000, "EndTime": 1714500000}),
+            "InvalidTimeRangeException",
+        ),
+        (
+            "LookupEvents",
+            json!({"NextToken": "garbage"}),
+            "InvalidNextTokenException",
+        ),
+        (
+            "LookupEvents",
+            json!({"EventCategory": "data"}),
+            "InvalidEventCategoryException",
+        ),
+        ("DescribeTrails", json!({}), "UnknownOperationException"),
+    ] {
+        let r = aws(&f.app, op, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+        assert_eq!(r.json()["__type"], kind, "{body}");
+    }
+    // A token from one query is refused by another.
+    let j = aws(&f.app, "LookupEvents", json!({"MaxResults": 1}))
+        .await
+        .json();
+    let t = j["NextToken"].as_str().unwrap();
+    let r = aws(&f.app, "LookupEvents", json!({"MaxResults": 1, "NextToken": t, "LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "carol"}]})).await;
+    assert_eq!(r.json()["__type"], "InvalidNextTokenException");
+    let r = aws(&f.app, "LookupEvents", json!({"EventCategory": "insight"})).await;
+    assert_eq!(r.json()["Events"], json!([]));
+}
+
+#[tokio::test]
+async fn tracker_api_shapes() {
+    let f = fixture();
+    let users = get(&f.app, "/tracker/users").await.json();
+    assert_eq!(users, json!(["=cmd", "alice", "bob", "carol"]));
+    let services = get(&f.app, "/tracker/services").await.json();
+    assert_eq!(services, json!(["ec2.amazonaws.com", "s3.amazonaws.com"]));
+    let r = get(
+        &f.app,
+        "/tracker/users/alice?from=2024-05-01&to=2024-05-01T23:59:59",
+    )
+    .await;
+    let events = r.json();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 30);
+    let keys: Vec<&String> = events[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    assert_eq!(events[0]["userIdentity_userName"], "alice");
+    assert!(events[0]["eventTime"].as_str().unwrap().ends_with(":00Z"));
+    let r = get(
+        &f.app,
+        "/tracker/services/ec2?from=2024-05-01&to=2024-05-02&count=true",
+    )
+    .await;
+    assert_eq!(r.json(), json!(12));
+    let r = get(&f.app, "/tracker/users/alice?from=2024-05-01&to=2024-05-02&eventName=GetObject&params=['bucketName','eventSource']&value=['bucket-0','s3.amazonaws.com']").await;
+    let events = r.json();
+    assert!(!events.as_array().unwrap().is_empty());
+    // Default window is the last 7 days: the 2024 events are outside it.
+    assert_eq!(get(&f.app, "/tracker/scan").await.json(), json!([]));
+    assert_eq!(
+        get(&f.app, "/tracker/parameters").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn ui_pages_render_and_link() {
+    let f = fixture();
+    let window = "start=2024-04-30&end=2024-05-02";
+    let r = get(&f.app, &format!("/?{window}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Events per user, by event name"));
+    assert!(r.body.contains("<svg"));
+    assert!(
+        r.body.contains("username=alice&amp;eventName=GetObject")
+            || r.body.contains("username=alice&amp;eventName=PutObject")
+    );
+    assert!(r.body.contains("Unusual activity"));
+    assert!(!r.body.contains("<script>"), "no inline script");
+
+    let r = get(&f.app, "/search?username=bob&errors=true").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.matches("class=\"failed\"").count(), 5);
+    let r = get(&f.app, "/search?start=2024-05-02&end=2024-05-01").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("before start"));
+
+    let r = get(&f.app, "/events/00000000-0000-4000-8000-000000000003").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("ListBuckets by bob"));
+    assert!(r.body.contains("/users/bob"));
+    assert_eq!(
+        get(&f.app, "/events/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let r = get(&f.app, "/users/alice").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("AKIAalice"));
+    assert_eq!(
+        get(&f.app, "/users/nobody").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = get(&f.app, "/services/ec2.amazonaws.com").await;
+    assert!(r.body.contains("RunInstances"));
+    assert!(get(&f.app, "/users").await.body.contains("/users/%3Dcmd"));
+
+    let r = get(&f.app, "/sql?q=SELECT+count(*)+AS+n+FROM+events").await;
+    assert!(r.body.contains("<td class=\"wrap\">72</td>"), "{}", r.body);
+    let r = get(&f.app, "/sql?q=DROP+TABLE+events").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = get(
+        &f.app,
+        "/sql.csv?q=SELECT+username+FROM+events+WHERE+username+LIKE+%27%3D%25%27+LIMIT+1",
+    )
+    .await;
+    assert_eq!(r.body, "username\r\n'=cmd\r\n");
+    assert!(get(&f.app, "/about").await.body.contains("72 events"));
+}
+
+#[tokio::test]
+async fn contact_messages_reach_admins() {
+    let f = fixture();
+    let post = |body: &str| {
+        Request::post("/contact")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "127.0.0.1:8080")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let r = send(
+        &f.app,
+        post("contact=me%40example.com&message=The+chart+is+great"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Thank you"));
+    assert_eq!(
+        send(&f.app, post("message=")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let list = get(&f.app, "/api/v1/feedback").await.json();
+    assert_eq!(list[0]["message"], "The chart is great");
+    assert_eq!(list[0]["contact"], "me@example.com");
+}
+
+#[tokio::test]
+async fn browser_safety_guards() {
+    let f = fixture();
+    let r = get(&f.app, "/").await;
+    let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("object-src 'none'")
+            && csp.contains("frame-ancestors 'none'")
+            && csp.contains("base-uri 'none'")
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(r.headers.contains_key(header::REFERRER_POLICY));
+    // DNS rebinding: a foreign Host is refused.
+    let r = send(
+        &f.app,
+        Request::get("/api/v1/users")
+            .header(header::HOST, "evil.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A cross-site form post is refused.
+    let r = send(
+        &f.app,
+        Request::post("/contact")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::ORIGIN, "https://evil.example")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("message=hi"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Oversized bodies are refused.
+    let big = "x".repeat(2 << 20);
+    let r = send(
+        &f.app,
+        Request::post("/api/v1/sql")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(big))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn refuses_non_loopback_addresses() {
+    let err = auditwatch_server::bind("0.0.0.0:0".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    assert!(
+        auditwatch_server::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .is_ok()
+    );
+}
