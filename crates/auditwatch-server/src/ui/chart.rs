@@ -23,7 +23,7 @@ fn fmt_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -96,15 +96,12 @@ fn bars(
                         a href=(link(key, None)) {
                             text.axis x=(left - 6.0) y=(y + row_h * 0.65) text-anchor="end" { (truncate(key, 22)) }
                         }
-                        @let mut x = left;
-                        @for b in &s.by {
-                            @let w = width * b.count as f64 / max;
+                        @for (x, w, b) in segments(s, left, width, max) {
                             a href=(link(key, b.key.as_deref())) {
                                 rect x=(format!("{x:.1}")) y=(y + 2.0) width=(format!("{:.1}", w.max(0.5))) height=(row_h - 4.0) fill=(colour(&b.key)) {
                                     title { (key) " · " (label(&b.key)) ": " (fmt_count(b.count)) }
                                 }
                             }
-                            @let _ = { x += w; };
                         }
                         text.value x=(left + width * s.count as f64 / max + 4.0) y=(y + row_h * 0.65) { (fmt_count(s.count)) }
                     }
@@ -125,6 +122,19 @@ fn bars(
             }
         }
     }
+}
+
+/// Each segment of a bar with its x position and width.
+fn segments(s: &Stack, left: f64, width: f64, max: f64) -> Vec<(f64, f64, &crate::query::Bucket)> {
+    let mut x = left;
+    s.by.iter()
+        .map(|b| {
+            let w = width * b.count as f64 / max;
+            let at = x;
+            x += w;
+            (at, w, b)
+        })
+        .collect()
 }
 
 fn table_alt(title: &str, stacks: &[Stack]) -> Markup {
