@@ -41,10 +41,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
         axum_extra::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Q(q.0))
-            .map_err(|e| ApiError {
-                status: e.status(),
-                ..ApiError::invalid(e.body_text())
-            })
+            .map_err(|e| ApiError::invalid(e.body_text()))
     }
 }
 

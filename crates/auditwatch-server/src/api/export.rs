@@ -227,7 +227,8 @@ pub async fn export(
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        Body::from_stream(stream),
+        // Fused: the body may be polled again after its end (compression does).
+        Body::from_stream(futures::StreamExt::fuse(stream)),
     )
         .into_response())
 }

@@ -7,6 +7,7 @@ mod sql;
 mod stats;
 
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -39,7 +40,13 @@ use crate::{ApiError, AppState};
         sql::sql,
         stats::feedback,
     ),
-    components(schemas(ErrorBody, EventItem, events::SearchPage))
+    components(schemas(
+        ErrorBody,
+        EventItem,
+        events::SearchPage,
+        export::Format,
+        crate::query::Field
+    ))
 )]
 pub struct ApiDoc;
 
@@ -78,9 +85,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
         Json::<T>::from_request(req, state)
             .await
             .map(|j| J(j.0))
-            .map_err(|e| ApiError {
-                status: e.status(),
-                ..ApiError::invalid(e.body_text())
+            .map_err(|e| {
+                // Too large stays 413; every other body problem is the client's: 400.
+                let status = match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError {
+                    status,
+                    ..ApiError::invalid(e.body_text())
+                }
             })
     }
 }

@@ -43,6 +43,7 @@ pub struct SqlResponse {
         (status = 200, description = "The rows", body = SqlResponse),
         (status = 400, description = "The query was refused or failed", body = ErrorBody),
         (status = 403, description = "The caller may not run SQL", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
     )
 )]
 pub async fn sql(

@@ -147,8 +147,10 @@ pub async fn parameters() -> Json<Parameters> {
 #[into_params(parameter_in = Query)]
 pub struct AggregateOptions {
     /// The field to group by (see `/parameters`: groupBy).
-    pub field: Option<String>,
+    #[param(value_type = Field)]
+    pub field: String,
     /// A second field to split each group by.
+    #[param(value_type = Option<Field>)]
     pub by: Option<String>,
     /// Most groups (default 20).
     pub top: Option<usize>,
@@ -184,11 +186,10 @@ pub async fn aggregate(
     Q(form): Q<SearchForm>,
     Q(opts): Q<AggregateOptions>,
 ) -> Result<Json<Aggregation>, ApiError> {
-    let field = Field::parse(
-        opts.field
-            .as_deref()
-            .ok_or_else(|| ApiError::invalid("field is required"))?,
-    )?;
+    if opts.field.is_empty() {
+        return Err(ApiError::invalid("field is required"));
+    }
+    let field = Field::parse(&opts.field)?;
     let by = opts
         .by
         .as_deref()

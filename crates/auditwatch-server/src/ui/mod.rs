@@ -23,6 +23,7 @@ use crate::{ApiError, AppState, Caller};
 
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
+const ICON: &str = include_str!("../assets/icon.svg");
 
 /// The UI routes.
 pub fn routes() -> Router<AppState> {
@@ -40,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/contact", get(about::contact).post(about::send))
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
+        .route("/assets/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
         .fallback(not_found)
 }
 
@@ -61,6 +64,17 @@ async fn js() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         JS,
+    )
+        .into_response()
+}
+
+async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ICON,
     )
         .into_response()
 }
@@ -127,6 +141,7 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="color-scheme" content="light dark";
                     title { (title) " · Auditwatch" }
+                    link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                     link rel="stylesheet" href="/assets/app.css";
                     script src="/assets/app.js" defer {}
                 }
