@@ -372,6 +372,11 @@ pub struct Queries<'a> {
     caller: &'a Caller,
 }
 
+/// An engine error while running a query the server built: the server's fault.
+fn engine(e: datafusion::error::DataFusionError) -> ApiError {
+    ApiError::from(auditwatch_store::StoreError::from(e))
+}
+
 fn strings(b: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, ApiError> {
     let col = cast(b.column(i), &DataType::Utf8).map_err(ApiError::internal)?;
     let s = col.as_string::<i32>();
@@ -428,12 +433,7 @@ impl<'a> Queries<'a> {
     /// Events matching `q` (ignoring its page position).
     pub async fn count(&self, q: &Lookup) -> Result<u64, ApiError> {
         let t = Instant::now();
-        let n = self
-            .filtered(q)
-            .await?
-            .count()
-            .await
-            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+        let n = self.filtered(q).await?.count().await.map_err(engine)?;
         self.timed("count", t);
         Ok(n as u64)
     }
@@ -445,26 +445,51 @@ impl<'a> Queries<'a> {
         field: Field,
         top: usize,
     ) -> Result<Vec<Bucket>, ApiError> {
+        Ok(self
+            .group(q, &[field], top)
+            .await?
+            .into_iter()
+            .map(|(mut keys, count)| Bucket {
+                key: keys.pop().flatten(),
+                count,
+            })
+            .collect())
+    }
+
+    /// Events matching `q` counted by the combination of `fields`: the `top` largest
+    /// groups, each as (values in `fields` order, events). One scan, however many
+    /// fields, so pages that show several breakdowns of the same events ask once.
+    pub async fn group(
+        &self,
+        q: &Lookup,
+        fields: &[Field],
+        top: usize,
+    ) -> Result<Vec<(Vec<Option<String>>, u64)>, ApiError> {
         let t = Instant::now();
+        let keys: Vec<Expr> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.expr().alias(format!("k{i}")))
+            .collect();
+        let mut order = vec![ident("n").sort(false, false)];
+        order.extend((0..fields.len()).map(|i| ident(format!("k{i}")).sort(true, true)));
         let batches = self
             .filtered(q)
             .await?
-            .aggregate(vec![field.expr().alias("k")], vec![count_all().alias("n")])
-            .and_then(|df| {
-                df.sort(vec![
-                    ident("n").sort(false, false),
-                    ident("k").sort(true, true),
-                ])
-            })
+            .aggregate(keys, vec![count_all().alias("n")])
+            .and_then(|df| df.sort(order))
             .and_then(|df| df.limit(0, Some(top)))
             .map_err(ApiError::internal)?
             .collect()
             .await
-            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+            .map_err(engine)?;
         let mut out = Vec::new();
         for b in &batches {
-            for (key, count) in strings(b, 0)?.into_iter().zip(counts(b, 1)?) {
-                out.push(Bucket { key, count });
+            let columns = (0..fields.len())
+                .map(|i| strings(b, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            for (row, count) in counts(b, fields.len())?.into_iter().enumerate() {
+                out.push((columns.iter().map(|c| c[row].clone()).collect(), count));
             }
         }
         self.timed("aggregate", t);
@@ -516,7 +541,7 @@ impl<'a> Queries<'a> {
             .map_err(ApiError::internal)?
             .collect()
             .await
-            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+            .map_err(engine)?;
         let mut stacks: Vec<Stack> = firsts
             .into_iter()
             .map(|b| Stack {
@@ -564,7 +589,7 @@ impl<'a> Queries<'a> {
             .map_err(ApiError::internal)?
             .collect()
             .await
-            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+            .map_err(engine)?;
         let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(None);
         };
@@ -600,7 +625,7 @@ impl<'a> Queries<'a> {
             .map_err(ApiError::internal)?
             .collect()
             .await
-            .map_err(|e| ApiError::from(auditwatch_store::StoreError::from(e)))?;
+            .map_err(engine)?;
         let mut out = Vec::new();
         for b in &batches {
             // date_bin may answer in another unit; normalise to µs before reading.

@@ -570,14 +570,14 @@ async fn ui_pages_render_and_link() {
         StatusCode::NOT_FOUND
     );
 
-    let r = get(&f.app, "/users/alice").await;
+    let r = get(&f.app, "/users/alice?start=2024-01-01").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("AKIAalice"));
     assert_eq!(
         get(&f.app, "/users/nobody").await.status,
         StatusCode::NOT_FOUND
     );
-    let r = get(&f.app, "/services/ec2.amazonaws.com").await;
+    let r = get(&f.app, "/services/ec2.amazonaws.com?start=2024-01-01").await;
     assert!(r.body.contains("RunInstances"));
     assert!(get(&f.app, "/users").await.body.contains("/users/%3Dcmd"));
 

@@ -87,25 +87,108 @@ pub async fn page(
         },
         q: Queries::new(&state, &caller),
     };
+    let f = Figures::read(&cx).await?;
     let body = html! {
         h1 { "Dashboard" }
         (window_form(&start_text, w.end.as_deref().unwrap_or("")))
         p.window { "From " (cx.start) " to " (cx.end) " (UTC)." }
-        (totals(&cx).await?)
+        (totals(&cx, &f))
         div.grid {
-            (per_user(&cx).await?)
+            (per_user(&cx, &f))
             (activity(&cx, end - start).await?)
         }
-        (unusual(&cx).await?)
+        (unusual(&cx, &f).await?)
         div.grid.tops {
-            (top(&cx, "top-services", "Top services", Field::EventSource, "eventSource").await?)
-            (top(&cx, "top-events", "Top event names", Field::EventName, "eventName").await?)
-            (top(&cx, "top-users", "Top users", Field::Username, "username").await?)
-            (top(&cx, "top-ips", "Top source IPs", Field::SourceIp, "sourceIp").await?)
-            (top(&cx, "top-errors", "Top errors", Field::ErrorCode, "errorCode").await?)
+            (top(&cx, "top-services", "Top services", &f.services, "eventSource"))
+            (top(&cx, "top-events", "Top event names", &f.names, "eventName"))
+            (top(&cx, "top-users", "Top users", &f.users, "username"))
+            (top(&cx, "top-ips", "Top source IPs", &f.ips, "sourceIp"))
+            (top(&cx, "top-errors", "Top errors", &f.errors, "errorCode"))
         }
     };
     Ok(layout(Some(&caller), "Dashboard", "Dashboard", body).into_response())
+}
+
+/// Most groups read per breakdown (far above what a window holds in practice).
+const MAX_GROUPS: usize = 1_000_000;
+
+/// The window's breakdowns, from four scans.
+struct Figures {
+    /// Events by (username, eventName).
+    pairs: Vec<(Option<String>, Option<String>, u64)>,
+    /// Events with an error, by (errorCode, username).
+    failures: Vec<(Option<String>, Option<String>, u64)>,
+    users: Vec<(Option<String>, u64)>,
+    names: Vec<(Option<String>, u64)>,
+    services: Vec<(Option<String>, u64)>,
+    ips: Vec<(Option<String>, u64)>,
+    errors: Vec<(Option<String>, u64)>,
+}
+
+/// Sums `rows` by `key`, largest first.
+fn sum_by<T>(rows: &[T], key: impl Fn(&T) -> (Option<String>, u64)) -> Vec<(Option<String>, u64)> {
+    let mut m: std::collections::HashMap<Option<String>, u64> = std::collections::HashMap::new();
+    for r in rows {
+        let (k, n) = key(r);
+        *m.entry(k).or_default() += n;
+    }
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+fn pairs(rows: Vec<(Vec<Option<String>>, u64)>) -> Vec<(Option<String>, Option<String>, u64)> {
+    rows.into_iter()
+        .map(|(mut k, n)| {
+            let b = k.pop().flatten();
+            let a = k.pop().flatten();
+            (a, b, n)
+        })
+        .collect()
+}
+
+impl Figures {
+    async fn read(cx: &Ctx<'_>) -> Result<Self, ApiError> {
+        let pairs_ = pairs(
+            cx.q.group(&cx.base, &[Field::Username, Field::EventName], MAX_GROUPS)
+                .await?,
+        );
+        let failures = pairs(
+            cx.q.group(
+                &cx.with(|l| l.errors_only = true),
+                &[Field::ErrorCode, Field::Username],
+                MAX_GROUPS,
+            )
+            .await?,
+        );
+        let services =
+            cx.q.terms(&cx.base, Field::EventSource, MAX_GROUPS)
+                .await?
+                .into_iter()
+                .map(|b| (b.key, b.count))
+                .collect();
+        let ips =
+            cx.q.terms(&cx.base, Field::SourceIp, 10)
+                .await?
+                .into_iter()
+                .map(|b| (b.key, b.count))
+                .collect();
+        Ok(Figures {
+            users: sum_by(&pairs_, |(u, _, n)| (u.clone(), *n)),
+            names: sum_by(&pairs_, |(_, e, n)| (e.clone(), *n)),
+            errors: sum_by(&failures, |(c, _, n)| (c.clone(), *n)),
+            pairs: pairs_,
+            failures,
+            services,
+            ips,
+        })
+    }
+
+    fn count_of(list: &[(Option<String>, u64)], key: &str) -> u64 {
+        list.iter()
+            .find(|(k, _)| k.as_deref() == Some(key))
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 fn window_form(start: &str, end: &str) -> Markup {
@@ -123,29 +206,47 @@ fn window_form(start: &str, end: &str) -> Markup {
     }
 }
 
-async fn totals(cx: &Ctx<'_>) -> Result<Markup, ApiError> {
-    let events = cx.q.count(&cx.base).await?;
-    let errors = cx.q.count(&cx.with(|l| l.errors_only = true)).await?;
-    let users = cx.q.terms(&cx.base, Field::Username, 100_000).await?.len();
-    let services =
-        cx.q.terms(&cx.base, Field::EventSource, 100_000)
-            .await?
-            .len();
-    Ok(html! {
+fn totals(cx: &Ctx<'_>, f: &Figures) -> Markup {
+    let events: u64 = f.users.iter().map(|(_, n)| n).sum();
+    let errors: u64 = f.errors.iter().map(|(_, n)| n).sum();
+    html! {
         ul.totals {
             li { a href=(cx.link(&[])) { strong { (events) } " events" } }
-            li { a href="/users" { strong { (users) } " users" } }
-            li { a href="/services" { strong { (services) } " services" } }
+            li { a href="/users" { strong { (f.users.len()) } " users" } }
+            li { a href="/services" { strong { (f.services.len()) } " services" } }
             li { a href=(cx.link(&[("errors", "true")])) { strong { (errors) } " errors" } }
         }
-    })
+    }
 }
 
-async fn per_user(cx: &Ctx<'_>) -> Result<Markup, ApiError> {
-    let stacks =
-        cx.q.stacked(&cx.base, Field::Username, Field::EventName, 15, 8)
-            .await?;
-    Ok(chart::stacked_bars(
+fn per_user(cx: &Ctx<'_>, f: &Figures) -> Markup {
+    let stacks: Vec<query::Stack> = f
+        .users
+        .iter()
+        .take(15)
+        .map(|(user, count)| {
+            let mine: Vec<_> = f.pairs.iter().filter(|(u, _, _)| u == user).collect();
+            let mut by = sum_by(&mine, |(_, e, n)| (e.clone(), *n));
+            let rest: u64 = by.iter().skip(8).map(|(_, n)| n).sum();
+            by.truncate(8);
+            let mut by: Vec<query::Bucket> = by
+                .into_iter()
+                .map(|(key, count)| query::Bucket { key, count })
+                .collect();
+            if rest > 0 {
+                by.push(query::Bucket {
+                    key: None,
+                    count: rest,
+                });
+            }
+            query::Stack {
+                key: user.clone(),
+                count: *count,
+                by,
+            }
+        })
+        .collect();
+    chart::stacked_bars(
         "per-user",
         "Events per user, by event name",
         "The 15 most active users; each bar is split into their 8 most frequent event names and the rest.",
@@ -154,7 +255,7 @@ async fn per_user(cx: &Ctx<'_>) -> Result<Markup, ApiError> {
             Some(n) => cx.link(&[("username", user), ("eventName", n)]),
             None => cx.link(&[("username", user)]),
         },
-    ))
+    )
 }
 
 async fn activity(cx: &Ctx<'_>, span: i64) -> Result<Markup, ApiError> {
@@ -177,60 +278,41 @@ async fn activity(cx: &Ctx<'_>, span: i64) -> Result<Markup, ApiError> {
     ))
 }
 
-async fn top(
-    cx: &Ctx<'_>,
-    id: &str,
-    title: &str,
-    field: Field,
-    param: &str,
-) -> Result<Markup, ApiError> {
-    let rows: Vec<query::Stack> =
-        cx.q.terms(&cx.base, field, 10)
-            .await?
-            .into_iter()
-            .filter(|b| b.key.is_some())
-            .map(|b| query::Stack {
-                key: b.key,
-                count: b.count,
-                by: Vec::new(),
-            })
-            .collect();
-    Ok(chart::top_bars(id, title, &rows, |k| {
-        cx.link(&[(param, k)])
-    }))
+fn top(cx: &Ctx<'_>, id: &str, title: &str, list: &[(Option<String>, u64)], param: &str) -> Markup {
+    let rows: Vec<query::Stack> = list
+        .iter()
+        .filter(|(k, _)| k.is_some())
+        .take(10)
+        .map(|(key, count)| query::Stack {
+            key: key.clone(),
+            count: *count,
+            by: Vec::new(),
+        })
+        .collect();
+    chart::top_bars(id, title, &rows, |k| cx.link(&[(param, k)]))
 }
 
-async fn unusual(cx: &Ctx<'_>) -> Result<Markup, ApiError> {
+async fn unusual(cx: &Ctx<'_>, f: &Figures) -> Result<Markup, ApiError> {
     let failed_logins =
         cx.q.count(&cx.with(|l| {
             l.attributes = vec![(Attribute::EventName, "ConsoleLogin".into())];
             l.text = Some("Failure".into());
         }))
         .await?;
-    let denied_codes: Vec<String> = DENIED.map(str::to_string).to_vec();
-    let denied =
-        cx.q.terms(
-            &cx.with(|l| l.error_codes = denied_codes.clone()),
-            Field::Username,
-            5,
-        )
-        .await?;
-    let root =
-        cx.q.count(&cx.with(|l| l.attributes = vec![(Attribute::Username, "root".into())]))
-            .await?;
-    let new_keys = cx
-        .q
-        .count(&cx.with(|l| l.attributes = vec![(Attribute::EventName, "CreateAccessKey".into())]))
-        .await?;
-    let mut logging = Vec::new();
-    for name in LOGGING {
-        let n =
-            cx.q.count(&cx.with(|l| l.attributes = vec![(Attribute::EventName, name.into())]))
-                .await?;
-        if n > 0 {
-            logging.push((name, n));
-        }
-    }
+    let denied_rows: Vec<_> = f
+        .failures
+        .iter()
+        .filter(|(code, _, _)| code.as_deref().is_some_and(|c| DENIED.contains(&c)))
+        .collect();
+    let mut denied = sum_by(&denied_rows, |(_, u, n)| (u.clone(), *n));
+    denied.truncate(5);
+    let root = Figures::count_of(&f.users, "root");
+    let new_keys = Figures::count_of(&f.names, "CreateAccessKey");
+    let logging: Vec<(&str, u64)> = LOGGING
+        .iter()
+        .map(|name| (*name, Figures::count_of(&f.names, name)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let denied_list = DENIED.join(",");
     Ok(html! {
         section.unusual aria-labelledby="unusual-h" {
@@ -245,8 +327,8 @@ async fn unusual(cx: &Ctx<'_>) -> Result<Markup, ApiError> {
                         ": "
                         @for (i, b) in denied.iter().enumerate() {
                             @if i > 0 { ", " }
-                            @let user = b.key.clone().unwrap_or_default();
-                            a href=(cx.link(&[("errorCode", &denied_list), ("username", &user)])) { (user) " (" (b.count) ")" }
+                            @let user = b.0.clone().unwrap_or_default();
+                            a href=(cx.link(&[("errorCode", &denied_list), ("username", &user)])) { (user) " (" (b.1) ")" }
                         }
                     }
                 }

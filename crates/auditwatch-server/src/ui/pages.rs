@@ -6,6 +6,7 @@
 
 use auditwatch_store::{Attribute, Lookup};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -14,7 +15,8 @@ use super::{PageError, chart, layout, search, seg, url};
 use crate::query::{self, Bucket, Field, Q, Queries, Stack};
 use crate::{ApiError, AppState, Caller, view};
 
-/// A window for the pages (default: all history).
+/// A window for the pages (index pages: all history; a user's or service's page: the
+/// last 30 days unless `start` says otherwise, so a busy principal's page stays quick).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Window {
@@ -22,7 +24,17 @@ pub struct Window {
     end: Option<String>,
 }
 
+/// Where "all history" starts in links.
+const ALL_HISTORY: &str = "1970-01-01";
+
 impl Window {
+    fn or_recent(mut self) -> Self {
+        if self.start.as_deref().is_none_or(str::is_empty) {
+            self.start = Some("30d".into());
+        }
+        self
+    }
+
     fn lookup(&self) -> Result<Lookup, ApiError> {
         let start = query::time_field("start", &self.start, false)?;
         let end = query::time_field("end", &self.end, true)?;
@@ -99,13 +111,10 @@ async fn overview(
     base: &Lookup,
     attribute: (&str, &str),
     facets: &[(&str, &str, Field, &str)],
-) -> Result<Markup, ApiError> {
+) -> Result<Option<Markup>, ApiError> {
     let total = q.count(base).await?;
     if total == 0 {
-        return Err(ApiError::not_found(format!(
-            "no events for {} {:?} in your accounts",
-            attribute.0, attribute.1
-        )));
+        return Ok(None);
     }
     let range = q.time_range(base).await?.unwrap_or((0, 0));
     let interval = query::auto_interval(range.1 - range.0);
@@ -121,7 +130,7 @@ async fn overview(
             url("/search", &[attribute, (param, k)])
         }));
     }
-    Ok(html! {
+    Ok(Some(html! {
         p.window {
             strong { (total) } " events from " (query::fmt_time(range.0)) " to " (query::fmt_time(range.1)) ". "
             a href=(url("/search", &[attribute])) { "Search them" }
@@ -132,7 +141,50 @@ async fn overview(
         div.grid.tops { @for c in charts { (c) } }
         h2 { "Latest events" }
         (search::results(&events))
-    })
+    }))
+}
+
+/// The page of one principal or service, or a 404 page that offers a wider window.
+fn principal_page(
+    caller: &Caller,
+    title: &str,
+    active: &str,
+    path: &str,
+    w: &Window,
+    body: Option<Markup>,
+) -> Response {
+    let window = html! {
+        p.window-choice {
+            "Window: "
+            @for (label, start) in [("30 days", "30d"), ("90 days", "90d"), ("all history", ALL_HISTORY)] {
+                @if w.start.as_deref() == Some(start) { strong { (label) } } @else { a href=(url(path, &[("start", start)])) { (label) } }
+                " "
+            }
+        }
+    };
+    match body {
+        Some(b) => layout(
+            Some(caller),
+            title,
+            active,
+            html! { h1 { (title) } (window) (b) },
+        )
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            layout(
+                Some(caller),
+                title,
+                active,
+                html! {
+                    h1 { (title) }
+                    (window)
+                    p.empty { "No events in this window among your accounts." }
+                },
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// `GET /users/{name}`.
@@ -143,6 +195,7 @@ pub async fn user(
     Q(w): Q<Window>,
 ) -> Result<Response, PageError> {
     let q = Queries::new(&state, &caller);
+    let w = w.or_recent();
     let mut base = w.lookup()?;
     base.attributes = vec![(Attribute::Username, name.clone())];
     let body = overview(
@@ -159,14 +212,15 @@ pub async fn user(
         ],
     )
     .await?;
-    let title = format!("User {name}");
-    Ok(layout(
-        Some(&caller),
-        &title,
+    let path = format!("/users/{}", seg(&name));
+    Ok(principal_page(
+        &caller,
+        &format!("User {name}"),
         "Users",
-        html! { h1 { (title) } (body) },
-    )
-    .into_response())
+        &path,
+        &w,
+        body,
+    ))
 }
 
 /// `GET /services/{name}`.
@@ -177,6 +231,7 @@ pub async fn service(
     Q(w): Q<Window>,
 ) -> Result<Response, PageError> {
     let q = Queries::new(&state, &caller);
+    let w = w.or_recent();
     let mut base = w.lookup()?;
     base.attributes = vec![(Attribute::EventSource, name.clone())];
     let body = overview(
@@ -191,12 +246,13 @@ pub async fn service(
         ],
     )
     .await?;
-    let title = format!("Service {name}");
-    Ok(layout(
-        Some(&caller),
-        &title,
+    let path = format!("/services/{}", seg(&name));
+    Ok(principal_page(
+        &caller,
+        &format!("Service {name}"),
         "Services",
-        html! { h1 { (title) } (body) },
-    )
-    .into_response())
+        &path,
+        &w,
+        body,
+    ))
 }
