@@ -112,13 +112,24 @@ async fn overview(
     attribute: (&str, &str),
     facets: &[(&str, &str, Field, &str)],
 ) -> Result<Option<Markup>, ApiError> {
-    let total = q.count(base).await?;
+    // One scan gives the timeline, the total and the first and last bucket.
+    let now = chrono::Utc::now().timestamp_micros();
+    let span = base.end.unwrap_or(now) - base.start.unwrap_or(0);
+    let span = if base.start.is_some() {
+        span
+    } else {
+        q.time_range(base).await?.map_or(0, |(lo, hi)| hi - lo)
+    };
+    let interval = query::auto_interval(span);
+    let hist = q.histogram(base, interval).await?;
+    let total: u64 = hist.iter().map(|(_, n)| n).sum();
     if total == 0 {
         return Ok(None);
     }
-    let range = q.time_range(base).await?.unwrap_or((0, 0));
-    let interval = query::auto_interval(range.1 - range.0);
-    let hist = q.histogram(base, interval).await?;
+    let range = (
+        hist.first().map_or(0, |b| b.0),
+        hist.last().map_or(0, |b| b.0 + interval),
+    );
     let mut latest = base.clone();
     latest.max_results = 25;
     let page = q.search(&latest).await?;
