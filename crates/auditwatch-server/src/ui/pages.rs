@@ -198,6 +198,74 @@ fn principal_page(
     }
 }
 
+/// What a principal or service page is about.
+struct Subject {
+    /// The attribute that selects its events.
+    attribute: Attribute,
+    /// The search parameter for it.
+    param: &'static str,
+    /// The page's path prefix, nav entry and title word.
+    route: &'static str,
+    active: &'static str,
+    kind: &'static str,
+    /// Breakdowns shown: (chart id, title, field, search parameter).
+    facets: &'static [(&'static str, &'static str, Field, &'static str)],
+}
+
+const USER: Subject = Subject {
+    attribute: Attribute::Username,
+    param: "username",
+    route: "/users",
+    active: "Users",
+    kind: "User",
+    facets: &[
+        ("keys", "Access keys", Field::AccessKeyId, "accessKeyId"),
+        ("ips", "Source IPs", Field::SourceIp, "sourceIp"),
+        ("svcs", "Services", Field::EventSource, "eventSource"),
+        ("names", "Event names", Field::EventName, "eventName"),
+        ("errs", "Errors", Field::ErrorCode, "errorCode"),
+        ("arns", "Identities (ARN)", Field::IdentityArn, "q"),
+    ],
+};
+
+const SERVICE: Subject = Subject {
+    attribute: Attribute::EventSource,
+    param: "eventSource",
+    route: "/services",
+    active: "Services",
+    kind: "Service",
+    facets: &[
+        ("names", "Event names", Field::EventName, "eventName"),
+        ("users", "Users", Field::Username, "username"),
+        ("errs", "Errors", Field::ErrorCode, "errorCode"),
+        ("regions", "Regions", Field::AwsRegion, "region"),
+    ],
+};
+
+async fn subject_page(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    w: Window,
+    subject: &Subject,
+) -> Result<Response, PageError> {
+    let q = Queries::new(state, caller);
+    let w = w.or_recent();
+    let mut base = w.lookup()?;
+    base.attributes = vec![(subject.attribute, name.to_string())];
+    let body = overview(&q, &base, (subject.param, name), subject.facets).await?;
+    let path = format!("{}/{}", subject.route, seg(name));
+    let title = format!("{} {name}", subject.kind);
+    Ok(principal_page(
+        caller,
+        &title,
+        subject.active,
+        &path,
+        &w,
+        body,
+    ))
+}
+
 /// `GET /users/{name}`.
 pub async fn user(
     State(state): State<AppState>,
@@ -205,33 +273,7 @@ pub async fn user(
     Path(name): Path<String>,
     Q(w): Q<Window>,
 ) -> Result<Response, PageError> {
-    let q = Queries::new(&state, &caller);
-    let w = w.or_recent();
-    let mut base = w.lookup()?;
-    base.attributes = vec![(Attribute::Username, name.clone())];
-    let body = overview(
-        &q,
-        &base,
-        ("username", &name),
-        &[
-            ("keys", "Access keys", Field::AccessKeyId, "accessKeyId"),
-            ("ips", "Source IPs", Field::SourceIp, "sourceIp"),
-            ("svcs", "Services", Field::EventSource, "eventSource"),
-            ("names", "Event names", Field::EventName, "eventName"),
-            ("errs", "Errors", Field::ErrorCode, "errorCode"),
-            ("arns", "Identities (ARN)", Field::IdentityArn, "q"),
-        ],
-    )
-    .await?;
-    let path = format!("/users/{}", seg(&name));
-    Ok(principal_page(
-        &caller,
-        &format!("User {name}"),
-        "Users",
-        &path,
-        &w,
-        body,
-    ))
+    subject_page(&state, &caller, &name, w, &USER).await
 }
 
 /// `GET /services/{name}`.
@@ -241,29 +283,5 @@ pub async fn service(
     Path(name): Path<String>,
     Q(w): Q<Window>,
 ) -> Result<Response, PageError> {
-    let q = Queries::new(&state, &caller);
-    let w = w.or_recent();
-    let mut base = w.lookup()?;
-    base.attributes = vec![(Attribute::EventSource, name.clone())];
-    let body = overview(
-        &q,
-        &base,
-        ("eventSource", &name),
-        &[
-            ("names", "Event names", Field::EventName, "eventName"),
-            ("users", "Users", Field::Username, "username"),
-            ("errs", "Errors", Field::ErrorCode, "errorCode"),
-            ("regions", "Regions", Field::AwsRegion, "region"),
-        ],
-    )
-    .await?;
-    let path = format!("/services/{}", seg(&name));
-    Ok(principal_page(
-        &caller,
-        &format!("Service {name}"),
-        "Services",
-        &path,
-        &w,
-        body,
-    ))
+    subject_page(&state, &caller, &name, w, &SERVICE).await
 }
