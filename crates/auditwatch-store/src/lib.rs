@@ -24,6 +24,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 
 pub use catalog::{Catalog, Feedback, Segment, SourceObject};
@@ -40,6 +41,8 @@ use error::IoContext;
 pub struct Store {
     data_dir: PathBuf,
     lake: PathBuf,
+    /// Shared by every query session, so Parquet metadata stays cached between queries.
+    runtime: Arc<RuntimeEnv>,
 }
 
 impl Store {
@@ -50,6 +53,7 @@ impl Store {
         let store = Self {
             data_dir: data_dir.to_path_buf(),
             lake,
+            runtime: Arc::new(RuntimeEnv::default()),
         };
         store.catalog()?;
         Ok(store)
@@ -78,7 +82,7 @@ impl Store {
     /// A query session over the current segments, limited to `scope`.
     pub fn session(&self, scope: &Scope) -> Result<SessionContext> {
         let segments = Arc::new(self.catalog()?.segments()?);
-        session::session(self.lake.clone(), segments, scope)
+        session::session(self.lake.clone(), segments, scope, self.runtime.clone())
     }
 
     /// Runs read-only SQL over `events` as seen by `scope`.

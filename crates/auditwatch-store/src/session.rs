@@ -13,6 +13,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::config::SessionConfig;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, lit};
 use datafusion::prelude::{SessionContext, ident};
 use futures::StreamExt;
@@ -51,10 +52,15 @@ pub struct SqlResult {
 }
 
 /// Builds a session whose `events` table is `segments` seen through `scope`.
+///
+/// `runtime` is shared by every session of a store, so the Parquet metadata cache in it
+/// (footers, page indexes, bloom filter locations) outlives one query: segment files are
+/// immutable, so a cached footer never goes stale.
 pub fn session(
     lake: PathBuf,
     segments: Arc<Vec<Segment>>,
     scope: &Scope,
+    runtime: Arc<RuntimeEnv>,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(false)
@@ -65,6 +71,7 @@ pub fn session(
     opts.execution.parquet.reorder_filters = true;
     let mut state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     datafusion_functions_json::register_all(&mut state)?;

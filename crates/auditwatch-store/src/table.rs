@@ -15,6 +15,7 @@ use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
@@ -243,8 +244,17 @@ impl TableProvider for EventsTable {
             .filter(|g| !g.1.is_empty())
             .map(|g| FileGroup::new(g.1))
             .collect();
+        // Footers and page indexes come from the runtime's metadata cache when a
+        // previous query of this store already read them.
+        let runtime = state.runtime_env();
+        let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+        let readers = Arc::new(CachedParquetFileReaderFactory::new(
+            store,
+            runtime.cache_manager.get_file_metadata_cache(),
+        ));
         let mut source = ParquetSource::new(schema.clone())
-            .with_table_parquet_options(state.table_options().parquet.clone());
+            .with_table_parquet_options(state.table_options().parquet.clone())
+            .with_parquet_file_reader_factory(readers);
         if let Some(predicate) = conjunction(filters.to_vec()) {
             let df_schema = DFSchema::try_from(schema.clone())?;
             let physical = state.create_physical_expr(predicate, &df_schema)?;
