@@ -7,7 +7,7 @@
 //! days), and the caller's account scope applies. Insights events are not stored, so
 //! `EventCategory=insight` answers an empty list.
 
-use auditwatch_store::{Attribute, Lookup};
+use auditwatch_store::{Attribute, Lookup, StoreError};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -247,14 +247,11 @@ async fn lookup_events(state: &AppState, caller: &Caller, body: &[u8]) -> Result
         ..Lookup::default()
     };
     let page = Queries::new(state, caller)
-        .search(&lookup)
+        .search_page(&lookup)
         .await
-        .map_err(|e| {
-            if e.message.contains("token") {
-                AwsError::new("InvalidNextTokenException", e.message)
-            } else {
-                AwsError::from(e)
-            }
+        .map_err(|e| match e {
+            StoreError::InvalidToken(m) => AwsError::new("InvalidNextTokenException", m),
+            other => AwsError::from(ApiError::from(other)),
         })?;
     let events: Vec<Value> = view::events(&page.events)?
         .iter()

@@ -79,7 +79,7 @@ impl ApiError {
     /// caller's to fix, so 400 with the engine's message.
     pub fn from_user_query(e: StoreError) -> Self {
         match e {
-            StoreError::InvalidRequest(m) => Self::invalid(m),
+            StoreError::InvalidRequest(m) | StoreError::InvalidToken(m) => Self::invalid(m),
             StoreError::Query(m) => Self {
                 status: StatusCode::BAD_REQUEST,
                 code: "query_failed",
@@ -93,7 +93,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::InvalidRequest(m) => Self::invalid(m),
+            StoreError::InvalidRequest(m) | StoreError::InvalidToken(m) => Self::invalid(m),
             other => Self::internal(other),
         }
     }

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use auditwatch_event::timearg;
-use auditwatch_store::{Attribute, Lookup, Page, SqlLimits, SqlResult};
+use auditwatch_store::{Attribute, Lookup, Page, SqlLimits, SqlResult, StoreError};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::Utc;
@@ -21,7 +21,7 @@ use datafusion::functions::datetime::expr_fn::date_bin;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::min_max::{max, min};
 use datafusion::logical_expr::{Expr, lit};
-use datafusion::prelude::{DataFrame, ident};
+use datafusion::prelude::{DataFrame, SessionContext, ident};
 use datafusion::scalar::ScalarValue;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -366,15 +366,54 @@ pub struct Stack {
     pub by: Vec<Bucket>,
 }
 
+/// Splits each of `firsts` by the second value of `pairs` ((first, second) values and
+/// events): the `top_by` largest second values, then the rest summed under `None`.
+pub fn stack(firsts: &[Bucket], pairs: &[(Vec<Option<String>>, u64)], top_by: usize) -> Vec<Stack> {
+    firsts
+        .iter()
+        .map(|first| {
+            let mut by: Vec<Bucket> = pairs
+                .iter()
+                .filter(|(k, _)| k.first() == Some(&first.key))
+                .map(|(k, n)| Bucket {
+                    key: k.get(1).cloned().flatten(),
+                    count: *n,
+                })
+                .collect();
+            by.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+            if by.len() > top_by {
+                let rest = by[top_by..].iter().map(|b| b.count).sum();
+                by.truncate(top_by);
+                by.push(Bucket {
+                    key: None,
+                    count: rest,
+                });
+            }
+            Stack {
+                key: first.key.clone(),
+                count: first.count,
+                by,
+            }
+        })
+        .collect()
+}
+
 /// Runs queries for one caller.
 pub struct Queries<'a> {
     state: &'a AppState,
     caller: &'a Caller,
+    /// The caller's session, built on first use and shared by every query of this
+    /// request (a page asks several), so the catalog is read once per request.
+    session: tokio::sync::OnceCell<SessionContext>,
 }
 
-/// An engine error while running a query the server built: the server's fault.
-fn engine(e: datafusion::error::DataFusionError) -> ApiError {
-    ApiError::from(auditwatch_store::StoreError::from(e))
+/// Plans are built by the server, so a planning error is the server's fault; running
+/// them may fail like any query.
+async fn run(plan: datafusion::error::Result<DataFrame>) -> Result<Vec<RecordBatch>, ApiError> {
+    plan.map_err(ApiError::internal)?
+        .collect()
+        .await
+        .map_err(|e| ApiError::from(StoreError::from(e)))
 }
 
 fn strings(b: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, ApiError> {
@@ -394,7 +433,17 @@ fn counts(b: &RecordBatch, i: usize) -> Result<Vec<u64>, ApiError> {
 impl<'a> Queries<'a> {
     /// Queries as `caller` sees the lake.
     pub fn new(state: &'a AppState, caller: &'a Caller) -> Self {
-        Self { state, caller }
+        Self {
+            state,
+            caller,
+            session: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn session(&self) -> Result<&SessionContext, StoreError> {
+        self.session
+            .get_or_try_init(|| async { self.state.store().session(&self.caller.scope) })
+            .await
     }
 
     fn timed(&self, kind: &str, started: Instant) {
@@ -403,7 +452,7 @@ impl<'a> Queries<'a> {
 
     /// `events` filtered by `q`'s filters (not its page position).
     async fn filtered(&self, q: &Lookup) -> Result<DataFrame, ApiError> {
-        let ctx = self.state.store().session(&self.caller.scope)?;
+        let ctx = self.session().await?;
         let mut df = ctx.table("events").await.map_err(ApiError::internal)?;
         if let Some(p) = q.filters()?.into_iter().reduce(Expr::and) {
             df = df.filter(p).map_err(ApiError::internal)?;
@@ -413,8 +462,14 @@ impl<'a> Queries<'a> {
 
     /// One page of a search, newest first.
     pub async fn search(&self, q: &Lookup) -> Result<Page, ApiError> {
+        Ok(self.search_page(q).await?)
+    }
+
+    /// One page of a search, with the store's typed error (the AWS endpoint tells a
+    /// bad next-token from other bad requests by it).
+    pub async fn search_page(&self, q: &Lookup) -> Result<Page, StoreError> {
         let t = Instant::now();
-        let page = self.state.store().lookup(&self.caller.scope, q).await?;
+        let page = auditwatch_store::lookup::lookup(self.session().await?, q).await?;
         self.timed("search", t);
         Ok(page)
     }
@@ -433,7 +488,12 @@ impl<'a> Queries<'a> {
     /// Events matching `q` (ignoring its page position).
     pub async fn count(&self, q: &Lookup) -> Result<u64, ApiError> {
         let t = Instant::now();
-        let n = self.filtered(q).await?.count().await.map_err(engine)?;
+        let n = self
+            .filtered(q)
+            .await?
+            .count()
+            .await
+            .map_err(|e| ApiError::from(StoreError::from(e)))?;
         self.timed("count", t);
         Ok(n as u64)
     }
@@ -465,6 +525,16 @@ impl<'a> Queries<'a> {
         fields: &[Field],
         top: usize,
     ) -> Result<Vec<(Vec<Option<String>>, u64)>, ApiError> {
+        self.grouped(self.filtered(q).await?, fields, Some(top))
+            .await
+    }
+
+    async fn grouped(
+        &self,
+        df: DataFrame,
+        fields: &[Field],
+        top: Option<usize>,
+    ) -> Result<Vec<(Vec<Option<String>>, u64)>, ApiError> {
         let t = Instant::now();
         let keys: Vec<Expr> = fields
             .iter()
@@ -473,16 +543,11 @@ impl<'a> Queries<'a> {
             .collect();
         let mut order = vec![ident("n").sort(false, false)];
         order.extend((0..fields.len()).map(|i| ident(format!("k{i}")).sort(true, true)));
-        let batches = self
-            .filtered(q)
-            .await?
+        let batches = run(df
             .aggregate(keys, vec![count_all().alias("n")])
             .and_then(|df| df.sort(order))
-            .and_then(|df| df.limit(0, Some(top)))
-            .map_err(ApiError::internal)?
-            .collect()
-            .await
-            .map_err(engine)?;
+            .and_then(|df| df.limit(0, top)))
+        .await?;
         let mut out = Vec::new();
         for b in &batches {
             let columns = (0..fields.len())
@@ -512,84 +577,28 @@ impl<'a> Queries<'a> {
             .filter_map(|b| b.key.clone().map(lit))
             .collect();
         if keys.is_empty() {
-            return Ok(firsts
-                .into_iter()
-                .map(|b| Stack {
-                    key: b.key,
-                    count: b.count,
-                    by: Vec::new(),
-                })
-                .collect());
+            return Ok(stack(&firsts, &[], top_by));
         }
-        let t = Instant::now();
-        let batches = self
+        // Only the top values' events are split, so the pairs stay few.
+        let df = self
             .filtered(q)
             .await?
             .filter(field.expr().in_list(keys, false))
-            .and_then(|df| {
-                df.aggregate(
-                    vec![field.expr().alias("k"), by.expr().alias("b")],
-                    vec![count_all().alias("n")],
-                )
-            })
-            .and_then(|df| {
-                df.sort(vec![
-                    ident("n").sort(false, false),
-                    ident("b").sort(true, true),
-                ])
-            })
-            .map_err(ApiError::internal)?
-            .collect()
-            .await
-            .map_err(engine)?;
-        let mut stacks: Vec<Stack> = firsts
-            .into_iter()
-            .map(|b| Stack {
-                key: b.key,
-                count: b.count,
-                by: Vec::new(),
-            })
-            .collect();
-        for b in &batches {
-            let ks = strings(b, 0)?;
-            let bs = strings(b, 1)?;
-            let ns = counts(b, 2)?;
-            for ((k, bv), n) in ks.into_iter().zip(bs).zip(ns) {
-                if let Some(s) = stacks.iter_mut().find(|s| s.key == k) {
-                    s.by.push(Bucket { key: bv, count: n });
-                }
-            }
-        }
-        for s in &mut stacks {
-            if s.by.len() > top_by {
-                let rest: u64 = s.by[top_by..].iter().map(|b| b.count).sum();
-                s.by.truncate(top_by);
-                s.by.push(Bucket {
-                    key: None,
-                    count: rest,
-                });
-            }
-        }
-        self.timed("aggregate", t);
-        Ok(stacks)
+            .map_err(ApiError::internal)?;
+        let pairs = self.grouped(df, &[field, by], None).await?;
+        Ok(stack(&firsts, &pairs, top_by))
     }
 
     /// The earliest and latest event time among events matching `q`.
     pub async fn time_range(&self, q: &Lookup) -> Result<Option<(i64, i64)>, ApiError> {
-        let batches = self
-            .filtered(q)
-            .await?
-            .aggregate(
-                vec![],
-                vec![
-                    min(ident("eventTime")).alias("lo"),
-                    max(ident("eventTime")).alias("hi"),
-                ],
-            )
-            .map_err(ApiError::internal)?
-            .collect()
-            .await
-            .map_err(engine)?;
+        let batches = run(self.filtered(q).await?.aggregate(
+            vec![],
+            vec![
+                min(ident("eventTime")).alias("lo"),
+                max(ident("eventTime")).alias("hi"),
+            ],
+        ))
+        .await?;
         let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(None);
         };
@@ -614,18 +623,15 @@ impl<'a> Queries<'a> {
             Some(0),
             Some("UTC".into()),
         ));
-        let batches = self
+        let batches = run(self
             .filtered(q)
             .await?
             .aggregate(
                 vec![date_bin(stride, ident("eventTime"), origin).alias("t")],
                 vec![count_all().alias("n")],
             )
-            .and_then(|df| df.sort(vec![ident("t").sort(true, true)]))
-            .map_err(ApiError::internal)?
-            .collect()
-            .await
-            .map_err(engine)?;
+            .and_then(|df| df.sort(vec![ident("t").sort(true, true)])))
+        .await?;
         let mut out = Vec::new();
         for b in &batches {
             // date_bin may answer in another unit; normalise to µs before reading.
@@ -648,12 +654,10 @@ impl<'a> Queries<'a> {
     pub async fn sql(&self, sql: &str, limits: SqlLimits) -> Result<SqlResult, ApiError> {
         self.caller.require_analyst()?;
         let t = Instant::now();
-        let r = self
-            .state
-            .store()
-            .sql(&self.caller.scope, sql, limits)
-            .await
-            .map_err(ApiError::from_user_query)?;
+        let r =
+            async { auditwatch_store::session::run_sql(self.session().await?, sql, limits).await }
+                .await
+                .map_err(ApiError::from_user_query)?;
         self.timed("sql", t);
         Ok(r)
     }

@@ -39,9 +39,12 @@ pub enum StoreError {
     /// The query engine refused or failed a query.
     #[error("{0}")]
     Query(String),
-    /// A request was malformed (bad token, bad attribute …).
+    /// A request was malformed (bad attribute, bad value …).
     #[error("{0}")]
     InvalidRequest(String),
+    /// A next-token is not one this store issued, or belongs to another query.
+    #[error("{0}")]
+    InvalidToken(String),
 }
 
 impl From<datafusion::error::DataFusionError> for StoreError {

@@ -226,7 +226,7 @@ fn encode_token(fingerprint: u64, c: &Cursor) -> String {
 }
 
 fn decode_token(token: &str, fingerprint: u64) -> Result<Cursor> {
-    let bad = || StoreError::InvalidRequest("invalid next token".into());
+    let bad = || StoreError::InvalidToken("invalid next token".into());
     let text = String::from_utf8(hex::decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
     let mut parts = text.splitn(4, '\n');
     if parts.next() != Some("v1") {
@@ -234,7 +234,7 @@ fn decode_token(token: &str, fingerprint: u64) -> Result<Cursor> {
     }
     let fp = parts.next().ok_or_else(bad)?;
     if fp != format!("{fingerprint:016x}") {
-        return Err(StoreError::InvalidRequest(
+        return Err(StoreError::InvalidToken(
             "the next token belongs to a different query".into(),
         ));
     }

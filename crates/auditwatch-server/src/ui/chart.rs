@@ -7,7 +7,7 @@
 
 use maud::{Markup, html};
 
-use crate::query::Stack;
+use crate::query::{Bucket, Stack};
 
 /// Segment colours (distinguishable in light and dark themes).
 const PALETTE: [&str; 11] = [
@@ -213,25 +213,24 @@ pub fn histogram(
 }
 
 /// Top-N horizontal bars; `link(key)` gives each bar's search URL.
-pub fn top_bars(id: &str, title: &str, rows: &[Stack], link: impl Fn(&str) -> String) -> Markup {
-    bars(
+pub fn top_bars(id: &str, title: &str, rows: &[Bucket], link: impl Fn(&str) -> String) -> Markup {
+    // Each bar is one segment as long as the whole bar.
+    let bars: Vec<Stack> = rows
+        .iter()
+        .map(|b| Stack {
+            key: b.key.clone(),
+            count: b.count,
+            by: vec![b.clone()],
+        })
+        .collect();
+    self::bars(
         id,
         title,
         &format!(
             "{title}: the {} largest values and their event counts.",
             rows.len()
         ),
-        &rows
-            .iter()
-            .map(|s| Stack {
-                key: s.key.clone(),
-                count: s.count,
-                by: vec![crate::query::Bucket {
-                    key: Some(String::new()),
-                    count: s.count,
-                }],
-            })
-            .collect::<Vec<_>>(),
+        &bars,
         |k, _| link(k),
         false,
     )
@@ -240,7 +239,6 @@ pub fn top_bars(id: &str, title: &str, rows: &[Stack], link: impl Fn(&str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::Bucket;
 
     #[test]
     fn counts_and_labels() {

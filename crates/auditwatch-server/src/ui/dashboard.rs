@@ -2,6 +2,8 @@
 //! activity over time, top services / event names / users / source IPs / errors, and
 //! an "unusual activity" panel. Every bar, segment and figure links to its search.
 
+use std::collections::HashMap;
+
 use auditwatch_store::{Attribute, Lookup};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +12,8 @@ use serde::Deserialize;
 
 use super::chart;
 use super::{PageError, layout, url};
-use crate::query::{self, Field, Q, Queries};
+
+use crate::query::{self, Bucket, Field, Q, Queries};
 use crate::{ApiError, AppState, Caller};
 
 /// The dashboard's window.
@@ -112,82 +115,67 @@ pub async fn page(
 /// Most groups read per breakdown (far above what a window holds in practice).
 const MAX_GROUPS: usize = 1_000_000;
 
+/// Rows of a two-field group-by: ([first, second] values, events).
+type Pairs = Vec<(Vec<Option<String>>, u64)>;
+
 /// The window's breakdowns, from four scans.
 struct Figures {
     /// Events by (username, eventName).
-    pairs: Vec<(Option<String>, Option<String>, u64)>,
+    pairs: Pairs,
     /// Events with an error, by (errorCode, username).
-    failures: Vec<(Option<String>, Option<String>, u64)>,
-    users: Vec<(Option<String>, u64)>,
-    names: Vec<(Option<String>, u64)>,
-    services: Vec<(Option<String>, u64)>,
-    ips: Vec<(Option<String>, u64)>,
-    errors: Vec<(Option<String>, u64)>,
+    failures: Pairs,
+    users: Vec<Bucket>,
+    names: Vec<Bucket>,
+    services: Vec<Bucket>,
+    ips: Vec<Bucket>,
+    errors: Vec<Bucket>,
 }
 
-/// Sums `rows` by `key`, largest first.
-fn sum_by<T>(rows: &[T], key: impl Fn(&T) -> (Option<String>, u64)) -> Vec<(Option<String>, u64)> {
-    let mut m: std::collections::HashMap<Option<String>, u64> = std::collections::HashMap::new();
-    for r in rows {
-        let (k, n) = key(r);
-        *m.entry(k).or_default() += n;
+/// Sums group-by rows by the value in column `column`, largest first.
+fn sum_by<'a>(
+    rows: impl IntoIterator<Item = &'a (Vec<Option<String>>, u64)>,
+    column: usize,
+) -> Vec<Bucket> {
+    let mut m: HashMap<Option<String>, u64> = HashMap::new();
+    for (keys, n) in rows {
+        *m.entry(keys.get(column).cloned().flatten()).or_default() += n;
     }
-    let mut v: Vec<_> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut v: Vec<Bucket> = m
+        .into_iter()
+        .map(|(key, count)| Bucket { key, count })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     v
 }
 
-fn pairs(rows: Vec<(Vec<Option<String>>, u64)>) -> Vec<(Option<String>, Option<String>, u64)> {
-    rows.into_iter()
-        .map(|(mut k, n)| {
-            let b = k.pop().flatten();
-            let a = k.pop().flatten();
-            (a, b, n)
-        })
-        .collect()
+/// Events of `key` in `list` (0 when absent).
+fn count_of(list: &[Bucket], key: &str) -> u64 {
+    list.iter()
+        .find(|b| b.key.as_deref() == Some(key))
+        .map_or(0, |b| b.count)
 }
 
 impl Figures {
     async fn read(cx: &Ctx<'_>) -> Result<Self, ApiError> {
-        let pairs_ = pairs(
+        let pairs =
             cx.q.group(&cx.base, &[Field::Username, Field::EventName], MAX_GROUPS)
-                .await?,
-        );
-        let failures = pairs(
+                .await?;
+        let failures =
             cx.q.group(
                 &cx.with(|l| l.errors_only = true),
                 &[Field::ErrorCode, Field::Username],
                 MAX_GROUPS,
             )
-            .await?,
-        );
-        let services =
-            cx.q.terms(&cx.base, Field::EventSource, MAX_GROUPS)
-                .await?
-                .into_iter()
-                .map(|b| (b.key, b.count))
-                .collect();
-        let ips =
-            cx.q.terms(&cx.base, Field::SourceIp, 10)
-                .await?
-                .into_iter()
-                .map(|b| (b.key, b.count))
-                .collect();
+            .await?;
         Ok(Figures {
-            users: sum_by(&pairs_, |(u, _, n)| (u.clone(), *n)),
-            names: sum_by(&pairs_, |(_, e, n)| (e.clone(), *n)),
-            errors: sum_by(&failures, |(c, _, n)| (c.clone(), *n)),
-            pairs: pairs_,
+            users: sum_by(&pairs, 0),
+            names: sum_by(&pairs, 1),
+            errors: sum_by(&failures, 0),
+            services: cx.q.terms(&cx.base, Field::EventSource, MAX_GROUPS).await?,
+            ips: cx.q.terms(&cx.base, Field::SourceIp, 10).await?,
+            pairs,
             failures,
-            services,
-            ips,
         })
-    }
-
-    fn count_of(list: &[(Option<String>, u64)], key: &str) -> u64 {
-        list.iter()
-            .find(|(k, _)| k.as_deref() == Some(key))
-            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -207,8 +195,8 @@ fn window_form(start: &str, end: &str) -> Markup {
 }
 
 fn totals(cx: &Ctx<'_>, f: &Figures) -> Markup {
-    let events: u64 = f.users.iter().map(|(_, n)| n).sum();
-    let errors: u64 = f.errors.iter().map(|(_, n)| n).sum();
+    let events: u64 = f.users.iter().map(|b| b.count).sum();
+    let errors: u64 = f.errors.iter().map(|b| b.count).sum();
     html! {
         ul.totals {
             li { a href=(cx.link(&[])) { strong { (events) } " events" } }
@@ -220,32 +208,8 @@ fn totals(cx: &Ctx<'_>, f: &Figures) -> Markup {
 }
 
 fn per_user(cx: &Ctx<'_>, f: &Figures) -> Markup {
-    let stacks: Vec<query::Stack> = f
-        .users
-        .iter()
-        .take(15)
-        .map(|(user, count)| {
-            let mine: Vec<_> = f.pairs.iter().filter(|(u, _, _)| u == user).collect();
-            let mut by = sum_by(&mine, |(_, e, n)| (e.clone(), *n));
-            let rest: u64 = by.iter().skip(8).map(|(_, n)| n).sum();
-            by.truncate(8);
-            let mut by: Vec<query::Bucket> = by
-                .into_iter()
-                .map(|(key, count)| query::Bucket { key, count })
-                .collect();
-            if rest > 0 {
-                by.push(query::Bucket {
-                    key: None,
-                    count: rest,
-                });
-            }
-            query::Stack {
-                key: user.clone(),
-                count: *count,
-                by,
-            }
-        })
-        .collect();
+    let top = &f.users[..f.users.len().min(15)];
+    let stacks = query::stack(top, &f.pairs, 8);
     chart::stacked_bars(
         "per-user",
         "Events per user, by event name",
@@ -278,16 +242,12 @@ async fn activity(cx: &Ctx<'_>, span: i64) -> Result<Markup, ApiError> {
     ))
 }
 
-fn top(cx: &Ctx<'_>, id: &str, title: &str, list: &[(Option<String>, u64)], param: &str) -> Markup {
-    let rows: Vec<query::Stack> = list
+fn top(cx: &Ctx<'_>, id: &str, title: &str, list: &[Bucket], param: &str) -> Markup {
+    let rows: Vec<Bucket> = list
         .iter()
-        .filter(|(k, _)| k.is_some())
+        .filter(|b| b.key.is_some())
         .take(10)
-        .map(|(key, count)| query::Stack {
-            key: key.clone(),
-            count: *count,
-            by: Vec::new(),
-        })
+        .cloned()
         .collect();
     chart::top_bars(id, title, &rows, |k| cx.link(&[(param, k)]))
 }
@@ -299,18 +259,18 @@ async fn unusual(cx: &Ctx<'_>, f: &Figures) -> Result<Markup, ApiError> {
             l.text = Some("Failure".into());
         }))
         .await?;
-    let denied_rows: Vec<_> = f
-        .failures
-        .iter()
-        .filter(|(code, _, _)| code.as_deref().is_some_and(|c| DENIED.contains(&c)))
-        .collect();
-    let mut denied = sum_by(&denied_rows, |(_, u, n)| (u.clone(), *n));
+    let mut denied = sum_by(
+        f.failures
+            .iter()
+            .filter(|(keys, _)| keys[0].as_deref().is_some_and(|c| DENIED.contains(&c))),
+        1,
+    );
     denied.truncate(5);
-    let root = Figures::count_of(&f.users, "root");
-    let new_keys = Figures::count_of(&f.names, "CreateAccessKey");
+    let root = count_of(&f.users, "root");
+    let new_keys = count_of(&f.names, "CreateAccessKey");
     let logging: Vec<(&str, u64)> = LOGGING
         .iter()
-        .map(|name| (*name, Figures::count_of(&f.names, name)))
+        .map(|name| (*name, count_of(&f.names, name)))
         .filter(|(_, n)| *n > 0)
         .collect();
     let denied_list = DENIED.join(",");
@@ -327,8 +287,8 @@ async fn unusual(cx: &Ctx<'_>, f: &Figures) -> Result<Markup, ApiError> {
                         ": "
                         @for (i, b) in denied.iter().enumerate() {
                             @if i > 0 { ", " }
-                            @let user = b.0.clone().unwrap_or_default();
-                            a href=(cx.link(&[("errorCode", &denied_list), ("username", &user)])) { (user) " (" (b.1) ")" }
+                            @let user = b.key.clone().unwrap_or_default();
+                            a href=(cx.link(&[("errorCode", &denied_list), ("username", &user)])) { (user) " (" (b.count) ")" }
                         }
                     }
                 }

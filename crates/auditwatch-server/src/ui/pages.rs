@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{PageError, chart, layout, search, seg, url};
-use crate::query::{self, Bucket, Field, Q, Queries, Stack};
+use crate::query::{self, Bucket, Field, Q, Queries};
 use crate::{ApiError, AppState, Caller, view};
 
 /// A window for the pages (index pages: all history; a user's or service's page: the
@@ -65,19 +65,28 @@ fn list_page(title: &str, what: &str, rows: &[Bucket], link: impl Fn(&str) -> St
     }
 }
 
+async fn index_page(
+    state: &AppState,
+    caller: &Caller,
+    w: &Window,
+    subject: &Subject,
+) -> Result<Response, PageError> {
+    let rows = Queries::new(state, caller)
+        .terms(&w.lookup()?, subject.field, 10_000)
+        .await?;
+    let body = list_page(subject.active, subject.plural, &rows, |k| {
+        format!("{}/{}", subject.route, seg(k))
+    });
+    Ok(layout(Some(caller), subject.active, subject.active, body).into_response())
+}
+
 /// `GET /users`.
 pub async fn users(
     State(state): State<AppState>,
     caller: Caller,
     Q(w): Q<Window>,
 ) -> Result<Response, PageError> {
-    let rows = Queries::new(&state, &caller)
-        .terms(&w.lookup()?, Field::Username, 10_000)
-        .await?;
-    let body = list_page("Users", "principals", &rows, |k| {
-        format!("/users/{}", seg(k))
-    });
-    Ok(layout(Some(&caller), "Users", "Users", body).into_response())
+    index_page(&state, &caller, &w, &USER).await
 }
 
 /// `GET /services`.
@@ -86,24 +95,7 @@ pub async fn services(
     caller: Caller,
     Q(w): Q<Window>,
 ) -> Result<Response, PageError> {
-    let rows = Queries::new(&state, &caller)
-        .terms(&w.lookup()?, Field::EventSource, 10_000)
-        .await?;
-    let body = list_page("Services", "event sources", &rows, |k| {
-        format!("/services/{}", seg(k))
-    });
-    Ok(layout(Some(&caller), "Services", "Services", body).into_response())
-}
-
-fn stacks(b: Vec<Bucket>) -> Vec<Stack> {
-    b.into_iter()
-        .filter(|b| b.key.is_some())
-        .map(|b| Stack {
-            key: b.key,
-            count: b.count,
-            by: Vec::new(),
-        })
-        .collect()
+    index_page(&state, &caller, &w, &SERVICE).await
 }
 
 async fn overview(
@@ -136,7 +128,8 @@ async fn overview(
     let events = view::events(&page.events)?;
     let mut charts = Vec::new();
     for (id, title, field, param) in facets {
-        let rows = stacks(q.terms(base, *field, 10).await?);
+        let mut rows = q.terms(base, *field, 10).await?;
+        rows.retain(|b| b.key.is_some());
         charts.push(chart::top_bars(id, title, &rows, |k| {
             url("/search", &[attribute, (param, k)])
         }));
@@ -200,8 +193,11 @@ fn principal_page(
 
 /// What a principal or service page is about.
 struct Subject {
-    /// The attribute that selects its events.
+    /// The attribute that selects its events, and the same as a group-by field.
     attribute: Attribute,
+    field: Field,
+    /// What the index page lists.
+    plural: &'static str,
     /// The search parameter for it.
     param: &'static str,
     /// The page's path prefix, nav entry and title word.
@@ -214,6 +210,8 @@ struct Subject {
 
 const USER: Subject = Subject {
     attribute: Attribute::Username,
+    field: Field::Username,
+    plural: "principals",
     param: "username",
     route: "/users",
     active: "Users",
@@ -230,6 +228,8 @@ const USER: Subject = Subject {
 
 const SERVICE: Subject = Subject {
     attribute: Attribute::EventSource,
+    field: Field::EventSource,
+    plural: "event sources",
     param: "eventSource",
     route: "/services",
     active: "Services",
