@@ -8,24 +8,26 @@
 //! `EventCategory=insight` answers an empty list.
 
 use auditwatch_store::{Attribute, Lookup, StoreError};
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::{Access, Routes};
+use crate::caller::Role;
 use crate::query::Queries;
 use crate::{ApiError, AppState, Caller, view};
 
 /// The target prefix of CloudTrail's JSON protocol.
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
 
-/// `POST /`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/", post(dispatch))
+/// `POST /` (Signature V4 or a session; the caller needs at least the viewer role).
+pub fn routes() -> Routes {
+    Routes::aws()
+        .post("/", Access::Role(Role::Viewer), dispatch)
+        .audit("lookup-events")
 }
 
 /// An error in AWS's JSON 1.1 shape.
@@ -37,7 +39,8 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    /// An error of AWS type `kind` (status 400).
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             kind,

@@ -1,77 +1,89 @@
 //! Who is asking: the [`Caller`] every handler takes and passes to the query layer.
 //!
-//! A middleware puts the caller into the request; handlers extract it and never see
-//! a request without one. Until sign-in exists the only caller is the local operator
-//! (admin, every account) and the server listens on loopback only; sign-in replaces
-//! [`identify_local_operator`] without touching a handler.
+//! The access middleware ([`crate::signin::gate`]) identifies the principal behind a
+//! request (session cookie, bearer token or Signature V4) and puts a `Caller` into
+//! it; a handler that takes a `Caller` never runs without one, and its account scope
+//! flows into every query it makes.
 
+use auditwatch_auth::User;
 use auditwatch_store::Scope;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::Response;
 
 use crate::error::ApiError;
 
-/// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// All data in scope, SQL, rules, exports.
-    Analyst,
-    /// Search and pages in scope.
-    Viewer,
-}
+pub use auditwatch_auth::Role;
 
-impl Role {
-    /// The role's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Analyst => "analyst",
-            Role::Viewer => "viewer",
-        }
-    }
+/// How the caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// A browser session; state-changing requests must carry its CSRF token.
+    Session {
+        /// The session's CSRF token.
+        csrf: String,
+    },
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// AWS Signature V4 with an access key.
+    SigV4,
 }
 
 /// The principal behind a request and the accounts it may see.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Display name.
+    /// User name.
     pub name: String,
     /// Role.
     pub role: Role,
     /// Accounts whose events it may see; every query runs through it.
     pub scope: Scope,
+    /// How it signed in.
+    pub via: Via,
+    /// The client address, for the audit log.
+    pub ip: String,
 }
 
 impl Caller {
+    /// The caller for `user`, signed in `via`, from `ip`.
+    pub fn from_user(user: &User, via: Via, ip: &str) -> Self {
+        let scope = match &user.accounts {
+            None => Scope::All,
+            Some(list) => Scope::accounts(list.iter().cloned()),
+        };
+        Caller {
+            name: user.name.clone(),
+            role: user.role,
+            scope,
+            via,
+            ip: ip.to_string(),
+        }
+    }
+
+    /// The CSRF token forms must carry (browser sessions only).
+    pub fn csrf(&self) -> Option<&str> {
+        match &self.via {
+            Via::Session { csrf } => Some(csrf),
+            _ => None,
+        }
+    }
+
     /// Refuses callers below analyst (SQL, exports).
     pub fn require_analyst(&self) -> Result<(), ApiError> {
-        match self.role {
-            Role::Admin | Role::Analyst => Ok(()),
-            Role::Viewer => Err(ApiError::forbidden("this needs the analyst or admin role")),
+        if self.role >= Role::Analyst {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this needs the analyst or admin role"))
         }
     }
 
     /// Refuses callers below admin.
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.role {
-            Role::Admin => Ok(()),
-            _ => Err(ApiError::forbidden("this needs the admin role")),
+        if self.role >= Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this needs the admin role"))
         }
     }
-}
-
-/// Marks every request as the local operator's (no sign-in yet; loopback only).
-pub async fn identify_local_operator(mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(Caller {
-        name: "local operator".into(),
-        role: Role::Admin,
-        scope: Scope::All,
-    });
-    next.run(req).await
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -83,5 +95,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned())
     }
 }

@@ -99,6 +99,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<auditwatch_auth::AuthError> for ApiError {
+    fn from(e: auditwatch_auth::AuthError) -> Self {
+        use auditwatch_auth::AuthError as E;
+        match e {
+            E::Invalid(m) => Self::invalid(m),
+            e @ (E::NoSuchUser(_) | E::NoSuchToken(_)) => Self::not_found(e.to_string()),
+            e @ E::UserExists(_) => Self {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message: e.to_string(),
+            },
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

@@ -1,7 +1,7 @@
-//! Request guards that hold before sign-in exists and stay after it.
+//! Request guards in front of sign-in.
 //!
-//! - [`loopback_host`]: while the server is loopback-only, a request must name a
-//!   loopback host, so a web page cannot reach it through DNS rebinding.
+//! - [`loopback_host`]: while the server listens on loopback only, a request must
+//!   name a loopback host, so a web page cannot reach it through DNS rebinding.
 //! - [`same_origin_writes`]: a state-changing request from another site is refused
 //!   (`Sec-Fetch-Site` / `Origin`), so a page elsewhere cannot post to Auditwatch.
 //! - [`security_headers`]: CSP without inline script, `nosniff`, no framing, and a
@@ -30,9 +30,14 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Refuses requests whose `Host` is not a loopback name.
-pub async fn loopback_host(req: Request, next: Next) -> Response {
-    if let Some(host) = req.headers().get(header::HOST) {
+/// Refuses requests whose `Host` is not a loopback name, when the server listens on
+/// loopback only (`State` is that setting).
+pub async fn loopback_host(
+    axum::extract::State(loopback_only): axum::extract::State<bool>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if loopback_only && let Some(host) = req.headers().get(header::HOST) {
         let ok = host.to_str().is_ok_and(is_loopback_host);
         if !ok {
             return ApiError::forbidden(

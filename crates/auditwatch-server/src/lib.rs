@@ -3,9 +3,13 @@
 //! (`POST /` with `X-Amz-Target`), the web UI, and `/metrics`, `/healthz`, `/readyz`.
 //!
 //! [`router`] builds everything from an [`AppState`], so tests drive it without a
-//! socket. Every handler takes a [`Caller`]; the caller's account scope flows into
-//! every query through [`query`], which is the only module that talks to the store.
+//! socket. Every route is declared with an access policy ([`access`]); the
+//! [`signin::gate`] middleware identifies the caller and enforces it. Every data
+//! handler takes a [`Caller`]; the caller's account scope flows into every query
+//! through [`query`], which is the only module that talks to the store.
 
+pub mod access;
+pub mod admin;
 pub mod api;
 pub mod aws;
 pub mod caller;
@@ -13,6 +17,7 @@ mod error;
 pub mod guard;
 pub mod metrics;
 pub mod query;
+pub mod signin;
 pub mod tracker;
 pub mod ui;
 pub mod view;
@@ -21,6 +26,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use auditwatch_auth::throttle::{Throttle, ThrottlePolicy};
+use auditwatch_auth::{AuthStore, NewAudit, SessionPolicy};
 use auditwatch_store::{SqlLimits, Store};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -43,6 +50,25 @@ pub struct ServerConfig {
     pub max_export_rows: usize,
     /// Longest time a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// Only loopback `Host` names are accepted (set when listening on loopback).
+    pub loopback_only: bool,
+    /// Sign-in settings.
+    pub auth: AuthConfig,
+}
+
+/// Sign-in settings.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// Session lifetimes.
+    pub session: SessionPolicy,
+    /// Sign-in throttling.
+    pub throttle: ThrottlePolicy,
+    /// Cookies are `Secure` and `__Host-` prefixed (serving TLS).
+    pub secure_cookies: bool,
+    /// Admins must have a TOTP second factor to sign in with a password.
+    pub require_totp_for_admins: bool,
+    /// The button label of the OpenID Connect provider, when one is configured.
+    pub oidc_label: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +82,8 @@ impl Default for ServerConfig {
             },
             max_export_rows: 1_000_000,
             request_timeout: Duration::from_secs(120),
+            loopback_only: true,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -68,17 +96,21 @@ pub struct AppState {
 
 struct Inner {
     store: Store,
+    auth: Arc<AuthStore>,
+    throttle: Throttle,
     config: ServerConfig,
     metrics: metrics::Metrics,
     started: Instant,
 }
 
 impl AppState {
-    /// State over `store` with `config`.
-    pub fn new(store: Store, config: ServerConfig) -> Self {
+    /// State over `store` and its users `auth`, with `config`.
+    pub fn new(store: Store, auth: AuthStore, config: ServerConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
+                auth: Arc::new(auth),
+                throttle: Throttle::new(config.auth.throttle),
                 config,
                 metrics: metrics::Metrics::new(),
                 started: Instant::now(),
@@ -89,6 +121,49 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Users, keys, sessions and the audit log.
+    pub fn auth(&self) -> &Arc<AuthStore> {
+        &self.inner.auth
+    }
+
+    /// Sign-in throttling.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
+    /// The session cookie's name: `__Host-` prefixed when cookies are `Secure`
+    /// (browsers refuse that prefix otherwise).
+    pub fn cookie_name(&self) -> &'static str {
+        if self.inner.config.auth.secure_cookies {
+            "__Host-auditwatch"
+        } else {
+            "auditwatch"
+        }
+    }
+
+    /// Appends to the audit log. A failure to write is logged, never hidden.
+    pub async fn record(&self, entry: NewAudit) {
+        let auth = self.inner.auth.clone();
+        let action = entry.action.clone();
+        let r = tokio::task::spawn_blocking(move || auth.audit(&entry)).await;
+        if !matches!(r, Ok(Ok(()))) {
+            tracing::error!(action, "could not write the audit log: {r:?}");
+        }
+    }
+
+    /// Records a refused credential (bad token or signature).
+    pub async fn audit_failure(&self, ip: &str, action: &str, status: axum::http::StatusCode) {
+        self.record(NewAudit {
+            actor: "(unknown)".into(),
+            ip: ip.into(),
+            action: action.into(),
+            target: String::new(),
+            detail: String::new(),
+            outcome: status.as_u16().to_string(),
+        })
+        .await;
     }
 
     /// The settings.
@@ -107,23 +182,43 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface as one router.
-pub fn router(state: AppState) -> Router {
-    let max_body = state.config().max_body_bytes;
-    let timeout = state.config().request_timeout;
-    Router::new()
+/// Every route with its policy.
+fn routes() -> access::Routes {
+    access::Routes::pages()
         .merge(ui::routes())
+        .merge(admin::routes())
         .merge(aws::routes())
         .nest("/api/v1", api::routes())
         .nest("/tracker", tracker::routes())
         .merge(metrics::routes())
+}
+
+/// The access policy of every route (what the router enforces).
+pub fn access_rules() -> Vec<access::Rule> {
+    routes().into_parts().1
+}
+
+/// The whole HTTP surface as one router.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    let timeout = state.config().request_timeout;
+    let (router, rules) = routes().into_parts();
+    let gate = signin::Gate {
+        state: state.clone(),
+        policies: Arc::new(access::Policies::new(rules)),
+    };
+    let loopback_only = state.config().loopback_only;
+    router
+        .layer(axum::middleware::from_fn_with_state(gate, signin::gate))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        .layer(axum::middleware::from_fn(caller::identify_local_operator))
         .layer(axum::middleware::from_fn(guard::same_origin_writes))
-        .layer(axum::middleware::from_fn(guard::loopback_host))
+        .layer(axum::middleware::from_fn_with_state(
+            loopback_only,
+            guard::loopback_host,
+        ))
         .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -138,11 +233,6 @@ pub fn router(state: AppState) -> Router {
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// Sign-in does not exist yet, so only loopback addresses are allowed.
-    #[error(
-        "refusing to listen on {0}: without sign-in Auditwatch serves loopback only (use 127.0.0.1 or [::1])"
-    )]
-    NotLoopback(SocketAddr),
     /// The socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -156,12 +246,9 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Binds `addr` (loopback only until sign-in exists) and returns the listener, so the
-/// caller can print the real address (port 0 picks a free port) before serving.
+/// Binds `addr` and returns the listener, so the caller can print the real address
+/// (port 0 picks a free port) before serving.
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
-    if !addr.ip().is_loopback() {
-        return Err(ServeError::NotLoopback(addr));
-    }
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })

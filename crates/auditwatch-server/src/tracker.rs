@@ -18,25 +18,29 @@
 //! `requestParameters_` prefix. The user is Auditwatch's derived `username`.
 
 use auditwatch_store::{Attribute, Lookup};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use crate::access::{Access, Routes};
+use crate::caller::Role;
 use crate::query::{self, Field, Q, Queries};
 use crate::{ApiError, AppState, Caller, view};
 
 /// The `/tracker` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/parameters", get(parameters))
-        .route("/scan", get(scan))
-        .route("/services", get(services))
-        .route("/services/{svc}", get(service))
-        .route("/users", get(users))
-        .route("/users/{user}", get(user))
+pub fn routes() -> Routes {
+    Routes::api()
+        .get("/parameters", Access::Role(Role::Viewer), parameters)
+        .get("/scan", Access::Role(Role::Viewer), scan)
+        .audit("search")
+        .get("/services", Access::Role(Role::Viewer), services)
+        .get("/services/{svc}", Access::Role(Role::Viewer), service)
+        .audit("search")
+        .get("/users", Access::Role(Role::Viewer), users)
+        .get("/users/{user}", Access::Role(Role::Viewer), user)
+        .audit("search")
 }
 
 /// Most events one tracker call returns (the original had no cap; we page the lake).

@@ -1,151 +1,13 @@
-//! The whole HTTP surface driven through the router (no socket), over a small lake
-//! written by these tests: two accounts, four users, errors, resources, a request
-//! parameter, and a user name that a spreadsheet would run as a formula.
+//! The whole HTTP surface driven through the router (no socket) as a signed-in admin,
+//! over the small lake of `common`.
 
-use std::path::Path;
+mod common;
 
-use auditwatch_server::{AppState, ServerConfig, router};
-use auditwatch_store::Store;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-const A: &str = "111111111111";
-const B: &str = "222222222222";
-
-fn event(
-    i: usize,
-    account: &str,
-    user: &str,
-    name: &str,
-    source: &str,
-    error: Option<&str>,
-) -> Value {
-    let mut e = json!({
-        "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "principalId": "AIDA", "arn": format!("arn:aws:iam::{account}:user/{user}"),
-                         "accountId": account, "accessKeyId": format!("AKIA{user}"), "userName": user},
-        "eventTime": format!("2024-05-01T{:02}:{:02}:00Z", 10 + i / 60, i % 60),
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": format!("203.0.113.{}", i % 5),
-        "userAgent": "aws-cli/2",
-        "requestParameters": {"bucketName": format!("bucket-{}", i % 3)},
-        "responseElements": null,
-        "requestID": format!("req-{i}"),
-        "eventID": format!("00000000-0000-4000-8000-{i:012}"),
-        "readOnly": name.starts_with("Get") || name.starts_with("List"),
-        "resources": [{"ARN": format!("arn:aws:s3:::bucket-{}", i % 3), "accountId": account, "type": "AWS::S3::Bucket"}],
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": account,
-        "eventCategory": "Management"
-    });
-    if let Some(code) = error {
-        e["errorCode"] = json!(code);
-        e["errorMessage"] = json!("denied");
-    }
-    e
-}
-
-/// 60 events in account A (alice 30, bob 20, "=cmd" 10) and 12 in account B (carol).
-fn write_fixture(dir: &Path) {
-    let mut a = Vec::new();
-    for i in 0..60 {
-        let (user, name) = match i % 6 {
-            0..=2 => ("alice", if i % 2 == 0 { "GetObject" } else { "PutObject" }),
-            3 | 4 => ("bob", "ListBuckets"),
-            _ => ("=cmd", "DeleteBucket"),
-        };
-        let err = (user == "bob" && i % 4 == 3).then_some("AccessDenied");
-        a.push(event(i, A, user, name, "s3.amazonaws.com", err));
-    }
-    let mut b = Vec::new();
-    for i in 60..72 {
-        b.push(event(
-            i,
-            B,
-            "carol",
-            "RunInstances",
-            "ec2.amazonaws.com",
-            None,
-        ));
-    }
-    for (acct, records) in [(A, a), (B, b)] {
-        let d = dir.join(format!("AWSLogs/{acct}/CloudTrail/us-east-1/2024/05/01"));
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(
-            d.join(format!("{acct}_CloudTrail_us-east-1_20240501T1000Z_x.json")),
-            json!({"Records": records}).to_string(),
-        )
-        .unwrap();
-    }
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    app: axum::Router,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in");
-    write_fixture(&input);
-    let store = Store::open(&dir.path().join("data")).unwrap();
-    let summary = auditwatch_ingest::ingest_paths(
-        &store,
-        &[input],
-        &auditwatch_ingest::IngestOptions::default(),
-        &mut (),
-    )
-    .unwrap();
-    assert_eq!(summary.events_added, 72);
-    let app = router(AppState::new(store, ServerConfig::default()));
-    Fixture { _dir: dir, app }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-async fn send(app: &axum::Router, req: Request<Body>) -> Reply {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(app: &axum::Router, uri: &str) -> Reply {
-    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
-}
-
-async fn aws(app: &axum::Router, op: &str, body: Value) -> Reply {
-    let req = Request::post("/")
-        .header(
-            "x-amz-target",
-            format!("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{op}"),
-        )
-        .header(header::CONTENT_TYPE, "application/x-amz-json-1.1")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    send(app, req).await
-}
+use common::*;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
@@ -666,17 +528,4 @@ async fn browser_safety_guards() {
     )
     .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-}
-
-#[tokio::test]
-async fn refuses_non_loopback_addresses() {
-    let err = auditwatch_server::bind("0.0.0.0:0".parse().unwrap())
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("loopback"), "{err}");
-    assert!(
-        auditwatch_server::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .is_ok()
-    );
 }

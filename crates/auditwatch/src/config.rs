@@ -13,6 +13,16 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     #[serde(default)]
     ingest: RawIngest,
+    #[serde(default)]
+    auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    session_idle_minutes: Option<u64>,
+    session_absolute_hours: Option<u64>,
+    require_totp_for_admins: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +41,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Ingest tuning and caps.
     pub ingest: auditwatch_ingest::IngestOptions,
+    /// Sign-in settings.
+    pub auth: auditwatch_server::AuthConfig,
 }
 
 impl Config {
@@ -67,7 +79,28 @@ impl Config {
             anyhow::ensure!(v > 0, "config: ingest.commit_rows must be at least 1");
             ingest.commit_rows = v;
         }
-        Ok(Self { data_dir, ingest })
+        let mut auth = auditwatch_server::AuthConfig::default();
+        let a = raw.auth;
+        if let Some(m) = a.session_idle_minutes {
+            anyhow::ensure!(
+                m > 0,
+                "config: auth.session_idle_minutes must be at least 1"
+            );
+            auth.session.idle = std::time::Duration::from_secs(m * 60);
+        }
+        if let Some(h) = a.session_absolute_hours {
+            anyhow::ensure!(
+                h > 0,
+                "config: auth.session_absolute_hours must be at least 1"
+            );
+            auth.session.absolute = std::time::Duration::from_secs(h * 3600);
+        }
+        auth.require_totp_for_admins = a.require_totp_for_admins.unwrap_or(false);
+        Ok(Self {
+            data_dir,
+            ingest,
+            auth,
+        })
     }
 }
 

@@ -6,10 +6,9 @@ mod export;
 mod sql;
 mod stats;
 
+use axum::Json;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::{OpenApi, ToSchema};
@@ -17,9 +16,11 @@ use utoipa::{OpenApi, ToSchema};
 pub use export::safe_cell;
 pub use sql::table as sql_table;
 
+use crate::ApiError;
+use crate::access::{Access, Routes};
+use crate::caller::Role;
 use crate::error::ErrorBody;
 use crate::view::EventView;
-use crate::{ApiError, AppState};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -39,10 +40,13 @@ use crate::{ApiError, AppState};
         stats::histogram,
         sql::sql,
         stats::feedback,
+        me,
+        crate::admin::audit_api,
     ),
     components(schemas(
         ErrorBody,
         EventItem,
+        Me,
         events::SearchPage,
         export::Format,
         crate::query::Field
@@ -51,20 +55,49 @@ use crate::{ApiError, AppState};
 pub struct ApiDoc;
 
 /// The `/api/v1` routes (mounted by [`crate::router`]).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/events", get(events::search))
-        .route("/events/{id}", get(events::one))
-        .route("/export", get(export::export))
-        .route("/users", get(stats::users))
-        .route("/services", get(stats::services))
-        .route("/parameters", get(stats::parameters))
-        .route("/aggregate", get(stats::aggregate))
-        .route("/histogram", get(stats::histogram))
-        .route("/sql", post(sql::sql))
-        .route("/feedback", get(stats::feedback))
+pub fn routes() -> Routes {
+    Routes::api()
+        .get("/openapi.json", Access::Public, openapi)
+        .get("/me", Access::Role(Role::Viewer), me)
+        .get("/events", Access::Role(Role::Viewer), events::search)
+        .audit("search")
+        .get("/events/{id}", Access::Role(Role::Viewer), events::one)
+        .get("/export", Access::Role(Role::Analyst), export::export)
+        .audit("export")
+        .get("/users", Access::Role(Role::Viewer), stats::users)
+        .get("/services", Access::Role(Role::Viewer), stats::services)
+        .get("/parameters", Access::Role(Role::Viewer), stats::parameters)
+        .get("/aggregate", Access::Role(Role::Viewer), stats::aggregate)
+        .get("/histogram", Access::Role(Role::Viewer), stats::histogram)
+        .post("/sql", Access::Role(Role::Analyst), sql::sql)
+        .audit("sql")
+        .get("/feedback", Access::Role(Role::Admin), stats::feedback)
+        .get("/audit", Access::Role(Role::Admin), crate::admin::audit_api)
         .fallback(not_found)
+}
+
+/// Who the caller is, as the server sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// User name.
+    pub name: String,
+    /// `admin`, `analyst` or `viewer`.
+    pub role: String,
+    /// The AWS accounts visible; absent means all.
+    pub accounts: Option<Vec<String>>,
+}
+
+/// The signed-in principal.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(caller: crate::Caller) -> Json<Me> {
+    Json(Me {
+        name: caller.name,
+        role: caller.role.name().into(),
+        accounts: match caller.scope {
+            auditwatch_store::Scope::All => None,
+            auditwatch_store::Scope::Accounts(set) => Some(set.iter().cloned().collect()),
+        },
+    })
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -43,10 +43,21 @@ pub async fn about(State(state): State<AppState>, caller: Caller) -> Result<Resp
 
 /// `GET /contact`.
 pub async fn contact(caller: Caller) -> Response {
-    layout(Some(&caller), "Contact", "Contact", form(None, "", "")).into_response()
+    layout(
+        Some(&caller),
+        "Contact",
+        "Contact",
+        form(&caller, None, "", ""),
+    )
+    .into_response()
 }
 
-fn form(notice: Option<Result<&str, &str>>, contact: &str, message: &str) -> maud::Markup {
+fn form(
+    caller: &Caller,
+    notice: Option<Result<&str, &str>>,
+    contact: &str,
+    message: &str,
+) -> maud::Markup {
     html! {
         h1 { "Contact" }
         p { "Questions, problems, ideas: your message is kept for the administrators of this Auditwatch." }
@@ -56,6 +67,7 @@ fn form(notice: Option<Result<&str, &str>>, contact: &str, message: &str) -> mau
             None => {},
         }
         form.contact method="post" action="/contact" {
+            (super::csrf_field(caller))
             label { "How to reach you (optional) " input type="text" name="contact" maxlength="200" value=(contact); }
             label for="message" { "Message" }
             textarea #message name="message" rows="6" maxlength=(MAX_MESSAGE) required { (message) }
@@ -83,6 +95,7 @@ pub async fn send(
     let contact: String = f.contact.trim().chars().take(200).collect();
     if message.is_empty() || message.chars().count() > MAX_MESSAGE {
         let body = form(
+            &caller,
             Some(Err(&format!(
                 "The message must be 1 to {MAX_MESSAGE} characters long."
             ))),
@@ -101,6 +114,7 @@ pub async fn send(
         .await
         .map_err(ApiError::internal)??;
     let body = form(
+        &caller,
         Some(Ok(
             "Thank you — your message was stored for the administrators.",
         )),

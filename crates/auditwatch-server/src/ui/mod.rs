@@ -13,36 +13,49 @@ mod pages;
 mod search;
 mod sql;
 
-use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::{ApiError, AppState, Caller};
+use crate::access::{Access, Routes};
+use crate::caller::Role;
+use crate::{ApiError, Caller};
 
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const ICON: &str = include_str!("../assets/icon.svg");
 
 /// The UI routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(dashboard::page))
-        .route("/search", get(search::page))
-        .route("/events/{id}", get(event::page))
-        .route("/users", get(pages::users))
-        .route("/users/{name}", get(pages::user))
-        .route("/services", get(pages::services))
-        .route("/services/{name}", get(pages::service))
-        .route("/sql", get(sql::page))
-        .route("/sql.csv", get(sql::csv))
-        .route("/about", get(about::about))
-        .route("/contact", get(about::contact).post(about::send))
-        .route("/assets/app.css", get(css))
-        .route("/assets/app.js", get(js))
-        .route("/assets/icon.svg", get(icon))
-        .route("/favicon.ico", get(icon))
+pub fn routes() -> Routes {
+    Routes::pages()
+        .get("/", Access::Role(Role::Viewer), dashboard::page)
+        .get("/search", Access::Role(Role::Viewer), search::page)
+        .audit("search")
+        .get("/events/{id}", Access::Role(Role::Viewer), event::page)
+        .get("/users", Access::Role(Role::Viewer), pages::users)
+        .get("/users/{name}", Access::Role(Role::Viewer), pages::user)
+        .audit("search")
+        .get("/services", Access::Role(Role::Viewer), pages::services)
+        .get(
+            "/services/{name}",
+            Access::Role(Role::Viewer),
+            pages::service,
+        )
+        .audit("search")
+        .get("/sql", Access::Role(Role::Analyst), sql::page)
+        .audit("sql")
+        .get("/sql.csv", Access::Role(Role::Analyst), sql::csv)
+        .audit("export")
+        .get("/about", Access::Role(Role::Viewer), about::about)
+        .get("/contact", Access::Role(Role::Viewer), about::contact)
+        .post("/contact", Access::Role(Role::Viewer), about::send)
+        .get("/login", Access::Public, crate::signin::login_form)
+        .post("/login", Access::Public, crate::signin::login)
+        .post("/logout", Access::Role(Role::Viewer), crate::signin::logout)
+        .get("/assets/app.css", Access::Public, css)
+        .get("/assets/app.js", Access::Public, js)
+        .get("/assets/icon.svg", Access::Public, icon)
+        .get("/favicon.ico", Access::Public, icon)
         .fallback(not_found)
 }
 
@@ -121,17 +134,32 @@ impl IntoResponse for PageError {
     }
 }
 
-/// The page shell: navigation, title, content.
+/// The hidden CSRF field every state-changing form of a session carries.
+pub fn csrf_field(caller: &Caller) -> Markup {
+    html! {
+        @if let Some(t) = caller.csrf() {
+            input type="hidden" name="csrf" value=(t);
+        }
+    }
+}
+
+/// The page shell: navigation (for signed-in callers), title, content.
 pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Markup) -> Html<String> {
-    let nav = [
+    let mut nav = vec![
         ("/", "Dashboard"),
         ("/search", "Search"),
         ("/users", "Users"),
         ("/services", "Services"),
-        ("/sql", "SQL"),
-        ("/about", "About"),
-        ("/contact", "Contact"),
     ];
+    if caller.is_some_and(|c| c.role >= Role::Analyst) {
+        nav.push(("/sql", "SQL"));
+    }
+    if caller.is_some_and(|c| c.role >= Role::Admin) {
+        nav.push(("/admin/users", "Admin"));
+        nav.push(("/admin/audit", "Audit log"));
+    }
+    nav.push(("/about", "About"));
+    nav.push(("/contact", "Contact"));
     Html(
         html! {
             (DOCTYPE)
@@ -149,17 +177,23 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
                     a.skip href="#main" { "Skip to content" }
                     header.top {
                         a.brand href="/" { "Auditwatch" }
-                        nav aria-label="Main" {
-                            @for (href, label) in nav {
-                                @if label == active {
-                                    a href=(href) aria-current="page" { (label) }
-                                } @else {
-                                    a href=(href) { (label) }
+                        @if let Some(c) = caller {
+                            nav aria-label="Main" {
+                                @for (href, label) in &nav {
+                                    @if *label == active {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
                                 }
                             }
-                        }
-                        @if let Some(c) = caller {
                             span.who title="Signed in as" { (c.name) " (" (c.role.name()) ")" }
+                            @if c.csrf().is_some() {
+                                form.signout method="post" action="/logout" {
+                                    (csrf_field(c))
+                                    button type="submit" { "Sign out" }
+                                }
+                            }
                         }
                     }
                     main #main { (content) }

@@ -13,7 +13,7 @@ pub struct DemoArgs {
     /// Number of events to generate.
     #[arg(long, default_value_t = 200_000)]
     events: u64,
-    /// Address to serve the UI on after ingesting (loopback only).
+    /// Address to serve the UI on after ingesting.
     #[arg(long, default_value = super::serve::DEFAULT_LISTEN)]
     listen: std::net::SocketAddr,
     /// Ingest and print what to try, without serving.
@@ -66,6 +66,7 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
     println!();
     super::serve::serve(
         store,
+        &config,
         args.listen,
         Some("Open the URL for the dashboard; try /search?eventName=GetSecretValue and /users/mallory.".into()),
     )

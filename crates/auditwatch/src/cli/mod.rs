@@ -8,6 +8,7 @@ mod ingest;
 mod lookup;
 mod serve;
 mod sql;
+mod users;
 
 use std::path::PathBuf;
 
@@ -56,6 +57,8 @@ enum Command {
     Compact,
     /// Generate synthetic CloudTrail in the real S3 layout.
     Generate(generate::GenerateArgs),
+    /// Manage users, second factors and API keys.
+    Users(users::UsersArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -70,6 +73,7 @@ pub fn run() -> Result<Outcome> {
         Command::Sql(a) => sql::run(a, &config?),
         Command::Serve(a) => serve::run(a, &config?),
         Command::Compact => compact::run(&config?),
+        Command::Users(a) => users::run(a, &config?),
     }
 }
 

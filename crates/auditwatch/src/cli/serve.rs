@@ -3,39 +3,82 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use auditwatch_auth::AuthStore;
 use auditwatch_server::{AppState, ServerConfig};
 
 use super::{Outcome, open_store, runtime};
 use crate::config::Config;
 
-/// The default listen address (loopback: there is no sign-in yet).
+/// The default listen address (loopback; put a TLS proxy in front, or use --tls-cert,
+/// to serve others).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback only until sign-in exists; port 0 picks one).
+    /// Address to listen on (port 0 picks one).
     #[arg(long, default_value = DEFAULT_LISTEN, env = "AUDITWATCH_LISTEN")]
     pub listen: SocketAddr,
 }
 
 pub fn run(args: ServeArgs, config: &Config) -> Result<Outcome> {
     let store = open_store(config)?;
-    serve(store, args.listen, None)
+    serve(store, config, args.listen, None)
+}
+
+/// Creates the first admin when there is no user yet: the password comes from
+/// `AUDITWATCH_ADMIN_PASSWORD` or is generated and printed once.
+fn first_admin(auth: &AuthStore) -> Result<Option<String>> {
+    if auth.user_count()? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match std::env::var("AUDITWATCH_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (auditwatch_auth::password::generate(), true),
+    };
+    auth.add_user("admin", auditwatch_auth::Role::Admin, None, &password)
+        .context("creating the first admin (AUDITWATCH_ADMIN_PASSWORD)")?;
+    auth.audit(&auditwatch_auth::NewAudit {
+        actor: "serve".into(),
+        ip: "local".into(),
+        action: "user.add".into(),
+        target: "admin".into(),
+        detail: "first run: role=admin accounts=all".into(),
+        outcome: "ok".into(),
+    })?;
+    Ok(Some(if generated {
+        format!(
+            "First run: created user `admin` with password {password}  (shown once; change it with `auditwatch users passwd admin`)"
+        )
+    } else {
+        "First run: created user `admin` with the password in AUDITWATCH_ADMIN_PASSWORD".into()
+    }))
 }
 
 /// Serves `store` on `listen` until Ctrl-C / SIGTERM; `hint` is printed under the URL.
 pub fn serve(
     store: auditwatch_store::Store,
+    config: &Config,
     listen: SocketAddr,
     hint: Option<String>,
 ) -> Result<Outcome> {
     init_logging();
     let data_dir = store.data_dir().display().to_string();
-    let state = AppState::new(store, ServerConfig::default());
+    let auth = AuthStore::open(store.data_dir())
+        .with_context(|| format!("opening the users of {data_dir}"))?;
+    let first = first_admin(&auth)?;
+    let server_config = ServerConfig {
+        loopback_only: listen.ip().is_loopback(),
+        auth: config.auth.clone(),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(store, auth, server_config);
     runtime()?.block_on(async move {
         let listener = auditwatch_server::bind(listen).await?;
         let addr = listener.local_addr().context("reading the bound address")?;
         println!("Auditwatch is serving {data_dir} on http://{addr}/");
+        if let Some(f) = first {
+            println!("{f}");
+        }
         if let Some(h) = hint {
             println!("{h}");
         }
