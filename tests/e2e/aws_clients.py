@@ -1,9 +1,12 @@
 """boto3 and awscli, unchanged, against Auditwatch's AWS-compatible CloudTrail endpoint.
 
-Usage: aws_clients.py URL INPUT_DIR
+Usage: aws_clients.py URL INPUT_DIR ADMIN_KEY.json SCOPED_KEY.json SCOPED_ACCOUNT
 
 The expected answers are computed here, independently, from the CloudTrail files under
-INPUT_DIR (the same files the server ingested), following LookupEvents semantics.
+INPUT_DIR (the same files the server ingested), following LookupEvents semantics. The
+keys are Auditwatch-issued access key pairs (`users tokens create NAME --aws`): the
+admin's sees every account, the scoped analyst's only SCOPED_ACCOUNT; requests are
+signed by botocore with Signature V4 as for AWS itself.
 """
 
 import collections
@@ -20,7 +23,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 URL, INPUT = sys.argv[1], pathlib.Path(sys.argv[2])
-CREDS = {"aws_access_key_id": "AKIAEXAMPLEEXAMPLE", "aws_secret_access_key": "secret"}
+
+
+def creds(path):
+    k = json.loads(pathlib.Path(path).read_text())
+    return {"aws_access_key_id": k["accessKeyId"], "aws_secret_access_key": k["secretAccessKey"]}
+
+
+CREDS = creds(sys.argv[3])
+SCOPED = creds(sys.argv[4])
+SCOPED_ACCOUNT = sys.argv[5]
 
 
 def load_records():
@@ -175,4 +187,34 @@ bad = subprocess.run(
 )
 assert bad.returncode != 0 and "InvalidLookupAttributesException" in bad.stderr, bad.stderr
 print("awscli error:", bad.stderr.strip().splitlines()[-1])
+
+# Signature V4 with Auditwatch's keys: a wrong secret, an unknown key and no
+# credentials are refused with AWS's error codes.
+def code_of(**kw):
+    c = boto3.client("cloudtrail", endpoint_url=URL, region_name="us-east-1", **kw)
+    try:
+        c.lookup_events(MaxResults=1)
+    except ClientError as err:
+        return err.response["Error"]["Code"]
+    raise AssertionError("accepted")
+
+
+assert code_of(aws_access_key_id=CREDS["aws_access_key_id"], aws_secret_access_key="wrong" * 8) == "InvalidSignatureException"
+assert code_of(aws_access_key_id="AWKANOSUCHKEY0000000", aws_secret_access_key="x" * 40) == "UnrecognizedClientException"
+print("SigV4: wrong secret and unknown key refused")
+
+# A key limited to one account sees exactly that account's events.
+scoped = boto3.client("cloudtrail", endpoint_url=URL, region_name="us-east-1", **SCOPED)
+seen = collections.Counter()
+for page in scoped.get_paginator("lookup_events").paginate(
+    StartTime=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
+    EndTime=dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc),
+    LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}],
+):
+    for e in page["Events"]:
+        seen[json.loads(e["CloudTrailEvent"])["recipientAccountId"]] += 1
+want = sum(1 for r in records if r.get("eventName") == name and r.get("recipientAccountId") == SCOPED_ACCOUNT)
+assert dict(seen) == {SCOPED_ACCOUNT: want}, (dict(seen), want)
+assert len(expected) > want, "other accounts hold some of these events"
+print(f"scoped key: {want} of {len(expected)} {name} events, all in {SCOPED_ACCOUNT}")
 print("AWS clients: all checks passed")

@@ -18,6 +18,23 @@ page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
 page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
 const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 
+// 0. Sign-in: an anonymous visit goes to the sign-in page and comes back after it.
+const adminPassword = process.env.AUDITWATCH_E2E_ADMIN_PASSWORD;
+assert.ok(adminPassword, "AUDITWATCH_E2E_ADMIN_PASSWORD is not set");
+await page.goto(`${url}/search`);
+assert.match(page.url(), /\/login\?next=%2Fsearch/);
+await page.fill("input[name=name]", "admin");
+await page.fill("input[name=password]", "not the password");
+await page.click("form[action='/login'] button[type=submit]");
+assert.match(await page.locator("p.error").textContent(), /Wrong name, password or code/);
+errors.length = 0; // the refused sign-in answered 401 on purpose
+await page.fill("input[name=name]", "admin");
+await page.fill("input[name=password]", adminPassword);
+await Promise.all([page.waitForURL(/\/search$/), page.click("form[action='/login'] button[type=submit]")]);
+const cookies = await page.context().cookies();
+const session = cookies.find((c) => c.name === "auditwatch");
+assert.ok(session && session.httpOnly && session.sameSite === "Lax", JSON.stringify(cookies));
+
 // 1. The search form: dates, an attribute and its value, max results.
 await page.goto(`${url}/search`);
 await page.fill("#start", "2000-01-01T00:00:00");
@@ -91,6 +108,71 @@ await page.emulateMedia({ colorScheme: "dark" });
 await page.goto(`${url}/?start=90d`);
 await shot("dashboard-dark");
 
+// Admin pages: the audit log shows this session's sign-in and searches.
+await page.emulateMedia({ colorScheme: "light" });
+await page.goto(`${url}/admin/audit?action=search`);
+assert.ok((await page.locator("table.data tbody tr").count()) > 0, "no audited searches");
+await shot("audit-log");
+await page.goto(`${url}/admin/users`);
+assert.match(await page.locator("table.data").first().textContent(), /scoped/);
+await shot("admin-users");
+
+// Sign-out ends the session: the next visit asks to sign in again.
+await Promise.all([page.waitForURL(/\/login$/), page.click("form.signout button")]);
+await page.goto(`${url}/search`);
+assert.match(page.url(), /\/login\?next=/);
 assert.deepEqual(errors, [], "the pages logged errors (CSP violations included)");
+
+// A viewer limited by role: no SQL in the menu, and the console is refused.
+const viewer = await browser.newPage();
+await viewer.goto(`${url}/login`);
+await viewer.fill("input[name=name]", "viewer");
+await viewer.fill("input[name=password]", process.env.AUDITWATCH_E2E_VIEWER_PASSWORD);
+await Promise.all([viewer.waitForURL((u) => !u.pathname.startsWith("/login")), viewer.click("form[action='/login'] button[type=submit]")]);
+assert.equal(await viewer.locator("nav a[href='/sql']").count(), 0);
+const refused = await viewer.goto(`${url}/sql`);
+assert.equal(refused.status(), 403);
+
+// An analyst limited to one account sees only that account on the dashboard.
+const scoped = await browser.newPage();
+await scoped.goto(`${url}/login?next=/sql`);
+await scoped.fill("input[name=name]", "scoped");
+await scoped.fill("input[name=password]", process.env.AUDITWATCH_E2E_SCOPED_PASSWORD);
+await Promise.all([scoped.waitForURL(/\/sql$/), scoped.click("form[action='/login'] button[type=submit]")]);
+await scoped.goto(`${url}/sql?q=${encodeURIComponent("SELECT DISTINCT accountId FROM events")}`);
+await scoped.waitForSelector("#sql-results tbody tr");
+const accounts = (await scoped.locator("#sql-results tbody td").allTextContents()).map((t) => t.trim());
+assert.deepEqual(accounts, [process.env.AUDITWATCH_E2E_SCOPED_ACCOUNT]);
+
+// Single sign-on through a real OpenID provider: the provider's sign-in and consent
+// pages, back with role and accounts from the groups claim.
+const sso = await browser.newPage();
+await sso.goto(`${url}/login?next=/sql`);
+await Promise.all([sso.waitForURL(/127\.0\.0\.1:\d+\/interaction\//), sso.click("text=Sign in with E2E IdP")]);
+await sso.fill("input[name=login]", "alice");
+await sso.fill("input[name=password]", "anything");
+await sso.click("button[type=submit]");
+await sso.waitForSelector("button[type=submit]:has-text('Continue')");
+await Promise.all([sso.waitForURL(/\/sql$/), sso.click("button[type=submit]")]);
+assert.match(await sso.locator("span.who").textContent(), /alice \(analyst\)/);
+await sso.goto(`${url}/sql?q=${encodeURIComponent("SELECT DISTINCT accountId FROM events")}`);
+await sso.waitForSelector("#sql-results tbody tr");
+const ssoAccounts = (await sso.locator("#sql-results tbody td").allTextContents()).map((t) => t.trim());
+assert.deepEqual(ssoAccounts, [process.env.AUDITWATCH_E2E_SCOPED_ACCOUNT]);
+await sso.screenshot({ path: `${shots}/sso-signed-in.png`, fullPage: true });
+// A user whose groups grant nothing is refused, and nothing is created for them.
+const nobody = await browser.newPage();
+await nobody.goto(`${url}/login`);
+await Promise.all([nobody.waitForURL(/\/interaction\//), nobody.click("text=Sign in with E2E IdP")]);
+await nobody.fill("input[name=login]", "mallet");
+await nobody.fill("input[name=password]", "anything");
+await nobody.click("button[type=submit]");
+await nobody.waitForSelector("button[type=submit]:has-text('Continue')");
+const [refusal] = await Promise.all([
+  nobody.waitForResponse((r) => r.url().includes("/login/oidc/callback")),
+  nobody.click("button[type=submit]"),
+]);
+assert.equal(refusal.status(), 403);
+assert.match(await nobody.locator("p.error").textContent(), /grants an Auditwatch role/);
 await browser.close();
 console.log(`browser: all checks passed; screenshots in ${shots}`);

@@ -6,7 +6,10 @@ use std::str::FromStr;
 use crate::error::AuthError;
 
 /// What a principal may do. Ordered: `Viewer < Analyst < Admin`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Search and pages, within the principal's accounts.
     Viewer,

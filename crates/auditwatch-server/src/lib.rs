@@ -16,6 +16,7 @@ pub mod caller;
 mod error;
 pub mod guard;
 pub mod metrics;
+pub mod oidc;
 pub mod query;
 pub mod signin;
 pub mod tracker;
@@ -67,8 +68,8 @@ pub struct AuthConfig {
     pub secure_cookies: bool,
     /// Admins must have a TOTP second factor to sign in with a password.
     pub require_totp_for_admins: bool,
-    /// The button label of the OpenID Connect provider, when one is configured.
-    pub oidc_label: Option<String>,
+    /// The OpenID Connect provider, when one is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl Default for ServerConfig {

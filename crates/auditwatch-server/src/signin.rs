@@ -47,8 +47,8 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> String {
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
 }
 
-/// The session cookie's value, if the request has one.
-fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name`, if the request has one.
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -316,7 +316,7 @@ pub async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Respons
                 .into_response(),
             };
         }
-        None => match session_cookie(req.headers(), state.cookie_name()) {
+        None => match cookie_value(req.headers(), state.cookie_name()) {
             Some(sid) => {
                 let store = state.auth().clone();
                 let sid = sid.to_string();
@@ -418,7 +418,7 @@ pub struct LoginForm {
 }
 
 /// A local path to return to, or `/` (never another site).
-fn safe_next(next: &str) -> &str {
+pub(crate) fn safe_next(next: &str) -> &str {
     let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
     if local { next } else { "/" }
 }
@@ -430,7 +430,7 @@ fn login_page(
     name: &str,
     error: Option<&str>,
 ) -> Response {
-    let oidc = state.config().auth.oidc_label.clone();
+    let oidc = state.config().auth.oidc.as_ref().map(|o| o.label().to_string());
     let body = layout(
         None,
         "Sign in",
@@ -617,7 +617,7 @@ pub async fn start_session(
 
 /// `POST /logout`: ends the session now.
 pub async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
-    if let Some(sid) = session_cookie(&headers, state.cookie_name()) {
+    if let Some(sid) = cookie_value(&headers, state.cookie_name()) {
         let store = state.auth().clone();
         let sid = sid.to_string();
         if let Err(e) = blocking(move || store.end_session(&sid)).await {

@@ -15,6 +15,7 @@ struct RawConfig {
     ingest: RawIngest,
     #[serde(default)]
     auth: RawAuth,
+    oidc: Option<auditwatch_server::oidc::OidcSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +44,8 @@ pub struct Config {
     pub ingest: auditwatch_ingest::IngestOptions,
     /// Sign-in settings.
     pub auth: auditwatch_server::AuthConfig,
+    /// The OpenID Connect provider, if configured (discovered when serving).
+    pub oidc: Option<auditwatch_server::oidc::OidcSettings>,
 }
 
 impl Config {
@@ -100,6 +103,7 @@ impl Config {
             data_dir,
             ingest,
             auth,
+            oidc: raw.oidc,
         })
     }
 }

@@ -66,13 +66,19 @@ pub fn serve(
     let auth = AuthStore::open(store.data_dir())
         .with_context(|| format!("opening the users of {data_dir}"))?;
     let first = first_admin(&auth)?;
-    let server_config = ServerConfig {
-        loopback_only: listen.ip().is_loopback(),
-        auth: config.auth.clone(),
-        ..ServerConfig::default()
-    };
-    let state = AppState::new(store, auth, server_config);
+    let mut auth_config = config.auth.clone();
+    let oidc_settings = config.oidc.clone();
     runtime()?.block_on(async move {
+        if let Some(settings) = oidc_settings {
+            let oidc = auditwatch_server::oidc::Oidc::discover(settings).await?;
+            auth_config.oidc = Some(std::sync::Arc::new(oidc));
+        }
+        let server_config = ServerConfig {
+            loopback_only: listen.ip().is_loopback(),
+            auth: auth_config,
+            ..ServerConfig::default()
+        };
+        let state = AppState::new(store, auth, server_config);
         let listener = auditwatch_server::bind(listen).await?;
         let addr = listener.local_addr().context("reading the bound address")?;
         println!("Auditwatch is serving {data_dir} on http://{addr}/");
