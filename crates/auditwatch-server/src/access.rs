@@ -180,6 +180,12 @@ impl Policies {
         }
     }
 
+    /// Whether any method of `path` has a rule (another method then gets 405 from
+    /// the router: no handler exists for it).
+    pub fn knows_path(&self, path: &str) -> bool {
+        self.rules.keys().any(|(_, p)| p == path)
+    }
+
     /// The rule for a request; HEAD follows GET.
     pub fn get(&self, method: &Method, path: &str) -> Option<&Rule> {
         let method = if method == Method::HEAD {

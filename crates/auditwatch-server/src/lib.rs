@@ -226,6 +226,8 @@ pub fn router(state: AppState) -> Router {
             timeout,
         ))
         .layer(DefaultBodyLimit::max(max_body))
+        // A bug must cost one request a 500, never the connection or the process.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

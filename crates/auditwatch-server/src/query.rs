@@ -670,14 +670,15 @@ pub fn parse_interval(s: &str) -> Result<i64, ApiError> {
             "interval {s:?} must be a number and a unit: 30s, 5m, 1h, 1d, 1w"
         ))
     };
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| bad())?;
+    // Split off the last character (not byte: the input may be any UTF-8).
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
     let unit_us: i64 = match unit {
-        "s" => 1_000_000,
-        "m" => 60_000_000,
-        "h" => 3_600_000_000,
-        "d" => 86_400_000_000,
-        "w" => 7 * 86_400_000_000,
+        's' => 1_000_000,
+        'm' => 60_000_000,
+        'h' => 3_600_000_000,
+        'd' => 86_400_000_000,
+        'w' => 7 * 86_400_000_000,
         _ => return Err(bad()),
     };
     if !(1..=10_000).contains(&n) {
@@ -734,6 +735,10 @@ mod tests {
         assert!(parse_interval("0h").is_err());
         assert!(parse_interval("h").is_err());
         assert!(parse_interval("5y").is_err());
+        // Any UTF-8, cut anywhere, is an error, never a panic (found by schemathesis).
+        for odd in ["", "\u{80}", "5\u{e9}", "\u{1F600}m"] {
+            assert!(parse_interval(odd).is_err(), "{odd:?}");
+        }
         assert_eq!(interval_label(3_600_000_000), "1h");
         assert_eq!(interval_label(86_400_000_000 * 7), "1w");
         assert_eq!(auto_interval(7 * 86_400_000_000), 3 * 3_600_000_000);

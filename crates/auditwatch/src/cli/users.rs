@@ -147,11 +147,12 @@ fn password(from_stdin: bool) -> Result<(String, bool)> {
 
 /// Parses `30d` / `12h` / `45m` into microseconds.
 fn lifetime_us(s: &str) -> Result<i64> {
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let unit = s.chars().last().map(String::from).unwrap_or_default();
+    let num = &s[..s.len() - unit.len()];
     let n: i64 = num.parse().ok().filter(|n| *n > 0).with_context(|| {
         format!("--expires {s:?}: expected a positive number followed by d, h or m (30d, 12h)")
     })?;
-    let unit_us: i64 = match unit {
+    let unit_us: i64 = match unit.as_str() {
         "d" => 86_400_000_000,
         "h" => 3_600_000_000,
         "m" => 60_000_000,
@@ -360,7 +361,7 @@ mod tests {
     fn lifetimes() {
         assert_eq!(lifetime_us("30d").unwrap(), 30 * 86_400_000_000);
         assert_eq!(lifetime_us("12h").unwrap(), 12 * 3_600_000_000);
-        for bad in ["", "d", "0d", "-1d", "5w", "99999d"] {
+        for bad in ["", "d", "0d", "-1d", "5w", "99999d", "3\u{80}", "\u{80}"] {
             assert!(lifetime_us(bad).is_err(), "{bad}");
         }
     }
