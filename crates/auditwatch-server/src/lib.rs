@@ -244,6 +244,16 @@ pub enum ServeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The certificate or key could not be loaded.
+    #[error("TLS certificate {cert} / key {key}: {source}")]
+    Tls {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The server stopped with an error.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -267,6 +277,44 @@ pub async fn serve(
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Loads a TLS certificate chain and private key (PEM files) for [`serve_tls`].
+pub async fn load_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<axum_server::tls_rustls::RustlsConfig, ServeError> {
+    // One process-wide crypto provider (ring); installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|source| ServeError::Tls {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            source,
+        })
+}
+
+/// Serves `state` over TLS on `listener` until `shutdown` completes, then gives the
+/// requests in flight 30 s to finish.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(app)
         .await?;
     Ok(())
 }

@@ -81,7 +81,10 @@ fn default_claim() -> String {
 }
 
 /// Role and accounts for the claim `values`, or why the user is refused.
-pub fn map_claims(s: &OidcSettings, values: &[String]) -> Result<(Role, Option<Vec<String>>), String> {
+pub fn map_claims(
+    s: &OidcSettings,
+    values: &[String],
+) -> Result<(Role, Option<Vec<String>>), String> {
     let role = values
         .iter()
         .filter_map(|v| s.roles.get(v).copied())
@@ -170,8 +173,8 @@ impl Oidc {
             message: e.to_string(),
         };
         let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| setting("issuer", &e))?;
-        let redirect =
-            RedirectUrl::new(settings.redirect_url.clone()).map_err(|e| setting("redirect_url", &e))?;
+        let redirect = RedirectUrl::new(settings.redirect_url.clone())
+            .map_err(|e| setting("redirect_url", &e))?;
         let http = openidconnect::reqwest::ClientBuilder::new()
             // Following redirects would open the client to SSRF.
             .redirect(openidconnect::reqwest::redirect::Policy::none())
@@ -272,7 +275,11 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -
             },
         );
     }
-    let secure = if state.config().auth.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.config().auth.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{STATE_COOKIE}={}; Path=/login/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
         csrf.secret()
@@ -299,19 +306,32 @@ fn payload_claims(jwt: &str) -> Option<serde_json::Map<String, Value>> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    serde_json::from_slice::<Value>(&bytes).ok()?.as_object().cloned()
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .as_object()
+        .cloned()
 }
 
 fn claim_values(claims: &serde_json::Map<String, Value>, name: &str) -> Vec<String> {
     match claims.get(name) {
-        Some(Value::String(s)) => s.split([',', ' ']).filter(|v| !v.is_empty()).map(str::to_string).collect(),
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::String(s)) => s
+            .split([',', ' '])
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
 fn refused(message: &str) -> Response {
-    PageError(ApiError::forbidden(format!("Single sign-on refused: {message}"))).into_response()
+    PageError(ApiError::forbidden(format!(
+        "Single sign-on refused: {message}"
+    )))
+    .into_response()
 }
 
 /// `GET /login/oidc/callback`: back from the provider.
@@ -327,7 +347,9 @@ pub async fn callback(
     if let Some(e) = q.error {
         return refused(&format!(
             "the provider answered {e}{}",
-            q.error_description.map(|d| format!(": {d}")).unwrap_or_default()
+            q.error_description
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
         ));
     }
     let (Some(code), Some(st)) = (q.code, q.state) else {
@@ -434,7 +456,10 @@ mod tests {
     fn claims_map_to_role_and_accounts() {
         let s = settings();
         let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(map_claims(&s, &v(&["aw-admins"])).unwrap(), (Role::Admin, None));
+        assert_eq!(
+            map_claims(&s, &v(&["aw-admins"])).unwrap(),
+            (Role::Admin, None)
+        );
         assert_eq!(
             map_claims(&s, &v(&["aw-analysts", "team-b", "team-a"])).unwrap(),
             (Role::Analyst, Some(v(&["111111111111", "222222222222"])))
@@ -444,7 +469,10 @@ mod tests {
         let mut d = s.clone();
         d.default_role = Some(Role::Viewer);
         d.default_accounts = Some(v(&["111111111111"]));
-        assert_eq!(map_claims(&d, &[]).unwrap(), (Role::Viewer, Some(v(&["111111111111"]))));
+        assert_eq!(
+            map_claims(&d, &[]).unwrap(),
+            (Role::Viewer, Some(v(&["111111111111"])))
+        );
     }
 
     #[test]

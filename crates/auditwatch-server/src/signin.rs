@@ -434,7 +434,12 @@ fn login_page(
     name: &str,
     error: Option<&str>,
 ) -> Response {
-    let oidc = state.config().auth.oidc.as_ref().map(|o| o.label().to_string());
+    let oidc = state
+        .config()
+        .auth
+        .oidc
+        .as_ref()
+        .map(|o| o.label().to_string());
     let body = layout(
         None,
         "Sign in",

@@ -742,9 +742,19 @@ async fn undeclared_methods_get_405_and_run_nothing() {
     let f = fixture();
     for who in [f.app.who.clone(), As::Anonymous] {
         let app = f.app.as_(who);
-        let r = send(&app, Request::delete("/api/v1/events").body(Body::empty()).unwrap()).await;
+        let r = send(
+            &app,
+            Request::delete("/api/v1/events")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.body);
-        let r = send(&app, Request::put("/admin/users").body(Body::empty()).unwrap()).await;
+        let r = send(
+            &app,
+            Request::put("/admin/users").body(Body::empty()).unwrap(),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.body);
     }
 }

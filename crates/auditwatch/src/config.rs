@@ -24,6 +24,7 @@ struct RawAuth {
     session_idle_minutes: Option<u64>,
     session_absolute_hours: Option<u64>,
     require_totp_for_admins: Option<bool>,
+    secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +100,7 @@ impl Config {
             auth.session.absolute = std::time::Duration::from_secs(h * 3600);
         }
         auth.require_totp_for_admins = a.require_totp_for_admins.unwrap_or(false);
+        auth.secure_cookies = a.secure_cookies.unwrap_or(false);
         Ok(Self {
             data_dir,
             ingest,

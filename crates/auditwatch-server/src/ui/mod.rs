@@ -53,7 +53,11 @@ pub fn routes() -> Routes {
         .post("/login", Access::Public, crate::signin::login)
         .post("/logout", Access::Role(Role::Viewer), crate::signin::logout)
         .get("/login/oidc", Access::Public, crate::oidc::start)
-        .get("/login/oidc/callback", Access::Public, crate::oidc::callback)
+        .get(
+            "/login/oidc/callback",
+            Access::Public,
+            crate::oidc::callback,
+        )
         .get("/assets/app.css", Access::Public, css)
         .get("/assets/app.js", Access::Public, js)
         .get("/assets/icon.svg", Access::Public, icon)

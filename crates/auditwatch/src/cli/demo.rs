@@ -68,6 +68,7 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
         store,
         &config,
         args.listen,
+        None,
         Some("Open the URL for the dashboard; try /search?eventName=GetSecretValue and /users/mallory.".into()),
     )
 }

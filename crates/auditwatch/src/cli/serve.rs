@@ -1,6 +1,7 @@
 //! `auditwatch serve`: the API, the web UI and the AWS-compatible endpoint.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use auditwatch_auth::AuthStore;
@@ -18,11 +19,18 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks one).
     #[arg(long, default_value = DEFAULT_LISTEN, env = "AUDITWATCH_LISTEN")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM); cookies become `__Host-`/`Secure`.
+    #[arg(long, env = "AUDITWATCH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "AUDITWATCH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs, config: &Config) -> Result<Outcome> {
     let store = open_store(config)?;
-    serve(store, config, args.listen, None)
+    let tls = args.tls_cert.zip(args.tls_key);
+    serve(store, config, args.listen, tls, None)
 }
 
 /// Creates the first admin when there is no user yet: the password comes from
@@ -59,6 +67,7 @@ pub fn serve(
     store: auditwatch_store::Store,
     config: &Config,
     listen: SocketAddr,
+    tls: Option<(PathBuf, PathBuf)>,
     hint: Option<String>,
 ) -> Result<Outcome> {
     init_logging();
@@ -67,6 +76,7 @@ pub fn serve(
         .with_context(|| format!("opening the users of {data_dir}"))?;
     let first = first_admin(&auth)?;
     let mut auth_config = config.auth.clone();
+    auth_config.secure_cookies |= tls.is_some();
     let oidc_settings = config.oidc.clone();
     runtime()?.block_on(async move {
         if let Some(settings) = oidc_settings {
@@ -79,9 +89,14 @@ pub fn serve(
             ..ServerConfig::default()
         };
         let state = AppState::new(store, auth, server_config);
+        let tls = match &tls {
+            Some((cert, key)) => Some(auditwatch_server::load_tls(cert, key).await?),
+            None => None,
+        };
         let listener = auditwatch_server::bind(listen).await?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        println!("Auditwatch is serving {data_dir} on http://{addr}/");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("Auditwatch is serving {data_dir} on {scheme}://{addr}/");
         if let Some(f) = first {
             println!("{f}");
         }
@@ -89,7 +104,11 @@ pub fn serve(
             println!("{h}");
         }
         println!("Stop with Ctrl-C.");
-        auditwatch_server::serve(listener, state, auditwatch_server::shutdown_signal()).await?;
+        let stop = auditwatch_server::shutdown_signal();
+        match tls {
+            Some(tls) => auditwatch_server::serve_tls(listener, tls, state, stop).await?,
+            None => auditwatch_server::serve(listener, state, stop).await?,
+        }
         println!("stopped");
         Ok(Outcome::Success)
     })
