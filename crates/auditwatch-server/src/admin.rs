@@ -148,6 +148,21 @@ fn shown_once(title: &str, lines: &[(&str, &str)]) -> Markup {
     }
 }
 
+/// Notes a failed change and shows the page again with the reason and its status.
+async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    detail: String,
+    e: ApiError,
+) -> Result<Response, PageError> {
+    note(state, caller, action, target, detail, "failed").await;
+    let mut r = users_view(state, caller, Some(failure(&e.message))).await?;
+    *r.status_mut() = e.status;
+    Ok(r)
+}
+
 fn failure(message: &str) -> Markup {
     html! { p.error role="alert" { (message) } }
 }
@@ -216,18 +231,8 @@ async fn add_user(
             users_view(&state, &caller, Some(notice)).await
         }
         Err(e) => {
-            note(
-                &state,
-                &caller,
-                "user.add",
-                f.name.trim(),
-                format!("{detail}: {}", e.message),
-                "failed",
-            )
-            .await;
-            let mut r = users_view(&state, &caller, Some(failure(&e.message))).await?;
-            *r.status_mut() = e.status;
-            Ok(r)
+            let detail = format!("{detail}: {}", e.message);
+            refused(&state, &caller, "user.add", f.name.trim(), detail, e).await
         }
     }
 }
@@ -270,10 +275,8 @@ async fn change_user(
             users_view(&state, &caller, Some(msg)).await
         }
         Err(e) => {
-            note(&state, &caller, &action, &name, e.message.clone(), "failed").await;
-            let mut r = users_view(&state, &caller, Some(failure(&e.message))).await?;
-            *r.status_mut() = e.status;
-            Ok(r)
+            let detail = e.message.clone();
+            refused(&state, &caller, &action, &name, detail, e).await
         }
     }
 }
@@ -356,18 +359,8 @@ async fn create_token(
             users_view(&state, &caller, Some(notice)).await
         }
         Err(e) => {
-            note(
-                &state,
-                &caller,
-                "token.create",
-                &f.user,
-                e.message.clone(),
-                "failed",
-            )
-            .await;
-            let mut r = users_view(&state, &caller, Some(failure(&e.message))).await?;
-            *r.status_mut() = e.status;
-            Ok(r)
+            let detail = e.message.clone();
+            refused(&state, &caller, "token.create", &f.user, detail, e).await
         }
     }
 }
@@ -386,18 +379,8 @@ async fn revoke_token(
             users_view(&state, &caller, Some(msg)).await
         }
         Err(e) => {
-            note(
-                &state,
-                &caller,
-                "token.revoke",
-                &id,
-                e.message.clone(),
-                "failed",
-            )
-            .await;
-            let mut r = users_view(&state, &caller, Some(failure(&e.message))).await?;
-            *r.status_mut() = e.status;
-            Ok(r)
+            let detail = e.message.clone();
+            refused(&state, &caller, "token.revoke", &id, detail, e).await
         }
     }
 }

@@ -99,6 +99,18 @@ fn forbidden(kind: Kind, message: &str) -> Response {
     }
 }
 
+/// A credential of the wrong kind for the route, refused in the route's terms.
+fn wrong_credential(kind: Kind, message: &str) -> Response {
+    match kind {
+        Kind::Aws => AwsError::new("IncompleteSignatureException", message).into_response(),
+        _ => ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            ..ApiError::invalid(message)
+        }
+        .into_response(),
+    }
+}
+
 fn sig_error(e: SigError) -> Response {
     let kind = match e {
         SigError::Missing => "MissingAuthenticationTokenException",
@@ -281,15 +293,10 @@ pub async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Respons
         }
         Some(h) if h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ") => {
             if rule.kind != Kind::Api {
-                let msg = "bearer tokens are accepted by /api/v1 and /tracker; the AWS endpoint takes Signature V4, pages a signed-in session";
-                return match rule.kind {
-                    Kind::Aws => AwsError::new("IncompleteSignatureException", msg).into_response(),
-                    _ => ApiError {
-                        status: StatusCode::UNAUTHORIZED,
-                        ..ApiError::invalid(msg)
-                    }
-                    .into_response(),
-                };
+                return wrong_credential(
+                    rule.kind,
+                    "bearer tokens are accepted by /api/v1 and /tracker; the AWS endpoint takes Signature V4, pages a signed-in session",
+                );
             }
             let token = h[7..].trim().to_string();
             let store = state.auth().clone();
@@ -310,15 +317,10 @@ pub async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Respons
             }
         }
         Some(_) => {
-            let msg = "unsupported Authorization scheme: use Bearer (API) or AWS4-HMAC-SHA256 (AWS endpoint)";
-            return match rule.kind {
-                Kind::Aws => AwsError::new("IncompleteSignatureException", msg).into_response(),
-                _ => ApiError {
-                    status: StatusCode::UNAUTHORIZED,
-                    ..ApiError::invalid(msg)
-                }
-                .into_response(),
-            };
+            return wrong_credential(
+                rule.kind,
+                "unsupported Authorization scheme: use Bearer (API) or AWS4-HMAC-SHA256 (AWS endpoint)",
+            );
         }
         None => match cookie_value(req.headers(), state.cookie_name()) {
             Some(sid) => {
