@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS auth_users(
     accounts TEXT,
     password TEXT,
     totp BLOB,
+    totp_last_step INTEGER,
     oidc_issuer TEXT,
     oidc_subject TEXT,
     disabled INTEGER NOT NULL DEFAULT 0,

@@ -1,5 +1,7 @@
 //! TOTP second factor (RFC 6238: SHA-1, 6 digits, 30 s steps, one step of skew),
-//! as authenticator apps expect. The seed (160 bits) is stored sealed.
+//! as authenticator apps expect. The seed (160 bits) is stored sealed, and each code
+//! works once: the last time step used is recorded, so a code seen over a shoulder or
+//! in a proxy log cannot be replayed.
 
 use rusqlite::{OptionalExtension, params};
 use totp_rs::{Algorithm, TOTP};
@@ -45,7 +47,7 @@ impl AuthStore {
         let t = totp(seed.clone(), &u.name)?;
         let sealed = self.sealer().seal(&seed)?;
         self.conn().execute(
-            "UPDATE auth_users SET totp = ?1 WHERE id = ?2",
+            "UPDATE auth_users SET totp = ?1, totp_last_step = NULL WHERE id = ?2",
             params![sealed, u.id],
         )?;
         Ok(TotpSetup {
@@ -80,7 +82,7 @@ impl AuthStore {
         sealed.map(|s| self.sealer().open(&s)).transpose()
     }
 
-    /// Whether `code` is the user's current TOTP code (±30 s).
+    /// Whether `code` is the user's current TOTP code (±30 s) and was not used before.
     pub fn check_totp(&self, user_id: i64, code: &str) -> Result<bool> {
         let Some(seed) = self.totp_seed(user_id)? else {
             return Ok(false);
@@ -89,7 +91,30 @@ impl AuthStore {
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(false);
         }
-        Ok(totp(seed, "x")?.check_current(code).unwrap_or(false))
+        let t = totp(seed, "x")?;
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        let step = i64::try_from(now / 30).unwrap_or(0);
+        let conn = self.conn();
+        let last: Option<i64> = conn
+            .query_row(
+                "SELECT totp_last_step FROM auth_users WHERE id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        for candidate in [step - 1, step, step + 1] {
+            let at = u64::try_from(candidate * 30).unwrap_or(0);
+            let matches = crate::same_secret(&t.generate(at), code);
+            if matches && last.is_none_or(|l| candidate > l) {
+                conn.execute(
+                    "UPDATE auth_users SET totp_last_step = ?1 WHERE id = ?2",
+                    params![candidate, user_id],
+                )?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -119,8 +144,9 @@ mod tests {
             .as_secs();
         let code = code_at(&seed, now).unwrap();
         assert!(s.check_totp(u.id, &code).unwrap());
+        assert!(!s.check_totp(u.id, &code).unwrap(), "a code works once");
         let stale = code_at(&seed, now - 300).unwrap();
-        assert!(stale == code || !s.check_totp(u.id, &stale).unwrap());
+        assert!(!s.check_totp(u.id, &stale).unwrap());
         assert!(!s.check_totp(u.id, "12345").unwrap());
         assert!(s.user("ana").unwrap().unwrap().totp);
         s.disable_totp("ana").unwrap();
