@@ -1,8 +1,6 @@
 //! Password hashing: argon2id with m = 19 MiB, t = 2, p = 1 (OWASP's baseline),
 //! stored as PHC strings so the parameters travel with each hash.
 
-use std::sync::OnceLock;
-
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
@@ -60,12 +58,14 @@ pub fn verify(password: &str, stored: &str) -> bool {
         .is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// A well-formed argon2id hash with this module's cost that no password matches
+/// (its output is all zeros): verifying against it costs what a real check costs.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
 /// Spends the same time as [`verify`] against a real hash, for unknown users, so a
 /// sign-in does not reveal whether a name exists.
 pub fn verify_dummy(password: &str) {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let stored = DUMMY.get_or_init(|| hash("dummy password, never matches").unwrap_or_default());
-    let _ = verify(password, stored);
+    let _ = verify(password, DUMMY_HASH);
 }
 
 /// A random password of 20 characters from an unambiguous alphabet (~115 bits).
@@ -88,6 +88,15 @@ mod tests {
         assert!(!verify("correct horse batterz", &h));
         assert!(!verify("x", "not a hash"));
         assert_ne!(h, hash("correct horse battery").unwrap(), "salted");
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_a_real_verification() {
+        // A malformed constant would return at once and reveal unknown names by timing.
+        let h = PasswordHash::new(DUMMY_HASH).expect("the dummy hash parses");
+        assert_eq!(h.params.get_decimal("m"), Some(MEMORY_KIB));
+        assert_eq!(h.params.get_decimal("t"), Some(ITERATIONS));
+        assert!(!verify("anything", DUMMY_HASH));
     }
 
     #[test]

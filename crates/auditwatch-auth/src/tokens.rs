@@ -188,19 +188,7 @@ impl AuthStore {
 
     /// The owner and secret of a valid, unexpired access key whose user is enabled.
     pub fn aws_key(&self, access_key_id: &str) -> Result<Option<(User, String)>> {
-        let sealed: Option<Vec<u8>> = self
-            .conn()
-            .query_row(
-                "SELECT sealed_secret FROM auth_tokens WHERE id = ?1 AND kind = 'aws'",
-                [access_key_id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        let Some(sealed) = sealed else {
-            return Ok(None);
-        };
-        let Some((user, _)) = self.live_token(access_key_id, "aws")? else {
+        let Some((user, Some(sealed))) = self.live_token(access_key_id, "aws")? else {
             return Ok(None);
         };
         let secret = String::from_utf8(self.sealer().open(&sealed)?)
@@ -208,14 +196,15 @@ impl AuthStore {
         Ok(Some((user, secret)))
     }
 
-    /// The enabled owner of an unexpired key, and its secret hash; notes the use.
+    /// The enabled owner of an unexpired key and what is stored of its secret (the
+    /// hash of a bearer token, the sealed secret of an access key); notes the use.
     fn live_token(&self, id: &str, kind: &str) -> Result<Option<(User, Option<Vec<u8>>)>> {
         let now = now_us();
         let conn = self.conn();
         let row = conn
             .query_row(
                 &format!(
-                    "SELECT {USER_COLUMNS}, t.secret_hash, t.last_used_at FROM auth_tokens t
+                    "SELECT {USER_COLUMNS}, coalesce(t.secret_hash, t.sealed_secret), t.last_used_at FROM auth_tokens t
                      JOIN auth_users u ON u.id = t.user_id
                      WHERE t.id = ?1 AND t.kind = ?2 AND u.disabled = 0
                        AND (t.expires_at IS NULL OR t.expires_at > ?3)"

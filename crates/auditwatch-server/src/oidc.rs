@@ -402,16 +402,7 @@ pub async fn callback(
     let (role, accounts) = match map_claims(&oidc.settings, &values) {
         Ok(m) => m,
         Err(why) => {
-            state
-                .record(auditwatch_auth::NewAudit {
-                    actor: display.clone(),
-                    ip: ip.clone(),
-                    action: "signin".into(),
-                    target: "oidc".into(),
-                    detail: why.clone(),
-                    outcome: "denied".into(),
-                })
-                .await;
+            crate::signin::signin_event(&state, &display, &ip, "oidc", &why, "denied").await;
             return refused(&why);
         }
     };
@@ -441,14 +432,14 @@ mod tests {
     use super::*;
 
     fn settings() -> OidcSettings {
-        toml_like(
+        from_json(
             r#"{"issuer": "https://idp", "client_id": "c", "redirect_url": "https://aw/login/oidc/callback",
                 "roles": {"aw-admins": "admin", "aw-analysts": "analyst"},
                 "accounts": {"aw-admins": ["*"], "team-a": ["111111111111"], "team-b": ["222222222222"]}}"#,
         )
     }
 
-    fn toml_like(json: &str) -> OidcSettings {
+    fn from_json(json: &str) -> OidcSettings {
         serde_json::from_str(json).unwrap()
     }
 

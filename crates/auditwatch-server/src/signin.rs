@@ -491,22 +491,35 @@ pub fn session_cookie_header(state: &AppState, id: &str) -> String {
     )
 }
 
+/// Writes a sign-in attempt to the audit log: who, from where, by what `method`
+/// (`password`, `oidc`), why, and how it ended (`ok`, `failed`, `denied`).
+pub(crate) async fn signin_event(
+    state: &AppState,
+    actor: &str,
+    ip: &str,
+    method: &str,
+    detail: &str,
+    outcome: &str,
+) {
+    state
+        .record(NewAudit {
+            actor: actor.into(),
+            ip: ip.into(),
+            action: "signin".into(),
+            target: method.into(),
+            detail: detail.into(),
+            outcome: outcome.into(),
+        })
+        .await;
+}
+
 /// The client address, put into every request by the gate.
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
 
 async fn failed_signin(state: &AppState, ip: &str, name: &str, next: &str, why: &str) -> Response {
     state.throttle().failed(name, ip);
-    state
-        .record(NewAudit {
-            actor: name.to_string(),
-            ip: ip.to_string(),
-            action: "signin".into(),
-            target: "password".into(),
-            detail: why.into(),
-            outcome: "failed".into(),
-        })
-        .await;
+    signin_event(state, name, ip, "password", why, "failed").await;
     login_page(
         state,
         StatusCode::UNAUTHORIZED,
@@ -524,16 +537,7 @@ pub async fn login(
 ) -> Response {
     let name = f.name.trim().to_string();
     if let Some(wait) = state.throttle().check(&name, &ip) {
-        state
-            .record(NewAudit {
-                actor: name.clone(),
-                ip: ip.clone(),
-                action: "signin".into(),
-                target: "password".into(),
-                detail: "throttled".into(),
-                outcome: "denied".into(),
-            })
-            .await;
+        signin_event(&state, &name, &ip, "password", "throttled", "denied").await;
         let secs = wait.as_secs().max(1);
         let mut r = login_page(
             &state,
@@ -571,16 +575,15 @@ pub async fn login(
     } else if user.role == auditwatch_auth::Role::Admin
         && state.config().auth.require_totp_for_admins
     {
-        state
-            .record(NewAudit {
-                actor: name.clone(),
-                ip: ip.clone(),
-                action: "signin".into(),
-                target: "password".into(),
-                detail: "admin without a second factor".into(),
-                outcome: "denied".into(),
-            })
-            .await;
+        signin_event(
+            &state,
+            &name,
+            &ip,
+            "password",
+            "admin without a second factor",
+            "denied",
+        )
+        .await;
         return login_page(
             &state,
             StatusCode::FORBIDDEN,
@@ -609,16 +612,7 @@ pub async fn start_session(
         Ok(s) => s,
         Err(e) => return PageError(e).into_response(),
     };
-    state
-        .record(NewAudit {
-            actor: user.name.clone(),
-            ip: ip.to_string(),
-            action: "signin".into(),
-            target: method.into(),
-            detail: String::new(),
-            outcome: "ok".into(),
-        })
-        .await;
+    signin_event(state, &user.name, ip, method, "", "ok").await;
     let mut r = Redirect::to(next).into_response();
     if let Ok(v) = HeaderValue::from_str(&session_cookie_header(state, &session.id)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
