@@ -9,6 +9,8 @@ use auditwatch_event::split::{Shape, split};
 use auditwatch_event::{Limits, Record, RecordError};
 use auditwatch_store::convert::{DayBatch, EventRow, to_day_batches};
 
+use crate::filter::EventFilter;
+
 /// What became of one document (a file or an archive entry).
 #[derive(Debug)]
 pub enum Outcome {
@@ -20,6 +22,8 @@ pub enum Outcome {
         records: u64,
         /// Rejected records.
         errors: Vec<RecordError>,
+        /// Good records the source's filter left out.
+        filtered: u64,
     },
     /// Recognised and deliberately not taken (digest, other service).
     Skipped(String),
@@ -38,16 +42,21 @@ pub fn skip_by_name(location: &str) -> Option<String> {
 
 /// Decodes one document's bytes (gzip or plain). Callers check [`skip_by_name`]
 /// first, before reading the bytes at all.
-pub fn decode_document(location: &str, bytes: &[u8], limits: &Limits) -> Outcome {
+pub fn decode_document(
+    location: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    filter: &EventFilter,
+) -> Outcome {
     let doc = match auditwatch_event::decode::decode(bytes, limits.max_decompressed) {
         Ok(d) => d,
         Err(e) => return Outcome::Rejected(e.to_string()),
     };
-    decode_json(location, &doc)
+    decode_json(location, &doc, filter)
 }
 
 /// Parses a decompressed JSON document.
-pub fn decode_json(location: &str, doc: &[u8]) -> Outcome {
+pub fn decode_json(location: &str, doc: &[u8], filter: &EventFilter) -> Outcome {
     let cut = match split(doc) {
         Ok(c) => c,
         Err(e) => return Outcome::Rejected(e.to_string()),
@@ -58,11 +67,14 @@ pub fn decode_json(location: &str, doc: &[u8]) -> Outcome {
     let account = parse_key(location).map(|k| k.account);
     let mut errors = cut.errors;
     let mut rows = Vec::with_capacity(cut.items.len());
+    let mut filtered = 0;
+    let all = filter.keeps_all();
     for item in &cut.items {
         let parsed = std::str::from_utf8(&item.text)
             .map_err(|e| format!("not UTF-8: {e}"))
             .and_then(Record::parse);
         match parsed {
+            Ok(record) if !all && !filter.keeps(&record) => filtered += 1,
             Ok(record) => rows.push(EventRow {
                 record,
                 account_from_key: account.as_deref(),
@@ -72,11 +84,12 @@ pub fn decode_json(location: &str, doc: &[u8]) -> Outcome {
         }
     }
     errors.sort_by_key(|e| e.index);
-    let records = (rows.len() + errors.len()) as u64;
+    let records = rows.len() as u64 + errors.len() as u64 + filtered;
     Outcome::Events {
         batches: to_day_batches(&rows),
         records,
         errors,
+        filtered,
     }
 }
 
@@ -104,9 +117,11 @@ mod tests {
             batches,
             records,
             errors,
+            ..
         } = decode_json(
             "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/01/f.json",
             doc,
+            &EventFilter::default(),
         )
         else {
             panic!()

@@ -8,8 +8,12 @@
 
 pub mod decode;
 pub mod files;
+pub mod filter;
 pub mod pipeline;
 mod report;
 
-pub use pipeline::{IngestOptions, Observer, ingest_paths};
+pub use filter::EventFilter;
+pub use pipeline::{
+    Body, Committer, IngestError, IngestOptions, ObjectId, Observer, Unit, ingest_paths,
+};
 pub use report::{Problem, Summary};

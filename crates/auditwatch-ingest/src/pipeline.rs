@@ -18,6 +18,7 @@ use auditwatch_store::{SourceObject, Store, StoreError, Writer};
 use crossbeam_channel::bounded;
 
 use crate::decode::{Outcome, decode_document, decode_json, skip_by_name};
+use crate::filter::EventFilter;
 use crate::files::{LocalFile, list};
 use crate::report::Summary;
 
@@ -32,6 +33,8 @@ pub struct IngestOptions {
     pub commit_bytes: usize,
     /// Decoder threads.
     pub threads: usize,
+    /// Which events to keep (default: all).
+    pub filter: EventFilter,
 }
 
 impl Default for IngestOptions {
@@ -41,12 +44,13 @@ impl Default for IngestOptions {
             commit_rows: 250_000,
             commit_bytes: 192 << 20,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            filter: EventFilter::default(),
         }
     }
 }
 
 /// Receives progress as the run goes.
-pub trait Observer {
+pub trait Observer: Send {
     /// The inputs are listed: how many files and bytes will be read.
     fn planned(&mut self, _files: u64, _bytes: u64) {}
     /// One file was decoded.
@@ -57,24 +61,118 @@ pub trait Observer {
 
 impl Observer for () {}
 
-/// Everything a worker learned about one input (or one archive entry).
-struct Unit {
-    location: String,
-    body: Body,
-    /// The checkpoint to commit after this unit (the last unit of a file carries it).
-    checkpoint: Option<Checkpoint>,
-    bytes: u64,
+/// What identifies the version of a source object that was read: its checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectId {
+    /// File path, or `s3://bucket/key`.
+    pub location: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time (seconds) of a file.
+    pub mtime: Option<i64>,
+    /// ETag of an S3 object.
+    pub etag: Option<String>,
+}
+
+/// Everything a decoder learned about one input (or one archive entry).
+#[derive(Debug)]
+pub struct Unit {
+    /// The input, or `archive!entry`.
+    pub location: String,
+    /// What it held.
+    pub body: Body,
+    /// The checkpoint to commit with this unit (the last unit of a file carries it).
+    pub checkpoint: Option<ObjectId>,
+    /// Compressed bytes read.
+    pub bytes: u64,
 }
 
 /// A decoded document, or the end of an archive whose entries were sent before.
-enum Body {
+#[derive(Debug)]
+pub enum Body {
+    /// A decoded document.
     Document(Outcome),
+    /// The end of a zip archive.
     ArchiveEnd,
 }
 
-struct Checkpoint {
-    file: LocalFile,
-    location: String,
+/// The single committer of a run: stages decoded units with their checkpoints and
+/// commits when enough is staged. Sources other than local files (S3, SQS) feed it too.
+pub struct Committer<'o> {
+    writer: Writer,
+    summary: Summary,
+    /// Archives with a rejected entry, until their own checkpoint is staged.
+    troubled_archives: HashSet<String>,
+    observer: &'o mut dyn Observer,
+    commit_rows: usize,
+    commit_bytes: usize,
+}
+
+impl<'o> Committer<'o> {
+    /// A committer over `writer`, committing at the thresholds of `opts`.
+    pub fn new(writer: Writer, opts: &IngestOptions, observer: &'o mut dyn Observer) -> Self {
+        Self {
+            writer,
+            summary: Summary::default(),
+            troubled_archives: HashSet::new(),
+            observer,
+            commit_rows: opts.commit_rows,
+            commit_bytes: opts.commit_bytes,
+        }
+    }
+
+    /// The writer (for checkpoint look-ups).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// The totals so far (committed and staged).
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The observer, for sources that report progress themselves.
+    pub fn observer(&mut self) -> &mut dyn Observer {
+        self.observer
+    }
+
+    /// Stages one unit and accounts for it.
+    pub fn take(&mut self, unit: Unit) {
+        take(
+            &mut self.writer,
+            &mut self.summary,
+            &mut self.troubled_archives,
+            unit,
+            self.observer,
+        );
+    }
+
+    /// Stages a checkpoint with no events (an object that failed or was quarantined),
+    /// so that its state and reason are recorded with the next commit.
+    pub fn record(&mut self, source: SourceObject) {
+        self.writer.stage(Vec::new(), source);
+    }
+
+    /// Commits when the staged rows or bytes reached the thresholds.
+    pub fn commit_if_due(&mut self) -> Result<(), IngestError> {
+        if self.writer.pending_rows() >= self.commit_rows
+            || self.writer.pending_bytes() >= self.commit_bytes
+        {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Commits everything staged: events and checkpoints become visible together.
+    pub fn commit(&mut self) -> Result<(), IngestError> {
+        commit(&mut self.writer, &mut self.summary, self.observer)
+    }
+
+    /// Commits what is left and returns the totals.
+    pub fn finish(mut self) -> Result<Summary, IngestError> {
+        self.commit()?;
+        Ok(self.summary)
+    }
 }
 
 /// Ingests local files and folders.
@@ -85,13 +183,13 @@ pub fn ingest_paths(
     observer: &mut dyn Observer,
 ) -> Result<Summary, IngestError> {
     let (files, _ignored) = list(inputs).map_err(|e| IngestError::Input(e.to_string()))?;
-    let mut writer = store.writer()?;
-    let mut summary = Summary::default();
+    let writer = store.writer()?;
     let mut todo = Vec::new();
+    let mut unchanged = 0;
     for f in files {
         let location = f.path.display().to_string();
         if writer.already_taken(&location, f.size, f.mtime, None)? {
-            summary.files_unchanged += 1;
+            unchanged += 1;
         } else {
             todo.push(f);
         }
@@ -104,6 +202,8 @@ pub fn ingest_paths(
         (date, path)
     });
     observer.planned(todo.len() as u64, todo.iter().map(|f| f.size).sum());
+    let mut committer = Committer::new(writer, opts, observer);
+    committer.summary.files_unchanged = unchanged;
     let threads = opts.threads.max(1);
     let (work_tx, work_rx) = bounded::<LocalFile>(todo.len().max(1));
     let (unit_tx, unit_rx) = bounded::<Unit>(threads * 2);
@@ -116,9 +216,10 @@ pub fn ingest_paths(
             let work_rx = work_rx.clone();
             let unit_tx = unit_tx.clone();
             let limits = opts.limits.clone();
+            let filter = opts.filter.clone();
             scope.spawn(move || {
                 for file in work_rx {
-                    if !read_file(file, &limits, &unit_tx) {
+                    if !read_file(file, &limits, &filter, &unit_tx) {
                         break;
                     }
                 }
@@ -126,29 +227,17 @@ pub fn ingest_paths(
         }
         drop(unit_tx);
         let result = (|| {
-            // Archives with a rejected entry, until their own checkpoint is staged.
-            let mut troubled_archives = HashSet::new();
             for unit in &unit_rx {
-                take(
-                    &mut writer,
-                    &mut summary,
-                    &mut troubled_archives,
-                    unit,
-                    observer,
-                );
-                if writer.pending_rows() >= opts.commit_rows
-                    || writer.pending_bytes() >= opts.commit_bytes
-                {
-                    commit(&mut writer, &mut summary, observer)?;
-                }
+                committer.take(unit);
+                committer.commit_if_due()?;
             }
-            commit(&mut writer, &mut summary, observer)
+            committer.commit()
         })();
         // On error, stop the workers by dropping the receiver.
         drop(unit_rx);
         result
     })?;
-    Ok(summary)
+    Ok(committer.summary)
 }
 
 fn commit(
@@ -165,12 +254,19 @@ fn commit(
 
 /// Reads and decodes one file, sending one unit per document. Returns false when the
 /// committer has gone away.
-fn read_file(file: LocalFile, limits: &Limits, tx: &crossbeam_channel::Sender<Unit>) -> bool {
+fn read_file(
+    file: LocalFile,
+    limits: &Limits,
+    filter: &EventFilter,
+    tx: &crossbeam_channel::Sender<Unit>,
+) -> bool {
     let location = file.path.display().to_string();
     let checkpoint = || {
-        Some(Checkpoint {
-            file: file.clone(),
+        Some(ObjectId {
             location: location.clone(),
+            size: file.size,
+            mtime: file.mtime,
+            etag: None,
         })
     };
     if let Some(reason) = skip_by_name(&location) {
@@ -203,7 +299,7 @@ fn read_file(file: LocalFile, limits: &Limits, tx: &crossbeam_channel::Sender<Un
         }
     };
     if is_zip(&head[..n]) {
-        let (body, bytes) = match read_zip(&location, &file, limits, tx) {
+        let (body, bytes) = match read_zip(&location, &file, limits, filter, tx) {
             Ok(false) => return false,
             Ok(true) => (Body::ArchiveEnd, file.size),
             Err(reason) => (Body::Document(Outcome::Rejected(reason)), file.size),
@@ -222,7 +318,7 @@ fn read_file(file: LocalFile, limits: &Limits, tx: &crossbeam_channel::Sender<Un
             "file larger than the {} byte cap",
             limits.max_decompressed
         )),
-        Ok(bytes) => decode_document(&location, &bytes, limits),
+        Ok(bytes) => decode_document(&location, &bytes, limits, filter),
         Err(e) => Outcome::Rejected(format!("cannot read: {e}")),
     };
     tx.send(Unit {
@@ -240,6 +336,7 @@ fn read_zip(
     location: &str,
     file: &LocalFile,
     limits: &Limits,
+    filter: &EventFilter,
     tx: &crossbeam_channel::Sender<Unit>,
 ) -> Result<bool, String> {
     let reader = File::open(&file.path)
@@ -254,7 +351,7 @@ fn read_zip(
         let outcome = match decoded {
             Ok(doc) => match skip_by_name(name) {
                 Some(reason) => Outcome::Skipped(reason),
-                None => decode_json(&entry, &doc),
+                None => decode_json(&entry, &doc, filter),
             },
             Err(e) => Outcome::Rejected(e.to_string()),
         };
@@ -297,9 +394,11 @@ fn take(
             batches: b,
             records: r,
             errors: e,
+            filtered,
         }) => {
             summary.files_read += 1;
             summary.events_read += r - e.len() as u64;
+            summary.events_filtered += filtered;
             summary.records_rejected += e.len() as u64;
             records = r;
             errors = e.len() as u64;
@@ -342,9 +441,9 @@ fn take(
     let source = match unit.checkpoint {
         Some(c) => SourceObject {
             location: c.location,
-            size: Some(c.file.size),
-            mtime: c.file.mtime,
-            etag: None,
+            size: Some(c.size),
+            mtime: c.mtime,
+            etag: c.etag,
             status: status.into(),
             records,
             errors,

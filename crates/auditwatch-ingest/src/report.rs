@@ -22,6 +22,8 @@ pub struct Summary {
     pub files_rejected: u64,
     /// Records read.
     pub events_read: u64,
+    /// Good events the source's filter left out.
+    pub events_filtered: u64,
     /// Events newly stored.
     pub events_added: u64,
     /// Events already stored (or repeated), not added again.
@@ -45,7 +47,26 @@ impl Summary {
         self.files_rejected > 0 || self.records_rejected > 0
     }
 
-    pub(crate) fn problem(&mut self, input: impl Into<String>, reason: impl Into<String>) {
+    /// Adds the totals and problems of another run (a later chunk of the same pass).
+    pub fn add(&mut self, other: &Summary) {
+        self.files_read += other.files_read;
+        self.files_unchanged += other.files_unchanged;
+        self.files_skipped += other.files_skipped;
+        self.files_rejected += other.files_rejected;
+        self.events_read += other.events_read;
+        self.events_filtered += other.events_filtered;
+        self.events_added += other.events_added;
+        self.duplicates += other.duplicates;
+        self.records_rejected += other.records_rejected;
+        self.bytes_read += other.bytes_read;
+        for p in &other.problems {
+            self.problem(&p.input, &p.reason);
+        }
+        self.problems_not_listed += other.problems_not_listed;
+    }
+
+    /// Lists a rejected input (up to [`MAX_LISTED_PROBLEMS`]; the rest are counted).
+    pub fn problem(&mut self, input: impl Into<String>, reason: impl Into<String>) {
         if self.problems.len() < MAX_LISTED_PROBLEMS {
             self.problems.push(Problem {
                 input: input.into(),

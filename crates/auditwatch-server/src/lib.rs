@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod query;
 pub mod signin;
+pub mod sources;
 pub mod tracker;
 pub mod ui;
 pub mod view;
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     pub loopback_only: bool,
     /// Sign-in settings.
     pub auth: AuthConfig,
+    /// The status of the sources `serve` runs (empty when none are declared).
+    pub sources: auditwatch_sources::runner::Statuses,
 }
 
 /// Sign-in settings.
@@ -85,6 +88,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(120),
             loopback_only: true,
             auth: AuthConfig::default(),
+            sources: Default::default(),
         }
     }
 }
@@ -188,6 +192,7 @@ fn routes() -> access::Routes {
     access::Routes::pages()
         .merge(ui::routes())
         .merge(admin::routes())
+        .merge(sources::routes())
         .merge(aws::routes())
         .nest("/api/v1", api::routes())
         .nest("/tracker", tracker::routes())

@@ -41,6 +41,12 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: String,
 }
@@ -62,6 +68,53 @@ pub struct Metrics {
     lake_bytes: Gauge,
     sources: Family<StatusLabels, Gauge>,
     source_records: Family<StatusLabels, Gauge>,
+    live: LiveSources,
+}
+
+/// Per-source figures of the sources `serve` runs.
+#[derive(Default)]
+struct LiveSources {
+    last_success: Family<SourceLabels, Gauge>,
+    lag: Family<SourceLabels, Gauge>,
+    pending: Family<SourceLabels, Gauge>,
+    failed: Family<SourceLabels, Gauge>,
+    added: Family<SourceLabels, Gauge>,
+    up: Family<SourceLabels, Gauge>,
+}
+
+impl LiveSources {
+    fn register(&self, registry: &mut Registry) {
+        let families = [
+            ("auditwatch_source_last_success_timestamp_seconds", "When the source last completed a pass (Unix seconds)", &self.last_success),
+            ("auditwatch_source_lag_seconds", "Seconds since the newest data the source took was written", &self.lag),
+            ("auditwatch_source_objects_pending", "Objects listed and not yet taken", &self.pending),
+            ("auditwatch_source_objects_failed", "Objects failed or quarantined, with reasons on the Sources page", &self.failed),
+            ("auditwatch_source_events_added", "Events the source added since the server started", &self.added),
+            ("auditwatch_source_healthy", "1 unless the source's last attempt failed", &self.up),
+        ];
+        for (name, help, family) in families {
+            registry.register(name, help, family.clone());
+        }
+    }
+
+    fn set(&self, statuses: &[auditwatch_sources::runner::SourceStatus]) {
+        for s in statuses {
+            let l = SourceLabels {
+                source: s.name.clone(),
+                kind: s.kind.clone(),
+            };
+            if let Some(t) = s.last_success_unix {
+                self.last_success.get_or_create(&l).set(t);
+            }
+            if let Some(lag) = s.lag_seconds {
+                self.lag.get_or_create(&l).set(lag);
+            }
+            self.pending.get_or_create(&l).set(s.objects_pending as i64);
+            self.failed.get_or_create(&l).set(s.objects_failed as i64);
+            self.added.get_or_create(&l).set(s.events_added as i64);
+            self.up.get_or_create(&l).set(i64::from(s.state != "error"));
+        }
+    }
 }
 
 impl Metrics {
@@ -116,7 +169,10 @@ impl Metrics {
             "Records read from the input objects taken, by status",
             source_records.clone(),
         );
+        let live = LiveSources::default();
+        live.register(&mut registry);
         Self {
+            live,
             registry,
             requests,
             latency,
@@ -207,6 +263,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics: catalog unreadable"),
         Err(e) => tracing::warn!(error = %e, "metrics: task failed"),
     }
+    m.live.set(&state.config().sources.snapshot());
     let mut body = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &m.registry) {
         return crate::ApiError::internal(e).into_response();

@@ -132,6 +132,19 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
+fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceObject> {
+    Ok(SourceObject {
+        location: r.get(0)?,
+        size: r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
+        mtime: r.get(2)?,
+        etag: r.get(3)?,
+        status: r.get(4)?,
+        records: r.get::<_, i64>(5)? as u64,
+        errors: r.get::<_, i64>(6)? as u64,
+        reason: r.get(7)?,
+    })
+}
+
 fn join(v: &[String]) -> String {
     v.join(",")
 }
@@ -220,21 +233,40 @@ impl Catalog {
                 "SELECT location, size, mtime, etag, status, records, errors, reason
                  FROM source_objects WHERE location = ?1",
                 [location],
-                |r| {
-                    Ok(SourceObject {
-                        location: r.get(0)?,
-                        size: r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
-                        mtime: r.get(2)?,
-                        etag: r.get(3)?,
-                        status: r.get(4)?,
-                        records: r.get::<_, i64>(5)? as u64,
-                        errors: r.get::<_, i64>(6)? as u64,
-                        reason: r.get(7)?,
-                    })
-                },
+                source_row,
             )
             .optional()
             .map_err(self.err())
+    }
+
+    /// Every recorded source object whose location starts with `prefix`, in order.
+    pub fn sources_under(&self, prefix: &str) -> Result<Vec<SourceObject>> {
+        self.sources_where(prefix, "1")
+    }
+
+    /// Recorded source objects under `prefix` that were not taken whole (partial,
+    /// rejected, quarantined, failed), newest first, at most `limit`.
+    pub fn troubled_sources(&self, prefix: &str, limit: usize) -> Result<Vec<SourceObject>> {
+        let mut v = self.sources_where(
+            prefix,
+            "status NOT IN ('done', 'skipped', 'entry') ORDER BY ingested_at DESC, location",
+        )?;
+        v.truncate(limit);
+        Ok(v)
+    }
+
+    fn sources_where(&self, prefix: &str, tail: &str) -> Result<Vec<SourceObject>> {
+        // `location >= prefix AND location < prefix + U+10FFFF`: an index range scan.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let sql = format!(
+            "SELECT location, size, mtime, etag, status, records, errors, reason
+             FROM source_objects WHERE location >= ?1 AND location < ?2 AND {tail}"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![prefix, upper], source_row)
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
     /// Registers new segments and source objects, and retires old segments, in one

@@ -11,6 +11,7 @@ pub mod compact;
 pub mod convert;
 pub mod dedup;
 mod error;
+pub mod failpoint;
 pub mod lookup;
 pub mod rows;
 pub mod schema;

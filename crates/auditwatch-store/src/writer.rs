@@ -164,8 +164,11 @@ impl Writer {
             Ok(())
         })();
         let committed = result.and_then(|()| {
+            crate::failpoint::hit("store.segments_written");
             let added: Vec<NewSegment> = written.iter().map(|(s, _)| s.clone()).collect();
-            self.catalog.commit(&added, &[], &sources)
+            let ids = self.catalog.commit(&added, &[], &sources)?;
+            crate::failpoint::hit("store.catalog_committed");
+            Ok(ids)
         });
         match committed {
             Ok(ids) => {

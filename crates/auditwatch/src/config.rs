@@ -16,6 +16,8 @@ struct RawConfig {
     #[serde(default)]
     auth: RawAuth,
     oidc: Option<auditwatch_server::oidc::OidcSettings>,
+    #[serde(default)]
+    sources: Vec<auditwatch_sources::config::SourceConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +49,8 @@ pub struct Config {
     pub auth: auditwatch_server::AuthConfig,
     /// The OpenID Connect provider, if configured (discovered when serving).
     pub oidc: Option<auditwatch_server::oidc::OidcSettings>,
+    /// Sources `serve` runs continuously (`[[sources]]`).
+    pub sources: Vec<auditwatch_sources::config::Spec>,
 }
 
 impl Config {
@@ -101,11 +105,14 @@ impl Config {
         }
         auth.require_totp_for_admins = a.require_totp_for_admins.unwrap_or(false);
         auth.secure_cookies = a.secure_cookies.unwrap_or(false);
+        let sources = auditwatch_sources::config::resolve_all(raw.sources)
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(Self {
             data_dir,
             ingest,
             auth,
             oidc: raw.oidc,
+            sources,
         })
     }
 }

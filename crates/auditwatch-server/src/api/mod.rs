@@ -42,6 +42,7 @@ use crate::view::EventView;
         stats::feedback,
         me,
         crate::admin::audit_api,
+        crate::sources::api,
     ),
     components(schemas(
         ErrorBody,
@@ -73,6 +74,7 @@ pub fn routes() -> Routes {
         .audit("sql")
         .get("/feedback", Access::Role(Role::Admin), stats::feedback)
         .get("/audit", Access::Role(Role::Admin), crate::admin::audit_api)
+        .get("/sources", Access::Role(Role::Admin), crate::sources::api)
         .fallback(not_found)
 }
 

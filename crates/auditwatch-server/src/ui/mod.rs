@@ -163,6 +163,7 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
     if caller.is_some_and(|c| c.role >= Role::Admin) {
         nav.push(("/admin/users", "Admin"));
         nav.push(("/admin/audit", "Audit log"));
+        nav.push(("/sources", "Sources"));
     }
     nav.push(("/about", "About"));
     nav.push(("/contact", "Contact"));

@@ -78,14 +78,21 @@ pub fn serve(
     let mut auth_config = config.auth.clone();
     auth_config.secure_cookies |= tls.is_some();
     let oidc_settings = config.oidc.clone();
+    let sources = config.sources.clone();
+    let ingest = config.ingest.clone();
     runtime()?.block_on(async move {
         if let Some(settings) = oidc_settings {
             let oidc = auditwatch_server::oidc::Oidc::discover(settings).await?;
             auth_config.oidc = Some(std::sync::Arc::new(oidc));
         }
+        let (stop_sources, sources_stopped) = tokio::sync::watch::channel(false);
+        let source_count = sources.len();
+        let statuses =
+            auditwatch_sources::runner::start(store.clone(), sources, &ingest, sources_stopped);
         let server_config = ServerConfig {
             loopback_only: listen.ip().is_loopback(),
             auth: auth_config,
+            sources: statuses,
             ..ServerConfig::default()
         };
         let state = AppState::new(store, auth, server_config);
@@ -103,12 +110,16 @@ pub fn serve(
         if let Some(h) = hint {
             println!("{h}");
         }
+        if source_count > 0 {
+            println!("Running {source_count} source(s); status at /sources and /api/v1/sources.");
+        }
         println!("Stop with Ctrl-C.");
         let stop = auditwatch_server::shutdown_signal();
         match tls {
             Some(tls) => auditwatch_server::serve_tls(listener, tls, state, stop).await?,
             None => auditwatch_server::serve(listener, state, stop).await?,
         }
+        let _ = stop_sources.send(true);
         println!("stopped");
         Ok(Outcome::Success)
     })

@@ -1,0 +1,359 @@
+//! Runs declared sources continuously (for `serve`) and keeps each one's status.
+//!
+//! One task per source. S3 and lookup sources run a pass every interval; an SQS
+//! source receives without pause and, when it names a bucket, reconciles by listing
+//! it every interval (finding objects whose notification never came). A failed pass
+//! is logged, shown in the status and retried with growing back-off; it never stops
+//! the server or the other sources.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auditwatch_ingest::{IngestOptions, Observer};
+use auditwatch_store::Store;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::{Kind, Spec};
+use crate::error::SourceError;
+use crate::lookup::LookupSource;
+use crate::s3::{S3Settings, S3Source, S3Url};
+use crate::sqs::SqsSource;
+use crate::{WriteSlot, blocking};
+
+/// What `/api/v1/sources`, the Sources page and the metrics show of one source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceStatus {
+    /// The declared name.
+    pub name: String,
+    /// `s3`, `sqs` or `lookup`.
+    pub kind: String,
+    /// What it reads (`s3://bucket/prefix`, the queue URL, regions).
+    pub target: String,
+    /// `starting`, `running`, `idle` or `error`.
+    pub state: String,
+    /// When the last pass (or round with messages) succeeded (RFC 3339).
+    pub last_success: Option<String>,
+    /// The same, in seconds since the epoch.
+    pub last_success_unix: Option<i64>,
+    /// The last error, and when.
+    pub last_error: Option<String>,
+    /// When `last_error` happened (RFC 3339).
+    pub last_error_at: Option<String>,
+    /// Seconds between now and the newest data taken (object write time, or the end
+    /// of the LookupEvents window).
+    pub lag_seconds: Option<i64>,
+    /// Objects listed and not yet taken at the start of the last pass.
+    pub objects_pending: u64,
+    /// Objects that failed or were quarantined (details from the catalog).
+    pub objects_failed: u64,
+    /// Events added since the server started.
+    pub events_added: u64,
+    /// Events per second over the last pass or round that read any.
+    pub events_per_second: f64,
+    /// Passes (or rounds) completed.
+    pub passes: u64,
+    /// Location prefix of this source's checkpoints (failed objects are listed from
+    /// the catalog under it).
+    pub location_prefix: String,
+    /// Newest data taken (seconds), from which `lag_seconds` is computed.
+    #[serde(skip)]
+    pub newest: Option<i64>,
+}
+
+/// The statuses of every running source, shared with the server.
+#[derive(Debug, Clone, Default)]
+pub struct Statuses(Arc<Vec<Arc<Mutex<SourceStatus>>>>);
+
+impl Statuses {
+    /// A snapshot of every status, with the lag computed now.
+    pub fn snapshot(&self) -> Vec<SourceStatus> {
+        let now = chrono::Utc::now().timestamp();
+        self.0
+            .iter()
+            .map(|s| {
+                let mut s = s.lock().expect("status lock").clone();
+                s.lag_seconds = s.newest.map(|n| (now - n).max(0));
+                s
+            })
+            .collect()
+    }
+
+    /// Whether no source is declared.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Counts events as a pass takes them (no terminal output).
+struct Count(u64);
+
+impl Observer for Count {
+    fn file_done(&mut self, _bytes: u64, events: u64) {
+        self.0 += events;
+    }
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Starts one task per source on the current Tokio runtime. They stop when
+/// `shutdown` turns true (between passes; a commit in progress finishes first).
+pub fn start(
+    store: Store,
+    specs: Vec<Spec>,
+    opts: &IngestOptions,
+    shutdown: watch::Receiver<bool>,
+) -> Statuses {
+    let slot = crate::write_slot();
+    let mut statuses = Vec::new();
+    for spec in specs {
+        let status = Arc::new(Mutex::new(SourceStatus {
+            name: spec.name.clone(),
+            kind: spec.kind.name().into(),
+            target: target(&spec.kind),
+            state: "starting".into(),
+            ..Default::default()
+        }));
+        statuses.push(status.clone());
+        let mut opts = opts.clone();
+        opts.filter = spec.filter.clone();
+        let task = Task {
+            store: store.clone(),
+            slot: slot.clone(),
+            opts,
+            status,
+            shutdown: shutdown.clone(),
+        };
+        tokio::spawn(task.run(spec));
+    }
+    Statuses(Arc::new(statuses))
+}
+
+fn target(kind: &Kind) -> String {
+    match kind {
+        Kind::S3(s) => format!("s3://{}/{}", s.bucket, s.prefix),
+        Kind::Sqs(q, _) => q.queue_url.clone(),
+        Kind::Lookup(l) => format!("LookupEvents {}", l.regions.join(",")),
+    }
+}
+
+struct Task {
+    store: Store,
+    slot: WriteSlot,
+    opts: IngestOptions,
+    status: Arc<Mutex<SourceStatus>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Task {
+    fn update(&self, f: impl FnOnce(&mut SourceStatus)) {
+        f(&mut self.status.lock().expect("status lock"));
+    }
+
+    /// Sleeps for `d`, or less if the server stops. Returns false when stopping.
+    async fn pause(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => !*self.shutdown.borrow(),
+            _ = self.shutdown.changed() => false,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    async fn run(mut self, spec: Spec) {
+        let interval = Duration::from_secs(spec.interval_seconds);
+        let result = match &spec.kind {
+            Kind::S3(settings) => {
+                let client = spec.aws.s3().await;
+                match s3_source(client, settings) {
+                    Ok(source) => {
+                        self.update(|s| s.location_prefix = source.location_prefix());
+                        self.s3_loop(&source, interval).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Kind::Sqs(settings, reconcile) => {
+                let client = spec.aws.s3().await;
+                let sqs = spec.aws.sqs().await;
+                let built = SqsSource::new(sqs, client.clone(), settings.clone()).and_then(|q| {
+                    let r = reconcile.as_ref().map(|r| s3_source(client, r)).transpose()?;
+                    Ok((q, r))
+                });
+                match built {
+                    Ok((queue, reconcile)) => {
+                        self.update(|s| s.location_prefix = "s3://".into());
+                        self.sqs_loop(&queue, reconcile.as_ref(), interval).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Kind::Lookup(settings) => match LookupSource::new(&spec.name, spec.aws.clone(), settings.clone()) {
+                Ok(source) => {
+                    self.update(|s| s.location_prefix = source.location_prefix());
+                    self.lookup_loop(&source, interval).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            tracing::error!(source = %spec.name, error = %e, "source not started");
+            self.update(|s| {
+                s.state = "error".into();
+                s.last_error = Some(e.to_string());
+                s.last_error_at = Some(now_text());
+            });
+        }
+    }
+
+    /// Records a finished pass: events added, the rate, the failed-object count.
+    fn succeeded(&self, added: u64, elapsed: Duration, newest: Option<i64>) {
+        let failed = blocking(|| {
+            let prefix = self.status.lock().expect("status lock").location_prefix.clone();
+            self.store.catalog()?.troubled_sources(&prefix, 10_000)
+        })
+        .map(|v| v.len() as u64)
+        .unwrap_or(0);
+        self.update(|s| {
+            s.state = "idle".into();
+            s.last_success = Some(now_text());
+            s.last_success_unix = Some(chrono::Utc::now().timestamp());
+            s.passes += 1;
+            s.events_added += added;
+            if added > 0 {
+                s.events_per_second = added as f64 / elapsed.as_secs_f64().max(0.001);
+            }
+            if newest.is_some() {
+                s.newest = newest.max(s.newest);
+            }
+            s.objects_failed = failed;
+        });
+    }
+
+    fn failed(&self, e: &SourceError, name: &str) {
+        tracing::warn!(source = %name, error = %e, "source pass failed; retrying");
+        self.update(|s| {
+            s.state = "error".into();
+            s.last_error = Some(e.to_string());
+            s.last_error_at = Some(now_text());
+        });
+    }
+
+    /// Back-off after consecutive failures: 2 s doubling to at most `cap`.
+    fn backoff(failures: u32, cap: Duration) -> Duration {
+        Duration::from_secs(2u64.saturating_pow(failures.min(10))).min(cap)
+    }
+
+    async fn s3_pass(&mut self, source: &S3Source) -> Result<(), SourceError> {
+        self.update(|s| s.state = "running".into());
+        let started = Instant::now();
+        let mut count = Count(0);
+        let report = source.pass(&self.store, &self.slot, &self.opts, &mut count).await?;
+        self.update(|s| s.objects_pending = report.listed - report.unchanged - report.read);
+        self.succeeded(report.summary.events_added, started.elapsed(), report.newest_object);
+        Ok(())
+    }
+
+    async fn s3_loop(&mut self, source: &S3Source, interval: Duration) {
+        let mut failures = 0;
+        while !self.stopping() {
+            let wait = match self.s3_pass(source).await {
+                Ok(()) => {
+                    failures = 0;
+                    interval
+                }
+                Err(e) => {
+                    failures += 1;
+                    let name = self.status.lock().expect("status lock").name.clone();
+                    self.failed(&e, &name);
+                    Self::backoff(failures, interval)
+                }
+            };
+            if !self.pause(wait).await {
+                break;
+            }
+        }
+    }
+
+    async fn sqs_loop(&mut self, queue: &SqsSource, reconcile: Option<&S3Source>, interval: Duration) {
+        let mut failures = 0;
+        // Notifications do the work; the listing that reconciles them runs after one
+        // interval, then every interval.
+        let mut last_reconcile = Instant::now();
+        let name = self.status.lock().expect("status lock").name.clone();
+        while !self.stopping() {
+            if let Some(r) = reconcile
+                && last_reconcile.elapsed() >= interval
+            {
+                last_reconcile = Instant::now();
+                if let Err(e) = self.s3_pass(r).await {
+                    self.failed(&e, &name);
+                }
+            }
+            let started = Instant::now();
+            let mut count = Count(0);
+            let round = tokio::select! {
+                r = queue.round(&self.store, &self.slot, &self.opts, &mut count) => r,
+                _ = self.shutdown.changed() => break,
+            };
+            match round {
+                Ok(report) => {
+                    failures = 0;
+                    if report.messages > 0 {
+                        let newest = Some(chrono::Utc::now().timestamp());
+                        self.succeeded(report.events_added, started.elapsed(), newest);
+                    } else {
+                        self.update(|s| s.state = "idle".into());
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.failed(&e, &name);
+                    if !self.pause(Self::backoff(failures, Duration::from_secs(60))).await {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn lookup_loop(&mut self, source: &LookupSource, interval: Duration) {
+        let mut failures = 0;
+        let name = self.status.lock().expect("status lock").name.clone();
+        while !self.stopping() {
+            self.update(|s| s.state = "running".into());
+            let started = Instant::now();
+            let mut count = Count(0);
+            let wait = match source.pass(&self.store, &self.slot, &self.opts, &mut count).await {
+                Ok(report) => {
+                    failures = 0;
+                    self.succeeded(report.events_added, started.elapsed(), report.read_up_to);
+                    interval
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.failed(&e, &name);
+                    Self::backoff(failures, interval)
+                }
+            };
+            if !self.pause(wait).await {
+                break;
+            }
+        }
+    }
+}
+
+fn s3_source(client: aws_sdk_s3::Client, settings: &S3Settings) -> Result<S3Source, SourceError> {
+    let url = S3Url {
+        bucket: settings.bucket.clone(),
+        prefix: settings.prefix.clone(),
+    };
+    S3Source::new(client, url, settings)
+}

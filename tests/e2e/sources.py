@@ -1,0 +1,497 @@
+#!/usr/bin/env python3
+"""Live sources end to end, against a real S3/SQS emulator (moto server on 127.0.0.1).
+
+Usage: sources.py BIN FAILPOINTS_BIN WORKDIR
+
+1. S3 pass (`auditwatch ingest s3://…`) through a fault proxy that answers 503 SlowDown
+   to a share of GETs: organisation-trail paths, digests and other services' files in
+   the bucket, exact eventID set, idempotent re-run, a late file in an old date folder,
+   account allow-list.
+2. SQS under `serve`: every notification delivered twice and shuffled, SNS-wrapped and
+   CloudTrail-delivery shapes, 2 % of notifications dropped (found by reconciliation),
+   notifications for keys that do not exist, truncated and corrupted gzip, a garbage
+   message, a 2-second visibility timeout; exact eventID set, quarantined objects with
+   reasons in /api/v1/sources, per-source metrics.
+3. Crash safety: the fail-point build of `serve` is SIGKILLed at every named fail point
+   of the commit protocol and at random moments (AUDITWATCH_KILLS, default 20 in all)
+   while it ingests from SQS and S3; at the end the stored eventIDs are exactly the
+   generator's: nothing lost, nothing doubled.
+"""
+import gzip
+import http.client
+import http.server
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import boto3
+
+BIN, FP_BIN, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+KILLS = int(os.environ.get("AUDITWATCH_KILLS", "20"))
+rng = random.Random(2024)
+
+
+def log(msg):
+    print(f"   {msg}", flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(what, check, timeout=180, every=0.5):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        ok, last = check()
+        if ok:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
+
+
+# ---------------------------------------------------------------- moto and the proxy
+MOTO_PORT = free_port()
+moto_bin = os.path.join(os.path.dirname(sys.executable), "moto_server")
+moto = subprocess.Popen([moto_bin, "-H", "127.0.0.1", "-p", str(MOTO_PORT)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+MOTO = f"http://127.0.0.1:{MOTO_PORT}"
+
+
+class Faults:
+    """What the proxy does to requests: a share of object GETs answered 503 SlowDown."""
+    get_503_share = 0.0
+    injected = 0
+    lock = threading.Lock()
+
+
+class Proxy(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def forward(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        path, _, query = self.path.partition("?")
+        is_object_get = (self.command == "GET" and path.count("/") >= 2
+                         and not path.endswith("/") and "list-type" not in query)
+        if is_object_get and rng.random() < Faults.get_503_share:
+            with Faults.lock:
+                Faults.injected += 1
+            msg = b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            self.send_response(503)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            return
+        conn = http.client.HTTPConnection("127.0.0.1", MOTO_PORT, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+
+PROXY_PORT = free_port()
+proxy = http.server.ThreadingHTTPServer(("127.0.0.1", PROXY_PORT), Proxy)
+threading.Thread(target=proxy.serve_forever, daemon=True).start()
+PROXY = f"http://127.0.0.1:{PROXY_PORT}"
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.path.join(WORK, "no-aws-config"),
+    "AWS_SHARED_CREDENTIALS_FILE": os.path.join(WORK, "no-aws-credentials"),
+}
+os.environ.update(AWS_ENV)
+ENV = dict(os.environ, AWS_ENDPOINT_URL=PROXY, AUDITWATCH_LOG="warn,auditwatch_sources=info")
+
+def _moto_up():
+    try:
+        urllib.request.urlopen(MOTO + "/moto-api/", timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+wait_until("moto to start", lambda: (_moto_up(), None), timeout=60)
+s3 = boto3.client("s3", endpoint_url=MOTO, region_name="us-east-1")
+sqs = boto3.client("sqs", endpoint_url=MOTO, region_name="us-east-1")
+
+
+# ---------------------------------------------------------------- data
+def generate(name, events, seed):
+    out = os.path.join(WORK, name)
+    subprocess.run([BIN, "generate", "--out", out, "--events", str(events), "--seed", str(seed)],
+                   check=True, stdout=subprocess.DEVNULL)
+    files = []
+    for root, _, names in os.walk(out):
+        for n in sorted(names):
+            if n.endswith(".json.gz"):
+                path = os.path.join(root, n)
+                files.append((os.path.relpath(path, out), path))
+    files.sort()
+    return files
+
+
+def ids_of(path):
+    with gzip.open(path) as f:
+        return [r["eventID"] for r in json.load(f)["Records"]]
+
+
+def records_file(n, day="2024/01/15", account="111122223333", tag="late"):
+    """A small CloudTrail file with `n` new events; returns (key suffix, bytes, ids)."""
+    ids = [f"{tag}-{day.replace('/', '')}-{i:04d}-{rng.randrange(1 << 30):08x}" for i in range(n)]
+    y, m, d = day.split("/")
+    records = [{"eventVersion": "1.08", "eventTime": f"{y}-{m}-{d}T12:00:{i % 60:02d}Z",
+                "eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+                "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+                "userIdentity": {"type": "IAMUser", "userName": "late-user",
+                                 "accountId": account},
+                "eventID": eid, "recipientAccountId": account, "readOnly": True}
+               for i, eid in enumerate(ids)]
+    body = gzip.compress(json.dumps({"Records": records}).encode())
+    key = (f"AWSLogs/{account}/CloudTrail/us-east-1/{day}/"
+           f"{account}_CloudTrail_us-east-1_{y}{m}{d}T1200Z_{tag}{rng.randrange(1 << 30):x}.json.gz")
+    return key, body, ids
+
+
+def stored_ids(data_dir):
+    out = subprocess.run([BIN, "--data-dir", data_dir, "sql", 'SELECT "eventID" AS id FROM events',
+                          "--format", "json", "--max-rows", "10000000"],
+                         check=True, capture_output=True, text=True, env=ENV).stdout
+    return [r["id"] for r in json.loads(out)]
+
+
+def check_exact(data_dir, expected, what):
+    got = stored_ids(data_dir)
+    assert len(got) == len(set(got)), f"{what}: {len(got) - len(set(got))} events stored twice"
+    missing = set(expected) - set(got)
+    extra = set(got) - set(expected)
+    assert not missing and not extra, f"{what}: {len(missing)} lost, {len(extra)} unexpected, e.g. {list(missing)[:3]} {list(extra)[:3]}"
+    log(f"{what}: exactly the {len(expected)} expected events, none twice")
+
+
+def ingest_s3(data_dir, url, *extra):
+    p = subprocess.run([BIN, "--data-dir", data_dir, "ingest", url, "--json", *extra],
+                       capture_output=True, text=True, env=ENV)
+    assert p.returncode in (0, 2), f"ingest {url} failed ({p.returncode}): {p.stderr}"
+    return json.loads(p.stdout)
+
+
+# ---------------------------------------------------------------- 1. the S3 pass
+def test_s3_pass():
+    print("== sources: S3 pass (ingest s3://) with 503 SlowDown on 25 % of GETs", flush=True)
+    files = generate("gen-s3", 3000, 11)
+    s3.create_bucket(Bucket="trail")
+    accounts = sorted({rel.split("/")[1] for rel, _ in files})
+    org_account = accounts[0]
+    expected = []
+    for rel, path in files:
+        key = "org/" + rel
+        if rel.split("/")[1] == org_account:
+            key = "org/AWSLogs/o-aa11bb22cc/" + rel[len("AWSLogs/"):]
+        with open(path, "rb") as f:
+            s3.put_object(Bucket="trail", Key=key, Body=f.read())
+        expected += ids_of(path)
+    # Files that are not events: a digest and another service's file.
+    s3.put_object(Bucket="trail", Key=f"org/AWSLogs/{accounts[1]}/CloudTrail-Digest/us-east-1/2024/01/15/"
+                  f"{accounts[1]}_CloudTrail-Digest_us-east-1_t_us-east-1_20240115T000000Z.json.gz",
+                  Body=gzip.compress(b'{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}'))
+    s3.put_object(Bucket="trail", Key=f"org/AWSLogs/{accounts[1]}/Config/us-east-1/2024/1/15/x.json.gz",
+                  Body=gzip.compress(b'{"configurationItems":[]}'))
+    Faults.get_503_share = 0.25
+    data = os.path.join(WORK, "d-s3")
+    first = ingest_s3(data, "s3://trail/org/")
+    assert Faults.injected > 0, "the proxy injected no 503"
+    log(f"first pass: {first['events_added']} added, {first['files_read']} files, "
+        f"{first['files_skipped']} skipped, {Faults.injected} GETs answered 503")
+    assert first["events_added"] == len(expected), first
+    assert first["files_skipped"] == 1, first  # the digest, taken aside
+    check_exact(data, expected, "S3 pass")
+    sources = subprocess.run([BIN, "--data-dir", data, "sql",
+                              'SELECT DISTINCT source FROM events WHERE source LIKE \'%o-aa11bb22cc%\'',
+                              "--format", "json"], capture_output=True, text=True, check=True).stdout
+    assert f"s3://trail/org/AWSLogs/o-aa11bb22cc/{org_account}/" in sources, sources
+    again = ingest_s3(data, "s3://trail/org/")
+    assert again["events_added"] == 0 and again["files_read"] == 0, again
+    log(f"second pass: 0 added, {again['files_unchanged']} objects unchanged")
+    # A late file in an old date folder (lexically before everything taken).
+    key, body, ids = records_file(5, day="2020/02/02", account=accounts[1])
+    s3.put_object(Bucket="trail", Key="org/" + key, Body=body)
+    late = ingest_s3(data, "s3://trail/org/")
+    assert late["events_added"] == 5 and late["files_read"] == 1, late
+    check_exact(data, expected + ids, "late file in an old folder")
+    # Allow-lists: one account only.
+    only = ingest_s3(os.path.join(WORK, "d-s3-one"), "s3://trail/org/", "--accounts", accounts[1])
+    want = [i for rel, path in files if rel.split("/")[1] == accounts[1] for i in ids_of(path)]
+    check_exact(os.path.join(WORK, "d-s3-one"), want + ids, "account allow-list")
+    assert only["events_added"] == len(want) + 5
+    Faults.get_503_share = 0.0
+    Faults.injected = 0
+
+
+# ---------------------------------------------------------------- serve with an SQS source
+def s3_notification(bucket, key, size, etag):
+    from urllib.parse import quote_plus
+    return json.dumps({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                                    "eventName": "ObjectCreated:Put",
+                                    "s3": {"bucket": {"name": bucket},
+                                           "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag}}}]})
+
+
+def sns_wrap(message):
+    return json.dumps({"Type": "Notification", "MessageId": str(rng.random()),
+                       "TopicArn": "arn:aws:sns:us-east-1:111122223333:trail", "Message": message})
+
+
+def notifications_for(bucket, keys):
+    """One notification per object, in the three shapes the source accepts."""
+    msgs = []
+    for i, key in enumerate(keys):
+        head = s3.head_object(Bucket=bucket, Key=key)
+        n = s3_notification(bucket, key, head["ContentLength"], head["ETag"].strip('"'))
+        if i % 3 == 1:
+            n = sns_wrap(n)
+        elif i % 3 == 2:
+            n = sns_wrap(json.dumps({"s3Bucket": bucket, "s3ObjectKey": [key]}))
+        msgs.append(n)
+    return msgs
+
+
+def send_all(queue_url, bodies):
+    for i in range(0, len(bodies), 10):
+        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i:i + 10])]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+def queue_empty(queue_url):
+    a = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0
+
+
+class Server:
+    def __init__(self, binary, data_dir, config, failpoint=None):
+        self.port = free_port()
+        env = dict(ENV, AUDITWATCH_ADMIN_PASSWORD="sources-admin-password-1")
+        if failpoint:
+            env["AUDITWATCH_FAILPOINT"] = failpoint
+        self.stderr_lines = []
+        self.reached = threading.Event()
+        self.failpoint = failpoint
+        self.proc = subprocess.Popen([binary, "--data-dir", data_dir, "--config", config, "serve",
+                                      "--listen", f"127.0.0.1:{self.port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+            if self.failpoint and line.strip() == f"failpoint reached: {self.failpoint}":
+                self.reached.set()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def get(self, path, token):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read().decode()
+
+
+def write_config(name, queue_url, bucket, interval):
+    path = os.path.join(WORK, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(f"""
+[[sources]]
+name = "{name}"
+kind = "sqs"
+queue_url = "{queue_url}"
+visibility_timeout_seconds = 2
+wait_seconds = 1
+max_receives = 3
+bucket = "{bucket}"
+interval_seconds = {interval}
+""")
+    return path
+
+
+def admin_token(data_dir):
+    subprocess.run([BIN, "--data-dir", data_dir, "users", "add", "admin", "--role", "admin", "--password-stdin"],
+                   input="sources-admin-password-1\n", text=True, check=True, capture_output=True)
+    out = subprocess.run([BIN, "--data-dir", data_dir, "users", "tokens", "create", "admin", "--format", "json"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["token"]
+
+
+def upload(bucket, files):
+    keys, expected = [], []
+    for rel, path in files:
+        with open(path, "rb") as f:
+            s3.put_object(Bucket=bucket, Key=rel, Body=f.read())
+        keys.append(rel)
+        expected += ids_of(path)
+    return keys, expected
+
+
+def test_sqs_faults():
+    print("== sources: SQS under serve (duplicates, reordering, drops, missing keys, bad gzip, 503s)", flush=True)
+    files = generate("gen-sqs", 4000, 12)
+    s3.create_bucket(Bucket="live")
+    queue_url = sqs.create_queue(QueueName="notes", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    keys, expected = upload("live", files)
+    good = notifications_for("live", keys)
+    dropped = max(1, len(good) * 2 // 100)
+    kept = good[dropped:]
+    # Objects that cannot be decoded, and keys that do not exist.
+    _, body, _ = records_file(3, tag="trunc")
+    bad = {"AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/16/truncated.json.gz": body[: len(body) // 2]}
+    corrupt = bytearray(records_file(3, tag="corrupt")[1])
+    for i in range(20, min(60, len(corrupt) - 10)):
+        corrupt[i] ^= 0x5A
+    bad["AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/16/corrupted.json.gz"] = bytes(corrupt)
+    for k, b in bad.items():
+        s3.put_object(Bucket="live", Key=k, Body=b)
+    extra = notifications_for("live", list(bad))
+    missing = [s3_notification("live", f"AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/17/gone-{i}.json.gz", 10, "abc")
+               for i in range(3)]
+    test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "live"})
+    bodies = (kept + extra + missing) * 2 + [test_event, "hello, not a notification"]
+    rng.shuffle(bodies)
+    send_all(queue_url, bodies)
+    log(f"{len(keys)} objects, {len(bodies)} messages ({dropped} notifications dropped, each other one twice)")
+    data = os.path.join(WORK, "d-sqs")
+    token = admin_token(data)
+    config = write_config("live-queue", queue_url, "live", interval=20)
+    Faults.get_503_share = 0.2
+    server = Server(BIN, data, config)
+    try:
+        def converged():
+            n = len(stored_ids(data)) if os.path.exists(os.path.join(data, "lake")) else 0
+            return n == len(expected) and queue_empty(queue_url), n
+        wait_until("every event, and an empty queue", converged, timeout=240, every=2)
+        check_exact(data, expected, "SQS with faults")
+        status = json.loads(server.get("/api/v1/sources", token))
+        assert status[0]["name"] == "live-queue" and status[0]["kind"] == "sqs", status
+        failed = {f["location"]: f for f in status[0]["failed"]}
+        for k in bad:
+            f = failed.get(f"s3://live/{k}")
+            assert f and f["status"] in ("quarantined", "rejected") and f["reason"], (k, failed)
+        for i in range(3):
+            f = failed.get(f"s3://live/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/17/gone-{i}.json.gz")
+            assert f and f["status"] == "quarantined" and "no such object" in f["reason"], failed
+        log(f"quarantined with reasons: {sorted(f['status'] + ': ' + (f['reason'] or '')[:60] for f in failed.values())[:3]} …")
+        metrics = server.get("/metrics", token)
+        assert 'auditwatch_source_events_added{source="live-queue",kind="sqs"}' in metrics, metrics[-2000:]
+        log(f"503s injected: {Faults.injected}")
+    finally:
+        server.stop()
+        Faults.get_503_share = 0.0
+
+
+# ---------------------------------------------------------------- 3. kill tests
+FAIL_POINTS = ["store.segments_written", "sqs.before_commit", "store.catalog_committed",
+               "sqs.after_commit", "sqs.before_delete", "sqs.after_delete",
+               "s3.before_commit", "s3.after_commit"]
+
+
+def test_kills():
+    print(f"== sources: crash safety ({KILLS} SIGKILLs at fail points and at random moments)", flush=True)
+    files = generate("gen-kill", 3000, 13)
+    s3.create_bucket(Bucket="crash")
+    queue_url = sqs.create_queue(QueueName="crashq", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    keys, expected = upload("crash", files)
+    notes = notifications_for("crash", keys)
+    dropped = max(1, len(notes) * 2 // 100)
+    bodies = notes[dropped:] * 2
+    rng.shuffle(bodies)
+    send_all(queue_url, bodies)
+    data = os.path.join(WORK, "d-kill")
+    admin_token(data)
+    config = write_config("crash-queue", queue_url, "crash", interval=8)
+    kills = 0
+    for point in FAIL_POINTS:
+        if point.startswith("s3."):
+            # Work for the reconciliation listing: a file with no notification.
+            key, body, ids = records_file(4, day="2024/01/20", tag=f"unnotified-{point}")
+            s3.put_object(Bucket="crash", Key=key, Body=body)
+            expected += ids
+        else:
+            # Work for the queue: more events, notified (twice).
+            key, body, ids = records_file(6, day="2024/01/21", tag=f"notified-{point}")
+            s3.put_object(Bucket="crash", Key=key, Body=body)
+            expected += ids
+            send_all(queue_url, notifications_for("crash", [key]) * 2)
+        server = Server(FP_BIN, data, config, failpoint=point)
+        reached = server.reached.wait(timeout=60)
+        server.kill()
+        assert reached, f"fail point {point} was never reached; stderr: {''.join(server.stderr_lines)[-2000:]}"
+        kills += 1
+        log(f"killed at {point}")
+    while kills < KILLS:
+        if kills % 3 == 0:
+            key, body, ids = records_file(5, day="2024/01/22", tag=f"random{kills}")
+            s3.put_object(Bucket="crash", Key=key, Body=body)
+            expected += ids
+            if kills % 2 == 0:
+                send_all(queue_url, notifications_for("crash", [key]) * 2)
+        server = Server(FP_BIN, data, config)
+        time.sleep(rng.uniform(0.3, 4.0))
+        server.kill()
+        kills += 1
+    log(f"{kills} kills in all; now running to completion")
+    server = Server(FP_BIN, data, config)
+    try:
+        def converged():
+            n = len(stored_ids(data))
+            return n >= len(expected) and queue_empty(queue_url), n
+        wait_until("every event after the crashes", converged, timeout=240, every=2)
+        check_exact(data, expected, f"after {kills} SIGKILLs")
+    finally:
+        server.stop()
+
+
+try:
+    test_s3_pass()
+    test_sqs_faults()
+    test_kills()
+    print("== sources: all passed", flush=True)
+finally:
+    proxy.shutdown()
+    moto.terminate()
+    moto.wait()
