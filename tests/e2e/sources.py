@@ -116,8 +116,15 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A killed client leaves a broken pipe behind; that is the test, not a failure.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 PROXY_PORT = free_port()
-proxy = http.server.ThreadingHTTPServer(("127.0.0.1", PROXY_PORT), Proxy)
+proxy = QuietServer(("127.0.0.1", PROXY_PORT), Proxy)
 threading.Thread(target=proxy.serve_forever, daemon=True).start()
 PROXY = f"http://127.0.0.1:{PROXY_PORT}"
 
@@ -129,6 +136,8 @@ AWS_ENV = {
     "AWS_CONFIG_FILE": os.path.join(WORK, "no-aws-config"),
     "AWS_SHARED_CREDENTIALS_FILE": os.path.join(WORK, "no-aws-credentials"),
 }
+for empty in ("no-aws-config", "no-aws-credentials"):
+    open(os.path.join(WORK, empty), "w").close()
 os.environ.update(AWS_ENV)
 ENV = dict(os.environ, AWS_ENDPOINT_URL=PROXY, AUDITWATCH_LOG="warn,auditwatch_sources=info")
 
@@ -146,16 +155,37 @@ sqs = boto3.client("sqs", endpoint_url=MOTO, region_name="us-east-1")
 
 
 # ---------------------------------------------------------------- data
-def generate(name, events, seed):
+ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
+
+
+def generate(name, events, seed, per_file=40):
+    """Generated events, re-cut into small files spread over three accounts' folders
+    (the generator writes ~1000 events a file; these tests want many objects)."""
+    raw = os.path.join(WORK, name + "-raw")
     out = os.path.join(WORK, name)
-    subprocess.run([BIN, "generate", "--out", out, "--events", str(events), "--seed", str(seed)],
+    subprocess.run([BIN, "generate", "--out", raw, "--events", str(events), "--seed", str(seed)],
                    check=True, stdout=subprocess.DEVNULL)
     files = []
-    for root, _, names in os.walk(out):
-        for n in sorted(names):
-            if n.endswith(".json.gz"):
-                path = os.path.join(root, n)
-                files.append((os.path.relpath(path, out), path))
+    n = 0
+    for root, _, names in sorted(os.walk(raw)):
+        for fname in sorted(names):
+            if not fname.endswith(".json.gz"):
+                continue
+            rel = os.path.relpath(os.path.join(root, fname), raw).split("/")
+            # AWSLogs/<account>/CloudTrail/<region>/<y>/<m>/<d>/<file>
+            region, y, m, d = rel[3], rel[4], rel[5], rel[6]
+            with gzip.open(os.path.join(root, fname)) as f:
+                records = json.load(f)["Records"]
+            for i in range(0, len(records), per_file):
+                account = ACCOUNTS[n % len(ACCOUNTS)]
+                n += 1
+                key = (f"AWSLogs/{account}/CloudTrail/{region}/{y}/{m}/{d}/"
+                       f"{account}_CloudTrail_{region}_{y}{m}{d}T0000Z_{n:06d}.json.gz")
+                path = os.path.join(out, key)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(gzip.compress(json.dumps({"Records": records[i:i + per_file]}).encode()))
+                files.append((key, path))
     files.sort()
     return files
 
