@@ -327,15 +327,16 @@ def queue_empty(queue_url):
 
 
 class Server:
-    def __init__(self, binary, data_dir, config, failpoint=None):
+    def __init__(self, binary, data_dir, config, failpoint=None, env=None):
         self.port = free_port()
-        env = dict(ENV, AUDITWATCH_ADMIN_PASSWORD="sources-admin-password-1")
+        env = dict(env or ENV, AUDITWATCH_ADMIN_PASSWORD="sources-admin-password-1")
         if failpoint:
             env["AUDITWATCH_FAILPOINT"] = failpoint
         self.stderr_lines = []
         self.reached = threading.Event()
         self.failpoint = failpoint
-        self.proc = subprocess.Popen([binary, "--data-dir", data_dir, "--config", config, "serve",
+        config_args = ["--config", config] if config else []
+        self.proc = subprocess.Popen([binary, "--data-dir", data_dir, *config_args, "serve",
                                       "--listen", f"127.0.0.1:{self.port}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         threading.Thread(target=self._read, daemon=True).start()
@@ -516,7 +517,64 @@ def test_kills():
         server.stop()
 
 
+# ---------------------------------------------------------------- 4. LookupEvents
+def test_lookup():
+    print("== sources: LookupEvents source against a second Auditwatch's AWS-compatible endpoint", flush=True)
+    gen = os.path.join(WORK, "gen-lookup")
+    subprocess.run([BIN, "generate", "--out", gen, "--events", "700", "--seed", "14"],
+                   check=True, stdout=subprocess.DEVNULL)
+    upstream = os.path.join(WORK, "d-upstream")
+    subprocess.run([BIN, "--data-dir", upstream, "ingest", gen], check=True, stdout=subprocess.DEVNULL)
+    expected = stored_ids(upstream)
+    admin_token(upstream)
+    key = json.loads(subprocess.run([BIN, "--data-dir", upstream, "users", "tokens", "create", "admin", "--aws",
+                                     "--format", "json"], capture_output=True, text=True, check=True).stdout)
+    up = Server(BIN, upstream, None)
+    wait_until("the upstream server", lambda: (_http_ok(f"http://127.0.0.1:{up.port}/healthz"), None), timeout=60)
+    config = os.path.join(WORK, "lookup.toml")
+    with open(config, "w") as f:
+        f.write(f"""
+[[sources]]
+name = "seed"
+kind = "lookup"
+regions = ["us-east-1"]
+endpoint_url = "http://127.0.0.1:{up.port}"
+start = "400d"
+requests_per_second = 2
+interval_seconds = 3
+""")
+    env = {k: v for k, v in ENV.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env["AWS_ACCESS_KEY_ID"] = key["accessKeyId"]
+    env["AWS_SECRET_ACCESS_KEY"] = key["secretAccessKey"]
+    data = os.path.join(WORK, "d-lookup")
+    token = admin_token(data)
+    down = Server(BIN, data, config, env=env)
+    try:
+        wait_until("the server with the lookup source",
+                   lambda: (_http_ok(f"http://127.0.0.1:{down.port}/healthz"), "".join(down.stderr_lines)[-500:]), timeout=60)
+        def passes():
+            status = json.loads(down.get("/api/v1/sources", token))[0]
+            n = len(stored_ids(data)) if os.path.exists(os.path.join(data, "lake")) else 0
+            return status["passes"] >= 2 and n >= len(expected), (status["passes"], n, status["last_error"])
+        wait_until("two LookupEvents passes", passes, timeout=180, every=2)
+        check_exact(data, expected, "LookupEvents source (two passes, overlap re-read)")
+        src = subprocess.run([BIN, "--data-dir", data, "sql", "SELECT DISTINCT source FROM events", "--format", "json"],
+                             capture_output=True, text=True, check=True).stdout
+        assert json.loads(src) == [{"source": "lookup-api:seed:us-east-1"}], src
+    finally:
+        down.stop()
+        up.stop()
+
+
+def _http_ok(url):
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except Exception:
+        return False
+
+
 try:
+    test_lookup()
     test_s3_pass()
     test_sqs_faults()
     test_kills()

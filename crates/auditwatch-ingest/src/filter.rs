@@ -45,7 +45,9 @@ impl EventFilter {
             && !prefixed(&self.drop_event_names)
             && (self.keep_event_sources.is_empty() || listed(&self.keep_event_sources))
             && !listed(&self.drop_event_sources)
-            && self.read_only.is_none_or(|want| f.read_only.0 == Some(want))
+            && self
+                .read_only
+                .is_none_or(|want| f.read_only.0 == Some(want))
     }
 }
 

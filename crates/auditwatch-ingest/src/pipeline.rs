@@ -18,8 +18,8 @@ use auditwatch_store::{SourceObject, Store, StoreError, Writer};
 use crossbeam_channel::bounded;
 
 use crate::decode::{Outcome, decode_document, decode_json, skip_by_name};
-use crate::filter::EventFilter;
 use crate::files::{LocalFile, list};
+use crate::filter::EventFilter;
 use crate::report::Summary;
 
 /// Tuning of one run.

@@ -20,8 +20,10 @@ use crate::caller::Role;
 use crate::query::Queries;
 use crate::{ApiError, AppState, Caller, view};
 
-/// The target prefix of CloudTrail's JSON protocol.
+/// The target prefix of CloudTrail's JSON protocol (botocore, the AWS CLI).
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
+/// The short prefix the Smithy-generated SDKs (Rust, Go v2, …) send; AWS accepts both.
+pub const SHORT_TARGET_PREFIX: &str = "CloudTrail_20131101.";
 
 /// `POST /` (Signature V4 or a session; the caller needs at least the viewer role).
 pub fn routes() -> Routes {
@@ -93,7 +95,10 @@ async fn dispatch(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let result = match target.strip_prefix(TARGET_PREFIX) {
+    let operation = target
+        .strip_prefix(TARGET_PREFIX)
+        .or_else(|| target.strip_prefix(SHORT_TARGET_PREFIX));
+    let result = match operation {
         Some("LookupEvents") => lookup_events(&state, &caller, &body).await,
         Some(op) => Err(AwsError::new(
             "UnknownOperationException",

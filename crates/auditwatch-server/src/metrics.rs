@@ -85,12 +85,36 @@ struct LiveSources {
 impl LiveSources {
     fn register(&self, registry: &mut Registry) {
         let families = [
-            ("auditwatch_source_last_success_timestamp_seconds", "When the source last completed a pass (Unix seconds)", &self.last_success),
-            ("auditwatch_source_lag_seconds", "Seconds since the newest data the source took was written", &self.lag),
-            ("auditwatch_source_objects_pending", "Objects listed and not yet taken", &self.pending),
-            ("auditwatch_source_objects_failed", "Objects failed or quarantined, with reasons on the Sources page", &self.failed),
-            ("auditwatch_source_events_added", "Events the source added since the server started", &self.added),
-            ("auditwatch_source_healthy", "1 unless the source's last attempt failed", &self.up),
+            (
+                "auditwatch_source_last_success_timestamp_seconds",
+                "When the source last completed a pass (Unix seconds)",
+                &self.last_success,
+            ),
+            (
+                "auditwatch_source_lag_seconds",
+                "Seconds since the newest data the source took was written",
+                &self.lag,
+            ),
+            (
+                "auditwatch_source_objects_pending",
+                "Objects listed and not yet taken",
+                &self.pending,
+            ),
+            (
+                "auditwatch_source_objects_failed",
+                "Objects failed or quarantined, with reasons on the Sources page",
+                &self.failed,
+            ),
+            (
+                "auditwatch_source_events_added",
+                "Events the source added since the server started",
+                &self.added,
+            ),
+            (
+                "auditwatch_source_healthy",
+                "1 unless the source's last attempt failed",
+                &self.up,
+            ),
         ];
         for (name, help, family) in families {
             registry.register(name, help, family.clone());

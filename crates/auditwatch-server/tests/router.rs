@@ -283,6 +283,15 @@ async fn openapi_document_describes_the_api() {
 #[tokio::test]
 async fn aws_lookup_events_endpoint() {
     let f = fixture();
+    // The Smithy SDKs (Rust, Go v2) send the short target; AWS answers both.
+    let short = Request::post("/")
+        .header("x-amz-target", "CloudTrail_20131101.LookupEvents")
+        .header(header::CONTENT_TYPE, "application/x-amz-json-1.1")
+        .body(Body::from(json!({"MaxResults": 2}).to_string()))
+        .unwrap();
+    let r = send(&f.app, short).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["Events"].as_array().unwrap().len(), 2);
     let r = aws(&f.app, "LookupEvents", json!({"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "carol"}], "MaxResults": 5})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(

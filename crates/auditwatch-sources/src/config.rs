@@ -100,7 +100,11 @@ impl SourceConfig {
     pub fn resolve(self) -> Result<Spec, String> {
         let name = self.name.clone();
         let err = |m: String| format!("source `{name}`: {m}");
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
             return Err(format!(
                 "source name `{name}` must be non-empty letters, digits, '-', '_' or '.'"
             ));
@@ -121,7 +125,10 @@ impl SourceConfig {
             ("start", self.start.is_some()),
             ("concurrency", self.concurrency.is_some()),
             ("queue_url", self.queue_url.is_some()),
-            ("visibility_timeout_seconds", self.visibility_timeout_seconds.is_some()),
+            (
+                "visibility_timeout_seconds",
+                self.visibility_timeout_seconds.is_some(),
+            ),
             ("wait_seconds", self.wait_seconds.is_some()),
             ("max_receives", self.max_receives.is_some()),
             ("buckets", self.buckets.is_some()),
@@ -130,7 +137,10 @@ impl SourceConfig {
         ];
         let s3 = |c: &SourceConfig| -> Result<S3Settings, String> {
             let settings = S3Settings {
-                bucket: c.bucket.clone().ok_or_else(|| err("`bucket` is required".into()))?,
+                bucket: c
+                    .bucket
+                    .clone()
+                    .ok_or_else(|| err("`bucket` is required".into()))?,
                 prefix: c.prefix.clone().unwrap_or_default(),
                 accounts: c.accounts.clone().unwrap_or_default(),
                 regions: c.regions.clone().unwrap_or_default(),
@@ -145,16 +155,34 @@ impl SourceConfig {
         };
         let kind = match self.kind.as_str() {
             "s3" => {
-                present(&fields, &["bucket", "prefix", "accounts", "regions", "start", "concurrency"])?;
+                present(
+                    &fields,
+                    &[
+                        "bucket",
+                        "prefix",
+                        "accounts",
+                        "regions",
+                        "start",
+                        "concurrency",
+                    ],
+                )?;
                 Kind::S3(s3(&self)?)
             }
             "sqs" => {
                 present(
                     &fields,
                     &[
-                        "bucket", "prefix", "accounts", "regions", "start", "concurrency",
-                        "queue_url", "visibility_timeout_seconds", "wait_seconds",
-                        "max_receives", "buckets",
+                        "bucket",
+                        "prefix",
+                        "accounts",
+                        "regions",
+                        "start",
+                        "concurrency",
+                        "queue_url",
+                        "visibility_timeout_seconds",
+                        "wait_seconds",
+                        "max_receives",
+                        "buckets",
                     ],
                 )?;
                 let sqs = SqsSettings {
@@ -175,7 +203,10 @@ impl SourceConfig {
                 Kind::Sqs(sqs, reconcile)
             }
             "lookup" => {
-                present(&fields, &["regions", "start", "overlap_minutes", "requests_per_second"])?;
+                present(
+                    &fields,
+                    &["regions", "start", "overlap_minutes", "requests_per_second"],
+                )?;
                 let settings = LookupSettings {
                     regions: self.regions.clone().unwrap_or_default(),
                     start: self.start.clone(),
@@ -278,7 +309,8 @@ mod tests {
         assert!(e.contains("bukcet"), "{e}");
         let e = parse("[[sources]]\nname='a'\nkind='s3'\nbucket='bbb'\n[[sources]]\nname='a'\nkind='s3'\nbucket='ccc'").unwrap_err();
         assert!(e.contains("twice"), "{e}");
-        let e = parse("[[sources]]\nname='a'\nkind='s3'\nbucket='bbb'\nstart='yesterdayish'").unwrap_err();
+        let e = parse("[[sources]]\nname='a'\nkind='s3'\nbucket='bbb'\nstart='yesterdayish'")
+            .unwrap_err();
         assert!(e.contains("start"), "{e}");
     }
 }

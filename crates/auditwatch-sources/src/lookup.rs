@@ -42,10 +42,16 @@ impl LookupSettings {
         if let Some(r) = self.requests_per_second
             && !(r > 0.0 && r <= 2.0)
         {
-            return Err(format!("requests_per_second {r} must be above 0 and at most 2"));
+            return Err(format!(
+                "requests_per_second {r} must be above 0 and at most 2"
+            ));
         }
-        auditwatch_event::timearg::parse(self.start.as_deref().unwrap_or("90d"), chrono::Utc::now(), false)
-            .map_err(|e| format!("start: {e}"))?;
+        auditwatch_event::timearg::parse(
+            self.start.as_deref().unwrap_or("90d"),
+            chrono::Utc::now(),
+            false,
+        )
+        .map_err(|e| format!("start: {e}"))?;
         Ok(())
     }
 }
@@ -73,7 +79,11 @@ pub struct LookupSource {
 
 impl LookupSource {
     /// A source named `name` (its cursors are `lookup:NAME:REGION`).
-    pub fn new(name: &str, aws: AwsSettings, settings: LookupSettings) -> Result<Self, SourceError> {
+    pub fn new(
+        name: &str,
+        aws: AwsSettings,
+        settings: LookupSettings,
+    ) -> Result<Self, SourceError> {
         settings.check().map_err(SourceError::Config)?;
         Ok(Self {
             name: name.to_string(),
@@ -100,13 +110,21 @@ impl LookupSource {
         observer: &mut (dyn Observer + Send),
     ) -> Result<LookupReport, SourceError> {
         let regions = if self.settings.regions.is_empty() {
-            vec![self.aws.load().await.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())]
+            vec![
+                self.aws
+                    .load()
+                    .await
+                    .region()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "us-east-1".into()),
+            ]
         } else {
             self.settings.regions.clone()
         };
         let mut report = LookupReport::default();
         for region in regions {
-            self.region_pass(&region, store, slot, opts, observer, &mut report).await?;
+            self.region_pass(&region, store, slot, opts, observer, &mut report)
+                .await?;
         }
         Ok(report)
     }
@@ -150,9 +168,15 @@ impl LookupSource {
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| SourceError::Remote(format!("LookupEvents in {region}: {}", chain(&e))))?;
+                .map_err(|e| {
+                    SourceError::Remote(format!("LookupEvents in {region}: {}", chain(&e)))
+                })?;
             report.requests += 1;
-            records.extend(page.events().iter().filter_map(|e| e.cloud_trail_event().map(str::to_string)));
+            records.extend(
+                page.events()
+                    .iter()
+                    .filter_map(|e| e.cloud_trail_event().map(str::to_string)),
+            );
             token = page.next_token().map(str::to_string);
             if token.is_none() {
                 break;
@@ -162,9 +186,10 @@ impl LookupSource {
         let location = format!("lookup-api:{}:{region}", self.name);
         let doc = format!("{{\"Records\":[{}]}}", records.join(","));
         let filter = opts.filter.clone();
-        let outcome = tokio::task::spawn_blocking(move || decode_json(&location, doc.as_bytes(), &filter))
-            .await
-            .map_err(|e| SourceError::Remote(format!("decoder stopped: {e}")))?;
+        let outcome =
+            tokio::task::spawn_blocking(move || decode_json(&location, doc.as_bytes(), &filter))
+                .await
+                .map_err(|e| SourceError::Remote(format!("decoder stopped: {e}")))?;
         let _guard = slot.lock().await;
         let writer = blocking(|| store.writer())?;
         let mut committer = Committer::new(writer, opts, observer);

@@ -39,7 +39,10 @@ pub const MAX_BODY: usize = 1 << 20;
 /// Reads one message body.
 pub fn parse(body: &str) -> Result<Notice, String> {
     if body.len() > MAX_BODY {
-        return Err(format!("message of {} bytes exceeds {MAX_BODY}", body.len()));
+        return Err(format!(
+            "message of {} bytes exceeds {MAX_BODY}",
+            body.len()
+        ));
     }
     let value: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     let value = unwrap_sns(value)?;
@@ -205,20 +208,31 @@ mod tests {
     #[test]
     fn test_events_and_removals_ask_for_nothing() {
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-01-01T00:00:00.000Z","Bucket":"trail","RequestId":"r","HostId":"h"}"#;
-        assert_eq!(
-            parse(test).unwrap(),
-            Notice::Nothing("s3:TestEvent".into())
-        );
+        assert_eq!(parse(test).unwrap(), Notice::Nothing("s3:TestEvent".into()));
         let removed = CREATED.replace("ObjectCreated:Put", "ObjectRemoved:Delete");
-        assert!(matches!(parse(&removed).unwrap(), Notice::Nothing(r) if r.contains("ObjectRemoved")));
+        assert!(
+            matches!(parse(&removed).unwrap(), Notice::Nothing(r) if r.contains("ObjectRemoved"))
+        );
     }
 
     #[test]
     fn garbage_is_explained() {
         assert!(parse("hello").unwrap_err().contains("not JSON"));
         assert!(parse("{}").unwrap_err().contains("neither"));
-        assert!(parse(r#"{"s3Bucket":"b","s3ObjectKey":"k"}"#).unwrap_err().contains("list"));
-        assert!(parse(r#"{"Type":"Notification"}"#).unwrap_err().contains("SNS"));
-        assert!(parse(&"x".repeat(MAX_BODY + 1)).unwrap_err().contains("exceeds"));
+        assert!(
+            parse(r#"{"s3Bucket":"b","s3ObjectKey":"k"}"#)
+                .unwrap_err()
+                .contains("list")
+        );
+        assert!(
+            parse(r#"{"Type":"Notification"}"#)
+                .unwrap_err()
+                .contains("SNS")
+        );
+        assert!(
+            parse(&"x".repeat(MAX_BODY + 1))
+                .unwrap_err()
+                .contains("exceeds")
+        );
     }
 }

@@ -182,7 +182,10 @@ impl Task {
                 let client = spec.aws.s3().await;
                 let sqs = spec.aws.sqs().await;
                 let built = SqsSource::new(sqs, client.clone(), settings.clone()).and_then(|q| {
-                    let r = reconcile.as_ref().map(|r| s3_source(client, r)).transpose()?;
+                    let r = reconcile
+                        .as_ref()
+                        .map(|r| s3_source(client, r))
+                        .transpose()?;
                     Ok((q, r))
                 });
                 match built {
@@ -194,14 +197,16 @@ impl Task {
                     Err(e) => Err(e),
                 }
             }
-            Kind::Lookup(settings) => match LookupSource::new(&spec.name, spec.aws.clone(), settings.clone()) {
-                Ok(source) => {
-                    self.update(|s| s.location_prefix = source.location_prefix());
-                    self.lookup_loop(&source, interval).await;
-                    Ok(())
+            Kind::Lookup(settings) => {
+                match LookupSource::new(&spec.name, spec.aws.clone(), settings.clone()) {
+                    Ok(source) => {
+                        self.update(|s| s.location_prefix = source.location_prefix());
+                        self.lookup_loop(&source, interval).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
         };
         if let Err(e) = result {
             tracing::error!(source = %spec.name, error = %e, "source not started");
@@ -216,7 +221,12 @@ impl Task {
     /// Records a finished pass: events added, the rate, the failed-object count.
     fn succeeded(&self, added: u64, elapsed: Duration, newest: Option<i64>) {
         let failed = blocking(|| {
-            let prefix = self.status.lock().expect("status lock").location_prefix.clone();
+            let prefix = self
+                .status
+                .lock()
+                .expect("status lock")
+                .location_prefix
+                .clone();
             self.store.catalog()?.troubled_sources(&prefix, 10_000)
         })
         .map(|v| v.len() as u64)
@@ -255,9 +265,15 @@ impl Task {
         self.update(|s| s.state = "running".into());
         let started = Instant::now();
         let mut count = Count(0);
-        let report = source.pass(&self.store, &self.slot, &self.opts, &mut count).await?;
+        let report = source
+            .pass(&self.store, &self.slot, &self.opts, &mut count)
+            .await?;
         self.update(|s| s.objects_pending = report.listed - report.unchanged - report.read);
-        self.succeeded(report.summary.events_added, started.elapsed(), report.newest_object);
+        self.succeeded(
+            report.summary.events_added,
+            started.elapsed(),
+            report.newest_object,
+        );
         Ok(())
     }
 
@@ -282,7 +298,12 @@ impl Task {
         }
     }
 
-    async fn sqs_loop(&mut self, queue: &SqsSource, reconcile: Option<&S3Source>, interval: Duration) {
+    async fn sqs_loop(
+        &mut self,
+        queue: &SqsSource,
+        reconcile: Option<&S3Source>,
+        interval: Duration,
+    ) {
         let mut failures = 0;
         // Notifications do the work; the listing that reconciles them runs after one
         // interval, then every interval.
@@ -316,7 +337,10 @@ impl Task {
                 Err(e) => {
                     failures += 1;
                     self.failed(&e, &name);
-                    if !self.pause(Self::backoff(failures, Duration::from_secs(60))).await {
+                    if !self
+                        .pause(Self::backoff(failures, Duration::from_secs(60)))
+                        .await
+                    {
                         break;
                     }
                 }
@@ -331,7 +355,10 @@ impl Task {
             self.update(|s| s.state = "running".into());
             let started = Instant::now();
             let mut count = Count(0);
-            let wait = match source.pass(&self.store, &self.slot, &self.opts, &mut count).await {
+            let wait = match source
+                .pass(&self.store, &self.slot, &self.opts, &mut count)
+                .await
+            {
                 Ok(report) => {
                     failures = 0;
                     self.succeeded(report.events_added, started.elapsed(), report.read_up_to);

@@ -286,7 +286,11 @@ impl S3Source {
         let mut stack = vec![(prefix, level)];
         while let Some((prefix, level)) = stack.pop() {
             if level == Level::Region {
-                let after = self.selection.start.as_ref().map(|d| format!("{prefix}{d}"));
+                let after = self
+                    .selection
+                    .start
+                    .as_ref()
+                    .map(|d| format!("{prefix}{d}"));
                 out.push((prefix, after));
                 continue;
             }
@@ -306,10 +310,11 @@ impl S3Source {
                     Level::AwsLogs | Level::Org if is_account(name) => {
                         self.selection.account_ok(name).then_some(Level::Account)
                     }
-                    Level::Account => {
-                        matches!(name, "CloudTrail" | "CloudTrail-Insight" | "CloudTrail-Digest")
-                            .then_some(Level::Service)
-                    }
+                    Level::Account => matches!(
+                        name,
+                        "CloudTrail" | "CloudTrail-Insight" | "CloudTrail-Digest"
+                    )
+                    .then_some(Level::Service),
                     Level::Service => self.selection.region_ok(name).then_some(Level::Region),
                     _ => None,
                 };
@@ -579,9 +584,10 @@ pub async fn read_object(
         .into_bytes();
     let filter = opts.filter.clone();
     let loc = location.clone();
-    let outcome = tokio::task::spawn_blocking(move || decode_document(&loc, &bytes, &limits, &filter))
-        .await
-        .map_err(|e| FetchError::Failed(format!("{location}: decoder stopped: {e}")))?;
+    let outcome =
+        tokio::task::spawn_blocking(move || decode_document(&loc, &bytes, &limits, &filter))
+            .await
+            .map_err(|e| FetchError::Failed(format!("{location}: decoder stopped: {e}")))?;
     Ok(Unit {
         location,
         body: Body::Document(outcome),
@@ -614,11 +620,24 @@ mod tests {
     #[test]
     fn urls() {
         let u: S3Url = "s3://my-trail/org/AWSLogs/".parse().unwrap();
-        assert_eq!((u.bucket.as_str(), u.prefix.as_str()), ("my-trail", "org/AWSLogs/"));
+        assert_eq!(
+            (u.bucket.as_str(), u.prefix.as_str()),
+            ("my-trail", "org/AWSLogs/")
+        );
         let u: S3Url = "s3://my-trail".parse().unwrap();
         assert_eq!(u.prefix, "");
-        assert!("my-trail".parse::<S3Url>().unwrap_err().contains("not an s3://"));
-        assert!("s3://My_Trail/x".parse::<S3Url>().unwrap_err().contains("bucket name"));
+        assert!(
+            "my-trail"
+                .parse::<S3Url>()
+                .unwrap_err()
+                .contains("not an s3://")
+        );
+        assert!(
+            "s3://My_Trail/x"
+                .parse::<S3Url>()
+                .unwrap_err()
+                .contains("bucket name")
+        );
         assert!("s3:///x".parse::<S3Url>().is_err());
     }
 
@@ -654,7 +673,10 @@ mod tests {
             format!("AWSLogs/{acct}/CloudTrail/{region}/{date}/f.json.gz")
         };
         assert!(s.wants(&key("111122223333", "us-east-1", "2024/02/01")));
-        assert!(s.wants(&format!("AWSLogs/o-aa11bb22cc/{}", key("111122223333", "us-east-1", "2024/03/01").trim_start_matches("AWSLogs/"))));
+        assert!(s.wants(&format!(
+            "AWSLogs/o-aa11bb22cc/{}",
+            key("111122223333", "us-east-1", "2024/03/01").trim_start_matches("AWSLogs/")
+        )));
         assert!(!s.wants(&key("111122223333", "us-east-1", "2024/01/31")));
         assert!(!s.wants(&key("444455556666", "us-east-1", "2024/02/01")));
         assert!(!s.wants(&key("111122223333", "eu-west-1", "2024/02/01")));
@@ -692,6 +714,9 @@ mod tests {
             status: "rejected".into(),
             ..s
         };
-        assert!(taken(&rejected, 10, Some("e")), "the same bad bytes are not reread");
+        assert!(
+            taken(&rejected, 10, Some("e")),
+            "the same bad bytes are not reread"
+        );
     }
 }

@@ -114,7 +114,10 @@ impl SqsSource {
     }
 
     fn visibility(&self) -> i32 {
-        self.settings.visibility_timeout_seconds.unwrap_or(120).max(1)
+        self.settings
+            .visibility_timeout_seconds
+            .unwrap_or(120)
+            .max(1)
     }
 
     fn max_receives(&self) -> u32 {
@@ -139,7 +142,13 @@ impl SqsSource {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| SourceError::Remote(format!("receive from {}: {}", self.settings.queue_url, chain(&e))))?;
+            .map_err(|e| {
+                SourceError::Remote(format!(
+                    "receive from {}: {}",
+                    self.settings.queue_url,
+                    chain(&e)
+                ))
+            })?;
         let messages: Vec<Message> = received.messages.unwrap_or_default();
         let mut report = RoundReport {
             messages: messages.len() as u64,
@@ -149,7 +158,9 @@ impl SqsSource {
             return Ok(report);
         }
         let keeper = self.keep_invisible(&messages);
-        let result = self.process(&messages, store, slot, opts, observer, &mut report).await;
+        let result = self
+            .process(&messages, store, slot, opts, observer, &mut report)
+            .await;
         keeper.abort();
         let deletable = result?;
         auditwatch_store::failpoint::hit("sqs.before_delete");
@@ -215,8 +226,13 @@ impl SqsSource {
                 Ok(Notice::Nothing(why)) => tracing::debug!(%why, "message with nothing to read"),
                 Ok(Notice::Objects(objects)) => {
                     for o in objects {
-                        if !self.settings.buckets.is_empty() && !self.settings.buckets.contains(&o.bucket) {
-                            quarantine.push(self.quarantined_message(m, &format!("bucket {} is not in this source's buckets", o.bucket)));
+                        if !self.settings.buckets.is_empty()
+                            && !self.settings.buckets.contains(&o.bucket)
+                        {
+                            quarantine.push(self.quarantined_message(
+                                m,
+                                &format!("bucket {} is not in this source's buckets", o.bucket),
+                            ));
                             report.quarantined += 1;
                             continue;
                         }
@@ -263,7 +279,11 @@ impl SqsSource {
             })
             .buffer_unordered(concurrency);
         while let Some((o, users, got)) = fetched.next().await {
-            let receives = users.iter().map(|&i| receive_count(&messages[i])).max().unwrap_or(1);
+            let receives = users
+                .iter()
+                .map(|&i| receive_count(&messages[i]))
+                .max()
+                .unwrap_or(1);
             let location = format!("s3://{}/{}", o.bucket, o.key);
             // A bad object: the reason, and the version read (when it was read).
             let (reason, version) = match got {
@@ -332,7 +352,11 @@ impl SqsSource {
 
     fn quarantined_message(&self, m: &Message, reason: &str) -> SourceObject {
         SourceObject {
-            location: format!("{}{}", self.location_prefix(), m.message_id().unwrap_or("?")),
+            location: format!(
+                "{}{}",
+                self.location_prefix(),
+                m.message_id().unwrap_or("?")
+            ),
             size: m.body().map(|b| b.len() as u64),
             mtime: None,
             etag: None,
@@ -363,10 +387,20 @@ impl SqsSource {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| SourceError::Remote(format!("delete from {}: {}", self.settings.queue_url, chain(&e))))?;
+                .map_err(|e| {
+                    SourceError::Remote(format!(
+                        "delete from {}: {}",
+                        self.settings.queue_url,
+                        chain(&e)
+                    ))
+                })?;
             // A failed delete only means a repeated delivery, which finds the objects taken.
             for f in out.failed() {
-                tracing::warn!(id = f.id(), code = f.code(), "message not deleted; it will come again");
+                tracing::warn!(
+                    id = f.id(),
+                    code = f.code(),
+                    "message not deleted; it will come again"
+                );
             }
         }
         Ok(())
