@@ -95,6 +95,24 @@ impl Kind {
     }
 }
 
+/// The fields of an S3 source (an SQS source's reconciliation listing takes them too).
+const S3_FIELDS: &[&str] = &[
+    "bucket",
+    "prefix",
+    "accounts",
+    "regions",
+    "start",
+    "concurrency",
+];
+/// The fields only an SQS source takes.
+const SQS_FIELDS: &[&str] = &[
+    "queue_url",
+    "visibility_timeout_seconds",
+    "wait_seconds",
+    "max_receives",
+    "buckets",
+];
+
 impl SourceConfig {
     /// Checks the table and types it.
     pub fn resolve(self) -> Result<Spec, String> {
@@ -155,36 +173,11 @@ impl SourceConfig {
         };
         let kind = match self.kind.as_str() {
             "s3" => {
-                present(
-                    &fields,
-                    &[
-                        "bucket",
-                        "prefix",
-                        "accounts",
-                        "regions",
-                        "start",
-                        "concurrency",
-                    ],
-                )?;
+                present(&fields, S3_FIELDS)?;
                 Kind::S3(s3(&self)?)
             }
             "sqs" => {
-                present(
-                    &fields,
-                    &[
-                        "bucket",
-                        "prefix",
-                        "accounts",
-                        "regions",
-                        "start",
-                        "concurrency",
-                        "queue_url",
-                        "visibility_timeout_seconds",
-                        "wait_seconds",
-                        "max_receives",
-                        "buckets",
-                    ],
-                )?;
+                present(&fields, &[S3_FIELDS, SQS_FIELDS].concat())?;
                 let sqs = SqsSettings {
                     queue_url: self
                         .queue_url

@@ -430,6 +430,52 @@ mod tests {
     }
 
     #[test]
+    fn sources_by_prefix_and_trouble() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let src = |location: &str, status: &str| SourceObject {
+            location: location.into(),
+            size: Some(1),
+            mtime: None,
+            etag: Some("e".into()),
+            status: status.into(),
+            records: 0,
+            errors: 0,
+            reason: (status != "done").then(|| format!("{status} because")),
+        };
+        c.commit(
+            &[],
+            &[],
+            &[
+                src("s3://a/k1", "done"),
+                src("s3://a/k2", "quarantined"),
+                src("s3://ab/k3", "failed"),
+                src("s3://b/k4", "rejected"),
+            ],
+        )
+        .unwrap();
+        let under: Vec<String> = c
+            .sources_under("s3://a/")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.location)
+            .collect();
+        assert_eq!(
+            under,
+            ["s3://a/k1", "s3://a/k2"],
+            "a prefix is not a bucket-name prefix"
+        );
+        let troubled = c.troubled_sources("s3://", 10).unwrap();
+        assert_eq!(troubled.len(), 3);
+        assert!(
+            troubled
+                .iter()
+                .all(|s| s.status != "done" && s.reason.is_some())
+        );
+        assert_eq!(c.troubled_sources("s3://", 1).unwrap().len(), 1);
+    }
+
+    #[test]
     fn commit_registers_and_retires_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
