@@ -81,13 +81,29 @@ impl AwsSettings {
         aws_sdk_sqs::Client::new(&self.load().await)
     }
 
-    /// A CloudTrail client for `region` (default: the configured one).
-    pub async fn cloudtrail(&self, region: Option<&str>) -> aws_sdk_cloudtrail::Client {
+    /// CloudTrail clients for `regions` (none given: the configured region), from one
+    /// loaded configuration, so they share credentials and their cache.
+    pub async fn cloudtrail(
+        &self,
+        regions: &[String],
+    ) -> Vec<(String, aws_sdk_cloudtrail::Client)> {
         let sdk = self.load().await;
-        let mut conf = aws_sdk_cloudtrail::config::Builder::from(&sdk);
-        if let Some(r) = region {
-            conf = conf.region(Region::new(r.to_string()));
-        }
-        aws_sdk_cloudtrail::Client::from_conf(conf.build())
+        let regions = if regions.is_empty() {
+            vec![
+                sdk.region()
+                    .map_or_else(|| "us-east-1".into(), |r| r.to_string()),
+            ]
+        } else {
+            regions.to_vec()
+        };
+        regions
+            .into_iter()
+            .map(|r| {
+                let conf = aws_sdk_cloudtrail::config::Builder::from(&sdk)
+                    .region(Region::new(r.clone()))
+                    .build();
+                (r, aws_sdk_cloudtrail::Client::from_conf(conf))
+            })
+            .collect()
     }
 }

@@ -73,21 +73,23 @@ pub struct LookupReport {
 #[derive(Debug, Clone)]
 pub struct LookupSource {
     name: String,
-    aws: AwsSettings,
+    /// One client per region read.
+    clients: Vec<(String, aws_sdk_cloudtrail::Client)>,
     settings: LookupSettings,
 }
 
 impl LookupSource {
-    /// A source named `name` (its cursors are `lookup:NAME:REGION`).
-    pub fn new(
+    /// A source named `name` (its cursors are `lookup:NAME:REGION`); loads the AWS
+    /// configuration once.
+    pub async fn connect(
         name: &str,
-        aws: AwsSettings,
+        aws: &AwsSettings,
         settings: LookupSettings,
     ) -> Result<Self, SourceError> {
         settings.check().map_err(SourceError::Config)?;
         Ok(Self {
             name: name.to_string(),
-            aws,
+            clients: aws.cloudtrail(&settings.regions).await,
             settings,
         })
     }
@@ -109,21 +111,9 @@ impl LookupSource {
         opts: &IngestOptions,
         observer: &mut (dyn Observer + Send),
     ) -> Result<LookupReport, SourceError> {
-        let regions = if self.settings.regions.is_empty() {
-            vec![
-                self.aws
-                    .load()
-                    .await
-                    .region()
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| "us-east-1".into()),
-            ]
-        } else {
-            self.settings.regions.clone()
-        };
         let mut report = LookupReport::default();
-        for region in regions {
-            self.region_pass(&region, store, slot, opts, observer, &mut report)
+        for target in &self.clients {
+            self.region_pass(target, store, slot, opts, observer, &mut report)
                 .await?;
         }
         Ok(report)
@@ -131,14 +121,13 @@ impl LookupSource {
 
     async fn region_pass(
         &self,
-        region: &str,
+        (region, client): &(String, aws_sdk_cloudtrail::Client),
         store: &Store,
         slot: &WriteSlot,
         opts: &IngestOptions,
         observer: &mut (dyn Observer + Send),
         report: &mut LookupReport,
     ) -> Result<(), SourceError> {
-        let client = self.aws.cloudtrail(Some(region)).await;
         let cursor_key = format!("{}{region}", self.location_prefix());
         let now = chrono::Utc::now().timestamp();
         let cursor = blocking(|| store.catalog()?.source(&cursor_key))?.and_then(|s| s.mtime);
@@ -184,6 +173,7 @@ impl LookupSource {
         }
         report.events_received += records.len() as u64;
         let location = format!("lookup-api:{}:{region}", self.name);
+        let unit_location = location.clone();
         let doc = format!("{{\"Records\":[{}]}}", records.join(","));
         let filter = opts.filter.clone();
         let outcome =
@@ -194,7 +184,7 @@ impl LookupSource {
         let writer = blocking(|| store.writer())?;
         let mut committer = Committer::new(writer, opts, observer);
         committer.take(Unit {
-            location: format!("lookup-api:{}:{region}", self.name),
+            location: unit_location,
             body: Body::Document(outcome),
             checkpoint: None,
             bytes: 0,

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use auditwatch_ingest::{IngestOptions, Observer};
+use auditwatch_ingest::IngestOptions;
 use auditwatch_store::Store;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -82,15 +82,6 @@ impl Statuses {
     /// Whether no source is declared.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-/// Counts events as a pass takes them (no terminal output).
-struct Count(u64);
-
-impl Observer for Count {
-    fn file_done(&mut self, _bytes: u64, events: u64) {
-        self.0 += events;
     }
 }
 
@@ -198,7 +189,7 @@ impl Task {
                 }
             }
             Kind::Lookup(settings) => {
-                match LookupSource::new(&spec.name, spec.aws.clone(), settings.clone()) {
+                match LookupSource::connect(&spec.name, &spec.aws, settings.clone()).await {
                     Ok(source) => {
                         self.update(|s| s.location_prefix = source.location_prefix());
                         self.lookup_loop(&source, interval).await;
@@ -264,9 +255,8 @@ impl Task {
     async fn s3_pass(&mut self, source: &S3Source) -> Result<(), SourceError> {
         self.update(|s| s.state = "running".into());
         let started = Instant::now();
-        let mut count = Count(0);
         let report = source
-            .pass(&self.store, &self.slot, &self.opts, &mut count)
+            .pass(&self.store, &self.slot, &self.opts, &mut ())
             .await?;
         self.update(|s| s.objects_pending = report.listed - report.unchanged - report.read);
         self.succeeded(
@@ -319,9 +309,9 @@ impl Task {
                 }
             }
             let started = Instant::now();
-            let mut count = Count(0);
+            let mut quiet = ();
             let round = tokio::select! {
-                r = queue.round(&self.store, &self.slot, &self.opts, &mut count) => r,
+                r = queue.round(&self.store, &self.slot, &self.opts, &mut quiet) => r,
                 _ = self.shutdown.changed() => break,
             };
             match round {
@@ -354,9 +344,8 @@ impl Task {
         while !self.stopping() {
             self.update(|s| s.state = "running".into());
             let started = Instant::now();
-            let mut count = Count(0);
             let wait = match source
-                .pass(&self.store, &self.slot, &self.opts, &mut count)
+                .pass(&self.store, &self.slot, &self.opts, &mut ())
                 .await
             {
                 Ok(report) => {

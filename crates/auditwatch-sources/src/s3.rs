@@ -224,6 +224,11 @@ fn leaf(prefix: &str) -> &str {
         .unwrap_or("")
 }
 
+/// Where an S3 object's events and checkpoint say they came from.
+pub fn object_location(bucket: &str, key: &str) -> String {
+    format!("s3://{bucket}/{key}")
+}
+
 /// Lists and reads one bucket.
 #[derive(Debug, Clone)]
 pub struct S3Source {
@@ -411,7 +416,7 @@ impl S3Source {
         };
         let known: HashMap<String, SourceObject> = blocking(|| {
             let catalog = store.catalog()?;
-            catalog.sources_under(&format!("s3://{}/", self.url.bucket))
+            catalog.sources_under(&self.location_prefix())
         })?
         .into_iter()
         .map(|s| (s.location.clone(), s))
@@ -419,7 +424,7 @@ impl S3Source {
         let todo: Vec<Listed> = listed
             .into_iter()
             .filter(|o| {
-                let location = format!("s3://{}/{}", self.url.bucket, o.key);
+                let location = object_location(&self.url.bucket, &o.key);
                 !known
                     .get(&location)
                     .is_some_and(|s| taken(s, o.size, Some(&o.etag)))
@@ -509,7 +514,7 @@ async fn fetch(
     opts: &IngestOptions,
 ) -> (ObjectId, Result<Unit, String>) {
     let id = ObjectId {
-        location: format!("s3://{bucket}/{}", o.key),
+        location: object_location(bucket, &o.key),
         size: o.size,
         mtime: None,
         etag: Some(o.etag.clone()),
@@ -528,7 +533,7 @@ pub async fn read_object(
     key: &str,
     opts: &IngestOptions,
 ) -> Result<Unit, FetchError> {
-    let location = format!("s3://{bucket}/{key}");
+    let location = object_location(bucket, key);
     if let Some(reason) = skip_by_name(key) {
         let head = client
             .head_object()

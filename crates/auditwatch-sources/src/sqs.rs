@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use crate::error::{SourceError, chain};
 use crate::notify::{Notice, ObjectRef, parse};
-use crate::s3::{FetchError, failed, read_object, taken};
+use crate::s3::{FetchError, failed, object_location, read_object, taken};
 use crate::{WriteSlot, blocking};
 
 /// What an SQS source reads.
@@ -79,13 +79,6 @@ pub struct SqsSource {
     sqs: aws_sdk_sqs::Client,
     s3: aws_sdk_s3::Client,
     settings: SqsSettings,
-}
-
-/// The fate of one message in a round.
-#[derive(Debug, Default)]
-struct Fate {
-    /// Objects of this message still unresolved (kept for a later delivery).
-    retry: bool,
 }
 
 impl SqsSource {
@@ -216,7 +209,8 @@ impl SqsSource {
         report: &mut RoundReport,
     ) -> Result<Vec<String>, SourceError> {
         let max = self.max_receives();
-        let mut fates: Vec<Fate> = messages.iter().map(|_| Fate::default()).collect();
+        // Per message: an object of it is unresolved, so it is kept for a later delivery.
+        let mut retry = vec![false; messages.len()];
         let mut quarantine: Vec<SourceObject> = Vec::new();
         // Each object once per round, with the messages that name it.
         let mut wanted: HashMap<(String, String), (ObjectRef, Vec<usize>)> = HashMap::new();
@@ -247,7 +241,7 @@ impl SqsSource {
                     quarantine.push(self.quarantined_message(m, &reason));
                     report.quarantined += 1;
                 }
-                Err(_) => fates[i].retry = true,
+                Err(_) => retry[i] = true,
             }
         }
         let _guard = slot.lock().await;
@@ -258,7 +252,7 @@ impl SqsSource {
         }
         let mut todo = Vec::new();
         for (o, users) in wanted.into_values() {
-            let location = format!("s3://{}/{}", o.bucket, o.key);
+            let location = object_location(&o.bucket, &o.key);
             let known = blocking(|| committer.writer().catalog().source(&location))?;
             let covered = known.is_some_and(|s| match (&o.etag, o.size) {
                 (Some(etag), Some(size)) => taken(&s, size, Some(etag)),
@@ -284,7 +278,7 @@ impl SqsSource {
                 .map(|&i| receive_count(&messages[i]))
                 .max()
                 .unwrap_or(1);
-            let location = format!("s3://{}/{}", o.bucket, o.key);
+            let location = object_location(&o.bucket, &o.key);
             // A bad object: the reason, and the version read (when it was read).
             let (reason, version) = match got {
                 Ok(unit) => match &unit.body {
@@ -310,14 +304,14 @@ impl SqsSource {
                         etag: o.etag.clone(),
                     };
                     failed(&mut committer, id, &reason);
-                    users.iter().for_each(|&i| fates[i].retry = true);
+                    users.iter().for_each(|&i| retry[i] = true);
                     continue;
                 }
             };
             if receives < max {
                 report.objects_retried += 1;
                 tracing::info!(object = %location, %reason, receives, "not readable yet; retried with its message");
-                users.iter().for_each(|&i| fates[i].retry = true);
+                users.iter().for_each(|&i| retry[i] = true);
                 continue;
             }
             report.quarantined += 1;
@@ -344,8 +338,8 @@ impl SqsSource {
         report.events_added = summary.events_added;
         Ok(messages
             .iter()
-            .zip(fates)
-            .filter(|(_, f)| !f.retry)
+            .zip(retry)
+            .filter(|(_, retry)| !retry)
             .filter_map(|(m, _)| m.receipt_handle().map(str::to_string))
             .collect())
     }
