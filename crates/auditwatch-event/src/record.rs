@@ -286,7 +286,7 @@ impl<'a> Record<'a> {
     pub fn key(&self) -> EventKey {
         match self.fields.event_id.as_deref() {
             Some(id) => EventKey::of_event_id(id),
-            None => EventKey(xxhash_rust::xxh3::xxh3_128(self.raw.as_bytes()) | 1 << 127),
+            None => EventKey::of_raw(self.raw),
         }
     }
 }
@@ -301,6 +301,11 @@ impl EventKey {
         parse_uuid(id)
             .map(EventKey)
             .unwrap_or_else(|| EventKey(xxhash_rust::xxh3::xxh3_128(id.as_bytes()) | 1 << 127))
+    }
+
+    /// The key of a record without `eventID`: a hash of its exact text.
+    pub fn of_raw(raw: &str) -> Self {
+        EventKey(xxhash_rust::xxh3::xxh3_128(raw.as_bytes()) | 1 << 127)
     }
 }
 

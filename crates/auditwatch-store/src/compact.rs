@@ -2,14 +2,12 @@
 //! one catalog transaction. Readers see the old set or the new set, never a mix.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 
 use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::catalog::{NewSegment, Segment};
 use crate::dedup::{from_blob, to_blob};
-use crate::error::{IoContext, Result, StoreError};
+use crate::error::Result;
 use crate::schema::events_schema;
 use crate::segment;
 use crate::writer::Writer;
@@ -65,20 +63,7 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
         let day = group[0].day;
         let mut batches = Vec::new();
         for s in &group {
-            let path = writer.lake().join(&s.path);
-            let file = File::open(&path).io("open", &path)?;
-            let perr = |source| StoreError::Parquet {
-                path: path.clone(),
-                source,
-            };
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(perr)?
-                .with_batch_size(8192)
-                .build()
-                .map_err(perr)?;
-            for b in reader {
-                batches.push(b?);
-            }
+            batches.push(segment::read(writer.lake(), s)?);
         }
         let all = concat_batches(&events_schema(), &batches)?;
         drop(batches);

@@ -14,6 +14,7 @@ mod error;
 pub mod failpoint;
 pub mod lookup;
 pub mod rows;
+pub mod retention;
 pub mod schema;
 mod scope;
 pub mod segment;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::compute::concat_batches;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -102,6 +104,24 @@ pub fn write(lake: &Path, day: i32, batch: &RecordBatch) -> Result<Segment> {
         accounts: distinct(batch, "accountId"),
         regions: distinct(batch, "awsRegion"),
     })
+}
+
+/// Reads a whole segment back into one batch (compaction and retention rewrite
+/// segments; a segment holds at most a few hundred thousand rows).
+pub fn read(lake: &Path, segment: &Segment) -> Result<RecordBatch> {
+    let path = lake.join(&segment.path);
+    let file = File::open(&path).io("open", &path)?;
+    let perr = |source| StoreError::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(perr)?
+        .with_batch_size(8192)
+        .build()
+        .map_err(perr)?;
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(concat_batches(&crate::schema::events_schema(), &batches)?)
 }
 
 /// Makes a rename or unlink in `dir` durable.
