@@ -5,10 +5,10 @@
 //! set: a `keep` list keeps only matches, a `drop` list removes matches.
 
 use auditwatch_event::Record;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The rules of one source (all lists empty and `read_only` unset: keep everything).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventFilter {
     /// Keep only events whose `eventName` starts with one of these.

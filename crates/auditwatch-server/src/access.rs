@@ -118,6 +118,15 @@ impl Routes {
         self.add(Method::POST, path, access, axum::routing::post(handler))
     }
 
+    /// A DELETE route.
+    pub fn delete<H, T>(self, path: &str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(Method::DELETE, path, access, axum::routing::delete(handler))
+    }
+
     /// Audits the route added last under `action`.
     pub fn audit(mut self, action: &'static str) -> Self {
         if let Some(r) = self.rules.last_mut() {

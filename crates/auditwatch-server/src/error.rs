@@ -22,7 +22,7 @@ pub struct ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable code: `invalid_request`, `not_found`, `forbidden`, `unauthenticated`,
-    /// `query_failed`, `internal`.
+    /// `query_failed`, `conflict`, `internal`.
     pub error: String,
     /// What went wrong.
     pub message: String,

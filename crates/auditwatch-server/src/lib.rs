@@ -57,7 +57,7 @@ pub struct ServerConfig {
     /// Sign-in settings.
     pub auth: AuthConfig,
     /// The status of the sources `serve` runs (empty when none are declared).
-    pub sources: auditwatch_sources::runner::Statuses,
+    pub sources: auditwatch_sources::runner::Runner,
 }
 
 /// Sign-in settings.

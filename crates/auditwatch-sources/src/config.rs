@@ -15,7 +15,7 @@
 //! drop_event_names = ["Describe", "List", "Get"]
 //! ```
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use auditwatch_ingest::EventFilter;
 
@@ -25,7 +25,7 @@ use crate::s3::{S3Settings, Selection};
 use crate::sqs::SqsSettings;
 
 /// One `[[sources]]` table as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct SourceConfig {
@@ -54,7 +54,7 @@ pub struct SourceConfig {
     // LookupEvents
     pub overlap_minutes: Option<u64>,
     pub requests_per_second: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "EventFilter::keeps_all")]
     pub filter: EventFilter,
 }
 
@@ -71,6 +71,8 @@ pub struct Spec {
     pub filter: EventFilter,
     /// What to read.
     pub kind: Kind,
+    /// The table as declared, in TOML (shown to administrators).
+    pub config: String,
 }
 
 /// What a source reads.
@@ -114,9 +116,29 @@ const SQS_FIELDS: &[&str] = &[
 ];
 
 impl SourceConfig {
+    /// Refuses what a source declared through the UI or API may not set: its own
+    /// endpoint or profile. Those sources use the server's AWS configuration, so an
+    /// administrator's browser session cannot point the server's credentials at
+    /// another host or borrow another profile.
+    pub fn check_declarable(&self) -> Result<(), String> {
+        for (field, set) in [
+            ("endpoint_url", self.endpoint_url.is_some()),
+            ("profile", self.profile.is_some()),
+        ] {
+            if set {
+                return Err(format!(
+                    "source `{}`: `{field}` can only be set in the configuration file",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the table and types it.
     pub fn resolve(self) -> Result<Spec, String> {
         let name = self.name.clone();
+        let config = toml::to_string(&self).unwrap_or_default();
         let err = |m: String| format!("source `{name}`: {m}");
         if name.is_empty()
             || !name
@@ -226,6 +248,7 @@ impl SourceConfig {
             },
             filter: self.filter,
             kind,
+            config,
         })
     }
 }

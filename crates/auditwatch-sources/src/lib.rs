@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod declared;
 mod error;
 pub mod lookup;
 pub mod notify;

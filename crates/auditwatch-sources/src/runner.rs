@@ -14,7 +14,8 @@ use auditwatch_store::Store;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::config::{Kind, Spec};
+use crate::config::{Kind, SourceConfig, Spec};
+use crate::declared::{DeclaredError, DeclaredSources};
 use crate::error::SourceError;
 use crate::lookup::LookupSource;
 use crate::s3::{S3Settings, S3Source, S3Url};
@@ -56,70 +57,278 @@ pub struct SourceStatus {
     /// Location prefix of this source's checkpoints (failed objects are listed from
     /// the catalog under it).
     pub location_prefix: String,
+    /// `config` (the configuration file) or `ui` (declared through the UI or API).
+    pub origin: String,
+    /// The administrator who declared it (UI or API only).
+    pub declared_by: Option<String>,
+    /// The source's table as declared (TOML), shown to administrators.
+    pub config: String,
     /// Newest data taken (seconds), from which `lag_seconds` is computed.
     #[serde(skip)]
     pub newest: Option<i64>,
 }
 
-/// The statuses of every running source, shared with the server.
-#[derive(Debug, Clone, Default)]
-pub struct Statuses(Arc<Vec<Arc<Mutex<SourceStatus>>>>);
+/// Where a source was declared.
+pub const FROM_CONFIG: &str = "config";
+/// Declared by an administrator through the UI or API (kept in the catalog).
+pub const FROM_UI: &str = "ui";
 
-impl Statuses {
+/// Why declaring or removing a source was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclareError {
+    /// The table is wrong (the message names the field).
+    #[error("{0}")]
+    Invalid(String),
+    /// A source of that name exists.
+    #[error("a source named `{0}` already exists")]
+    Exists(String),
+    /// No source of that name was declared through the UI or API.
+    #[error("no source named `{0}` was declared through the UI or API")]
+    NotFound(String),
+    /// The source comes from the configuration file.
+    #[error("source `{0}` is declared in the configuration file; change it there")]
+    FromConfig(String),
+    /// This process does not run sources (only `serve` does).
+    #[error("this server does not run sources (only `auditwatch serve` does)")]
+    NotRunning,
+    /// The declared-sources table failed.
+    #[error(transparent)]
+    Stored(#[from] DeclaredError),
+}
+
+/// One source the runner knows: its status and how to stop its task.
+struct Entry {
+    status: Arc<Mutex<SourceStatus>>,
+    stop: watch::Sender<bool>,
+}
+
+struct Inner {
+    store: Store,
+    slot: WriteSlot,
+    opts: IngestOptions,
+    entries: Mutex<Vec<Entry>>,
+    /// Set once the server shuts down; nothing starts after it.
+    closed: watch::Receiver<bool>,
+}
+
+/// Runs sources for `serve`: those of the configuration file, those declared
+/// through the UI or API (started and stopped while the server runs), and shares
+/// their statuses with the server. `Runner::default()` runs nothing (tests, tools).
+#[derive(Clone, Default)]
+pub struct Runner(Option<Arc<Inner>>);
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("sources", &self.snapshot().len())
+            .finish()
+    }
+}
+
+impl Runner {
+    /// Starts one task per source of the configuration file and per source declared
+    /// in the catalog; all stop when `shutdown` turns true. A declared source that no
+    /// longer checks is shown with its error instead of running.
+    pub fn start(
+        store: Store,
+        specs: Vec<Spec>,
+        opts: &IngestOptions,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let inner = Arc::new(Inner {
+            store: store.clone(),
+            slot: crate::write_slot(),
+            opts: opts.clone(),
+            entries: Mutex::new(Vec::new()),
+            closed: shutdown.clone(),
+        });
+        let runner = Runner(Some(inner.clone()));
+        for spec in specs {
+            runner.launch(spec, FROM_CONFIG, None);
+        }
+        match DeclaredSources::open(store.data_dir()).and_then(|t| t.list()) {
+            Ok(rows) => {
+                for row in rows {
+                    let (name, spec) = match row {
+                        Ok(d) => (d.config.name.clone(), checked(d.config).map(|s| (s, d.added_by))),
+                        Err(e) => (String::new(), Err(e.to_string())),
+                    };
+                    match spec {
+                        Ok((spec, by)) if runner.named(&spec.name).is_none() => {
+                            runner.launch(spec, FROM_UI, Some(by));
+                        }
+                        Ok((spec, _)) => runner.broken(
+                            &spec.name,
+                            &format!("also declared in the configuration file; remove one (`{}`)", spec.name),
+                        ),
+                        Err(e) => runner.broken(&name, &e),
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "declared sources not read"),
+        }
+        // Stop every task (including those declared later) at shutdown.
+        tokio::spawn(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+            for e in inner.entries.lock().expect("runner lock").iter() {
+                let _ = e.stop.send(true);
+            }
+        });
+        runner
+    }
+
+    /// The write slot the sources take turns for (maintenance takes it too).
+    pub fn slot(&self) -> Option<WriteSlot> {
+        self.0.as_ref().map(|i| i.slot.clone())
+    }
+
     /// A snapshot of every status, with the lag computed now.
     pub fn snapshot(&self) -> Vec<SourceStatus> {
+        let Some(inner) = &self.0 else {
+            return Vec::new();
+        };
         let now = chrono::Utc::now().timestamp();
-        self.0
+        inner
+            .entries
+            .lock()
+            .expect("runner lock")
             .iter()
-            .map(|s| {
-                let mut s = s.lock().expect("status lock").clone();
+            .map(|e| {
+                let mut s = e.status.lock().expect("status lock").clone();
                 s.lag_seconds = s.newest.map(|n| (now - n).max(0));
                 s
             })
             .collect()
     }
 
-    /// Whether no source is declared.
+    /// Whether no source is known.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.snapshot().is_empty()
     }
-}
 
-fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+    /// Declares a source (an administrator, through the UI or API): checks it,
+    /// stores it in the catalog and starts it. Blocking (SQLite); call it from a
+    /// blocking task inside the runtime.
+    pub fn declare(&self, config: SourceConfig, by: &str) -> Result<SourceStatus, DeclareError> {
+        let inner = self.0.as_ref().ok_or(DeclareError::NotRunning)?;
+        config.check_declarable().map_err(DeclareError::Invalid)?;
+        let spec = checked(config.clone()).map_err(DeclareError::Invalid)?;
+        if self.named(&spec.name).is_some() {
+            return Err(DeclareError::Exists(spec.name));
+        }
+        let table = DeclaredSources::open(inner.store.data_dir())?;
+        if !table.add(&config, by)? {
+            return Err(DeclareError::Exists(spec.name));
+        }
+        let name = spec.name.clone();
+        self.launch(spec, FROM_UI, Some(by.to_string()));
+        tracing::info!(source = %name, by, "source declared");
+        Ok(self
+            .named(&name)
+            .map(|s| s.lock().expect("status lock").clone())
+            .unwrap_or_default())
+    }
 
-/// Starts one task per source on the current Tokio runtime. They stop when
-/// `shutdown` turns true (between passes; a commit in progress finishes first).
-pub fn start(
-    store: Store,
-    specs: Vec<Spec>,
-    opts: &IngestOptions,
-    shutdown: watch::Receiver<bool>,
-) -> Statuses {
-    let slot = crate::write_slot();
-    let mut statuses = Vec::new();
-    for spec in specs {
+    /// Stops and forgets a source declared through the UI or API. Objects it took
+    /// stay in the lake, and their checkpoints stay, so declaring it again resumes.
+    /// Blocking, like [`Runner::declare`].
+    pub fn remove(&self, name: &str) -> Result<(), DeclareError> {
+        let inner = self.0.as_ref().ok_or(DeclareError::NotRunning)?;
+        let table = DeclaredSources::open(inner.store.data_dir())?;
+        if !table.remove(name)? {
+            let from_config = self
+                .named(name)
+                .is_some_and(|s| s.lock().expect("status lock").origin == FROM_CONFIG);
+            return Err(if from_config {
+                DeclareError::FromConfig(name.into())
+            } else {
+                DeclareError::NotFound(name.into())
+            });
+        }
+        let mut entries = inner.entries.lock().expect("runner lock");
+        entries.retain(|e| {
+            let s = e.status.lock().expect("status lock");
+            let gone = s.name == name && s.origin == FROM_UI;
+            if gone {
+                let _ = e.stop.send(true);
+            }
+            !gone
+        });
+        tracing::info!(source = %name, "source removed");
+        Ok(())
+    }
+
+    fn named(&self, name: &str) -> Option<Arc<Mutex<SourceStatus>>> {
+        let inner = self.0.as_ref()?;
+        inner
+            .entries
+            .lock()
+            .expect("runner lock")
+            .iter()
+            .find(|e| e.status.lock().expect("status lock").name == name)
+            .map(|e| e.status.clone())
+    }
+
+    /// Shows a declared source that cannot run, with the reason.
+    fn broken(&self, name: &str, reason: &str) {
+        let Some(inner) = &self.0 else { return };
+        tracing::error!(source = %name, error = %reason, "declared source not started");
+        let (stop, _) = watch::channel(true);
+        let status = SourceStatus {
+            name: name.into(),
+            origin: FROM_UI.into(),
+            state: "error".into(),
+            last_error: Some(reason.into()),
+            last_error_at: Some(now_text()),
+            ..Default::default()
+        };
+        inner.entries.lock().expect("runner lock").push(Entry {
+            status: Arc::new(Mutex::new(status)),
+            stop,
+        });
+    }
+
+    fn launch(&self, spec: Spec, origin: &str, declared_by: Option<String>) {
+        let Some(inner) = &self.0 else { return };
         let status = Arc::new(Mutex::new(SourceStatus {
             name: spec.name.clone(),
             kind: spec.kind.name().into(),
             target: target(&spec.kind),
+            origin: origin.into(),
+            declared_by,
+            config: spec.config.clone(),
             state: "starting".into(),
             ..Default::default()
         }));
-        statuses.push(status.clone());
-        let mut opts = opts.clone();
+        let (stop, stopped) = watch::channel(*inner.closed.borrow());
+        inner.entries.lock().expect("runner lock").push(Entry {
+            status: status.clone(),
+            stop,
+        });
+        let mut opts = inner.opts.clone();
         opts.filter = spec.filter.clone();
         let task = Task {
-            store: store.clone(),
-            slot: slot.clone(),
+            store: inner.store.clone(),
+            slot: inner.slot.clone(),
             opts,
             status,
-            shutdown: shutdown.clone(),
+            shutdown: stopped,
         };
         tokio::spawn(task.run(spec));
     }
-    Statuses(Arc::new(statuses))
+}
+
+/// Checks a declared table the way the configuration file's are checked.
+fn checked(config: SourceConfig) -> Result<Spec, String> {
+    config.resolve()
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn target(kind: &Kind) -> String {

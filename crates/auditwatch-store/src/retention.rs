@@ -90,6 +90,11 @@ fn plan(policy: &Retention, s: &Segment, today: i32) -> Plan {
     }
 }
 
+/// Today (UTC) in days since the Unix epoch, the day numbering of segments.
+pub fn today() -> i32 {
+    i32::try_from(chrono::Utc::now().timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
+}
+
 /// Applies `policy` as of `today` (days since the Unix epoch, UTC).
 pub fn apply(writer: &mut Writer, policy: &Retention, today: i32) -> Result<RetentionStats> {
     let mut stats = RetentionStats::default();

@@ -18,6 +18,16 @@ struct RawConfig {
     oidc: Option<auditwatch_server::oidc::OidcSettings>,
     #[serde(default)]
     sources: Vec<auditwatch_sources::config::SourceConfig>,
+    #[serde(default)]
+    retention: RawRetention,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    days: Option<u32>,
+    #[serde(default)]
+    accounts: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +61,9 @@ pub struct Config {
     pub oidc: Option<auditwatch_server::oidc::OidcSettings>,
     /// Sources `serve` runs continuously (`[[sources]]`).
     pub sources: Vec<auditwatch_sources::config::Spec>,
+    /// How long events are kept (`[retention]`; applied by `serve` hourly and by
+    /// `compact`).
+    pub retention: auditwatch_store::retention::Retention,
 }
 
 impl Config {
@@ -107,12 +120,22 @@ impl Config {
         auth.secure_cookies = a.secure_cookies.unwrap_or(false);
         let sources = auditwatch_sources::config::resolve_all(raw.sources)
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        for account in raw.retention.accounts.keys() {
+            anyhow::ensure!(
+                account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
+                "config: retention.accounts: `{account}` is not a 12-digit AWS account id"
+            );
+        }
         Ok(Self {
             data_dir,
             ingest,
             auth,
             oidc: raw.oidc,
             sources,
+            retention: auditwatch_store::retention::Retention {
+                days: raw.retention.days,
+                accounts: raw.retention.accounts,
+            },
         })
     }
 }
@@ -134,5 +157,22 @@ mod tests {
         std::fs::write(&f, "datadir = 1\n").unwrap();
         let e = format!("{:#}", Config::load(None, Some(&f)).unwrap_err());
         assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn retention_takes_days_and_checked_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[retention]\ndays = 365\n[retention.accounts]\n\"111122223333\" = 30\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(Path::new("/d")), Some(&f)).unwrap();
+        assert_eq!(c.retention.days, Some(365));
+        assert_eq!(c.retention.accounts["111122223333"], 30);
+        std::fs::write(&f, "[retention.accounts]\nprod = 30\n").unwrap();
+        let e = format!("{:#}", Config::load(None, Some(&f)).unwrap_err());
+        assert!(e.contains("`prod` is not a 12-digit AWS account id"), "{e}");
     }
 }

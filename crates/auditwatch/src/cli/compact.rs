@@ -1,17 +1,23 @@
-//! `auditwatch compact`: merge small segments.
+//! `auditwatch compact`: apply retention (`[retention]` in the configuration), then
+//! merge small segments.
 
 use anyhow::Result;
 
-use super::{Outcome, open_existing_store};
+use super::{Outcome, maintain, open_existing_store};
 use crate::config::Config;
 
 pub fn run(config: &Config) -> Result<Outcome> {
     let store = open_existing_store(config)?;
-    let mut writer = store.writer()?;
-    let s = auditwatch_store::compact::compact(&mut writer)?;
+    let (r, c) = maintain::once(&store, &config.retention)?;
+    if config.retention.is_enabled() {
+        println!(
+            "retention: dropped {} events ({} segments retired, {} rewritten)",
+            r.rows_dropped, r.retired, r.rewritten
+        );
+    }
     println!(
         "merged {} segments into {} ({} rows)",
-        s.merged, s.written, s.rows
+        c.merged, c.written, c.rows
     );
     Ok(Outcome::Success)
 }

@@ -2,6 +2,7 @@
 //! subcommand. Everything here is the command layer, so errors are `anyhow`.
 
 mod compact;
+mod maintain;
 mod demo;
 mod generate;
 mod ingest;

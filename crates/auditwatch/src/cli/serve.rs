@@ -80,19 +80,32 @@ pub fn serve(
     let oidc_settings = config.oidc.clone();
     let sources = config.sources.clone();
     let ingest = config.ingest.clone();
+    let retention = config.retention.clone();
     runtime()?.block_on(async move {
         if let Some(settings) = oidc_settings {
             let oidc = auditwatch_server::oidc::Oidc::discover(settings).await?;
             auth_config.oidc = Some(std::sync::Arc::new(oidc));
         }
         let (stop_sources, sources_stopped) = tokio::sync::watch::channel(false);
-        let source_count = sources.len();
-        let statuses =
-            auditwatch_sources::runner::start(store.clone(), sources, &ingest, sources_stopped);
+        let runner = auditwatch_sources::runner::Runner::start(
+            store.clone(),
+            sources,
+            &ingest,
+            sources_stopped.clone(),
+        );
+        if let Some(slot) = runner.slot() {
+            tokio::spawn(super::maintain::every(
+                store.clone(),
+                retention,
+                slot,
+                sources_stopped,
+            ));
+        }
+        let source_count = runner.snapshot().len();
         let server_config = ServerConfig {
             loopback_only: listen.ip().is_loopback(),
             auth: auth_config,
-            sources: statuses,
+            sources: runner,
             ..ServerConfig::default()
         };
         let state = AppState::new(store, auth, server_config);
