@@ -16,6 +16,9 @@ Usage: sources.py BIN FAILPOINTS_BIN WORKDIR
    of the commit protocol and at random moments (AUDITWATCH_KILLS, default 20 in all)
    while it ingests from SQS and S3; at the end the stored eventIDs are exactly the
    generator's: nothing lost, nothing doubled.
+4. LookupEvents against a second Auditwatch behind a proxy that throttles 30 % of calls.
+5. An S3 source declared through `POST /api/v1/sources` while `serve` runs: it runs,
+   comes back after a restart, and goes with `DELETE`; every change is audited.
 """
 import gzip
 import http.client
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import boto3
@@ -70,10 +74,32 @@ MOTO = f"http://127.0.0.1:{MOTO_PORT}"
 
 
 class Faults:
-    """What the proxy does to requests: a share of object GETs answered 503 SlowDown."""
+    """What the proxy does to requests: a share of object GETs answered 503 SlowDown,
+    a share delayed (longer than an SQS visibility timeout)."""
     get_503_share = 0.0
     injected = 0
+    delay_share = 0.0
+    delay_seconds = 0.0
+    delayed = 0
     lock = threading.Lock()
+
+
+def relay(handler, port, body):
+    """Forwards the handler's request to 127.0.0.1:port and writes the answer back."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("connection",)}
+    conn.request(handler.command, handler.path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    handler.send_response(resp.status)
+    for k, v in resp.getheaders():
+        if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
+    conn.close()
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
@@ -98,20 +124,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(msg)
             return
-        conn = http.client.HTTPConnection("127.0.0.1", MOTO_PORT, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
-        conn.request(self.command, self.path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        self.send_response(resp.status)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        conn.close()
+        if is_object_get and rng.random() < Faults.delay_share:
+            with Faults.lock:
+                Faults.delayed += 1
+            time.sleep(Faults.delay_seconds)
+        relay(self, MOTO_PORT, body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
 
@@ -121,6 +138,37 @@ class QuietServer(http.server.ThreadingHTTPServer):
         # A killed client leaves a broken pipe behind; that is the test, not a failure.
         if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
             super().handle_error(request, client_address)
+
+
+class Throttle(http.server.BaseHTTPRequestHandler):
+    """In front of an AWS-compatible CloudTrail endpoint: a share of calls answered
+    400 ThrottlingException, as AWS answers more than 2 LookupEvents calls a second."""
+    protocol_version = "HTTP/1.1"
+    upstream_port = 0
+    share = 0.0
+    injected = 0
+    passed = 0
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        if rng.random() < Throttle.share:
+            Throttle.injected += 1
+            msg = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("x-amzn-ErrorType", "ThrottlingException")
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            return
+        Throttle.passed += 1
+        relay(self, Throttle.upstream_port, body)
+
+    do_GET = do_POST
 
 
 PROXY_PORT = free_port()
@@ -430,6 +478,7 @@ def test_sqs_faults():
     token = admin_token(data)
     config = write_config("live-queue", queue_url, "live", interval=20)
     Faults.get_503_share = 0.2
+    Faults.delay_share, Faults.delay_seconds = 0.05, 3.5
     server = Server(BIN, data, config)
     try:
         def converged():
@@ -449,10 +498,20 @@ def test_sqs_faults():
         log(f"quarantined with reasons: {sorted(f['status'] + ': ' + (f['reason'] or '')[:60] for f in failed.values())[:3]} …")
         metrics = server.get("/metrics", token)
         assert 'auditwatch_source_events_added{source="live-queue",kind="sqs"}' in metrics, metrics[-2000:]
-        log(f"503s injected: {Faults.injected}")
+        # Only the broken and missing objects were given up on: an object whose GET
+        # outlasted the 2 s visibility timeout (its message's visibility was renewed)
+        # was not received again and again until quarantined.
+        troubled = set(failed)
+        expected_troubled = {f"s3://live/{k}" for k in bad} | {
+            f"s3://live/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/17/gone-{i}.json.gz" for i in range(3)}
+        assert troubled - {loc for loc in troubled if loc.startswith("sqs://")} == expected_troubled, \
+            sorted(troubled ^ expected_troubled)[:5]
+        assert Faults.delayed > 0, "the proxy delayed no GET"
+        log(f"503s injected: {Faults.injected}; GETs delayed 3.5 s past the 2 s visibility timeout: {Faults.delayed}")
     finally:
         server.stop()
         Faults.get_503_share = 0.0
+        Faults.delay_share = 0.0
 
 
 # ---------------------------------------------------------------- 3. kill tests
@@ -519,7 +578,8 @@ def test_kills():
 
 # ---------------------------------------------------------------- 4. LookupEvents
 def test_lookup():
-    print("== sources: LookupEvents source against a second Auditwatch's AWS-compatible endpoint", flush=True)
+    print("== sources: LookupEvents source against a second Auditwatch's AWS-compatible endpoint, "
+          "30 % of calls throttled", flush=True)
     gen = os.path.join(WORK, "gen-lookup")
     subprocess.run([BIN, "generate", "--out", gen, "--events", "700", "--seed", "14"],
                    check=True, stdout=subprocess.DEVNULL)
@@ -531,6 +591,9 @@ def test_lookup():
                                      "--format", "json"], capture_output=True, text=True, check=True).stdout)
     up = Server(BIN, upstream, None)
     wait_until("the upstream server", lambda: (_http_ok(f"http://127.0.0.1:{up.port}/healthz"), None), timeout=60)
+    Throttle.upstream_port, Throttle.share = up.port, 0.3
+    throttle = QuietServer(("127.0.0.1", free_port()), Throttle)
+    threading.Thread(target=throttle.serve_forever, daemon=True).start()
     config = os.path.join(WORK, "lookup.toml")
     with open(config, "w") as f:
         f.write(f"""
@@ -538,7 +601,7 @@ def test_lookup():
 name = "seed"
 kind = "lookup"
 regions = ["us-east-1"]
-endpoint_url = "http://127.0.0.1:{up.port}"
+endpoint_url = "http://127.0.0.1:{throttle.server_address[1]}"
 start = "400d"
 requests_per_second = 2
 interval_seconds = 3
@@ -561,9 +624,67 @@ interval_seconds = 3
         src = subprocess.run([BIN, "--data-dir", data, "sql", "SELECT DISTINCT source FROM events", "--format", "json"],
                              capture_output=True, text=True, check=True).stdout
         assert json.loads(src) == [{"source": "lookup-api:seed:us-east-1"}], src
+        assert Throttle.injected > 0, "no call was throttled"
+        log(f"{Throttle.injected} of {Throttle.injected + Throttle.passed} LookupEvents calls answered "
+            f"ThrottlingException; every event arrived once")
     finally:
         down.stop()
         up.stop()
+        throttle.shutdown()
+
+
+# ---------------------------------------------------------------- 5. declared in the UI/API
+def api(server, method, path, token, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_declared():
+    print("== sources: an S3 source declared through the API while serve runs, kept across a restart", flush=True)
+    files = generate("gen-declared", 600, 15)
+    s3.create_bucket(Bucket="declared")
+    _, expected = upload("declared", files)
+    data = os.path.join(WORK, "d-declared")
+    token = admin_token(data)
+    server = Server(BIN, data, None)
+    try:
+        wait_until("serve", lambda: (_http_ok(f"http://127.0.0.1:{server.port}/healthz"), None), timeout=60)
+        status, body = api(server, "POST", "/api/v1/sources", token,
+                           {"name": "trail", "kind": "s3", "bucket": "declared", "endpoint_url": MOTO})
+        assert status == 400 and "only be set in the configuration file" in body, (status, body)
+        status, body = api(server, "POST", "/api/v1/sources", token,
+                           {"name": "trail", "kind": "s3", "bucket": "declared", "interval_seconds": 2})
+        assert status == 201, (status, body)
+        wait_until("the declared source's events",
+                   lambda: (os.path.exists(os.path.join(data, "lake")) and len(stored_ids(data)) == len(expected), None),
+                   timeout=120, every=1)
+        check_exact(data, expected, "S3 source declared through the API")
+        server.stop()
+        server = Server(BIN, data, None)
+        wait_until("serve again", lambda: (_http_ok(f"http://127.0.0.1:{server.port}/healthz"), None), timeout=60)
+        listed = json.loads(server.get("/api/v1/sources", token))
+        assert [(s["name"], s["origin"], s["declared_by"]) for s in listed] == [("trail", "ui", "admin")], listed
+        # New objects are taken by the source started again from the catalog.
+        key, body, ids = records_file(4, tag="after-restart")
+        s3.put_object(Bucket="declared", Key=key, Body=body)
+        wait_until("the object written after the restart",
+                   lambda: (len(stored_ids(data)) == len(expected) + 4, None), timeout=60, every=1)
+        check_exact(data, expected + ids, "after the restart")
+        status, _ = api(server, "DELETE", "/api/v1/sources/trail", token)
+        assert status == 204, status
+        assert json.loads(server.get("/api/v1/sources", token)) == []
+        audit = json.loads(server.get("/api/v1/audit?action=source.", token))
+        actions = sorted(e["action"] for e in audit["entries"])
+        assert actions.count("source.declare") == 2 and actions.count("source.remove") == 1, actions
+        log("declared (refused with endpoint_url, then accepted), ran, survived a restart, removed; all audited")
+    finally:
+        server.stop()
 
 
 def _http_ok(url):
@@ -578,6 +699,7 @@ try:
     test_s3_pass()
     test_sqs_faults()
     test_kills()
+    test_declared()
     print("== sources: all passed", flush=True)
 finally:
     proxy.shutdown()

@@ -12,6 +12,7 @@ pub mod convert;
 pub mod dedup;
 mod error;
 pub mod failpoint;
+mod files;
 pub mod lookup;
 pub mod rows;
 pub mod retention;
@@ -52,10 +53,15 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let lake = data_dir.join("lake");
         std::fs::create_dir_all(lake.join("events")).io("create", &lake)?;
+        let runtime = RuntimeEnv::default();
+        runtime.register_object_store(
+            datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
+            Arc::new(files::LakeFiles::new(&lake)),
+        );
         let store = Self {
             data_dir: data_dir.to_path_buf(),
             lake,
-            runtime: Arc::new(RuntimeEnv::default()),
+            runtime: Arc::new(runtime),
         };
         store.catalog()?;
         Ok(store)

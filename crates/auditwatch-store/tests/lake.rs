@@ -332,3 +332,35 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let texts: Vec<String> = (0..200)
+        .map(|i| record(i, "111111111111", "alice", "GetObject", 1))
+        .collect();
+    commit(&store, &texts[..100], "a");
+    commit(&store, &texts[100..], "b");
+    let rt = rt();
+    let ctx = store.session(&Scope::All).unwrap();
+    let plan = rt
+        .block_on(async {
+            ctx.sql(r#"SELECT count(*) AS n, count(DISTINCT "eventID") AS d FROM events"#)
+                .await?
+                .create_physical_plan()
+                .await
+        })
+        .unwrap();
+    // The two segments are merged and moved out of the table folder before the
+    // planned query runs.
+    let mut w = store.writer().unwrap();
+    let c = auditwatch_store::compact::compact(&mut w).unwrap();
+    assert_eq!(c.merged, 2);
+    drop(w);
+    let batches = rt
+        .block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))
+        .unwrap();
+    let rows = to_json(&batches).unwrap();
+    assert_eq!((rows[0]["n"].as_u64(), rows[0]["d"].as_u64()), (Some(200), Some(200)));
+}

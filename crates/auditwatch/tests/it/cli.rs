@@ -216,3 +216,49 @@ fn lookup_formats_are_machine_readable() {
     );
     assert!(!err.contains("--next-token"), "last page has no token");
 }
+
+#[test]
+fn compact_applies_retention_per_account_and_old_files_are_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, data) = (dir.path().join("in"), dir.path().join("data"));
+    std::fs::create_dir_all(&input).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let mut n = 0;
+    for age in [1i64, 40, 100] {
+        let day = today - chrono::Duration::days(age);
+        for account in ["111111111111", "222222222222"] {
+            let records: Vec<String> = (0..5)
+                .map(|_| {
+                    n += 1;
+                    REC.replace("EID", &format!("e{n}"))
+                        .replace("2024-02-03", &day.format("%Y-%m-%d").to_string())
+                        .replace("111122223333", account)
+                })
+                .collect();
+            std::fs::write(
+                input.join(format!("{account}-{age}.json")),
+                format!("{{\"Records\":[{}]}}", records.join(",")),
+            )
+            .unwrap();
+        }
+    }
+    let (summary, code) = ingest(&data, &[&input]);
+    assert_eq!((code, summary["events_added"].as_u64()), (0, Some(30)));
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[retention]\ndays = 60\n[retention.accounts]\n\"222222222222\" = 30\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let (code, out, err) = run_text(&data, &["--config", &config, "compact"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("retention: dropped 15 events"), "{out}");
+    // 1111… keeps 60 days (ages 1 and 40), 2222… keeps 30 (age 1).
+    assert_eq!(count(&data, "WHERE accountId = '111111111111'"), 10);
+    assert_eq!(count(&data, "WHERE accountId = '222222222222'"), 5);
+    // The dropped files stay taken: reading the folder again adds nothing back.
+    let (summary, _) = ingest(&data, &[&input]);
+    assert_eq!(summary["events_added"].as_u64(), Some(0));
+    assert_eq!(count(&data, ""), 15);
+}
