@@ -166,7 +166,14 @@ pub struct DeclareForm {
     table: String,
 }
 
-async fn note(state: &AppState, caller: &Caller, action: &str, target: &str, detail: String, outcome: &str) {
+async fn note(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    detail: String,
+    outcome: &str,
+) {
     state
         .record(NewAudit {
             actor: caller.name.clone(),
@@ -189,8 +196,9 @@ async fn declare_form(
             "the source table is larger than {MAX_TABLE_BYTES} bytes"
         )))
     } else {
-        toml::from_str::<SourceConfig>(&f.table)
-            .map_err(|e| ApiError::invalid(format!("the source table is not valid: {}", e.message())))
+        toml::from_str::<SourceConfig>(&f.table).map_err(|e| {
+            ApiError::invalid(format!("the source table is not valid: {}", e.message()))
+        })
     };
     let result = match parsed {
         Ok(config) => {
@@ -202,11 +210,27 @@ async fn declare_form(
     };
     match result {
         Ok(status) => {
-            note(&state, &caller, "source.declare", &status.name, f.table, "ok").await;
+            note(
+                &state,
+                &caller,
+                "source.declare",
+                &status.name,
+                f.table,
+                "ok",
+            )
+            .await;
             Ok(Redirect::to("/sources").into_response())
         }
         Err(e) => {
-            note(&state, &caller, "source.declare", "", format!("{}: {}", f.table, e.message), "failed").await;
+            note(
+                &state,
+                &caller,
+                "source.declare",
+                "",
+                format!("{}: {}", f.table, e.message),
+                "failed",
+            )
+            .await;
             let status = e.status;
             let mut r = render(&state, &caller, Some(&e.message), &f.table).await?;
             *r.status_mut() = status;
@@ -228,7 +252,15 @@ async fn remove_form(
             Ok(Redirect::to("/sources").into_response())
         }
         Err(e) => {
-            note(&state, &caller, "source.remove", &name, e.message.clone(), "failed").await;
+            note(
+                &state,
+                &caller,
+                "source.remove",
+                &name,
+                e.message.clone(),
+                "failed",
+            )
+            .await;
             let status = e.status;
             let mut r = render(&state, &caller, Some(&e.message), "").await?;
             *r.status_mut() = status;

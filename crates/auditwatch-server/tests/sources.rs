@@ -108,7 +108,11 @@ async fn admins_declare_and_remove_sources_that_survive_a_restart() {
     ] {
         let r = send(&app, post_json("/api/v1/sources", body.clone())).await;
         assert_eq!(r.status, status, "{body}: {}", r.body);
-        assert!(r.json()["message"].as_str().unwrap().contains(words), "{}", r.body);
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(words),
+            "{}",
+            r.body
+        );
     }
     assert_eq!(names(&runner).len(), 1);
 
@@ -127,7 +131,10 @@ async fn admins_declare_and_remove_sources_that_survive_a_restart() {
     assert_eq!(r.json()["declared_by"], "root");
     let again = send(
         &app,
-        post_json("/api/v1/sources", json!({"name": "trail", "kind": "s3", "bucket": "other-bucket"})),
+        post_json(
+            "/api/v1/sources",
+            json!({"name": "trail", "kind": "s3", "bucket": "other-bucket"}),
+        ),
     )
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
@@ -142,7 +149,10 @@ async fn admins_declare_and_remove_sources_that_survive_a_restart() {
     assert_eq!(trail["target"], "s3://my-bucket/");
     let config = trail["config"].as_str().unwrap();
     assert!(config.contains("bucket = \"my-bucket\""), "{config}");
-    assert!(config.contains("drop_event_names = [\"Describe\"]"), "{config}");
+    assert!(
+        config.contains("drop_event_names = [\"Describe\"]"),
+        "{config}"
+    );
 
     // Declared through the page's form (TOML); a bad table is shown with its reason.
     let r = send(&app, form("/sources", "name = \"queue\"\nkind = \"sqs\"\n")).await;
@@ -150,7 +160,11 @@ async fn admins_declare_and_remove_sources_that_survive_a_restart() {
     assert!(r.body.contains("`queue_url` is required"), "{}", r.body);
     let r = send(&app, form("/sources", "name = [oops")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("the source table is not valid"), "{}", r.body);
+    assert!(
+        r.body.contains("the source table is not valid"),
+        "{}",
+        r.body
+    );
     let r = send(
         &app,
         form(
@@ -170,11 +184,17 @@ async fn admins_declare_and_remove_sources_that_survive_a_restart() {
     let analyst = app.as_(bearer_for(&auth, "ann", Role::Analyst, None));
     let r = send(
         &analyst,
-        post_json("/api/v1/sources", json!({"name": "mine", "kind": "s3", "bucket": "other-bucket"})),
+        post_json(
+            "/api/v1/sources",
+            json!({"name": "mine", "kind": "s3", "bucket": "other-bucket"}),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(send(&analyst, delete("/api/v1/sources/trail")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&analyst, delete("/api/v1/sources/trail")).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // A restart starts the declared sources again, next to the file's.
     let (app2, runner2) = app_again(&data, &from_file);
@@ -196,12 +216,23 @@ async fn admins_declare_and_remove_sources_that_survive_a_restart() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(&app2, delete("/api/v1/sources/from-file")).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(r.json()["message"].as_str().unwrap().contains("configuration file"));
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("configuration file")
+    );
     let r = send(&app2, form("/sources/queue/remove", "")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(names(&runner2), [("from-file".to_string(), "config".to_string())]);
+    assert_eq!(
+        names(&runner2),
+        [("from-file".to_string(), "config".to_string())]
+    );
     let (_, runner3) = app_again(&data, &from_file);
-    assert_eq!(names(&runner3), [("from-file".to_string(), "config".to_string())]);
+    assert_eq!(
+        names(&runner3),
+        [("from-file".to_string(), "config".to_string())]
+    );
 
     // Every change, refused or not, is in the audit log.
     let log = auth

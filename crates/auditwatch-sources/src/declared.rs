@@ -70,9 +70,9 @@ impl DeclaredSources {
     /// Every declared source, by name. A row that does not parse is returned as an
     /// error in its place, so one bad row never hides the others.
     pub fn list(&self) -> Result<Vec<Result<Declared, DeclaredError>>, DeclaredError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, config, added_by, added_at FROM declared_sources ORDER BY name")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT name, config, added_by, added_at FROM declared_sources ORDER BY name",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -154,7 +154,10 @@ mod tests {
         let listed = table.list().unwrap();
         assert_eq!(listed.len(), 1);
         let d = listed[0].as_ref().unwrap();
-        assert_eq!((d.config.bucket.as_deref(), d.added_by.as_str()), (Some("b"), "admin"));
+        assert_eq!(
+            (d.config.bucket.as_deref(), d.added_by.as_str()),
+            (Some("b"), "admin")
+        );
         assert!(table.contains("trail").unwrap());
         assert!(table.remove("trail").unwrap());
         assert!(!table.remove("trail").unwrap());

@@ -150,7 +150,10 @@ impl Runner {
             Ok(rows) => {
                 for row in rows {
                     let (name, spec) = match row {
-                        Ok(d) => (d.config.name.clone(), checked(d.config).map(|s| (s, d.added_by))),
+                        Ok(d) => (
+                            d.config.name.clone(),
+                            checked(d.config).map(|s| (s, d.added_by)),
+                        ),
                         Err(e) => (String::new(), Err(e.to_string())),
                     };
                     match spec {
@@ -159,7 +162,10 @@ impl Runner {
                         }
                         Ok((spec, _)) => runner.broken(
                             &spec.name,
-                            &format!("also declared in the configuration file; remove one (`{}`)", spec.name),
+                            &format!(
+                                "also declared in the configuration file; remove one (`{}`)",
+                                spec.name
+                            ),
                         ),
                         Err(e) => runner.broken(&name, &e),
                     }

@@ -235,7 +235,10 @@ mod tests {
             accounts: [("keep-longer".to_string(), 365)].into(),
         };
         assert_eq!(plan(&p, &seg(50, &["x", "y"]), 100), Plan::Retire);
-        assert_eq!(plan(&p, &seg(50, &["x", "keep-longer"]), 100), Plan::Rewrite);
+        assert_eq!(
+            plan(&p, &seg(50, &["x", "keep-longer"]), 100),
+            Plan::Rewrite
+        );
         assert_eq!(plan(&p, &seg(80, &["x", "keep-longer"]), 100), Plan::Keep);
     }
 

@@ -299,7 +299,9 @@ fn retention_drops_old_days_per_account_in_one_step_and_keeps_the_rest_exact() {
         33
     );
     assert_eq!(
-        count("SELECT count(*) AS n FROM events WHERE eventTime < TIMESTAMP '2024-03-02T00:00:00Z'"),
+        count(
+            "SELECT count(*) AS n FROM events WHERE eventTime < TIMESTAMP '2024-03-02T00:00:00Z'"
+        ),
         0
     );
     // Only the retired files left the table folder.
@@ -362,5 +364,8 @@ fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() 
         .block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))
         .unwrap();
     let rows = to_json(&batches).unwrap();
-    assert_eq!((rows[0]["n"].as_u64(), rows[0]["d"].as_u64()), (Some(200), Some(200)));
+    assert_eq!(
+        (rows[0]["n"].as_u64(), rows[0]["d"].as_u64()),
+        (Some(200), Some(200))
+    );
 }

@@ -77,9 +77,17 @@ pub fn routes() -> Routes {
         .get("/feedback", Access::Role(Role::Admin), stats::feedback)
         .get("/audit", Access::Role(Role::Admin), crate::admin::audit_api)
         .get("/sources", Access::Role(Role::Admin), crate::sources::api)
-        .post("/sources", Access::Role(Role::Admin), crate::sources::declare_api)
+        .post(
+            "/sources",
+            Access::Role(Role::Admin),
+            crate::sources::declare_api,
+        )
         .audit("source.declare")
-        .delete("/sources/{name}", Access::Role(Role::Admin), crate::sources::remove_api)
+        .delete(
+            "/sources/{name}",
+            Access::Role(Role::Admin),
+            crate::sources::remove_api,
+        )
         .audit("source.remove")
         .fallback(not_found)
 }

@@ -52,7 +52,9 @@ pub async fn every(
                     );
                 }
             }
-            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "maintenance failed; retrying next hour"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "maintenance failed; retrying next hour")
+            }
             Err(e) => tracing::error!(error = %e, "maintenance task failed"),
         }
     }

@@ -2,11 +2,11 @@
 //! subcommand. Everything here is the command layer, so errors are `anyhow`.
 
 mod compact;
-mod maintain;
 mod demo;
 mod generate;
 mod ingest;
 mod lookup;
+mod maintain;
 mod serve;
 mod sql;
 mod users;
