@@ -117,6 +117,18 @@ await page.goto(`${url}/admin/users`);
 assert.match(await page.locator("table.data").first().textContent(), /scoped/);
 await shot("admin-users");
 
+// Sources: an admin declares one with the page's form (TOML), sees it, removes it.
+await page.goto(`${url}/sources`);
+await page.fill("textarea[name=table]",
+  'name = "browser-trail"\nkind = "s3"\nbucket = "browser-declared-bucket"\ninterval_seconds = 3600\n');
+await Promise.all([page.waitForURL(/\/sources$/), page.click("form[action='/sources'] button[type=submit]")]);
+const row = page.locator("#sources tbody tr", { hasText: "browser-trail" });
+assert.equal(await row.count(), 1, "the declared source is not listed");
+assert.match(await row.textContent(), /s3:\/\/browser-declared-bucket\/.*by admin/s);
+await shot("sources-declared");
+await Promise.all([page.waitForURL(/\/sources$/), row.locator("button", { hasText: "Remove" }).click()]);
+assert.equal(await page.locator("#sources tbody tr", { hasText: "browser-trail" }).count(), 0);
+
 // Sign-out ends the session: the next visit asks to sign in again.
 await Promise.all([page.waitForURL(/\/login$/), page.click("form.signout button")]);
 await page.goto(`${url}/search`);

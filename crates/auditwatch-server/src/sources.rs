@@ -329,6 +329,9 @@ async fn render(
                                         button type="submit" { "Remove" }
                                     }
                                 } @else { "configuration file" }
+                                @if !s.config.is_empty() {
+                                    details { summary { "Table" } pre { code { (s.config) } } }
+                                }
                             }
                         }
                     }
