@@ -1,0 +1,469 @@
+//! The tamper matrix: chains signed here with test keys (generated for these tests
+//! with openssl; never used anywhere else), then altered one way at a time.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use auditwatch_integrity::chain::{FileKind, Request, StoredSignature};
+use auditwatch_integrity::digest::sha256_hex;
+use auditwatch_integrity::layout::TrailArn;
+use auditwatch_integrity::{KeyRing, Objects, PublicKey, Report, Verdict, sign, verify};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use serde_json::{Value, json};
+
+const BUCKET: &str = "trail-bucket";
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "eu-west-1";
+const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail";
+/// 2024-03-01T00:00:00Z
+const T0: i64 = 1_709_251_200;
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn key_pair(n: u8) -> RsaKeyPair {
+    let der: &[u8] = match n {
+        1 => include_bytes!("data/test-key-1.der"),
+        _ => include_bytes!("data/test-key-2.der"),
+    };
+    RsaKeyPair::from_der(der).unwrap()
+}
+
+fn public(n: u8) -> PublicKey {
+    PublicKey::from_der(key_pair(n).public().as_ref().to_vec()).unwrap()
+}
+
+fn sign_with(n: u8, message: &str) -> String {
+    let kp = key_pair(n);
+    let mut sig = vec![0; kp.public().modulus_len()];
+    kp.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        message.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    hex::encode(sig)
+}
+
+fn stamp(t: i64, fmt: &str) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .format(fmt)
+        .to_string()
+}
+
+/// A bucket in memory, with the signatures S3 keeps in object metadata.
+#[derive(Clone, Default)]
+struct Bucket {
+    objects: HashMap<String, Vec<u8>>,
+    signatures: HashMap<String, String>,
+    /// A local copy: signatures unknown.
+    local: bool,
+    digests: Vec<String>,
+}
+
+impl Objects for Bucket {
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        assert_eq!(bucket, BUCKET);
+        Ok(self.objects.get(key).cloned())
+    }
+    fn signature(&self, _: &str, key: &str) -> Result<StoredSignature, String> {
+        Ok(match (self.local, self.signatures.get(key)) {
+            (true, _) => StoredSignature::Unknown,
+            (false, Some(s)) => StoredSignature::Found(s.clone()),
+            (false, None) => StoredSignature::Missing,
+        })
+    }
+}
+
+fn digest_key(end: i64, suffix: &str) -> String {
+    format!(
+        "AWSLogs/o-abc123/{ACCOUNT}/CloudTrail-Digest/{REGION}/{}/{ACCOUNT}_CloudTrail-Digest_{REGION}_org-trail_us-east-1_{}{suffix}.json.gz",
+        stamp(end, "%Y/%m/%d"),
+        stamp(end, "%Y%m%dT%H%M%SZ")
+    )
+}
+
+impl Bucket {
+    /// Signs and stores `digest` at `key` (its own location fields are set here
+    /// unless `moved`), returning (inflated hash, signature).
+    fn put_digest(&mut self, key: &str, digest: &mut Value, signer: u8) -> (String, String) {
+        if digest["digestS3Object"].is_null() {
+            digest["digestS3Bucket"] = json!(BUCKET);
+            digest["digestS3Object"] = json!(key);
+        }
+        digest["digestPublicKeyFingerprint"] = json!(public(signer).fingerprint);
+        let inflated = serde_json::to_vec(digest).unwrap();
+        let hash = sha256_hex(&inflated);
+        let parsed = auditwatch_integrity::Digest::parse(&inflated).unwrap();
+        let message = sign::string_to_sign(&parsed, BUCKET, key, &hash);
+        let signature = sign_with(signer, &message);
+        self.objects.insert(key.to_string(), gz(&inflated));
+        self.signatures.insert(key.to_string(), signature.clone());
+        self.digests.push(key.to_string());
+        (hash, signature)
+    }
+
+    /// A chain of `hours` hourly digests from T0, each listing `logs` log files (the
+    /// hours in `empty` list none).
+    fn chain(hours: i64, logs: usize, empty: &[i64]) -> Self {
+        let mut b = Bucket::default();
+        let mut previous: Option<(String, String, String)> = None;
+        for h in 0..hours {
+            let end = T0 + (h + 1) * 3600;
+            let mut files = Vec::new();
+            if !empty.contains(&h) {
+                for i in 0..logs {
+                    let key = format!(
+                        "AWSLogs/o-abc123/{ACCOUNT}/CloudTrail/{REGION}/{}/{ACCOUNT}_CloudTrail_{REGION}_{}_{h}x{i}.json.gz",
+                        stamp(end, "%Y/%m/%d"),
+                        stamp(end - 600, "%Y%m%dT%H%MZ")
+                    );
+                    let body = json!({"Records": [{"eventID": format!("e-{h}-{i}"), "eventTime": stamp(end - 900, "%Y-%m-%dT%H:%M:%SZ")}]});
+                    let raw = serde_json::to_vec(&body).unwrap();
+                    b.objects.insert(key.clone(), gz(&raw));
+                    files.push(
+                        json!({"s3Bucket": BUCKET, "s3Object": key, "hashValue": sha256_hex(&raw),
+                                      "hashAlgorithm": "SHA-256"}),
+                    );
+                }
+            }
+            let mut digest = json!({
+                "awsAccountId": ACCOUNT,
+                "digestStartTime": stamp(end - 3600, "%Y-%m-%dT%H:%M:%SZ"),
+                "digestEndTime": stamp(end, "%Y-%m-%dT%H:%M:%SZ"),
+                "digestSignatureAlgorithm": "SHA256withRSA",
+                "previousDigestS3Bucket": previous.as_ref().map(|_| BUCKET),
+                "previousDigestS3Object": previous.as_ref().map(|p| p.0.clone()),
+                "previousDigestHashValue": previous.as_ref().map(|p| p.1.clone()),
+                "previousDigestHashAlgorithm": previous.as_ref().map(|_| "SHA-256"),
+                "previousDigestSignature": previous.as_ref().map(|p| p.2.clone()),
+                "logFiles": files,
+            });
+            let key = digest_key(end, "");
+            let (hash, sig) = b.put_digest(&key, &mut digest, 1);
+            previous = Some((key, hash, sig));
+        }
+        b
+    }
+
+    fn check(&self) -> Report {
+        let trail: TrailArn = TRAIL.parse().unwrap();
+        let keys = KeyRing(vec![public(1)]);
+        verify(
+            self,
+            &Request {
+                bucket: BUCKET,
+                digest_keys: self.digests.clone(),
+                trail: &trail,
+                start: T0,
+                end: T0 + 400 * 24 * 3600,
+                keys: &keys,
+                max_inflated: 64 << 20,
+            },
+        )
+    }
+
+    /// Deletes a digest (it is no longer listed either).
+    fn delete_digest(&mut self, hour: i64) {
+        let key = self.digest_at(hour);
+        self.objects.remove(&key);
+        self.digests.retain(|k| *k != key);
+    }
+
+    fn digest_at(&self, hour: i64) -> String {
+        digest_key(T0 + (hour + 1) * 3600, "")
+    }
+
+    fn logs_of(&self, hour: i64) -> Vec<String> {
+        let d = self.digest_json(hour);
+        d["logFiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["s3Object"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn digest_json(&self, hour: i64) -> Value {
+        let bytes =
+            auditwatch_integrity::gzip::inflate(&self.objects[&self.digest_at(hour)], 1 << 30)
+                .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+}
+
+fn failures(r: &Report) -> Vec<(String, Verdict)> {
+    r.findings
+        .iter()
+        .filter(|f| f.verdict.is_failure())
+        .map(|f| {
+            (
+                f.location.rsplit('/').next().unwrap().to_string(),
+                f.verdict.clone(),
+            )
+        })
+        .collect()
+}
+
+fn verdict_of(r: &Report, key: &str) -> Verdict {
+    let loc = format!("s3://{BUCKET}/{key}");
+    r.findings
+        .iter()
+        .find(|f| f.location == loc)
+        .unwrap_or_else(|| panic!("no finding for {key}"))
+        .verdict
+        .clone()
+}
+
+fn reason(v: &Verdict) -> &str {
+    match v {
+        Verdict::Invalid(r) | Verdict::NotFound(r) | Verdict::Unverifiable(r) => r,
+        Verdict::Valid => "valid",
+    }
+}
+
+#[test]
+fn thirty_days_of_hourly_digests_are_all_valid() {
+    let b = Bucket::chain(720, 1, &[5, 6, 300]);
+    let r = b.check();
+    assert_eq!(r.counts(FileKind::Digest), (720, 0, 0));
+    assert_eq!(r.counts(FileKind::Log), (717, 0, 0));
+    // The first digest starts the chain at T0, the start of the window: no gap.
+    assert!(r.gaps.is_empty(), "{:?}", r.gaps);
+}
+
+#[test]
+fn each_tamper_class_is_found_and_named() {
+    let clean = Bucket::chain(48, 2, &[10]);
+    assert_eq!(clean.check().failures(), 0);
+
+    // A modified log file.
+    let mut b = clean.clone();
+    let log = b.logs_of(20)[0].clone();
+    b.objects.insert(log.clone(), gz(b"{\"Records\":[]}"));
+    let r = b.check();
+    assert_eq!(failures(&r).len(), 1, "{:?}", failures(&r));
+    assert!(reason(&verdict_of(&r, &log)).contains("modified"));
+
+    // A deleted log file.
+    let mut b = clean.clone();
+    let log = b.logs_of(21)[1].clone();
+    b.objects.remove(&log);
+    let r = b.check();
+    assert_eq!(failures(&r).len(), 1);
+    assert!(matches!(verdict_of(&r, &log), Verdict::NotFound(_)));
+
+    // Trailing bytes after a log file's gzip stream (its first member still hashes right).
+    let mut b = clean.clone();
+    let log = b.logs_of(22)[0].clone();
+    b.objects
+        .get_mut(&log)
+        .unwrap()
+        .extend(gz(b"{\"Records\":[{\"eventID\":\"forged\"}]}"));
+    let r = b.check();
+    assert!(
+        reason(&verdict_of(&r, &log)).contains("after the end of the gzip stream"),
+        "{r:?}"
+    );
+
+    // A modified digest (its signature kept): invalid, its logs unchecked, the
+    // chain continues below it.
+    let mut b = clean.clone();
+    let key = b.digest_at(30);
+    let mut d = b.digest_json(30);
+    d["logFiles"].as_array_mut().unwrap().pop();
+    b.objects
+        .insert(key.clone(), gz(&serde_json::to_vec(&d).unwrap()));
+    let r = b.check();
+    assert_eq!(failures(&r).len(), 1, "{:?}", failures(&r));
+    assert!(
+        reason(&verdict_of(&r, &key)).contains("modified"),
+        "{:?}",
+        verdict_of(&r, &key)
+    );
+    assert_eq!(r.counts(FileKind::Digest).0, 47);
+
+    // A deleted digest: named by its successor, reported as deleted, with a gap.
+    let mut b = clean.clone();
+    let key = b.digest_at(25);
+    b.delete_digest(25);
+    let r = b.check();
+    assert_eq!(failures(&r).len(), 1);
+    assert!(reason(&verdict_of(&r, &key)).contains("deleted"));
+    assert_eq!(r.gaps.len(), 1, "{:?}", r.gaps);
+    assert_eq!(r.counts(FileKind::Digest).0, 47);
+
+    // Two consecutive deleted digests: the first is named, the gap says two.
+    let mut b = clean.clone();
+    b.delete_digest(25);
+    b.delete_digest(24);
+    let r = b.check();
+    assert_eq!(failures(&r).len(), 1, "{:?}", failures(&r));
+    assert!(
+        r.gaps[0]
+            .reason
+            .contains("about 2 consecutive digests are missing"),
+        "{:?}",
+        r.gaps
+    );
+    assert_eq!(r.gaps[0].from, Some(T0 + 24 * 3600));
+
+    // A digest moved to another key (and listed there).
+    let mut b = clean.clone();
+    let key = b.digest_at(12);
+    let bytes = b.objects[&key].clone();
+    b.delete_digest(12);
+    let moved = digest_key(T0 + 13 * 3600 + 60, "");
+    b.objects.insert(moved.clone(), bytes);
+    b.signatures
+        .insert(moved.clone(), b.signatures[&key].clone());
+    b.digests.push(moved.clone());
+    let r = b.check();
+    assert!(matches!(verdict_of(&r, &key), Verdict::NotFound(_)));
+    assert!(
+        reason(&verdict_of(&r, &moved)).contains("moved: it names itself"),
+        "{r:?}"
+    );
+
+    // Re-signed with another key: unknown fingerprint, or a known fingerprint whose
+    // signature does not match.
+    let mut b = clean.clone();
+    let key = b.digest_at(47);
+    let mut d = b.digest_json(47);
+    b.put_digest(&key, &mut d, 2);
+    b.digests.pop();
+    let r = b.check();
+    assert!(
+        reason(&verdict_of(&r, &key)).contains("unknown key"),
+        "{r:?}"
+    );
+    let mut d = b.digest_json(47);
+    d["digestPublicKeyFingerprint"] = json!(public(1).fingerprint);
+    let inflated = serde_json::to_vec(&d).unwrap();
+    let parsed = auditwatch_integrity::Digest::parse(&inflated).unwrap();
+    let message = sign::string_to_sign(&parsed, BUCKET, &key, &sha256_hex(&inflated));
+    b.objects.insert(key.clone(), gz(&inflated));
+    b.signatures.insert(key.clone(), sign_with(2, &message));
+    let r = b.check();
+    assert!(
+        reason(&verdict_of(&r, &key)).contains("signature does not match"),
+        "{r:?}"
+    );
+
+    // No signature in the newest digest's metadata (older ones are vouched for by
+    // their successors, whose recorded signature must match their metadata).
+    let mut b = clean.clone();
+    b.signatures.remove(&b.digest_at(47));
+    let r = b.check();
+    assert!(reason(&verdict_of(&r, &b.digest_at(47))).contains("no signature"));
+    let mut b = clean.clone();
+    let other = b.signatures[&b.digest_at(3)].clone();
+    b.signatures.insert(b.digest_at(9), other);
+    let r = b.check();
+    assert!(
+        reason(&verdict_of(&r, &b.digest_at(9))).contains("differs from the one"),
+        "{r:?}"
+    );
+
+    // Trailing data after a digest's gzip stream.
+    let mut b = clean.clone();
+    let key = b.digest_at(40);
+    b.objects.get_mut(&key).unwrap().extend(b"junk");
+    let r = b.check();
+    assert!(reason(&verdict_of(&r, &key)).contains("after the end of the gzip stream"));
+}
+
+#[test]
+fn restarts_backfill_and_local_copies() {
+    // Validation restarted at hour 20: a starting digest is a gap, not tampering.
+    let mut b = Bucket::chain(30, 1, &[]);
+    let key = b.digest_at(20);
+    let mut d = b.digest_json(20);
+    for f in [
+        "previousDigestS3Bucket",
+        "previousDigestS3Object",
+        "previousDigestHashValue",
+        "previousDigestHashAlgorithm",
+        "previousDigestSignature",
+    ] {
+        d[f] = Value::Null;
+    }
+    let (hash, sig) = b.put_digest(&key, &mut d, 1);
+    b.digests.pop();
+    // Its successor must record the new digest's hash and signature.
+    let next = b.digest_at(21);
+    let mut n = b.digest_json(21);
+    n["previousDigestHashValue"] = json!(hash);
+    n["previousDigestSignature"] = json!(sig);
+    b.put_digest(&next, &mut n, 1);
+    b.digests.pop();
+    // … and so on up the chain: re-sign every later digest.
+    let mut prev = next;
+    for h in 22..30 {
+        let k = b.digest_at(h);
+        let mut d = b.digest_json(h);
+        let p = auditwatch_integrity::gzip::inflate(&b.objects[&prev], 1 << 30).unwrap();
+        d["previousDigestHashValue"] = json!(sha256_hex(&p));
+        d["previousDigestSignature"] = json!(b.signatures[&prev]);
+        b.put_digest(&k, &mut d, 1);
+        b.digests.pop();
+        prev = k;
+    }
+    let r = b.check();
+    assert_eq!(r.failures(), 0, "{:?}", failures(&r));
+    assert_eq!(r.gaps.len(), 1);
+    assert!(r.gaps[0].reason.contains("starting digest"), "{:?}", r.gaps);
+
+    // A backfill digest is checked on its own signature.
+    let mut b = Bucket::chain(5, 1, &[]);
+    let end = T0 + 2 * 3600;
+    let key = digest_key(end, "_backfill");
+    let mut d = b.digest_json(1);
+    d["digestS3Object"] = Value::Null;
+    b.put_digest(&key, &mut d, 1);
+    let r = b.check();
+    assert_eq!(verdict_of(&r, &key), Verdict::Valid);
+    b.objects.insert(key.clone(), gz(b"{}"));
+    let r = b.check();
+    assert!(verdict_of(&r, &key).is_failure());
+
+    // A local copy without signatures: only the newest digest cannot be verified.
+    let mut b = Bucket::chain(10, 1, &[]);
+    b.local = true;
+    let r = b.check();
+    assert_eq!(r.counts(FileKind::Digest), (9, 0, 1));
+    assert!(reason(&verdict_of(&r, &b.digest_at(9))).contains("--export-signatures"));
+}
+
+#[test]
+fn keys_from_list_public_keys_output() {
+    let p = public(1);
+    let text = json!({"PublicKeyList": [{
+        "Value": base64_encode(&p.value), "Fingerprint": p.fingerprint,
+        "ValidityStartTime": "2024-01-01T00:00:00+00:00", "ValidityEndTime": 1_735_689_600.0
+    }]});
+    let ring = KeyRing::from_json(text.to_string().as_bytes()).unwrap();
+    assert_eq!(ring.find(&p.fingerprint).unwrap().pkcs1_der, p.pkcs1_der);
+    assert_eq!(ring.0[0].valid_to, Some(1_735_689_600));
+    // AWS's documentation sample mixes PKCS#1 and SubjectPublicKeyInfo values.
+    let doc = r#"{"publicKeyList": [{"Value": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqlzPJbvZJ42UdcmLfPUqXYNfOs6I8lCfao/tOs8CmzPOEdtLWugB9xoIUz78qVHdKIqxbaG4jWHfJBiOSSFBM0lt8cdVo4TnRa7oG9io5pysS6DJhBBAeXsicufsiFJR+wrUNh8RSLxL4k6G1+BhLX20tJkZ/erT97tDGBujAelqseGg3vPZbTx9SMfOLN65PdLFudLP7Gat0Z9p5jw/rjpclKfo9Bfc3heeBxWGKwBBOKnFAaN9V57pOaosCvPKmHd9bg7jsQkI9Xp22IzGLsTFJZYVA3KiTAElDMu80iFXPHEq9hKNbt9e4URFam+1utKVEiLkR2disdCmPTK0VQIDAQAB", "Fingerprint": "31e8b5433410dfb61a9dc45cc65b22ff", "ValidityStartTime": "1434589370.0"}]}"#;
+    let ring = KeyRing::from_json(doc.as_bytes()).unwrap();
+    assert!(ring.0[0].pkcs1_der.len() < ring.0[0].value.len());
+    assert!(
+        KeyRing::from_json(b"{\"PublicKeyList\": [{\"Value\": \"!!\"}]}")
+            .unwrap_err()
+            .contains("key 1")
+    );
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
