@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod config;
 pub mod declared;
+pub mod digests;
 mod error;
 pub mod lookup;
 pub mod notify;

@@ -10,6 +10,7 @@ mod maintain;
 mod serve;
 mod sql;
 mod users;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -54,8 +55,11 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Serve the web UI, the JSON API and the AWS-compatible LookupEvents endpoint.
     Serve(serve::ServeArgs),
-    /// Merge small Parquet segments.
+    /// Apply retention (`[retention]`), then merge small Parquet segments.
     Compact,
+    /// Check CloudTrail log-file integrity: digest signatures, the digest chain and
+    /// log-file hashes, from S3 or a local copy.
+    Verify(verify::VerifyArgs),
     /// Generate synthetic CloudTrail in the real S3 layout.
     Generate(generate::GenerateArgs),
     /// Manage users, second factors and API keys.
@@ -75,6 +79,7 @@ pub fn run() -> Result<Outcome> {
         Command::Serve(a) => serve::run(a, &config?),
         Command::Compact => compact::run(&config?),
         Command::Users(a) => users::run(a, &config?),
+        Command::Verify(a) => verify::run(a),
     }
 }
 
