@@ -13,6 +13,8 @@ pub mod gzip;
 pub mod keys;
 pub mod layout;
 pub mod sign;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use chain::{Finding, Gap, Objects, Report, Verdict, verify};
 pub use digest::Digest;

@@ -1,156 +1,62 @@
 //! The tamper matrix: chains signed here with test keys (generated for these tests
 //! with openssl; never used anywhere else), then altered one way at a time.
 
-use std::collections::HashMap;
-use std::io::Write;
-
-use auditwatch_integrity::chain::{FileKind, Request, StoredSignature};
+use auditwatch_integrity::chain::{FileKind, Request};
 use auditwatch_integrity::digest::sha256_hex;
 use auditwatch_integrity::layout::TrailArn;
-use auditwatch_integrity::{KeyRing, Objects, PublicKey, Report, Verdict, sign, verify};
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use auditwatch_integrity::testing::{Bucket, Layout, Signer, gz};
+use auditwatch_integrity::{KeyRing, PublicKey, Report, Verdict, sign, verify};
 use serde_json::{Value, json};
 
 const BUCKET: &str = "trail-bucket";
-const ACCOUNT: &str = "111122223333";
-const REGION: &str = "eu-west-1";
 const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail";
 /// 2024-03-01T00:00:00Z
 const T0: i64 = 1_709_251_200;
 
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn key_pair(n: u8) -> RsaKeyPair {
-    let der: &[u8] = match n {
+fn signer(n: u8) -> Signer {
+    Signer::from_der(match n {
         1 => include_bytes!("data/test-key-1.der"),
         _ => include_bytes!("data/test-key-2.der"),
-    };
-    RsaKeyPair::from_der(der).unwrap()
+    })
 }
 
 fn public(n: u8) -> PublicKey {
-    PublicKey::from_der(key_pair(n).public().as_ref().to_vec()).unwrap()
+    signer(n).public()
 }
 
 fn sign_with(n: u8, message: &str) -> String {
-    let kp = key_pair(n);
-    let mut sig = vec![0; kp.public().modulus_len()];
-    kp.sign(
-        &RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        message.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
-    hex::encode(sig)
+    signer(n).sign(message)
 }
 
-fn stamp(t: i64, fmt: &str) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap()
-        .format(fmt)
-        .to_string()
-}
-
-/// A bucket in memory, with the signatures S3 keeps in object metadata.
-#[derive(Clone, Default)]
-struct Bucket {
-    objects: HashMap<String, Vec<u8>>,
-    signatures: HashMap<String, String>,
-    /// A local copy: signatures unknown.
-    local: bool,
-    digests: Vec<String>,
-}
-
-impl Objects for Bucket {
-    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        assert_eq!(bucket, BUCKET);
-        Ok(self.objects.get(key).cloned())
-    }
-    fn signature(&self, _: &str, key: &str) -> Result<StoredSignature, String> {
-        Ok(match (self.local, self.signatures.get(key)) {
-            (true, _) => StoredSignature::Unknown,
-            (false, Some(s)) => StoredSignature::Found(s.clone()),
-            (false, None) => StoredSignature::Missing,
-        })
+fn layout() -> Layout {
+    Layout {
+        bucket: BUCKET.into(),
+        prefix: String::new(),
+        org: "o-abc123/".into(),
+        account: "111122223333".into(),
+        region: "eu-west-1".into(),
+        trail: "org-trail".into(),
+        home_region: "us-east-1".into(),
     }
 }
 
 fn digest_key(end: i64, suffix: &str) -> String {
-    format!(
-        "AWSLogs/o-abc123/{ACCOUNT}/CloudTrail-Digest/{REGION}/{}/{ACCOUNT}_CloudTrail-Digest_{REGION}_org-trail_us-east-1_{}{suffix}.json.gz",
-        stamp(end, "%Y/%m/%d"),
-        stamp(end, "%Y%m%dT%H%M%SZ")
-    )
+    layout().digest_key(end, suffix)
 }
 
-impl Bucket {
-    /// Signs and stores `digest` at `key` (its own location fields are set here
-    /// unless `moved`), returning (inflated hash, signature).
-    fn put_digest(&mut self, key: &str, digest: &mut Value, signer: u8) -> (String, String) {
-        if digest["digestS3Object"].is_null() {
-            digest["digestS3Bucket"] = json!(BUCKET);
-            digest["digestS3Object"] = json!(key);
-        }
-        digest["digestPublicKeyFingerprint"] = json!(public(signer).fingerprint);
-        let inflated = serde_json::to_vec(digest).unwrap();
-        let hash = sha256_hex(&inflated);
-        let parsed = auditwatch_integrity::Digest::parse(&inflated).unwrap();
-        let message = sign::string_to_sign(&parsed, BUCKET, key, &hash);
-        let signature = sign_with(signer, &message);
-        self.objects.insert(key.to_string(), gz(&inflated));
-        self.signatures.insert(key.to_string(), signature.clone());
-        self.digests.push(key.to_string());
-        (hash, signature)
-    }
+trait Tamper {
+    fn build(hours: i64, logs: usize, empty: &[i64]) -> Self;
+    fn check(&self) -> Report;
+    fn delete_digest(&mut self, hour: i64);
+    fn digest_at(&self, hour: i64) -> String;
+    fn logs_of(&self, hour: i64) -> Vec<String>;
+    fn digest_of(&self, hour: i64) -> Value;
+    fn resign(&mut self, key: &str, digest: &mut Value, n: u8) -> (String, String);
+}
 
-    /// A chain of `hours` hourly digests from T0, each listing `logs` log files (the
-    /// hours in `empty` list none).
-    fn chain(hours: i64, logs: usize, empty: &[i64]) -> Self {
-        let mut b = Bucket::default();
-        let mut previous: Option<(String, String, String)> = None;
-        for h in 0..hours {
-            let end = T0 + (h + 1) * 3600;
-            let mut files = Vec::new();
-            if !empty.contains(&h) {
-                for i in 0..logs {
-                    let key = format!(
-                        "AWSLogs/o-abc123/{ACCOUNT}/CloudTrail/{REGION}/{}/{ACCOUNT}_CloudTrail_{REGION}_{}_{h}x{i}.json.gz",
-                        stamp(end, "%Y/%m/%d"),
-                        stamp(end - 600, "%Y%m%dT%H%MZ")
-                    );
-                    let body = json!({"Records": [{"eventID": format!("e-{h}-{i}"), "eventTime": stamp(end - 900, "%Y-%m-%dT%H:%M:%SZ")}]});
-                    let raw = serde_json::to_vec(&body).unwrap();
-                    b.objects.insert(key.clone(), gz(&raw));
-                    files.push(
-                        json!({"s3Bucket": BUCKET, "s3Object": key, "hashValue": sha256_hex(&raw),
-                                      "hashAlgorithm": "SHA-256"}),
-                    );
-                }
-            }
-            let mut digest = json!({
-                "awsAccountId": ACCOUNT,
-                "digestStartTime": stamp(end - 3600, "%Y-%m-%dT%H:%M:%SZ"),
-                "digestEndTime": stamp(end, "%Y-%m-%dT%H:%M:%SZ"),
-                "digestSignatureAlgorithm": "SHA256withRSA",
-                "previousDigestS3Bucket": previous.as_ref().map(|_| BUCKET),
-                "previousDigestS3Object": previous.as_ref().map(|p| p.0.clone()),
-                "previousDigestHashValue": previous.as_ref().map(|p| p.1.clone()),
-                "previousDigestHashAlgorithm": previous.as_ref().map(|_| "SHA-256"),
-                "previousDigestSignature": previous.as_ref().map(|p| p.2.clone()),
-                "logFiles": files,
-            });
-            let key = digest_key(end, "");
-            let (hash, sig) = b.put_digest(&key, &mut digest, 1);
-            previous = Some((key, hash, sig));
-        }
-        b
+impl Tamper for Bucket {
+    fn build(hours: i64, logs: usize, empty: &[i64]) -> Self {
+        Bucket::chain(&layout(), &signer(1), T0, hours, logs, empty)
     }
 
     fn check(&self) -> Report {
@@ -182,8 +88,7 @@ impl Bucket {
     }
 
     fn logs_of(&self, hour: i64) -> Vec<String> {
-        let d = self.digest_json(hour);
-        d["logFiles"]
+        self.digest_of(hour)["logFiles"]
             .as_array()
             .unwrap()
             .iter()
@@ -191,11 +96,15 @@ impl Bucket {
             .collect()
     }
 
-    fn digest_json(&self, hour: i64) -> Value {
-        let bytes =
-            auditwatch_integrity::gzip::inflate(&self.objects[&self.digest_at(hour)], 1 << 30)
-                .unwrap();
-        serde_json::from_slice(&bytes).unwrap()
+    fn digest_of(&self, hour: i64) -> Value {
+        self.digest_json(&self.digest_at(hour))
+    }
+
+    /// Signs `digest` again at `key` with test key `n` (not listed again).
+    fn resign(&mut self, key: &str, digest: &mut Value, n: u8) -> (String, String) {
+        let out = self.put_digest(key, digest, &signer(n));
+        self.digests.pop();
+        out
     }
 }
 
@@ -231,7 +140,7 @@ fn reason(v: &Verdict) -> &str {
 
 #[test]
 fn thirty_days_of_hourly_digests_are_all_valid() {
-    let b = Bucket::chain(720, 1, &[5, 6, 300]);
+    let b = Bucket::build(720, 1, &[5, 6, 300]);
     let r = b.check();
     assert_eq!(r.counts(FileKind::Digest), (720, 0, 0));
     assert_eq!(r.counts(FileKind::Log), (717, 0, 0));
@@ -241,7 +150,7 @@ fn thirty_days_of_hourly_digests_are_all_valid() {
 
 #[test]
 fn each_tamper_class_is_found_and_named() {
-    let clean = Bucket::chain(48, 2, &[10]);
+    let clean = Bucket::build(48, 2, &[10]);
     assert_eq!(clean.check().failures(), 0);
 
     // A modified log file.
@@ -277,7 +186,7 @@ fn each_tamper_class_is_found_and_named() {
     // chain continues below it.
     let mut b = clean.clone();
     let key = b.digest_at(30);
-    let mut d = b.digest_json(30);
+    let mut d = b.digest_of(30);
     d["logFiles"].as_array_mut().unwrap().pop();
     b.objects
         .insert(key.clone(), gz(&serde_json::to_vec(&d).unwrap()));
@@ -336,15 +245,14 @@ fn each_tamper_class_is_found_and_named() {
     // signature does not match.
     let mut b = clean.clone();
     let key = b.digest_at(47);
-    let mut d = b.digest_json(47);
-    b.put_digest(&key, &mut d, 2);
-    b.digests.pop();
+    let mut d = b.digest_of(47);
+    b.resign(&key, &mut d, 2);
     let r = b.check();
     assert!(
         reason(&verdict_of(&r, &key)).contains("unknown key"),
         "{r:?}"
     );
-    let mut d = b.digest_json(47);
+    let mut d = b.digest_of(47);
     d["digestPublicKeyFingerprint"] = json!(public(1).fingerprint);
     let inflated = serde_json::to_vec(&d).unwrap();
     let parsed = auditwatch_integrity::Digest::parse(&inflated).unwrap();
@@ -383,9 +291,9 @@ fn each_tamper_class_is_found_and_named() {
 #[test]
 fn restarts_backfill_and_local_copies() {
     // Validation restarted at hour 20: a starting digest is a gap, not tampering.
-    let mut b = Bucket::chain(30, 1, &[]);
+    let mut b = Bucket::build(30, 1, &[]);
     let key = b.digest_at(20);
-    let mut d = b.digest_json(20);
+    let mut d = b.digest_of(20);
     for f in [
         "previousDigestS3Bucket",
         "previousDigestS3Object",
@@ -395,25 +303,22 @@ fn restarts_backfill_and_local_copies() {
     ] {
         d[f] = Value::Null;
     }
-    let (hash, sig) = b.put_digest(&key, &mut d, 1);
-    b.digests.pop();
+    let (hash, sig) = b.resign(&key, &mut d, 1);
     // Its successor must record the new digest's hash and signature.
     let next = b.digest_at(21);
-    let mut n = b.digest_json(21);
+    let mut n = b.digest_of(21);
     n["previousDigestHashValue"] = json!(hash);
     n["previousDigestSignature"] = json!(sig);
-    b.put_digest(&next, &mut n, 1);
-    b.digests.pop();
+    b.resign(&next, &mut n, 1);
     // … and so on up the chain: re-sign every later digest.
     let mut prev = next;
     for h in 22..30 {
         let k = b.digest_at(h);
-        let mut d = b.digest_json(h);
+        let mut d = b.digest_of(h);
         let p = auditwatch_integrity::gzip::inflate(&b.objects[&prev], 1 << 30).unwrap();
         d["previousDigestHashValue"] = json!(sha256_hex(&p));
         d["previousDigestSignature"] = json!(b.signatures[&prev]);
-        b.put_digest(&k, &mut d, 1);
-        b.digests.pop();
+        b.resign(&k, &mut d, 1);
         prev = k;
     }
     let r = b.check();
@@ -422,12 +327,12 @@ fn restarts_backfill_and_local_copies() {
     assert!(r.gaps[0].reason.contains("starting digest"), "{:?}", r.gaps);
 
     // A backfill digest is checked on its own signature.
-    let mut b = Bucket::chain(5, 1, &[]);
+    let mut b = Bucket::build(5, 1, &[]);
     let end = T0 + 2 * 3600;
     let key = digest_key(end, "_backfill");
-    let mut d = b.digest_json(1);
+    let mut d = b.digest_of(1);
     d["digestS3Object"] = Value::Null;
-    b.put_digest(&key, &mut d, 1);
+    b.put_digest(&key, &mut d, &signer(1));
     let r = b.check();
     assert_eq!(verdict_of(&r, &key), Verdict::Valid);
     b.objects.insert(key.clone(), gz(b"{}"));
@@ -435,7 +340,7 @@ fn restarts_backfill_and_local_copies() {
     assert!(verdict_of(&r, &key).is_failure());
 
     // A local copy without signatures: only the newest digest cannot be verified.
-    let mut b = Bucket::chain(10, 1, &[]);
+    let mut b = Bucket::build(10, 1, &[]);
     b.local = true;
     let r = b.check();
     assert_eq!(r.counts(FileKind::Digest), (9, 0, 1));

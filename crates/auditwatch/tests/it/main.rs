@@ -5,3 +5,4 @@ mod cli;
 mod corpus;
 mod generated;
 mod support;
+mod verify;
