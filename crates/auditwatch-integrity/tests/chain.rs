@@ -357,10 +357,24 @@ fn keys_from_list_public_keys_output() {
     let ring = KeyRing::from_json(text.to_string().as_bytes()).unwrap();
     assert_eq!(ring.find(&p.fingerprint).unwrap().pkcs1_der, p.pkcs1_der);
     assert_eq!(ring.0[0].valid_to, Some(1_735_689_600));
-    // AWS's documentation sample mixes PKCS#1 and SubjectPublicKeyInfo values.
-    let doc = r#"{"publicKeyList": [{"Value": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqlzPJbvZJ42UdcmLfPUqXYNfOs6I8lCfao/tOs8CmzPOEdtLWugB9xoIUz78qVHdKIqxbaG4jWHfJBiOSSFBM0lt8cdVo4TnRa7oG9io5pysS6DJhBBAeXsicufsiFJR+wrUNh8RSLxL4k6G1+BhLX20tJkZ/erT97tDGBujAelqseGg3vPZbTx9SMfOLN65PdLFudLP7Gat0Z9p5jw/rjpclKfo9Bfc3heeBxWGKwBBOKnFAaN9V57pOaosCvPKmHd9bg7jsQkI9Xp22IzGLsTFJZYVA3KiTAElDMu80iFXPHEq9hKNbt9e4URFam+1utKVEiLkR2disdCmPTK0VQIDAQAB", "Fingerprint": "31e8b5433410dfb61a9dc45cc65b22ff", "ValidityStartTime": "1434589370.0"}]}"#;
-    let ring = KeyRing::from_json(doc.as_bytes()).unwrap();
-    assert!(ring.0[0].pkcs1_der.len() < ring.0[0].value.len());
+    // AWS's documentation sample (in the shared corpus, when present) mixes PKCS#1 and
+    // SubjectPublicKeyInfo values.
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../../shared/corpus/awsdocs-cloudtrail-user-guide/docs/cloudtrail-log-file-custom-validation.md",
+    );
+    if let Ok(text) = std::fs::read_to_string(&doc) {
+        let start = text
+            .find("{\n    \"publicKeyList\"")
+            .expect("the sample response");
+        let end = start + text[start..].find("\n```").expect("its end");
+        let ring = KeyRing::from_json(text[start..end].as_bytes()).unwrap();
+        assert_eq!(ring.0.len(), 3);
+        let spki = ring.find("31e8b5433410dfb61a9dc45cc65b22ff").unwrap();
+        assert!(spki.pkcs1_der.len() < spki.value.len());
+        let pkcs1 = ring.find("8eba5db5bea9b640d1c96a77256fe7f2").unwrap();
+        assert_eq!(pkcs1.pkcs1_der, pkcs1.value);
+        assert_eq!(pkcs1.valid_from, Some(1_436_317_441));
+    }
     assert!(
         KeyRing::from_json(b"{\"PublicKeyList\": [{\"Value\": \"!!\"}]}")
             .unwrap_err()

@@ -6,6 +6,10 @@
 //! Differences from AWS, on purpose: every stored event is searchable (not just 90
 //! days), and the caller's account scope applies. Insights events are not stored, so
 //! `EventCategory=insight` answers an empty list.
+//!
+//! `ListPublicKeys` answers the keys the operator configured (`[integrity]
+//! public_keys`), so `aws cloudtrail validate-logs` and `auditwatch verify` can take
+//! CloudTrail's keys from Auditwatch where AWS is not reachable.
 
 use auditwatch_store::{Attribute, Lookup, StoreError};
 use axum::body::Bytes;
@@ -100,9 +104,12 @@ async fn dispatch(
         .or_else(|| target.strip_prefix(SHORT_TARGET_PREFIX));
     let result = match operation {
         Some("LookupEvents") => lookup_events(&state, &caller, &body).await,
+        Some("ListPublicKeys") => list_public_keys(&state, &body),
         Some(op) => Err(AwsError::new(
             "UnknownOperationException",
-            format!("operation {op} is not supported by Auditwatch (LookupEvents is)"),
+            format!(
+                "operation {op} is not supported by Auditwatch (LookupEvents and ListPublicKeys are)"
+            ),
         )),
         None if target.is_empty() => Err(AwsError::new(
             "MissingAction",
@@ -134,6 +141,68 @@ struct LookupEventsRequest {
     event_category: Option<String>,
     max_results: Option<i64>,
     next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ListPublicKeysRequest {
+    start_time: Option<Value>,
+    end_time: Option<Value>,
+    #[allow(dead_code)]
+    next_token: Option<String>,
+}
+
+/// The configured keys whose validity overlaps `[StartTime, EndTime]` (both default
+/// to now, as on AWS).
+fn list_public_keys(state: &AppState, body: &[u8]) -> Result<Value, AwsError> {
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let req: ListPublicKeysRequest = serde_json::from_slice(body).map_err(|e| {
+        AwsError::new(
+            "SerializationException",
+            format!("the request body is not a ListPublicKeys request: {e}"),
+        )
+    })?;
+    let now = chrono::Utc::now().timestamp();
+    let secs = |name: &str, v: &Option<Value>| -> Result<i64, AwsError> {
+        v.as_ref()
+            .map(|v| timestamp(name, v).map(|us| us.div_euclid(1_000_000)))
+            .transpose()
+            .map(|t| t.unwrap_or(now))
+    };
+    let start = secs("StartTime", &req.start_time)?;
+    let end = secs("EndTime", &req.end_time)?;
+    if start > end {
+        return Err(AwsError::new(
+            "InvalidTimeRangeException",
+            "Start time must be before end time.",
+        ));
+    }
+    let listed = auditwatch_integrity::KeyRing(
+        state
+            .config()
+            .public_keys
+            .0
+            .iter()
+            .filter(|k| {
+                k.valid_from.is_none_or(|f| f <= end) && k.valid_to.is_none_or(|t| t >= start)
+            })
+            .cloned()
+            .collect(),
+    );
+    let mut out = listed.to_json();
+    // JSON 1.1 has no nulls: a key without a validity bound leaves the field out.
+    if let Some(list) = out["PublicKeyList"].as_array_mut() {
+        for k in list {
+            if let Some(o) = k.as_object_mut() {
+                o.retain(|_, v| !v.is_null());
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize)]

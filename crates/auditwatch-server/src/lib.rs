@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// The status of the sources `serve` runs (empty when none are declared).
     pub sources: auditwatch_sources::runner::Runner,
+    /// CloudTrail public keys the AWS-compatible endpoint lists (`ListPublicKeys`),
+    /// as configured by the operator (`[integrity] public_keys`).
+    pub public_keys: auditwatch_integrity::KeyRing,
 }
 
 /// Sign-in settings.
@@ -89,6 +92,7 @@ impl Default for ServerConfig {
             loopback_only: true,
             auth: AuthConfig::default(),
             sources: Default::default(),
+            public_keys: Default::default(),
         }
     }
 }

@@ -538,3 +538,63 @@ async fn browser_safety_guards() {
     .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn aws_list_public_keys_answers_the_configured_keys_by_validity() {
+    use auditwatch_integrity::testing::Signer;
+    let signer = |bytes: &[u8]| Signer::from_der(bytes).public();
+    let mut old = signer(include_bytes!(
+        "../../auditwatch-integrity/tests/data/test-key-1.der"
+    ));
+    old.valid_from = Some(1_700_000_000);
+    old.valid_to = Some(1_702_592_000);
+    let mut current = signer(include_bytes!(
+        "../../auditwatch-integrity/tests/data/test-key-2.der"
+    ));
+    current.valid_from = Some(1_702_000_000);
+    let f = fixture_with(auditwatch_server::ServerConfig {
+        public_keys: auditwatch_integrity::KeyRing(vec![old.clone(), current.clone()]),
+        ..auditwatch_server::ServerConfig::default()
+    });
+    let fingerprints = |v: &Value| -> Vec<String> {
+        v["PublicKeyList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["Fingerprint"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Now: only the current key (no end of validity).
+    let r = aws(&f.app, "ListPublicKeys", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(fingerprints(&r.json()), [current.fingerprint.clone()]);
+    assert!(
+        r.json()["PublicKeyList"][0]
+            .get("ValidityEndTime")
+            .is_none()
+    );
+    // Across the rotation: both, with the key bytes as base64 and epoch-second times.
+    let r = aws(
+        &f.app,
+        "ListPublicKeys",
+        json!({"StartTime": 1_701_000_000, "EndTime": "2023-12-31T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(
+        fingerprints(&r.json()),
+        [old.fingerprint.clone(), current.fingerprint.clone()]
+    );
+    let ring = auditwatch_integrity::KeyRing::from_json(r.body.as_bytes()).unwrap();
+    assert_eq!(ring.0[0].pkcs1_der, old.pkcs1_der);
+    assert_eq!(ring.0[0].valid_to, Some(1_702_592_000));
+    // AWS's errors for a reversed window and an unknown field.
+    let r = aws(
+        &f.app,
+        "ListPublicKeys",
+        json!({"StartTime": 2, "EndTime": 1}),
+    )
+    .await;
+    assert_eq!(r.json()["__type"], "InvalidTimeRangeException");
+    let r = aws(&f.app, "ListPublicKeys", json!({"Bogus": 1})).await;
+    assert_eq!(r.json()["__type"], "SerializationException");
+}

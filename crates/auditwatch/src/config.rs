@@ -20,6 +20,15 @@ struct RawConfig {
     sources: Vec<auditwatch_sources::config::SourceConfig>,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    integrity: RawIntegrity,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntegrity {
+    /// The JSON `aws cloudtrail list-public-keys` prints.
+    public_keys: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +73,9 @@ pub struct Config {
     /// How long events are kept (`[retention]`; applied by `serve` hourly and by
     /// `compact`).
     pub retention: auditwatch_store::retention::Retention,
+    /// CloudTrail public keys the AWS-compatible endpoint lists (`[integrity]
+    /// public_keys`).
+    pub public_keys: auditwatch_integrity::KeyRing,
 }
 
 impl Config {
@@ -126,8 +138,20 @@ impl Config {
                 "config: retention.accounts: `{account}` is not a 12-digit AWS account id"
             );
         }
+        let public_keys = match &raw.integrity.public_keys {
+            Some(path) => {
+                let text = std::fs::read(path).with_context(|| {
+                    format!("config: integrity.public_keys: reading {}", path.display())
+                })?;
+                auditwatch_integrity::KeyRing::from_json(&text).map_err(|e| {
+                    anyhow::anyhow!("config: integrity.public_keys: {}: {e}", path.display())
+                })?
+            }
+            None => auditwatch_integrity::KeyRing::default(),
+        };
         Ok(Self {
             data_dir,
+            public_keys,
             ingest,
             auth,
             oidc: raw.oidc,

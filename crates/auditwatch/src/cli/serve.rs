@@ -81,6 +81,7 @@ pub fn serve(
     let sources = config.sources.clone();
     let ingest = config.ingest.clone();
     let retention = config.retention.clone();
+    let public_keys = config.public_keys.clone();
     runtime()?.block_on(async move {
         if let Some(settings) = oidc_settings {
             let oidc = auditwatch_server::oidc::Oidc::discover(settings).await?;
@@ -106,6 +107,7 @@ pub fn serve(
             loopback_only: listen.ip().is_loopback(),
             auth: auth_config,
             sources: runner,
+            public_keys,
             ..ServerConfig::default()
         };
         let state = AppState::new(store, auth, server_config);
