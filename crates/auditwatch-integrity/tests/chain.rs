@@ -367,7 +367,7 @@ fn keys_from_list_public_keys_output() {
             .find("{\n    \"publicKeyList\"")
             .expect("the sample response");
         let end = start + text[start..].find("\n```").expect("its end");
-        let ring = KeyRing::from_json(text[start..end].as_bytes()).unwrap();
+        let ring = KeyRing::from_json(&text.as_bytes()[start..end]).unwrap();
         assert_eq!(ring.0.len(), 3);
         let spki = ring.find("31e8b5433410dfb61a9dc45cc65b22ff").unwrap();
         assert!(spki.pkcs1_der.len() < spki.value.len());
