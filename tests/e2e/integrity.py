@@ -263,6 +263,21 @@ try:
         print(f"   {name:32} {ours:18} {theirs}")
     if problems:
         raise SystemExit("\n\n".join(problems))
+    # Stored in the data directory, the results reach the Integrity API.
+    p = subprocess.run([BIN, "--data-dir", data, "verify", "s3://integrity-deleted-digest", "--trail-arn", ARN,
+                        "--start", "2024-03-01T00:00:00Z", "--end", "2024-03-02T01:00:00Z"],
+                       capture_output=True, text=True, env=CLIENT_ENV)
+    assert p.returncode == 1 and "results stored in" in p.stderr, p.stderr
+    token = json.loads(subprocess.run([BIN, "--data-dir", data, "users", "tokens", "create", "admin", "--format",
+                                       "json"], capture_output=True, text=True, check=True).stdout)["token"]
+    req = urllib.request.Request(AW + "/api/v1/integrity", headers={"Authorization": f"Bearer {token}"})
+    report = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    chain = report["chains"][0]
+    assert (chain["account"], chain["region"]) == (ACCOUNT, REGION), report
+    assert chain["digests"] == {"valid": HOURS - 1, "failed": 1, "unverified": 0}, chain
+    assert chain["logs"]["valid"] == HOURS - 1 and len(report["gaps"]) == 1, report
+    assert any(p["verdict"] == "not_found" for p in report["problems"]), report["problems"]
+    print(f"   stored and served by /api/v1/integrity: {chain['digests']}, 1 gap", flush=True)
     print("== integrity: all passed", flush=True)
 finally:
     server.terminate()

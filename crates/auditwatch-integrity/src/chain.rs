@@ -77,6 +77,8 @@ pub struct Finding {
     pub verdict: Verdict,
     /// The digest's end time, or the digest's for its logs (seconds).
     pub time: Option<i64>,
+    /// The chain it belongs to: `account region`.
+    pub chain: String,
 }
 
 /// A stretch of time no verified digest covers.
@@ -207,6 +209,7 @@ impl Walker<'_, '_> {
             location,
             verdict,
             time,
+            chain: self.chain.clone(),
         });
     }
 

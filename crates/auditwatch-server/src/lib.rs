@@ -15,6 +15,7 @@ pub mod aws;
 pub mod caller;
 mod error;
 pub mod guard;
+pub mod integrity;
 pub mod metrics;
 pub mod oidc;
 pub mod query;
@@ -197,6 +198,7 @@ fn routes() -> access::Routes {
         .merge(ui::routes())
         .merge(admin::routes())
         .merge(sources::routes())
+        .merge(integrity::routes())
         .merge(aws::routes())
         .nest("/api/v1", api::routes())
         .nest("/tracker", tracker::routes())

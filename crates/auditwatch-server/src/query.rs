@@ -663,6 +663,74 @@ impl<'a> Queries<'a> {
     }
 }
 
+/// What integrity checks found, as one caller may see it.
+#[derive(Debug, Default)]
+pub struct IntegrityView {
+    /// Health per trail and chain.
+    pub chains: Vec<auditwatch_store::integrity::ChainHealth>,
+    /// Files that are not valid, newest first.
+    pub problems: Vec<auditwatch_store::integrity::IntegrityRecord>,
+    /// Stretches no verified digest covers.
+    pub gaps: Vec<auditwatch_store::integrity::IntegrityGap>,
+}
+
+/// The account of a chain (`account region`).
+fn chain_account(chain: &str) -> &str {
+    chain.split(' ').next().unwrap_or("")
+}
+
+impl Queries<'_> {
+    /// Integrity results of the caller's accounts.
+    pub async fn integrity(&self, limit: usize) -> Result<IntegrityView, ApiError> {
+        let store = self.state.store().clone();
+        let scope = self.caller.scope.clone();
+        tokio::task::spawn_blocking(move || {
+            let catalog = store.catalog()?;
+            let visible = |chain: &str| scope.allows(chain_account(chain));
+            Ok::<_, StoreError>(IntegrityView {
+                chains: catalog
+                    .integrity_chains()?
+                    .into_iter()
+                    .filter(|c| visible(&c.chain))
+                    .collect(),
+                problems: catalog
+                    .integrity_problems(limit * 10)?
+                    .into_iter()
+                    .filter(|p| visible(&p.chain))
+                    .take(limit)
+                    .collect(),
+                gaps: catalog
+                    .integrity_gaps(limit * 10)?
+                    .into_iter()
+                    .filter(|g| visible(&g.chain))
+                    .take(limit)
+                    .collect(),
+            })
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+    }
+
+    /// The latest verdict on the log file an event came from (its `source`), when it
+    /// was checked. The caller already sees the event, so its account is in scope.
+    pub async fn integrity_of_source(
+        &self,
+        source: &str,
+    ) -> Result<Option<auditwatch_store::integrity::IntegrityRecord>, ApiError> {
+        let Some(key) = auditwatch_store::integrity::key_of(source).map(str::to_string) else {
+            return Ok(None);
+        };
+        let store = self.state.store().clone();
+        tokio::task::spawn_blocking(move || {
+            Ok::<_, StoreError>(store.catalog()?.integrity_of(&[&key])?.remove(&key))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+    }
+}
+
 /// A histogram interval parsed from `30s`, `5m`, `1h`, `1d`, `1w` (µs).
 pub fn parse_interval(s: &str) -> Result<i64, ApiError> {
     let bad = || {

@@ -598,3 +598,97 @@ async fn aws_list_public_keys_answers_the_configured_keys_by_validity() {
     let r = aws(&f.app, "ListPublicKeys", json!({"Bogus": 1})).await;
     assert_eq!(r.json()["__type"], "SerializationException");
 }
+
+#[tokio::test]
+async fn integrity_results_are_shown_per_account_and_on_events() {
+    use auditwatch_store::integrity::{IntegrityGap, IntegrityRecord};
+    let f = fixture();
+    let store = auditwatch_store::Store::open(&f.dir.path().join("data")).unwrap();
+    let log_key = |acct: &str| {
+        format!(
+            "AWSLogs/{acct}/CloudTrail/us-east-1/2024/05/01/{acct}_CloudTrail_us-east-1_20240501T1000Z_x.json"
+        )
+    };
+    let rec = |acct: &str, key: String, kind: &str, verdict: &str| IntegrityRecord {
+        location: format!("s3://trail/{key}"),
+        key,
+        kind: kind.into(),
+        verdict: verdict.into(),
+        reason: (verdict != "valid").then(|| format!("reason for {acct}")),
+        trail: "arn:aws:cloudtrail:us-east-1:111111111111:trail/t".into(),
+        chain: format!("{acct} us-east-1"),
+        file_time: Some(1_714_561_200),
+        checked_at: 1_714_600_000,
+    };
+    store
+        .catalog()
+        .unwrap()
+        .record_integrity(
+            "arn:aws:cloudtrail:us-east-1:111111111111:trail/t",
+            0,
+            2_000_000_000,
+            &[
+                rec(A, log_key(A), "log", "invalid"),
+                rec(
+                    A,
+                    format!("AWSLogs/{A}/CloudTrail-Digest/d1"),
+                    "digest",
+                    "valid",
+                ),
+                rec(B, log_key(B), "log", "valid"),
+                rec(
+                    B,
+                    format!("AWSLogs/{B}/CloudTrail-Digest/d2"),
+                    "digest",
+                    "not_found",
+                ),
+            ],
+            &[IntegrityGap {
+                trail: "arn:aws:cloudtrail:us-east-1:111111111111:trail/t".into(),
+                chain: format!("{B} us-east-1"),
+                from: None,
+                to: 1_714_561_200,
+                reason: format!("gap in {CANARY_B}"),
+            }],
+        )
+        .unwrap();
+    // The admin sees both chains, the problems and the gap.
+    let r = get(&f.app, "/api/v1/integrity").await.json();
+    assert_eq!(r["chains"].as_array().unwrap().len(), 2);
+    assert_eq!(r["chains"][0]["account"], A);
+    assert_eq!(r["chains"][0]["logs"]["failed"], 1);
+    assert_eq!(r["chains"][1]["digests"]["failed"], 1);
+    assert_eq!(r["problems"].as_array().unwrap().len(), 2);
+    assert_eq!(r["gaps"].as_array().unwrap().len(), 1);
+    // A viewer of account A sees only A.
+    let viewer = f.app.as_(bearer_for(
+        &f.auth,
+        "ia",
+        auditwatch_auth::Role::Viewer,
+        Some(&[A]),
+    ));
+    let r = get(&viewer, "/api/v1/integrity").await;
+    assert!(
+        !r.body.contains(B) && !r.body.contains(CANARY_B),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.json()["chains"].as_array().unwrap().len(), 1);
+    let page = get(&f.app, "/integrity").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("reason for 222222222222"),
+        "{}",
+        page.body
+    );
+    // Events show their log file's verdict.
+    let e = get(&f.app, "/events/00000000-0000-4000-8000-000000000000").await;
+    assert!(
+        e.body
+            .contains("Log file integrity: invalid: reason for 111111111111"),
+        "{}",
+        e.body
+    );
+    let e = get(&f.app, "/events/00000000-0000-4000-8000-000000000060").await;
+    assert!(e.body.contains("verified intact"), "{}", e.body);
+}

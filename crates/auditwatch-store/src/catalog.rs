@@ -1,5 +1,6 @@
 //! The SQLite catalog: which Parquet segments make up the table, their dedup keys,
-//! and which source objects were already taken.
+//! which source objects were already taken, and what integrity checks found about
+//! them (`integrity.rs`).
 //!
 //! WAL mode with `synchronous=FULL`: a committed transaction survives power loss. The
 //! catalog is the truth: a Parquet file it does not list is never read.
@@ -41,6 +42,27 @@ CREATE TABLE IF NOT EXISTS source_objects(
     errors INTEGER NOT NULL,
     reason TEXT,
     ingested_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS integrity_files(
+    key TEXT PRIMARY KEY,
+    location TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT,
+    trail TEXT NOT NULL,
+    chain TEXT NOT NULL,
+    file_time INTEGER,
+    checked_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS integrity_files_chain ON integrity_files(trail, chain);
+CREATE TABLE IF NOT EXISTS integrity_gaps(
+    trail TEXT NOT NULL,
+    chain TEXT NOT NULL,
+    from_time INTEGER,
+    to_time INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    checked_at INTEGER NOT NULL,
+    PRIMARY KEY(trail, chain, to_time)
 );
 CREATE TABLE IF NOT EXISTS feedback(
     id INTEGER PRIMARY KEY,
@@ -122,8 +144,8 @@ pub struct SourceObject {
 
 /// An open catalog connection.
 pub struct Catalog {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -180,7 +202,7 @@ impl Catalog {
         })
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Catalog {
             path: self.path.clone(),
             source,

@@ -13,6 +13,7 @@ pub mod dedup;
 mod error;
 pub mod failpoint;
 mod files;
+pub mod integrity;
 pub mod lookup;
 pub mod retention;
 pub mod rows;

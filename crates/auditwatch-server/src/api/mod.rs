@@ -43,6 +43,7 @@ use crate::view::EventView;
         me,
         crate::admin::audit_api,
         crate::sources::api,
+        crate::integrity::api,
         crate::sources::declare_api,
         crate::sources::remove_api,
     ),
@@ -77,6 +78,11 @@ pub fn routes() -> Routes {
         .get("/feedback", Access::Role(Role::Admin), stats::feedback)
         .get("/audit", Access::Role(Role::Admin), crate::admin::audit_api)
         .get("/sources", Access::Role(Role::Admin), crate::sources::api)
+        .get(
+            "/integrity",
+            Access::Role(Role::Viewer),
+            crate::integrity::api,
+        )
         .post(
             "/sources",
             Access::Role(Role::Admin),

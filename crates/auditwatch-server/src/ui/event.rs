@@ -65,8 +65,23 @@ pub async fn page(
         ("errorMessage", or_dash(&e.error_message).to_string()),
         ("source", e.source.clone()),
     ];
+    let integrity = Queries::new(&state, &caller)
+        .integrity_of_source(&e.source)
+        .await?;
     let body = html! {
         h1 { (title) }
+        @match &integrity {
+            Some(i) if i.verdict == "valid" => {
+                p.badge.ok #integrity { "Log file verified intact against its signed CloudTrail digest" }
+            }
+            Some(i) => {
+                p.badge.failed #integrity role="alert" {
+                    "Log file integrity: " (i.verdict.replace('_', " ")) ": " (i.reason.clone().unwrap_or_default())
+                    " — " a href="/integrity" { "Integrity" }
+                }
+            }
+            None => { p.badge #integrity { "Log file integrity not checked (" a href="/integrity" { "Integrity" } ")" } }
+        }
         p.links {
             @if let Some(u) = &e.username { a href=(format!("/users/{}", seg(u))) { "User " (u) } " · " }
             @if let Some(s) = &e.event_source { a href=(format!("/services/{}", seg(s))) { "Service " (s) } " · " }

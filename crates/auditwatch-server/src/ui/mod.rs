@@ -156,6 +156,7 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
         ("/search", "Search"),
         ("/users", "Users"),
         ("/services", "Services"),
+        ("/integrity", "Integrity"),
     ];
     if caller.is_some_and(|c| c.role >= Role::Analyst) {
         nav.push(("/sql", "SQL"));

@@ -79,7 +79,7 @@ pub fn run() -> Result<Outcome> {
         Command::Serve(a) => serve::run(a, &config?),
         Command::Compact => compact::run(&config?),
         Command::Users(a) => users::run(a, &config?),
-        Command::Verify(a) => verify::run(a),
+        Command::Verify(a) => verify::run(a, &config?),
     }
 }
 

@@ -15,7 +15,8 @@ use auditwatch_sources::digests::{S3Objects, digest_keys};
 use auditwatch_sources::s3::S3Url;
 use serde_json::json;
 
-use super::{Outcome, runtime};
+use super::{Outcome, open_existing_store, runtime};
+use crate::config::Config;
 
 /// Largest digest or log file once inflated.
 const MAX_INFLATED: u64 = 1 << 30;
@@ -63,7 +64,7 @@ struct SignatureFile {
     signatures: HashMap<String, String>,
 }
 
-pub fn run(args: VerifyArgs) -> Result<Outcome> {
+pub fn run(args: VerifyArgs, config: &Config) -> Result<Outcome> {
     let trail: TrailArn = args
         .trail_arn
         .parse()
@@ -132,6 +133,13 @@ pub fn run(args: VerifyArgs) -> Result<Outcome> {
         )?
     };
     print(&report, &args, start, end);
+    if config.data_dir.join("catalog.db").is_file() {
+        store(&report, &args.trail_arn, start, end, config)?;
+        eprintln!(
+            "results stored in {} (the Integrity page shows them)",
+            config.data_dir.display()
+        );
+    }
     let failures = report.failures();
     if failures > 0 {
         bail!("{failures} file(s) invalid or deleted");
@@ -371,6 +379,56 @@ fn verify_local(
         max_inflated: MAX_INFLATED,
     };
     Ok(auditwatch_integrity::verify(&objects, &req))
+}
+
+/// Keeps the verdicts in the data directory's catalog, where the UI and the events
+/// read them.
+fn store(report: &Report, trail: &str, start: i64, end: i64, config: &Config) -> Result<()> {
+    use auditwatch_store::integrity::{IntegrityGap, IntegrityRecord, key_of};
+    let now = chrono::Utc::now().timestamp();
+    let files: Vec<IntegrityRecord> = report
+        .findings
+        .iter()
+        .filter_map(|f| {
+            let (verdict, reason) = match &f.verdict {
+                Verdict::Valid => ("valid", None),
+                Verdict::Invalid(r) => ("invalid", Some(r.clone())),
+                Verdict::NotFound(r) => ("not_found", Some(r.clone())),
+                Verdict::Unverifiable(r) => ("unverifiable", Some(r.clone())),
+            };
+            Some(IntegrityRecord {
+                key: key_of(&f.location)?.to_string(),
+                location: f.location.clone(),
+                kind: match f.kind {
+                    FileKind::Digest => "digest".into(),
+                    FileKind::Log => "log".into(),
+                },
+                verdict: verdict.into(),
+                reason,
+                trail: trail.to_string(),
+                chain: f.chain.clone(),
+                file_time: f.time,
+                checked_at: now,
+            })
+        })
+        .collect();
+    let gaps: Vec<IntegrityGap> = report
+        .gaps
+        .iter()
+        .map(|g| IntegrityGap {
+            trail: trail.to_string(),
+            chain: g.chain.clone(),
+            from: g.from,
+            to: g.to,
+            reason: g.reason.clone(),
+        })
+        .collect();
+    let store = open_existing_store(config)?;
+    store
+        .catalog()?
+        .record_integrity(trail, start, end, &files, &gaps)
+        .context("storing the results")?;
+    Ok(())
 }
 
 fn iso(t: i64) -> String {
