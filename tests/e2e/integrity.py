@@ -114,11 +114,14 @@ def sign(digest, bucket, key, inflated):
     return rsa.sign(message.encode(), PRIVATE, "SHA-256").hex()
 
 
-def build(bucket):
-    """A chain of HOURS hourly digests (one log file each); returns {hour: (digest key, log key)}."""
-    s3.create_bucket(Bucket=bucket)
-    previous, out = None, {}
-    for h in range(HOURS):
+def build(bucket, hours=range(HOURS), previous=None, tamper_log=None):
+    """A chain of hourly digests (one log file each), continuing from `previous` (key,
+    hash, signature) when given; returns ({hour: (digest key, log key)}, last link).
+    `tamper_log`: an hour whose log file is replaced after its digest was written."""
+    if previous is None:
+        s3.create_bucket(Bucket=bucket)
+    out = {}
+    for h in hours:
         end = T0 + dt.timedelta(hours=h + 1)
         log_key = (f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{stamp(end, '%Y/%m/%d')}/"
                    f"{ACCOUNT}_CloudTrail_{REGION}_{stamp(end - dt.timedelta(minutes=10), '%Y%m%dT%H%MZ')}_h{h}.json.gz")
@@ -149,7 +152,9 @@ def build(bucket):
                       Metadata={"signature": signature, "signature-algorithm": "SHA256withRSA"})
         previous = (key, hashlib.sha256(inflated).hexdigest(), signature)
         out[h] = (key, log_key)
-    return out
+        if h == tamper_log:
+            s3.put_object(Bucket=bucket, Key=log_key, Body=gzip.compress(b'{"Records": []}'))
+    return out, previous
 
 
 def get(bucket, key):
@@ -244,7 +249,7 @@ try:
     rows, problems = [], []
     for name, tamper, tampered in SCENARIOS:
         bucket = f"integrity-{name}"
-        files = build(bucket)
+        files, _ = build(bucket)
         if tamper:
             tamper(bucket, files)
         ours, our_text = auditwatch(bucket)
@@ -278,6 +283,49 @@ try:
     assert chain["logs"]["valid"] == HOURS - 1 and len(report["gaps"]) == 1, report
     assert any(p["verdict"] == "not_found" for p in report["problems"]), report["problems"]
     print(f"   stored and served by /api/v1/integrity: {chain['digests']}, 1 gap", flush=True)
+
+    # An S3 source that verifies digests as they arrive.
+    _, link = build("integrity-live", range(12))
+    live_data = os.path.join(WORK, "d-integrity-live")
+    subprocess.run([BIN, "--data-dir", live_data, "users", "add", "admin", "--role", "admin", "--password-stdin"],
+                   input="integrity-admin-password\n", text=True, check=True, capture_output=True)
+    live_token = json.loads(subprocess.run([BIN, "--data-dir", live_data, "users", "tokens", "create", "admin",
+                                            "--format", "json"], capture_output=True, text=True, check=True).stdout)["token"]
+    live_config = os.path.join(WORK, "integrity-live.toml")
+    with open(live_config, "w") as f:
+        f.write(f'[integrity]\npublic_keys = "{keys_file}"\n\n[[sources]]\nname = "trail"\nkind = "s3"\n'
+                f'bucket = "integrity-live"\nendpoint_url = "{MOTO}"\nverify_digests = true\ninterval_seconds = 2\n')
+    live_port = free_port()
+    live = subprocess.Popen([BIN, "--data-dir", live_data, "--config", live_config, "serve", "--listen",
+                             f"127.0.0.1:{live_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{live_port}/healthz", live, "the server with a verifying source")
+
+        def integrity():
+            req = urllib.request.Request(f"http://127.0.0.1:{live_port}/api/v1/integrity",
+                                         headers={"Authorization": f"Bearer {live_token}"})
+            return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+        def wait_chain(digests, log_failures):
+            for _ in range(300):
+                r = integrity()
+                if r["chains"] and r["chains"][0]["digests"]["valid"] == digests \
+                        and r["chains"][0]["logs"]["failed"] == log_failures:
+                    return r
+                time.sleep(0.5)
+            raise SystemExit(f"the source did not verify {digests} digests: {integrity()}")
+
+        wait_chain(12, 0)
+        # Twelve more hours arrive, one log file changed after its digest was signed.
+        more, _ = build("integrity-live", range(12, 24), previous=link, tamper_log=15)
+        r = wait_chain(24, 1)
+        bad = [p for p in r["problems"] if p["kind"] == "log"]
+        assert bad and bad[0]["location"].endswith(more[15][1]) and "modified" in bad[0]["reason"], r["problems"]
+        print("   a source with verify_digests: 12 digests verified on arrival, then 12 more with the changed "
+              "log file caught", flush=True)
+    finally:
+        live.terminate()
+        live.wait()
     print("== integrity: all passed", flush=True)
 finally:
     server.terminate()

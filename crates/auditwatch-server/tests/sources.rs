@@ -39,7 +39,13 @@ fn app(data: &std::path::Path, config_sources: Vec<SourceConfig>) -> (App, Runne
     let store = Store::open(data).unwrap();
     let specs = auditwatch_sources::config::resolve_all(config_sources).unwrap();
     let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let runner = Runner::start(store.clone(), specs, &Default::default(), stopped);
+    let runner = Runner::start(
+        store.clone(),
+        specs,
+        &Default::default(),
+        Default::default(),
+        stopped,
+    );
     std::mem::forget(_stop);
     let config = ServerConfig {
         sources: runner.clone(),

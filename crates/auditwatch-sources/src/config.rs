@@ -45,6 +45,7 @@ pub struct SourceConfig {
     pub regions: Option<Vec<String>>,
     pub start: Option<String>,
     pub concurrency: Option<usize>,
+    pub verify_digests: Option<bool>,
     // SQS
     pub queue_url: Option<String>,
     pub visibility_timeout_seconds: Option<i32>,
@@ -164,6 +165,7 @@ impl SourceConfig {
             ("regions", self.regions.is_some()),
             ("start", self.start.is_some()),
             ("concurrency", self.concurrency.is_some()),
+            ("verify_digests", self.verify_digests.is_some()),
             ("queue_url", self.queue_url.is_some()),
             (
                 "visibility_timeout_seconds",
@@ -186,6 +188,7 @@ impl SourceConfig {
                 regions: c.regions.clone().unwrap_or_default(),
                 start: c.start.clone(),
                 concurrency: c.concurrency,
+                verify_digests: c.verify_digests.unwrap_or(false),
             };
             format!("s3://{}/", settings.bucket)
                 .parse::<crate::s3::S3Url>()
@@ -195,7 +198,7 @@ impl SourceConfig {
         };
         let kind = match self.kind.as_str() {
             "s3" => {
-                present(&fields, S3_FIELDS)?;
+                present(&fields, &[S3_FIELDS, &["verify_digests"]].concat())?;
                 Kind::S3(s3(&self)?)
             }
             "sqs" => {

@@ -57,6 +57,10 @@ pub struct SourceStatus {
     /// Location prefix of this source's checkpoints (failed objects are listed from
     /// the catalog under it).
     pub location_prefix: String,
+    /// Digest files checked since the server started (sources with `verify_digests`).
+    pub digests_verified: u64,
+    /// Files those checks found invalid or deleted (details on the Integrity page).
+    pub integrity_failures: u64,
     /// `config` (the configuration file) or `ui` (declared through the UI or API).
     pub origin: String,
     /// The administrator who declared it (UI or API only).
@@ -109,6 +113,9 @@ struct Inner {
     entries: Mutex<Vec<Entry>>,
     /// Set once the server shuts down; nothing starts after it.
     closed: watch::Receiver<bool>,
+    /// The operator's CloudTrail public keys (`[integrity] public_keys`); empty: ask
+    /// ListPublicKeys.
+    keys: auditwatch_integrity::KeyRing,
 }
 
 /// Runs sources for `serve`: those of the configuration file, those declared
@@ -133,6 +140,7 @@ impl Runner {
         store: Store,
         specs: Vec<Spec>,
         opts: &IngestOptions,
+        keys: auditwatch_integrity::KeyRing,
         mut shutdown: watch::Receiver<bool>,
     ) -> Self {
         let inner = Arc::new(Inner {
@@ -141,6 +149,7 @@ impl Runner {
             opts: opts.clone(),
             entries: Mutex::new(Vec::new()),
             closed: shutdown.clone(),
+            keys,
         });
         let runner = Runner(Some(inner.clone()));
         for spec in specs {
@@ -317,12 +326,20 @@ impl Runner {
         });
         let mut opts = inner.opts.clone();
         opts.filter = spec.filter.clone();
+        let verify = match &spec.kind {
+            Kind::S3(s) if s.verify_digests => Some(Verify {
+                aws: spec.aws.clone(),
+                keys: (!inner.keys.0.is_empty()).then(|| inner.keys.clone()),
+            }),
+            _ => None,
+        };
         let task = Task {
             store: inner.store.clone(),
             slot: inner.slot.clone(),
             opts,
             status,
             shutdown: stopped,
+            verify,
         };
         tokio::spawn(task.run(spec));
     }
@@ -351,6 +368,15 @@ struct Task {
     opts: IngestOptions,
     status: Arc<Mutex<SourceStatus>>,
     shutdown: watch::Receiver<bool>,
+    /// Set for S3 sources that verify digests as they arrive.
+    verify: Option<Verify>,
+}
+
+/// How a source verifies digests: its AWS settings (for ListPublicKeys) and the
+/// operator's keys, when configured.
+struct Verify {
+    aws: crate::aws::AwsSettings,
+    keys: Option<auditwatch_integrity::KeyRing>,
 }
 
 impl Task {
@@ -479,6 +505,24 @@ impl Task {
             started.elapsed(),
             report.newest_object,
         );
+        if let Some(v) = &self.verify
+            && !report.new_digests.is_empty()
+        {
+            let verified = crate::digests::verify_new(
+                source.client(),
+                &v.aws,
+                &self.store,
+                source.bucket(),
+                &report.digests,
+                &report.new_digests,
+                v.keys.as_ref(),
+            )
+            .await?;
+            self.update(|s| {
+                s.digests_verified += verified.digests;
+                s.integrity_failures += verified.failures;
+            });
+        }
         Ok(())
     }
 

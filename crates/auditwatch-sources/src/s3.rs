@@ -78,6 +78,10 @@ pub struct S3Settings {
     pub start: Option<String>,
     /// Objects fetched at once (default 8).
     pub concurrency: Option<usize>,
+    /// Verify digest files as they arrive (their chains and the logs they list) and
+    /// keep the verdicts for the Integrity page.
+    #[serde(default)]
+    pub verify_digests: bool,
 }
 
 /// One listed object.
@@ -108,6 +112,10 @@ pub struct PassReport {
     pub newest_object: Option<i64>,
     /// The ingest totals.
     pub summary: Summary,
+    /// Every digest key listed (the chains a verification walks).
+    pub digests: Vec<String>,
+    /// Digest keys new or changed in this pass (what a verification starts from).
+    pub new_digests: Vec<String>,
 }
 
 /// The selection rules of a source, resolved.
@@ -248,6 +256,16 @@ impl S3Source {
             selection,
             concurrency: settings.concurrency.unwrap_or(8).clamp(1, 64),
         })
+    }
+
+    /// The S3 client it reads with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Its bucket.
+    pub fn bucket(&self) -> &str {
+        &self.url.bucket
     }
 
     /// The location prefix of this source's checkpoints (`s3://bucket/prefix`).
@@ -409,9 +427,16 @@ impl S3Source {
         observer: &mut (dyn Observer + Send),
     ) -> Result<PassReport, SourceError> {
         let listed = self.list().await?;
+        let is_digest =
+            |o: &&Listed| auditwatch_integrity::layout::parse_digest_key(&o.key).is_some();
         let mut report = PassReport {
             listed: listed.len() as u64,
             newest_object: listed.iter().filter_map(|o| o.modified).max(),
+            digests: listed
+                .iter()
+                .filter(is_digest)
+                .map(|o| o.key.clone())
+                .collect(),
             ..Default::default()
         };
         let known: HashMap<String, SourceObject> = blocking(|| {
@@ -431,6 +456,11 @@ impl S3Source {
             })
             .collect();
         report.unchanged = report.listed - todo.len() as u64;
+        report.new_digests = todo
+            .iter()
+            .filter(is_digest)
+            .map(|o| o.key.clone())
+            .collect();
         observer.planned(todo.len() as u64, todo.iter().map(|o| o.size).sum());
         for chunk in todo.chunks(CHUNK) {
             let _guard = slot.lock().await;

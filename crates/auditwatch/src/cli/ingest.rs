@@ -85,6 +85,7 @@ pub fn run(args: IngestArgs, config: &Config) -> Result<Outcome> {
         regions: args.regions.clone(),
         start: args.start.clone(),
         concurrency: None,
+        verify_digests: false,
     };
     // Every input is checked before anything is created.
     for i in &args.inputs {

@@ -92,6 +92,7 @@ pub fn serve(
             store.clone(),
             sources,
             &ingest,
+            public_keys.clone(),
             sources_stopped.clone(),
         );
         if let Some(slot) = runner.slot() {

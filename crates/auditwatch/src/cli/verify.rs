@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use auditwatch_integrity::chain::{FileKind, Objects, Request, StoredSignature};
 use auditwatch_integrity::layout::{TrailArn, parse_digest_key};
-use auditwatch_integrity::{KeyRing, PublicKey, Report, Verdict};
+use auditwatch_integrity::{KeyRing, Report, Verdict};
 use auditwatch_sources::aws::AwsSettings;
-use auditwatch_sources::digests::{S3Objects, digest_keys};
+use auditwatch_sources::digests::{S3Objects, digest_keys, public_keys, records, regions_of};
 use auditwatch_sources::s3::S3Url;
 use serde_json::json;
 
@@ -147,46 +147,6 @@ pub fn run(args: VerifyArgs, config: &Config) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-async fn ask_keys(regions: &BTreeSet<String>, start: i64, end: i64) -> Result<KeyRing> {
-    use aws_smithy_types::DateTime;
-    let regions: Vec<String> = regions.iter().cloned().collect();
-    let mut keys = Vec::new();
-    for (region, client) in AwsSettings::default().cloudtrail(&regions).await {
-        let mut pages = client
-            .list_public_keys()
-            .start_time(DateTime::from_secs(start))
-            .end_time(DateTime::from_secs(end.max(start)))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                anyhow::anyhow!(
-                    "ListPublicKeys in {region}: {} (or pass --public-keys FILE)",
-                    auditwatch_sources::chain(&e)
-                )
-            })?;
-            for k in page.public_key_list() {
-                let Some(value) = k.value() else { continue };
-                let mut key = PublicKey::from_der(value.as_ref().to_vec())
-                    .map_err(|e| anyhow::anyhow!("ListPublicKeys in {region}: {e}"))?;
-                if let Some(f) = k.fingerprint() {
-                    key.fingerprint = f.to_ascii_lowercase();
-                }
-                key.valid_from = k.validity_start_time().map(|t| t.secs());
-                key.valid_to = k.validity_end_time().map(|t| t.secs());
-                keys.push(key);
-            }
-        }
-    }
-    Ok(KeyRing(keys))
-}
-
-fn regions_of(keys: &[String]) -> BTreeSet<String> {
-    keys.iter()
-        .filter_map(|k| parse_digest_key(k).map(|d| d.region))
-        .collect()
-}
-
 /// Digest folders are named by the digest's end date; a day either side catches
 /// digests around midnight.
 fn days(start: i64, end: i64) -> (chrono::NaiveDate, chrono::NaiveDate) {
@@ -211,7 +171,9 @@ async fn verify_s3(
     let keys = digest_keys(&client, &url.bucket, &url.prefix, first, last).await?;
     let ring = match file_keys {
         Some(k) => k,
-        None => ask_keys(&regions_of(&keys), start, end).await?,
+        None => public_keys(&AwsSettings::default(), &regions_of(&keys), start, end)
+            .await
+            .context("asking CloudTrail for its public keys (or pass --public-keys FILE)")?,
     };
     let objects = S3Objects::new(client, tokio::runtime::Handle::current());
     let bucket = url.bucket.clone();
@@ -363,7 +325,14 @@ fn verify_local(
     let keys: Vec<String> = rels.iter().map(|r| format!("{prefix}{r}")).collect();
     let ring = match file_keys {
         Some(k) => k,
-        None => rt.block_on(ask_keys(&regions_of(&keys), start, end))?,
+        None => rt
+            .block_on(public_keys(
+                &AwsSettings::default(),
+                &regions_of(&keys),
+                start,
+                end,
+            ))
+            .context("asking CloudTrail for its public keys (or pass --public-keys FILE)")?,
     };
     let objects = LocalObjects {
         roots: roots.into_iter().collect(),
@@ -384,45 +353,7 @@ fn verify_local(
 /// Keeps the verdicts in the data directory's catalog, where the UI and the events
 /// read them.
 fn store(report: &Report, trail: &str, start: i64, end: i64, config: &Config) -> Result<()> {
-    use auditwatch_store::integrity::{IntegrityGap, IntegrityRecord, key_of};
-    let now = chrono::Utc::now().timestamp();
-    let files: Vec<IntegrityRecord> = report
-        .findings
-        .iter()
-        .filter_map(|f| {
-            let (verdict, reason) = match &f.verdict {
-                Verdict::Valid => ("valid", None),
-                Verdict::Invalid(r) => ("invalid", Some(r.clone())),
-                Verdict::NotFound(r) => ("not_found", Some(r.clone())),
-                Verdict::Unverifiable(r) => ("unverifiable", Some(r.clone())),
-            };
-            Some(IntegrityRecord {
-                key: key_of(&f.location)?.to_string(),
-                location: f.location.clone(),
-                kind: match f.kind {
-                    FileKind::Digest => "digest".into(),
-                    FileKind::Log => "log".into(),
-                },
-                verdict: verdict.into(),
-                reason,
-                trail: trail.to_string(),
-                chain: f.chain.clone(),
-                file_time: f.time,
-                checked_at: now,
-            })
-        })
-        .collect();
-    let gaps: Vec<IntegrityGap> = report
-        .gaps
-        .iter()
-        .map(|g| IntegrityGap {
-            trail: trail.to_string(),
-            chain: g.chain.clone(),
-            from: g.from,
-            to: g.to,
-            reason: g.reason.clone(),
-        })
-        .collect();
+    let (files, gaps) = records(report, trail, chrono::Utc::now().timestamp());
     let store = open_existing_store(config)?;
     store
         .catalog()?
