@@ -117,6 +117,11 @@ await page.goto(`${url}/admin/users`);
 assert.match(await page.locator("table.data").first().textContent(), /scoped/);
 await shot("admin-users");
 
+// Integrity: the page renders (no results in this data directory yet).
+await page.goto(`${url}/integrity`);
+assert.match(await page.locator("h1").textContent(), /Integrity/);
+assert.match(await page.locator("main").textContent(), /auditwatch verify/);
+
 // Sources: an admin declares one with the page's form (TOML), sees it, removes it.
 await page.goto(`${url}/sources`);
 await page.fill("textarea[name=table]",

@@ -291,6 +291,7 @@ mod tests {
             kind = "s3"
             bucket = "my-trail"
             accounts = ["111122223333"]
+            verify_digests = true
             [sources.filter]
             drop_event_names = ["Get"]
 
@@ -309,7 +310,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(specs.len(), 3);
-        assert!(matches!(&specs[0].kind, Kind::S3(s) if s.accounts == ["111122223333"]));
+        assert!(
+            matches!(&specs[0].kind, Kind::S3(s) if s.accounts == ["111122223333"] && s.verify_digests)
+        );
+        let e = parse(
+            "[[sources]]\nname = \"q\"\nkind = \"sqs\"\nqueue_url = \"u\"\nverify_digests = true\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`verify_digests` does not apply to kind `sqs`"),
+            "{e}"
+        );
         assert_eq!(specs[0].filter.drop_event_names, ["Get"]);
         assert!(matches!(&specs[1].kind, Kind::Sqs(_, Some(r)) if r.bucket == "my-trail"));
         assert_eq!(specs[1].interval_seconds, 60);
