@@ -268,6 +268,29 @@ try:
         print(f"   {name:32} {ours:18} {theirs}")
     if problems:
         raise SystemExit("\n\n".join(problems))
+    # A local copy (what `aws s3 sync` makes: no metadata), checked with the signatures
+    # saved from S3 by --export-signatures.
+    signatures = os.path.join(WORK, "signatures.json")
+    p = subprocess.run([BIN, "verify", "s3://integrity-clean", "--trail-arn", ARN, "--start", "2024-03-01T00:00:00Z",
+                        "--end", "2024-03-02T01:00:00Z", "--export-signatures", signatures],
+                       capture_output=True, text=True, env=CLIENT_ENV)
+    assert p.returncode == 0 and f"saved {HOURS} signatures" in p.stderr, p.stdout + p.stderr
+    copy = os.path.join(WORK, "integrity-copy")
+    for o in s3.list_objects_v2(Bucket="integrity-clean", MaxKeys=1000)["Contents"]:
+        path = os.path.join(copy, o["Key"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(get("integrity-clean", o["Key"]))
+    local = lambda *extra: subprocess.run(  # noqa: E731
+        [BIN, "verify", copy, "--trail-arn", ARN, "--start", "2024-03-01T00:00:00Z", "--end",
+         "2024-03-02T01:00:00Z", "--public-keys", keys_file, *extra], capture_output=True, text=True, env=CLIENT_ENV)
+    p = local()
+    assert p.returncode == 0 and f"{HOURS - 1}/{HOURS} digest files valid, 1 not verified" in p.stdout, p.stdout
+    p = local("--signatures", signatures)
+    assert p.returncode == 0 and f"{HOURS}/{HOURS} digest files valid\n{HOURS}/{HOURS} log files valid" in p.stdout, p.stdout
+    print(f"   local copy: {HOURS - 1}/{HOURS} digests without the signatures file, {HOURS}/{HOURS} with the one "
+          "--export-signatures saved", flush=True)
+
     # Stored in the data directory, the results reach the Integrity API.
     p = subprocess.run([BIN, "--data-dir", data, "verify", "s3://integrity-deleted-digest", "--trail-arn", ARN,
                         "--start", "2024-03-01T00:00:00Z", "--end", "2024-03-02T01:00:00Z"],

@@ -289,6 +289,45 @@ fn each_tamper_class_is_found_and_named() {
 }
 
 #[test]
+fn a_key_rotation_inside_the_window_is_followed_by_fingerprint() {
+    // Digests from hour 10 on are signed with the second key; the two keys' validity
+    // windows overlap, as CloudTrail's do at a rotation.
+    let mut b = Bucket::build(24, 1, &[]);
+    let mut prev = b.digest_at(9);
+    for h in 10..24 {
+        let k = b.digest_at(h);
+        let mut d = b.digest_of(h);
+        let p = auditwatch_integrity::gzip::inflate(&b.objects[&prev], 1 << 30).unwrap();
+        d["previousDigestHashValue"] = json!(sha256_hex(&p));
+        d["previousDigestSignature"] = json!(b.signatures[&prev]);
+        b.resign(&k, &mut d, 2);
+        prev = k;
+    }
+    let trail: TrailArn = TRAIL.parse().unwrap();
+    let mut old = public(1);
+    (old.valid_from, old.valid_to) = (Some(T0 - 86_400), Some(T0 + 11 * 3600));
+    let mut new = public(2);
+    new.valid_from = Some(T0 + 9 * 3600);
+    let keys = KeyRing(vec![old, new]);
+    let report = verify(
+        &b,
+        &Request {
+            bucket: BUCKET,
+            digest_keys: b.digests.clone(),
+            trail: &trail,
+            start: T0,
+            end: T0 + 48 * 3600,
+            keys: &keys,
+            max_inflated: 64 << 20,
+        },
+    );
+    assert_eq!(report.failures(), 0, "{:?}", failures(&report));
+    assert_eq!(report.counts(FileKind::Digest), (24, 0, 0));
+    // With only the old key, the rotated part is refused by name.
+    assert!(b.check().failures() >= 14);
+}
+
+#[test]
 fn restarts_backfill_and_local_copies() {
     // Validation restarted at hour 20: a starting digest is a gap, not tampering.
     let mut b = Bucket::build(30, 1, &[]);

@@ -36,7 +36,8 @@ pub fn routes() -> Routes {
         .get("/admin/audit.csv", ADMIN, audit_csv)
 }
 
-async fn note(
+/// Writes an admin change (or a refused one) to the audit log.
+pub(crate) async fn note(
     state: &AppState,
     caller: &Caller,
     action: &str,

@@ -92,6 +92,8 @@ pub struct IntegrityReport {
     pub problems: Vec<Problem>,
     /// Gaps, newest first (at most 200).
     pub gaps: Vec<GapView>,
+    /// Digest files taken by sources that no check has verified yet.
+    pub unchecked_digests: u64,
 }
 
 fn secs(t: i64) -> String {
@@ -144,6 +146,7 @@ async fn report(state: &AppState, caller: &Caller) -> Result<IntegrityReport, Ap
                 reason: g.reason,
             })
             .collect(),
+        unchecked_digests: v.unchecked_digests,
     })
 }
 
@@ -162,6 +165,9 @@ async fn page(State(state): State<AppState>, caller: Caller) -> Result<Response,
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let body = html! {
         h1 { "Integrity" }
+        @if r.unchecked_digests > 0 {
+            p.notice #unchecked { (r.unchecked_digests) " digest files taken by sources are not verified yet (set " code { "verify_digests = true" } " on the source, or run " code { "auditwatch verify" } ")." }
+        }
         @if r.chains.is_empty() {
             p { "No integrity results yet. Run " code { "auditwatch verify s3://BUCKET --trail-arn ARN" } " on this data directory (see docs/INTEGRITY.md)." }
         } @else {

@@ -672,6 +672,8 @@ pub struct IntegrityView {
     pub problems: Vec<auditwatch_store::integrity::IntegrityRecord>,
     /// Stretches no verified digest covers.
     pub gaps: Vec<auditwatch_store::integrity::IntegrityGap>,
+    /// Digest files sources took that no check has verified yet.
+    pub unchecked_digests: u64,
 }
 
 /// The account of a chain (`account region`).
@@ -705,6 +707,12 @@ impl Queries<'_> {
                     .filter(|g| visible(&g.chain))
                     .take(limit)
                     .collect(),
+                unchecked_digests: catalog
+                    .unchecked_digests()?
+                    .into_iter()
+                    .filter(|(account, _)| scope.allows(account))
+                    .map(|(_, n)| n)
+                    .sum(),
             })
         })
         .await

@@ -4,7 +4,6 @@
 //! remove sources there too (`POST /api/v1/sources`, `DELETE /api/v1/sources/{name}`,
 //! or the page's form, which takes the same table as a `[[sources]]` entry in TOML).
 
-use auditwatch_auth::NewAudit;
 use auditwatch_sources::config::SourceConfig;
 use auditwatch_sources::runner::{DeclareError, FROM_UI, SourceStatus};
 use axum::Json;
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{Access, Routes};
+use crate::admin::note;
 use crate::api::J;
 use crate::caller::Role;
 use crate::ui::{PageError, csrf_field, layout};
@@ -164,26 +164,6 @@ pub async fn remove_api(
 pub struct DeclareForm {
     #[serde(default)]
     table: String,
-}
-
-async fn note(
-    state: &AppState,
-    caller: &Caller,
-    action: &str,
-    target: &str,
-    detail: String,
-    outcome: &str,
-) {
-    state
-        .record(NewAudit {
-            actor: caller.name.clone(),
-            ip: caller.ip.clone(),
-            action: action.into(),
-            target: target.into(),
-            detail,
-            outcome: outcome.into(),
-        })
-        .await;
 }
 
 async fn declare_form(

@@ -21,52 +21,10 @@ use auditwatch_integrity::chain::{Objects, StoredSignature};
 
 use crate::aws::AwsSettings;
 use crate::error::{SourceError, chain};
+use crate::s3::{list_folders, list_objects};
 
 /// Largest object read (compressed): digests are kilobytes, logs a few megabytes.
 pub const MAX_OBJECT_BYTES: i64 = 256 << 20;
-
-async fn folders(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, SourceError> {
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .delimiter("/")
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            SourceError::Remote(format!("list s3://{bucket}/{prefix}: {}", chain(&e)))
-        })?;
-        out.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(str::to_string)),
-        );
-    }
-    Ok(out)
-}
-
-async fn keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, SourceError> {
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            SourceError::Remote(format!("list s3://{bucket}/{prefix}: {}", chain(&e)))
-        })?;
-        out.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_string)),
-        );
-    }
-    Ok(out)
-}
 
 /// The digest keys under `prefix` (the trail's prefix, before `AWSLogs/`) whose date
 /// folders fall in `[first, last]` (digest end dates; `last` should include a day of
@@ -80,10 +38,10 @@ pub async fn digest_keys(
 ) -> Result<Vec<String>, SourceError> {
     let root = format!("{}AWSLogs/", normalise(prefix));
     let mut accounts = Vec::new();
-    for f in folders(client, bucket, &root).await? {
+    for f in list_folders(client, bucket, &root).await? {
         let leaf = f[root.len()..].trim_end_matches('/');
         if leaf.starts_with("o-") {
-            accounts.extend(folders(client, bucket, &f).await?);
+            accounts.extend(list_folders(client, bucket, &f).await?);
         } else {
             accounts.push(f);
         }
@@ -91,11 +49,16 @@ pub async fn digest_keys(
     let mut out = Vec::new();
     for account in accounts {
         let digests = format!("{account}CloudTrail-Digest/");
-        for region in folders(client, bucket, &digests).await? {
+        for region in list_folders(client, bucket, &digests).await? {
             let mut day = first;
             while day <= last {
                 let folder = format!("{region}{}/", day.format("%Y/%m/%d"));
-                out.extend(keys(client, bucket, &folder).await?);
+                out.extend(
+                    list_objects(client, bucket, &folder, None)
+                        .await?
+                        .into_iter()
+                        .map(|o| o.key),
+                );
                 let Some(next) = day.succ_opt() else { break };
                 day = next;
             }

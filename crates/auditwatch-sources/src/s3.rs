@@ -351,24 +351,7 @@ impl S3Source {
 
     /// The sub-folders of a folder prefix.
     async fn folders(&self, prefix: &str) -> Result<Vec<String>, SourceError> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.url.bucket)
-            .prefix(prefix)
-            .delimiter("/")
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.s3_error("list", prefix, e))?;
-            out.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_string)),
-            );
-        }
-        Ok(out)
+        list_folders(&self.client, &self.url.bucket, prefix).await
     }
 
     /// Every object under `prefix` (after `start_after`, when given).
@@ -377,44 +360,7 @@ impl S3Source {
         prefix: String,
         start_after: Option<String>,
     ) -> Result<Vec<Listed>, SourceError> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.url.bucket)
-            .prefix(&prefix)
-            .set_start_after(start_after)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.s3_error("list", &prefix, e))?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                if key.ends_with('/') {
-                    continue;
-                }
-                out.push(Listed {
-                    key: key.to_string(),
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                    etag: o.e_tag().unwrap_or("").trim_matches('"').to_string(),
-                    modified: o.last_modified().map(|t| t.secs()),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    fn s3_error(
-        &self,
-        what: &str,
-        key: &str,
-        e: impl std::error::Error + Send + Sync + 'static,
-    ) -> SourceError {
-        SourceError::Remote(format!(
-            "{what} s3://{}/{key}: {}",
-            self.url.bucket,
-            crate::error::chain(&e)
-        ))
+        list_objects(&self.client, &self.url.bucket, &prefix, start_after).await
     }
 
     /// One pass: list, read what is new or changed, commit in chunks. `observer`
@@ -492,6 +438,75 @@ impl S3Source {
         report.summary.files_unchanged += report.unchanged;
         Ok(report)
     }
+}
+
+fn list_error(
+    bucket: &str,
+    prefix: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> SourceError {
+    SourceError::Remote(format!(
+        "list s3://{bucket}/{prefix}: {}",
+        crate::error::chain(&e)
+    ))
+}
+
+/// The sub-folders of a folder prefix (a delimiter listing).
+pub(crate) async fn list_folders(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, SourceError> {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| list_error(bucket, prefix, e))?;
+        out.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string)),
+        );
+    }
+    Ok(out)
+}
+
+/// Every object under `prefix` (after `start_after`, when given).
+pub(crate) async fn list_objects(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    start_after: Option<String>,
+) -> Result<Vec<Listed>, SourceError> {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .set_start_after(start_after)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| list_error(bucket, prefix, e))?;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            if key.ends_with('/') {
+                continue;
+            }
+            out.push(Listed {
+                key: key.to_string(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                etag: o.e_tag().unwrap_or("").trim_matches('"').to_string(),
+                modified: o.last_modified().map(|t| t.secs()),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Objects committed per chunk of a pass (the write slot is released in between).

@@ -72,6 +72,17 @@ impl ChainHealth {
     }
 }
 
+/// The account folder of a CloudTrail key (`AWSLogs/[o-…/]<account>/…`).
+pub fn account_of(location: &str) -> Option<&str> {
+    let mut parts = key_of(location)?.split('/').skip(1);
+    let first = parts.next()?;
+    if first.starts_with("o-") {
+        parts.next()
+    } else {
+        Some(first)
+    }
+}
+
 /// The join key of a location or path: from `AWSLogs/` on.
 pub fn key_of(location: &str) -> Option<&str> {
     location.find("AWSLogs/").map(|i| &location[i..])
@@ -207,6 +218,31 @@ impl Catalog {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
+    /// Digest files sources took (recorded in `source_objects`) that no check has
+    /// verified yet, counted per account.
+    pub fn unchecked_digests(&self) -> Result<HashMap<String, u64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.location FROM source_objects s
+                 WHERE s.location LIKE '%/CloudTrail-Digest/%'
+                   AND NOT EXISTS (SELECT 1 FROM integrity_files f
+                                   WHERE f.key = substr(s.location, instr(s.location, 'AWSLogs/')))",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?;
+        let mut out: HashMap<String, u64> = HashMap::new();
+        for location in rows {
+            let location = location.map_err(self.err())?;
+            if let Some(account) = account_of(&location) {
+                *out.entry(account.to_string()).or_default() += 1;
+            }
+        }
+        Ok(out)
+    }
+
     /// Files that are not valid, newest first.
     pub fn integrity_problems(&self, limit: usize) -> Result<Vec<IntegrityRecord>> {
         let mut stmt = self
@@ -302,5 +338,35 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got["AWSLogs/1/l1"].verdict, "valid");
         assert_eq!(key_of("/copy/AWSLogs/1/l1"), Some("AWSLogs/1/l1"));
+        assert_eq!(
+            account_of("s3://b/p/AWSLogs/o-x/123/CloudTrail/k"),
+            Some("123")
+        );
+        // A digest a source took but nobody verified is counted for its account.
+        let taken = |key: &str| crate::SourceObject {
+            location: format!("s3://b/{key}"),
+            size: Some(1),
+            mtime: None,
+            etag: None,
+            status: "skipped".into(),
+            records: 0,
+            errors: 0,
+            reason: None,
+        };
+        c.commit(
+            &[],
+            &[],
+            &[
+                taken("AWSLogs/1/d1"),
+                taken("AWSLogs/o-x/1/CloudTrail-Digest/r/d9"),
+                taken("AWSLogs/3/CloudTrail-Digest/r/d1"),
+            ],
+        )
+        .unwrap();
+        let unchecked = c.unchecked_digests().unwrap();
+        assert_eq!(
+            (unchecked.get("1"), unchecked.get("3")),
+            (Some(&1), Some(&1))
+        );
     }
 }
