@@ -1,0 +1,9 @@
+//! Detection rules over CloudTrail records. Pure: a record (`serde_json::Value`) in,
+//! a match out; no IO.
+//!
+//! - [`pattern`]: CloudWatch Logs JSON filter patterns (`{ $.eventName = "X" && … }`),
+//!   the language of CloudWatch metric filters and of the CIS benchmark controls.
+
+pub mod pattern;
+
+pub use pattern::{Pattern, PatternError};

@@ -1,0 +1,543 @@
+//! CloudWatch Logs filter patterns for JSON events, as AWS documents them ("Filter and
+//! pattern syntax"): `{ SELECTOR OP VALUE }` terms joined by `&&` and `||` (`&&` binds
+//! tighter), parentheses, `IS NULL` / `IS TRUE` / `IS FALSE`, `NOT EXISTS`.
+//!
+//! - Selectors: `$.a.b`, `$.list[0]`, `$.m[0][1]`; names are letters, digits, `-`, `_`
+//!   (and `@`, `:` as CloudTrail keys need).
+//! - Strings: quoted (`"a b"`, `\"` escapes) or bare (`UpdateTrail`,
+//!   `kms.amazonaws.com`); `*` is a wildcard. Regular expressions: `%…%` (at most
+//!   two per pattern, as on AWS; the `regex` crate's syntax, which like AWS has no
+//!   look-around or back-references), matched anywhere in the value.
+//! - Numbers: sign, decimals, exponent (`1e-3`), compared numerically with `= != < >
+//!   <= >=` when the value is a JSON number.
+//! - A selector that is missing, or lands on an object or array, matches nothing but
+//!   `NOT EXISTS` (missing only); `!=` does not match a missing field.
+//! - Case-sensitive throughout. Errors give the column of the problem.
+
+use serde_json::Value;
+
+/// Why a pattern does not parse: where (1-based column) and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("filter pattern, column {column}: {message}")]
+pub struct PatternError {
+    /// 1-based column (in characters) of the problem.
+    pub column: usize,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// Most regular expressions in one pattern (AWS's limit).
+pub const MAX_REGEXES: usize = 2;
+/// Longest pattern accepted (AWS's limit for a filter pattern is 1,024 characters).
+pub const MAX_LENGTH: usize = 1024;
+
+/// One step of a selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+#[derive(Debug, Clone)]
+enum Literal {
+    /// A string, with `*` wildcards when `wild`.
+    Text {
+        text: String,
+        wild: bool,
+    },
+    /// A number as written (also compared as text against string values).
+    Number {
+        value: f64,
+        text: String,
+    },
+    Regex(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Compare(Op, Literal),
+    IsNull,
+    IsTrue,
+    IsFalse,
+    NotExists,
+}
+
+#[derive(Debug, Clone)]
+enum Expr {
+    Term(Vec<Step>, Test),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+}
+
+/// A parsed JSON filter pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    text: String,
+    expr: Expr,
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for Pattern {
+    type Err = PatternError;
+    fn from_str(s: &str) -> Result<Self, PatternError> {
+        Pattern::parse(s)
+    }
+}
+
+struct Parser<'a> {
+    chars: Vec<char>,
+    at: usize,
+    regexes: usize,
+    text: &'a str,
+}
+
+impl Parser<'_> {
+    fn fail<T>(&self, at: usize, message: impl Into<String>) -> Result<T, PatternError> {
+        Err(PatternError {
+            column: at + 1,
+            message: message.into(),
+        })
+    }
+
+    fn skip_space(&mut self) {
+        while self.chars.get(self.at).is_some_and(|c| c.is_whitespace()) {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.at).copied()
+    }
+
+    fn eat(&mut self, s: &str) -> bool {
+        let n = s.chars().count();
+        if self.chars.len() >= self.at + n
+            && self.chars[self.at..self.at + n]
+                .iter()
+                .copied()
+                .eq(s.chars())
+        {
+            self.at += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A keyword (`IS`, `NULL` …) followed by a non-word character.
+    fn keyword(&mut self, word: &str) -> bool {
+        let save = self.at;
+        if self.eat(word) && !self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            return true;
+        }
+        self.at = save;
+        false
+    }
+
+    fn or(&mut self) -> Result<Expr, PatternError> {
+        let mut left = self.and()?;
+        loop {
+            self.skip_space();
+            if self.eat("||") {
+                let right = self.and()?;
+                left = Expr::Or(Box::new(left), Box::new(right));
+            } else {
+                return Ok(left);
+            }
+        }
+    }
+
+    fn and(&mut self) -> Result<Expr, PatternError> {
+        let mut left = self.unary()?;
+        loop {
+            self.skip_space();
+            if self.eat("&&") {
+                let right = self.unary()?;
+                left = Expr::And(Box::new(left), Box::new(right));
+            } else {
+                return Ok(left);
+            }
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, PatternError> {
+        self.skip_space();
+        if self.eat("(") {
+            let e = self.or()?;
+            self.skip_space();
+            if !self.eat(")") {
+                return self.fail(self.at, "expected `)`");
+            }
+            return Ok(e);
+        }
+        let steps = self.selector()?;
+        self.skip_space();
+        let at = self.at;
+        if self.keyword("IS") {
+            self.skip_space();
+            let test = if self.keyword("NULL") {
+                Test::IsNull
+            } else if self.keyword("TRUE") {
+                Test::IsTrue
+            } else if self.keyword("FALSE") {
+                Test::IsFalse
+            } else if self.keyword("NOT") {
+                return self.fail(at, "`IS NOT` is not supported (AWS does not support it either); use `!=` or `NOT EXISTS`");
+            } else {
+                return self.fail(self.at, "expected NULL, TRUE or FALSE after IS");
+            };
+            return Ok(Expr::Term(steps, test));
+        }
+        if self.keyword("NOT") {
+            self.skip_space();
+            if self.keyword("EXISTS") {
+                return Ok(Expr::Term(steps, Test::NotExists));
+            }
+            return self.fail(self.at, "expected EXISTS after NOT");
+        }
+        if self.keyword("EXISTS") {
+            return self.fail(at, "`EXISTS` is not supported (AWS does not support it either); use `NOT EXISTS` or `IS …`");
+        }
+        let op = if self.eat("!=") {
+            Op::Ne
+        } else if self.eat("<=") {
+            Op::Le
+        } else if self.eat(">=") {
+            Op::Ge
+        } else if self.eat("=") {
+            Op::Eq
+        } else if self.eat("<") {
+            Op::Lt
+        } else if self.eat(">") {
+            Op::Gt
+        } else {
+            return self.fail(
+                at,
+                "expected an operator (= != < > <= >=), IS or NOT EXISTS",
+            );
+        };
+        self.skip_space();
+        let value_at = self.at;
+        let literal = self.literal()?;
+        if matches!(op, Op::Lt | Op::Gt | Op::Le | Op::Ge)
+            && !matches!(literal, Literal::Number { .. })
+        {
+            return self.fail(value_at, "<, >, <= and >= compare numbers");
+        }
+        Ok(Expr::Term(steps, Test::Compare(op, literal)))
+    }
+
+    fn selector(&mut self) -> Result<Vec<Step>, PatternError> {
+        let start = self.at;
+        if !self.eat("$") {
+            return self.fail(start, "expected a selector starting with `$.`");
+        }
+        let mut steps = Vec::new();
+        loop {
+            match self.peek() {
+                Some('.') => {
+                    self.at += 1;
+                    let name_at = self.at;
+                    while self
+                        .peek()
+                        .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | ':'))
+                    {
+                        self.at += 1;
+                    }
+                    if self.at == name_at {
+                        return self.fail(name_at, "expected a property name after `.`");
+                    }
+                    steps.push(Step::Key(self.chars[name_at..self.at].iter().collect()));
+                }
+                Some('[') => {
+                    self.at += 1;
+                    let n_at = self.at;
+                    while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.at += 1;
+                    }
+                    let digits: String = self.chars[n_at..self.at].iter().collect();
+                    let Ok(n) = digits.parse::<usize>() else {
+                        return self.fail(n_at, "expected an array index");
+                    };
+                    if !self.eat("]") {
+                        return self.fail(self.at, "expected `]`");
+                    }
+                    steps.push(Step::Index(n));
+                }
+                _ => break,
+            }
+        }
+        if steps.is_empty() {
+            return self.fail(start, "a selector names a property: `$.name`");
+        }
+        Ok(steps)
+    }
+
+    fn literal(&mut self) -> Result<Literal, PatternError> {
+        let start = self.at;
+        match self.peek() {
+            Some('"') => {
+                self.at += 1;
+                let mut text = String::new();
+                loop {
+                    match self.peek() {
+                        None => return self.fail(start, "unterminated string"),
+                        Some('"') => {
+                            self.at += 1;
+                            break;
+                        }
+                        Some('\\') => {
+                            self.at += 1;
+                            match self.peek() {
+                                Some(c) => {
+                                    text.push(c);
+                                    self.at += 1;
+                                }
+                                None => return self.fail(start, "unterminated string"),
+                            }
+                        }
+                        Some(c) => {
+                            text.push(c);
+                            self.at += 1;
+                        }
+                    }
+                }
+                let wild = text.contains('*');
+                Ok(Literal::Text { text, wild })
+            }
+            Some('%') => {
+                self.at += 1;
+                let body_at = self.at;
+                while self.peek().is_some_and(|c| c != '%') {
+                    self.at += 1;
+                }
+                if self.peek() != Some('%') {
+                    return self.fail(start, "unterminated regular expression (`%…%`)");
+                }
+                let body: String = self.chars[body_at..self.at].iter().collect();
+                self.at += 1;
+                self.regexes += 1;
+                if self.regexes > MAX_REGEXES {
+                    return self.fail(
+                        start,
+                        format!("at most {MAX_REGEXES} regular expressions per pattern"),
+                    );
+                }
+                regex::RegexBuilder::new(&body)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map(Literal::Regex)
+                    .or_else(|e| self.fail(body_at, format!("bad regular expression: {e}")))
+            }
+            Some(_) => {
+                while self.peek().is_some_and(|c| {
+                    !c.is_whitespace() && !matches!(c, ')' | '}' | '(' | '&' | '|')
+                }) {
+                    self.at += 1;
+                }
+                let text: String = self.chars[start..self.at].iter().collect();
+                if text.is_empty() {
+                    return self.fail(start, "expected a value");
+                }
+                if !text.contains('*')
+                    && let Ok(value) = text.parse::<f64>()
+                    && value.is_finite()
+                    && text
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
+                {
+                    return Ok(Literal::Number { value, text });
+                }
+                let wild = text.contains('*');
+                Ok(Literal::Text { text, wild })
+            }
+            None => self.fail(start, "expected a value"),
+        }
+    }
+}
+
+impl Pattern {
+    /// Parses a JSON filter pattern (`{ … }`).
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        if text.chars().count() > MAX_LENGTH {
+            return Err(PatternError {
+                column: MAX_LENGTH + 1,
+                message: format!("longer than {MAX_LENGTH} characters"),
+            });
+        }
+        let mut p = Parser {
+            chars: text.chars().collect(),
+            at: 0,
+            regexes: 0,
+            text,
+        };
+        p.skip_space();
+        if !p.eat("{") {
+            return p.fail(p.at, "a JSON filter pattern is enclosed in `{ }` (term patterns do not apply to CloudTrail records)");
+        }
+        let expr = p.or()?;
+        p.skip_space();
+        if !p.eat("}") {
+            return p.fail(p.at, "expected `&&`, `||` or the closing `}`");
+        }
+        p.skip_space();
+        if p.at != p.chars.len() {
+            return p.fail(p.at, "unexpected text after the closing `}`");
+        }
+        Ok(Pattern {
+            text: p.text.to_string(),
+            expr,
+        })
+    }
+
+    /// Whether `event` matches.
+    pub fn matches(&self, event: &Value) -> bool {
+        eval(&self.expr, event)
+    }
+}
+
+fn eval(e: &Expr, event: &Value) -> bool {
+    match e {
+        Expr::And(a, b) => eval(a, event) && eval(b, event),
+        Expr::Or(a, b) => eval(a, event) || eval(b, event),
+        Expr::Term(steps, test) => term(resolve(event, steps), test),
+    }
+}
+
+fn resolve<'v>(mut v: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+    for s in steps {
+        v = match (s, v) {
+            (Step::Key(k), Value::Object(m)) => m.get(k)?,
+            (Step::Index(i), Value::Array(a)) => a.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+fn term(found: Option<&Value>, test: &Test) -> bool {
+    match (test, found) {
+        (Test::NotExists, found) => found.is_none(),
+        (_, None) => false,
+        (_, Some(Value::Object(_) | Value::Array(_))) => false,
+        (Test::IsNull, Some(v)) => v.is_null(),
+        (Test::IsTrue, Some(v)) => v.as_bool() == Some(true),
+        (Test::IsFalse, Some(v)) => v.as_bool() == Some(false),
+        (Test::Compare(_, _), Some(Value::Null)) => false,
+        (Test::Compare(op, lit), Some(v)) => compare(*op, lit, v),
+    }
+}
+
+fn compare(op: Op, lit: &Literal, v: &Value) -> bool {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return false,
+    };
+    let equal = match lit {
+        Literal::Number {
+            value,
+            text: written,
+        } => {
+            if let Value::Number(n) = v {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                return match op {
+                    Op::Eq => x == *value,
+                    Op::Ne => x != *value,
+                    Op::Lt => x < *value,
+                    Op::Gt => x > *value,
+                    Op::Le => x <= *value,
+                    Op::Ge => x >= *value,
+                };
+            }
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return false;
+            }
+            text == *written
+        }
+        Literal::Text {
+            text: t,
+            wild: false,
+        } => text == *t,
+        Literal::Text {
+            text: t,
+            wild: true,
+        } => wildcard(t, &text),
+        Literal::Regex(r) => r.is_match(&text),
+    };
+    match op {
+        Op::Eq => equal,
+        Op::Ne => !equal,
+        _ => false,
+    }
+}
+
+/// `*` matches any run of characters (including none); everything else literally.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) {
+        return false;
+    }
+    let mut rest = &text[first.len()..];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard(
+            "*UnauthorizedOperation",
+            "Client.UnauthorizedOperation"
+        ));
+        assert!(wildcard("AccessDenied*", "AccessDenied"));
+        assert!(wildcard("a*b*c", "aXXbYYc"));
+        assert!(!wildcard("a*b*c", "aXXcYYb"));
+        assert!(!wildcard("ab*ba", "aba"));
+        assert!(wildcard("*", ""));
+    }
+
+    #[test]
+    fn errors_point_at_the_column() {
+        let e = Pattern::parse("{ $.a = 1 && }").unwrap_err();
+        assert_eq!(e.column, 14, "{e}");
+        let e = Pattern::parse("{ $.a ~ 1 }").unwrap_err();
+        assert_eq!((e.column, e.message.contains("operator")), (7, true), "{e}");
+        let e = Pattern::parse("ERROR").unwrap_err();
+        assert!(e.message.contains("`{ }`"));
+        let e = Pattern::parse("{ $.a = \"x }").unwrap_err();
+        assert!(e.message.contains("unterminated string"));
+        let e = Pattern::parse("{ $.a = %a% || $.b = %b% || $.c = %c% }").unwrap_err();
+        assert!(e.message.contains("at most 2"), "{e}");
+        let e = Pattern::parse("{ $.a IS NOT NULL }").unwrap_err();
+        assert!(e.message.contains("IS NOT"));
+        let e = Pattern::parse("{ $.a > abc }").unwrap_err();
+        assert!(e.message.contains("compare numbers"));
+    }
+}
