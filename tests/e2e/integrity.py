@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -103,9 +104,9 @@ def stamp(t, fmt):
     return t.strftime(fmt)
 
 
-def digest_key(end, suffix=""):
-    return (f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/{REGION}/{stamp(end, '%Y/%m/%d')}/"
-            f"{ACCOUNT}_CloudTrail-Digest_{REGION}_{TRAIL}_{REGION}_{stamp(end, '%Y%m%dT%H%M%SZ')}{suffix}.json.gz")
+def digest_key(end, suffix="", account=ACCOUNT):
+    return (f"AWSLogs/{account}/CloudTrail-Digest/{REGION}/{stamp(end, '%Y/%m/%d')}/"
+            f"{account}_CloudTrail-Digest_{REGION}_{TRAIL}_{REGION}_{stamp(end, '%Y%m%dT%H%M%SZ')}{suffix}.json.gz")
 
 
 def sign(digest, bucket, key, inflated):
@@ -114,7 +115,7 @@ def sign(digest, bucket, key, inflated):
     return rsa.sign(message.encode(), PRIVATE, "SHA-256").hex()
 
 
-def build(bucket, hours=range(HOURS), previous=None, tamper_log=None):
+def build(bucket, hours=range(HOURS), previous=None, tamper_log=None, account=ACCOUNT):
     """A chain of hourly digests (one log file each), continuing from `previous` (key,
     hash, signature) when given; returns ({hour: (digest key, log key)}, last link).
     `tamper_log`: an hour whose log file is replaced after its digest was written."""
@@ -123,16 +124,16 @@ def build(bucket, hours=range(HOURS), previous=None, tamper_log=None):
     out = {}
     for h in hours:
         end = T0 + dt.timedelta(hours=h + 1)
-        log_key = (f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{stamp(end, '%Y/%m/%d')}/"
-                   f"{ACCOUNT}_CloudTrail_{REGION}_{stamp(end - dt.timedelta(minutes=10), '%Y%m%dT%H%MZ')}_h{h}.json.gz")
+        log_key = (f"AWSLogs/{account}/CloudTrail/{REGION}/{stamp(end, '%Y/%m/%d')}/"
+                   f"{account}_CloudTrail_{REGION}_{stamp(end - dt.timedelta(minutes=10), '%Y%m%dT%H%MZ')}_h{h}.json.gz")
         raw = json.dumps({"Records": [{"eventVersion": "1.08", "eventID": f"integrity-{bucket}-{h}",
                                        "eventTime": stamp(end - dt.timedelta(minutes=15), "%Y-%m-%dT%H:%M:%SZ"),
                                        "eventSource": "s3.amazonaws.com", "eventName": "GetObject",
-                                       "awsRegion": REGION, "recipientAccountId": ACCOUNT}]}).encode()
+                                       "awsRegion": REGION, "recipientAccountId": account}]}).encode()
         s3.put_object(Bucket=bucket, Key=log_key, Body=gzip.compress(raw))
-        key = digest_key(end)
+        key = digest_key(end, account=account)
         digest = {
-            "awsAccountId": ACCOUNT,
+            "awsAccountId": account,
             "digestStartTime": stamp(end - dt.timedelta(hours=1), "%Y-%m-%dT%H:%M:%SZ"),
             "digestEndTime": stamp(end, "%Y-%m-%dT%H:%M:%SZ"),
             "digestS3Bucket": bucket, "digestS3Object": key,
@@ -307,8 +308,19 @@ try:
     assert any(p["verdict"] == "not_found" for p in report["problems"]), report["problems"]
     print(f"   stored and served by /api/v1/integrity: {chain['digests']}, 1 gap", flush=True)
 
-    # An S3 source that verifies digests as they arrive.
+    # An S3 source and an SQS source that verify digests as they arrive.
     _, link = build("integrity-live", range(12))
+    OTHER = "444455556666"
+    sqs = boto3.client("sqs", endpoint_url=MOTO, region_name=REGION)
+    queue = sqs.create_queue(QueueName="integrity-notes")["QueueUrl"]
+    build("integrity-sqs", range(6), account=OTHER)
+    for o in s3.list_objects_v2(Bucket="integrity-sqs")["Contents"]:
+        note = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+                             "eventName": "ObjectCreated:Put",
+                             "s3": {"bucket": {"name": "integrity-sqs"},
+                                    "object": {"key": urllib.parse.quote(o["Key"]), "size": o["Size"],
+                                               "eTag": o["ETag"].strip('"')}}}]}
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(note))
     live_data = os.path.join(WORK, "d-integrity-live")
     subprocess.run([BIN, "--data-dir", live_data, "users", "add", "admin", "--role", "admin", "--password-stdin"],
                    input="integrity-admin-password\n", text=True, check=True, capture_output=True)
@@ -317,7 +329,9 @@ try:
     live_config = os.path.join(WORK, "integrity-live.toml")
     with open(live_config, "w") as f:
         f.write(f'[integrity]\npublic_keys = "{keys_file}"\n\n[[sources]]\nname = "trail"\nkind = "s3"\n'
-                f'bucket = "integrity-live"\nendpoint_url = "{MOTO}"\nverify_digests = true\ninterval_seconds = 2\n')
+                f'bucket = "integrity-live"\nendpoint_url = "{MOTO}"\nverify_digests = true\ninterval_seconds = 2\n'
+                f'\n[[sources]]\nname = "notes"\nkind = "sqs"\nqueue_url = "{queue}"\nendpoint_url = "{MOTO}"\n'
+                f'verify_digests = true\nwait_seconds = 1\nvisibility_timeout_seconds = 30\n')
     live_port = free_port()
     live = subprocess.Popen([BIN, "--data-dir", live_data, "--config", live_config, "serve", "--listen",
                              f"127.0.0.1:{live_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -346,6 +360,16 @@ try:
         assert bad and bad[0]["location"].endswith(more[15][1]) and "modified" in bad[0]["reason"], r["problems"]
         print("   a source with verify_digests: 12 digests verified on arrival, then 12 more with the changed "
               "log file caught", flush=True)
+        for _ in range(300):
+            chains = [c for c in integrity()["chains"] if c["account"] == OTHER]
+            if chains and chains[0]["digests"]["valid"] == 6:
+                break
+            time.sleep(0.5)
+        else:
+            raise SystemExit(f"the SQS source did not verify the 6 notified digests: {integrity()}")
+        assert chains[0]["logs"] == {"valid": 6, "failed": 0, "unverified": 0}, chains
+        print("   an SQS source with verify_digests: the 6 digests it was notified of verified, with their logs",
+              flush=True)
     finally:
         live.terminate()
         live.wait()

@@ -202,7 +202,10 @@ impl SourceConfig {
                 Kind::S3(s3(&self)?)
             }
             "sqs" => {
-                present(&fields, &[S3_FIELDS, SQS_FIELDS].concat())?;
+                present(
+                    &fields,
+                    &[S3_FIELDS, SQS_FIELDS, &["verify_digests"]].concat(),
+                )?;
                 let sqs = SqsSettings {
                     queue_url: self
                         .queue_url
@@ -213,6 +216,7 @@ impl SourceConfig {
                     max_receives: self.max_receives,
                     buckets: self.buckets.clone().unwrap_or_default(),
                     concurrency: self.concurrency,
+                    verify_digests: self.verify_digests.unwrap_or(false),
                 };
                 let reconcile = match self.bucket {
                     Some(_) => Some(s3(&self)?),
@@ -313,12 +317,10 @@ mod tests {
         assert!(
             matches!(&specs[0].kind, Kind::S3(s) if s.accounts == ["111122223333"] && s.verify_digests)
         );
-        let e = parse(
-            "[[sources]]\nname = \"q\"\nkind = \"sqs\"\nqueue_url = \"u\"\nverify_digests = true\n",
-        )
-        .unwrap_err();
+        let e = parse("[[sources]]\nname = \"l\"\nkind = \"lookup\"\nverify_digests = true\n")
+            .unwrap_err();
         assert!(
-            e.contains("`verify_digests` does not apply to kind `sqs`"),
+            e.contains("`verify_digests` does not apply to kind `lookup`"),
             "{e}"
         );
         assert_eq!(specs[0].filter.drop_event_names, ["Get"]);

@@ -327,12 +327,14 @@ impl Runner {
         let mut opts = inner.opts.clone();
         opts.filter = spec.filter.clone();
         let verify = match &spec.kind {
-            Kind::S3(s) if s.verify_digests => Some(Verify {
-                aws: spec.aws.clone(),
-                keys: (!inner.keys.0.is_empty()).then(|| inner.keys.clone()),
-            }),
-            _ => None,
-        };
+            Kind::S3(s) => s.verify_digests,
+            Kind::Sqs(q, _) => q.verify_digests,
+            Kind::Lookup(_) => false,
+        }
+        .then(|| Verify {
+            aws: spec.aws.clone(),
+            keys: (!inner.keys.0.is_empty()).then(|| inner.keys.clone()),
+        });
         let task = Task {
             store: inner.store.clone(),
             slot: inner.slot.clone(),
@@ -526,6 +528,57 @@ impl Task {
         Ok(())
     }
 
+    /// Verifies the chains of digests an SQS round read: their digest folders are
+    /// listed (notifications name single objects), then checked like an S3 pass's.
+    async fn verify_notified(
+        &mut self,
+        queue: &SqsSource,
+        digests: &[(String, String)],
+    ) -> Result<(), SourceError> {
+        let Some(v) = &self.verify else {
+            return Ok(());
+        };
+        let mut by_place: std::collections::BTreeMap<(String, String), Vec<String>> =
+            Default::default();
+        for (bucket, key) in digests {
+            let prefix = key.find("AWSLogs/").map_or("", |i| &key[..i]).to_string();
+            by_place
+                .entry((bucket.clone(), prefix))
+                .or_default()
+                .push(key.clone());
+        }
+        for ((bucket, prefix), new) in by_place {
+            let ends: Vec<i64> = new
+                .iter()
+                .filter_map(|k| auditwatch_integrity::layout::parse_digest_key(k).map(|d| d.end))
+                .collect();
+            let day = |t: i64| {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .unwrap_or_default()
+                    .date_naive()
+            };
+            let first = day(ends.iter().min().copied().unwrap_or_default() - 3 * 3600);
+            let last = day(ends.iter().max().copied().unwrap_or_default());
+            let listed =
+                crate::digests::digest_keys(queue.s3(), &bucket, &prefix, first, last).await?;
+            let verified = crate::digests::verify_new(
+                queue.s3(),
+                &v.aws,
+                &self.store,
+                &bucket,
+                &listed,
+                &new,
+                v.keys.as_ref(),
+            )
+            .await?;
+            self.update(|s| {
+                s.digests_verified += verified.digests;
+                s.integrity_failures += verified.failures;
+            });
+        }
+        Ok(())
+    }
+
     async fn s3_loop(&mut self, source: &S3Source, interval: Duration) {
         let mut failures = 0;
         while !self.stopping() {
@@ -579,6 +632,9 @@ impl Task {
                     if report.messages > 0 {
                         let newest = Some(chrono::Utc::now().timestamp());
                         self.succeeded(report.events_added, started.elapsed(), newest);
+                        if let Err(e) = self.verify_notified(queue, &report.new_digests).await {
+                            self.failed(&e, &name);
+                        }
                     } else {
                         self.update(|s| s.state = "idle".into());
                     }

@@ -52,6 +52,9 @@ pub struct SqsSettings {
     pub buckets: Vec<String>,
     /// Objects fetched at once (default 8).
     pub concurrency: Option<usize>,
+    /// Verify digest files as their notifications arrive (see the S3 source's).
+    #[serde(default)]
+    pub verify_digests: bool,
 }
 
 /// What one round did.
@@ -71,6 +74,8 @@ pub struct RoundReport {
     pub quarantined: u64,
     /// Events newly stored.
     pub events_added: u64,
+    /// Digest files read in this round: (bucket, key).
+    pub new_digests: Vec<(String, String)>,
 }
 
 /// Reads one queue.
@@ -82,6 +87,11 @@ pub struct SqsSource {
 }
 
 impl SqsSource {
+    /// The S3 client objects are read with.
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
     /// A source over the queue in `settings`.
     pub fn new(
         sqs: aws_sdk_sqs::Client,
@@ -288,6 +298,9 @@ impl SqsSource {
                     }
                     _ => {
                         report.objects_read += 1;
+                        if auditwatch_integrity::layout::parse_digest_key(&o.key).is_some() {
+                            report.new_digests.push((o.bucket.clone(), o.key.clone()));
+                        }
                         committer.take(unit);
                         blocking(|| committer.commit_if_due())?;
                         continue;
