@@ -17,6 +17,7 @@ pub mod integrity;
 pub mod lookup;
 pub mod retention;
 pub mod rows;
+pub mod scan;
 pub mod schema;
 mod scope;
 pub mod segment;

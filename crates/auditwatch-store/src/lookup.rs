@@ -207,7 +207,7 @@ impl Lookup {
     }
 }
 
-fn ts(us: i64) -> Expr {
+pub(crate) fn ts(us: i64) -> Expr {
     lit(ScalarValue::TimestampMicrosecond(
         Some(us),
         Some("UTC".into()),

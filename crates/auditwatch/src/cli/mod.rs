@@ -4,6 +4,7 @@
 mod compact;
 mod demo;
 mod generate;
+mod hunt;
 mod ingest;
 mod lookup;
 mod maintain;
@@ -57,6 +58,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply retention (`[retention]`), then merge small Parquet segments.
     Compact,
+    /// Run detection rules over stored history and print a timeline.
+    Hunt(hunt::HuntArgs),
     /// Check CloudTrail log-file integrity: digest signatures, the digest chain and
     /// log-file hashes, from S3 or a local copy.
     Verify(verify::VerifyArgs),
@@ -80,6 +83,7 @@ pub fn run() -> Result<Outcome> {
         Command::Compact => compact::run(&config?),
         Command::Users(a) => users::run(a, &config?),
         Command::Verify(a) => verify::run(a, &config?),
+        Command::Hunt(a) => hunt::run(a, &config?),
     }
 }
 

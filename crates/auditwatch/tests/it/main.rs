@@ -4,5 +4,6 @@
 mod cli;
 mod corpus;
 mod generated;
+mod hunt;
 mod support;
 mod verify;

@@ -1,0 +1,153 @@
+//! `auditwatch hunt` over stored events with filter-pattern rule files: ours, and the
+//! Security Hub control list of the shared corpus (when present).
+
+use serde_json::json;
+
+use crate::support::{corpus, ingest, run_text};
+
+fn record(id: &str, time: &str, name: &str, extra: serde_json::Value) -> String {
+    let mut r = serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": time, "eventType": "AwsApiCall",
+        "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7",
+        "userIdentity": {"type": "IAMUser", "userName": "alice", "arn": "arn:aws:iam::111122223333:user/alice"},
+        "recipientAccountId": "111122223333"
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        r[k] = v.clone();
+    }
+    r.to_string()
+}
+
+#[test]
+fn hunt_prints_a_timeline_of_rule_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, data) = (dir.path().join("in"), dir.path().join("data"));
+    std::fs::create_dir_all(&input).unwrap();
+    let records = [
+        record(
+            "e1",
+            "2024-05-01T10:00:00Z",
+            "ConsoleLogin",
+            json!({"userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"},
+                   "responseElements": {"ConsoleLogin": "Success"}}),
+        ),
+        record(
+            "e2",
+            "2024-05-02T10:00:00Z",
+            "StopLogging",
+            json!({"eventSource": "cloudtrail.amazonaws.com"}),
+        ),
+        record("e3", "2024-05-03T10:00:00Z", "PutUserPolicy", json!({})),
+        record(
+            "e4",
+            "2024-05-04T10:00:00Z",
+            "GetUser",
+            json!({"errorCode": "AccessDenied"}),
+        ),
+        record("e5", "2024-05-05T10:00:00Z", "GetUser", json!({})),
+    ];
+    std::fs::write(
+        input.join("a.json"),
+        format!("{{\"Records\":[{}]}}", records.join(",")),
+    )
+    .unwrap();
+    let (s, code) = ingest(&data, &[&input]);
+    assert_eq!((code, s["events_added"].as_u64()), (0, Some(5)));
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"id": "root", "title": "root activity", "filterPattern": "{ $.userIdentity.type = \"Root\" }", "level": "high"},
+            {"id": "trail-off", "filterPattern": "{ ($.eventSource = cloudtrail.amazonaws.com) && ($.eventName = StopLogging) }", "level": "critical"},
+            {"id": "denied", "filterPattern": "{ $.errorCode = \"AccessDenied*\" }"},
+            {"id": "broken", "filterPattern": "{ $.eventName = }"}]"#,
+    )
+    .unwrap();
+    let r = rules.display().to_string();
+    let (code, out, err) = run_text(&data, &["hunt", "--rules", &r, "--format", "json"]);
+    assert_eq!(code, 2, "a rule was rejected: {err}");
+    assert!(
+        err.contains("rule 4 (broken): filter pattern, column"),
+        "{err}"
+    );
+    assert!(err.contains("3 rules over 5 events"), "{err}");
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let seen: Vec<(&str, &str, &str)> = hits
+        .iter()
+        .map(|h| {
+            (
+                h["rule"].as_str().unwrap(),
+                h["eventID"].as_str().unwrap(),
+                h["level"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("root", "e1", "high"),
+            ("trail-off", "e2", "critical"),
+            ("denied", "e4", "medium")
+        ]
+    );
+    assert_eq!(hits[0]["time"], "2024-05-01T10:00:00Z");
+    assert_eq!(hits[1]["user"], "alice");
+    // A window.
+    let (_, out, _) = run_text(
+        &data,
+        &[
+            "hunt",
+            "--rules",
+            &r,
+            "--start",
+            "2024-05-02",
+            "--end",
+            "2024-05-03",
+            "--format",
+            "json",
+        ],
+    );
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(hits.len(), 1);
+    // The Security Hub control list, as AWS publishes it, runs as a rule file too.
+    if let Some(c) = corpus() {
+        let f = c.join(
+            "awsdocs-cloudwatch-metric-filters/securityhub-cis-cloudwatch-metric-filters.json",
+        );
+        let (code, out, err) = run_text(
+            &data,
+            &[
+                "hunt",
+                "--rules",
+                &f.display().to_string(),
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let seen: Vec<(&str, &str)> = hits
+            .iter()
+            .map(|h| (h["rule"].as_str().unwrap(), h["eventID"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("CloudWatch.1", "e1"),
+                ("CloudWatch.5", "e2"),
+                ("CloudWatch.4", "e3"),
+                ("CloudWatch.2", "e4")
+            ]
+        );
+    }
+    // Missing files and packs not built are named.
+    let (code, _, err) = run_text(&data, &["hunt", "--rules", "builtin:cis"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("built-in packs are not built yet"), "{err}");
+    let (code, _, err) = run_text(&data, &["hunt", "--rules", "nope.json"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("nope.json: no such rule file or folder"),
+        "{err}"
+    );
+}
