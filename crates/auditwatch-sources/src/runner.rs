@@ -507,24 +507,44 @@ impl Task {
             started.elapsed(),
             report.newest_object,
         );
-        if let Some(v) = &self.verify
-            && !report.new_digests.is_empty()
-        {
-            let verified = crate::digests::verify_new(
+        if !report.new_digests.is_empty() {
+            self.verify_digests(
                 source.client(),
-                &v.aws,
-                &self.store,
                 source.bucket(),
                 &report.digests,
                 &report.new_digests,
-                v.keys.as_ref(),
             )
             .await?;
-            self.update(|s| {
-                s.digests_verified += verified.digests;
-                s.integrity_failures += verified.failures;
-            });
         }
+        Ok(())
+    }
+
+    /// Verifies the chains of `new` digests (among the `listed` ones) when this source
+    /// verifies digests, and counts the outcome in its status.
+    async fn verify_digests(
+        &self,
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        listed: &[String],
+        new: &[String],
+    ) -> Result<(), SourceError> {
+        let Some(v) = &self.verify else {
+            return Ok(());
+        };
+        let verified = crate::digests::verify_new(
+            client,
+            &v.aws,
+            &self.store,
+            bucket,
+            listed,
+            new,
+            v.keys.as_ref(),
+        )
+        .await?;
+        self.update(|s| {
+            s.digests_verified += verified.digests;
+            s.integrity_failures += verified.failures;
+        });
         Ok(())
     }
 
@@ -535,9 +555,9 @@ impl Task {
         queue: &SqsSource,
         digests: &[(String, String)],
     ) -> Result<(), SourceError> {
-        let Some(v) = &self.verify else {
+        if self.verify.is_none() {
             return Ok(());
-        };
+        }
         let mut by_place: std::collections::BTreeMap<(String, String), Vec<String>> =
             Default::default();
         for (bucket, key) in digests {
@@ -561,20 +581,8 @@ impl Task {
             let last = day(ends.iter().max().copied().unwrap_or_default());
             let listed =
                 crate::digests::digest_keys(queue.s3(), &bucket, &prefix, first, last).await?;
-            let verified = crate::digests::verify_new(
-                queue.s3(),
-                &v.aws,
-                &self.store,
-                &bucket,
-                &listed,
-                &new,
-                v.keys.as_ref(),
-            )
-            .await?;
-            self.update(|s| {
-                s.digests_verified += verified.digests;
-                s.integrity_failures += verified.failures;
-            });
+            self.verify_digests(queue.s3(), &bucket, &listed, &new)
+                .await?;
         }
         Ok(())
     }
