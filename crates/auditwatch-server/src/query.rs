@@ -676,11 +676,6 @@ pub struct IntegrityView {
     pub unchecked_digests: u64,
 }
 
-/// The account of a chain (`account region`).
-fn chain_account(chain: &str) -> &str {
-    chain.split(' ').next().unwrap_or("")
-}
-
 impl Queries<'_> {
     /// Integrity results of the caller's accounts.
     pub async fn integrity(&self, limit: usize) -> Result<IntegrityView, ApiError> {
@@ -688,25 +683,10 @@ impl Queries<'_> {
         let scope = self.caller.scope.clone();
         tokio::task::spawn_blocking(move || {
             let catalog = store.catalog()?;
-            let visible = |chain: &str| scope.allows(chain_account(chain));
             Ok::<_, StoreError>(IntegrityView {
-                chains: catalog
-                    .integrity_chains()?
-                    .into_iter()
-                    .filter(|c| visible(&c.chain))
-                    .collect(),
-                problems: catalog
-                    .integrity_problems(limit * 10)?
-                    .into_iter()
-                    .filter(|p| visible(&p.chain))
-                    .take(limit)
-                    .collect(),
-                gaps: catalog
-                    .integrity_gaps(limit * 10)?
-                    .into_iter()
-                    .filter(|g| visible(&g.chain))
-                    .take(limit)
-                    .collect(),
+                chains: catalog.integrity_chains(&scope)?,
+                problems: catalog.integrity_problems(&scope, limit)?,
+                gaps: catalog.integrity_gaps(&scope, limit)?,
                 unchecked_digests: catalog
                     .unchecked_digests()?
                     .into_iter()

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::config::SourceConfig;
 
@@ -43,6 +43,16 @@ pub enum DeclaredError {
         /// The parse error.
         reason: String,
     },
+}
+
+impl DeclaredError {
+    /// The source a row error is about (empty when the table itself failed).
+    pub fn source_name(&self) -> &str {
+        match self {
+            DeclaredError::Unreadable { name, .. } => name,
+            DeclaredError::Sql(_) => "",
+        }
+    }
 }
 
 /// The table, opened on the data directory's catalog.
@@ -118,19 +128,6 @@ impl DeclaredSources {
             .execute("DELETE FROM declared_sources WHERE name = ?1", [name])?
             == 1)
     }
-
-    /// Whether a source of this name is declared here.
-    pub fn contains(&self, name: &str) -> Result<bool, DeclaredError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM declared_sources WHERE name = ?1",
-                [name],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
 }
 
 #[cfg(test)]
@@ -158,7 +155,6 @@ mod tests {
             (d.config.bucket.as_deref(), d.added_by.as_str()),
             (Some("b"), "admin")
         );
-        assert!(table.contains("trail").unwrap());
         assert!(table.remove("trail").unwrap());
         assert!(!table.remove("trail").unwrap());
         assert!(table.list().unwrap().is_empty());

@@ -318,9 +318,11 @@ pub async fn verify_new(
         })
         .await
         .map_err(|e| SourceError::Remote(format!("verification task: {e}")))?;
-        out.digests += report.counts(FileKind::Digest).0 as u64
-            + report.counts(FileKind::Digest).1 as u64
-            + report.counts(FileKind::Digest).2 as u64;
+        out.digests += report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FileKind::Digest)
+            .count() as u64;
         out.failures += report.failures() as u64;
         let (files, gaps) = records(&report, &arn, chrono::Utc::now().timestamp());
         let store = store.clone();

@@ -158,25 +158,21 @@ impl Runner {
         match DeclaredSources::open(store.data_dir()).and_then(|t| t.list()) {
             Ok(rows) => {
                 for row in rows {
-                    let (name, spec) = match row {
-                        Ok(d) => (
-                            d.config.name.clone(),
-                            checked(d.config).map(|s| (s, d.added_by)),
-                        ),
-                        Err(e) => (String::new(), Err(e.to_string())),
-                    };
-                    match spec {
-                        Ok((spec, by)) if runner.named(&spec.name).is_none() => {
-                            runner.launch(spec, FROM_UI, Some(by));
+                    let d = match row {
+                        Ok(d) => d,
+                        Err(e) => {
+                            runner.broken(e.source_name(), &e.to_string());
+                            continue;
                         }
-                        Ok((spec, _)) => runner.broken(
-                            &spec.name,
-                            &format!(
-                                "also declared in the configuration file; remove one (`{}`)",
-                                spec.name
-                            ),
-                        ),
+                    };
+                    let name = d.config.name.clone();
+                    match d.config.resolve() {
                         Err(e) => runner.broken(&name, &e),
+                        Ok(spec) if runner.named(&spec.name).is_some() => runner.broken(
+                            &name,
+                            "also declared in the configuration file; remove one of them",
+                        ),
+                        Ok(spec) => runner.launch(spec, FROM_UI, Some(d.added_by)),
                     }
                 }
             }
@@ -220,18 +216,13 @@ impl Runner {
             .collect()
     }
 
-    /// Whether no source is known.
-    pub fn is_empty(&self) -> bool {
-        self.snapshot().is_empty()
-    }
-
     /// Declares a source (an administrator, through the UI or API): checks it,
     /// stores it in the catalog and starts it. Blocking (SQLite); call it from a
     /// blocking task inside the runtime.
     pub fn declare(&self, config: SourceConfig, by: &str) -> Result<SourceStatus, DeclareError> {
         let inner = self.0.as_ref().ok_or(DeclareError::NotRunning)?;
         config.check_declarable().map_err(DeclareError::Invalid)?;
-        let spec = checked(config.clone()).map_err(DeclareError::Invalid)?;
+        let spec = config.clone().resolve().map_err(DeclareError::Invalid)?;
         if self.named(&spec.name).is_some() {
             return Err(DeclareError::Exists(spec.name));
         }
@@ -345,11 +336,6 @@ impl Runner {
         };
         tokio::spawn(task.run(spec));
     }
-}
-
-/// Checks a declared table the way the configuration file's are checked.
-fn checked(config: SourceConfig) -> Result<Spec, String> {
-    config.resolve()
 }
 
 fn now_text() -> String {

@@ -9,6 +9,7 @@ use rusqlite::params;
 
 use crate::catalog::Catalog;
 use crate::error::{Result, StoreError};
+use crate::scope::Scope;
 
 /// The latest verdict for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,17 +73,6 @@ impl ChainHealth {
     }
 }
 
-/// The account folder of a CloudTrail key (`AWSLogs/[o-…/]<account>/…`).
-pub fn account_of(location: &str) -> Option<&str> {
-    let mut parts = key_of(location)?.split('/').skip(1);
-    let first = parts.next()?;
-    if first.starts_with("o-") {
-        parts.next()
-    } else {
-        Some(first)
-    }
-}
-
 /// The join key of a location or path: from `AWSLogs/` on.
 pub fn key_of(location: &str) -> Option<&str> {
     location.find("AWSLogs/").map(|i| &location[i..])
@@ -103,6 +93,18 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrityRecord> {
 }
 
 const COLUMNS: &str = "key, location, kind, verdict, reason, trail, chain, file_time, checked_at";
+
+/// A chain (`account region`) is in the scope given as `?1`: NULL for every account,
+/// else a JSON array of accounts.
+const IN_SCOPE: &str =
+    "(?1 IS NULL OR substr(chain, 1, instr(chain, ' ') - 1) IN (SELECT value FROM json_each(?1)))";
+
+fn scope_param(scope: &Scope) -> Option<String> {
+    match scope {
+        Scope::All => None,
+        Scope::Accounts(a) => Some(serde_json::to_string(&**a).unwrap_or_else(|_| "[]".into())),
+    }
+}
 
 impl Catalog {
     /// Stores one check of `trail` over `[start, end]`: every file's verdict (replacing
@@ -184,11 +186,11 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Health per trail and chain.
-    pub fn integrity_chains(&self) -> Result<Vec<ChainHealth>> {
+    /// Health per trail and chain, of the chains `scope` sees.
+    pub fn integrity_chains(&self, scope: &Scope) -> Result<Vec<ChainHealth>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT trail, chain,
                    sum(kind = 'digest' AND verdict = 'valid'),
                    sum(kind = 'digest' AND verdict IN ('invalid', 'not_found')),
@@ -198,13 +200,14 @@ impl Catalog {
                    sum(kind = 'log' AND verdict = 'unverifiable'),
                    max(CASE WHEN kind = 'digest' AND verdict = 'valid' THEN file_time END),
                    max(checked_at)
-                 FROM integrity_files GROUP BY trail, chain ORDER BY trail, chain",
-            )
+                 FROM integrity_files WHERE {IN_SCOPE}
+                 GROUP BY trail, chain ORDER BY trail, chain"
+            ))
             .map_err(self.err())?;
         let n =
             |r: &rusqlite::Row<'_>, i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0) as u64);
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([scope_param(scope)], |r| {
                 Ok(ChainHealth {
                     trail: r.get(0)?,
                     chain: r.get(1)?,
@@ -236,37 +239,39 @@ impl Catalog {
         let mut out: HashMap<String, u64> = HashMap::new();
         for location in rows {
             let location = location.map_err(self.err())?;
-            if let Some(account) = account_of(&location) {
-                *out.entry(account.to_string()).or_default() += 1;
+            if let Some(k) = auditwatch_event::layout::parse_key(&location) {
+                *out.entry(k.account).or_default() += 1;
             }
         }
         Ok(out)
     }
 
-    /// Files that are not valid, newest first.
-    pub fn integrity_problems(&self, limit: usize) -> Result<Vec<IntegrityRecord>> {
+    /// Files that are not valid, newest first, in chains `scope` sees.
+    pub fn integrity_problems(&self, scope: &Scope, limit: usize) -> Result<Vec<IntegrityRecord>> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM integrity_files WHERE verdict != 'valid'
-                 ORDER BY file_time DESC, key LIMIT ?1"
+                "SELECT {COLUMNS} FROM integrity_files WHERE verdict != 'valid' AND {IN_SCOPE}
+                 ORDER BY file_time DESC, key LIMIT ?2"
             ))
             .map_err(self.err())?;
-        let rows = stmt.query_map([limit as i64], record).map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![scope_param(scope), limit as i64], record)
+            .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
-    /// Gaps, newest first.
-    pub fn integrity_gaps(&self, limit: usize) -> Result<Vec<IntegrityGap>> {
+    /// Gaps, newest first, in chains `scope` sees.
+    pub fn integrity_gaps(&self, scope: &Scope, limit: usize) -> Result<Vec<IntegrityGap>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT trail, chain, from_time, to_time, reason FROM integrity_gaps
-                 ORDER BY to_time DESC LIMIT ?1",
-            )
+                 WHERE {IN_SCOPE} ORDER BY to_time DESC LIMIT ?2"
+            ))
             .map_err(self.err())?;
         let rows = stmt
-            .query_map([limit as i64], |r| {
+            .query_map(params![scope_param(scope), limit as i64], |r| {
                 Ok(IntegrityGap {
                     trail: r.get(0)?,
                     chain: r.get(1)?,
@@ -317,13 +322,33 @@ mod tests {
         };
         c.record_integrity("arn:t", 0, 30, &first, std::slice::from_ref(&gap))
             .unwrap();
-        let chains = c.integrity_chains().unwrap();
+        let chains = c.integrity_chains(&Scope::All).unwrap();
         assert_eq!(chains[0].digests, (2, 0, 0));
         assert_eq!(chains[0].logs, (0, 1, 0));
         assert_eq!(chains[0].newest_valid, Some(20));
         assert_eq!((chains[1].account(), chains[1].digests), ("2", (0, 1, 0)));
-        assert_eq!(c.integrity_problems(10).unwrap().len(), 2);
-        assert_eq!(c.integrity_gaps(10).unwrap(), [gap]);
+        assert_eq!(c.integrity_problems(&Scope::All, 10).unwrap().len(), 2);
+        assert_eq!(
+            c.integrity_gaps(&Scope::All, 10).unwrap(),
+            std::slice::from_ref(&gap)
+        );
+        // A scope sees its accounts' chains, problems and gaps only.
+        let only_2 = Scope::accounts(["2"]);
+        let chains = c.integrity_chains(&only_2).unwrap();
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].account(), "2");
+        assert_eq!(c.integrity_problems(&only_2, 10).unwrap().len(), 1);
+        assert_eq!(c.integrity_gaps(&only_2, 10).unwrap(), [gap]);
+        assert!(
+            c.integrity_gaps(&Scope::accounts(["1"]), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            c.integrity_chains(&Scope::accounts(Vec::<String>::new()))
+                .unwrap()
+                .is_empty()
+        );
         // A later check of the same window replaces verdicts and gaps.
         c.record_integrity(
             "arn:t",
@@ -333,15 +358,11 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert!(c.integrity_gaps(10).unwrap().is_empty());
+        assert!(c.integrity_gaps(&Scope::All, 10).unwrap().is_empty());
         let got = c.integrity_of(&["AWSLogs/1/l1", "AWSLogs/9/none"]).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got["AWSLogs/1/l1"].verdict, "valid");
         assert_eq!(key_of("/copy/AWSLogs/1/l1"), Some("AWSLogs/1/l1"));
-        assert_eq!(
-            account_of("s3://b/p/AWSLogs/o-x/123/CloudTrail/k"),
-            Some("123")
-        );
         // A digest a source took but nobody verified is counted for its account.
         let taken = |key: &str| crate::SourceObject {
             location: format!("s3://b/{key}"),
@@ -357,15 +378,15 @@ mod tests {
             &[],
             &[],
             &[
-                taken("AWSLogs/1/d1"),
-                taken("AWSLogs/o-x/1/CloudTrail-Digest/r/d9"),
-                taken("AWSLogs/3/CloudTrail-Digest/r/d1"),
+                taken("AWSLogs/111111111111/d1"),
+                taken("p/AWSLogs/o-x/111111111111/CloudTrail-Digest/r/d9"),
+                taken("AWSLogs/333333333333/CloudTrail-Digest/r/d1"),
             ],
         )
         .unwrap();
         let unchecked = c.unchecked_digests().unwrap();
         assert_eq!(
-            (unchecked.get("1"), unchecked.get("3")),
+            (unchecked.get("111111111111"), unchecked.get("333333333333")),
             (Some(&1), Some(&1))
         );
     }

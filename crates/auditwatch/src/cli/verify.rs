@@ -213,13 +213,9 @@ struct LocalObjects {
     signatures: Option<HashMap<String, String>>,
 }
 
-fn from_awslogs(key: &str) -> Option<&str> {
-    key.find("AWSLogs/").map(|i| &key[i..])
-}
-
 impl Objects for LocalObjects {
     fn get(&self, _bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        let Some(rel) = from_awslogs(key) else {
+        let Some(rel) = auditwatch_store::integrity::key_of(key) else {
             return Ok(None);
         };
         for root in &self.roots {
@@ -234,14 +230,15 @@ impl Objects for LocalObjects {
     }
 
     fn signature(&self, _bucket: &str, key: &str) -> Result<StoredSignature, String> {
-        Ok(match &self.signatures {
-            None => StoredSignature::Unknown,
-            Some(s) => match s.get(key) {
-                Some(sig) => StoredSignature::Found(sig.clone()),
-                // The file lists what S3 had; a digest it does not know was not there.
-                None => StoredSignature::Unknown,
-            },
-        })
+        // A digest the signatures file does not list (saved before it arrived) is as
+        // unknown as one without the file: its successor may still vouch for it.
+        Ok(self
+            .signatures
+            .as_ref()
+            .and_then(|s| s.get(key))
+            .map_or(StoredSignature::Unknown, |sig| {
+                StoredSignature::Found(sig.clone())
+            }))
     }
 }
 
