@@ -72,7 +72,7 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
         }
     }
     if rules.is_empty() {
-        bail!("no rule loaded");
+        bail!("no rule loaded from {}", args.rules.join(", "));
     }
     let now = chrono::Utc::now();
     let time = |s: &Option<String>, end: bool, what: &str| {
