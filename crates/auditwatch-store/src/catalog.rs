@@ -179,13 +179,19 @@ fn split(s: String) -> Vec<String> {
     }
 }
 
+/// Maps SQLite errors of the catalog file at `path` (a free function, so it can
+/// borrow the path while a transaction borrows the connection).
+pub(crate) fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Catalog {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let err = |source| StoreError::Catalog {
-            path: path.to_path_buf(),
-            source,
-        };
+        let err = &sql_error(path);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(err)?;
@@ -203,10 +209,7 @@ impl Catalog {
     }
 
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Catalog {
-            path: self.path.clone(),
-            source,
-        }
+        sql_error(&self.path)
     }
 
     /// Every segment, oldest day first.
@@ -300,13 +303,9 @@ impl Catalog {
         retired: &[i64],
         sources: &[SourceObject],
     ) -> Result<Vec<i64>> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Catalog {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_error(&self.path);
         let now = chrono::Utc::now().timestamp();
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction().map_err(&err)?;
         let mut ids = Vec::with_capacity(added.len());
         {
             let mut seg = tx
@@ -314,12 +313,12 @@ impl Catalog {
                     "INSERT INTO segments(day, path, rows, bytes, min_time, max_time, accounts,
                      regions, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
-                .map_err(err)?;
+                .map_err(&err)?;
             let mut keys = tx
                 .prepare_cached(
                     "INSERT INTO segment_keys(segment_id, day, keys) VALUES (?1, ?2, ?3)",
                 )
-                .map_err(err)?;
+                .map_err(&err)?;
             for new in added {
                 let s = &new.segment;
                 seg.execute(params![
@@ -333,16 +332,16 @@ impl Catalog {
                     join(&s.regions),
                     now
                 ])
-                .map_err(err)?;
+                .map_err(&err)?;
                 let id = tx.last_insert_rowid();
-                keys.execute(params![id, s.day, new.keys]).map_err(err)?;
+                keys.execute(params![id, s.day, new.keys]).map_err(&err)?;
                 ids.push(id);
             }
             let mut del = tx
                 .prepare_cached("DELETE FROM segments WHERE id = ?1")
-                .map_err(err)?;
+                .map_err(&err)?;
             for id in retired {
-                del.execute([id]).map_err(err)?;
+                del.execute([id]).map_err(&err)?;
             }
             let mut src = tx
                 .prepare_cached(
@@ -353,7 +352,7 @@ impl Catalog {
                      records=excluded.records, errors=excluded.errors, reason=excluded.reason,
                      ingested_at=excluded.ingested_at",
                 )
-                .map_err(err)?;
+                .map_err(&err)?;
             for s in sources {
                 src.execute(params![
                     s.location,
@@ -366,10 +365,10 @@ impl Catalog {
                     s.reason,
                     now
                 ])
-                .map_err(err)?;
+                .map_err(&err)?;
             }
         }
-        tx.commit().map_err(err)?;
+        tx.commit().map_err(&err)?;
         Ok(ids)
     }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use crate::catalog::Catalog;
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::scope::Scope;
 
 /// The latest verdict for one file.
@@ -118,18 +118,14 @@ impl Catalog {
         files: &[IntegrityRecord],
         gaps: &[IntegrityGap],
     ) -> Result<()> {
-        let path = self.path.clone();
-        let path_err = |source| StoreError::Catalog {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(path_err)?;
+        let path_err = crate::catalog::sql_error(&self.path);
+        let tx = self.conn.transaction().map_err(&path_err)?;
         {
             let mut put = tx
                 .prepare_cached(&format!(
                     "INSERT OR REPLACE INTO integrity_files({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ))
-                .map_err(path_err)?;
+                .map_err(&path_err)?;
             for f in files {
                 put.execute(params![
                     f.key,
@@ -142,26 +138,26 @@ impl Catalog {
                     f.file_time,
                     f.checked_at
                 ])
-                .map_err(path_err)?;
+                .map_err(&path_err)?;
             }
             tx.execute(
                 "DELETE FROM integrity_gaps WHERE trail = ?1 AND to_time BETWEEN ?2 AND ?3",
                 params![trail, start, end],
             )
-            .map_err(path_err)?;
+            .map_err(&path_err)?;
             let now = chrono::Utc::now().timestamp();
             let mut gap = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO integrity_gaps(trail, chain, from_time, to_time, reason, checked_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
-                .map_err(path_err)?;
+                .map_err(&path_err)?;
             for g in gaps {
                 gap.execute(params![g.trail, g.chain, g.from, g.to, g.reason, now])
-                    .map_err(path_err)?;
+                    .map_err(&path_err)?;
             }
         }
-        tx.commit().map_err(path_err)
+        tx.commit().map_err(&path_err)
     }
 
     /// The latest verdicts of these join keys (see [`key_of`]).
