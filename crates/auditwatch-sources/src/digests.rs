@@ -26,6 +26,18 @@ use crate::s3::{list_folders, list_objects};
 /// Largest object read (compressed): digests are kilobytes, logs a few megabytes.
 pub const MAX_OBJECT_BYTES: i64 = 256 << 20;
 
+/// The digest date folders to list for digests ending in `[start, end]` (seconds):
+/// folders are named by the digest's end date, and a day of slack catches digests
+/// delivered after midnight.
+pub fn digest_days(start: i64, end: i64) -> (NaiveDate, NaiveDate) {
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap_or_default()
+            .date_naive()
+    };
+    (day(start), day(end + 86_400))
+}
+
 /// The digest keys under `prefix` (the trail's prefix, before `AWSLogs/`) whose date
 /// folders fall in `[first, last]` (digest end dates; `last` should include a day of
 /// slack for digests delivered after midnight).

@@ -558,13 +558,11 @@ impl Task {
                 .iter()
                 .filter_map(|k| auditwatch_integrity::layout::parse_digest_key(k).map(|d| d.end))
                 .collect();
-            let day = |t: i64| {
-                chrono::DateTime::from_timestamp(t, 0)
-                    .unwrap_or_default()
-                    .date_naive()
-            };
-            let first = day(ends.iter().min().copied().unwrap_or_default() - 3 * 3600);
-            let last = day(ends.iter().max().copied().unwrap_or_default());
+            // Reaching back before the oldest new digest, so its predecessor is listed.
+            let (first, last) = crate::digests::digest_days(
+                ends.iter().min().copied().unwrap_or_default() - 3 * 3600,
+                ends.iter().max().copied().unwrap_or_default(),
+            );
             let listed =
                 crate::digests::digest_keys(queue.s3(), &bucket, &prefix, first, last).await?;
             self.verify_digests(queue.s3(), &bucket, &listed, &new)

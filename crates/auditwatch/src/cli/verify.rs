@@ -11,7 +11,9 @@ use auditwatch_integrity::chain::{FileKind, Objects, Request, StoredSignature};
 use auditwatch_integrity::layout::{TrailArn, parse_digest_key};
 use auditwatch_integrity::{KeyRing, Report, Verdict};
 use auditwatch_sources::aws::AwsSettings;
-use auditwatch_sources::digests::{S3Objects, digest_keys, public_keys, records, regions_of};
+use auditwatch_sources::digests::{
+    S3Objects, digest_days, digest_keys, public_keys, records, regions_of,
+};
 use auditwatch_sources::s3::S3Url;
 use serde_json::json;
 
@@ -147,17 +149,6 @@ pub fn run(args: VerifyArgs, config: &Config) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Digest folders are named by the digest's end date; a day either side catches
-/// digests around midnight.
-fn days(start: i64, end: i64) -> (chrono::NaiveDate, chrono::NaiveDate) {
-    let day = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .unwrap_or_default()
-            .date_naive()
-    };
-    (day(start), day(end + 86_400))
-}
-
 async fn verify_s3(
     url: &S3Url,
     trail: &TrailArn,
@@ -167,7 +158,7 @@ async fn verify_s3(
     export: Option<&Path>,
 ) -> Result<Report> {
     let client = AwsSettings::default().s3().await;
-    let (first, last) = days(start, end);
+    let (first, last) = digest_days(start, end);
     let keys = digest_keys(&client, &url.bucket, &url.prefix, first, last).await?;
     let ring = match file_keys {
         Some(k) => k,
