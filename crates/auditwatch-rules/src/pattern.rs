@@ -372,6 +372,51 @@ impl Parser<'_> {
     }
 }
 
+/// A selector alone (`$.requestParameters.size`): where a metric filter reads its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    text: String,
+    steps: Vec<Step>,
+}
+
+impl Selector {
+    /// Parses `$.a.b[0]`.
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        let mut p = Parser {
+            chars: text.chars().collect(),
+            at: 0,
+            regexes: 0,
+            text,
+        };
+        p.skip_space();
+        let steps = p.selector()?;
+        p.skip_space();
+        if p.at != p.chars.len() {
+            return p.fail(p.at, "unexpected text after the selector");
+        }
+        Ok(Self {
+            text: text.trim().to_string(),
+            steps,
+        })
+    }
+
+    /// The number at this selector: a JSON number, or a string holding one (as
+    /// CloudWatch takes `"5"`); `None` when missing or not numeric.
+    pub fn number(&self, event: &Value) -> Option<f64> {
+        match resolve(event, &self.steps)? {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 impl Pattern {
     /// Parses a JSON filter pattern (`{ … }`).
     pub fn parse(text: &str) -> Result<Self, PatternError> {

@@ -229,3 +229,105 @@ fn semantics_beyond_the_examples() {
     assert!(m("{ $.n = 1 && $.n = 2 || $.n = 5 }"));
     assert!(!m("{ $.n = 1 && ($.n = 2 || $.n = 5) }"));
 }
+
+/// Records that tell the control patterns apart: every event name any of them names,
+/// from every service they name, plus the root, error-code and sign-in cases.
+fn probes(patterns: &[String]) -> Vec<Value> {
+    let mut names: Vec<String> = Vec::new();
+    for p in patterns {
+        for part in p.split("eventName").skip(1) {
+            let v: String = part
+                .trim_start_matches([' ', '=', '"'])
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            if !v.is_empty() && !names.contains(&v) {
+                names.push(v);
+            }
+        }
+    }
+    let sources = [
+        "kms.amazonaws.com",
+        "s3.amazonaws.com",
+        "config.amazonaws.com",
+        "ec2.amazonaws.com",
+        "organizations.amazonaws.com",
+        "iam.amazonaws.com",
+    ];
+    let mut out = Vec::new();
+    for n in &names {
+        for s in sources {
+            out.push(
+                json!({"eventName": n, "eventSource": s, "eventType": "AwsApiCall",
+                "userIdentity": {"type": "IAMUser"}}),
+            );
+        }
+    }
+    for (kind, invoked, event_type) in [
+        ("Root", None, "AwsApiCall"),
+        ("Root", Some("s3.amazonaws.com"), "AwsApiCall"),
+        ("Root", None, "AwsServiceEvent"),
+        ("IAMUser", None, "AwsApiCall"),
+    ] {
+        let mut id = json!({"type": kind});
+        if let Some(i) = invoked {
+            id["invokedBy"] = json!(i);
+        }
+        out.push(json!({"eventName": "ListBuckets", "userIdentity": id, "eventType": event_type}));
+    }
+    for code in [
+        "Client.UnauthorizedOperation",
+        "AccessDenied",
+        "AccessDeniedException",
+        "ThrottlingException",
+    ] {
+        out.push(json!({"eventName": "GetObject", "errorCode": code}));
+    }
+    for (mfa, kind, result, error) in [
+        ("No", "IAMUser", "Success", None),
+        ("Yes", "IAMUser", "Success", None),
+        ("No", "Root", "Success", None),
+        ("No", "IAMUser", "Failure", Some("Failed authentication")),
+    ] {
+        let mut e = json!({"eventName": "ConsoleLogin", "additionalEventData": {"MFAUsed": mfa},
+            "userIdentity": {"type": kind}, "responseElements": {"ConsoleLogin": result}});
+        if let Some(m) = error {
+            e["errorMessage"] = json!(m);
+        }
+        out.push(e);
+    }
+    out
+}
+
+#[test]
+fn the_security_hub_pack_matches_what_aws_publishes() {
+    let Some(dir) = corpus() else {
+        eprintln!("skipped: ../shared/corpus is absent");
+        return;
+    };
+    let text = std::fs::read_to_string(dir.join("securityhub-cis-cloudwatch-metric-filters.json"))
+        .unwrap();
+    let published: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let pack = auditwatch_rules::packs::pack("securityhub").unwrap();
+    assert_eq!(pack.len(), published.len());
+    let all: Vec<String> = published
+        .iter()
+        .map(|c| c["filterPattern"].as_str().unwrap().to_string())
+        .collect();
+    let events = probes(&all);
+    assert!(events.len() > 300, "{} probes", events.len());
+    for control in &published {
+        let id = control["control"].as_str().unwrap();
+        let theirs = Pattern::parse(control["filterPattern"].as_str().unwrap()).unwrap();
+        let ours = &pack.iter().find(|r| r.id == id).unwrap().pattern;
+        let mut matched = 0;
+        for e in &events {
+            assert_eq!(ours.matches(e), theirs.matches(e), "{id} differs on {e}");
+            matched += usize::from(theirs.matches(e));
+        }
+        assert!(
+            matched > 0,
+            "{id}: no probe matches; the comparison proves nothing"
+        );
+    }
+}

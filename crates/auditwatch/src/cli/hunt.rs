@@ -2,7 +2,8 @@
 //! a timeline (time, rule, level, account, user, event name, source IP, event id).
 //!
 //! Rules today: filter-pattern rule files (JSON arrays of `{id, title, filterPattern,
-//! level}`, the shape of AWS's control lists), one file or a folder of them. A rule
+//! level}`, the shape of AWS's control lists), one file or a folder of them, and the
+//! built-in packs `builtin:cis` and `builtin:securityhub`. A rule
 //! that does not load is reported with its file and reason (exit status 2); the
 //! others still run.
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::{self, Rule};
 use auditwatch_store::Scope;
 use serde_json::{Value, json};
@@ -55,10 +57,15 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let mut rules: Vec<Rule> = Vec::new();
     let mut rejected = 0;
     for r in &args.rules {
-        if let Some(pack) = r.strip_prefix("builtin:") {
-            bail!(
-                "--rules builtin:{pack}: the built-in packs are not built yet; pass the rule files instead"
-            );
+        if let Some(name) = r.strip_prefix("builtin:") {
+            let Some(pack) = packs::pack(name) else {
+                bail!(
+                    "--rules {r}: no such built-in pack (there are: {})",
+                    packs::names().collect::<Vec<_>>().join(", ")
+                );
+            };
+            rules.extend(pack);
+            continue;
         }
         for file in files(Path::new(r))? {
             let text = std::fs::read_to_string(&file)
