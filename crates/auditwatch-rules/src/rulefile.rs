@@ -35,7 +35,8 @@ pub struct RuleError {
     pub message: String,
 }
 
-const LEVELS: &[&str] = &["informational", "low", "medium", "high", "critical"];
+/// The levels a rule may have, lowest first.
+pub const LEVELS: &[&str] = &["informational", "low", "medium", "high", "critical"];
 
 /// Loads the rules of one file's text.
 pub fn load(text: &str, origin: &str) -> (Vec<Rule>, Vec<RuleError>) {

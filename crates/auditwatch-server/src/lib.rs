@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod alerts;
 pub mod api;
 pub mod aws;
 pub mod caller;
@@ -62,6 +63,9 @@ pub struct ServerConfig {
     /// CloudTrail public keys the AWS-compatible endpoint lists (`ListPublicKeys`),
     /// as configured by the operator (`[integrity] public_keys`).
     pub public_keys: auditwatch_integrity::KeyRing,
+    /// What live detection runs (alarms, rules, channels), for the Alarms and Alerts
+    /// pages.
+    pub detection: Arc<auditwatch_detect::Definitions>,
 }
 
 /// Sign-in settings.
@@ -94,6 +98,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             sources: Default::default(),
             public_keys: Default::default(),
+            detection: Default::default(),
         }
     }
 }
@@ -199,6 +204,7 @@ fn routes() -> access::Routes {
         .merge(admin::routes())
         .merge(sources::routes())
         .merge(integrity::routes())
+        .merge(alerts::routes())
         .merge(aws::routes())
         .nest("/api/v1", api::routes())
         .nest("/tracker", tracker::routes())

@@ -1,6 +1,6 @@
 //! The SQLite catalog: which Parquet segments make up the table, their dedup keys,
 //! which source objects were already taken, and what integrity checks found about
-//! them (`integrity.rs`).
+//! them (`integrity.rs`), and what live detection keeps (`detection.rs`).
 //!
 //! WAL mode with `synchronous=FULL`: a committed transaction survives power loss. The
 //! catalog is the truth: a Parquet file it does not list is never read.
@@ -64,6 +64,78 @@ CREATE TABLE IF NOT EXISTS integrity_gaps(
     checked_at INTEGER NOT NULL,
     PRIMARY KEY(trail, chain, to_time)
 );
+CREATE TABLE IF NOT EXISTS detect_queue(
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS metric_points(
+    metric TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum REAL NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    PRIMARY KEY(metric, minute)
+);
+CREATE TABLE IF NOT EXISTS event_minutes(minute INTEGER PRIMARY KEY, events INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS metric_dirty(metric TEXT PRIMARY KEY, from_minute INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS metric_samples(
+    metric TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    time_us INTEGER NOT NULL,
+    account TEXT,
+    summary TEXT NOT NULL,
+    PRIMARY KEY(metric, minute, event_id)
+);
+CREATE TABLE IF NOT EXISTS alarms(
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    evaluated_through INTEGER
+);
+CREATE TABLE IF NOT EXISTS alarm_history(
+    id INTEGER PRIMARY KEY,
+    alarm TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    period INTEGER NOT NULL,
+    old_state TEXT NOT NULL,
+    new_state TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_history_alarm ON alarm_history(alarm, id);
+CREATE TABLE IF NOT EXISTS alerts(
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    level TEXT NOT NULL,
+    author TEXT,
+    group_key TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    accounts TEXT NOT NULL,
+    events TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_by TEXT,
+    status_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_group ON alerts(rule, group_key, id);
+CREATE TABLE IF NOT EXISTS outbox(
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    error TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent_at, next_at);
 CREATE TABLE IF NOT EXISTS feedback(
     id INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
@@ -295,18 +367,29 @@ impl Catalog {
     }
 
     /// Registers new segments and source objects, and retires old segments, in one
-    /// transaction: all of it becomes visible at once or none of it does.
+    /// transaction: all of it becomes visible at once or none of it does. New events
+    /// (`fresh`, an ingest commit) also join the detection queue in that transaction
+    /// when live detection is on (see [`Catalog::set_detection`]).
     /// Returns the ids given to the new segments.
     pub fn commit(
         &mut self,
         added: &[NewSegment],
         retired: &[i64],
         sources: &[SourceObject],
+        fresh: bool,
     ) -> Result<Vec<i64>> {
         let err = sql_error(&self.path);
         let now = chrono::Utc::now().timestamp();
         let tx = self.conn.transaction().map_err(&err)?;
         let mut ids = Vec::with_capacity(added.len());
+        let detect = fresh
+            && tx
+                .query_row("SELECT value FROM meta WHERE key = 'detection'", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(&err)?
+                .is_some_and(|v| v == "on");
         {
             let mut seg = tx
                 .prepare_cached(
@@ -335,6 +418,10 @@ impl Catalog {
                 .map_err(&err)?;
                 let id = tx.last_insert_rowid();
                 keys.execute(params![id, s.day, new.keys]).map_err(&err)?;
+                if detect {
+                    tx.execute("INSERT INTO detect_queue(segment_id) VALUES (?1)", [id])
+                        .map_err(&err)?;
+                }
                 ids.push(id);
             }
             let mut del = tx
@@ -473,6 +560,7 @@ mod tests {
                 src("s3://ab/k3", "failed"),
                 src("s3://b/k4", "rejected"),
             ],
+            false,
         )
         .unwrap();
         let under: Vec<String> = c
@@ -511,7 +599,12 @@ mod tests {
             reason: None,
         };
         let ids = c
-            .commit(&[seg(5, "a"), seg(5, "b")], &[], std::slice::from_ref(&src))
+            .commit(
+                &[seg(5, "a"), seg(5, "b")],
+                &[],
+                std::slice::from_ref(&src),
+                true,
+            )
             .unwrap();
         assert_eq!(c.segments().unwrap().len(), 2);
         assert_eq!(c.segments().unwrap()[0].accounts, vec!["1", "2"]);
@@ -519,11 +612,11 @@ mod tests {
         assert_eq!(c.source("/x").unwrap(), Some(src));
         // A duplicate path fails the whole transaction: nothing of it is visible.
         assert!(
-            c.commit(&[seg(6, "c"), seg(6, "a")], &[ids[0]], &[])
+            c.commit(&[seg(6, "c"), seg(6, "a")], &[ids[0]], &[], false)
                 .is_err()
         );
         assert_eq!(c.segments().unwrap().len(), 2);
-        c.commit(&[seg(6, "c")], &[ids[0]], &[]).unwrap();
+        c.commit(&[seg(6, "c")], &[ids[0]], &[], false).unwrap();
         let paths: Vec<String> = c.segments().unwrap().into_iter().map(|s| s.path).collect();
         assert_eq!(paths, vec!["b", "c"]);
         assert_eq!(c.day_keys(5).unwrap().len(), 1);

@@ -59,7 +59,12 @@ pub fn plan(segments: &[Segment]) -> Vec<Vec<Segment>> {
 /// Merges every planned group.
 pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
     let mut stats = CompactStats::default();
-    for group in plan(&writer.catalog().segments()?) {
+    // Segments detection has not seen yet stay as they are: merged, their events
+    // would be seen again, or not at all.
+    let queued = writer.catalog().queued_segment_ids()?;
+    let mut segments = writer.catalog().segments()?;
+    segments.retain(|s| !queued.contains(&s.id));
+    for group in plan(&segments) {
         let day = group[0].day;
         let mut batches = Vec::new();
         for s in &group {

@@ -99,7 +99,7 @@ const COLUMNS: &str = "key, location, kind, verdict, reason, trail, chain, file_
 const IN_SCOPE: &str =
     "(?1 IS NULL OR substr(chain, 1, instr(chain, ' ') - 1) IN (SELECT value FROM json_each(?1)))";
 
-fn scope_param(scope: &Scope) -> Option<String> {
+pub(crate) fn scope_param(scope: &Scope) -> Option<String> {
     match scope {
         Scope::All => None,
         Scope::Accounts(a) => Some(serde_json::to_string(&**a).unwrap_or_else(|_| "[]".into())),
@@ -378,6 +378,7 @@ mod tests {
                 taken("p/AWSLogs/o-x/111111111111/CloudTrail-Digest/r/d9"),
                 taken("AWSLogs/333333333333/CloudTrail-Digest/r/d1"),
             ],
+            false,
         )
         .unwrap();
         let unchecked = c.unchecked_digests().unwrap();

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod compact;
 pub mod convert;
 pub mod dedup;
+pub mod detection;
 mod error;
 pub mod failpoint;
 mod files;

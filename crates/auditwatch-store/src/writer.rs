@@ -166,7 +166,7 @@ impl Writer {
         let committed = result.and_then(|()| {
             crate::failpoint::hit("store.segments_written");
             let added: Vec<NewSegment> = written.iter().map(|(s, _)| s.clone()).collect();
-            let ids = self.catalog.commit(&added, &[], &sources)?;
+            let ids = self.catalog.commit(&added, &[], &sources, true)?;
             crate::failpoint::hit("store.catalog_committed");
             Ok(ids)
         });
@@ -269,7 +269,7 @@ impl Writer {
     ) -> Result<()> {
         let new: Vec<NewSegment> = added.iter().map(|(s, _)| s.clone()).collect();
         let ids: Vec<i64> = retired.iter().map(|(id, _)| *id).collect();
-        let committed = self.catalog.commit(&new, &ids, &[]);
+        let committed = self.catalog.commit(&new, &ids, &[], false);
         let new_ids = match committed {
             Ok(ids) => ids,
             Err(e) => {

@@ -22,6 +22,12 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     integrity: RawIntegrity,
+    #[serde(default)]
+    detection: auditwatch_detect::config::DetectionSettings,
+    #[serde(default)]
+    alarms: Vec<auditwatch_detect::config::AlarmSettings>,
+    #[serde(default)]
+    notify: Vec<auditwatch_detect::config::ChannelSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +82,12 @@ pub struct Config {
     /// CloudTrail public keys the AWS-compatible endpoint lists (`[integrity]
     /// public_keys`).
     pub public_keys: auditwatch_integrity::KeyRing,
+    /// Live detection: alarms, alerting rules, notification channels
+    /// (`[detection]`, `[[alarms]]`, `[[notify]]`).
+    pub detection: auditwatch_detect::Definitions,
+    /// What checking the detection settings warned about (rules that did not load,
+    /// alarms that cannot fire as meant).
+    pub detection_warnings: Vec<String>,
 }
 
 impl Config {
@@ -149,9 +161,14 @@ impl Config {
             }
             None => auditwatch_integrity::KeyRing::default(),
         };
+        let (detection, detection_warnings) =
+            auditwatch_detect::config::resolve(raw.detection, raw.alarms, raw.notify)
+                .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(Self {
             data_dir,
             public_keys,
+            detection,
+            detection_warnings,
             ingest,
             auth,
             oidc: raw.oidc,

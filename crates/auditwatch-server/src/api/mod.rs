@@ -46,6 +46,11 @@ use crate::view::EventView;
         crate::integrity::api,
         crate::sources::declare_api,
         crate::sources::remove_api,
+        crate::alerts::list_api,
+        crate::alerts::one_api,
+        crate::alerts::status_api,
+        crate::alerts::alarms_api,
+        crate::alerts::alarm_api,
     ),
     components(schemas(
         ErrorBody,
@@ -95,6 +100,31 @@ pub fn routes() -> Routes {
             crate::sources::remove_api,
         )
         .audit("source.remove")
+        .get(
+            "/alerts",
+            Access::Role(Role::Viewer),
+            crate::alerts::list_api,
+        )
+        .get(
+            "/alerts/{id}",
+            Access::Role(Role::Viewer),
+            crate::alerts::one_api,
+        )
+        .post(
+            "/alerts/{id}",
+            Access::Role(Role::Analyst),
+            crate::alerts::status_api,
+        )
+        .get(
+            "/alarms",
+            Access::Role(Role::Viewer),
+            crate::alerts::alarms_api,
+        )
+        .get(
+            "/alarms/{name}",
+            Access::Role(Role::Viewer),
+            crate::alerts::alarm_api,
+        )
         .fallback(not_found)
 }
 

@@ -157,6 +157,7 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
         ("/users", "Users"),
         ("/services", "Services"),
         ("/integrity", "Integrity"),
+        ("/alerts", "Alerts"),
     ];
     if caller.is_some_and(|c| c.role >= Role::Analyst) {
         nav.push(("/sql", "SQL"));

@@ -82,6 +82,10 @@ pub fn serve(
     let ingest = config.ingest.clone();
     let retention = config.retention.clone();
     let public_keys = config.public_keys.clone();
+    let detection = std::sync::Arc::new(config.detection.clone());
+    for w in &config.detection_warnings {
+        eprintln!("warning: {w}");
+    }
     runtime()?.block_on(async move {
         if let Some(settings) = oidc_settings {
             let oidc = auditwatch_server::oidc::Oidc::discover(settings).await?;
@@ -100,15 +104,25 @@ pub fn serve(
                 store.clone(),
                 retention,
                 slot,
-                sources_stopped,
+                sources_stopped.clone(),
             ));
         }
+        let detector = {
+            let (store, defs, stopped) =
+                (store.clone(), (*detection).clone(), sources_stopped.clone());
+            tokio::spawn(async move {
+                if let Err(e) = auditwatch_detect::service::run(store, defs, stopped).await {
+                    tracing::error!(error = %e, "detection could not start");
+                }
+            })
+        };
         let source_count = runner.snapshot().len();
         let server_config = ServerConfig {
             loopback_only: listen.ip().is_loopback(),
             auth: auth_config,
             sources: runner,
             public_keys,
+            detection: detection.clone(),
             ..ServerConfig::default()
         };
         let state = AppState::new(store, auth, server_config);
@@ -129,6 +143,13 @@ pub fn serve(
         if source_count > 0 {
             println!("Running {source_count} source(s); status at /sources and /api/v1/sources.");
         }
+        if !detection.is_empty() {
+            println!(
+                "Detecting with {} alarm(s) and {} rule(s); alerts at /alerts, alarms at /alarms.",
+                detection.alarms.len(),
+                detection.rules.len()
+            );
+        }
         println!("Stop with Ctrl-C.");
         let stop = auditwatch_server::shutdown_signal();
         match tls {
@@ -136,14 +157,17 @@ pub fn serve(
             None => auditwatch_server::serve(listener, state, stop).await?,
         }
         let _ = stop_sources.send(true);
+        let _ = detector.await;
         println!("stopped");
         Ok(Outcome::Success)
     })
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AUDITWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,auditwatch_server=info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("AUDITWATCH_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,auditwatch_server=info,auditwatch_detect=info")
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,188 @@
+//! Runs alarms' metric filters and alerting rules over the segments ingest queued.
+//!
+//! One segment at a time: its records are parsed once, every filter and rule runs on
+//! each, and what was found (minute points, samples, rule alerts with their
+//! notifications) is recorded with the segment's removal from the queue in one
+//! transaction — after a crash a segment is either done or read again whole.
+//!
+//! Records whose `eventTime` is older than `max_lateness` are history: counted in
+//! nothing here (use `hunt`), so that importing last year's logs does not page
+//! anyone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use auditwatch_store::detection::{Detected, MinutePoint, RuleHit, Sample};
+use auditwatch_store::{Segment, Store, StoreError, segment};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use serde_json::Value;
+
+use crate::{Definitions, DetectError};
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Segments taken off the queue.
+    pub segments: usize,
+    /// Records looked at.
+    pub events: u64,
+    /// Records matched by an alarm's filter or a rule.
+    pub matches: u64,
+    /// Alerts raised by rules.
+    pub alerts: Vec<i64>,
+}
+
+fn opt(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// `alice GetSecretValue from 198.51.100.7 in 111122223333`.
+pub fn summary(
+    user: Option<&str>,
+    name: Option<&str>,
+    ip: Option<&str>,
+    account: Option<&str>,
+) -> String {
+    let mut s = format!(
+        "{} {}",
+        user.unwrap_or("(unknown user)"),
+        name.unwrap_or("(unknown event)")
+    );
+    if let Some(ip) = ip {
+        s.push_str(&format!(" from {ip}"));
+    }
+    if let Some(a) = account {
+        s.push_str(&format!(" in {a}"));
+    }
+    s
+}
+
+/// Detects over one segment's records (pure: no IO).
+pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64) -> Detected {
+    let col = |name: &str| batch.column_by_name(name);
+    let mut d = Detected::default();
+    let (Some(time), Some(id), Some(account), Some(user), Some(name), Some(ip), Some(raw)) = (
+        col("eventTime"),
+        col("eventID"),
+        col("accountId"),
+        col("username"),
+        col("eventName"),
+        col("sourceIPAddress"),
+        col("raw"),
+    ) else {
+        return d;
+    };
+    let time = time.as_primitive::<TimestampMicrosecondType>();
+    let s = |a: &std::sync::Arc<dyn Array>| a.as_string::<i32>().clone();
+    let (id, account, user, name, ip, raw) = (s(id), s(account), s(user), s(name), s(ip), s(raw));
+    let oldest = (now - defs.max_lateness_secs) * 1_000_000;
+    let mut points: BTreeMap<(usize, i64), MinutePoint> = BTreeMap::new();
+    let mut minutes: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut dirty: HashMap<usize, i64> = HashMap::new();
+    for i in 0..batch.num_rows() {
+        let t = time.value(i);
+        if t < oldest {
+            continue;
+        }
+        let minute = t.div_euclid(60_000_000) * 60;
+        *minutes.entry(minute).or_default() += 1;
+        let Ok(event) = serde_json::from_str::<Value>(raw.value(i)) else {
+            continue;
+        };
+        let sample = || Sample {
+            event_id: opt(&id, i).unwrap_or_default().to_string(),
+            time_us: t,
+            account: opt(&account, i).map(str::to_string),
+            summary: summary(opt(&user, i), opt(&name, i), opt(&ip, i), opt(&account, i)),
+        };
+        for (k, alarm) in defs.alarms.iter().enumerate() {
+            if let Some(v) = alarm.filter.value_of(&event) {
+                let p = points.entry((k, minute)).or_insert(MinutePoint {
+                    minute,
+                    count: 0,
+                    sum: 0.0,
+                    min: v,
+                    max: v,
+                });
+                p.count += 1;
+                p.sum += v;
+                p.min = p.min.min(v);
+                p.max = p.max.max(v);
+                d.samples.push((alarm.name.clone(), minute, sample()));
+                let e = dirty.entry(k).or_insert(minute);
+                *e = (*e).min(minute);
+            }
+        }
+        for rule in &defs.rules {
+            if rule.pattern.matches(&event) {
+                let s = sample();
+                d.hits.push(RuleHit {
+                    rule: rule.id.clone(),
+                    title: rule.title.clone(),
+                    level: rule.level.clone(),
+                    author: None,
+                    group_key: s.account.clone().unwrap_or_else(|| "-".into()),
+                    sample: s,
+                });
+            }
+        }
+    }
+    // A default value is published for minutes with events and no match: those
+    // periods changed too.
+    if let Some(first) = minutes.keys().next() {
+        for (k, alarm) in defs.alarms.iter().enumerate() {
+            if alarm.filter.default_value.is_some() {
+                let e = dirty.entry(k).or_insert(*first);
+                *e = (*e).min(*first);
+            }
+        }
+    }
+    d.points = points
+        .into_iter()
+        .map(|((k, _), p)| (defs.alarms[k].name.clone(), p))
+        .collect();
+    d.minutes = minutes.into_iter().collect();
+    d.dirty = dirty
+        .into_iter()
+        .map(|(k, m)| (defs.alarms[k].name.clone(), m))
+        .collect();
+    d
+}
+
+fn read(store: &Store, s: &Segment) -> Result<Option<RecordBatch>, DetectError> {
+    match segment::read(store.lake(), s) {
+        Ok(b) => Ok(Some(b)),
+        // Retired by retention since it was queued (its queue row went with it).
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes up to `max_segments` queued segments through detection.
+pub fn drain(
+    store: &Store,
+    defs: &Definitions,
+    now: i64,
+    max_segments: usize,
+) -> Result<Pass, DetectError> {
+    let mut catalog = store.catalog()?;
+    let mut pass = Pass::default();
+    let channels = defs.channel_names();
+    for s in catalog.detection_queue(max_segments)? {
+        let mut found = match read(store, &s)? {
+            Some(batch) if !defs.is_empty() => {
+                pass.events += batch.num_rows() as u64;
+                detect(&batch, defs, now)
+            }
+            _ => Detected::default(),
+        };
+        pass.matches += found.hits.len() as u64 + found.samples.len() as u64;
+        found.segments.push(s.id);
+        pass.alerts
+            .extend(catalog.record_detected(&found, defs.dedup_us, &channels)?);
+        pass.segments += 1;
+    }
+    Ok(pass)
+}

@@ -1,0 +1,39 @@
+//! Live detection, between the store and the people who must know:
+//!
+//! - [`config`]: what to detect and whom to tell (`[detection]`, `[[alarms]]`,
+//!   `[[notify]]` in the configuration file), checked into [`Definitions`];
+//! - [`detector`]: takes the segments each ingest commit queued, runs every alarm's
+//!   metric filter and every alerting rule over their records, and records minute
+//!   points and rule alerts (one catalog transaction per step);
+//! - [`evaluator`]: CloudWatch alarm evaluation over event time, replaying the
+//!   periods late data changed, raising an alert on each transition to ALARM;
+//! - [`notify`]: the outbox sender: webhook (generic JSON or Slack), SMTP e-mail and
+//!   SNS, each message with an idempotency key;
+//! - [`service`]: the loop `serve` runs.
+
+pub mod config;
+pub mod detector;
+pub mod evaluator;
+pub mod notify;
+pub mod service;
+
+pub use config::Definitions;
+
+/// Why detection could not run a step.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] auditwatch_store::StoreError),
+    /// A configuration value is wrong (names the setting).
+    #[error("{0}")]
+    Config(String),
+    /// A notification could not be delivered.
+    #[error("{channel}: {message}")]
+    Notify {
+        /// The channel.
+        channel: String,
+        /// Why.
+        message: String,
+    },
+}

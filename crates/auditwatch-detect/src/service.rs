@@ -1,0 +1,88 @@
+//! The loop `serve` runs: every tick, detection over what ingest queued, then alarm
+//! evaluation, then the outbox. Detection and evaluation run in one blocking task,
+//! one after the other (see `evaluator`); sending is async.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditwatch_store::Store;
+use tokio::sync::watch;
+
+use crate::{Definitions, DetectError, detector, evaluator, notify};
+
+/// How often the loop runs.
+pub const TICK: Duration = Duration::from_secs(5);
+/// Most segments taken per tick.
+pub const SEGMENTS_PER_TICK: usize = 64;
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Detection.
+    pub pass: detector::Pass,
+    /// Alerts raised by alarms.
+    pub alarm_alerts: Vec<i64>,
+}
+
+/// Detection then evaluation of every alarm, at `now` (seconds).
+pub fn detect_and_evaluate(
+    store: &Store,
+    defs: &Definitions,
+    now: i64,
+) -> Result<Tick, DetectError> {
+    let pass = detector::drain(store, defs, now, SEGMENTS_PER_TICK)?;
+    let mut catalog = store.catalog()?;
+    let mut alarm_alerts = Vec::new();
+    for def in &defs.alarms {
+        alarm_alerts.extend(evaluator::evaluate_alarm(
+            &mut catalog,
+            def,
+            now,
+            defs.max_lateness_secs,
+            &def.channels,
+        )?);
+    }
+    Ok(Tick { pass, alarm_alerts })
+}
+
+/// Turns queueing on or off to match whether anything is detected, then runs until
+/// `shutdown` turns true. Failures are logged and retried next tick.
+pub async fn run(
+    store: Store,
+    defs: Definitions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DetectError> {
+    store.catalog()?.set_detection(!defs.is_empty())?;
+    let defs = Arc::new(defs);
+    loop {
+        let now = chrono::Utc::now().timestamp();
+        if !defs.is_empty() {
+            let (s, d) = (store.clone(), defs.clone());
+            match tokio::task::spawn_blocking(move || detect_and_evaluate(&s, &d, now)).await {
+                Ok(Ok(t)) => {
+                    if t.pass.segments > 0 || !t.alarm_alerts.is_empty() {
+                        tracing::info!(
+                            segments = t.pass.segments,
+                            events = t.pass.events,
+                            rule_alerts = t.pass.alerts.len(),
+                            alarm_alerts = t.alarm_alerts.len(),
+                            "detection"
+                        );
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "detection failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "detection task failed"),
+            }
+        }
+        if let Err(e) = notify::send_due(&store, &defs, now).await {
+            tracing::warn!(error = %e, "sending notifications failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Live detection over a real store: events ingested while detection is on are
+//! queued, detected once, and judged by alarms on event time — late data included —
+//! with alerts and outbox rows written together.
+
+use std::path::Path;
+
+use auditwatch_detect::Definitions;
+use auditwatch_detect::config::{AlarmSettings, DetectionSettings, resolve};
+use auditwatch_detect::service::detect_and_evaluate;
+use auditwatch_store::{Scope, Store};
+use serde_json::json;
+
+const T0: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z, a multiple of 300
+
+fn record(id: &str, at: i64, name: &str, secret: &str, account: &str) -> serde_json::Value {
+    let time = chrono::DateTime::from_timestamp(at, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({"eventVersion": "1.08", "eventID": id, "eventTime": time, "eventType": "AwsApiCall",
+        "eventSource": "secretsmanager.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7", "recipientAccountId": account,
+        "userIdentity": {"type": "IAMUser", "userName": "mallory", "accountId": account,
+            "arn": format!("arn:aws:iam::{account}:user/mallory")},
+        "requestParameters": {"secretId": secret}})
+}
+
+fn ingest(store: &Store, dir: &Path, name: &str, records: &[serde_json::Value]) {
+    let f = dir.join(name);
+    std::fs::write(&f, json!({"Records": records}).to_string()).unwrap();
+    auditwatch_ingest::ingest_paths(
+        store,
+        &[f],
+        &auditwatch_ingest::IngestOptions::default(),
+        &mut (),
+    )
+    .unwrap();
+}
+
+fn defs(extra: &str) -> Definitions {
+    let alarm: AlarmSettings = toml::from_str(&format!(
+        "name = \"secret-read\"\nfilter_pattern = '{{ ($.eventName = \"GetSecretValue\") && ($.requestParameters.secretId = \"TopSecretInfo*\") }}'\ntreat_missing_data = \"notBreaching\"\n{extra}"
+    ))
+    .unwrap();
+    let hook: auditwatch_detect::config::ChannelSettings =
+        toml::from_str("type = \"webhook\"\nname = \"hook\"\nurl = \"http://127.0.0.1:9/\"")
+            .unwrap();
+    let (mut d, _) = resolve(DetectionSettings::default(), vec![alarm], vec![hook]).unwrap();
+    // Judge everything these tests write, however old.
+    d.max_lateness_secs = 10 * 365 * 86_400;
+    d
+}
+
+fn open(dir: &Path, defs: &Definitions) -> Store {
+    let store = Store::open(&dir.join("data")).unwrap();
+    store
+        .catalog()
+        .unwrap()
+        .set_detection(!defs.is_empty())
+        .unwrap();
+    store
+}
+
+#[test]
+fn a_secret_read_fires_the_alarm_once_with_its_event_and_a_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = defs("");
+    let store = open(dir.path(), &d);
+    ingest(
+        &store,
+        dir.path(),
+        "a.json",
+        &[
+            record(
+                "read-1",
+                T0 + 30,
+                "GetSecretValue",
+                "TopSecretInfo-abc",
+                "111122223333",
+            ),
+            record(
+                "other",
+                T0 + 40,
+                "GetSecretValue",
+                "PublicConfig",
+                "111122223333",
+            ),
+            record(
+                "list",
+                T0 + 50,
+                "ListSecrets",
+                "TopSecretInfo",
+                "111122223333",
+            ),
+        ],
+    );
+    assert_eq!(store.catalog().unwrap().detection_backlog().unwrap(), 1);
+    let tick = detect_and_evaluate(&store, &d, T0 + 120).unwrap();
+    assert_eq!((tick.pass.segments, tick.pass.events), (1, 3));
+    assert_eq!(tick.alarm_alerts.len(), 1, "{tick:?}");
+    let c = store.catalog().unwrap();
+    assert_eq!(c.detection_backlog().unwrap(), 0);
+    let alert = c.alert(&Scope::All, tick.alarm_alerts[0]).unwrap().unwrap();
+    assert_eq!(
+        (alert.kind.as_str(), alert.rule.as_str()),
+        ("alarm", "secret-read")
+    );
+    assert_eq!(alert.events, ["read-1"]);
+    assert_eq!(alert.accounts, ["111122223333"]);
+    assert!(
+        alert
+            .reason
+            .starts_with("Sum >= 1 for 1 of 1 periods of 300 s"),
+        "{}",
+        alert.reason
+    );
+    let due = c.outbox_due(T0 + 10_000_000_000, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].key, format!("auditwatch-alert-{}-hook", alert.id));
+    // Scoped callers see it only with its account.
+    assert!(
+        c.alert(&Scope::accounts(["999999999999"]), alert.id)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        c.alert(&Scope::accounts(["111122223333"]), alert.id)
+            .unwrap()
+            .is_some()
+    );
+    // The same period judged again raises nothing; the next (empty) period clears it.
+    let again = detect_and_evaluate(&store, &d, T0 + 200).unwrap();
+    assert!(again.alarm_alerts.is_empty());
+    assert_eq!(c.alarm("secret-read").unwrap().unwrap().state, "ALARM");
+    detect_and_evaluate(&store, &d, T0 + 310).unwrap();
+    let row = c.alarm("secret-read").unwrap().unwrap();
+    assert_eq!(row.state, "OK");
+    let states: Vec<String> = c
+        .alarm_history("secret-read", 10)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|t| format!("{}>{}", t.old, t.new))
+        .collect();
+    assert_eq!(states, ["INSUFFICIENT_DATA>ALARM", "ALARM>OK"]);
+    // Re-ingesting the same file queues nothing new and raises nothing.
+    ingest(
+        &store,
+        dir.path(),
+        "a-again.json",
+        &[record(
+            "read-1",
+            T0 + 30,
+            "GetSecretValue",
+            "TopSecretInfo-abc",
+            "111122223333",
+        )],
+    );
+    let t = detect_and_evaluate(&store, &d, T0 + 320).unwrap();
+    assert!(t.alarm_alerts.is_empty());
+    assert_eq!(c.alerts(&Scope::All, None, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn late_data_counts_in_the_period_it_happened_in() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 of 3 periods with Sum >= 2: only the late file completes the picture.
+    let d = defs("threshold = 2\nevaluation_periods = 3\ndatapoints_to_alarm = 2");
+    let store = open(dir.path(), &d);
+    ingest(
+        &store,
+        dir.path(),
+        "p1.json",
+        &[
+            record(
+                "a1",
+                T0 + 10,
+                "GetSecretValue",
+                "TopSecretInfo",
+                "111122223333",
+            ),
+            record(
+                "a2",
+                T0 + 20,
+                "GetSecretValue",
+                "TopSecretInfo",
+                "111122223333",
+            ),
+        ],
+    );
+    let t = detect_and_evaluate(&store, &d, T0 + 900 + 30).unwrap();
+    assert!(
+        t.alarm_alerts.is_empty(),
+        "one breaching period of three is not enough"
+    );
+    let c = store.catalog().unwrap();
+    assert_eq!(c.alarm("secret-read").unwrap().unwrap().state, "OK");
+    // A file delivered late, with two reads in the second period.
+    ingest(
+        &store,
+        dir.path(),
+        "late.json",
+        &[
+            record(
+                "b1",
+                T0 + 310,
+                "GetSecretValue",
+                "TopSecretInfo",
+                "111122223333",
+            ),
+            record(
+                "b2",
+                T0 + 320,
+                "GetSecretValue",
+                "TopSecretInfo",
+                "444455556666",
+            ),
+        ],
+    );
+    let t = detect_and_evaluate(&store, &d, T0 + 900 + 60).unwrap();
+    assert_eq!(t.alarm_alerts.len(), 1, "the late periods are judged again");
+    let alert = c.alert(&Scope::All, t.alarm_alerts[0]).unwrap().unwrap();
+    assert_eq!(alert.events, ["a1", "a2", "b1", "b2"]);
+    assert_eq!(alert.accounts, ["111122223333", "444455556666"]);
+    let history = c.alarm_history("secret-read", 10).unwrap();
+    let alarm = history.iter().find(|h| h.new == "ALARM").unwrap();
+    assert_eq!(
+        alarm.period,
+        T0 + 300,
+        "judged as of the period the late events happened in"
+    );
+    assert!(
+        alarm.reason.contains("2 of the last 3 periods were >= 2"),
+        "{}",
+        alarm.reason
+    );
+}
+
+#[test]
+fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, r#"[{"id": "secret-read", "title": "A secret was read", "filterPattern": "{ $.eventName = GetSecretValue }", "level": "high"}]"#).unwrap();
+    let (mut d, warnings) = resolve(
+        DetectionSettings {
+            rules: vec![rules],
+            ..Default::default()
+        },
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    assert!(warnings.is_empty());
+    d.max_lateness_secs = 10 * 365 * 86_400;
+    let store = open(dir.path(), &d);
+    ingest(
+        &store,
+        dir.path(),
+        "1.json",
+        &[
+            record("x1", T0, "GetSecretValue", "s", "111122223333"),
+            record("x2", T0 + 60, "GetSecretValue", "s", "111122223333"),
+            record("y1", T0 + 70, "GetSecretValue", "s", "444455556666"),
+        ],
+    );
+    ingest(
+        &store,
+        dir.path(),
+        "2.json",
+        &[record(
+            "x3",
+            T0 + 7200,
+            "GetSecretValue",
+            "s",
+            "111122223333",
+        )],
+    );
+    // Queued segments stay as they are.
+    let mut w = store.writer().unwrap();
+    let merged = auditwatch_store::compact::compact(&mut w).unwrap();
+    assert_eq!(merged.merged, 0);
+    drop(w);
+    let t = detect_and_evaluate(&store, &d, T0 + 7300).unwrap();
+    assert_eq!(t.pass.alerts.len(), 3, "{t:?}");
+    let c = store.catalog().unwrap();
+    let alerts = c.alerts(&Scope::All, None, 10).unwrap();
+    let seen: Vec<(Vec<String>, i64)> = alerts
+        .iter()
+        .rev()
+        .map(|a| (a.events.clone(), a.count))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (vec!["x1".to_string(), "x2".to_string()], 2),
+            (vec!["y1".to_string()], 1),
+            (vec!["x3".to_string()], 1)
+        ]
+    );
+    // Once detected, they compact.
+    let mut w = store.writer().unwrap();
+    assert_eq!(
+        auditwatch_store::compact::compact(&mut w).unwrap().merged,
+        2
+    );
+    // Status changes.
+    let id = alerts[0].id;
+    assert!(
+        c.set_alert_status(&Scope::All, id, "acknowledged", "alice")
+            .unwrap()
+    );
+    assert_eq!(
+        c.alerts(&Scope::All, Some("acknowledged"), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        !c.set_alert_status(&Scope::accounts(["444455556666"]), id, "resolved", "bob")
+            .unwrap()
+    );
+}

@@ -1,0 +1,799 @@
+//! What live detection keeps in the catalog, so that each step commits with the
+//! state it changes (one SQLite transaction) and a crash repeats or loses nothing:
+//!
+//! - `detect_queue`: segments committed by ingest and not yet seen by detection
+//!   (filled in the ingest commit itself while detection is on; compaction leaves
+//!   them alone);
+//! - `metric_points`: per metric and event-time minute, the datapoints' count, sum,
+//!   minimum and maximum; `event_minutes`: how many events each minute had (for a
+//!   metric's default value); `metric_dirty`: the earliest minute each metric changed
+//!   since its alarm was last evaluated;
+//! - `metric_samples`: a few matching events per metric and minute, for the alert's
+//!   links;
+//! - `alarms` (state, reason, evaluated-through) and `alarm_history` (transitions);
+//! - `alerts`: one per alarm transition to ALARM or per rule match group (deduplicated
+//!   over a window), with its events, accounts and status (open, acknowledged,
+//!   resolved);
+//! - `outbox`: one notification per alert and channel, written with the alert; a
+//!   sender marks it sent after delivery (at least once; a crash in between sends it
+//!   again, so at most twice), with its idempotency key.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::catalog::{Catalog, Segment, sql_error};
+use crate::error::Result;
+use crate::scope::Scope;
+
+/// Most sample events kept per metric and minute.
+pub const SAMPLES_PER_MINUTE: i64 = 20;
+/// Most event ids listed on one alert.
+pub const EVENTS_PER_ALERT: usize = 50;
+
+/// Datapoints of one metric in one minute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinutePoint {
+    /// Minute (seconds since the epoch, a multiple of 60).
+    pub minute: i64,
+    /// How many datapoints.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+/// One matching event, as an alert lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// `eventID`.
+    pub event_id: String,
+    /// `eventTime` (µs).
+    pub time_us: i64,
+    /// The account, when the record names one.
+    pub account: Option<String>,
+    /// A one-line summary (`alice GetSecretValue from 198.51.100.7`).
+    pub summary: String,
+}
+
+/// A rule matched an event (rules that alert directly, without an alarm).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    /// Rule id.
+    pub rule: String,
+    /// Rule title.
+    pub title: String,
+    /// Level.
+    pub level: String,
+    /// Author (Sigma rules name theirs).
+    pub author: Option<String>,
+    /// Hits with the same rule and group key within the dedup window are one alert.
+    pub group_key: String,
+    /// The event.
+    pub sample: Sample,
+}
+
+/// Everything detection learned from some queued segments.
+#[derive(Debug, Clone, Default)]
+pub struct Detected {
+    /// The segments done (removed from the queue).
+    pub segments: Vec<i64>,
+    /// Per metric: its minute points to add.
+    pub points: Vec<(String, MinutePoint)>,
+    /// Events per minute to add.
+    pub minutes: Vec<(i64, u64)>,
+    /// Per metric: sample events.
+    pub samples: Vec<(String, i64, Sample)>,
+    /// Per metric: the earliest minute changed.
+    pub dirty: Vec<(String, i64)>,
+    /// Rule matches.
+    pub hits: Vec<RuleHit>,
+}
+
+/// An alarm's stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmRow {
+    /// Name.
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    /// Why.
+    pub reason: String,
+    /// Since when (seconds).
+    pub since: i64,
+    /// The start (seconds) of the last period evaluated.
+    pub evaluated_through: Option<i64>,
+}
+
+/// One state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// When it was decided (seconds).
+    pub at: i64,
+    /// The start (seconds) of the last period of the window judged.
+    pub period: i64,
+    /// From.
+    pub old: String,
+    /// To.
+    pub new: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// An alert about to be raised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlert {
+    /// Rule or alarm name.
+    pub rule: String,
+    /// `alarm` or `rule`.
+    pub kind: String,
+    /// What it means.
+    pub title: String,
+    /// Level.
+    pub level: String,
+    /// Rule author, when known.
+    pub author: Option<String>,
+    /// Dedup group (`rule` kind).
+    pub group_key: String,
+    /// Why (the alarm's reason, or the rule's title).
+    pub reason: String,
+    /// The events behind it (at most [`EVENTS_PER_ALERT`] kept).
+    pub samples: Vec<Sample>,
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Alert {
+    /// Id.
+    pub id: i64,
+    /// Rule or alarm name.
+    pub rule: String,
+    /// `alarm` or `rule`.
+    pub kind: String,
+    /// What it means.
+    pub title: String,
+    /// Level.
+    pub level: String,
+    /// Rule author.
+    pub author: Option<String>,
+    /// Dedup group.
+    pub group_key: String,
+    /// Why.
+    pub reason: String,
+    /// Accounts of its events.
+    pub accounts: Vec<String>,
+    /// Event ids (newest last, at most [`EVENTS_PER_ALERT`]).
+    pub events: Vec<String>,
+    /// First and last event time (µs).
+    pub first_seen: i64,
+    /// See `first_seen`.
+    pub last_seen: i64,
+    /// How many matches.
+    pub count: i64,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// Who changed the status last.
+    pub status_by: Option<String>,
+    /// When it was raised (seconds).
+    pub created_at: i64,
+}
+
+/// A notification waiting to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Row id.
+    pub id: i64,
+    /// The alert.
+    pub alert_id: i64,
+    /// Channel name (from the configuration).
+    pub channel: String,
+    /// Idempotency key (`auditwatch-alert-<id>-<channel>`).
+    pub key: String,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// Notifications of one channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelStats {
+    /// The channel.
+    pub channel: String,
+    /// Delivered.
+    pub sent: u64,
+    /// Not delivered yet.
+    pub waiting: u64,
+    /// The last error, if any attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Alert statuses.
+pub const STATUSES: &[&str] = &["open", "acknowledged", "resolved"];
+
+const ALERT_COLUMNS: &str = "id, rule, kind, title, level, author, group_key, reason, accounts, \
+    events, first_seen, last_seen, count, status, status_by, created_at";
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    let json = |i: usize| -> rusqlite::Result<Vec<String>> {
+        let s: String = r.get(i)?;
+        Ok(serde_json::from_str(&s).unwrap_or_default())
+    };
+    Ok(Alert {
+        id: r.get(0)?,
+        rule: r.get(1)?,
+        kind: r.get(2)?,
+        title: r.get(3)?,
+        level: r.get(4)?,
+        author: r.get(5)?,
+        group_key: r.get(6)?,
+        reason: r.get(7)?,
+        accounts: json(8)?,
+        events: json(9)?,
+        first_seen: r.get(10)?,
+        last_seen: r.get(11)?,
+        count: r.get(12)?,
+        status: r.get(13)?,
+        status_by: r.get(14)?,
+        created_at: r.get(15)?,
+    })
+}
+
+/// Alerts a scope sees: every one for `?1 IS NULL`, else those whose accounts are
+/// all in the JSON array `?1` (an alert about no known account is for all-account
+/// callers only).
+const ALERT_IN_SCOPE: &str = "(?1 IS NULL OR (accounts != '[]' AND NOT EXISTS (
+    SELECT 1 FROM json_each(alerts.accounts) a
+    WHERE a.value NOT IN (SELECT value FROM json_each(?1)))))";
+
+fn sorted_union(a: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
+    a.extend(more);
+    a.sort();
+    a.dedup();
+}
+
+fn insert_alert(
+    tx: &Transaction<'_>,
+    a: &NewAlert,
+    channels: &[String],
+    now: i64,
+) -> rusqlite::Result<i64> {
+    let mut accounts = Vec::new();
+    sorted_union(
+        &mut accounts,
+        a.samples.iter().filter_map(|s| s.account.clone()),
+    );
+    let events: Vec<&str> = a
+        .samples
+        .iter()
+        .rev()
+        .take(EVENTS_PER_ALERT)
+        .rev()
+        .map(|s| s.event_id.as_str())
+        .collect();
+    let first = a
+        .samples
+        .iter()
+        .map(|s| s.time_us)
+        .min()
+        .unwrap_or(now * 1_000_000);
+    let last = a
+        .samples
+        .iter()
+        .map(|s| s.time_us)
+        .max()
+        .unwrap_or(now * 1_000_000);
+    tx.execute(
+        "INSERT INTO alerts(rule, kind, title, level, author, group_key, reason, accounts, events,
+         first_seen, last_seen, count, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'open', ?13)",
+        params![
+            a.rule,
+            a.kind,
+            a.title,
+            a.level,
+            a.author,
+            a.group_key,
+            a.reason,
+            serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(&events).unwrap_or_else(|_| "[]".into()),
+            first,
+            last,
+            a.samples.len().max(1) as i64,
+            now
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    for c in channels {
+        tx.execute(
+            "INSERT OR IGNORE INTO outbox(alert_id, channel, key, attempts, next_at, created_at)
+             VALUES (?1, ?2, ?3, 0, ?4, ?4)",
+            params![id, c, format!("auditwatch-alert-{id}-{c}"), now],
+        )?;
+    }
+    Ok(id)
+}
+
+impl Catalog {
+    /// Turns live detection on (ingest commits queue their segments, whichever
+    /// process commits them) or off (the queue is emptied).
+    pub fn set_detection(&self, on: bool) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES ('detection', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [if on { "on" } else { "off" }],
+            )
+            .map_err(self.err())?;
+        if !on {
+            self.conn
+                .execute("DELETE FROM detect_queue", [])
+                .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Segments waiting for detection, oldest first.
+    pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
+        let mut all = self.segments()?;
+        let queued: std::collections::HashSet<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT segment_id FROM detect_queue ORDER BY segment_id LIMIT ?1")
+                .map_err(self.err())?;
+            stmt.query_map([limit as i64], |r| r.get(0))
+                .map_err(self.err())?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(self.err())?
+        };
+        all.retain(|s| queued.contains(&s.id));
+        all.sort_by_key(|s| s.id);
+        Ok(all)
+    }
+
+    /// How many segments wait for detection.
+    pub fn detection_backlog(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM detect_queue", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    /// Ids of the segments waiting for detection (compaction leaves them alone).
+    pub fn queued_segment_ids(&self) -> Result<std::collections::HashSet<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT segment_id FROM detect_queue")
+            .map_err(self.err())?;
+        stmt.query_map([], |r| r.get(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.err())
+    }
+
+    /// Records what detection found in some queued segments and takes them off the
+    /// queue, in one transaction; rule hits join an open alert of the same rule and
+    /// group whose last event is at most `dedup_us` older, else raise a new one (with
+    /// its notifications for `channels`). Returns the ids of new alerts.
+    pub fn record_detected(
+        &mut self,
+        d: &Detected,
+        dedup_us: i64,
+        channels: &[String],
+    ) -> Result<Vec<i64>> {
+        let err = sql_error(&self.path);
+        let now = chrono::Utc::now().timestamp();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut raised = Vec::new();
+        {
+            let mut point = tx
+                .prepare_cached(
+                    "INSERT INTO metric_points(metric, minute, count, sum, min, max)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(metric, minute) DO UPDATE SET
+                     count = count + excluded.count, sum = sum + excluded.sum,
+                     min = min(min, excluded.min), max = max(max, excluded.max)",
+                )
+                .map_err(&err)?;
+            for (metric, p) in &d.points {
+                point
+                    .execute(params![
+                        metric,
+                        p.minute,
+                        p.count as i64,
+                        p.sum,
+                        p.min,
+                        p.max
+                    ])
+                    .map_err(&err)?;
+            }
+            let mut minute = tx
+                .prepare_cached(
+                    "INSERT INTO event_minutes(minute, events) VALUES (?1, ?2)
+                     ON CONFLICT(minute) DO UPDATE SET events = events + excluded.events",
+                )
+                .map_err(&err)?;
+            for (m, n) in &d.minutes {
+                minute.execute(params![m, *n as i64]).map_err(&err)?;
+            }
+            let mut sample = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO metric_samples(metric, minute, event_id, time_us, account, summary)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                     WHERE (SELECT count(*) FROM metric_samples WHERE metric = ?1 AND minute = ?2) < ?7",
+                )
+                .map_err(&err)?;
+            for (metric, m, s) in &d.samples {
+                sample
+                    .execute(params![
+                        metric,
+                        m,
+                        s.event_id,
+                        s.time_us,
+                        s.account,
+                        s.summary,
+                        SAMPLES_PER_MINUTE
+                    ])
+                    .map_err(&err)?;
+            }
+            let mut dirty = tx
+                .prepare_cached(
+                    "INSERT INTO metric_dirty(metric, from_minute) VALUES (?1, ?2)
+                     ON CONFLICT(metric) DO UPDATE SET from_minute = min(from_minute, excluded.from_minute)",
+                )
+                .map_err(&err)?;
+            for (metric, m) in &d.dirty {
+                dirty.execute(params![metric, m]).map_err(&err)?;
+            }
+            for h in &d.hits {
+                let open: Option<(i64, String, String)> = tx
+                    .query_row(
+                        "SELECT id, accounts, events FROM alerts WHERE kind = 'rule' AND rule = ?1
+                         AND group_key = ?2 AND status != 'resolved' AND last_seen >= ?3
+                         ORDER BY id DESC LIMIT 1",
+                        params![h.rule, h.group_key, h.sample.time_us - dedup_us],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(&err)?;
+                if let Some((id, accounts, events)) = open {
+                    let mut accounts: Vec<String> =
+                        serde_json::from_str(&accounts).unwrap_or_default();
+                    sorted_union(&mut accounts, h.sample.account.clone());
+                    let mut events: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
+                    if !events.contains(&h.sample.event_id) {
+                        events.push(h.sample.event_id.clone());
+                        if events.len() > EVENTS_PER_ALERT {
+                            events.remove(0);
+                        }
+                    }
+                    tx.execute(
+                        "UPDATE alerts SET count = count + 1, accounts = ?2, events = ?3,
+                         first_seen = min(first_seen, ?4), last_seen = max(last_seen, ?4) WHERE id = ?1",
+                        params![
+                            id,
+                            serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into()),
+                            serde_json::to_string(&events).unwrap_or_else(|_| "[]".into()),
+                            h.sample.time_us
+                        ],
+                    )
+                    .map_err(&err)?;
+                } else {
+                    let alert = NewAlert {
+                        rule: h.rule.clone(),
+                        kind: "rule".into(),
+                        title: h.title.clone(),
+                        level: h.level.clone(),
+                        author: h.author.clone(),
+                        group_key: h.group_key.clone(),
+                        reason: format!("{}: {}", h.rule, h.sample.summary),
+                        samples: vec![h.sample.clone()],
+                    };
+                    raised.push(insert_alert(&tx, &alert, channels, now).map_err(&err)?);
+                }
+            }
+            let mut done = tx
+                .prepare_cached("DELETE FROM detect_queue WHERE segment_id = ?1")
+                .map_err(&err)?;
+            for id in &d.segments {
+                done.execute([id]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(raised)
+    }
+
+    /// A metric's minute points in `[from, to]` (seconds).
+    pub fn metric_points(&self, metric: &str, from: i64, to: i64) -> Result<Vec<MinutePoint>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT minute, count, sum, min, max FROM metric_points
+                 WHERE metric = ?1 AND minute BETWEEN ?2 AND ?3 ORDER BY minute",
+            )
+            .map_err(self.err())?;
+        stmt.query_map(params![metric, from, to], |r| {
+            Ok(MinutePoint {
+                minute: r.get(0)?,
+                count: r.get::<_, i64>(1)? as u64,
+                sum: r.get(2)?,
+                min: r.get(3)?,
+                max: r.get(4)?,
+            })
+        })
+        .map_err(self.err())?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(self.err())
+    }
+
+    /// Minutes in `[from, to]` (seconds) that had events, with their counts.
+    pub fn event_minutes(&self, from: i64, to: i64) -> Result<Vec<(i64, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT minute, events FROM event_minutes WHERE minute BETWEEN ?1 AND ?2 ORDER BY minute",
+            )
+            .map_err(self.err())?;
+        stmt.query_map(params![from, to], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+        })
+        .map_err(self.err())?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(self.err())
+    }
+
+    /// Sample events of a metric in `[from, to]` (seconds), oldest first.
+    pub fn metric_samples(&self, metric: &str, from: i64, to: i64) -> Result<Vec<Sample>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT event_id, time_us, account, summary FROM metric_samples
+                 WHERE metric = ?1 AND minute BETWEEN ?2 AND ?3 ORDER BY time_us",
+            )
+            .map_err(self.err())?;
+        stmt.query_map(params![metric, from, to], |r| {
+            Ok(Sample {
+                event_id: r.get(0)?,
+                time_us: r.get(1)?,
+                account: r.get(2)?,
+                summary: r.get(3)?,
+            })
+        })
+        .map_err(self.err())?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(self.err())
+    }
+
+    /// The earliest changed minute of a metric since its alarm's last evaluation.
+    pub fn metric_dirty(&self, metric: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT from_minute FROM metric_dirty WHERE metric = ?1",
+                [metric],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// An alarm's stored state.
+    pub fn alarm(&self, name: &str) -> Result<Option<AlarmRow>> {
+        self.conn
+            .query_row(
+                "SELECT name, state, reason, since, evaluated_through FROM alarms WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(AlarmRow {
+                        name: r.get(0)?,
+                        state: r.get(1)?,
+                        reason: r.get(2)?,
+                        since: r.get(3)?,
+                        evaluated_through: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Records an evaluation of `alarm` over `metric`: its transitions (each to ALARM
+    /// raising `alert`, with notifications for `channels`), the state reached and the
+    /// last period evaluated; clears the metric's dirty mark if it is not newer than
+    /// `dirty_seen`. One transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_evaluation(
+        &mut self,
+        alarm: &str,
+        metric: &str,
+        transitions: &[(Transition, Option<NewAlert>)],
+        final_state: (&str, &str),
+        evaluated_through: i64,
+        dirty_seen: Option<i64>,
+        channels: &[String],
+    ) -> Result<Vec<i64>> {
+        let err = sql_error(&self.path);
+        let now = chrono::Utc::now().timestamp();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut raised = Vec::new();
+        let mut since: Option<i64> = None;
+        for (t, alert) in transitions {
+            tx.execute(
+                "INSERT INTO alarm_history(alarm, at, period, old_state, new_state, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![alarm, t.at, t.period, t.old, t.new, t.reason],
+            )
+            .map_err(&err)?;
+            since = Some(t.at);
+            if let Some(a) = alert {
+                raised.push(insert_alert(&tx, a, channels, now).map_err(&err)?);
+            }
+        }
+        tx.execute(
+            "INSERT INTO alarms(name, state, reason, since, evaluated_through)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(name) DO UPDATE SET state = excluded.state,
+             reason = excluded.reason, since = coalesce(?6, alarms.since),
+             evaluated_through = excluded.evaluated_through",
+            params![
+                alarm,
+                final_state.0,
+                final_state.1,
+                since.unwrap_or(now),
+                evaluated_through,
+                since
+            ],
+        )
+        .map_err(&err)?;
+        if let Some(seen) = dirty_seen {
+            tx.execute(
+                "DELETE FROM metric_dirty WHERE metric = ?1 AND from_minute >= ?2",
+                params![metric, seen],
+            )
+            .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(raised)
+    }
+
+    /// An alarm's transitions, newest first.
+    pub fn alarm_history(&self, alarm: &str, limit: usize) -> Result<Vec<Transition>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at, period, old_state, new_state, reason FROM alarm_history
+                 WHERE alarm = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(self.err())?;
+        stmt.query_map(params![alarm, limit as i64], |r| {
+            Ok(Transition {
+                at: r.get(0)?,
+                period: r.get(1)?,
+                old: r.get(2)?,
+                new: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })
+        .map_err(self.err())?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(self.err())
+    }
+
+    /// Alerts `scope` sees, newest first, optionally of one status.
+    pub fn alerts(&self, scope: &Scope, status: Option<&str>, limit: usize) -> Result<Vec<Alert>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE {ALERT_IN_SCOPE}
+                 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3"
+            ))
+            .map_err(self.err())?;
+        stmt.query_map(
+            params![crate::integrity::scope_param(scope), status, limit as i64],
+            alert_row,
+        )
+        .map_err(self.err())?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(self.err())
+    }
+
+    /// One alert, if `scope` sees it.
+    pub fn alert(&self, scope: &Scope, id: i64) -> Result<Option<Alert>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE {ALERT_IN_SCOPE} AND id = ?2"),
+                params![crate::integrity::scope_param(scope), id],
+                alert_row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Sets an alert's status (one of [`STATUSES`]) if `scope` sees it; whether it did.
+    pub fn set_alert_status(&self, scope: &Scope, id: i64, status: &str, by: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                &format!(
+                    "UPDATE alerts SET status = ?3, status_by = ?4, status_at = ?5
+                     WHERE {ALERT_IN_SCOPE} AND id = ?2"
+                ),
+                params![
+                    crate::integrity::scope_param(scope),
+                    id,
+                    status,
+                    by,
+                    chrono::Utc::now().timestamp()
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Notifications due at `now` (seconds), oldest first.
+    pub fn outbox_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, alert_id, channel, key, attempts FROM outbox
+                 WHERE sent_at IS NULL AND next_at <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(self.err())?;
+        stmt.query_map(params![now, limit as i64], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                alert_id: r.get(1)?,
+                channel: r.get(2)?,
+                key: r.get(3)?,
+                attempts: r.get(4)?,
+            })
+        })
+        .map_err(self.err())?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(self.err())
+    }
+
+    /// Marks a notification sent.
+    pub fn outbox_sent(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, error = NULL WHERE id = ?1",
+                params![id, chrono::Utc::now().timestamp()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records a failed attempt; the next one is at `next_at` (seconds).
+    pub fn outbox_failed(&self, id: i64, error: &str, next_at: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, error = ?2, next_at = ?3 WHERE id = ?1",
+                params![id, error, next_at],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Per channel: notifications sent, waiting, and the last error.
+    pub fn outbox_summary(&self) -> Result<Vec<ChannelStats>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT channel, count(sent_at), count(*) - count(sent_at),
+                 (SELECT error FROM outbox o2 WHERE o2.channel = outbox.channel AND error IS NOT NULL
+                  ORDER BY id DESC LIMIT 1)
+                 FROM outbox GROUP BY channel ORDER BY channel",
+            )
+            .map_err(self.err())?;
+        stmt.query_map([], |r| {
+            Ok(ChannelStats {
+                channel: r.get(0)?,
+                sent: r.get::<_, i64>(1)? as u64,
+                waiting: r.get::<_, i64>(2)? as u64,
+                last_error: r.get(3)?,
+            })
+        })
+        .map_err(self.err())?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(self.err())
+    }
+}
