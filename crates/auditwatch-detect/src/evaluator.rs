@@ -114,6 +114,11 @@ pub fn evaluate_alarm(
                         group_key: String::new(),
                         reason: format!("{}: {}", def.spec.describe(), e.reason),
                         samples: catalog.metric_samples(&def.name, t - (n - 1) * p, t + p - 60)?,
+                        count: catalog
+                            .metric_points(&def.name, t - (n - 1) * p, t + p - 60)?
+                            .iter()
+                            .map(|m| m.count as i64)
+                            .sum(),
                     })
                 })
                 .transpose()?;

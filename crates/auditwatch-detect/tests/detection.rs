@@ -220,6 +220,7 @@ fn late_data_counts_in_the_period_it_happened_in() {
     assert_eq!(t.alarm_alerts.len(), 1, "the late periods are judged again");
     let alert = c.alert(&Scope::All, t.alarm_alerts[0]).unwrap().unwrap();
     assert_eq!(alert.events, ["a1", "a2", "b1", "b2"]);
+    assert_eq!(alert.count, 4);
     assert_eq!(alert.accounts, ["111122223333", "444455556666"]);
     let history = c.alarm_history("secret-read", 10).unwrap();
     let alarm = history.iter().find(|h| h.new == "ALARM").unwrap();

@@ -140,6 +140,8 @@ pub struct NewAlert {
     pub reason: String,
     /// The events behind it (at most [`EVENTS_PER_ALERT`] kept).
     pub samples: Vec<Sample>,
+    /// How many matches it stands for (at least the samples).
+    pub count: i64,
 }
 
 /// A stored alert.
@@ -298,7 +300,7 @@ fn insert_alert(
             serde_json::to_string(&events).unwrap_or_else(|_| "[]".into()),
             first,
             last,
-            a.samples.len().max(1) as i64,
+            a.count.max(a.samples.len() as i64).max(1),
             now
         ],
     )?;
@@ -488,6 +490,7 @@ impl Catalog {
                         group_key: h.group_key.clone(),
                         reason: format!("{}: {}", h.rule, h.sample.summary),
                         samples: vec![h.sample.clone()],
+                        count: 1,
                     };
                     raised.push(insert_alert(&tx, &alert, channels, now).map_err(&err)?);
                 }

@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""The secret-read scenario end to end: CloudTrail files land in S3 (moto server on
+127.0.0.1), the S3 source takes them, the `secret-read` alarm (a metric filter on
+GetSecretValue of TopSecretInfo, Sum >= 1 per 300 s) goes to ALARM, and the alert
+reaches a real SMTP server (aiosmtpd), a webhook receiver and an SNS topic (moto,
+delivered to an SQS queue). Then: a fresh read is e-mailed within seconds, the alert
+is acknowledged through the API, and a restart sends nothing twice.
+
+Usage: alerts.py BIN WORKDIR
+"""
+import datetime as dt
+import email
+import gzip
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import boto3
+from aiosmtpd.controller import Controller
+
+BIN, WORK = sys.argv[1], sys.argv[2]
+REGION, ACCOUNT = "us-east-1", "111122223333"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(what, check, timeout=120, every=0.5):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        ok, last = check()
+        if ok:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
+
+
+def wait_for(url, proc, what):
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            if proc.poll() is not None:
+                raise SystemExit(f"{what} exited")
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start")
+
+
+# ---------------------------------------------------------------- receivers
+class Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+
+mailbox = Mailbox()
+SMTP_PORT = free_port()
+smtp = Controller(mailbox, hostname="127.0.0.1", port=SMTP_PORT)
+smtp.start()
+
+hooks = []
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        hooks.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+HOOK_PORT = free_port()
+hook_server = http.server.ThreadingHTTPServer(("127.0.0.1", HOOK_PORT), Hook)
+threading.Thread(target=hook_server.serve_forever, daemon=True).start()
+
+MOTO_PORT = free_port()
+moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
+                         "-p", str(MOTO_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+MOTO = f"http://127.0.0.1:{MOTO_PORT}"
+for empty in ("no-aws-config", "no-aws-credentials"):
+    open(os.path.join(WORK, empty), "w").close()
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.path.join(WORK, "no-aws-config"),
+    "AWS_SHARED_CREDENTIALS_FILE": os.path.join(WORK, "no-aws-credentials"),
+})
+wait_for(MOTO + "/moto-api/", moto, "moto")
+s3 = boto3.client("s3", endpoint_url=MOTO, region_name=REGION)
+sns = boto3.client("sns", endpoint_url=MOTO, region_name=REGION)
+sqs = boto3.client("sqs", endpoint_url=MOTO, region_name=REGION)
+s3.create_bucket(Bucket="trail")
+topic = sns.create_topic(Name="security-alerts")["TopicArn"]
+queue = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
+queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+# ---------------------------------------------------------------- Auditwatch
+config = os.path.join(WORK, "alerts.toml")
+with open(config, "w") as f:
+    f.write(f"""
+[[sources]]
+name = "trail"
+kind = "s3"
+bucket = "trail"
+interval_seconds = 2
+endpoint_url = "{MOTO}"
+
+[detection]
+packs = ["securityhub"]
+max_lateness_hours = 48          # the generated day starts 25 h ago
+base_url = "https://auditwatch.example.com"
+
+[[alarms]]
+name = "secret-read"
+title = "Someone read TopSecretInfo"
+filter_pattern = '{{ ($.eventName = "GetSecretValue") && ($.requestParameters.secretId = "TopSecretInfo*") }}'
+statistic = "Sum"
+threshold = 1
+period = 300
+treat_missing_data = "notBreaching"
+level = "critical"
+notify = ["mail", "hook", "topic"]
+
+[[notify]]
+name = "mail"
+type = "smtp"
+host = "127.0.0.1"
+port = {SMTP_PORT}
+tls = "none"
+from = "auditwatch@example.com"
+to = ["security@example.com"]
+
+[[notify]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{HOOK_PORT}/alerts"
+
+[[notify]]
+name = "topic"
+type = "sns"
+topic_arn = "{topic}"
+endpoint_url = "{MOTO}"
+""")
+data = os.path.join(WORK, "d-alerts")
+subprocess.run([BIN, "--data-dir", data, "users", "add", "admin", "--role", "admin", "--password-stdin"],
+               input="alerts-admin-password\n", text=True, check=True, capture_output=True)
+token = json.loads(subprocess.run([BIN, "--data-dir", data, "users", "tokens", "create", "admin", "--format", "json"],
+                                  capture_output=True, text=True, check=True).stdout)["token"]
+AW_PORT = free_port()
+AW = f"http://127.0.0.1:{AW_PORT}"
+log = open(os.path.join(WORK, "alerts-serve.log"), "w")
+
+
+def start():
+    p = subprocess.Popen([BIN, "--data-dir", data, "--config", config, "serve", "--listen", f"127.0.0.1:{AW_PORT}"],
+                         stdout=log, stderr=log)
+    wait_for(AW + "/healthz", p, "auditwatch serve")
+    return p
+
+
+def api(path, body=None):
+    req = urllib.request.Request(AW + path, headers={"Authorization": f"Bearer {token}",
+                                                     "Content-Type": "application/json"},
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 method="GET" if body is None else "POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def mails_for(rule):
+    return [m for _, m in mailbox.messages if f"({rule})" in m["Subject"]]
+
+
+server = start()
+try:
+    # ---------------------------------------------------------------- a day of activity
+    gen = os.path.join(WORK, "alerts-gen")
+    end = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    subprocess.run([BIN, "generate", "--out", gen, "--events", "3000", "--days", "1", "--end", end, "--seed", "5"],
+                   check=True, capture_output=True)
+    uploaded = 0
+    for root, _, files in os.walk(gen):
+        for name in files:
+            path = os.path.join(root, name)
+            s3.upload_file(path, "trail", os.path.relpath(path, gen))
+            uploaded += 1
+    reads = 0
+    for root, _, files in os.walk(gen):
+        for name in files:
+            with gzip.open(os.path.join(root, name)) as f:
+                for r in json.load(f)["Records"]:
+                    if r["eventName"] == "GetSecretValue" and \
+                            str((r.get("requestParameters") or {}).get("secretId", "")).startswith("TopSecretInfo"):
+                        reads += 1
+    assert reads > 0, "the generator plants reads of TopSecretInfo"
+    print(f"  uploaded {uploaded} files; {reads} reads of TopSecretInfo among them")
+
+    alerts = wait_until("the secret-read alert",
+                        lambda: (lambda a: (any(x["rule"] == "secret-read" for x in a), a))(api("/api/v1/alerts")))
+    secret = next(a for a in alerts if a["rule"] == "secret-read")
+    assert secret["kind"] == "alarm" and secret["level"] == "critical", secret
+    assert secret["accounts"], secret
+    assert 0 < len(secret["events"]) <= reads, secret
+    assert secret["count"] == reads, (secret["count"], reads)  # every read, though 20 are listed per minute
+    event = api(f"/api/v1/events/{secret['events'][0]}")
+    assert event["record"]["eventName"] == "GetSecretValue", event
+    # The Security Hub pack found the planted root sign-in too.
+    assert any(a["rule"] == "CloudWatch.1" for a in alerts), [a["rule"] for a in alerts]
+
+    # E-mail, webhook and SNS, each with the alert's idempotency key.
+    key = f"auditwatch-alert-{secret['id']}"
+    mail = wait_until("the e-mail", lambda: (len(mails_for("secret-read")) >= 1, len(mailbox.messages)))
+    m = mails_for("secret-read")[0]
+    assert m["Subject"] == "[Auditwatch] ALARM: Someone read TopSecretInfo (secret-read)", m["Subject"]
+    assert m["Message-ID"] == f"<{key}-mail@auditwatch>", m["Message-ID"]
+    text = m.get_payload(decode=True).decode()
+    assert f"https://auditwatch.example.com/alerts/{secret['id']}" in text, text
+    assert f"https://auditwatch.example.com/events/{secret['events'][0]}" in text, text
+    assert "Sum >= 1 for 1 of 1 periods of 300 s" in text, text
+    wait_until("the webhook", lambda: (any(h[1]["alert"]["rule"] == "secret-read" for h in hooks), len(hooks)))
+    headers, doc = next(h for h in hooks if h[1]["alert"]["rule"] == "secret-read")
+    assert headers["idempotency-key"] == f"{key}-hook", headers
+    assert doc["link"] == f"https://auditwatch.example.com/alerts/{secret['id']}", doc
+
+    def sns_messages():
+        got = []
+        while True:
+            r = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            if not r.get("Messages"):
+                return got
+            for msg in r["Messages"]:
+                got.append(json.loads(msg["Body"]))
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"])
+
+    notes = []
+    wait_until("the SNS message", lambda: (notes.extend(sns_messages()) or
+                                           any("(secret-read)" in n.get("Subject", "") for n in notes), len(notes)))
+    note = next(n for n in notes if "(secret-read)" in n.get("Subject", ""))
+    assert note["MessageAttributes"]["idempotency_key"]["Value"] == f"{key}-topic", note
+
+    alarm = api("/api/v1/alarms/secret-read")
+    moves = [(t["from"], t["to"]) for t in alarm["history"]]
+    assert ("OK", "ALARM") in moves or ("INSUFFICIENT_DATA", "ALARM") in moves, moves
+    print(f"  secret-read: alert {secret['id']} with {len(secret['events'])} events; "
+          f"{len(mailbox.messages)} e-mails, {len(hooks)} webhooks, {len(notes)} SNS messages in all")
+
+    # ---------------------------------------------------------------- a fresh read
+    before = len(mails_for("secret-read"))
+    now = dt.datetime.now(dt.timezone.utc)
+    record = {"eventVersion": "1.08", "eventID": "fresh-secret-read-0001", "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "eventType": "AwsApiCall", "eventSource": "secretsmanager.amazonaws.com", "eventName": "GetSecretValue",
+              "awsRegion": REGION, "sourceIPAddress": "203.0.113.99", "recipientAccountId": ACCOUNT,
+              "userIdentity": {"type": "IAMUser", "userName": "mallory", "accountId": ACCOUNT,
+                               "arn": f"arn:aws:iam::{ACCOUNT}:user/mallory"},
+              "requestParameters": {"secretId": "TopSecretInfo"}}
+    key_name = (f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{now:%Y/%m/%d}/"
+                f"{ACCOUNT}_CloudTrail_{REGION}_{now:%Y%m%dT%H%MZ}_fresh.json.gz")
+    t0 = time.time()
+    s3.put_object(Bucket="trail", Key=key_name, Body=gzip.compress(json.dumps({"Records": [record]}).encode()))
+    wait_until("the fresh read's e-mail", lambda: (len(mails_for("secret-read")) > before, len(mailbox.messages)),
+               timeout=90, every=0.2)
+    latency = time.time() - t0
+    fresh = next(a for a in api("/api/v1/alerts") if "fresh-secret-read-0001" in a["events"])
+    print(f"  a fresh read was e-mailed {latency:.1f} s after its file landed in S3 (alert {fresh['id']})")
+    assert latency < 60, latency
+
+    # ---------------------------------------------------------------- acknowledge, restart
+    acked = api(f"/api/v1/alerts/{fresh['id']}", {"status": "acknowledged"})
+    assert acked["status"] == "acknowledged" and acked["status_by"] == "admin", acked
+    try:
+        api(f"/api/v1/alerts/{fresh['id']}", {"status": "snoozed"})
+        raise AssertionError("an unknown status was accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400 and "one of open, acknowledged, resolved" in e.read().decode()
+    sent = len(mailbox.messages)
+    server.terminate()
+    server.wait(timeout=30)
+    server = start()
+    time.sleep(12)
+    assert len(mailbox.messages) == sent, f"{len(mailbox.messages) - sent} e-mails sent again after a restart"
+    assert api(f"/api/v1/alerts/{fresh['id']}")["status"] == "acknowledged"
+    print(f"  acknowledged; a restart sent nothing again ({sent} e-mails)")
+finally:
+    server.terminate()
+    server.wait(timeout=30)
+    moto.terminate()
+    smtp.stop()
+    hook_server.shutdown()
+    log.close()
+print("alerts: ok")
