@@ -1,6 +1,7 @@
 //! Alerts and alarms (docs/DETECTION.md).
 //!
-//! - Alerts: the Alerts page, one alert's page, and `GET /api/v1/alerts`,
+//! - Alerts: the Alerts page (with, for admins, each notification channel's sent and
+//!   waiting messages and last error), one alert's page, and `GET /api/v1/alerts`,
 //!   `GET /api/v1/alerts/{id}`, `POST /api/v1/alerts/{id}` (status) — limited to
 //!   alerts whose every account the caller sees. Analysts acknowledge, resolve and
 //!   reopen; every change is audited.
@@ -252,6 +253,11 @@ async fn alerts_page(
     let status = f.status.filter(|s| !s.is_empty());
     let alerts = list(&state, caller.scope.clone(), status.clone()).await?;
     let detection = &state.config().detection;
+    let channels = if caller.role >= Role::Admin {
+        blocking(&state, |s| s.catalog()?.outbox_summary()).await?
+    } else {
+        Vec::new()
+    };
     let body = html! {
         h1 { "Alerts" }
         p {
@@ -280,6 +286,20 @@ async fn alerts_page(
                             td.count { (a.count) }
                             td { (a.last_seen) }
                             td.status { (a.status) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !channels.is_empty() {
+            h2 { "Notifications" }
+            table.data #channels {
+                thead { tr { th { "Channel" } th { "Sent" } th { "Waiting" } th { "Last error" } } }
+                tbody {
+                    @for c in &channels {
+                        tr.(if c.waiting > 0 { "failed" } else { "ok" }) {
+                            td { (c.channel) } td { (c.sent) } td.count { (c.waiting) }
+                            td { (c.last_error.clone().unwrap_or_default()) }
                         }
                     }
                 }

@@ -692,3 +692,107 @@ async fn integrity_results_are_shown_per_account_and_on_events() {
     let e = get(&f.app, "/events/00000000-0000-4000-8000-000000000060").await;
     assert!(e.body.contains("verified intact"), "{}", e.body);
 }
+
+#[tokio::test]
+async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
+    use auditwatch_store::detection::{Detected, RuleHit, Sample};
+    let alarm: auditwatch_detect::config::AlarmSettings = toml::from_str(
+        "name = \"secret-read\"\nfilter_pattern = '{ $.eventName = \"GetSecretValue\" }'\ntreat_missing_data = \"notBreaching\"",
+    )
+    .unwrap();
+    let (defs, _) =
+        auditwatch_detect::config::resolve(Default::default(), vec![alarm], vec![]).unwrap();
+    let f = fixture_with(auditwatch_server::ServerConfig {
+        detection: std::sync::Arc::new(defs),
+        ..Default::default()
+    });
+    let store = auditwatch_store::Store::open(&f.dir.path().join("data")).unwrap();
+    let hit = |account: &str, id: &str| RuleHit {
+        rule: "root".into(),
+        title: "Root activity".into(),
+        level: "high".into(),
+        author: Some("Jane Doe".into()),
+        group_key: account.into(),
+        sample: Sample {
+            event_id: id.into(),
+            time_us: 1_700_000_000_000_000,
+            account: Some(account.into()),
+            summary: "root ConsoleLogin".into(),
+        },
+    };
+    let found = Detected {
+        hits: vec![hit(A, "ev-a"), hit(B, "ev-b")],
+        ..Default::default()
+    };
+    let ids = store
+        .catalog()
+        .unwrap()
+        .record_detected(&found, 3_600_000_000, &[])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    // The admin sees both; a viewer of account A only A's.
+    let all = get(&f.app, "/api/v1/alerts").await.json();
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let viewer = f.app.as_(bearer_for(
+        &f.auth,
+        "vic",
+        auditwatch_auth::Role::Viewer,
+        Some(&[A]),
+    ));
+    let mine = get(&viewer, "/api/v1/alerts").await.json();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["events"], json!(["ev-a"]));
+    assert_eq!(mine[0]["author"], "Jane Doe");
+    let b_id = ids[1];
+    assert_eq!(
+        get(&viewer, &format!("/api/v1/alerts/{b_id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Viewers cannot change a status; analysts and admins can, and it is audited.
+    let ack = |id: i64, status: &str| {
+        Request::post(format!("/api/v1/alerts/{id}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"status": status}).to_string()))
+            .unwrap()
+    };
+    assert_eq!(
+        send(&viewer, ack(ids[0], "resolved")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = send(&f.app, ack(b_id, "acknowledged")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["status_by"], "root");
+    let r = send(&f.app, ack(b_id, "later")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("one of open, acknowledged, resolved"),
+        "{}",
+        r.body
+    );
+    let page = get(&f.app, "/alerts?status=acknowledged").await;
+    assert!(
+        page.body.contains("Root activity") && page.body.contains(">acknowledged<"),
+        "{}",
+        page.body
+    );
+    let audit = get(&f.app, "/api/v1/audit").await.body;
+    assert!(audit.contains("alert.status"), "{audit}");
+    // Alarms: state before any evaluation, the chart and the definition.
+    let alarms = get(&f.app, "/api/v1/alarms").await.json();
+    assert_eq!(alarms[0]["name"], "secret-read");
+    assert_eq!(alarms[0]["state"], "INSUFFICIENT_DATA");
+    assert!(
+        alarms[0]["condition"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sum >= 1 for 1 of 1 periods of 300 s")
+    );
+    let detail = get(&f.app, "/api/v1/alarms/secret-read").await.json();
+    assert_eq!(detail["series"].as_array().unwrap().len(), 48);
+    let page = get(&f.app, "/alarms/secret-read").await;
+    assert!(page.body.contains("<svg id=\"metric\""), "{}", page.body);
+    assert_eq!(
+        get(&f.app, "/api/v1/alarms/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
