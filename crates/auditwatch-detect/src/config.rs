@@ -262,10 +262,12 @@ fn bad(msg: impl Into<String>) -> DetectError {
     DetectError::Config(msg.into())
 }
 
-fn rule_files(path: &Path) -> Result<Vec<PathBuf>, DetectError> {
+/// The rule files at `path`: the file itself, or a folder's `*.json` files in name
+/// order. The error names the path.
+pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_dir() {
         let mut out: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| bad(format!("detection.rules: {}: {e}", path.display())))?
+            .map_err(|e| format!("{}: {e}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
@@ -274,10 +276,7 @@ fn rule_files(path: &Path) -> Result<Vec<PathBuf>, DetectError> {
     } else if path.is_file() {
         Ok(vec![path.to_path_buf()])
     } else {
-        Err(bad(format!(
-            "detection.rules: {}: no such rule file or folder",
-            path.display()
-        )))
+        Err(format!("{}: no such rule file or folder", path.display()))
     }
 }
 
@@ -516,7 +515,7 @@ pub fn resolve(
         }
     }
     for path in &detection.rules {
-        for file in rule_files(path)? {
+        for file in rule_files(path).map_err(|e| bad(format!("detection.rules: {e}")))? {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| bad(format!("detection.rules: {}: {e}", file.display())))?;
             let (loaded, errors) = rulefile::load(&text, &file.display().to_string());

@@ -106,7 +106,16 @@ struct Parser<'a> {
     text: &'a str,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        Parser {
+            chars: text.chars().collect(),
+            at: 0,
+            regexes: 0,
+            text,
+        }
+    }
+
     fn fail<T>(&self, at: usize, message: impl Into<String>) -> Result<T, PatternError> {
         Err(PatternError {
             column: at + 1,
@@ -382,12 +391,7 @@ pub struct Selector {
 impl Selector {
     /// Parses `$.a.b[0]`.
     pub fn parse(text: &str) -> Result<Self, PatternError> {
-        let mut p = Parser {
-            chars: text.chars().collect(),
-            at: 0,
-            regexes: 0,
-            text,
-        };
+        let mut p = Parser::new(text);
         p.skip_space();
         let steps = p.selector()?;
         p.skip_space();
@@ -426,12 +430,7 @@ impl Pattern {
                 message: format!("longer than {MAX_LENGTH} characters"),
             });
         }
-        let mut p = Parser {
-            chars: text.chars().collect(),
-            at: 0,
-            regexes: 0,
-            text,
-        };
+        let mut p = Parser::new(text);
         p.skip_space();
         if !p.eat("{") {
             return p.fail(p.at, "a JSON filter pattern is enclosed in `{ }` (term patterns do not apply to CloudTrail records)");

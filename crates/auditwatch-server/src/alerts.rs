@@ -114,6 +114,12 @@ pub struct AlertFilter {
     pub status: Option<String>,
 }
 
+/// An alert id from the path; anything else names no alert.
+fn alert_id(text: &str) -> Result<i64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::not_found(format!("no alert {text}")))
+}
+
 fn check_status(s: &str) -> Result<(), ApiError> {
     if STATUSES.contains(&s) {
         Ok(())
@@ -170,13 +176,14 @@ pub async fn list_api(
 }
 
 /// One alert.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}", params(("id" = i64, Path, description = "Alert id")),
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", params(("id" = String, Path, description = "Alert id")),
     responses((status = 200, body = AlertView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn one_api(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<AlertView>, ApiError> {
+    let id = alert_id(&id)?;
     Ok(Json(one(&state, caller.scope.clone(), id).await?))
 }
 
@@ -207,16 +214,17 @@ async fn set_status(
 }
 
 /// Acknowledges, resolves or reopens an alert (analysts and admins).
-#[utoipa::path(post, path = "/api/v1/alerts/{id}", params(("id" = i64, Path, description = "Alert id")),
+#[utoipa::path(post, path = "/api/v1/alerts/{id}", params(("id" = String, Path, description = "Alert id")),
     request_body = StatusChange,
     responses((status = 200, body = AlertView), (status = 400, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)))]
 pub async fn status_api(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     J(change): J<StatusChange>,
 ) -> Result<Json<AlertView>, ApiError> {
+    let id = alert_id(&id)?;
     set_status(&state, &caller, id, change.status).await?;
     Ok(Json(one(&state, caller.scope.clone(), id).await?))
 }
@@ -231,9 +239,10 @@ pub struct StatusForm {
 async fn status_form(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Form(f): Form<StatusForm>,
 ) -> Result<Response, PageError> {
+    let id = alert_id(&id)?;
     set_status(&state, &caller, id, f.status).await?;
     Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
 }
@@ -312,8 +321,9 @@ async fn alerts_page(
 async fn alert_page(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response, PageError> {
+    let id = alert_id(&id)?;
     let a = one(&state, caller.scope.clone(), id).await?;
     let body = html! {
         h1 { "Alert " (a.id) ": " (a.title) }

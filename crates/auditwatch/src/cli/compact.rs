@@ -1,5 +1,5 @@
 //! `auditwatch compact`: apply retention (`[retention]` in the configuration), then
-//! merge small segments.
+//! merge small segments (except those live detection has not seen yet).
 
 use anyhow::Result;
 
@@ -19,5 +19,12 @@ pub fn run(config: &Config) -> Result<Outcome> {
         "merged {} segments into {} ({} rows)",
         c.merged, c.written, c.rows
     );
+    let waiting = store.catalog()?.detection_backlog()?;
+    if waiting > 0 {
+        println!(
+            "{waiting} segments wait for live detection and were left as they are; \
+             `serve` takes them (docs/DETECTION.md)"
+        );
+    }
     Ok(Outcome::Success)
 }

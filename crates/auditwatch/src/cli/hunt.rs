@@ -7,10 +7,11 @@
 //! that does not load is reported with its file and reason (exit status 2); the
 //! others still run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use auditwatch_detect::config::rule_files;
 use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::{self, Rule};
 use auditwatch_store::Scope;
@@ -37,22 +38,6 @@ pub struct HuntArgs {
     format: Option<Format>,
 }
 
-fn files(path: &Path) -> Result<Vec<PathBuf>> {
-    if path.is_dir() {
-        let mut out: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        out.sort();
-        Ok(out)
-    } else if path.is_file() {
-        Ok(vec![path.to_path_buf()])
-    } else {
-        bail!("{}: no such rule file or folder", path.display())
-    }
-}
-
 pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let mut rules: Vec<Rule> = Vec::new();
     let mut rejected = 0;
@@ -67,7 +52,7 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             rules.extend(pack);
             continue;
         }
-        for file in files(Path::new(r))? {
+        for file in rule_files(Path::new(r)).map_err(anyhow::Error::msg)? {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let (loaded, errors) = rulefile::load(&text, &file.display().to_string());
