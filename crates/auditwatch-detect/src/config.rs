@@ -6,6 +6,7 @@
 //! packs = ["cis"]              # the CIS alarms (builtin:cis), each Sum >= 1 per 300 s
 //! rules = ["rules/"]           # filter-pattern rule files: an alert per match group
 //! dedup_minutes = 60           # matches of a rule and account within this join one alert
+//! max_alerts_per_rule_per_hour = 30   # then a rule's matches join its newest alert
 //! max_lateness_hours = 24      # alarms re-judge periods this far back when late data lands
 //! base_url = "https://auditwatch.example.com"   # links in notifications
 //!
@@ -50,6 +51,9 @@ pub struct DetectionSettings {
     pub rules: Vec<PathBuf>,
     /// Dedup window for rule alerts (default 60).
     pub dedup_minutes: Option<u64>,
+    /// Most new alerts one rule raises per hour (default 30); later matches join its
+    /// newest unresolved alert.
+    pub max_alerts_per_rule_per_hour: Option<u32>,
     /// How far back late data re-opens alarm periods (default 24).
     pub max_lateness_hours: Option<u64>,
     /// The UI's public address, for links in notifications.
@@ -238,8 +242,8 @@ pub struct Definitions {
     pub rules: Vec<Rule>,
     /// Notification channels.
     pub channels: Vec<Channel>,
-    /// Dedup window for rule alerts (µs).
-    pub dedup_us: i64,
+    /// How rule hits become alerts (dedup window, throttle).
+    pub alerting: auditwatch_store::detection::AlertPolicy,
     /// How far back late data re-opens alarm periods (seconds).
     pub max_lateness_secs: i64,
     /// The UI's public address, for links.
@@ -459,7 +463,10 @@ pub fn resolve(
     channels: Vec<ChannelSettings>,
 ) -> Result<(Definitions, Vec<String>), DetectError> {
     let mut defs = Definitions {
-        dedup_us: detection.dedup_minutes.unwrap_or(60) as i64 * 60_000_000,
+        alerting: auditwatch_store::detection::AlertPolicy {
+            dedup_us: detection.dedup_minutes.unwrap_or(60) as i64 * 60_000_000,
+            max_new_per_hour: detection.max_alerts_per_rule_per_hour.unwrap_or(30).max(1),
+        },
         max_lateness_secs: detection.max_lateness_hours.unwrap_or(24) as i64 * 3600,
         base_url: detection
             .base_url

@@ -181,7 +181,7 @@ pub fn drain(
         pass.matches += found.hits.len() as u64 + found.samples.len() as u64;
         found.segments.push(s.id);
         pass.alerts
-            .extend(catalog.record_detected(&found, defs.dedup_us, &channels)?);
+            .extend(catalog.record_detected(&found, &defs.alerting, &channels)?);
         pass.segments += 1;
     }
     Ok(pass)

@@ -320,3 +320,47 @@ fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_c
             .unwrap()
     );
 }
+
+#[test]
+fn a_rule_raises_at_most_its_hourly_quota_of_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"id": "any-read", "filterPattern": "{ $.eventName = GetSecretValue }"}]"#,
+    )
+    .unwrap();
+    let (mut d, _) = resolve(
+        DetectionSettings {
+            rules: vec![rules],
+            max_alerts_per_rule_per_hour: Some(2),
+            ..Default::default()
+        },
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    d.max_lateness_secs = 10 * 365 * 86_400;
+    let store = open(dir.path(), &d);
+    let accounts = [
+        "111111111111",
+        "222222222222",
+        "333333333333",
+        "444444444444",
+    ];
+    let records: Vec<_> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| record(&format!("r{i}"), T0 + i as i64, "GetSecretValue", "s", a))
+        .collect();
+    ingest(&store, dir.path(), "burst.json", &records);
+    let t = detect_and_evaluate(&store, &d, T0 + 60).unwrap();
+    assert_eq!(t.pass.alerts.len(), 2, "the quota of 2 new alerts per hour");
+    let c = store.catalog().unwrap();
+    let alerts = c.alerts(&Scope::All, None, 10).unwrap();
+    assert_eq!(
+        alerts[0].accounts,
+        ["222222222222", "333333333333", "444444444444"]
+    );
+    assert_eq!((alerts[0].count, alerts[1].count), (3, 1));
+}

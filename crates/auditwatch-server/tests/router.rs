@@ -727,7 +727,14 @@ async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
     let ids = store
         .catalog()
         .unwrap()
-        .record_detected(&found, 3_600_000_000, &[])
+        .record_detected(
+            &found,
+            &auditwatch_store::detection::AlertPolicy {
+                dedup_us: 3_600_000_000,
+                max_new_per_hour: 30,
+            },
+            &[],
+        )
         .unwrap();
     assert_eq!(ids.len(), 2);
     // The admin sees both; a viewer of account A only A's.

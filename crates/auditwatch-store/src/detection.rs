@@ -209,6 +209,27 @@ pub struct ChannelStats {
     pub last_error: Option<String>,
 }
 
+/// How rule hits become alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertPolicy {
+    /// Hits of a rule and group within this many µs of its open alert's last event
+    /// join that alert.
+    pub dedup_us: i64,
+    /// Most new alerts one rule raises per hour; later hits join its newest
+    /// unresolved alert.
+    pub max_new_per_hour: u32,
+}
+
+impl Default for AlertPolicy {
+    /// One hour of dedup, 30 new alerts per rule and hour.
+    fn default() -> Self {
+        Self {
+            dedup_us: 3_600_000_000,
+            max_new_per_hour: 30,
+        }
+    }
+}
+
 /// Alert statuses.
 pub const STATUSES: &[&str] = &["open", "acknowledged", "resolved"];
 
@@ -375,15 +396,18 @@ impl Catalog {
     }
 
     /// Records what detection found in some queued segments and takes them off the
-    /// queue, in one transaction; rule hits join an open alert of the same rule and
-    /// group whose last event is at most `dedup_us` older, else raise a new one (with
-    /// its notifications for `channels`). Returns the ids of new alerts.
+    /// queue, in one transaction. A rule hit joins an open alert of the same rule and
+    /// group whose last event is at most `policy.dedup_us` older; else, once the rule
+    /// raised `policy.max_new_per_hour` alerts in the last hour, it joins the rule's
+    /// newest unresolved alert; else it raises a new one (with its notifications for
+    /// `channels`). Returns the ids of new alerts.
     pub fn record_detected(
         &mut self,
         d: &Detected,
-        dedup_us: i64,
+        policy: &AlertPolicy,
         channels: &[String],
     ) -> Result<Vec<i64>> {
+        let dedup_us = policy.dedup_us;
         let err = sql_error(&self.path);
         let now = chrono::Utc::now().timestamp();
         let tx = self.conn.transaction().map_err(&err)?;
@@ -458,6 +482,31 @@ impl Catalog {
                     )
                     .optional()
                     .map_err(&err)?;
+                let open = match open {
+                    Some(o) => Some(o),
+                    None => {
+                        let recent: i64 = tx
+                            .query_row(
+                                "SELECT count(*) FROM alerts WHERE kind = 'rule' AND rule = ?1
+                                 AND created_at >= ?2",
+                                params![h.rule, now - 3600],
+                                |r| r.get(0),
+                            )
+                            .map_err(&err)?;
+                        if recent >= i64::from(policy.max_new_per_hour) {
+                            tx.query_row(
+                                "SELECT id, accounts, events FROM alerts WHERE kind = 'rule'
+                                 AND rule = ?1 AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+                                [&h.rule],
+                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                            )
+                            .optional()
+                            .map_err(&err)?
+                        } else {
+                            None
+                        }
+                    }
+                };
                 if let Some((id, accounts, events)) = open {
                     let mut accounts: Vec<String> =
                         serde_json::from_str(&accounts).unwrap_or_default();
