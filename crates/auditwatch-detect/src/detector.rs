@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use auditwatch_store::detection::{Detected, MinutePoint, RuleHit, Sample};
-use auditwatch_store::{Segment, Store, StoreError, segment};
+use auditwatch_store::{Catalog, Segment, Store, StoreError, segment};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use serde_json::Value;
@@ -163,11 +163,11 @@ fn read(store: &Store, s: &Segment) -> Result<Option<RecordBatch>, DetectError> 
 /// Takes up to `max_segments` queued segments through detection.
 pub fn drain(
     store: &Store,
+    catalog: &mut Catalog,
     defs: &Definitions,
     now: i64,
     max_segments: usize,
 ) -> Result<Pass, DetectError> {
-    let mut catalog = store.catalog()?;
     let mut pass = Pass::default();
     let channels = defs.channel_names();
     for s in catalog.detection_queue(max_segments)? {

@@ -137,6 +137,15 @@ pub fn evaluate_alarm(
         reason = e.reason;
         t += p;
     }
+    // Nothing new to record (the common tick): no write, no fsync.
+    let unchanged = transitions.is_empty()
+        && dirty.is_none()
+        && row
+            .as_ref()
+            .is_some_and(|r| r.evaluated_through == Some(current) && r.reason == reason);
+    if unchanged {
+        return Ok(Vec::new());
+    }
     Ok(catalog.record_evaluation(
         &def.name,
         &def.name,

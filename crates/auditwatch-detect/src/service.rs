@@ -30,8 +30,8 @@ pub fn detect_and_evaluate(
     defs: &Definitions,
     now: i64,
 ) -> Result<Tick, DetectError> {
-    let pass = detector::drain(store, defs, now, SEGMENTS_PER_TICK)?;
     let mut catalog = store.catalog()?;
+    let pass = detector::drain(store, &mut catalog, defs, now, SEGMENTS_PER_TICK)?;
     let mut alarm_alerts = Vec::new();
     for def in &defs.alarms {
         alarm_alerts.extend(evaluator::evaluate_alarm(

@@ -239,6 +239,24 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceObject> {
     })
 }
 
+/// The columns [`segment_row`] reads, in order.
+pub(crate) const SEGMENT_COLUMNS: &str =
+    "segments.id, day, path, rows, bytes, min_time, max_time, accounts, regions";
+
+pub(crate) fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
+    Ok(Segment {
+        id: r.get(0)?,
+        day: r.get(1)?,
+        path: r.get(2)?,
+        rows: r.get::<_, i64>(3)? as u64,
+        bytes: r.get::<_, i64>(4)? as u64,
+        min_time: r.get(5)?,
+        max_time: r.get(6)?,
+        accounts: split(r.get(7)?),
+        regions: split(r.get(8)?),
+    })
+}
+
 fn join(v: &[String]) -> String {
     v.join(",")
 }
@@ -288,26 +306,11 @@ impl Catalog {
     pub fn segments(&self) -> Result<Vec<Segment>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, day, path, rows, bytes, min_time, max_time, accounts, regions
-                 FROM segments ORDER BY day, id",
-            )
+            .prepare_cached(&format!(
+                "SELECT {SEGMENT_COLUMNS} FROM segments ORDER BY day, id"
+            ))
             .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Segment {
-                    id: r.get(0)?,
-                    day: r.get(1)?,
-                    path: r.get(2)?,
-                    rows: r.get::<_, i64>(3)? as u64,
-                    bytes: r.get::<_, i64>(4)? as u64,
-                    min_time: r.get(5)?,
-                    max_time: r.get(6)?,
-                    accounts: split(r.get(7)?),
-                    regions: split(r.get(8)?),
-                })
-            })
-            .map_err(self.err())?;
+        let rows = stmt.query_map([], segment_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 

@@ -20,7 +20,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::catalog::{Catalog, Segment, sql_error};
+use crate::catalog::{Catalog, SEGMENT_COLUMNS, Segment, segment_row, sql_error};
 use crate::error::Result;
 use crate::scope::Scope;
 
@@ -357,20 +357,17 @@ impl Catalog {
 
     /// Segments waiting for detection, oldest first.
     pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
-        let mut all = self.segments()?;
-        let queued: std::collections::HashSet<i64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT segment_id FROM detect_queue ORDER BY segment_id LIMIT ?1")
-                .map_err(self.err())?;
-            stmt.query_map([limit as i64], |r| r.get(0))
-                .map_err(self.err())?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(self.err())?
-        };
-        all.retain(|s| queued.contains(&s.id));
-        all.sort_by_key(|s| s.id);
-        Ok(all)
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SEGMENT_COLUMNS} FROM detect_queue JOIN segments
+                 ON segments.id = detect_queue.segment_id ORDER BY segments.id LIMIT ?1"
+            ))
+            .map_err(self.err())?;
+        stmt.query_map([limit as i64], segment_row)
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.err())
     }
 
     /// How many segments wait for detection.
