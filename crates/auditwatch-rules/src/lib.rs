@@ -6,10 +6,15 @@
 //! - [`rulefile`]: JSON files of such patterns with ids, titles and levels (`hunt`).
 //! - [`alarm`]: metric filters, datapoint statistics and CloudWatch alarm evaluation.
 //! - [`packs`]: the built-in packs (`builtin:cis`, `builtin:securityhub`).
+//! - [`sigma`]: Sigma rules and correlations ([`sigma_legacy`] upgrades Sigma 1
+//!   aggregations; [`correlate`] judges correlation windows).
 
 pub mod alarm;
+pub mod correlate;
 pub mod packs;
 pub mod pattern;
 pub mod rulefile;
+pub mod sigma;
+pub mod sigma_legacy;
 
 pub use pattern::{Pattern, PatternError};

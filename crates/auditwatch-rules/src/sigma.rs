@@ -1,0 +1,643 @@
+//! Sigma rules (YAML, as in SigmaHQ's `rules/cloud/aws/cloudtrail`) over CloudTrail
+//! records.
+//!
+//! Parsing and matching are the `rsigma-parser` and `rsigma-eval` crates: dotted field
+//! paths through objects and arrays, every value modifier (`contains`, `startswith`,
+//! `endswith`, `all`, `re`, `fieldref`, `cidr`, `base64`, `base64offset`, `windash`,
+//! `expand`, …), null values, keyword lists and the full condition grammar. This
+//! module adds what the crates leave to their user:
+//!
+//! - a file's documents are read one by one, so that an error names its file and
+//!   line and the other rules still load;
+//! - Sigma 1 aggregations (`| count() by f > 5`, `| near`) are rewritten as
+//!   correlations first ([`crate::sigma_legacy`]), so SigmaHQ's `unsupported/` rules
+//!   run too;
+//! - `%placeholders%` under `|expand` take their values from the configuration;
+//! - correlations are judged by [`crate::correlate`] on event time, the same way for
+//!   `hunt` and for live detection; rsigma's own correlation engine works in arrival
+//!   order, which late CloudTrail files break;
+//! - rules for another log source are refused by name, not silently never matched.
+//!
+//! Alerts carry each rule's `author`: the Detection Rule License of SigmaHQ's rules
+//! asks for it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rsigma_eval::event::{Event, EventValue, JsonEvent};
+use rsigma_eval::{Engine, parse_pipeline};
+use rsigma_parser::{
+    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, SigmaRule,
+    WindowMode, parse_sigma_yaml,
+};
+use serde_json::Value;
+use yaml_serde::Value as Yaml;
+
+use crate::correlate::{Correlation, Input, Kind, Op, Windows};
+use crate::sigma_legacy;
+
+/// What every alert of a rule says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The rule's `id` (else its `name`, else its title).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// `informational` … `critical`; `medium` when the rule has none.
+    pub level: String,
+    /// Its `author`.
+    pub author: Option<String>,
+    /// `file:line` of its document.
+    pub origin: String,
+}
+
+/// A document that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}:{line}: {what}: {message}")]
+pub struct SigmaError {
+    /// The file.
+    pub origin: String,
+    /// The line (1-based) of the document or of its offending key.
+    pub line: usize,
+    /// `rule "title"` or `document`.
+    pub what: String,
+    /// Why.
+    pub message: String,
+}
+
+/// Values for `%name%` placeholders of `|expand`.
+pub type Placeholders = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug)]
+struct CorrelationDef {
+    meta: Meta,
+    group_by: Vec<String>,
+    field: Option<String>,
+}
+
+/// A loaded set of Sigma rules and correlations.
+pub struct SigmaSet {
+    engine: Engine,
+    rules: Vec<Meta>,
+    by_result: HashMap<String, usize>,
+    alerting: Vec<bool>,
+    correlations: Vec<CorrelationDef>,
+    windows: Vec<Correlation>,
+    /// For each rule, the correlations it feeds and its position in each.
+    feeds: Vec<Vec<(usize, usize)>>,
+}
+
+/// One rule that matched one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleMatch(pub usize);
+
+struct Document {
+    line: usize,
+    text: String,
+}
+
+/// Splits a YAML stream into documents with their first line.
+fn documents(text: &str) -> Vec<Document> {
+    let mut docs = Vec::new();
+    let mut current = Document {
+        line: 1,
+        text: String::new(),
+    };
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_end() == "---" {
+            docs.push(std::mem::replace(
+                &mut current,
+                Document {
+                    line: n + 2,
+                    text: String::new(),
+                },
+            ));
+        } else {
+            current.text.push_str(line);
+            current.text.push('\n');
+        }
+    }
+    docs.push(current);
+    docs.retain(|d| {
+        d.text
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
+    docs
+}
+
+/// The line of `key:` within a document, else its first line.
+fn line_of(doc: &Document, key: &str) -> usize {
+    doc.text
+        .lines()
+        .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .map_or(doc.line, |i| doc.line + i)
+}
+
+fn is_cloudtrail(rule: &SigmaRule) -> bool {
+    let ls = &rule.logsource;
+    let product_ok = ls.product.as_deref().is_none_or(|p| p == "aws");
+    let service_ok = ls.service.as_deref().is_none_or(|s| s == "cloudtrail");
+    product_ok && service_ok && (ls.product.is_some() || ls.service.is_some())
+}
+
+fn meta(
+    id: Option<&str>,
+    name: Option<&str>,
+    title: &str,
+    level: Option<&str>,
+    author: Option<&str>,
+    origin: String,
+) -> Meta {
+    Meta {
+        id: id.or(name).unwrap_or(title).to_string(),
+        title: title.to_string(),
+        level: level.unwrap_or("medium").to_string(),
+        author: author.map(str::to_string),
+        origin,
+    }
+}
+
+fn correlation_window(c: &CorrelationRule) -> Result<Correlation, String> {
+    let kind = match c.correlation_type {
+        CorrelationType::EventCount => Kind::EventCount,
+        CorrelationType::ValueCount => Kind::ValueCount,
+        CorrelationType::Temporal => Kind::Temporal,
+        CorrelationType::TemporalOrdered => Kind::TemporalOrdered,
+        other => {
+            return Err(format!(
+                "correlation type `{}` is not supported (event_count, value_count, \
+                 temporal and temporal_ordered are)",
+                other.as_str()
+            ));
+        }
+    };
+    if c.window != WindowMode::Sliding {
+        return Err(format!(
+            "window `{}` is not supported (sliding windows are)",
+            c.window.as_str()
+        ));
+    }
+    if !c.aliases.is_empty() {
+        return Err("field aliases are not supported".into());
+    }
+    let predicates = match &c.condition {
+        CorrelationCondition::Threshold { predicates, .. } => predicates
+            .iter()
+            .map(|(op, n)| {
+                let op = match op {
+                    ConditionOperator::Lt => Op::Lt,
+                    ConditionOperator::Lte => Op::Lte,
+                    ConditionOperator::Gt => Op::Gt,
+                    ConditionOperator::Gte => Op::Gte,
+                    ConditionOperator::Eq => Op::Eq,
+                    ConditionOperator::Neq => Op::Neq,
+                };
+                (op, *n)
+            })
+            .collect(),
+        CorrelationCondition::Extended(_) => {
+            return Err("boolean correlation conditions are not supported".into());
+        }
+    };
+    Ok(Correlation {
+        kind,
+        rules: c.rules.len(),
+        span_us: i64::try_from(c.timespan.seconds)
+            .unwrap_or(i64::MAX / 1_000_000)
+            .saturating_mul(1_000_000),
+        predicates,
+    })
+}
+
+fn correlation_field(c: &CorrelationRule) -> Option<String> {
+    match &c.condition {
+        CorrelationCondition::Threshold { field, .. } => {
+            field.as_ref().and_then(|f| f.first().cloned())
+        }
+        CorrelationCondition::Extended(_) => None,
+    }
+}
+
+/// A CloudTrail record as rsigma sees it: a field that lands on an object reads as
+/// the object's JSON text, so that `requestParameters|contains: 'Suspended'` looks
+/// inside it as SigmaHQ's rules expect (and as SQL backends over a JSON column do).
+struct Record<'a>(JsonEvent<'a>);
+
+fn objects_as_text(v: EventValue<'_>) -> EventValue<'_> {
+    match v {
+        EventValue::Map(_) => EventValue::Str(json_of(&v).to_string().into()),
+        EventValue::Array(items) => {
+            EventValue::Array(items.into_iter().map(objects_as_text).collect())
+        }
+        other => other,
+    }
+}
+
+fn json_of(v: &EventValue<'_>) -> Value {
+    match v {
+        EventValue::Str(s) => Value::String(s.to_string()),
+        EventValue::Int(i) => Value::from(*i),
+        EventValue::Float(f) => Value::from(*f),
+        EventValue::Bool(b) => Value::Bool(*b),
+        EventValue::Null => Value::Null,
+        EventValue::Array(items) => Value::Array(items.iter().map(json_of).collect()),
+        EventValue::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), json_of(v)))
+                .collect(),
+        ),
+    }
+}
+
+impl Event for Record<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        self.0.get_field(path).map(objects_as_text)
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.0.any_string_value(pred)
+    }
+
+    fn all_string_values(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        self.0.all_string_values()
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        self.0.visit_string_values(visit)
+    }
+
+    fn to_json(&self) -> Value {
+        self.0.to_json()
+    }
+
+    fn top_level_keys(&self) -> Option<Vec<std::borrow::Cow<'_, str>>> {
+        self.0.top_level_keys()
+    }
+}
+
+/// Renders an event value as the string a group key or `value_count` compares.
+fn text_of(v: &EventValue<'_>) -> Option<String> {
+    match v {
+        EventValue::Null => None,
+        EventValue::Array(_) | EventValue::Map(_) => Some(format!("{v:?}")),
+        other => other.as_str().map(|s| s.into_owned()),
+    }
+}
+
+impl std::fmt::Debug for SigmaSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigmaSet")
+            .field("rules", &self.rules.len())
+            .field("correlations", &self.correlations.len())
+            .finish()
+    }
+}
+
+impl SigmaSet {
+    /// Loads rule files (`(origin, text)`). Returns the set and what could not be
+    /// loaded, each with its file, line and reason; the rest still loads.
+    pub fn load(
+        files: &[(String, String)],
+        placeholders: &Placeholders,
+    ) -> (Self, Vec<SigmaError>) {
+        let mut errors = Vec::new();
+        let mut rules: Vec<(Meta, SigmaRule, usize)> = Vec::new();
+        let mut corrs: Vec<(Meta, CorrelationRule)> = Vec::new();
+        for (origin, text) in files {
+            for doc in documents(text) {
+                let err = |line: usize, what: &str, message: String| SigmaError {
+                    origin: origin.clone(),
+                    line,
+                    what: what.to_string(),
+                    message,
+                };
+                let value: Yaml = match yaml_serde::from_str(&doc.text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let line = e.location().map_or(doc.line, |l| doc.line + l.line() - 1);
+                        errors.push(err(line, "document", format!("not YAML: {e}")));
+                        continue;
+                    }
+                };
+                let title = value
+                    .get("title")
+                    .and_then(Yaml::as_str)
+                    .unwrap_or("(untitled)");
+                let what = format!("rule \"{title}\"");
+                if value.get("action").is_some() {
+                    errors.push(err(
+                        line_of(&doc, "action"),
+                        &what,
+                        "collection actions (action: global/repeat) are not supported".into(),
+                    ));
+                    continue;
+                }
+                let upgraded = match sigma_legacy::upgrade(&value) {
+                    Ok(Some(docs)) => docs,
+                    Ok(None) => vec![value],
+                    Err(e) => {
+                        errors.push(err(line_of(&doc, "condition"), &what, e));
+                        continue;
+                    }
+                };
+                for v in upgraded {
+                    let parsed = yaml_serde::to_string(&v)
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| parse_sigma_yaml(&s).map_err(|e| e.to_string()));
+                    let collection = match parsed {
+                        Ok(c) => c,
+                        Err(e) => {
+                            errors.push(err(doc.line, &what, e));
+                            continue;
+                        }
+                    };
+                    if !collection.errors.is_empty() {
+                        let message = collection
+                            .errors
+                            .iter()
+                            .map(|e| one_line(e))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        let line = if message.contains("ondition") {
+                            line_of(&doc, "condition")
+                        } else {
+                            doc.line
+                        };
+                        errors.push(err(line, &what, message));
+                        continue;
+                    }
+                    if !collection.filters.is_empty() {
+                        errors.push(err(
+                            doc.line,
+                            &what,
+                            "Sigma filter documents are not supported".into(),
+                        ));
+                    }
+                    let origin_line = format!("{origin}:{}", doc.line);
+                    for r in collection.rules {
+                        if !is_cloudtrail(&r) {
+                            errors.push(err(
+                                line_of(&doc, "logsource"),
+                                &what,
+                                "not a CloudTrail rule: logsource must be product `aws` \
+                                 and/or service `cloudtrail`"
+                                    .into(),
+                            ));
+                            continue;
+                        }
+                        let m = meta(
+                            r.id.as_deref(),
+                            r.name.as_deref(),
+                            &r.title,
+                            r.level.map(|l| l.as_str()),
+                            r.author.as_deref(),
+                            origin_line.clone(),
+                        );
+                        rules.push((m, r, doc.line));
+                    }
+                    for c in collection.correlations {
+                        let m = meta(
+                            c.id.as_deref(),
+                            c.name.as_deref(),
+                            &c.title,
+                            c.level.map(|l| l.as_str()),
+                            c.author.as_deref(),
+                            origin_line.clone(),
+                        );
+                        corrs.push((m, c));
+                    }
+                }
+            }
+        }
+        let (set, more) = Self::build(rules, corrs, placeholders);
+        errors.extend(more);
+        (set, errors)
+    }
+
+    fn build(
+        rules: Vec<(Meta, SigmaRule, usize)>,
+        corrs: Vec<(Meta, CorrelationRule)>,
+        placeholders: &Placeholders,
+    ) -> (Self, Vec<SigmaError>) {
+        let mut errors = Vec::new();
+        let error = |m: &Meta, message: String| {
+            let (origin, line) = m.origin.rsplit_once(':').unwrap_or((&m.origin, "0"));
+            SigmaError {
+                origin: origin.to_string(),
+                line: line.parse().unwrap_or(0),
+                what: format!("rule \"{}\"", m.title),
+                message,
+            }
+        };
+        let mut engine = match placeholder_pipeline(placeholders) {
+            Some(p) => Engine::new_with_pipeline(p),
+            None => Engine::new(),
+        };
+        let mut set = SigmaSet {
+            engine: Engine::new(),
+            rules: Vec::new(),
+            by_result: HashMap::new(),
+            alerting: Vec::new(),
+            correlations: Vec::new(),
+            windows: Vec::new(),
+            feeds: Vec::new(),
+        };
+        // Names by which correlations refer to rules.
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (m, rule, _) in rules {
+            if set.by_result.contains_key(&m.id) {
+                errors.push(error(
+                    &m,
+                    format!("a rule with id {} is already loaded", m.id),
+                ));
+                continue;
+            }
+            if let Err(e) = engine.add_rule(&rule) {
+                errors.push(error(&m, e.to_string()));
+                continue;
+            }
+            let i = set.rules.len();
+            // rsigma reports a match by the rule's id, else its title.
+            set.by_result
+                .insert(rule.id.clone().unwrap_or_else(|| rule.title.clone()), i);
+            for n in [rule.id.as_ref(), rule.name.as_ref()].into_iter().flatten() {
+                names.insert(n.clone(), i);
+            }
+            set.rules.push(m);
+            set.alerting.push(true);
+            set.feeds.push(Vec::new());
+        }
+        for (m, c) in corrs {
+            let window = match correlation_window(&c) {
+                Ok(w) => w,
+                Err(e) => {
+                    errors.push(error(&m, e));
+                    continue;
+                }
+            };
+            let mut refs = Vec::new();
+            for r in &c.rules {
+                match names.get(r) {
+                    Some(i) => refs.push(*i),
+                    None => errors.push(error(
+                        &m,
+                        format!("the correlation refers to rule `{r}`, which is not loaded"),
+                    )),
+                }
+            }
+            if refs.len() != c.rules.len() {
+                continue;
+            }
+            let k = set.correlations.len();
+            for (pos, i) in refs.into_iter().enumerate() {
+                set.feeds[i].push((k, pos));
+                if !c.generate {
+                    set.alerting[i] = false;
+                }
+            }
+            set.correlations.push(CorrelationDef {
+                meta: m,
+                group_by: c.group_by.clone(),
+                field: correlation_field(&c),
+            });
+            set.windows.push(window);
+        }
+        set.engine = engine;
+        (set, errors)
+    }
+
+    /// Rules (correlations not counted).
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Correlations.
+    pub fn correlation_count(&self) -> usize {
+        self.correlations.len()
+    }
+
+    /// Whether nothing loaded.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// A rule.
+    pub fn rule(&self, m: RuleMatch) -> &Meta {
+        &self.rules[m.0]
+    }
+
+    /// Whether a rule alerts on its own (a rule used only by correlations does not).
+    pub fn alerts(&self, m: RuleMatch) -> bool {
+        self.alerting[m.0]
+    }
+
+    /// A correlation (index of [`crate::correlate::Firing::correlation`]).
+    pub fn correlation(&self, i: usize) -> &Meta {
+        &self.correlations[i].meta
+    }
+
+    /// The rules that match a record.
+    pub fn matches(&self, record: &Value) -> Vec<RuleMatch> {
+        let event = Record(JsonEvent::borrow(record));
+        self.engine
+            .evaluate(&event)
+            .into_iter()
+            .filter_map(|r| {
+                let key = r.header.rule_id.as_ref().unwrap_or(&r.header.rule_title);
+                self.by_result.get(key).map(|i| RuleMatch(*i))
+            })
+            .collect()
+    }
+
+    /// Empty windows for this set's correlations.
+    pub fn windows<T: Clone>(&self) -> Windows<T> {
+        Windows::new(self.windows.clone())
+    }
+
+    /// The longest correlation timespan, in microseconds (0 without correlations).
+    pub fn longest_span_us(&self) -> i64 {
+        self.windows.iter().map(|w| w.span_us).max().unwrap_or(0)
+    }
+
+    /// Feeds a rule's match into the windows of the correlations it belongs to.
+    pub fn feed<T: Clone>(
+        &self,
+        windows: &mut Windows<T>,
+        record: &Value,
+        m: RuleMatch,
+        time_us: i64,
+        tag: &T,
+    ) {
+        let event = JsonEvent::borrow(record);
+        let get = |path: &str| event.get_field(path).as_ref().and_then(text_of);
+        for &(c, rule) in &self.feeds[m.0] {
+            let def = &self.correlations[c];
+            windows.push(Input {
+                correlation: c,
+                group: def
+                    .group_by
+                    .iter()
+                    .map(|g| get(g).unwrap_or_default())
+                    .collect(),
+                time_us,
+                rule,
+                value: def.field.as_deref().and_then(get),
+                tag: tag.clone(),
+            });
+        }
+    }
+
+    /// The group-by fields of a correlation with their values, `a=x, b=y`.
+    pub fn describe_group(&self, c: usize, group: &[String]) -> String {
+        self.correlations[c]
+            .group_by
+            .iter()
+            .zip(group)
+            .map(|(f, v)| format!("{f}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A parser message on one line: pest's multi-line pictures become
+/// `Condition parse error at 1:9: expected quantifier, ident, or not_op`.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or_default();
+    let first = first
+        .split("-->")
+        .next()
+        .unwrap_or(first)
+        .trim()
+        .trim_end_matches(':');
+    match lines.map(str::trim).filter(|l| l.starts_with('=')).last() {
+        Some(last) => format!("{first}: {}", last.trim_start_matches('=').trim()),
+        None => first.to_string(),
+    }
+}
+
+/// A pipeline that expands `%name%` placeholders, when any are configured.
+fn placeholder_pipeline(placeholders: &Placeholders) -> Option<rsigma_eval::Pipeline> {
+    if placeholders.is_empty() {
+        return None;
+    }
+    let yaml = serde_json::json!({
+        "name": "auditwatch placeholders",
+        "vars": placeholders,
+        "transformations": [{"type": "value_placeholders"}],
+    });
+    // JSON is YAML; the pipeline is ours, so it parses.
+    parse_pipeline(&yaml.to_string()).ok()
+}
+
+/// Loads one file's text.
+pub fn load_one(origin: &str, text: &str) -> (SigmaSet, Vec<SigmaError>) {
+    SigmaSet::load(
+        &[(origin.to_string(), text.to_string())],
+        &Placeholders::new(),
+    )
+}
+
+#[cfg(test)]
+mod tests;
