@@ -4,7 +4,8 @@
 //! ```toml
 //! [detection]
 //! packs = ["cis"]              # the CIS alarms (builtin:cis), each Sum >= 1 per 300 s
-//! rules = ["rules/"]           # filter-pattern rule files: an alert per match group
+//! rules = ["rules/"]           # filter-pattern (.json) and Sigma (.yml) rule files
+//! sigma_placeholders = { Legitimate_Countries = ["NZ", "AU"] }   # for Sigma's |expand
 //! dedup_minutes = 60           # matches of a rule and account within this join one alert
 //! max_alerts_per_rule_per_hour = 30   # then a rule's matches join its newest alert
 //! max_lateness_hours = 24      # alarms re-judge periods this far back when late data lands
@@ -33,7 +34,10 @@ use std::path::{Path, PathBuf};
 use auditwatch_rules::alarm::{
     AlarmSpec, Comparison, MetricFilter, MetricValue, Statistic, TreatMissing,
 };
+use std::sync::Arc;
+
 use auditwatch_rules::rulefile::{self, Rule};
+use auditwatch_rules::sigma::{Placeholders, SigmaSet};
 use auditwatch_rules::{Pattern, packs};
 use serde::Deserialize;
 
@@ -46,9 +50,13 @@ pub struct DetectionSettings {
     /// Built-in packs whose controls become alarms (`cis`, `securityhub`).
     #[serde(default)]
     pub packs: Vec<String>,
-    /// Filter-pattern rule files or folders whose matches raise alerts.
+    /// Rule files or folders whose matches raise alerts: filter-pattern (`.json`) and
+    /// Sigma (`.yml`, `.yaml`).
     #[serde(default)]
     pub rules: Vec<PathBuf>,
+    /// Values of Sigma `%placeholders%` (`|expand`).
+    #[serde(default)]
+    pub sigma_placeholders: Placeholders,
     /// Dedup window for rule alerts (default 60).
     pub dedup_minutes: Option<u64>,
     /// Most new alerts one rule raises per hour (default 30); later matches join its
@@ -238,8 +246,10 @@ impl Channel {
 pub struct Definitions {
     /// Alarms (configured and from packs).
     pub alarms: Vec<AlarmDef>,
-    /// Rules that alert per match.
+    /// Filter-pattern rules that alert per match.
     pub rules: Vec<Rule>,
+    /// Sigma rules and correlations.
+    pub sigma: Option<Arc<SigmaSet>>,
     /// Notification channels.
     pub channels: Vec<Channel>,
     /// How rule hits become alerts (dedup window, throttle).
@@ -253,7 +263,7 @@ pub struct Definitions {
 impl Definitions {
     /// Whether there is anything to detect.
     pub fn is_empty(&self) -> bool {
-        self.alarms.is_empty() && self.rules.is_empty()
+        self.alarms.is_empty() && self.rules.is_empty() && self.sigma.is_none()
     }
 
     /// The names of every channel.
@@ -266,15 +276,25 @@ fn bad(msg: impl Into<String>) -> DetectError {
     DetectError::Config(msg.into())
 }
 
-/// The rule files at `path`: the file itself, or a folder's `*.json` files in name
-/// order. The error names the path.
+fn is_sigma(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "yml" || x == "yaml")
+}
+
+/// The rule files at `path`: the file itself, or a folder's `*.json`, `*.yml` and
+/// `*.yaml` files (sub-folders included, as SigmaHQ nests them) in name order. The
+/// error names the path.
 pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_dir() {
-        let mut out: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(path).follow_links(true) {
+            let entry = entry.map_err(|e| format!("{}: {e}", path.display()))?;
+            let p = entry.path();
+            if entry.file_type().is_file()
+                && (is_sigma(p) || p.extension().is_some_and(|x| x == "json"))
+            {
+                out.push(p.to_path_buf());
+            }
+        }
         out.sort();
         Ok(out)
     } else if path.is_file() {
@@ -521,16 +541,55 @@ pub fn resolve(
             });
         }
     }
-    for path in &detection.rules {
-        for file in rule_files(path).map_err(|e| bad(format!("detection.rules: {e}")))? {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| bad(format!("detection.rules: {}: {e}", file.display())))?;
+    let library = load_rules(&detection.rules, &detection.sigma_placeholders)
+        .map_err(|e| bad(format!("detection.rules: {e}")))?;
+    warnings.extend(
+        library
+            .errors
+            .iter()
+            .map(|e| format!("rule not loaded: {e}")),
+    );
+    defs.rules = library.patterns;
+    defs.sigma = library.sigma.map(Arc::new);
+    Ok((defs, warnings))
+}
+
+/// Rules read from files.
+#[derive(Debug, Default)]
+pub struct RuleLibrary {
+    /// Filter-pattern rules.
+    pub patterns: Vec<Rule>,
+    /// Sigma rules and correlations, when any loaded.
+    pub sigma: Option<SigmaSet>,
+    /// What did not load: file, place and reason.
+    pub errors: Vec<String>,
+}
+
+/// Loads the rule files at `paths` (files or folders): filter-pattern `.json` and
+/// Sigma `.yml`/`.yaml`. A rule that does not load is listed with its file, place
+/// and reason; the rest load. `Err` for a path that cannot be read.
+pub fn load_rules(paths: &[PathBuf], placeholders: &Placeholders) -> Result<RuleLibrary, String> {
+    let mut lib = RuleLibrary::default();
+    let mut sigma_files = Vec::new();
+    for path in paths {
+        for file in rule_files(path)? {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            if is_sigma(&file) {
+                sigma_files.push((file.display().to_string(), text));
+                continue;
+            }
             let (loaded, errors) = rulefile::load(&text, &file.display().to_string());
-            warnings.extend(errors.iter().map(|e| format!("rule not loaded: {e}")));
-            defs.rules.extend(loaded);
+            lib.errors.extend(errors.iter().map(ToString::to_string));
+            lib.patterns.extend(loaded);
         }
     }
-    Ok((defs, warnings))
+    if !sigma_files.is_empty() {
+        let (set, errors) = SigmaSet::load(&sigma_files, placeholders);
+        lib.errors.extend(errors.iter().map(ToString::to_string));
+        lib.sigma = (!set.is_empty()).then_some(set);
+    }
+    Ok(lib)
 }
 
 #[cfg(test)]

@@ -8,9 +8,15 @@
 //! Records whose `eventTime` is older than `max_lateness` are history: counted in
 //! nothing here (use `hunt`), so that importing last year's logs does not page
 //! anyone.
+//!
+//! Sigma correlations keep their open windows in [`Memory`] between segments; a
+//! window fires on the match that completes it, late files included. The memory
+//! lives in the serving process: after a restart, windows start empty.
 
 use std::collections::{BTreeMap, HashMap};
 
+use auditwatch_rules::correlate::Windows;
+use auditwatch_rules::sigma::SigmaSet;
 use auditwatch_store::detection::{Detected, MinutePoint, RuleHit, Sample};
 use auditwatch_store::{Catalog, Segment, Store, StoreError, segment};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
@@ -57,8 +63,59 @@ pub fn summary(
     s
 }
 
-/// Detects over one segment's records (pure: no IO).
-pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64) -> Detected {
+/// What detection remembers between segments: the open Sigma correlation windows.
+#[derive(Debug, Default)]
+pub struct Memory {
+    windows: Option<Windows<Sample>>,
+}
+
+impl Memory {
+    /// Matches held in open windows.
+    pub fn held(&self) -> usize {
+        self.windows.as_ref().map_or(0, Windows::len)
+    }
+}
+
+/// The alert hits of correlations that fired: one per event in the window, so that
+/// the alert lists them and its accounts are all of theirs.
+fn correlation_hits(sigma: &SigmaSet, windows: &mut Windows<Sample>, d: &mut Detected) {
+    for f in windows.judge() {
+        let c = sigma.correlation(f.correlation);
+        let group = sigma.describe_group(f.correlation, &f.group);
+        let group_key = if group.is_empty() {
+            "(all)".to_string()
+        } else {
+            group.clone()
+        };
+        let n = f.tags.len();
+        for (k, mut sample) in f.tags.into_iter().enumerate() {
+            if k + 1 == n {
+                sample.summary = format!(
+                    "{} matching within the window{}; last: {}",
+                    f.measure,
+                    if group.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" for {group}")
+                    },
+                    sample.summary
+                );
+            }
+            d.hits.push(RuleHit {
+                rule: c.id.clone(),
+                title: c.title.clone(),
+                level: c.level.clone(),
+                author: c.author.clone(),
+                group_key: group_key.clone(),
+                sample,
+            });
+        }
+    }
+}
+
+/// Detects over one segment's records (no IO; `memory` carries correlation windows
+/// from segment to segment).
+pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64, memory: &mut Memory) -> Detected {
     let col = |name: &str| batch.column_by_name(name);
     let mut d = Detected::default();
     let (Some(time), Some(id), Some(account), Some(user), Some(name), Some(ip), Some(raw)) = (
@@ -76,6 +133,10 @@ pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64) -> Detected {
     let s = |a: &std::sync::Arc<dyn Array>| a.as_string::<i32>().clone();
     let (id, account, user, name, ip, raw) = (s(id), s(account), s(user), s(name), s(ip), s(raw));
     let oldest = (now - defs.max_lateness_secs) * 1_000_000;
+    let sigma = defs.sigma.as_deref();
+    let windows = memory
+        .windows
+        .get_or_insert_with(|| sigma.map_or_else(|| Windows::new(Vec::new()), SigmaSet::windows));
     let mut points: BTreeMap<(usize, i64), MinutePoint> = BTreeMap::new();
     let mut minutes: BTreeMap<i64, u64> = BTreeMap::new();
     let mut dirty: HashMap<usize, i64> = HashMap::new();
@@ -126,6 +187,27 @@ pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64) -> Detected {
                 });
             }
         }
+        if let Some(sigma) = sigma {
+            for m in sigma.matches(&event) {
+                let s = sample();
+                sigma.feed(windows, &event, m, t, &s);
+                if sigma.alerts(m) {
+                    let r = sigma.rule(m);
+                    d.hits.push(RuleHit {
+                        rule: r.id.clone(),
+                        title: r.title.clone(),
+                        level: r.level.clone(),
+                        author: r.author.clone(),
+                        group_key: s.account.clone().unwrap_or_else(|| "-".into()),
+                        sample: s,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(sigma) = sigma {
+        correlation_hits(sigma, windows, &mut d);
+        windows.forget_before(oldest.saturating_sub(sigma.longest_span_us()));
     }
     // A default value is published for minutes with events and no match: those
     // periods changed too.
@@ -165,6 +247,7 @@ pub fn drain(
     store: &Store,
     catalog: &mut Catalog,
     defs: &Definitions,
+    memory: &mut Memory,
     now: i64,
     max_segments: usize,
 ) -> Result<Pass, DetectError> {
@@ -174,7 +257,7 @@ pub fn drain(
         let mut found = match read(store, &s)? {
             Some(batch) if !defs.is_empty() => {
                 pass.events += batch.num_rows() as u64;
-                detect(&batch, defs, now)
+                detect(&batch, defs, now, memory)
             }
             _ => Detected::default(),
         };

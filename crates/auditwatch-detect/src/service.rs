@@ -8,6 +8,7 @@ use std::time::Duration;
 use auditwatch_store::Store;
 use tokio::sync::watch;
 
+use crate::detector::Memory;
 use crate::{Definitions, DetectError, detector, evaluator, notify};
 
 /// How often the loop runs.
@@ -28,10 +29,11 @@ pub struct Tick {
 pub fn detect_and_evaluate(
     store: &Store,
     defs: &Definitions,
+    memory: &mut Memory,
     now: i64,
 ) -> Result<Tick, DetectError> {
     let mut catalog = store.catalog()?;
-    let pass = detector::drain(store, &mut catalog, defs, now, SEGMENTS_PER_TICK)?;
+    let pass = detector::drain(store, &mut catalog, defs, memory, now, SEGMENTS_PER_TICK)?;
     let mut alarm_alerts = Vec::new();
     for def in &defs.alarms {
         alarm_alerts.extend(evaluator::evaluate_alarm(
@@ -54,11 +56,16 @@ pub async fn run(
 ) -> Result<(), DetectError> {
     store.catalog()?.set_detection(!defs.is_empty())?;
     let defs = Arc::new(defs);
+    let memory = Arc::new(std::sync::Mutex::new(Memory::default()));
     loop {
         let now = chrono::Utc::now().timestamp();
         if !defs.is_empty() {
-            let (s, d) = (store.clone(), defs.clone());
-            match tokio::task::spawn_blocking(move || detect_and_evaluate(&s, &d, now)).await {
+            let (s, d, m) = (store.clone(), defs.clone(), memory.clone());
+            let task = move || {
+                let mut memory = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                detect_and_evaluate(&s, &d, &mut memory, now)
+            };
+            match tokio::task::spawn_blocking(task).await {
                 Ok(Ok(t)) => {
                     if t.pass.segments > 0 || !t.alarm_alerts.is_empty() {
                         tracing::info!(

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use auditwatch_detect::Definitions;
 use auditwatch_detect::config::{AlarmSettings, DetectionSettings, resolve};
+use auditwatch_detect::detector::Memory;
 use auditwatch_detect::service::detect_and_evaluate;
 use auditwatch_store::{Scope, Store};
 use serde_json::json;
@@ -62,6 +63,7 @@ fn open(dir: &Path, defs: &Definitions) -> Store {
 
 #[test]
 fn a_secret_read_fires_the_alarm_once_with_its_event_and_a_notification() {
+    let mut memory = Memory::default();
     let dir = tempfile::tempdir().unwrap();
     let d = defs("");
     let store = open(dir.path(), &d);
@@ -94,7 +96,7 @@ fn a_secret_read_fires_the_alarm_once_with_its_event_and_a_notification() {
         ],
     );
     assert_eq!(store.catalog().unwrap().detection_backlog().unwrap(), 1);
-    let tick = detect_and_evaluate(&store, &d, T0 + 120).unwrap();
+    let tick = detect_and_evaluate(&store, &d, &mut memory, T0 + 120).unwrap();
     assert_eq!((tick.pass.segments, tick.pass.events), (1, 3));
     assert_eq!(tick.alarm_alerts.len(), 1, "{tick:?}");
     let c = store.catalog().unwrap();
@@ -128,10 +130,10 @@ fn a_secret_read_fires_the_alarm_once_with_its_event_and_a_notification() {
             .is_some()
     );
     // The same period judged again raises nothing; the next (empty) period clears it.
-    let again = detect_and_evaluate(&store, &d, T0 + 200).unwrap();
+    let again = detect_and_evaluate(&store, &d, &mut memory, T0 + 200).unwrap();
     assert!(again.alarm_alerts.is_empty());
     assert_eq!(c.alarm("secret-read").unwrap().unwrap().state, "ALARM");
-    detect_and_evaluate(&store, &d, T0 + 310).unwrap();
+    detect_and_evaluate(&store, &d, &mut memory, T0 + 310).unwrap();
     let row = c.alarm("secret-read").unwrap().unwrap();
     assert_eq!(row.state, "OK");
     let states: Vec<String> = c
@@ -155,13 +157,14 @@ fn a_secret_read_fires_the_alarm_once_with_its_event_and_a_notification() {
             "111122223333",
         )],
     );
-    let t = detect_and_evaluate(&store, &d, T0 + 320).unwrap();
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 320).unwrap();
     assert!(t.alarm_alerts.is_empty());
     assert_eq!(c.alerts(&Scope::All, None, 10).unwrap().len(), 1);
 }
 
 #[test]
 fn late_data_counts_in_the_period_it_happened_in() {
+    let mut memory = Memory::default();
     let dir = tempfile::tempdir().unwrap();
     // 2 of 3 periods with Sum >= 2: only the late file completes the picture.
     let d = defs("threshold = 2\nevaluation_periods = 3\ndatapoints_to_alarm = 2");
@@ -187,7 +190,7 @@ fn late_data_counts_in_the_period_it_happened_in() {
             ),
         ],
     );
-    let t = detect_and_evaluate(&store, &d, T0 + 900 + 30).unwrap();
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 900 + 30).unwrap();
     assert!(
         t.alarm_alerts.is_empty(),
         "one breaching period of three is not enough"
@@ -216,7 +219,7 @@ fn late_data_counts_in_the_period_it_happened_in() {
             ),
         ],
     );
-    let t = detect_and_evaluate(&store, &d, T0 + 900 + 60).unwrap();
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 900 + 60).unwrap();
     assert_eq!(t.alarm_alerts.len(), 1, "the late periods are judged again");
     let alert = c.alert(&Scope::All, t.alarm_alerts[0]).unwrap().unwrap();
     assert_eq!(alert.events, ["a1", "a2", "b1", "b2"]);
@@ -238,6 +241,7 @@ fn late_data_counts_in_the_period_it_happened_in() {
 
 #[test]
 fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_compacted() {
+    let mut memory = Memory::default();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.json");
     std::fs::write(&rules, r#"[{"id": "secret-read", "title": "A secret was read", "filterPattern": "{ $.eventName = GetSecretValue }", "level": "high"}]"#).unwrap();
@@ -280,7 +284,7 @@ fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_c
     let merged = auditwatch_store::compact::compact(&mut w).unwrap();
     assert_eq!(merged.merged, 0);
     drop(w);
-    let t = detect_and_evaluate(&store, &d, T0 + 7300).unwrap();
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 7300).unwrap();
     assert_eq!(t.pass.alerts.len(), 3, "{t:?}");
     let c = store.catalog().unwrap();
     let alerts = c.alerts(&Scope::All, None, 10).unwrap();
@@ -323,6 +327,7 @@ fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_c
 
 #[test]
 fn a_rule_raises_at_most_its_hourly_quota_of_alerts() {
+    let mut memory = Memory::default();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.json");
     std::fs::write(
@@ -354,7 +359,7 @@ fn a_rule_raises_at_most_its_hourly_quota_of_alerts() {
         .map(|(i, a)| record(&format!("r{i}"), T0 + i as i64, "GetSecretValue", "s", a))
         .collect();
     ingest(&store, dir.path(), "burst.json", &records);
-    let t = detect_and_evaluate(&store, &d, T0 + 60).unwrap();
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 60).unwrap();
     assert_eq!(t.pass.alerts.len(), 2, "the quota of 2 new alerts per hour");
     let c = store.catalog().unwrap();
     let alerts = c.alerts(&Scope::All, None, 10).unwrap();
@@ -363,4 +368,91 @@ fn a_rule_raises_at_most_its_hourly_quota_of_alerts() {
         ["222222222222", "333333333333", "444444444444"]
     );
     assert_eq!((alerts[0].count, alerts[1].count), (3, 1));
+}
+
+#[test]
+fn sigma_rules_alert_with_their_author_and_correlations_span_segments_and_accounts() {
+    let mut memory = Memory::default();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("sigma");
+    std::fs::create_dir_all(rules.join("nested")).unwrap();
+    std::fs::write(
+        rules.join("nested/secret.yml"),
+        "title: Top secret read\nid: top-secret\nauthor: Ada\nlevel: critical\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  sel:\n    eventName: GetSecretValue\n    requestParameters.secretId|startswith: TopSecret\n  \
+         condition: sel\n",
+    )
+    .unwrap();
+    // Sigma 1 style: three reads of any secret from one address in 10 minutes.
+    std::fs::write(
+        rules.join("burst.yml"),
+        "title: Secret burst\nid: burst\nauthor: Grace\nlevel: high\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  sel: {eventName: GetSecretValue}\n  timeframe: 10m\n  \
+         condition: sel | count() by sourceIPAddress >= 3\n---\ntitle: Broken\n",
+    )
+    .unwrap();
+    let (mut d, warnings) = resolve(
+        DetectionSettings {
+            rules: vec![rules],
+            ..Default::default()
+        },
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("burst.yml:11: rule \"Broken\": Missing required field"),
+        "{warnings:?}"
+    );
+    d.max_lateness_secs = 10 * 365 * 86_400;
+    let store = open(dir.path(), &d);
+    ingest(
+        &store,
+        dir.path(),
+        "1.json",
+        &[
+            record("a1", T0, "GetSecretValue", "TopSecretInfo", "111122223333"),
+            record("a2", T0 + 400, "GetSecretValue", "other", "444455556666"),
+        ],
+    );
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 500).unwrap();
+    assert_eq!(t.pass.alerts.len(), 1, "the top-secret read only: {t:?}");
+    assert_eq!(memory.held(), 2);
+    // A late file brings a third read inside the first ten minutes.
+    ingest(
+        &store,
+        dir.path(),
+        "2.json",
+        &[record(
+            "a3",
+            T0 + 200,
+            "GetSecretValue",
+            "x",
+            "111122223333",
+        )],
+    );
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 900).unwrap();
+    assert_eq!(t.pass.alerts.len(), 1, "{t:?}");
+    let c = store.catalog().unwrap();
+    let alerts = c.alerts(&Scope::All, None, 10).unwrap();
+    let burst = alerts.iter().find(|a| a.rule == "burst").unwrap();
+    assert_eq!(burst.author.as_deref(), Some("Grace"));
+    assert_eq!(burst.count, 3);
+    let mut events = burst.events.clone();
+    events.sort();
+    assert_eq!(events, ["a1", "a2", "a3"]);
+    assert_eq!(burst.accounts, ["111122223333", "444455556666"]);
+    // A caller who sees one of the two accounts does not see the correlation.
+    let one = c
+        .alerts(&Scope::accounts(["111122223333"]), None, 10)
+        .unwrap();
+    assert!(one.iter().all(|a| a.rule != "burst"));
+    let top = alerts.iter().find(|a| a.rule == "top-secret").unwrap();
+    assert_eq!(
+        (top.author.as_deref(), top.level.as_str()),
+        (Some("Ada"), "critical")
+    );
 }

@@ -88,6 +88,8 @@ pub struct Config {
     /// What checking the detection settings warned about (rules that did not load,
     /// alarms that cannot fire as meant).
     pub detection_warnings: Vec<String>,
+    /// Values of Sigma `%placeholders%` (`[detection] sigma_placeholders`), for `hunt`.
+    pub sigma_placeholders: auditwatch_rules::sigma::Placeholders,
 }
 
 impl Config {
@@ -161,10 +163,12 @@ impl Config {
             }
             None => auditwatch_integrity::KeyRing::default(),
         };
+        let sigma_placeholders = raw.detection.sigma_placeholders.clone();
         let (detection, detection_warnings) =
             auditwatch_detect::config::resolve(raw.detection, raw.alarms, raw.notify)
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(Self {
+            sigma_placeholders,
             data_dir,
             public_keys,
             detection,

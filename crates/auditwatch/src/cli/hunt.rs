@@ -1,19 +1,24 @@
 //! `auditwatch hunt --rules PATH`: runs detection rules over stored history and prints
 //! a timeline (time, rule, level, account, user, event name, source IP, event id).
 //!
-//! Rules today: filter-pattern rule files (JSON arrays of `{id, title, filterPattern,
-//! level}`, the shape of AWS's control lists), one file or a folder of them, and the
-//! built-in packs `builtin:cis` and `builtin:securityhub`. A rule
-//! that does not load is reported with its file and reason (exit status 2); the
-//! others still run.
+//! Rules: filter-pattern rule files (JSON arrays of `{id, title, filterPattern,
+//! level}`, the shape of AWS's control lists), Sigma rules and correlations (`.yml`,
+//! `.yaml`; SigmaHQ's folders load as they are), one file or a folder of them, and
+//! the built-in packs `builtin:cis` and `builtin:securityhub`. A rule that does not
+//! load is reported with its file and reason (exit status 2); the others still run.
+//!
+//! Sigma correlations are judged after the scan, over every match of their rules in
+//! event-time order, so the order the lake returns events in does not matter. A
+//! correlation that fires is one line: the event that completed its window, with the
+//! measure and group in the title.
 
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use auditwatch_detect::config::rule_files;
+use anyhow::{Result, bail};
+use auditwatch_detect::config::load_rules;
 use auditwatch_rules::packs;
-use auditwatch_rules::rulefile::{self, Rule};
+use auditwatch_rules::rulefile::Rule;
 use auditwatch_store::Scope;
 use serde_json::{Value, json};
 
@@ -23,8 +28,9 @@ use crate::output::{Format, write_rows};
 
 #[derive(Debug, clap::Args)]
 pub struct HuntArgs {
-    /// A rule file or a folder of them (repeatable). Filter-pattern files are JSON
-    /// arrays of {"id", "title", "filterPattern", "level"}.
+    /// A rule file or a folder of them (repeatable), or builtin:cis,
+    /// builtin:securityhub. Filter-pattern files are JSON arrays of {"id", "title",
+    /// "filterPattern", "level"}; Sigma rules are .yml/.yaml.
     #[arg(long, required = true)]
     rules: Vec<String>,
     /// Events from this time (RFC 3339, YYYY-MM-DD or relative, e.g. 30d; default: all).
@@ -40,7 +46,7 @@ pub struct HuntArgs {
 
 pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let mut rules: Vec<Rule> = Vec::new();
-    let mut rejected = 0;
+    let mut paths = Vec::new();
     for r in &args.rules {
         if let Some(name) = r.strip_prefix("builtin:") {
             let Some(pack) = packs::pack(name) else {
@@ -50,20 +56,19 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
                 );
             };
             rules.extend(pack);
-            continue;
-        }
-        for file in rule_files(Path::new(r)).map_err(anyhow::Error::msg)? {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let (loaded, errors) = rulefile::load(&text, &file.display().to_string());
-            for e in &errors {
-                eprintln!("rule not loaded: {e}");
-            }
-            rejected += errors.len();
-            rules.extend(loaded);
+        } else {
+            paths.push(Path::new(r).to_path_buf());
         }
     }
-    if rules.is_empty() {
+    let library = load_rules(&paths, &config.sigma_placeholders)
+        .map_err(|e| anyhow::anyhow!("--rules {e}"))?;
+    for e in &library.errors {
+        eprintln!("rule not loaded: {e}");
+    }
+    let rejected = library.errors.len();
+    rules.extend(library.patterns);
+    let sigma = library.sigma;
+    if rules.is_empty() && sigma.is_none() {
         bail!("no rule loaded from {}", args.rules.join(", "));
     }
     let now = chrono::Utc::now();
@@ -83,26 +88,73 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let started = Instant::now();
     let mut hits: Vec<(i64, Value)> = Vec::new();
     let mut unparsed = 0u64;
+    let mut windows = sigma.as_ref().map(|s| s.windows::<(i64, Value)>());
+    let line =
+        |time_us: i64, id: &str, title: &str, level: &str, author: Option<&str>, event: &Value| {
+            let mut v = event.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("rule".into(), json!(id));
+                o.insert("title".into(), json!(title));
+                o.insert("level".into(), json!(level));
+                o.insert("author".into(), json!(author));
+            }
+            (time_us, v)
+        };
     let scanned = runtime()?.block_on(store.scan(&Scope::All, start, end, |e| {
         let Ok(record) = serde_json::from_str::<Value>(e.raw) else {
             unparsed += 1;
             return;
         };
+        let event = || {
+            json!({
+                "time": chrono::DateTime::from_timestamp_micros(e.time_us)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "account": e.account_id, "user": e.username, "eventName": e.event_name,
+                "sourceIPAddress": e.source_ip, "eventID": e.event_id,
+            })
+        };
         for r in &rules {
             if r.pattern.matches(&record) {
-                hits.push((
-                    e.time_us,
-                    json!({
-                        "time": chrono::DateTime::from_timestamp_micros(e.time_us)
-                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                        "rule": r.id, "title": r.title, "level": r.level,
-                        "account": e.account_id, "user": e.username, "eventName": e.event_name,
-                        "sourceIPAddress": e.source_ip, "eventID": e.event_id,
-                    }),
-                ));
+                hits.push(line(e.time_us, &r.id, &r.title, &r.level, None, &event()));
+            }
+        }
+        if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
+            for m in sigma.matches(&record) {
+                let ev = event();
+                sigma.feed(windows, &record, m, e.time_us, &(e.time_us, ev.clone()));
+                if sigma.alerts(m) {
+                    let r = sigma.rule(m);
+                    hits.push(line(
+                        e.time_us,
+                        &r.id,
+                        &r.title,
+                        &r.level,
+                        r.author.as_deref(),
+                        &ev,
+                    ));
+                }
             }
         }
     }))?;
+    if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
+        for f in windows.judge() {
+            let c = sigma.correlation(f.correlation);
+            let group = sigma.describe_group(f.correlation, &f.group);
+            let title = format!(
+                "{} ({} in the window{})",
+                c.title,
+                f.measure,
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {group}")
+                }
+            );
+            if let Some((t, ev)) = f.tags.last() {
+                hits.push(line(*t, &c.id, &title, &c.level, c.author.as_deref(), ev));
+            }
+        }
+    }
     hits.sort_by_key(|(t, _)| *t);
     let rows: Vec<serde_json::Map<String, Value>> = hits
         .into_iter()
@@ -118,6 +170,7 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
         "sourceIPAddress",
         "eventID",
         "title",
+        "author",
     ]
     .map(String::from)
     .to_vec();
@@ -130,7 +183,10 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "{} rules over {scanned} events in {secs:.1} s ({:.0} events/s): {} matches",
-        rules.len(),
+        rules.len()
+            + sigma
+                .as_ref()
+                .map_or(0, |s| s.rule_count() + s.correlation_count()),
         scanned as f64 / secs.max(1e-9),
         rows.len()
     );
