@@ -242,7 +242,7 @@ impl<T: Clone> Windows<T> {
                 }
             }
         }
-        out.sort_by(|a, b| (a.time_us, a.correlation).cmp(&(b.time_us, b.correlation)));
+        out.sort_by_key(|a| (a.time_us, a.correlation));
         out
     }
 

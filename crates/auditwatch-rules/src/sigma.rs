@@ -611,7 +611,7 @@ fn one_line(message: &str) -> String {
         .unwrap_or(first)
         .trim()
         .trim_end_matches(':');
-    match lines.map(str::trim).filter(|l| l.starts_with('=')).last() {
+    match lines.map(str::trim).rfind(|l| l.starts_with('=')) {
         Some(last) => format!("{first}: {}", last.trim_start_matches('=').trim()),
         None => first.to_string(),
     }
