@@ -12,13 +12,16 @@ import datetime as dt
 import email
 import gzip
 import http.server
+import http.cookiejar
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -300,6 +303,29 @@ try:
     assert len(mailbox.messages) == sent, f"{len(mailbox.messages) - sent} e-mails sent again after a restart"
     assert api(f"/api/v1/alerts/{fresh['id']}")["status"] == "acknowledged"
     print(f"  acknowledged; a restart sent nothing again ({sent} e-mails)")
+
+    # ---------------------------------------------------------------- the contact form, e-mailed
+    # As a person does it: sign in, open the form (its CSRF token), send.
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    browser.open(AW + "/login", data=urllib.parse.urlencode(
+        {"name": "admin", "password": "alerts-admin-password"}).encode(), timeout=30).read()
+    page = browser.open(AW + "/contact", timeout=30).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": csrf, "contact": "carol@example.com",
+                                   "message": "The dashboard is slow on Mondays."})
+    with browser.open(AW + "/contact", data=form.encode(), timeout=30) as r:
+        assert "Thank you" in r.read().decode()
+    contact_mails = lambda: [m for _, m in mailbox.messages if "Contact form" in m["Subject"]]
+    wait_until("the contact message's e-mail", lambda: (len(contact_mails()) == 1, len(mailbox.messages)),
+               timeout=30, every=0.2)
+    m = contact_mails()[0]
+    body = m.get_payload(decode=True).decode()
+    assert "The dashboard is slow on Mondays." in body and m["Reply-To"] == "carol@example.com", (body, dict(m))
+    assert m["Subject"] == "[Auditwatch] Contact form: a message from admin", m["Subject"]
+    assert m["Message-ID"].startswith("<auditwatch-feedback-"), m["Message-ID"]
+    time.sleep(6)
+    assert len(contact_mails()) == 1, "the contact message was e-mailed twice"
+    print("  a contact-form message was e-mailed to the SMTP channel once, with Reply-To")
 finally:
     server.terminate()
     server.wait(timeout=30)

@@ -4,6 +4,11 @@
 //! the mark sends a message twice at most; every message carries its idempotency key
 //! (`Idempotency-Key` header, e-mail `Message-ID`, SNS message attribute) so that
 //! receivers can drop the repeat.
+//!
+//! Contact-form messages go the same way to every SMTP channel (the administrators'
+//! mail): tracked per message and channel in the catalog, retried with the same
+//! back-off, `Message-ID` `auditwatch-feedback-<id>-<channel>`, `Reply-To` the
+//! sender's contact when it is an address.
 
 use std::time::Duration;
 
@@ -121,43 +126,7 @@ pub async fn send(
             }
             Ok(())
         }
-        Channel::Smtp {
-            host,
-            port,
-            tls,
-            credentials,
-            from,
-            to,
-            ..
-        } => {
-            let mut m = Message::builder()
-                .from(from.parse().map_err(|e| fail(channel, e))?)
-                .subject(r.subject)
-                .message_id(Some(format!("<{key}@auditwatch>")))
-                .header(ContentType::TEXT_PLAIN);
-            for t in to {
-                m = m.to(t.parse().map_err(|e| fail(channel, e))?);
-            }
-            let message = m.body(r.body).map_err(|e| fail(channel, e))?;
-            let mut b = match tls {
-                SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-                SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-                SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                    host,
-                )),
-            }
-            .map_err(|e| fail(channel, e))?
-            .port(*port)
-            .timeout(Some(Duration::from_secs(20)));
-            if let Some((u, p)) = credentials {
-                b = b.credentials(Credentials::new(u.clone(), p.clone()));
-            }
-            b.build()
-                .send(message)
-                .await
-                .map_err(|e| fail(channel, e))?;
-            Ok(())
-        }
+        Channel::Smtp { .. } => smtp(channel, r.subject, r.body, key, None).await,
         Channel::Sns { topic_arn, aws, .. } => {
             let client = aws_sdk_sns::Client::new(&aws.load().await);
             let subject: String = r.subject.chars().take(100).collect();
@@ -178,6 +147,116 @@ pub async fn send(
             Ok(())
         }
     }
+}
+
+/// Sends one plain-text e-mail through an SMTP channel.
+async fn smtp(
+    channel: &Channel,
+    subject: String,
+    body: String,
+    key: &str,
+    reply_to: Option<&str>,
+) -> Result<(), DetectError> {
+    let Channel::Smtp {
+        host,
+        port,
+        tls,
+        credentials,
+        from,
+        to,
+        ..
+    } = channel
+    else {
+        return Err(fail(channel, "not an SMTP channel"));
+    };
+    let mut m = Message::builder()
+        .from(from.parse().map_err(|e| fail(channel, e))?)
+        .subject(subject)
+        .message_id(Some(format!("<{key}@auditwatch>")))
+        .header(ContentType::TEXT_PLAIN);
+    if let Some(r) = reply_to.and_then(|r| r.parse().ok()) {
+        m = m.reply_to(r);
+    }
+    for t in to {
+        m = m.to(t.parse().map_err(|e| fail(channel, e))?);
+    }
+    let message = m.body(body).map_err(|e| fail(channel, e))?;
+    let mut b = match tls {
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            host,
+        )),
+    }
+    .map_err(|e| fail(channel, e))?
+    .port(*port)
+    .timeout(Some(Duration::from_secs(20)));
+    if let Some((u, p)) = credentials {
+        b = b.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    b.build()
+        .send(message)
+        .await
+        .map_err(|e| fail(channel, e))?;
+    Ok(())
+}
+
+/// Contact-form messages older than this are not mailed (a channel configured
+/// later does not flood anyone with the backlog).
+const FEEDBACK_MAX_AGE_SECS: i64 = 7 * 86_400;
+
+/// E-mails the Contact-form messages that are due to every SMTP channel.
+pub async fn send_feedback_due(
+    store: &Store,
+    defs: &Definitions,
+    now: i64,
+) -> Result<Round, DetectError> {
+    let catalog = store.catalog()?;
+    let mut round = Round::default();
+    for channel in &defs.channels {
+        if !matches!(channel, Channel::Smtp { .. }) {
+            continue;
+        }
+        let name = channel.name();
+        let since = (now - FEEDBACK_MAX_AGE_SECS) * 1_000_000;
+        for f in catalog.feedback_to_mail(name, since, now, 20)? {
+            let subject = format!("[Auditwatch] Contact form: a message from {}", f.sender);
+            let mut body = format!(
+                "{} wrote on {} through the Contact form:\n\n{}\n\nContact: {}\n",
+                f.sender,
+                time(f.at),
+                f.message,
+                if f.contact.is_empty() {
+                    "(none given)"
+                } else {
+                    &f.contact
+                }
+            );
+            if let Some(b) = &defs.base_url {
+                body.push_str(&format!("All messages: {b}/api/v1/feedback\n"));
+            }
+            let key = format!("auditwatch-feedback-{}-{name}", f.id);
+            let reply_to = f.contact.contains('@').then_some(f.contact.as_str());
+            match smtp(channel, subject, body, &key, reply_to).await {
+                Ok(()) => {
+                    catalog.feedback_mailed(f.id, name, None, now)?;
+                    round.sent += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %name, feedback = f.id, "contact e-mail failed: {e}");
+                    let attempts = 1; // the back-off restarts per round; failures are rare
+                    catalog.feedback_mailed(
+                        f.id,
+                        name,
+                        Some(&e.to_string()),
+                        now + backoff(attempts),
+                    )?;
+                    round.failed += 1;
+                }
+            }
+        }
+    }
+    Ok(round)
 }
 
 /// What one round of sending did.

@@ -143,6 +143,15 @@ CREATE TABLE IF NOT EXISTS feedback(
     contact TEXT NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS feedback_mail(
+    feedback_id INTEGER NOT NULL REFERENCES feedback(id),
+    channel TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    error TEXT,
+    PRIMARY KEY (feedback_id, channel)
+);
 "#;
 
 /// A message left with the Contact form, kept for admins.
@@ -496,6 +505,52 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Contact-form messages from `since_us` on that `channel` has not delivered and
+    /// that are due at `now` (seconds), oldest first.
+    pub fn feedback_to_mail(
+        &self,
+        channel: &str,
+        since_us: i64,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Feedback>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.id, f.at, f.sender, f.contact, f.message FROM feedback f
+                 LEFT JOIN feedback_mail m ON m.feedback_id = f.id AND m.channel = ?1
+                 WHERE f.at >= ?2 AND m.sent_at IS NULL AND (m.next_at IS NULL OR m.next_at <= ?3)
+                 ORDER BY f.id LIMIT ?4",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![channel, since_us, now, limit as i64], feedback_row)
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// Records a Contact-form message's delivery to a channel (`error: None`) or a
+    /// failure to retry at `next_at` (seconds).
+    pub fn feedback_mailed(
+        &self,
+        id: i64,
+        channel: &str,
+        error: Option<&str>,
+        next_at: i64,
+    ) -> Result<()> {
+        let sent_at = error.is_none().then(|| chrono::Utc::now().timestamp());
+        self.conn
+            .execute(
+                "INSERT INTO feedback_mail(feedback_id, channel, attempts, next_at, sent_at, error)
+                 VALUES (?1, ?2, 1, ?3, ?4, ?5)
+                 ON CONFLICT(feedback_id, channel) DO UPDATE SET attempts = attempts + 1,
+                 next_at = ?3, sent_at = ?4, error = ?5",
+                params![id, channel, next_at, sent_at, error],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
     /// Contact-form messages, newest first.
     pub fn feedback(&self) -> Result<Vec<Feedback>> {
         let mut stmt = self
@@ -504,19 +559,19 @@ impl Catalog {
                 "SELECT id, at, sender, contact, message FROM feedback ORDER BY id DESC",
             )
             .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Feedback {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    sender: r.get(2)?,
-                    contact: r.get(3)?,
-                    message: r.get(4)?,
-                })
-            })
-            .map_err(self.err())?;
+        let rows = stmt.query_map([], feedback_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
+}
+
+fn feedback_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Feedback> {
+    Ok(Feedback {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        sender: r.get(2)?,
+        contact: r.get(3)?,
+        message: r.get(4)?,
+    })
 }
 
 #[cfg(test)]

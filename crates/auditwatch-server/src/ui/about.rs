@@ -60,7 +60,7 @@ fn form(
 ) -> maud::Markup {
     html! {
         h1 { "Contact" }
-        p { "Questions, problems, ideas: your message is kept for the administrators of this Auditwatch." }
+        p { "Questions, problems, ideas: your message is kept for the administrators of this Auditwatch, and e-mailed to them when an SMTP channel is configured." }
         @match notice {
             Some(Ok(m)) => { p.notice role="status" { (m) } },
             Some(Err(m)) => { p.error role="alert" { (m) } },
@@ -116,7 +116,7 @@ pub async fn send(
     let body = form(
         &caller,
         Some(Ok(
-            "Thank you — your message was stored for the administrators.",
+            "Thank you — your message was stored for the administrators (and is e-mailed to them when SMTP is set up).",
         )),
         "",
         "",
