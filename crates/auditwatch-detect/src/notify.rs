@@ -6,8 +6,7 @@
 //! receivers can drop the repeat.
 //!
 //! Contact-form messages go the same way to every SMTP channel (the administrators'
-//! mail): tracked per message and channel in the catalog, retried with the same
-//! back-off, `Message-ID` `auditwatch-feedback-<id>-<channel>`, `Reply-To` the
+//! mail): tracked per message and channel in the catalog, retried every minute, `Message-ID` `auditwatch-feedback-<id>-<channel>`, `Reply-To` the
 //! sender's contact when it is an address.
 
 use std::time::Duration;

@@ -302,7 +302,7 @@ impl SigmaSet {
         placeholders: &Placeholders,
     ) -> (Self, Vec<SigmaError>) {
         let mut errors = Vec::new();
-        let mut rules: Vec<(Meta, SigmaRule, usize)> = Vec::new();
+        let mut rules: Vec<(Meta, SigmaRule)> = Vec::new();
         let mut corrs: Vec<(Meta, CorrelationRule)> = Vec::new();
         for (origin, text) in files {
             for doc in documents(text) {
@@ -394,7 +394,7 @@ impl SigmaSet {
                             r.author.as_deref(),
                             origin_line.clone(),
                         );
-                        rules.push((m, r, doc.line));
+                        rules.push((m, r));
                     }
                     for c in collection.correlations {
                         let m = meta(
@@ -416,7 +416,7 @@ impl SigmaSet {
     }
 
     fn build(
-        rules: Vec<(Meta, SigmaRule, usize)>,
+        rules: Vec<(Meta, SigmaRule)>,
         corrs: Vec<(Meta, CorrelationRule)>,
         placeholders: &Placeholders,
     ) -> (Self, Vec<SigmaError>) {
@@ -445,7 +445,7 @@ impl SigmaSet {
         };
         // Names by which correlations refer to rules.
         let mut names: HashMap<String, usize> = HashMap::new();
-        for (m, rule, _) in rules {
+        for (m, rule) in rules {
             if set.by_result.contains_key(&m.id) {
                 errors.push(error(
                     &m,
