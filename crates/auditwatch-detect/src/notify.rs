@@ -6,8 +6,9 @@
 //! receivers can drop the repeat.
 //!
 //! Contact-form messages go the same way to every SMTP channel (the administrators'
-//! mail): tracked per message and channel in the catalog, retried every minute, `Message-ID` `auditwatch-feedback-<id>-<channel>`, `Reply-To` the
-//! sender's contact when it is an address.
+//! mail): tracked per message and channel in the catalog, retried every minute,
+//! `Message-ID` `auditwatch-feedback-<id>-<channel>`, `Reply-To` the sender's contact
+//! when it is an address.
 
 use std::time::Duration;
 
