@@ -211,12 +211,17 @@ pub async fn send_feedback_due(
     defs: &Definitions,
     now: i64,
 ) -> Result<Round, DetectError> {
-    let catalog = store.catalog()?;
     let mut round = Round::default();
-    for channel in &defs.channels {
-        if !matches!(channel, Channel::Smtp { .. }) {
-            continue;
-        }
+    let mail: Vec<&Channel> = defs
+        .channels
+        .iter()
+        .filter(|c| matches!(c, Channel::Smtp { .. }))
+        .collect();
+    if mail.is_empty() {
+        return Ok(round);
+    }
+    let catalog = store.catalog()?;
+    for channel in mail {
         let name = channel.name();
         let since = (now - FEEDBACK_MAX_AGE_SECS) * 1_000_000;
         for f in catalog.feedback_to_mail(name, since, now, 20)? {

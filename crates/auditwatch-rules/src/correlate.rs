@@ -192,14 +192,13 @@ impl<T: Clone> Windows<T> {
     /// first, and returns those that fired.
     pub fn judge(&mut self) -> Vec<Firing<T>> {
         let mut out = Vec::new();
-        let mut keys: Vec<&(usize, Vec<String>)> = self
+        let mut keys: Vec<(usize, Vec<String>)> = self
             .groups
             .iter()
             .filter(|(_, g)| g.fresh_from.is_some())
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.clone())
             .collect();
         keys.sort();
-        let keys: Vec<(usize, Vec<String>)> = keys.into_iter().cloned().collect();
         for key in keys {
             let c = &self.correlations[key.0];
             let Some(g) = self.groups.get_mut(&key) else {
@@ -224,10 +223,11 @@ impl<T: Clone> Windows<T> {
                 if last - 1 != end {
                     continue; // judged at the last of equal times
                 }
+                // Entries are in time order: the window starts where its time does.
                 let start_time = e.time_us.saturating_sub(c.span_us);
-                let window: Vec<&Entry<T>> = g.entries[..last]
+                let first = g.entries[..last].partition_point(|x| x.time_us < start_time);
+                let window: Vec<&Entry<T>> = g.entries[first..last]
                     .iter()
-                    .filter(|x| x.time_us >= start_time)
                     .filter(|x| g.spent.is_none_or(|s| (x.time_us, x.seq) > s))
                     .collect();
                 if let Some(measure) = measure(c, &window) {

@@ -46,16 +46,29 @@ pub struct Meta {
     pub level: String,
     /// Its `author`.
     pub author: Option<String>,
-    /// `file:line` of its document.
-    pub origin: String,
+    /// The file it was loaded from.
+    pub file: String,
+    /// The first line of its document there.
+    pub line: usize,
+}
+
+impl Meta {
+    fn error(&self, message: String) -> SigmaError {
+        SigmaError {
+            file: self.file.clone(),
+            line: self.line,
+            what: format!("rule \"{}\"", self.title),
+            message,
+        }
+    }
 }
 
 /// A document that could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}:{line}: {what}: {message}")]
+#[error("{file}:{line}: {what}: {message}")]
 pub struct SigmaError {
     /// The file.
-    pub origin: String,
+    pub file: String,
     /// The line (1-based) of the document or of its offending key.
     pub line: usize,
     /// `rule "title"` or `document`.
@@ -138,23 +151,6 @@ fn is_cloudtrail(rule: &SigmaRule) -> bool {
     let product_ok = ls.product.as_deref().is_none_or(|p| p == "aws");
     let service_ok = ls.service.as_deref().is_none_or(|s| s == "cloudtrail");
     product_ok && service_ok && (ls.product.is_some() || ls.service.is_some())
-}
-
-fn meta(
-    id: Option<&str>,
-    name: Option<&str>,
-    title: &str,
-    level: Option<&str>,
-    author: Option<&str>,
-    origin: String,
-) -> Meta {
-    Meta {
-        id: id.or(name).unwrap_or(title).to_string(),
-        title: title.to_string(),
-        level: level.unwrap_or("medium").to_string(),
-        author: author.map(str::to_string),
-        origin,
-    }
 }
 
 fn correlation_window(c: &CorrelationRule) -> Result<Correlation, String> {
@@ -280,7 +276,7 @@ impl Event for Record<'_> {
 fn text_of(v: &EventValue<'_>) -> Option<String> {
     match v {
         EventValue::Null => None,
-        EventValue::Array(_) | EventValue::Map(_) => Some(format!("{v:?}")),
+        EventValue::Array(_) | EventValue::Map(_) => Some(json_of(v).to_string()),
         other => other.as_str().map(|s| s.into_owned()),
     }
 }
@@ -294,148 +290,150 @@ impl std::fmt::Debug for SigmaSet {
     }
 }
 
+/// What one document yielded.
+#[derive(Default)]
+struct Parsed {
+    rules: Vec<(Meta, SigmaRule)>,
+    correlations: Vec<(Meta, CorrelationRule)>,
+    errors: Vec<SigmaError>,
+}
+
+/// Parses one document of `file`: a Sigma 2 document as written, a Sigma 1
+/// aggregation through [`sigma_legacy`].
+fn parse_document(file: &str, doc: &Document) -> Parsed {
+    let mut out = Parsed::default();
+    let err = |line: usize, what: &str, message: String| SigmaError {
+        file: file.to_string(),
+        line,
+        what: what.to_string(),
+        message,
+    };
+    let value: Yaml = match yaml_serde::from_str(&doc.text) {
+        Ok(v) => v,
+        Err(e) => {
+            let line = e.location().map_or(doc.line, |l| doc.line + l.line() - 1);
+            out.errors
+                .push(err(line, "document", format!("not YAML: {e}")));
+            return out;
+        }
+    };
+    let title = value
+        .get("title")
+        .and_then(Yaml::as_str)
+        .unwrap_or("(untitled)");
+    let what = format!("rule \"{title}\"");
+    if value.get("action").is_some() {
+        out.errors.push(err(
+            line_of(doc, "action"),
+            &what,
+            "collection actions (action: global/repeat) are not supported".into(),
+        ));
+        return out;
+    }
+    let texts = match sigma_legacy::upgrade(&value) {
+        Ok(None) => vec![doc.text.clone()],
+        Ok(Some(docs)) => match docs.iter().map(yaml_serde::to_string).collect() {
+            Ok(texts) => texts,
+            Err(e) => {
+                out.errors.push(err(doc.line, &what, e.to_string()));
+                return out;
+            }
+        },
+        Err(e) => {
+            out.errors.push(err(line_of(doc, "condition"), &what, e));
+            return out;
+        }
+    };
+    for text in texts {
+        let collection = match parse_sigma_yaml(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                out.errors.push(err(doc.line, &what, e.to_string()));
+                continue;
+            }
+        };
+        if !collection.errors.is_empty() {
+            let message = collection
+                .errors
+                .iter()
+                .map(|e| one_line(e))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let line = if message.contains("ondition") {
+                line_of(doc, "condition")
+            } else {
+                doc.line
+            };
+            out.errors.push(err(line, &what, message));
+            continue;
+        }
+        if !collection.filters.is_empty() {
+            out.errors.push(err(
+                doc.line,
+                &what,
+                "Sigma filter documents are not supported".into(),
+            ));
+        }
+        let meta = |id: &Option<String>,
+                    name: &Option<String>,
+                    title: &str,
+                    level: Option<rsigma_parser::Level>,
+                    author: &Option<String>| Meta {
+            id: id
+                .as_ref()
+                .or(name.as_ref())
+                .map_or(title, |s| s)
+                .to_string(),
+            title: title.to_string(),
+            level: level.map_or("medium", |l| l.as_str()).to_string(),
+            author: author.clone(),
+            file: file.to_string(),
+            line: doc.line,
+        };
+        for r in collection.rules {
+            if is_cloudtrail(&r) {
+                out.rules
+                    .push((meta(&r.id, &r.name, &r.title, r.level, &r.author), r));
+            } else {
+                out.errors.push(err(
+                    line_of(doc, "logsource"),
+                    &what,
+                    "not a CloudTrail rule: logsource must be product `aws` and/or \
+                     service `cloudtrail`"
+                        .into(),
+                ));
+            }
+        }
+        for c in collection.correlations {
+            out.correlations
+                .push((meta(&c.id, &c.name, &c.title, c.level, &c.author), c));
+        }
+    }
+    out
+}
+
 impl SigmaSet {
-    /// Loads rule files (`(origin, text)`). Returns the set and what could not be
+    /// Loads rule files (`(file name, text)`). Returns the set and what could not be
     /// loaded, each with its file, line and reason; the rest still loads.
     pub fn load(
         files: &[(String, String)],
         placeholders: &Placeholders,
     ) -> (Self, Vec<SigmaError>) {
-        let mut errors = Vec::new();
-        let mut rules: Vec<(Meta, SigmaRule)> = Vec::new();
-        let mut corrs: Vec<(Meta, CorrelationRule)> = Vec::new();
-        for (origin, text) in files {
+        let mut all = Parsed::default();
+        for (file, text) in files {
             for doc in documents(text) {
-                let err = |line: usize, what: &str, message: String| SigmaError {
-                    origin: origin.clone(),
-                    line,
-                    what: what.to_string(),
-                    message,
-                };
-                let value: Yaml = match yaml_serde::from_str(&doc.text) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        let line = e.location().map_or(doc.line, |l| doc.line + l.line() - 1);
-                        errors.push(err(line, "document", format!("not YAML: {e}")));
-                        continue;
-                    }
-                };
-                let title = value
-                    .get("title")
-                    .and_then(Yaml::as_str)
-                    .unwrap_or("(untitled)");
-                let what = format!("rule \"{title}\"");
-                if value.get("action").is_some() {
-                    errors.push(err(
-                        line_of(&doc, "action"),
-                        &what,
-                        "collection actions (action: global/repeat) are not supported".into(),
-                    ));
-                    continue;
-                }
-                let upgraded = match sigma_legacy::upgrade(&value) {
-                    Ok(Some(docs)) => docs,
-                    Ok(None) => vec![value],
-                    Err(e) => {
-                        errors.push(err(line_of(&doc, "condition"), &what, e));
-                        continue;
-                    }
-                };
-                for v in upgraded {
-                    let parsed = yaml_serde::to_string(&v)
-                        .map_err(|e| e.to_string())
-                        .and_then(|s| parse_sigma_yaml(&s).map_err(|e| e.to_string()));
-                    let collection = match parsed {
-                        Ok(c) => c,
-                        Err(e) => {
-                            errors.push(err(doc.line, &what, e));
-                            continue;
-                        }
-                    };
-                    if !collection.errors.is_empty() {
-                        let message = collection
-                            .errors
-                            .iter()
-                            .map(|e| one_line(e))
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        let line = if message.contains("ondition") {
-                            line_of(&doc, "condition")
-                        } else {
-                            doc.line
-                        };
-                        errors.push(err(line, &what, message));
-                        continue;
-                    }
-                    if !collection.filters.is_empty() {
-                        errors.push(err(
-                            doc.line,
-                            &what,
-                            "Sigma filter documents are not supported".into(),
-                        ));
-                    }
-                    let origin_line = format!("{origin}:{}", doc.line);
-                    for r in collection.rules {
-                        if !is_cloudtrail(&r) {
-                            errors.push(err(
-                                line_of(&doc, "logsource"),
-                                &what,
-                                "not a CloudTrail rule: logsource must be product `aws` \
-                                 and/or service `cloudtrail`"
-                                    .into(),
-                            ));
-                            continue;
-                        }
-                        let m = meta(
-                            r.id.as_deref(),
-                            r.name.as_deref(),
-                            &r.title,
-                            r.level.map(|l| l.as_str()),
-                            r.author.as_deref(),
-                            origin_line.clone(),
-                        );
-                        rules.push((m, r));
-                    }
-                    for c in collection.correlations {
-                        let m = meta(
-                            c.id.as_deref(),
-                            c.name.as_deref(),
-                            &c.title,
-                            c.level.map(|l| l.as_str()),
-                            c.author.as_deref(),
-                            origin_line.clone(),
-                        );
-                        corrs.push((m, c));
-                    }
-                }
+                let p = parse_document(file, &doc);
+                all.rules.extend(p.rules);
+                all.correlations.extend(p.correlations);
+                all.errors.extend(p.errors);
             }
         }
-        let (set, more) = Self::build(rules, corrs, placeholders);
-        errors.extend(more);
-        (set, errors)
-    }
-
-    fn build(
-        rules: Vec<(Meta, SigmaRule)>,
-        corrs: Vec<(Meta, CorrelationRule)>,
-        placeholders: &Placeholders,
-    ) -> (Self, Vec<SigmaError>) {
-        let mut errors = Vec::new();
-        let error = |m: &Meta, message: String| {
-            let (origin, line) = m.origin.rsplit_once(':').unwrap_or((&m.origin, "0"));
-            SigmaError {
-                origin: origin.to_string(),
-                line: line.parse().unwrap_or(0),
-                what: format!("rule \"{}\"", m.title),
-                message,
-            }
-        };
-        let mut engine = match placeholder_pipeline(placeholders) {
+        let engine = match placeholder_pipeline(placeholders) {
             Some(p) => Engine::new_with_pipeline(p),
             None => Engine::new(),
         };
         let mut set = SigmaSet {
-            engine: Engine::new(),
+            engine,
             rules: Vec::new(),
             by_result: HashMap::new(),
             alerting: Vec::new(),
@@ -443,68 +441,85 @@ impl SigmaSet {
             windows: Vec::new(),
             feeds: Vec::new(),
         };
-        // Names by which correlations refer to rules.
-        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut errors = all.errors;
+        let names = set.add_rules(all.rules, &mut errors);
+        set.add_correlations(all.correlations, &names, &mut errors);
+        (set, errors)
+    }
+
+    /// Compiles the rules; returns the names (id and `name`) correlations refer to
+    /// them by.
+    fn add_rules(
+        &mut self,
+        rules: Vec<(Meta, SigmaRule)>,
+        errors: &mut Vec<SigmaError>,
+    ) -> HashMap<String, usize> {
+        let mut names = HashMap::new();
         for (m, rule) in rules {
-            if set.by_result.contains_key(&m.id) {
-                errors.push(error(
-                    &m,
-                    format!("a rule with id {} is already loaded", m.id),
-                ));
-                continue;
-            }
-            if let Err(e) = engine.add_rule(&rule) {
-                errors.push(error(&m, e.to_string()));
-                continue;
-            }
-            let i = set.rules.len();
             // rsigma reports a match by the rule's id, else its title.
-            set.by_result
-                .insert(rule.id.clone().unwrap_or_else(|| rule.title.clone()), i);
-            for n in [rule.id.as_ref(), rule.name.as_ref()].into_iter().flatten() {
-                names.insert(n.clone(), i);
+            let key = rule.id.clone().unwrap_or_else(|| rule.title.clone());
+            if self.by_result.contains_key(&key) {
+                errors.push(m.error(format!("a rule with id {key} is already loaded")));
+                continue;
             }
-            set.rules.push(m);
-            set.alerting.push(true);
-            set.feeds.push(Vec::new());
+            if let Err(e) = self.engine.add_rule(&rule) {
+                errors.push(m.error(e.to_string()));
+                continue;
+            }
+            let i = self.rules.len();
+            self.by_result.insert(key, i);
+            for n in [rule.id, rule.name].into_iter().flatten() {
+                names.insert(n, i);
+            }
+            self.rules.push(m);
+            self.alerting.push(true);
+            self.feeds.push(Vec::new());
         }
-        for (m, c) in corrs {
+        names
+    }
+
+    fn add_correlations(
+        &mut self,
+        correlations: Vec<(Meta, CorrelationRule)>,
+        names: &HashMap<String, usize>,
+        errors: &mut Vec<SigmaError>,
+    ) {
+        for (m, c) in correlations {
             let window = match correlation_window(&c) {
                 Ok(w) => w,
                 Err(e) => {
-                    errors.push(error(&m, e));
+                    errors.push(m.error(e));
                     continue;
                 }
             };
-            let mut refs = Vec::new();
-            for r in &c.rules {
-                match names.get(r) {
-                    Some(i) => refs.push(*i),
-                    None => errors.push(error(
-                        &m,
-                        format!("the correlation refers to rule `{r}`, which is not loaded"),
-                    )),
+            let refs: Result<Vec<usize>, &String> = c
+                .rules
+                .iter()
+                .map(|r| names.get(r).copied().ok_or(r))
+                .collect();
+            let refs = match refs {
+                Ok(refs) => refs,
+                Err(r) => {
+                    errors.push(m.error(format!(
+                        "the correlation refers to rule `{r}`, which is not loaded"
+                    )));
+                    continue;
                 }
-            }
-            if refs.len() != c.rules.len() {
-                continue;
-            }
-            let k = set.correlations.len();
+            };
+            let k = self.correlations.len();
             for (pos, i) in refs.into_iter().enumerate() {
-                set.feeds[i].push((k, pos));
+                self.feeds[i].push((k, pos));
                 if !c.generate {
-                    set.alerting[i] = false;
+                    self.alerting[i] = false;
                 }
             }
-            set.correlations.push(CorrelationDef {
+            self.correlations.push(CorrelationDef {
                 meta: m,
-                group_by: c.group_by.clone(),
                 field: correlation_field(&c),
+                group_by: c.group_by,
             });
-            set.windows.push(window);
+            self.windows.push(window);
         }
-        set.engine = engine;
-        (set, errors)
     }
 
     /// Rules (correlations not counted).
