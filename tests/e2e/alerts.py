@@ -16,7 +16,6 @@ import http.cookiejar
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -27,39 +26,10 @@ import urllib.request
 import boto3
 from aiosmtpd.controller import Controller
 
+from harness import free_port, start_moto, wait_for, wait_until
+
 BIN, WORK = sys.argv[1], sys.argv[2]
 REGION, ACCOUNT = "us-east-1", "111122223333"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(what, check, timeout=120, every=0.5):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        ok, last = check()
-        if ok:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
-
-
-def wait_for(url, proc, what):
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:
-            if proc.poll() is not None:
-                raise SystemExit(f"{what} exited")
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not start")
 
 
 # ---------------------------------------------------------------- receivers
@@ -95,19 +65,7 @@ HOOK_PORT = free_port()
 hook_server = http.server.ThreadingHTTPServer(("127.0.0.1", HOOK_PORT), Hook)
 threading.Thread(target=hook_server.serve_forever, daemon=True).start()
 
-MOTO_PORT = free_port()
-moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
-                         "-p", str(MOTO_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-MOTO = f"http://127.0.0.1:{MOTO_PORT}"
-for empty in ("no-aws-config", "no-aws-credentials"):
-    open(os.path.join(WORK, empty), "w").close()
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.path.join(WORK, "no-aws-config"),
-    "AWS_SHARED_CREDENTIALS_FILE": os.path.join(WORK, "no-aws-credentials"),
-})
-wait_for(MOTO + "/moto-api/", moto, "moto")
+moto, MOTO = start_moto(WORK, REGION)
 s3 = boto3.client("s3", endpoint_url=MOTO, region_name=REGION)
 sns = boto3.client("sns", endpoint_url=MOTO, region_name=REGION)
 sqs = boto3.client("sqs", endpoint_url=MOTO, region_name=REGION)

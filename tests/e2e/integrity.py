@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ import urllib.request
 
 import boto3
 import rsa
+
+from harness import free_port, start_moto, wait_for
 
 BIN, WORK, KEY = sys.argv[1], sys.argv[2], sys.argv[3]
 ACCOUNT, REGION, TRAIL = "111122223333", "us-east-1", "audit-trail"
@@ -39,40 +40,8 @@ PUBLIC_DER = rsa.PublicKey(PRIVATE.n, PRIVATE.e).save_pkcs1("DER")
 FINGERPRINT = hashlib.md5(PUBLIC_DER).hexdigest()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(url, proc, what):
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:
-            if proc.poll() is not None:
-                raise SystemExit(f"{what} exited")
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not start")
-
-
 # ---------------------------------------------------------------- moto and Auditwatch
-MOTO_PORT = free_port()
-moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
-                         "-p", str(MOTO_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-MOTO = f"http://127.0.0.1:{MOTO_PORT}"
-for empty in ("no-aws-config", "no-aws-credentials"):
-    open(os.path.join(WORK, empty), "w").close()
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.path.join(WORK, "no-aws-config"),
-    "AWS_SHARED_CREDENTIALS_FILE": os.path.join(WORK, "no-aws-credentials"),
-})
-wait_for(MOTO + "/moto-api/", moto, "moto")
+moto, MOTO = start_moto(WORK, REGION)
 s3 = boto3.client("s3", endpoint_url=MOTO, region_name=REGION)
 
 keys_file = os.path.join(WORK, "integrity-keys.json")

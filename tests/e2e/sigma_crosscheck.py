@@ -16,7 +16,6 @@ Exits 0 when every rule agrees (or differs only as docs/DETECTION.md explains), 
 not, and skips (exit 0) when the corpus is absent.
 """
 
-import copy
 import glob
 import gzip
 import json
@@ -150,8 +149,6 @@ def resolve(event, path):
     for p in path.split("."):
         nxt = []
         for v in found:
-            if isinstance(v, list):
-                v = [x for x in v]
             for x in (v if isinstance(v, list) else [v]):
                 if isinstance(x, dict) and p in x:
                     nxt.append(x[p])

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,8 @@ import urllib.request
 
 import boto3
 
+from harness import free_port, sandbox_aws, wait_for, wait_until
+
 BIN, FP_BIN, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 KILLS = int(os.environ.get("AUDITWATCH_KILLS", "20"))
 rng = random.Random(2024)
@@ -44,25 +45,6 @@ rng = random.Random(2024)
 
 def log(msg):
     print(f"   {msg}", flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(what, check, timeout=180, every=0.5):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        ok, last = check()
-        if ok:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
 
 
 # ---------------------------------------------------------------- moto and the proxy
@@ -176,28 +158,10 @@ proxy = QuietServer(("127.0.0.1", PROXY_PORT), Proxy)
 threading.Thread(target=proxy.serve_forever, daemon=True).start()
 PROXY = f"http://127.0.0.1:{PROXY_PORT}"
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.path.join(WORK, "no-aws-config"),
-    "AWS_SHARED_CREDENTIALS_FILE": os.path.join(WORK, "no-aws-credentials"),
-}
-for empty in ("no-aws-config", "no-aws-credentials"):
-    open(os.path.join(WORK, empty), "w").close()
-os.environ.update(AWS_ENV)
+sandbox_aws(WORK, "us-east-1")
 ENV = dict(os.environ, AWS_ENDPOINT_URL=PROXY, AUDITWATCH_LOG="warn,auditwatch_sources=info")
 
-def _moto_up():
-    try:
-        urllib.request.urlopen(MOTO + "/moto-api/", timeout=2)
-        return True
-    except Exception:
-        return False
-
-
-wait_until("moto to start", lambda: (_moto_up(), None), timeout=60)
+wait_for(MOTO + "/moto-api/", moto, "moto")
 s3 = boto3.client("s3", endpoint_url=MOTO, region_name="us-east-1")
 sqs = boto3.client("sqs", endpoint_url=MOTO, region_name="us-east-1")
 

@@ -1,0 +1,69 @@
+"""What the e2e scripts share: free loopback ports, waiting for a condition or a
+server, and a moto server (S3, SQS, SNS emulator from PyPI) with an AWS environment
+that reads no real configuration or credentials."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(what, check, timeout=120, every=0.5):
+    """Calls `check` (returning `(done, what_was_seen)`) until done; fails with the
+    last thing seen."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        ok, last = check()
+        if ok:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
+
+
+def wait_for(url, proc, what):
+    """Waits until `url` answers, failing at once if `proc` exits."""
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            if proc.poll() is not None:
+                raise SystemExit(f"{what} exited")
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start")
+
+
+def sandbox_aws(work, region):
+    """Sets this process's AWS environment to test credentials and empty config files
+    under `work` (no real profile, no instance metadata); children inherit it."""
+    for empty in ("no-aws-config", "no-aws-credentials"):
+        open(os.path.join(work, empty), "w").close()
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region, "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.path.join(work, "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(work, "no-aws-credentials"),
+    })
+
+
+def start_moto(work, region):
+    """Starts moto server on a free loopback port in a sandboxed AWS environment;
+    returns the process and its URL once it answers."""
+    port = free_port()
+    moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
+                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    sandbox_aws(work, region)
+    wait_for(url + "/moto-api/", moto, "moto")
+    return moto, url
