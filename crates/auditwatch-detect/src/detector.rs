@@ -87,19 +87,11 @@ fn correlation_hits(sigma: &SigmaSet, windows: &mut Windows<Sample>, d: &mut Det
         } else {
             group.clone()
         };
+        let found = sigma.describe(&f);
         let n = f.tags.len();
         for (k, mut sample) in f.tags.into_iter().enumerate() {
             if k + 1 == n {
-                sample.summary = format!(
-                    "{} matching within the window{}; last: {}",
-                    f.measure,
-                    if group.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" for {group}")
-                    },
-                    sample.summary
-                );
+                sample.summary = format!("{found}; last: {}", sample.summary);
             }
             d.hits.push(RuleHit {
                 rule: c.id.clone(),

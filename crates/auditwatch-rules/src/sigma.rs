@@ -32,7 +32,7 @@ use rsigma_parser::{
 use serde_json::Value;
 use yaml_serde::Value as Yaml;
 
-use crate::correlate::{Correlation, Input, Kind, Op, Windows};
+use crate::correlate::{Correlation, Firing, Input, Kind, Op, Windows};
 use crate::sigma_legacy;
 
 /// What every alert of a rule says about it.
@@ -612,6 +612,16 @@ impl SigmaSet {
             .map(|(f, v)| format!("{f}={v}"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// What a firing found: `6 in the window, sourceIPAddress=203.0.113.9`.
+    pub fn describe<T>(&self, f: &Firing<T>) -> String {
+        let group = self.describe_group(f.correlation, &f.group);
+        if group.is_empty() {
+            format!("{} in the window", f.measure)
+        } else {
+            format!("{} in the window, {group}", f.measure)
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! measure and group in the title.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -88,7 +89,8 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let started = Instant::now();
     let mut hits: Vec<(i64, Value)> = Vec::new();
     let mut unparsed = 0u64;
-    let mut windows = sigma.as_ref().map(|s| s.windows::<(i64, Value)>());
+    // Correlation inputs share their timeline line: a window holds many.
+    let mut windows = sigma.as_ref().map(|s| s.windows::<Arc<(i64, Value)>>());
     let line =
         |time_us: i64, id: &str, title: &str, level: &str, author: Option<&str>, event: &Value| {
             let mut v = event.clone();
@@ -120,8 +122,8 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
         }
         if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
             for m in sigma.matches(&record) {
-                let ev = event();
-                sigma.feed(windows, &record, m, e.time_us, &(e.time_us, ev.clone()));
+                let ev = Arc::new((e.time_us, event()));
+                sigma.feed(windows, &record, m, e.time_us, &ev);
                 if sigma.alerts(m) {
                     let r = sigma.rule(m);
                     hits.push(line(
@@ -130,7 +132,7 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
                         &r.title,
                         &r.level,
                         r.author.as_deref(),
-                        &ev,
+                        &ev.1,
                     ));
                 }
             }
@@ -139,18 +141,9 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
         for f in windows.judge() {
             let c = sigma.correlation(f.correlation);
-            let group = sigma.describe_group(f.correlation, &f.group);
-            let title = format!(
-                "{} ({} in the window{})",
-                c.title,
-                f.measure,
-                if group.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {group}")
-                }
-            );
-            if let Some((t, ev)) = f.tags.last() {
+            let title = format!("{} ({})", c.title, sigma.describe(&f));
+            if let Some(last) = f.tags.last() {
+                let (t, ev) = &**last;
                 hits.push(line(*t, &c.id, &title, &c.level, c.author.as_deref(), ev));
             }
         }
@@ -158,7 +151,10 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     hits.sort_by_key(|(t, _)| *t);
     let rows: Vec<serde_json::Map<String, Value>> = hits
         .into_iter()
-        .filter_map(|(_, v)| v.as_object().cloned())
+        .filter_map(|(_, v)| match v {
+            Value::Object(o) => Some(o),
+            _ => None,
+        })
         .collect();
     let columns: Vec<String> = [
         "time",
