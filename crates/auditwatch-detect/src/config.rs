@@ -36,10 +36,11 @@ use auditwatch_rules::alarm::{
 };
 use std::sync::Arc;
 
+pub use auditwatch_rules::rulefile::LEVELS;
 use auditwatch_rules::rulefile::{self, Rule};
 use auditwatch_rules::sigma::{Placeholders, SigmaSet};
 use auditwatch_rules::{Pattern, packs};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::DetectError;
 
@@ -68,38 +69,55 @@ pub struct DetectionSettings {
     pub base_url: Option<String>,
 }
 
-/// One `[[alarms]]` table.
-#[derive(Debug, Clone, Deserialize)]
+/// One `[[alarms]]` table (also the body of `POST /api/v1/alarms`, and what the
+/// catalog keeps of an alarm declared in the UI).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlarmSettings {
     /// Unique name.
     pub name: String,
     /// What it means (default: the name).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// The metric filter's pattern.
     pub filter_pattern: String,
     /// `"1"` (default), another number, or a selector (`"$.field"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metric_value: Option<String>,
     /// Published for periods with events but no match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_value: Option<f64>,
     /// Seconds (default 300).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub period: Option<u32>,
     /// Default `Sum`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub statistic: Option<String>,
     /// Default `GreaterThanOrEqualToThreshold`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<String>,
     /// Default 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     /// Default 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluation_periods: Option<u32>,
     /// Default: `evaluation_periods`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub datapoints_to_alarm: Option<u32>,
     /// Default `missing`, as on CloudWatch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub treat_missing_data: Option<String>,
     /// Alert level (default `high`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
     /// Channels to notify (default: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub notify: Option<Vec<String>>,
+    /// Count only events of these AWS accounts (default: every account). Callers
+    /// limited to some accounts see the alarms whose accounts they all may see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<String>>,
 }
 
 /// One `[[notify]]` table.
@@ -162,6 +180,20 @@ pub struct AlarmDef {
     pub spec: AlarmSpec,
     /// Channels to notify.
     pub channels: Vec<String>,
+    /// Where it was declared: `configuration file`, a pack (`builtin:cis`) or `UI`.
+    pub origin: String,
+    /// The accounts whose events it counts; `None` for all.
+    pub accounts: Option<Vec<String>>,
+}
+
+impl AlarmDef {
+    /// Whether it counts an event of `account`.
+    pub fn counts(&self, account: Option<&str>) -> bool {
+        match &self.accounts {
+            None => true,
+            Some(list) => account.is_some_and(|a| list.iter().any(|x| x == a)),
+        }
+    }
 }
 
 /// How `smtp` channels protect the connection.
@@ -241,6 +273,9 @@ impl Channel {
     }
 }
 
+/// The origin of alarms from the configuration file.
+pub const FROM_FILE: &str = "configuration file";
+
 /// Everything detection runs, checked.
 #[derive(Debug, Clone, Default)]
 pub struct Definitions {
@@ -258,6 +293,16 @@ pub struct Definitions {
     pub max_lateness_secs: i64,
     /// The UI's public address, for links.
     pub base_url: Option<String>,
+    /// Sigma rules and correlations switched off (keys from [`switch_key`]): their
+    /// matches raise no alert. (Disabled alarms and filter-pattern rules are left
+    /// out of `alarms` and `rules` instead.)
+    pub disabled: std::collections::HashSet<String>,
+}
+
+/// The key a rule is switched on and off by: its kind (`alarm`, `rule`, `sigma`,
+/// `correlation`) and id, as `kind:id`.
+pub fn switch_key(kind: &str, id: &str) -> String {
+    format!("{kind}:{id}")
 }
 
 impl Definitions {
@@ -408,7 +453,13 @@ fn channel(c: ChannelSettings) -> Result<Channel, DetectError> {
     })
 }
 
-fn alarm(a: AlarmSettings, channels: &[String]) -> Result<(AlarmDef, Vec<String>), DetectError> {
+/// Checks one alarm table against the channel names; returns it with its lint
+/// warnings. `origin` says where it was declared.
+pub fn alarm(
+    a: AlarmSettings,
+    channels: &[String],
+    origin: &str,
+) -> Result<(AlarmDef, Vec<String>), DetectError> {
     let n = a.name.clone();
     let field = |what: &str, e: String| bad(format!("alarm `{n}`: {what} {e}"));
     if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) {
@@ -445,6 +496,21 @@ fn alarm(a: AlarmSettings, channels: &[String]) -> Result<(AlarmDef, Vec<String>
             rulefile::LEVELS.join(", ")
         )));
     }
+    if let Some(list) = &a.accounts {
+        if list.is_empty() {
+            return Err(bad(format!(
+                "alarm `{n}`: accounts: empty (leave it out to count every account)"
+            )));
+        }
+        if let Some(x) = list
+            .iter()
+            .find(|x| x.len() != 12 || !x.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad(format!(
+                "alarm `{n}`: accounts: `{x}` is not a 12-digit AWS account ID"
+            )));
+        }
+    }
     let notify = a.notify.unwrap_or_else(|| channels.to_vec());
     for c in &notify {
         if !channels.contains(c) {
@@ -470,6 +536,8 @@ fn alarm(a: AlarmSettings, channels: &[String]) -> Result<(AlarmDef, Vec<String>
             },
             spec,
             channels: notify,
+            origin: origin.to_string(),
+            accounts: a.accounts,
         },
         warnings,
     ))
@@ -506,7 +574,7 @@ pub fn resolve(
     let names = defs.channel_names();
     let mut warnings = Vec::new();
     for a in alarms {
-        let (def, w) = alarm(a, &names)?;
+        let (def, w) = alarm(a, &names, FROM_FILE)?;
         if defs.alarms.iter().any(|o| o.name == def.name) {
             return Err(bad(format!(
                 "alarm `{}`: a second alarm of that name",
@@ -538,6 +606,8 @@ pub fn resolve(
                 },
                 spec: packs::cis_alarm(),
                 channels: names.clone(),
+                origin: format!("builtin:{p}"),
+                accounts: None,
             });
         }
     }

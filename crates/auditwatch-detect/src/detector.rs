@@ -13,7 +13,7 @@
 //! window fires on the match that completes it, late files included. The memory
 //! lives in the serving process: after a restart, windows start empty.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use auditwatch_rules::correlate::Windows;
 use auditwatch_rules::sigma::SigmaSet;
@@ -23,6 +23,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use serde_json::Value;
 
+use crate::config::switch_key;
 use crate::{Definitions, DetectError};
 
 /// What one pass did.
@@ -78,9 +79,17 @@ impl Memory {
 
 /// The alert hits of correlations that fired: one per event in the window, so that
 /// the alert lists them and its accounts are all of theirs.
-fn correlation_hits(sigma: &SigmaSet, windows: &mut Windows<Sample>, d: &mut Detected) {
+fn correlation_hits(
+    sigma: &SigmaSet,
+    windows: &mut Windows<Sample>,
+    disabled: &HashSet<String>,
+    d: &mut Detected,
+) {
     for f in windows.judge() {
         let c = sigma.correlation(f.correlation);
+        if disabled.contains(&switch_key("correlation", &c.id)) {
+            continue;
+        }
         let group = sigma.describe_group(f.correlation, &f.group);
         let group_key = if group.is_empty() {
             "(all)".to_string()
@@ -149,6 +158,9 @@ pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64, memory: &mut Me
             summary: summary(opt(&user, i), opt(&name, i), opt(&ip, i), opt(&account, i)),
         };
         for (k, alarm) in defs.alarms.iter().enumerate() {
+            if !alarm.counts(opt(&account, i)) {
+                continue;
+            }
             if let Some(v) = alarm.filter.value_of(&event) {
                 let p = points.entry((k, minute)).or_insert(MinutePoint {
                     minute,
@@ -183,8 +195,8 @@ pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64, memory: &mut Me
             for m in sigma.matches(&event) {
                 let s = sample();
                 sigma.feed(windows, &event, m, t, &s);
-                if sigma.alerts(m) {
-                    let r = sigma.rule(m);
+                let r = sigma.rule(m);
+                if sigma.alerts(m) && !defs.disabled.contains(&switch_key("sigma", &r.id)) {
                     d.hits.push(RuleHit {
                         rule: r.id.clone(),
                         title: r.title.clone(),
@@ -198,7 +210,7 @@ pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64, memory: &mut Me
         }
     }
     if let Some(sigma) = sigma {
-        correlation_hits(sigma, windows, &mut d);
+        correlation_hits(sigma, windows, &defs.disabled, &mut d);
         windows.forget_before(oldest.saturating_sub(sigma.longest_span_us()));
     }
     // A default value is published for minutes with events and no match: those

@@ -9,15 +9,19 @@
 //!   periods late data changed, raising an alert on each transition to ALARM;
 //! - [`notify`]: the outbox sender: webhook (generic JSON or Slack), SMTP e-mail and
 //!   SNS, each message with an idempotency key;
+//! - [`library`]: the definitions in force: the configuration file's plus alarms
+//!   declared and rules switched on or off on the Rules page (kept in the catalog);
 //! - [`service`]: the loop `serve` runs.
 
 pub mod config;
 pub mod detector;
 pub mod evaluator;
+pub mod library;
 pub mod notify;
 pub mod service;
 
 pub use config::Definitions;
+pub use library::Library;
 
 /// Why detection could not run a step.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use auditwatch_store::Store;
 use tokio::sync::watch;
 
 use crate::detector::Memory;
-use crate::{Definitions, DetectError, detector, evaluator, notify};
+use crate::{Definitions, DetectError, Library, detector, evaluator, notify};
 
 /// How often the loop runs.
 pub const TICK: Duration = Duration::from_secs(5);
@@ -47,18 +47,30 @@ pub fn detect_and_evaluate(
     Ok(Tick { pass, alarm_alerts })
 }
 
-/// Turns queueing on or off to match whether anything is detected, then runs until
-/// `shutdown` turns true. Failures are logged and retried next tick.
+/// Runs until `shutdown` turns true, each tick with the definitions `library` holds
+/// then (the Rules page changes them), turning queueing on or off as there is
+/// something to detect or not. Failures are logged and retried next tick.
 pub async fn run(
     store: Store,
-    defs: Definitions,
+    library: Arc<Library>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), DetectError> {
-    store.catalog()?.set_detection(!defs.is_empty())?;
-    let defs = Arc::new(defs);
+    let mut queueing = None;
     let memory = Arc::new(std::sync::Mutex::new(Memory::default()));
     loop {
         let now = chrono::Utc::now().timestamp();
+        let defs = library.current();
+        if queueing != Some(!defs.is_empty()) {
+            match store
+                .catalog()
+                .and_then(|c| c.set_detection(!defs.is_empty()))
+            {
+                Ok(()) => queueing = Some(!defs.is_empty()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "turning detection queueing on or off failed; retrying")
+                }
+            }
+        }
         if !defs.is_empty() {
             let (s, d, m) = (store.clone(), defs.clone(), memory.clone());
             let task = move || {

@@ -118,6 +118,15 @@ impl Routes {
         self.add(Method::POST, path, access, axum::routing::post(handler))
     }
 
+    /// A PUT route.
+    pub fn put<H, T>(self, path: &str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(Method::PUT, path, access, axum::routing::put(handler))
+    }
+
     /// A DELETE route.
     pub fn delete<H, T>(self, path: &str, access: Access, handler: H) -> Self
     where

@@ -261,7 +261,7 @@ async fn alerts_page(
 ) -> Result<Response, PageError> {
     let status = f.status.filter(|s| !s.is_empty());
     let alerts = list(&state, caller.scope.clone(), status.clone()).await?;
-    let detection = &state.config().detection;
+    let detection = state.config().detection.current();
     let channels = if caller.role >= Role::Admin {
         blocking(&state, |s| s.catalog()?.outbox_summary()).await?
     } else {
@@ -425,20 +425,27 @@ fn secs(t: i64) -> String {
     fmt_time(t.saturating_mul(1_000_000))
 }
 
-fn all_accounts(caller: &Caller) -> Result<(), ApiError> {
-    match caller.scope {
-        Scope::All => Ok(()),
-        Scope::Accounts(_) => Err(ApiError::forbidden(
-            "alarms count events of every account; your account scope shows alerts only",
-        )),
+/// Whether `caller` may see an alarm: its metric counts events of every account it
+/// covers, so a caller limited to some accounts sees those limited to them.
+fn sees(caller: &Caller, d: &AlarmDef) -> bool {
+    match (&caller.scope, &d.accounts) {
+        (Scope::All, _) => true,
+        (Scope::Accounts(set), Some(list)) => list.iter().all(|a| set.contains(a)),
+        (Scope::Accounts(_), None) => false,
     }
 }
 
-async fn alarm_views(state: &AppState) -> Result<Vec<AlarmView>, ApiError> {
-    let defs = state.config().detection.clone();
+async fn alarm_views(state: &AppState, caller: &Caller) -> Result<Vec<AlarmView>, ApiError> {
+    let defs = state.config().detection.current();
+    let visible: Vec<AlarmDef> = defs
+        .alarms
+        .iter()
+        .filter(|d| sees(caller, d))
+        .cloned()
+        .collect();
     blocking(state, move |s| {
         let c = s.catalog()?;
-        defs.alarms
+        visible
             .iter()
             .map(|d| {
                 let row = c.alarm(&d.name)?;
@@ -468,11 +475,16 @@ fn view(d: &AlarmDef, row: Option<auditwatch_store::detection::AlarmRow>) -> Ala
     }
 }
 
-async fn detail(state: &AppState, name: String) -> Result<AlarmDetail, ApiError> {
-    let defs = state.config().detection.clone();
+async fn detail(state: &AppState, caller: &Caller, name: String) -> Result<AlarmDetail, ApiError> {
+    let defs = state.config().detection.current();
     let Some(def) = defs.alarms.iter().find(|a| a.name == name).cloned() else {
         return Err(ApiError::not_found(format!("no alarm named `{name}`")));
     };
+    if !sees(caller, &def) {
+        return Err(ApiError::forbidden(format!(
+            "alarm `{name}` counts events of accounts outside yours"
+        )));
+    }
     blocking(state, move |s| {
         let c = s.catalog()?;
         let p = i64::from(def.spec.period_secs);
@@ -511,15 +523,15 @@ fn transition(t: Transition) -> TransitionView {
     }
 }
 
-/// The alarms with their states (callers who see every account).
+/// The alarms with their states: every one for callers who see every account, else
+/// those limited to accounts the caller sees.
 #[utoipa::path(get, path = "/api/v1/alarms",
     responses((status = 200, body = Vec<AlarmView>), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn alarms_api(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<AlarmView>>, ApiError> {
-    all_accounts(&caller)?;
-    Ok(Json(alarm_views(&state).await?))
+    Ok(Json(alarm_views(&state, &caller).await?))
 }
 
 /// One alarm: its metric over the last 48 periods and its history.
@@ -531,8 +543,7 @@ pub async fn alarm_api(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<AlarmDetail>, ApiError> {
-    all_accounts(&caller)?;
-    Ok(Json(detail(&state, name).await?))
+    Ok(Json(detail(&state, &caller, name).await?))
 }
 
 fn state_class(s: &str) -> &'static str {
@@ -543,12 +554,11 @@ fn state_class(s: &str) -> &'static str {
 }
 
 async fn alarms_page(State(state): State<AppState>, caller: Caller) -> Result<Response, PageError> {
-    all_accounts(&caller)?;
-    let alarms = alarm_views(&state).await?;
+    let alarms = alarm_views(&state, &caller).await?;
     let body = html! {
         h1 { "Alarms" }
         @if alarms.is_empty() {
-            p { "No alarms are configured. Add " code { "[[alarms]]" } " tables or " code { "[detection] packs = [\"cis\"]" } " to the configuration file (docs/DETECTION.md)." }
+            p { "No alarms are configured. Declare one on the " a href="/rules" { "Rules" } " page, or add " code { "[[alarms]]" } " tables or " code { "[detection] packs = [\"cis\"]" } " to the configuration file (docs/DETECTION.md)." }
         } @else {
             table.data #alarms {
                 thead { tr { th { "Alarm" } th { "State" } th { "Since" } th { "Condition" } th { "Reason" } } }
@@ -601,15 +611,15 @@ async fn alarm_page(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, PageError> {
-    all_accounts(&caller)?;
     let threshold = state
         .config()
         .detection
+        .current()
         .alarms
         .iter()
         .find(|a| a.name == name)
         .map_or(0.0, |a| a.spec.threshold);
-    let d = detail(&state, name).await?;
+    let d = detail(&state, &caller, name).await?;
     let a = &d.alarm;
     let body = html! {
         h1 { "Alarm " (a.name) }

@@ -20,6 +20,7 @@ pub mod integrity;
 pub mod metrics;
 pub mod oidc;
 pub mod query;
+pub mod rules;
 pub mod signin;
 pub mod sources;
 pub mod tracker;
@@ -63,9 +64,9 @@ pub struct ServerConfig {
     /// CloudTrail public keys the AWS-compatible endpoint lists (`ListPublicKeys`),
     /// as configured by the operator (`[integrity] public_keys`).
     pub public_keys: auditwatch_integrity::KeyRing,
-    /// What live detection runs (alarms, rules, channels), for the Alarms and Alerts
-    /// pages.
-    pub detection: Arc<auditwatch_detect::Definitions>,
+    /// What live detection runs (alarms, rules, channels) and the changes made on
+    /// the Rules page, for the Alarms, Alerts and Rules pages.
+    pub detection: Arc<auditwatch_detect::Library>,
 }
 
 /// Sign-in settings.
@@ -205,6 +206,7 @@ fn routes() -> access::Routes {
         .merge(sources::routes())
         .merge(integrity::routes())
         .merge(alerts::routes())
+        .merge(rules::routes())
         .merge(aws::routes())
         .nest("/api/v1", api::routes())
         .nest("/tracker", tracker::routes())

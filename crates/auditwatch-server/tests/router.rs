@@ -703,7 +703,7 @@ async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
     let (defs, _) =
         auditwatch_detect::config::resolve(Default::default(), vec![alarm], vec![]).unwrap();
     let f = fixture_with(auditwatch_server::ServerConfig {
-        detection: std::sync::Arc::new(defs),
+        detection: std::sync::Arc::new(auditwatch_detect::Library::fixed(defs)),
         ..Default::default()
     });
     let store = auditwatch_store::Store::open(&f.dir.path().join("data")).unwrap();
@@ -802,4 +802,280 @@ async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
         get(&f.app, "/api/v1/alarms/nope").await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+fn json_req(method: &str, uri: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn form_req(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rules_are_tested_declared_edited_switched_and_removed() {
+    let f = fixture();
+    let analyst_a = f.app.as_(bearer_for(
+        &f.auth,
+        "ana",
+        auditwatch_auth::Role::Analyst,
+        Some(&[A]),
+    ));
+    let viewer = f.app.as_(bearer_for(
+        &f.auth,
+        "vic",
+        auditwatch_auth::Role::Viewer,
+        None,
+    ));
+    // A test reads only the caller's accounts: RunInstances is account B's.
+    let test =
+        json!({"filter_pattern": "{ $.eventName = \"RunInstances\" }", "start": "2024-01-01"});
+    let mine = send(
+        &analyst_a,
+        json_req("POST", "/api/v1/rules/test", test.clone()),
+    )
+    .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!(mine.json()["matched"], 0);
+    assert_eq!(mine.json()["scanned"], 60);
+    let all = send(&f.app, json_req("POST", "/api/v1/rules/test", test))
+        .await
+        .json();
+    assert_eq!(all["matched"], 12);
+    assert_eq!(all["scanned"], 72);
+    assert_eq!(all["events"].as_array().unwrap().len(), 12);
+    assert!(
+        all["events"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("carol RunInstances")
+    );
+    // Newest first.
+    assert!(all["events"][0]["time"].as_str() >= all["events"][11]["time"].as_str());
+    // The seed's trap is named; a bad pattern points at its column.
+    let avg = send(
+        &f.app,
+        json_req(
+            "POST",
+            "/api/v1/rules/test",
+            json!({"filter_pattern": "{ $.eventName = \"GetObject\" }", "start": "2024-01-01", "limit": 2}),
+        ),
+    )
+    .await
+    .json();
+    assert_eq!(avg["matched"], 20);
+    assert_eq!(avg["events"].as_array().unwrap().len(), 2);
+    let bad = send(
+        &f.app,
+        json_req(
+            "POST",
+            "/api/v1/rules/test",
+            json!({"filter_pattern": "{ $.eventName = }"}),
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("filter_pattern: filter pattern, column"),
+        "{}",
+        bad.body
+    );
+    assert_eq!(
+        send(
+            &viewer,
+            json_req(
+                "POST",
+                "/api/v1/rules/test",
+                json!({"filter_pattern": "{ $.a = 1 }"})
+            )
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Declaring: checked like the configuration file, names unique, admins only.
+    let alarm = json!({"name": "b-launches", "filter_pattern": "{ $.eventName = \"RunInstances\" }",
+        "statistic": "Avg", "accounts": [B]});
+    let r = send(&f.app, json_req("POST", "/api/v1/alarms", alarm.clone())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body
+            .contains("alarm `b-launches`: statistic `Avg`: one of Sum"),
+        "{}",
+        r.body
+    );
+    let mut alarm = alarm;
+    alarm["statistic"] = json!("Sum");
+    assert_eq!(
+        send(&viewer, json_req("POST", "/api/v1/alarms", alarm.clone()))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = send(&f.app, json_req("POST", "/api/v1/alarms", alarm.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let made = r.json();
+    assert_eq!(made["origin"], "UI");
+    assert_eq!(made["enabled"], true);
+    assert_eq!(made["changed_by"], "root");
+    assert_eq!(
+        send(&f.app, json_req("POST", "/api/v1/alarms", alarm.clone()))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    // Alarms limited to accounts are shown to callers who see those accounts only.
+    let alarms = get(&f.app, "/api/v1/alarms").await.json();
+    assert_eq!(alarms[0]["name"], "b-launches");
+    assert_eq!(get(&analyst_a, "/api/v1/alarms").await.json(), json!([]));
+    assert_eq!(
+        get(&analyst_a, "/api/v1/alarms/b-launches").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Editing: no renaming; the new table replaces the old.
+    let mut edited = alarm.clone();
+    edited["threshold"] = json!(5);
+    edited["name"] = json!("other");
+    let r = send(
+        &f.app,
+        json_req("PUT", "/api/v1/alarms/b-launches", edited.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("cannot be renamed"), "{}", r.body);
+    edited["name"] = json!("b-launches");
+    let r = send(&f.app, json_req("PUT", "/api/v1/alarms/b-launches", edited)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.json()["condition"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sum >= 5"),
+        "{}",
+        r.body
+    );
+
+    // Switching off: the alarm stops (gone from Alarms), the switch is kept.
+    let off = send(
+        &f.app,
+        json_req(
+            "POST",
+            "/api/v1/rules/alarm/b-launches",
+            json!({"enabled": false}),
+        ),
+    )
+    .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(off.json()["enabled"], false);
+    assert_eq!(get(&f.app, "/api/v1/alarms").await.json(), json!([]));
+    let listed = get(&viewer, "/api/v1/rules").await.json();
+    assert_eq!(listed[0]["id"], "b-launches");
+    assert_eq!(listed[0]["enabled"], false);
+    assert_eq!(
+        send(
+            &f.app,
+            json_req(
+                "POST",
+                "/api/v1/rules/sigma/nope",
+                json!({"enabled": false})
+            )
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    // Kept in the catalog: a library opened again on the data directory has it.
+    let (again, warnings) = auditwatch_detect::Library::open(
+        &f.dir.path().join("data"),
+        auditwatch_detect::Definitions::default(),
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(again.entries()[0].id, "b-launches");
+    assert!(!again.entries()[0].enabled);
+    assert!(again.current().alarms.is_empty());
+
+    // The page: listed with its actions; the form tests and saves.
+    let page = get(&f.app, "/rules").await;
+    assert!(
+        page.body.contains("data-id=\"b-launches\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(">Enable<") && page.body.contains(">Remove<"));
+    let tested = send(
+        &f.app,
+        form_req(
+            "/rules/test",
+            "filter_pattern=%7B+%24.userIdentity.userName+%3D+%22bob%22+%7D&start=2024-01-01",
+        ),
+    )
+    .await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+    assert!(
+        tested.body.contains("<strong>20</strong> of 72 events"),
+        "{}",
+        tested.body
+    );
+    let saved = send(
+        &f.app,
+        form_req(
+            "/rules/alarms",
+            "name=bob-denied&filter_pattern=%7B+%24.errorCode+%3D+%22AccessDenied%22+%7D&statistic=Sum&threshold=3&treat_missing_data=notBreaching",
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let refused = send(
+        &f.app,
+        form_req("/rules/alarms", "name=x&filter_pattern=%7B&threshold=lots"),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("threshold: `lots` is not a number"),
+        "{}",
+        refused.body
+    );
+    let edit = get(&f.app, "/rules?edit=bob-denied").await;
+    assert!(edit.body.contains("Edit alarm bob-denied"), "{}", edit.body);
+    assert!(edit.body.contains("value=\"3\""), "{}", edit.body);
+    let alarms = get(&f.app, "/api/v1/alarms").await.json();
+    assert_eq!(alarms[0]["name"], "bob-denied");
+
+    // Removing.
+    let r = send(
+        &f.app,
+        json_req("DELETE", "/api/v1/alarms/b-launches", json!({})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        send(
+            &f.app,
+            json_req("DELETE", "/api/v1/alarms/b-launches", json!({}))
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let audit = get(&f.app, "/api/v1/audit").await.body;
+    for action in [
+        "alarm.declare",
+        "alarm.update",
+        "rule.switch",
+        "alarm.remove",
+    ] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
 }

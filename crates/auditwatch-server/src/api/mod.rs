@@ -51,6 +51,12 @@ use crate::view::EventView;
         crate::alerts::status_api,
         crate::alerts::alarms_api,
         crate::alerts::alarm_api,
+        crate::rules::list_api,
+        crate::rules::switch_api,
+        crate::rules::test_api,
+        crate::rules::declare_api,
+        crate::rules::update_api,
+        crate::rules::remove_api,
     ),
     components(schemas(
         ErrorBody,
@@ -125,6 +131,36 @@ pub fn routes() -> Routes {
             Access::Role(Role::Viewer),
             crate::alerts::alarm_api,
         )
+        .post(
+            "/alarms",
+            Access::Role(Role::Admin),
+            crate::rules::declare_api,
+        )
+        .audit("alarm.declare")
+        .put(
+            "/alarms/{name}",
+            Access::Role(Role::Admin),
+            crate::rules::update_api,
+        )
+        .audit("alarm.update")
+        .delete(
+            "/alarms/{name}",
+            Access::Role(Role::Admin),
+            crate::rules::remove_api,
+        )
+        .audit("alarm.remove")
+        .get("/rules", Access::Role(Role::Viewer), crate::rules::list_api)
+        .post(
+            "/rules/test",
+            Access::Role(Role::Analyst),
+            crate::rules::test_api,
+        )
+        .post(
+            "/rules/{kind}/{id}",
+            Access::Role(Role::Admin),
+            crate::rules::switch_api,
+        )
+        .audit("rule.switch")
         .fallback(not_found)
 }
 

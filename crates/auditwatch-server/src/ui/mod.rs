@@ -158,6 +158,7 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
         ("/services", "Services"),
         ("/integrity", "Integrity"),
         ("/alerts", "Alerts"),
+        ("/rules", "Rules"),
     ];
     if caller.is_some_and(|c| c.role >= Role::Analyst) {
         nav.push(("/sql", "SQL"));

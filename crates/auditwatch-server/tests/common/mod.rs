@@ -161,7 +161,9 @@ pub fn bearer_for(auth: &AuthStore, name: &str, role: Role, accounts: Option<&[&
     }
 }
 
-pub fn fixture_with(config: ServerConfig) -> Fixture {
+/// A fixture serving `config`; its detection definitions are opened on the data
+/// directory, so the Rules page can change them as in `serve`.
+pub fn fixture_with(mut config: ServerConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     write_fixture(&input);
@@ -175,6 +177,10 @@ pub fn fixture_with(config: ServerConfig) -> Fixture {
     )
     .unwrap();
     assert_eq!(summary.events_added, 72);
+    let (library, warnings) =
+        auditwatch_detect::Library::open(&data, config.detection.file().clone()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    config.detection = std::sync::Arc::new(library);
     let state = AppState::new(store, AuthStore::open(&data).unwrap(), config);
     let auth = state.auth().clone();
     let who = session_for(&auth, "root", Role::Admin, None);

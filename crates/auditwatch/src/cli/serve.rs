@@ -82,8 +82,11 @@ pub fn serve(
     let ingest = config.ingest.clone();
     let retention = config.retention.clone();
     let public_keys = config.public_keys.clone();
-    let detection = std::sync::Arc::new(config.detection.clone());
-    for w in &config.detection_warnings {
+    let (library, library_warnings) =
+        auditwatch_detect::Library::open(store.data_dir(), config.detection.clone())
+            .with_context(|| format!("opening the rules declared in {data_dir}"))?;
+    let library = std::sync::Arc::new(library);
+    for w in config.detection_warnings.iter().chain(&library_warnings) {
         eprintln!("warning: {w}");
     }
     runtime()?.block_on(async move {
@@ -108,10 +111,10 @@ pub fn serve(
             ));
         }
         let detector = {
-            let (store, defs, stopped) =
-                (store.clone(), (*detection).clone(), sources_stopped.clone());
+            let (store, library, stopped) =
+                (store.clone(), library.clone(), sources_stopped.clone());
             tokio::spawn(async move {
-                if let Err(e) = auditwatch_detect::service::run(store, defs, stopped).await {
+                if let Err(e) = auditwatch_detect::service::run(store, library, stopped).await {
                     tracing::error!(error = %e, "detection could not start");
                 }
             })
@@ -122,7 +125,7 @@ pub fn serve(
             auth: auth_config,
             sources: runner,
             public_keys,
-            detection: detection.clone(),
+            detection: library.clone(),
             ..ServerConfig::default()
         };
         let state = AppState::new(store, auth, server_config);
@@ -143,11 +146,16 @@ pub fn serve(
         if source_count > 0 {
             println!("Running {source_count} source(s); status at /sources and /api/v1/sources.");
         }
+        let detection = library.current();
         if !detection.is_empty() {
             println!(
-                "Detecting with {} alarm(s) and {} rule(s); alerts at /alerts, alarms at /alarms.",
+                "Detecting with {} alarm(s) and {} rule(s); alerts at /alerts, alarms at /alarms, rules at /rules.",
                 detection.alarms.len(),
                 detection.rules.len()
+                    + detection
+                        .sigma
+                        .as_ref()
+                        .map_or(0, |s| s.rule_count() + s.correlation_count())
             );
         }
         println!("Stop with Ctrl-C.");
