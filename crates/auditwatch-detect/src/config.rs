@@ -706,6 +706,11 @@ mod tests {
             err(alarm_toml("notify = [\"pager\"]")).contains("no [[notify]] channel named `pager`")
         );
         assert!(err(alarm_toml("period = 30")).contains("period 30"));
+        assert!(
+            err(alarm_toml("accounts = [\"1234\"]"))
+                .contains("accounts: `1234` is not a 12-digit AWS account ID")
+        );
+        assert!(err(alarm_toml("accounts = []")).contains("accounts: empty"));
         assert!(err(alarm_toml("metric_value = \"lots\"")).contains("metric_value"));
         let mut bad_pattern = alarm_toml("");
         bad_pattern.filter_pattern = "{ $.eventName = }".into();

@@ -326,7 +326,7 @@ impl Library {
             .map_err(|e| LibraryError::Invalid(e.to_string()))
     }
 
-    fn from_file(&self, name: &str) -> bool {
+    fn in_file(&self, name: &str) -> bool {
         self.file.alarms.iter().any(|a| a.name == name)
     }
 
@@ -334,7 +334,7 @@ impl Library {
     pub fn declare_alarm(&self, settings: AlarmSettings, by: &str) -> Result<(), LibraryError> {
         self.check_alarm(&settings)?;
         let name = settings.name.clone();
-        if self.from_file(&name) {
+        if self.in_file(&name) {
             return Err(LibraryError::Exists(name));
         }
         let change = Change {
@@ -381,7 +381,7 @@ impl Library {
                 settings.name
             )));
         }
-        if self.from_file(name) {
+        if self.in_file(name) {
             return Err(LibraryError::FromConfig(name.to_string()));
         }
         self.check_alarm(&settings)?;
@@ -411,7 +411,7 @@ impl Library {
 
     /// Removes a declared alarm (its state and history stay in the catalog).
     pub fn remove_alarm(&self, name: &str) -> Result<(), LibraryError> {
-        if self.from_file(name) {
+        if self.in_file(name) {
             return Err(LibraryError::FromConfig(name.to_string()));
         }
         let key = switch_key("alarm", name);

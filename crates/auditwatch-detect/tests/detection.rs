@@ -456,3 +456,94 @@ fn sigma_rules_alert_with_their_author_and_correlations_span_segments_and_accoun
         (Some("Ada"), "critical")
     );
 }
+
+#[test]
+fn switched_off_rules_raise_nothing_and_alarms_limited_to_accounts_count_only_those() {
+    let mut memory = Memory::default();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("secret.yml");
+    std::fs::write(
+        &rules,
+        "title: Top secret read\nid: top-secret\nlevel: critical\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  sel:\n    eventName: GetSecretValue\n  condition: sel\n---\n\
+         title: Secret burst\nid: burst\nlevel: high\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  sel: {eventName: GetSecretValue}\n  timeframe: 10m\n  \
+         condition: sel | count() >= 2\n",
+    )
+    .unwrap();
+    let (mut file, warnings) = resolve(
+        DetectionSettings {
+            rules: vec![rules],
+            ..Default::default()
+        },
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    file.max_lateness_secs = 10 * 365 * 86_400;
+    let store = open(dir.path(), &file);
+    let (library, _) = auditwatch_detect::Library::open(store.data_dir(), file).unwrap();
+    // An alarm for one account, declared as the Rules page does.
+    let alarm: AlarmSettings = toml::from_str(
+        "name = \"ours\"\nfilter_pattern = '{ $.eventName = \"GetSecretValue\" }'\n\
+         treat_missing_data = \"notBreaching\"\naccounts = [\"111122223333\"]",
+    )
+    .unwrap();
+    library.declare_alarm(alarm, "root").unwrap();
+    library
+        .set_enabled("sigma", "top-secret", false, "root")
+        .unwrap();
+    library
+        .set_enabled("correlation", "burst", false, "root")
+        .unwrap();
+    let e = library
+        .set_enabled("sigma", "nope", false, "root")
+        .unwrap_err();
+    assert_eq!(e.to_string(), "no sigma with id `nope`");
+
+    // Another account's reads: the alarm counts none, the rules are off.
+    ingest(
+        &store,
+        dir.path(),
+        "1.json",
+        &[
+            record("b1", T0, "GetSecretValue", "s", "444455556666"),
+            record("b2", T0 + 10, "GetSecretValue", "s", "444455556666"),
+        ],
+    );
+    let t = detect_and_evaluate(&store, &library.current(), &mut memory, T0 + 400).unwrap();
+    assert_eq!(t.pass.events, 2);
+    assert!(
+        t.pass.alerts.is_empty() && t.alarm_alerts.is_empty(),
+        "{t:?}"
+    );
+    let c = store.catalog().unwrap();
+    assert!(c.metric_points("ours", 0, i64::MAX).unwrap().is_empty());
+
+    // Its own account's read fires it; switching the rule back on alerts again.
+    library
+        .set_enabled("sigma", "top-secret", true, "root")
+        .unwrap();
+    ingest(
+        &store,
+        dir.path(),
+        "2.json",
+        &[record(
+            "a1",
+            T0 + 600,
+            "GetSecretValue",
+            "s",
+            "111122223333",
+        )],
+    );
+    let t = detect_and_evaluate(&store, &library.current(), &mut memory, T0 + 1000).unwrap();
+    assert_eq!(t.alarm_alerts.len(), 1, "{t:?}");
+    assert_eq!(t.pass.alerts.len(), 1, "{t:?}");
+    let alerts = c.alerts(&Scope::All, None, 10).unwrap();
+    let mut rules: Vec<_> = alerts.iter().map(|a| a.rule.as_str()).collect();
+    rules.sort();
+    assert_eq!(rules, ["ours", "top-secret"], "the burst stays off");
+}
