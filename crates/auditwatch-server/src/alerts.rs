@@ -341,7 +341,7 @@ async fn alert_page(
             div.actions {
                 @for (s, label) in [("acknowledged", "Acknowledge"), ("resolved", "Resolve"), ("open", "Reopen")] {
                     @if a.status != s {
-                        form method="post" action={ "/alerts/" (a.id) "/status" } style="display:inline" {
+                        form.inline method="post" action={ "/alerts/" (a.id) "/status" } {
                             (csrf_field(&caller))
                             input type="hidden" name="status" value=(s);
                             button type="submit" { (label) }

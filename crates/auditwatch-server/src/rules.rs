@@ -127,14 +127,23 @@ fn library(state: &AppState) -> Arc<Library> {
     state.config().detection.clone()
 }
 
-/// Library changes touch SQLite: off the async workers.
+/// Runs a library change off the async workers (it touches SQLite), then turns the
+/// ingest queue on or off to match, so that an alarm declared on an idle server
+/// counts the very next commit (the detection loop would only notice next tick).
 async fn run_blocking<T: Send + 'static>(
+    state: &AppState,
     f: impl FnOnce() -> Result<T, LibraryError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
+    let (store, lib) = (state.store().clone(), library(state));
+    tokio::task::spawn_blocking(move || {
+        let out = f().map_err(ApiError::from)?;
+        store
+            .catalog()
+            .and_then(|c| c.set_detection(!lib.current().is_empty()))?;
+        Ok(out)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// An alarm counts every account it covers: declaring one takes a caller who sees
@@ -199,7 +208,7 @@ pub async fn switch_api(
     let by = caller.name.clone();
     let (k, i) = (kind.clone(), id.clone());
     let l = lib.clone();
-    run_blocking(move || l.set_enabled(&k, &i, body.enabled, &by)).await?;
+    run_blocking(&state, move || l.set_enabled(&k, &i, body.enabled, &by)).await?;
     Ok(Json(entry(&lib, &kind, &id)?))
 }
 
@@ -219,7 +228,7 @@ pub async fn declare_api(
     may_declare(&caller, &settings)?;
     let lib = library(&state);
     let (l, by, name) = (lib.clone(), caller.name.clone(), settings.name.clone());
-    run_blocking(move || l.declare_alarm(settings, &by)).await?;
+    run_blocking(&state, move || l.declare_alarm(settings, &by)).await?;
     Ok((StatusCode::CREATED, Json(entry(&lib, "alarm", &name)?)))
 }
 
@@ -239,7 +248,7 @@ pub async fn update_api(
     may_declare(&caller, &settings)?;
     let lib = library(&state);
     let (l, by, n) = (lib.clone(), caller.name.clone(), name.clone());
-    run_blocking(move || l.update_alarm(&n, settings, &by)).await?;
+    run_blocking(&state, move || l.update_alarm(&n, settings, &by)).await?;
     Ok(Json(entry(&lib, "alarm", &name)?))
 }
 
@@ -253,7 +262,7 @@ pub async fn remove_api(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let lib = library(&state);
-    run_blocking(move || lib.remove_alarm(&name)).await?;
+    run_blocking(&state, move || lib.remove_alarm(&name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -543,7 +552,7 @@ async fn save_form(
             Ok(()) => {
                 let (l, by) = (lib.clone(), caller.name.clone());
                 let e = editing.clone();
-                run_blocking(move || {
+                run_blocking(&state, move || {
                     if e.is_empty() {
                         l.declare_alarm(s, &by)
                     } else {
@@ -601,7 +610,7 @@ async fn remove_form(
 ) -> Result<Response, PageError> {
     let lib = library(&state);
     let n = name.clone();
-    let result = run_blocking(move || lib.remove_alarm(&n)).await;
+    let result = run_blocking(&state, move || lib.remove_alarm(&n)).await;
     finish(&state, &caller, "alarm.remove", &name, result).await
 }
 
@@ -621,7 +630,7 @@ async fn switch_form(
     let lib = library(&state);
     let on = f.enabled == "true";
     let (k, i, by) = (f.kind.clone(), f.id.clone(), caller.name.clone());
-    let result = run_blocking(move || lib.set_enabled(&k, &i, on, &by)).await;
+    let result = run_blocking(&state, move || lib.set_enabled(&k, &i, on, &by)).await;
     let action = if on { "rule.enable" } else { "rule.disable" };
     finish(
         &state,
