@@ -2,20 +2,24 @@
 """The secret-read scenario end to end: CloudTrail files land in S3 (moto server on
 127.0.0.1), the S3 source takes them, the `secret-read` alarm (a metric filter on
 GetSecretValue of TopSecretInfo, Sum >= 1 per 300 s) goes to ALARM, and the alert
-reaches a real SMTP server (aiosmtpd), a webhook receiver and an SNS topic (moto,
-delivered to an SQS queue). Then: a fresh read is e-mailed within seconds, the alert
+reaches a real SMTP server (aiosmtpd) — in plain text, over STARTTLS and over TLS
+from the first byte, each TLS server with a certificate of a private CA given as the
+channel's `ca_file` — a webhook receiver and an SNS topic (moto, delivered to an SQS
+queue). Then: a fresh read is e-mailed within seconds, the alert
 is acknowledged through the API, and a restart sends nothing twice.
 
 Usage: alerts.py BIN WORKDIR
 """
 import datetime as dt
 import email
+import logging
 import gzip
 import http.server
 import http.cookiejar
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import threading
@@ -39,13 +43,42 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+        self.encrypted = getattr(self, "encrypted", []) + [bool(session.ssl)]
         return "250 Message accepted for delivery"
 
 
+def private_ca(folder):
+    """A CA and a certificate it signed for 127.0.0.1 (rustls refuses a self-signed
+    leaf as its own anchor, as it should)."""
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=folder)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+        "-subj", "/CN=Auditwatch e2e CA", "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "smtp.key", "-out", "smtp.csr")
+    with open(os.path.join(folder, "ext.cnf"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "smtp.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "1", "-extfile", "ext.cnf", "-out", "smtp.pem")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(os.path.join(folder, "smtp.pem"), os.path.join(folder, "smtp.key"))
+    return os.path.join(folder, "ca.pem"), ctx
+
+
+# The channel without the CA is refused on purpose; aiosmtpd would print each refusal.
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 mailbox = Mailbox()
 SMTP_PORT = free_port()
 smtp = Controller(mailbox, hostname="127.0.0.1", port=SMTP_PORT)
 smtp.start()
+# STARTTLS required before anything is sent, and TLS from the first byte (SMTPS).
+CA_PEM, TLS_CTX = private_ca(WORK)
+starttls_box, wrapped_box = Mailbox(), Mailbox()
+STARTTLS_PORT, WRAPPED_PORT = free_port(), free_port()
+smtp_starttls = Controller(starttls_box, hostname="127.0.0.1", port=STARTTLS_PORT,
+                           tls_context=TLS_CTX, require_starttls=True)
+smtp_starttls.start()
+smtp_wrapped = Controller(wrapped_box, hostname="127.0.0.1", port=WRAPPED_PORT, ssl_context=TLS_CTX)
+smtp_wrapped.start()
 
 hooks = []
 
@@ -100,7 +133,7 @@ threshold = 1
 period = 300
 treat_missing_data = "notBreaching"
 level = "critical"
-notify = ["mail", "hook", "topic"]
+notify = ["mail", "mail-starttls", "mail-tls", "mail-untrusted", "hook", "topic"]
 
 [[notify]]
 name = "mail"
@@ -108,6 +141,36 @@ type = "smtp"
 host = "127.0.0.1"
 port = {SMTP_PORT}
 tls = "none"
+from = "auditwatch@example.com"
+to = ["security@example.com"]
+
+[[notify]]
+name = "mail-starttls"
+type = "smtp"
+host = "127.0.0.1"
+port = {STARTTLS_PORT}
+tls = "starttls"
+ca_file = "{CA_PEM}"
+from = "auditwatch@example.com"
+to = ["security@example.com"]
+
+[[notify]]
+name = "mail-tls"
+type = "smtp"
+host = "127.0.0.1"
+port = {WRAPPED_PORT}
+tls = "tls"
+ca_file = "{CA_PEM}"
+from = "auditwatch@example.com"
+to = ["security@example.com"]
+
+# The STARTTLS server again, without its CA: the certificate must be refused.
+[[notify]]
+name = "mail-untrusted"
+type = "smtp"
+host = "127.0.0.1"
+port = {STARTTLS_PORT}
+tls = "starttls"
 from = "auditwatch@example.com"
 to = ["security@example.com"]
 
@@ -152,29 +215,32 @@ def mails_for(rule):
     return [m for _, m in mailbox.messages if f"({rule})" in m["Subject"]]
 
 
+# ---------------------------------------------------------------- a day of activity
+# In the bucket before the server starts, so that its first pass takes the whole day
+# (the alarm's alert counts the reads of the window it went to ALARM on).
+gen = os.path.join(WORK, "alerts-gen")
+end = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+subprocess.run([BIN, "generate", "--out", gen, "--events", "3000", "--days", "1", "--end", end, "--seed", "5"],
+               check=True, capture_output=True)
+uploaded = 0
+for root, _, files in os.walk(gen):
+    for name in files:
+        path = os.path.join(root, name)
+        s3.upload_file(path, "trail", os.path.relpath(path, gen))
+        uploaded += 1
+reads = 0
+for root, _, files in os.walk(gen):
+    for name in files:
+        with gzip.open(os.path.join(root, name)) as f:
+            for r in json.load(f)["Records"]:
+                if r["eventName"] == "GetSecretValue" and \
+                        str((r.get("requestParameters") or {}).get("secretId", "")).startswith("TopSecretInfo"):
+                    reads += 1
+assert reads > 0, "the generator plants reads of TopSecretInfo"
+print(f"  uploaded {uploaded} files; {reads} reads of TopSecretInfo among them")
+
 server = start()
 try:
-    # ---------------------------------------------------------------- a day of activity
-    gen = os.path.join(WORK, "alerts-gen")
-    end = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    subprocess.run([BIN, "generate", "--out", gen, "--events", "3000", "--days", "1", "--end", end, "--seed", "5"],
-                   check=True, capture_output=True)
-    uploaded = 0
-    for root, _, files in os.walk(gen):
-        for name in files:
-            path = os.path.join(root, name)
-            s3.upload_file(path, "trail", os.path.relpath(path, gen))
-            uploaded += 1
-    reads = 0
-    for root, _, files in os.walk(gen):
-        for name in files:
-            with gzip.open(os.path.join(root, name)) as f:
-                for r in json.load(f)["Records"]:
-                    if r["eventName"] == "GetSecretValue" and \
-                            str((r.get("requestParameters") or {}).get("secretId", "")).startswith("TopSecretInfo"):
-                        reads += 1
-    assert reads > 0, "the generator plants reads of TopSecretInfo"
-    print(f"  uploaded {uploaded} files; {reads} reads of TopSecretInfo among them")
 
     alerts = wait_until("the secret-read alert",
                         lambda: (lambda a: (any(x["rule"] == "secret-read" for x in a), a))(api("/api/v1/alerts")))
@@ -198,6 +264,21 @@ try:
     assert f"https://auditwatch.example.com/alerts/{secret['id']}" in text, text
     assert f"https://auditwatch.example.com/events/{secret['events'][0]}" in text, text
     assert "Sum >= 1 for 1 of 1 periods of 300 s" in text, text
+    # The same alert over STARTTLS and over TLS, verified against the private CA.
+    for box, how in [(starttls_box, "STARTTLS"), (wrapped_box, "TLS")]:
+        wait_until(f"the e-mail over {how}",
+                   lambda: (any(f"({'secret-read'})" in x["Subject"] for _, x in box.messages), len(box.messages)))
+        tm = next(x for _, x in box.messages if "(secret-read)" in x["Subject"])
+        assert tm["Message-ID"] == m["Message-ID"].replace("-mail@", f"-mail-{'starttls' if how == 'STARTTLS' else 'tls'}@"), \
+            (tm["Message-ID"], m["Message-ID"])
+        assert all(box.encrypted), f"a message over {how} arrived unencrypted"
+    log.flush()
+    refused = wait_until("the untrusted certificate's refusal", lambda: (lambda lines: (bool(lines), lines))(
+        [x for x in open(log.name).read().splitlines() if "mail-untrusted" in x and "notification failed" in x]))
+    assert re.search(r"certificate|UnknownIssuer", refused[0], re.I), refused[0]
+    assert not any("-mail-untrusted@" in x["Message-ID"] for _, x in starttls_box.messages), "sent despite the certificate"
+    print("  the alert was also e-mailed over STARTTLS and TLS, each server's certificate checked against the CA;")
+    print(f"  without the CA the certificate was refused: {refused[0].split('notification failed: ')[-1][:120]}")
     wait_until("the webhook", lambda: (any(h[1]["alert"]["rule"] == "secret-read" for h in hooks), len(hooks)))
     headers, doc = next(h for h in hooks if h[1]["alert"]["rule"] == "secret-read")
     assert headers["idempotency-key"] == f"{key}-hook", headers
@@ -289,6 +370,8 @@ finally:
     server.wait(timeout=30)
     moto.terminate()
     smtp.stop()
+    smtp_starttls.stop()
+    smtp_wrapped.stop()
     hook_server.shutdown()
     log.close()
 print("alerts: ok")

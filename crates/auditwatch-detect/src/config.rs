@@ -23,6 +23,7 @@
 //! type = "smtp"                # or "webhook" (url, format = "generic" | "slack"), "sns"
 //! host = "smtp.example.com"
 //! tls = "starttls"             # "tls", "starttls" or "none"
+//! # ca_file = "/etc/ssl/company-ca.pem"   # trust a private CA too
 //! username = "auditwatch"
 //! password_env = "AUDITWATCH_SMTP_PASSWORD"
 //! from = "auditwatch@example.com"
@@ -143,6 +144,9 @@ pub enum ChannelSettings {
         port: Option<u16>,
         /// `starttls` (default), `tls` or `none`.
         tls: Option<String>,
+        /// A PEM file of certificate authorities to trust besides the public ones
+        /// (a company mail relay with a private CA).
+        ca_file: Option<PathBuf>,
         /// Sign-in name, if the server wants one.
         username: Option<String>,
         /// The environment variable holding the password (never in the file).
@@ -230,6 +234,8 @@ pub enum Channel {
         port: u16,
         /// Protection.
         tls: SmtpTls,
+        /// Extra trusted certificate authorities (PEM).
+        ca_pem: Option<Vec<u8>>,
         /// Sign-in name and password.
         credentials: Option<(String, String)>,
         /// Sender.
@@ -371,6 +377,7 @@ fn channel(c: ChannelSettings) -> Result<Channel, DetectError> {
             host,
             port,
             tls,
+            ca_file,
             username,
             password_env,
             from,
@@ -417,11 +424,32 @@ fn channel(c: ChannelSettings) -> Result<Channel, DetectError> {
                 SmtpTls::StartTls => 587,
                 SmtpTls::None => 25,
             });
+            let ca_pem = match ca_file {
+                None => None,
+                Some(_) if tls == SmtpTls::None => {
+                    return Err(bad(format!(
+                        "notify `{name}`: ca_file: set, but tls is none"
+                    )));
+                }
+                Some(f) => {
+                    let pem = std::fs::read(&f).map_err(|e| {
+                        bad(format!("notify `{name}`: ca_file: {}: {e}", f.display()))
+                    })?;
+                    lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|e| {
+                        bad(format!(
+                            "notify `{name}`: ca_file: {}: not a PEM certificate: {e}",
+                            f.display()
+                        ))
+                    })?;
+                    Some(pem)
+                }
+            };
             Channel::Smtp {
                 name,
                 host,
                 port,
                 tls,
+                ca_pem,
                 credentials,
                 from,
                 to,
