@@ -43,7 +43,8 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
-        self.encrypted = getattr(self, "encrypted", []) + [bool(session.ssl)]
+        # The transport a message came over: TLS from the start, or after STARTTLS.
+        self.encrypted = getattr(self, "encrypted", []) + [server.transport.get_extra_info("ssl_object") is not None]
         return "250 Message accepted for delivery"
 
 
@@ -272,6 +273,7 @@ try:
         assert tm["Message-ID"] == m["Message-ID"].replace("-mail@", f"-mail-{'starttls' if how == 'STARTTLS' else 'tls'}@"), \
             (tm["Message-ID"], m["Message-ID"])
         assert all(box.encrypted), f"a message over {how} arrived unencrypted"
+    assert not any(mailbox.encrypted), "the plain server saw TLS"  # the check tells them apart
     log.flush()
     refused = wait_until("the untrusted certificate's refusal", lambda: (lambda lines: (bool(lines), lines))(
         [x for x in open(log.name).read().splitlines() if "mail-untrusted" in x and "notification failed" in x]))

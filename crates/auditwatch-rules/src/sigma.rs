@@ -584,23 +584,40 @@ impl SigmaSet {
         time_us: i64,
         tag: &T,
     ) {
+        for input in self.inputs(record, m, time_us, tag) {
+            windows.push(input);
+        }
+    }
+
+    /// What [`SigmaSet::feed`] pushes, for a caller that matches on several threads
+    /// and feeds the windows on one.
+    pub fn inputs<T: Clone>(
+        &self,
+        record: &Value,
+        m: RuleMatch,
+        time_us: i64,
+        tag: &T,
+    ) -> Vec<Input<T>> {
         let event = JsonEvent::borrow(record);
         let get = |path: &str| event.get_field(path).as_ref().and_then(text_of);
-        for &(c, rule) in &self.feeds[m.0] {
-            let def = &self.correlations[c];
-            windows.push(Input {
-                correlation: c,
-                group: def
-                    .group_by
-                    .iter()
-                    .map(|g| get(g).unwrap_or_default())
-                    .collect(),
-                time_us,
-                rule,
-                value: def.field.as_deref().and_then(get),
-                tag: tag.clone(),
-            });
-        }
+        self.feeds[m.0]
+            .iter()
+            .map(|&(c, rule)| {
+                let def = &self.correlations[c];
+                Input {
+                    correlation: c,
+                    group: def
+                        .group_by
+                        .iter()
+                        .map(|g| get(g).unwrap_or_default())
+                        .collect(),
+                    time_us,
+                    rule,
+                    value: def.field.as_deref().and_then(get),
+                    tag: tag.clone(),
+                }
+            })
+            .collect()
     }
 
     /// The group-by fields of a correlation with their values, `a=x, b=y`.

@@ -35,6 +35,51 @@ fn opt(a: &StringArray, i: usize) -> Option<&str> {
     a.is_valid(i).then(|| a.value(i))
 }
 
+/// One batch of a scan, sendable to another thread (its columns are shared, not
+/// copied).
+#[derive(Debug, Clone)]
+pub struct ScanBatch {
+    time: datafusion::arrow::array::TimestampMicrosecondArray,
+    strings: [StringArray; 6],
+}
+
+impl ScanBatch {
+    fn new(batch: &datafusion::arrow::array::RecordBatch) -> Self {
+        let s = |i: usize| batch.column(i).as_string::<i32>().clone();
+        Self {
+            time: batch
+                .column(0)
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone(),
+            strings: [s(1), s(2), s(3), s(4), s(5), s(6)],
+        }
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    /// Whether it has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> Scanned<'_> {
+        let [id, account, user, name, ip, raw] = &self.strings;
+        Scanned {
+            time_us: self.time.value(i),
+            event_id: opt(id, i),
+            account_id: opt(account, i),
+            username: opt(user, i),
+            event_name: opt(name, i),
+            source_ip: opt(ip, i),
+            raw: raw.value(i),
+        }
+    }
+}
+
 impl Store {
     /// Calls `f` for every event `scope` sees with `eventTime` in `[start, end]` (µs,
     /// either open), in no particular order. Returns how many were scanned.
@@ -44,6 +89,22 @@ impl Store {
         start: Option<i64>,
         end: Option<i64>,
         mut f: impl FnMut(&Scanned<'_>),
+    ) -> Result<u64> {
+        self.scan_batches(scope, start, end, |b| {
+            for i in 0..b.len() {
+                f(&b.row(i));
+            }
+        })
+        .await
+    }
+
+    /// As [`Store::scan`], a batch at a time (to hand batches to other threads).
+    pub async fn scan_batches(
+        &self,
+        scope: &Scope,
+        start: Option<i64>,
+        end: Option<i64>,
+        mut f: impl FnMut(ScanBatch),
     ) -> Result<u64> {
         let ctx = self.session(scope)?;
         let mut df = ctx.table("events").await?;
@@ -66,21 +127,8 @@ impl Store {
         let mut n = 0;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
-            let time = batch.column(0).as_primitive::<TimestampMicrosecondType>();
-            let s = |i: usize| batch.column(i).as_string::<i32>();
-            let (id, account, user, name, ip, raw) = (s(1), s(2), s(3), s(4), s(5), s(6));
-            for i in 0..batch.num_rows() {
-                f(&Scanned {
-                    time_us: time.value(i),
-                    event_id: opt(id, i),
-                    account_id: opt(account, i),
-                    username: opt(user, i),
-                    event_name: opt(name, i),
-                    source_ip: opt(ip, i),
-                    raw: raw.value(i),
-                });
-            }
             n += batch.num_rows() as u64;
+            f(ScanBatch::new(&batch));
         }
         Ok(n)
     }

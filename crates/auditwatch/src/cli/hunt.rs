@@ -18,9 +18,12 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use auditwatch_detect::config::load_rules;
+use auditwatch_rules::correlate::Input;
 use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::Rule;
+use auditwatch_rules::sigma::SigmaSet;
 use auditwatch_store::Scope;
+use auditwatch_store::scan::ScanBatch;
 use serde_json::{Value, json};
 
 use super::{Outcome, format_or_default, open_existing_store, runtime};
@@ -87,57 +90,27 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     );
     let store = open_existing_store(config)?;
     let started = Instant::now();
-    let mut hits: Vec<(i64, Value)> = Vec::new();
-    let mut unparsed = 0u64;
-    // Correlation inputs share their timeline line: a window holds many.
-    let mut windows = sigma.as_ref().map(|s| s.windows::<Arc<(i64, Value)>>());
-    let line =
-        |time_us: i64, id: &str, title: &str, level: &str, author: Option<&str>, event: &Value| {
-            let mut v = event.clone();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("rule".into(), json!(id));
-                o.insert("title".into(), json!(title));
-                o.insert("level".into(), json!(level));
-                o.insert("author".into(), json!(author));
-            }
-            (time_us, v)
-        };
-    let scanned = runtime()?.block_on(store.scan(&Scope::All, start, end, |e| {
-        let Ok(record) = serde_json::from_str::<Value>(e.raw) else {
-            unparsed += 1;
-            return;
-        };
-        let event = || {
-            json!({
-                "time": chrono::DateTime::from_timestamp_micros(e.time_us)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                "account": e.account_id, "user": e.username, "eventName": e.event_name,
-                "sourceIPAddress": e.source_ip, "eventID": e.event_id,
-            })
-        };
-        for r in &rules {
-            if r.pattern.matches(&record) {
-                hits.push(line(e.time_us, &r.id, &r.title, &r.level, None, &event()));
-            }
+    let (scanned, found) = scan(&store, start, end, &rules, sigma.as_ref())?;
+    let Found {
+        mut hits,
+        inputs,
+        unparsed,
+    } = found;
+    // Workers finish in any order: sort what they found, so that ties in time are
+    // broken the same way on every run.
+    let event_id = |l: &Line| {
+        l.1.get("eventID")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut inputs = inputs;
+    inputs.sort_by_cached_key(|i| (i.time_us, i.correlation, i.rule, event_id(&i.tag)));
+    let mut windows = sigma.as_ref().map(|s| s.windows::<Arc<Line>>());
+    if let Some(w) = &mut windows {
+        for i in inputs {
+            w.push(i);
         }
-        if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
-            for m in sigma.matches(&record) {
-                let ev = Arc::new((e.time_us, event()));
-                sigma.feed(windows, &record, m, e.time_us, &ev);
-                if sigma.alerts(m) {
-                    let r = sigma.rule(m);
-                    hits.push(line(
-                        e.time_us,
-                        &r.id,
-                        &r.title,
-                        &r.level,
-                        r.author.as_deref(),
-                        &ev.1,
-                    ));
-                }
-            }
-        }
-    }))?;
+    }
     if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
         for f in windows.judge() {
             let c = sigma.correlation(f.correlation);
@@ -148,7 +121,10 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             }
         }
     }
-    hits.sort_by_key(|(t, _)| *t);
+    hits.sort_by_cached_key(|l| {
+        let rule = l.1.get("rule").and_then(Value::as_str).map(str::to_string);
+        (l.0, rule, event_id(l))
+    });
     let rows: Vec<serde_json::Map<String, Value>> = hits
         .into_iter()
         .filter_map(|(_, v)| match v {
@@ -193,5 +169,132 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
         Outcome::SomeRejected
     } else {
         Outcome::Success
+    })
+}
+
+/// A timeline line: event time and its row.
+type Line = (i64, Value);
+
+/// What the workers found.
+#[derive(Default)]
+struct Found {
+    hits: Vec<Line>,
+    /// Matches of rules that feed correlations (their timeline line shared: a
+    /// window holds many).
+    inputs: Vec<Input<Arc<Line>>>,
+    unparsed: u64,
+}
+
+fn line(
+    time_us: i64,
+    id: &str,
+    title: &str,
+    level: &str,
+    author: Option<&str>,
+    event: &Value,
+) -> Line {
+    let mut v = event.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("rule".into(), json!(id));
+        o.insert("title".into(), json!(title));
+        o.insert("level".into(), json!(level));
+        o.insert("author".into(), json!(author));
+    }
+    (time_us, v)
+}
+
+/// Runs every rule over one batch.
+fn hunt_batch(batch: &ScanBatch, rules: &[Rule], sigma: Option<&SigmaSet>, found: &mut Found) {
+    for i in 0..batch.len() {
+        let e = batch.row(i);
+        let Ok(record) = serde_json::from_str::<Value>(e.raw) else {
+            found.unparsed += 1;
+            continue;
+        };
+        let event = || {
+            json!({
+                "time": chrono::DateTime::from_timestamp_micros(e.time_us)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "account": e.account_id, "user": e.username, "eventName": e.event_name,
+                "sourceIPAddress": e.source_ip, "eventID": e.event_id,
+            })
+        };
+        for r in rules {
+            if r.pattern.matches(&record) {
+                found
+                    .hits
+                    .push(line(e.time_us, &r.id, &r.title, &r.level, None, &event()));
+            }
+        }
+        if let Some(sigma) = sigma {
+            for m in sigma.matches(&record) {
+                let ev = Arc::new((e.time_us, event()));
+                found
+                    .inputs
+                    .extend(sigma.inputs(&record, m, e.time_us, &ev));
+                if sigma.alerts(m) {
+                    let r = sigma.rule(m);
+                    found.hits.push(line(
+                        e.time_us,
+                        &r.id,
+                        &r.title,
+                        &r.level,
+                        r.author.as_deref(),
+                        &ev.1,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Scans the lake on this thread and matches on every core: batches go to one
+/// worker per core over a bounded channel (so a slow matcher holds the scan back
+/// instead of filling memory), and each worker keeps what it found.
+fn scan(
+    store: &auditwatch_store::Store,
+    start: Option<i64>,
+    end: Option<i64>,
+    rules: &[Rule],
+    sigma: Option<&SigmaSet>,
+) -> Result<(u64, Found)> {
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ScanBatch>(workers * 2);
+    let rx = std::sync::Mutex::new(rx);
+    let rt = runtime()?;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut found = Found::default();
+                    loop {
+                        let next = rx
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok(batch) = next else {
+                            return found;
+                        };
+                        hunt_batch(&batch, rules, sigma, &mut found);
+                    }
+                })
+            })
+            .collect();
+        let scanned = rt.block_on(store.scan_batches(&Scope::All, start, end, |b| {
+            // A send fails only if every worker is gone, and a worker leaves only
+            // when the channel closes.
+            let _ = tx.send(b);
+        }));
+        drop(tx);
+        let mut all = Found::default();
+        for h in handles {
+            let f = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a hunt worker panicked"))?;
+            all.hits.extend(f.hits);
+            all.inputs.extend(f.inputs);
+            all.unparsed += f.unparsed;
+        }
+        Ok((scanned?, all))
     })
 }

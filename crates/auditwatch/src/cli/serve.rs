@@ -176,8 +176,10 @@ fn init_logging() {
         tracing_subscriber::EnvFilter::try_from_env("AUDITWATCH_LOG").unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("warn,auditwatch_server=info,auditwatch_detect=info")
         });
+    // Colours only on a terminal: a log file or journal gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
