@@ -51,6 +51,22 @@ fn defs(extra: &str) -> Definitions {
     d
 }
 
+/// The definitions of the Sigma rules at `rules`, judging any age, with the
+/// warnings of those that did not load.
+fn sigma_definitions(rules: std::path::PathBuf) -> (Definitions, Vec<String>) {
+    let (mut d, warnings) = resolve(
+        DetectionSettings {
+            rules: vec![rules],
+            ..Default::default()
+        },
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    d.max_lateness_secs = 10 * 365 * 86_400;
+    (d, warnings)
+}
+
 fn open(dir: &Path, defs: &Definitions) -> Store {
     let store = Store::open(&dir.join("data")).unwrap();
     store
@@ -393,21 +409,12 @@ fn sigma_rules_alert_with_their_author_and_correlations_span_segments_and_accoun
          condition: sel | count() by sourceIPAddress >= 3\n---\ntitle: Broken\n",
     )
     .unwrap();
-    let (mut d, warnings) = resolve(
-        DetectionSettings {
-            rules: vec![rules],
-            ..Default::default()
-        },
-        vec![],
-        vec![],
-    )
-    .unwrap();
+    let (d, warnings) = sigma_definitions(rules);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("burst.yml:11: rule \"Broken\": Missing required field"),
         "{warnings:?}"
     );
-    d.max_lateness_secs = 10 * 365 * 86_400;
     let store = open(dir.path(), &d);
     ingest(
         &store,
@@ -473,17 +480,8 @@ fn switched_off_rules_raise_nothing_and_alarms_limited_to_accounts_count_only_th
          condition: sel | count() >= 2\n",
     )
     .unwrap();
-    let (mut file, warnings) = resolve(
-        DetectionSettings {
-            rules: vec![rules],
-            ..Default::default()
-        },
-        vec![],
-        vec![],
-    )
-    .unwrap();
+    let (file, warnings) = sigma_definitions(rules);
     assert!(warnings.is_empty(), "{warnings:?}");
-    file.max_lateness_secs = 10 * 365 * 86_400;
     let store = open(dir.path(), &file);
     let (library, _) = auditwatch_detect::Library::open(store.data_dir(), file).unwrap();
     // An alarm for one account, declared as the Rules page does.

@@ -512,7 +512,7 @@ async fn audit_page(
             p { a href=(url("/admin/audit", &[pairs[0], pairs[1], pairs[2], pairs[3], ("before", n.as_str())])) { "Older entries" } }
         }
     };
-    Ok(layout(Some(&caller), "Audit log", "Admin", body).into_response())
+    Ok(layout(Some(&caller), "Audit log", "Audit log", body).into_response())
 }
 
 async fn audit_csv(

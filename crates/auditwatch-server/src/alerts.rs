@@ -315,7 +315,7 @@ async fn alerts_page(
             }
         }
     };
-    Ok(layout(Some(&caller), "Alerts", "/alerts", body).into_response())
+    Ok(layout(Some(&caller), "Alerts", "Alerts", body).into_response())
 }
 
 async fn alert_page(
@@ -356,7 +356,7 @@ async fn alert_page(
             @for e in &a.events { li { a href={ "/events/" (e) } { code { (e) } } } }
         }
     };
-    Ok(layout(Some(&caller), "Alert", "/alerts", body).into_response())
+    Ok(layout(Some(&caller), "Alert", "Alerts", body).into_response())
 }
 
 /// An alarm: its definition and state.
@@ -576,7 +576,7 @@ async fn alarms_page(State(state): State<AppState>, caller: Caller) -> Result<Re
             }
         }
     };
-    Ok(layout(Some(&caller), "Alarms", "/alerts", body).into_response())
+    Ok(layout(Some(&caller), "Alarms", "Alerts", body).into_response())
 }
 
 /// Bars of the metric per period, with the threshold as a line.
@@ -649,5 +649,5 @@ async fn alarm_page(
             }
         }
     };
-    Ok(layout(Some(&caller), "Alarm", "/alerts", body).into_response())
+    Ok(layout(Some(&caller), "Alarm", "Alerts", body).into_response())
 }

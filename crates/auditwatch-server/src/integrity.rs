@@ -215,5 +215,5 @@ async fn page(State(state): State<AppState>, caller: Caller) -> Result<Response,
             }
         }
     };
-    Ok(layout(Some(&caller), "Integrity", "/integrity", body).into_response())
+    Ok(layout(Some(&caller), "Integrity", "Integrity", body).into_response())
 }

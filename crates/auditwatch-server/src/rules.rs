@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use auditwatch_detect::Library;
-use auditwatch_detect::config::{AlarmSettings, FROM_FILE};
+use auditwatch_detect::config::AlarmSettings;
 use auditwatch_detect::library::{Entry, FROM_UI, LibraryError};
 use auditwatch_store::Scope;
 use axum::Json;
@@ -32,6 +32,7 @@ use crate::admin::note;
 use crate::api::J;
 use crate::caller::Role;
 use crate::query::{FilterTest, Queries, check_range, fmt_time, time_field};
+use crate::ui::chart::fmt_count;
 use crate::ui::{PageError, csrf_field, layout, seg};
 use crate::{ApiError, AppState, Caller};
 
@@ -745,7 +746,7 @@ fn alarm_form(caller: &Caller, f: &AlarmForm, editable: bool) -> Markup {
     html! {
         h2 #alarm-form { @if editing { "Edit alarm " (f.editing) } @else if admin { "Declare an alarm" } @else { "Test a filter pattern" } }
         p { "A CloudWatch Logs filter pattern and, for an alarm, how its metric is judged (docs/DETECTION.md). "
-            "“Test” runs the pattern over your newest stored events (at most " (MAX_TEST_SCAN) ") in the window and saves nothing." }
+            "“Test” runs the pattern over your newest stored events in the window (at most " (fmt_count(MAX_TEST_SCAN as u64)) " of them) and saves nothing." }
         form.stack method="post" action="/rules/test" {
             (csrf_field(caller))
             input type="hidden" name="editing" value=(f.editing);
@@ -827,10 +828,10 @@ fn test_section(t: &TestResult) -> Markup {
         section #test-result aria-live="polite" {
             h2 { "Test result" }
             p #test-summary {
-                strong { (t.matched) } " of " (t.scanned) " events from " (t.start) " to " (t.end) " matched"
+                strong { (fmt_count(t.matched)) } " of " (fmt_count(t.scanned)) " events from " (t.start) " to " (t.end) " matched"
                 @if t.metric_sum != t.matched as f64 { " (metric sum " (t.metric_sum) ")" }
                 "."
-                @if t.capped { " The window holds more events: only its newest " (MAX_TEST_SCAN) " were looked at." }
+                @if t.capped { " The window holds more events: only its newest " (fmt_count(MAX_TEST_SCAN as u64)) " were looked at." }
             }
             @for w in &t.warnings { p.notice { (w) } }
             @if !t.events.is_empty() {
@@ -858,8 +859,8 @@ fn render(state: &AppState, caller: &Caller, shown: Shown) -> axum::response::Ht
     let on = entries.iter().filter(|e| e.enabled).count();
     let body = html! {
         h1 { "Rules" }
-        p { (entries.len()) " alarms and rules, " (on) " enabled. "
-            "Those of the configuration file (" code { (FROM_FILE) } ", packs, rule files) are changed there; any can be switched off here. "
+        p { (entries.len()) " alarms and rules, " (on) " of them enabled. "
+            "Those from the configuration file, packs and rule files are changed there; any of them can be switched off here. "
             "Alerts are on the " a href="/alerts" { "Alerts" } " page, alarm states on " a href="/alarms" { "Alarms" } "." }
         @if let Some(e) = &shown.error { p.error role="alert" { (e) } }
         @if let Some(t) = &shown.test { (test_section(t)) }

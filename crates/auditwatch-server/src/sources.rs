@@ -331,5 +331,5 @@ async fn render(
         }
     };
     let body = html! { (body) (declare_section(caller, error, table)) };
-    Ok(layout(Some(caller), "Sources", "/sources", body).into_response())
+    Ok(layout(Some(caller), "Sources", "Sources", body).into_response())
 }

@@ -19,7 +19,8 @@ fn label(k: &Option<String>) -> &str {
     k.as_deref().unwrap_or("(other)")
 }
 
-fn fmt_count(n: u64) -> String {
+/// `200000` as `200,000`.
+pub fn fmt_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

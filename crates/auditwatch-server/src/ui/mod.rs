@@ -149,7 +149,8 @@ pub fn csrf_field(caller: &Caller) -> Markup {
     }
 }
 
-/// The page shell: navigation (for signed-in callers), title, content.
+/// The page shell: navigation (for signed-in callers, `active` naming the menu entry
+/// to mark), title, content.
 pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Markup) -> Html<String> {
     let mut nav = vec![
         ("/", "Dashboard"),
