@@ -43,42 +43,103 @@ pub fn write_rows(
     columns: &[String],
     rows: &[Map<String, Value>],
 ) -> std::io::Result<()> {
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, rows)?;
-            writeln!(out)
-        }
-        Format::Ndjson => {
-            for r in rows {
-                serde_json::to_writer(&mut *out, r)?;
+    let mut w = RowWriter::new(out, format, columns)?;
+    for r in rows {
+        w.write(r)?;
+    }
+    w.finish()
+}
+
+/// Writes rows one at a time, so a long listing never has to be held whole (a table
+/// is the exception: its column widths need every row, and it is for terminals).
+pub struct RowWriter<'a> {
+    sink: Sink<'a>,
+    columns: Vec<String>,
+    written: usize,
+}
+
+enum Sink<'a> {
+    Json(&'a mut dyn Write),
+    Ndjson(&'a mut dyn Write),
+    Csv(csv::Writer<&'a mut dyn Write>),
+    Table(&'a mut dyn Write, comfy_table::Table),
+}
+
+impl<'a> RowWriter<'a> {
+    /// Starts the output (a CSV header, a JSON array's bracket).
+    pub fn new(
+        out: &'a mut dyn Write,
+        format: Format,
+        columns: &[String],
+    ) -> std::io::Result<Self> {
+        let sink = match format {
+            Format::Json => {
+                write!(out, "[")?;
+                Sink::Json(out)
+            }
+            Format::Ndjson => Sink::Ndjson(out),
+            Format::Csv => {
+                let mut c = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::Any(b'\n'))
+                    .from_writer(out);
+                c.write_record(columns)?;
+                Sink::Csv(c)
+            }
+            Format::Table => {
+                let mut t = comfy_table::Table::new();
+                t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                t.set_header(columns);
+                Sink::Table(out, t)
+            }
+        };
+        Ok(Self {
+            sink,
+            columns: columns.to_vec(),
+            written: 0,
+        })
+    }
+
+    /// Writes one row.
+    pub fn write(&mut self, row: &Map<String, Value>) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Json(out) => {
+                // As `to_writer_pretty` lays out an array: each element indented.
+                let text = serde_json::to_string_pretty(row)?;
+                let sep = if self.written == 0 { "\n" } else { ",\n" };
+                write!(out, "{sep}  {}", text.replace('\n', "\n  "))?;
+            }
+            Sink::Ndjson(out) => {
+                serde_json::to_writer(&mut **out, row)?;
                 writeln!(out)?;
             }
-            Ok(())
-        }
-        Format::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::Any(b'\n'))
-                .from_writer(out);
-            w.write_record(columns)?;
-            for r in rows {
-                w.write_record(columns.iter().map(|c| cell(r.get(c))))?;
-            }
-            w.flush()
-        }
-        Format::Table => {
-            let mut t = comfy_table::Table::new();
-            t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-            t.set_header(columns);
-            for r in rows {
-                t.add_row(columns.iter().map(|c| {
-                    let mut s = cell(r.get(c));
+            Sink::Csv(c) => c.write_record(self.columns.iter().map(|k| cell(row.get(k))))?,
+            Sink::Table(_, t) => {
+                t.add_row(self.columns.iter().map(|c| {
+                    let mut s = cell(row.get(c));
                     if s.chars().count() > 80 {
                         s = s.chars().take(77).collect::<String>() + "...";
                     }
                     s
                 }));
             }
-            writeln!(out, "{t}")
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Ends the output.
+    pub fn finish(self) -> std::io::Result<()> {
+        match self.sink {
+            Sink::Json(out) if self.written == 0 => writeln!(out, "]"),
+            Sink::Json(out) => writeln!(out, "\n]"),
+            Sink::Ndjson(_) => Ok(()),
+            Sink::Csv(mut c) => c.flush(),
+            Sink::Table(out, t) => writeln!(out, "{t}"),
         }
     }
 }

@@ -7,10 +7,13 @@
 //! the built-in packs `builtin:cis` and `builtin:securityhub`. A rule that does not
 //! load is reported with its file and reason (exit status 2); the others still run.
 //!
-//! Sigma correlations are judged after the scan, over every match of their rules in
-//! event-time order, so the order the lake returns events in does not matter. A
-//! correlation that fires is one line: the event that completed its window, with the
-//! measure and group in the title.
+//! The lake is read a day at a time, oldest first; each day's batches are matched on
+//! every core, and its lines are sorted and written before the next day is read, so
+//! memory holds one day's matches, not the whole timeline. Sigma correlations take
+//! their rules' matches in event-time order and are judged after each day (a window
+//! completed by a later day's event fires then), so the order the lake returns events
+//! in does not matter. A correlation that fires is one line: the event that completed
+//! its window, with the measure and group in the title.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,14 +24,14 @@ use auditwatch_detect::config::load_rules;
 use auditwatch_rules::correlate::Input;
 use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::Rule;
-use auditwatch_rules::sigma::SigmaSet;
+use auditwatch_rules::sigma::{RuleMatch, SigmaSet};
 use auditwatch_store::Scope;
 use auditwatch_store::scan::ScanBatch;
 use serde_json::{Value, json};
 
 use super::{Outcome, format_or_default, open_existing_store, runtime};
 use crate::config::Config;
-use crate::output::{Format, write_rows};
+use crate::output::{Format, RowWriter};
 
 #[derive(Debug, clap::Args)]
 pub struct HuntArgs {
@@ -90,77 +93,98 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     );
     let store = open_existing_store(config)?;
     let started = Instant::now();
-    let (scanned, found) = scan(&store, start, end, &rules, sigma.as_ref())?;
-    let Found {
-        mut hits,
-        inputs,
-        unparsed,
-    } = found;
-    // Workers finish in any order: sort what they found, so that ties in time are
-    // broken the same way on every run.
-    let event_id = |l: &Line| {
-        l.1.get("eventID")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let mut inputs = inputs;
-    inputs.sort_by_cached_key(|i| (i.time_us, i.correlation, i.rule, event_id(&i.tag)));
-    let mut windows = sigma.as_ref().map(|s| s.windows::<Arc<Line>>());
-    if let Some(w) = &mut windows {
-        for i in inputs {
-            w.push(i);
-        }
-    }
-    if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
-        for f in windows.judge() {
-            let c = sigma.correlation(f.correlation);
-            let title = format!("{} ({})", c.title, sigma.describe(&f));
-            if let Some(last) = f.tags.last() {
-                let (t, ev) = &**last;
-                hits.push(line(*t, &c.id, &title, &c.level, c.author.as_deref(), ev));
-            }
-        }
-    }
-    hits.sort_by_cached_key(|l| {
-        let rule = l.1.get("rule").and_then(Value::as_str).map(str::to_string);
-        (l.0, rule, event_id(l))
-    });
-    let rows: Vec<serde_json::Map<String, Value>> = hits
-        .into_iter()
-        .filter_map(|(_, v)| match v {
-            Value::Object(o) => Some(o),
-            _ => None,
+    let mut metas: Vec<Meta> = rules
+        .iter()
+        .map(|r| Meta {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            level: r.level.clone(),
+            author: None,
         })
         .collect();
-    let columns: Vec<String> = [
-        "time",
-        "rule",
-        "level",
-        "account",
-        "user",
-        "eventName",
-        "sourceIPAddress",
-        "eventID",
-        "title",
-        "author",
-    ]
-    .map(String::from)
-    .to_vec();
-    write_rows(
-        &mut std::io::stdout().lock(),
-        format_or_default(args.format),
-        &columns,
-        &rows,
-    )?;
+    if let Some(sigma) = &sigma {
+        for i in 0..sigma.rule_count() {
+            let m = sigma.rule(RuleMatch(i));
+            metas.push(Meta {
+                id: m.id.clone(),
+                title: m.title.clone(),
+                level: m.level.clone(),
+                author: m.author.clone(),
+            });
+        }
+    }
+    let plan = Plan {
+        rules: &rules,
+        sigma: sigma.as_ref(),
+    };
+    let days = days_between(&store, start, end)?;
+    let columns: Vec<String> = COLUMNS.map(String::from).to_vec();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut writer = RowWriter::new(&mut out, format_or_default(args.format), &columns)?;
+    let mut windows = sigma.as_ref().map(|s| s.windows::<Arc<Row>>());
+    let (mut scanned, mut unparsed) = (0u64, 0u64);
+    let rt = runtime()?;
+    for (lo, hi) in days {
+        let (n, found) = scan(&rt, &store, lo, hi, &plan)?;
+        scanned += n;
+        unparsed += found.unparsed;
+        let mut hits = found.hits;
+        if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
+            // Workers finish in any order: sorted, ties in time break the same way
+            // on every run.
+            let mut inputs = found.inputs;
+            inputs.sort_by(|a, b| {
+                (a.time_us, a.correlation, a.rule, &a.tag.event_id).cmp(&(
+                    b.time_us,
+                    b.correlation,
+                    b.rule,
+                    &b.tag.event_id,
+                ))
+            });
+            for i in inputs {
+                windows.push(i);
+            }
+            for f in windows.judge() {
+                let c = sigma.correlation(f.correlation);
+                if let Some(last) = f.tags.last() {
+                    metas.push(Meta {
+                        id: c.id.clone(),
+                        title: format!("{} ({})", c.title, sigma.describe(&f)),
+                        level: c.level.clone(),
+                        author: c.author.clone(),
+                    });
+                    hits.push(Hit {
+                        rule: metas.len() - 1,
+                        row: last.clone(),
+                    });
+                }
+            }
+            // Windows that no later day can complete.
+            windows.forget_before(hi.saturating_sub(sigma.longest_span_us()));
+        }
+        hits.sort_by(|a, b| {
+            (a.row.time_us, &metas[a.rule].id, &a.row.event_id).cmp(&(
+                b.row.time_us,
+                &metas[b.rule].id,
+                &b.row.event_id,
+            ))
+        });
+        for h in &hits {
+            writer.write(&h.to_map(&metas[h.rule]))?;
+        }
+    }
+    let matches = writer.written();
+    writer.finish()?;
+    std::io::Write::flush(&mut out)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} rules over {scanned} events in {secs:.1} s ({:.0} events/s): {} matches",
+        "{} rules over {scanned} events in {secs:.1} s ({:.0} events/s): {matches} matches",
         rules.len()
             + sigma
                 .as_ref()
                 .map_or(0, |s| s.rule_count() + s.correlation_count()),
         scanned as f64 / secs.max(1e-9),
-        rows.len()
     );
     if unparsed > 0 {
         eprintln!("{unparsed} stored records are not JSON objects and were not checked");
@@ -172,96 +196,164 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     })
 }
 
-/// A timeline line: event time and its row.
-type Line = (i64, Value);
+/// The timeline's columns.
+const COLUMNS: [&str; 10] = [
+    "time",
+    "rule",
+    "level",
+    "account",
+    "user",
+    "eventName",
+    "sourceIPAddress",
+    "eventID",
+    "title",
+    "author",
+];
 
-/// What the workers found.
+/// What a line says of its rule (correlation lines carry their measure in the title).
+struct Meta {
+    id: String,
+    title: String,
+    level: String,
+    author: Option<String>,
+}
+
+/// What a line says of its event, shared by every rule that matched it.
+#[derive(Debug)]
+struct Row {
+    time_us: i64,
+    account: Option<String>,
+    user: Option<String>,
+    event_name: Option<String>,
+    source_ip: Option<String>,
+    event_id: Option<String>,
+}
+
+impl Row {
+    fn of(e: &auditwatch_store::scan::Scanned<'_>) -> Self {
+        let own = |s: Option<&str>| s.map(str::to_string);
+        Self {
+            time_us: e.time_us,
+            account: own(e.account_id),
+            user: own(e.username),
+            event_name: own(e.event_name),
+            source_ip: own(e.source_ip),
+            event_id: own(e.event_id),
+        }
+    }
+}
+
+/// One timeline line: a rule (index into the metas) and its event.
+struct Hit {
+    rule: usize,
+    row: Arc<Row>,
+}
+
+impl Hit {
+    fn to_map(&self, m: &Meta) -> serde_json::Map<String, Value> {
+        let r = &self.row;
+        let time = chrono::DateTime::from_timestamp_micros(r.time_us)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let v = json!({
+            "time": time, "rule": m.id, "level": m.level, "account": r.account,
+            "user": r.user, "eventName": r.event_name, "sourceIPAddress": r.source_ip,
+            "eventID": r.event_id, "title": m.title, "author": m.author,
+        });
+        match v {
+            Value::Object(o) => o,
+            _ => unreachable!("json! of an object"),
+        }
+    }
+}
+
+/// The rules a scan runs: filter patterns first, then Sigma rules (their metas in
+/// that order).
+struct Plan<'a> {
+    rules: &'a [Rule],
+    sigma: Option<&'a SigmaSet>,
+}
+
+/// What the workers found in a day.
 #[derive(Default)]
 struct Found {
-    hits: Vec<Line>,
-    /// Matches of rules that feed correlations (their timeline line shared: a
-    /// window holds many).
-    inputs: Vec<Input<Arc<Line>>>,
+    hits: Vec<Hit>,
+    /// Matches of rules that feed correlations.
+    inputs: Vec<Input<Arc<Row>>>,
     unparsed: u64,
 }
 
-fn line(
-    time_us: i64,
-    id: &str,
-    title: &str,
-    level: &str,
-    author: Option<&str>,
-    event: &Value,
-) -> Line {
-    let mut v = event.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("rule".into(), json!(id));
-        o.insert("title".into(), json!(title));
-        o.insert("level".into(), json!(level));
-        o.insert("author".into(), json!(author));
-    }
-    (time_us, v)
+/// The days holding events in `[start, end]` (µs, either open), oldest first, as
+/// time ranges clipped to the window: the scan reads one at a time.
+fn days_between(
+    store: &auditwatch_store::Store,
+    start: Option<i64>,
+    end: Option<i64>,
+) -> Result<Vec<(i64, i64)>> {
+    const DAY_US: i64 = 86_400_000_000;
+    let mut days: Vec<i32> = store.catalog()?.segments()?.iter().map(|s| s.day).collect();
+    days.sort_unstable();
+    days.dedup();
+    Ok(days
+        .into_iter()
+        .map(|d| (i64::from(d) * DAY_US, i64::from(d) * DAY_US + DAY_US - 1))
+        .filter(|(lo, hi)| start.is_none_or(|s| *hi >= s) && end.is_none_or(|e| *lo <= e))
+        .map(|(lo, hi)| {
+            (
+                start.map_or(lo, |s| s.max(lo)),
+                end.map_or(hi, |e| e.min(hi)),
+            )
+        })
+        .collect())
 }
 
 /// Runs every rule over one batch.
-fn hunt_batch(batch: &ScanBatch, rules: &[Rule], sigma: Option<&SigmaSet>, found: &mut Found) {
+fn hunt_batch(batch: &ScanBatch, plan: &Plan<'_>, found: &mut Found) {
     for i in 0..batch.len() {
         let e = batch.row(i);
         let Ok(record) = serde_json::from_str::<Value>(e.raw) else {
             found.unparsed += 1;
             continue;
         };
-        let event = || {
-            json!({
-                "time": chrono::DateTime::from_timestamp_micros(e.time_us)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                "account": e.account_id, "user": e.username, "eventName": e.event_name,
-                "sourceIPAddress": e.source_ip, "eventID": e.event_id,
-            })
-        };
-        for r in rules {
+        let mut row: Option<Arc<Row>> = None;
+        let mut row = || row.get_or_insert_with(|| Arc::new(Row::of(&e))).clone();
+        for (k, r) in plan.rules.iter().enumerate() {
             if r.pattern.matches(&record) {
-                found
-                    .hits
-                    .push(line(e.time_us, &r.id, &r.title, &r.level, None, &event()));
+                found.hits.push(Hit {
+                    rule: k,
+                    row: row(),
+                });
             }
         }
-        if let Some(sigma) = sigma {
+        if let Some(sigma) = plan.sigma {
             for m in sigma.matches(&record) {
-                let ev = Arc::new((e.time_us, event()));
+                let tag = row();
                 found
                     .inputs
-                    .extend(sigma.inputs(&record, m, e.time_us, &ev));
+                    .extend(sigma.inputs(&record, m, e.time_us, &tag));
                 if sigma.alerts(m) {
-                    let r = sigma.rule(m);
-                    found.hits.push(line(
-                        e.time_us,
-                        &r.id,
-                        &r.title,
-                        &r.level,
-                        r.author.as_deref(),
-                        &ev.1,
-                    ));
+                    found.hits.push(Hit {
+                        rule: plan.rules.len() + m.0,
+                        row: tag,
+                    });
                 }
             }
         }
     }
 }
 
-/// Scans the lake on this thread and matches on every core: batches go to one
+/// Scans `[lo, hi]` on this thread and matches on every core: batches go to one
 /// worker per core over a bounded channel (so a slow matcher holds the scan back
 /// instead of filling memory), and each worker keeps what it found.
 fn scan(
+    rt: &tokio::runtime::Runtime,
     store: &auditwatch_store::Store,
-    start: Option<i64>,
-    end: Option<i64>,
-    rules: &[Rule],
-    sigma: Option<&SigmaSet>,
+    lo: i64,
+    hi: i64,
+    plan: &Plan<'_>,
 ) -> Result<(u64, Found)> {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let (tx, rx) = std::sync::mpsc::sync_channel::<ScanBatch>(workers * 2);
     let rx = std::sync::Mutex::new(rx);
-    let rt = runtime()?;
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -275,12 +367,12 @@ fn scan(
                         let Ok(batch) = next else {
                             return found;
                         };
-                        hunt_batch(&batch, rules, sigma, &mut found);
+                        hunt_batch(&batch, plan, &mut found);
                     }
                 })
             })
             .collect();
-        let scanned = rt.block_on(store.scan_batches(&Scope::All, start, end, |b| {
+        let scanned = rt.block_on(store.scan_batches(&Scope::All, Some(lo), Some(hi), |b| {
             // A send fails only if every worker is gone, and a worker leaves only
             // when the channel closes.
             let _ = tx.send(b);
