@@ -452,14 +452,58 @@ impl Pattern {
 
     /// Whether `event` matches.
     pub fn matches(&self, event: &Value) -> bool {
-        eval(&self.expr, event)
+        eval(&self.expr, event, false)
+    }
+
+    /// Whether `event` may match when an explicit `null` and an absent field cannot
+    /// be told apart (a record rebuilt from typed columns): `IS NULL` and `NOT
+    /// EXISTS` hold for either. Patterns have no negation, so this matches every
+    /// record [`Pattern::matches`] does, and possibly more.
+    pub fn may_match(&self, event: &Value) -> bool {
+        eval(&self.expr, event, true)
+    }
+
+    /// Whether a test tells an explicit `null` from an absent field (`IS NULL`,
+    /// `NOT EXISTS`).
+    pub fn tells_null_from_absent(&self) -> bool {
+        self.fields().iter().any(|(_, n)| *n)
+    }
+
+    /// The fields it reads: each selector's steps (`Some(key)`, `None` for an array
+    /// index), and whether its test tells an explicit `null` from an absent field
+    /// (`IS NULL`, `NOT EXISTS`).
+    pub fn fields(&self) -> Vec<(Vec<Option<&str>>, bool)> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<(Vec<Option<&'e str>>, bool)>) {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Term(steps, test) => out.push((
+                    steps
+                        .iter()
+                        .map(|s| match s {
+                            Step::Key(k) => Some(k.as_str()),
+                            Step::Index(_) => None,
+                        })
+                        .collect(),
+                    matches!(test, Test::IsNull | Test::NotExists),
+                )),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out
     }
 }
 
-fn eval(e: &Expr, event: &Value) -> bool {
+fn eval(e: &Expr, event: &Value, loose_nulls: bool) -> bool {
     match e {
-        Expr::And(a, b) => eval(a, event) && eval(b, event),
-        Expr::Or(a, b) => eval(a, event) || eval(b, event),
+        Expr::And(a, b) => eval(a, event, loose_nulls) && eval(b, event, loose_nulls),
+        Expr::Or(a, b) => eval(a, event, loose_nulls) || eval(b, event, loose_nulls),
+        Expr::Term(steps, Test::IsNull | Test::NotExists) if loose_nulls => {
+            resolve(event, steps).is_none_or(Value::is_null)
+        }
         Expr::Term(steps, test) => term(resolve(event, steps), test),
     }
 }

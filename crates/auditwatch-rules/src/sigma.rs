@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use rsigma_eval::{Engine, parse_pipeline};
 use rsigma_parser::{
-    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, SigmaRule,
-    WindowMode, parse_sigma_yaml,
+    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, Detection, Modifier,
+    SigmaRule, SigmaValue, WindowMode, parse_sigma_yaml,
 };
 use serde_json::Value;
 use yaml_serde::Value as Yaml;
@@ -97,6 +97,35 @@ pub struct SigmaSet {
     windows: Vec<Correlation>,
     /// For each rule, the correlations it feeds and its position in each.
     feeds: Vec<Vec<(usize, usize)>>,
+    /// Every field the rules and correlations read (dotted, as Sigma names them);
+    /// `None` when one searches the whole record (keywords) or scopes into arrays.
+    fields: Option<std::collections::BTreeSet<String>>,
+}
+
+/// Adds the fields a detection reads to `out`; `false` when it reads the record in
+/// a way no list of fields describes (keywords, array scopes).
+fn detection_fields(d: &Detection, out: &mut std::collections::BTreeSet<String>) -> bool {
+    match d {
+        Detection::AllOf(items) => items.iter().all(|item| {
+            let Some(name) = &item.field.name else {
+                return false;
+            };
+            out.insert(name.clone());
+            if item.field.has_modifier(Modifier::FieldRef) {
+                for v in &item.values {
+                    match v {
+                        SigmaValue::String(s) if s.as_plain().is_some() => {
+                            out.extend(s.as_plain());
+                        }
+                        _ => return false,
+                    }
+                }
+            }
+            true
+        }),
+        Detection::AnyOf(ds) | Detection::And(ds) => ds.iter().all(|d| detection_fields(d, out)),
+        _ => false,
+    }
 }
 
 /// One rule that matched one record.
@@ -440,6 +469,7 @@ impl SigmaSet {
             correlations: Vec::new(),
             windows: Vec::new(),
             feeds: Vec::new(),
+            fields: Some(std::collections::BTreeSet::new()),
         };
         let mut errors = all.errors;
         let names = set.add_rules(all.rules, &mut errors);
@@ -465,6 +495,15 @@ impl SigmaSet {
             if let Err(e) = self.engine.add_rule(&rule) {
                 errors.push(m.error(e.to_string()));
                 continue;
+            }
+            if let Some(fields) = &mut self.fields
+                && !rule
+                    .detection
+                    .named
+                    .values()
+                    .all(|d| detection_fields(d, fields))
+            {
+                self.fields = None;
             }
             let i = self.rules.len();
             self.by_result.insert(key, i);
@@ -513,9 +552,14 @@ impl SigmaSet {
                     self.alerting[i] = false;
                 }
             }
+            let field = correlation_field(&c);
+            if let Some(fields) = &mut self.fields {
+                fields.extend(c.group_by.iter().cloned());
+                fields.extend(field.iter().cloned());
+            }
             self.correlations.push(CorrelationDef {
                 meta: m,
-                field: correlation_field(&c),
+                field,
                 group_by: c.group_by,
             });
             self.windows.push(window);
@@ -563,6 +607,14 @@ impl SigmaSet {
                 self.by_result.get(key).map(|i| RuleMatch(*i))
             })
             .collect()
+    }
+
+    /// Every field its rules and correlations read, dotted as Sigma names them;
+    /// `None` when a rule reads the record as a whole (keyword searches).
+    pub fn fields(&self) -> Option<Vec<&str>> {
+        self.fields
+            .as_ref()
+            .map(|f| f.iter().map(String::as_str).collect())
     }
 
     /// Empty windows for this set's correlations.

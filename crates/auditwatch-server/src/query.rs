@@ -917,7 +917,8 @@ impl Queries<'_> {
                     if !alarm.counts(e.account_id) {
                         return;
                     }
-                    let Ok(record) = serde_json::from_str::<serde_json::Value>(e.raw) else {
+                    let Some(Ok(record)) = e.raw.map(serde_json::from_str::<serde_json::Value>)
+                    else {
                         return;
                     };
                     let Some(v) = alarm.filter.value_of(&record) else {

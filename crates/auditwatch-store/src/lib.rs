@@ -54,6 +54,8 @@ pub struct Store {
 impl Store {
     /// Opens the data directory, creating it and the catalog if needed.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        // Absolute: the lake's object store resolves paths from the root.
+        let data_dir = &std::path::absolute(data_dir).io("resolve", data_dir)?;
         let lake = data_dir.join("lake");
         std::fs::create_dir_all(lake.join("events")).io("create", &lake)?;
         let runtime = RuntimeEnv::default();

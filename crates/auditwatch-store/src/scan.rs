@@ -1,15 +1,27 @@
-//! A streaming scan of stored events for detection (`hunt`): the few columns a
-//! timeline shows plus each record's exact text, batch by batch, never the whole
-//! window in memory.
+//! A streaming scan of stored events for detection (`hunt`, the Rules page's test):
+//! the few columns a timeline shows plus each record — its exact text, or only the
+//! fields the rules read, rebuilt from the typed columns — batch by batch, never the
+//! whole window in memory.
+//!
+//! Reading the typed columns instead of `raw` skips the largest column and most of
+//! the JSON parsing. It is exact for the fields [`field_source`] calls typed:
+//! payload columns (`requestParameters` …) hold their field's JSON as written, and
+//! string columns the field's string. Two things a record's text can have that the
+//! columns cannot show: an explicit `null` (a null column is also an absent field),
+//! and a top-level field CloudTrail does not write (read as absent). The lenient
+//! reader also keeps a number or object found where CloudTrail writes a string as
+//! its text. CloudTrail's own records have none of these.
 
-use datafusion::arrow::array::{Array, AsArray, StringArray};
-use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::prelude::ident;
 use futures::StreamExt;
+use serde_json::{Map, Value};
 
 use crate::Store;
 use crate::error::Result;
 use crate::lookup::ts;
+use crate::schema::events_schema;
 use crate::scope::Scope;
 
 /// One stored event as a scan sees it.
@@ -27,12 +39,97 @@ pub struct Scanned<'a> {
     pub event_name: Option<&'a str>,
     /// `sourceIPAddress`.
     pub source_ip: Option<&'a str>,
-    /// The record's exact text.
-    pub raw: &'a str,
+    /// The record's exact text (when the scan reads it).
+    pub raw: Option<&'a str>,
 }
 
 fn opt(a: &StringArray, i: usize) -> Option<&str> {
     a.is_valid(i).then(|| a.value(i))
+}
+
+/// Payload columns: each holds its field's JSON exactly as the record has it.
+const PAYLOAD: &[&str] = &[
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "serviceEventDetails",
+    "insightDetails",
+    "addendum",
+    "edgeDeviceDetails",
+];
+
+/// CloudTrail fields whose column is converted (a time, the lenient booleans).
+const CONVERTED: &[&str] = &["eventTime", "readOnly", "managementEvent"];
+
+/// Columns that are not fields of the record: derived, or bookkeeping.
+const DERIVED: &[&str] = &["username", "accountId", "raw", "source"];
+
+/// String leaves inside structs that hold JSON text (an object in the record).
+const JSON_TEXT_LEAVES: &[&str] = &["webIdFederationData", "onBehalfOf"];
+
+/// One step of a field path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// An object key.
+    Key(&'a str),
+    /// An array index.
+    Index,
+}
+
+fn leaf_covered(data_type: &DataType, rest: &[Step<'_>]) -> bool {
+    match (data_type, rest.split_first()) {
+        (DataType::Utf8, None) => true,
+        (DataType::Struct(fields), Some((Step::Key(k), more))) => fields
+            .iter()
+            .find(|f| f.name() == k)
+            .is_some_and(|f| !JSON_TEXT_LEAVES.contains(k) && leaf_covered(f.data_type(), more)),
+        // An index step, or a name that goes through the array (Sigma's dotted paths).
+        (DataType::List(item), Some((Step::Index, more))) => leaf_covered(item.data_type(), more),
+        (DataType::List(item), Some((Step::Key(_), _))) => leaf_covered(item.data_type(), rest),
+        _ => false,
+    }
+}
+
+/// Where the value at a field path can be read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldSource {
+    /// The typed columns give it exactly as the record has it.
+    Typed,
+    /// Only the record's text has it (a converted column such as `eventTime`, or a
+    /// part of a struct the columns do not keep).
+    Text,
+    /// CloudTrail writes no such top-level field (`status`, or a column we derive
+    /// such as `username`): read as absent.
+    NotCloudTrail,
+}
+
+/// Where the value at `path` can be read from (see the module notes): a path is
+/// typed when it ends at a string leaf of a column, or goes into a payload column.
+pub fn field_source(path: &[Step<'_>]) -> FieldSource {
+    let Some((Step::Key(first), rest)) = path.split_first() else {
+        return FieldSource::Text;
+    };
+    if PAYLOAD.contains(first) {
+        return FieldSource::Typed;
+    }
+    if CONVERTED.contains(first) {
+        return FieldSource::Text;
+    }
+    match events_schema().field_with_name(first) {
+        Ok(_) if DERIVED.contains(first) => FieldSource::NotCloudTrail,
+        Ok(f) if leaf_covered(f.data_type(), rest) => FieldSource::Typed,
+        Ok(_) => FieldSource::Text,
+        Err(_) => FieldSource::NotCloudTrail,
+    }
+}
+
+/// What a scan reads of each record besides the timeline's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The exact text (`raw`).
+    Raw,
+    /// These top-level fields, from their typed columns.
+    Fields(Vec<String>),
 }
 
 /// One batch of a scan, sendable to another thread (its columns are shared, not
@@ -40,18 +137,69 @@ fn opt(a: &StringArray, i: usize) -> Option<&str> {
 #[derive(Debug, Clone)]
 pub struct ScanBatch {
     time: datafusion::arrow::array::TimestampMicrosecondArray,
-    strings: [StringArray; 6],
+    strings: [StringArray; 5],
+    raw: Option<StringArray>,
+    fields: Vec<(String, ArrayRef)>,
+}
+
+/// A typed cell as JSON; `None` for null. Payload strings are parsed back.
+fn to_json(col: &dyn Array, i: usize, payload: bool) -> Option<Value> {
+    if col.is_null(i) {
+        return None;
+    }
+    Some(match col.data_type() {
+        DataType::Utf8 => {
+            let s = col.as_string::<i32>().value(i);
+            match payload.then(|| serde_json::from_str(s)) {
+                Some(Ok(v)) => v,
+                _ => Value::String(s.to_string()),
+            }
+        }
+        DataType::Boolean => Value::Bool(col.as_boolean().value(i)),
+        DataType::Struct(fields) => {
+            let st = col.as_struct();
+            let mut m = Map::new();
+            for (f, c) in fields.iter().zip(st.columns()) {
+                if let Some(v) = to_json(c.as_ref(), i, false) {
+                    m.insert(f.name().clone(), v);
+                }
+            }
+            Value::Object(m)
+        }
+        DataType::List(_) => {
+            let items = col.as_list::<i32>().value(i);
+            Value::Array(
+                (0..items.len())
+                    .map(|k| to_json(items.as_ref(), k, false).unwrap_or(Value::Null))
+                    .collect(),
+            )
+        }
+        _ => return None,
+    })
 }
 
 impl ScanBatch {
-    fn new(batch: &datafusion::arrow::array::RecordBatch) -> Self {
+    fn new(batch: &datafusion::arrow::array::RecordBatch, read: &Read) -> Self {
         let s = |i: usize| batch.column(i).as_string::<i32>().clone();
+        let (raw, fields) = match read {
+            Read::Raw => (Some(s(6)), Vec::new()),
+            Read::Fields(names) => (
+                None,
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(k, n)| (n.clone(), batch.column(6 + k).clone()))
+                    .collect(),
+            ),
+        };
         Self {
             time: batch
                 .column(0)
                 .as_primitive::<TimestampMicrosecondType>()
                 .clone(),
-            strings: [s(1), s(2), s(3), s(4), s(5), s(6)],
+            strings: [s(1), s(2), s(3), s(4), s(5)],
+            raw,
+            fields,
         }
     }
 
@@ -67,7 +215,7 @@ impl ScanBatch {
 
     /// Row `i`.
     pub fn row(&self, i: usize) -> Scanned<'_> {
-        let [id, account, user, name, ip, raw] = &self.strings;
+        let [id, account, user, name, ip] = &self.strings;
         Scanned {
             time_us: self.time.value(i),
             event_id: opt(id, i),
@@ -75,14 +223,32 @@ impl ScanBatch {
             username: opt(user, i),
             event_name: opt(name, i),
             source_ip: opt(ip, i),
-            raw: raw.value(i),
+            raw: self.raw.as_ref().map(|r| r.value(i)),
+        }
+    }
+
+    /// Row `i` as JSON: the record parsed from its text, or (reading fields) an
+    /// object of the fields read; `None` when the text is not JSON.
+    pub fn record(&self, i: usize) -> Option<Value> {
+        match &self.raw {
+            Some(raw) => serde_json::from_str(raw.value(i)).ok(),
+            None => {
+                let mut m = Map::new();
+                for (name, col) in &self.fields {
+                    if let Some(v) = to_json(col.as_ref(), i, PAYLOAD.contains(&name.as_str())) {
+                        m.insert(name.clone(), v);
+                    }
+                }
+                Some(Value::Object(m))
+            }
         }
     }
 }
 
 impl Store {
     /// Calls `f` for every event `scope` sees with `eventTime` in `[start, end]` (µs,
-    /// either open), in no particular order. Returns how many were scanned.
+    /// either open), in no particular order, with its exact text. Returns how many
+    /// were scanned.
     pub async fn scan(
         &self,
         scope: &Scope,
@@ -90,7 +256,7 @@ impl Store {
         end: Option<i64>,
         mut f: impl FnMut(&Scanned<'_>),
     ) -> Result<u64> {
-        self.scan_batches(scope, start, end, |b| {
+        self.scan_batches(scope, start, end, &Read::Raw, |b| {
             for i in 0..b.len() {
                 f(&b.row(i));
             }
@@ -98,12 +264,14 @@ impl Store {
         .await
     }
 
-    /// As [`Store::scan`], a batch at a time (to hand batches to other threads).
+    /// As [`Store::scan`], a batch at a time (to hand batches to other threads),
+    /// reading what `read` says of each record.
     pub async fn scan_batches(
         &self,
         scope: &Scope,
         start: Option<i64>,
         end: Option<i64>,
+        read: &Read,
         mut f: impl FnMut(ScanBatch),
     ) -> Result<u64> {
         let ctx = self.session(scope)?;
@@ -114,22 +282,119 @@ impl Store {
         if let Some(e) = end {
             df = df.filter(ident("eventTime").lt_eq(ts(e)))?;
         }
-        let df = df.select(vec![
+        let mut columns = vec![
             ident("eventTime"),
             ident("eventID"),
             ident("accountId"),
             ident("username"),
             ident("eventName"),
             ident("sourceIPAddress"),
-            ident("raw"),
-        ])?;
+        ];
+        match read {
+            Read::Raw => columns.push(ident("raw")),
+            // Aliased: a field may also be one of the timeline's columns.
+            Read::Fields(names) => {
+                columns.extend(names.iter().map(|n| ident(n).alias(format!("field {n}"))))
+            }
+        }
+        let df = df.select(columns)?;
         let mut stream = df.execute_stream().await?;
         let mut n = 0;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             n += batch.num_rows() as u64;
-            f(ScanBatch::new(&batch));
+            f(ScanBatch::new(&batch, read));
         }
         Ok(n)
+    }
+}
+
+impl Store {
+    /// The exact text of the events with these ids and `eventTime` in `[start, end]`
+    /// (µs), as `(eventID, raw)`: for checking the few records a scan of typed
+    /// columns could not decide.
+    pub async fn raw_by_id(
+        &self,
+        scope: &Scope,
+        start: i64,
+        end: i64,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let ctx = self.session(scope)?;
+        let mut out = Vec::new();
+        for chunk in ids.chunks(1000) {
+            let list = chunk
+                .iter()
+                .map(|id| datafusion::logical_expr::lit(id.as_str()))
+                .collect();
+            let df = ctx
+                .table("events")
+                .await?
+                .filter(ident("eventTime").gt_eq(ts(start)))?
+                .filter(ident("eventTime").lt_eq(ts(end)))?
+                .filter(ident("eventID").in_list(list, false))?
+                .select(vec![ident("eventID"), ident("raw")])?;
+            for b in df.collect().await? {
+                let (id, raw) = (
+                    b.column(0).as_string::<i32>(),
+                    b.column(1).as_string::<i32>(),
+                );
+                for i in 0..b.num_rows() {
+                    if id.is_valid(i) {
+                        out.push((id.value(i).to_string(), raw.value(i).to_string()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(path: &str) -> Vec<Step<'_>> {
+        path.split('.').map(Step::Key).collect()
+    }
+
+    #[test]
+    fn fields_are_read_from_typed_columns_only_where_kept_as_written() {
+        for ok in [
+            "eventName",
+            "errorCode",
+            "userIdentity.type",
+            "userIdentity.sessionContext.sessionIssuer.type",
+            "requestParameters",
+            "requestParameters.bucketName.deep",
+            "responseElements.ConsoleLogin",
+            "resources.ARN",
+            "tlsDetails.tlsVersion",
+        ] {
+            assert_eq!(field_source(&keys(ok)), FieldSource::Typed, "{ok}");
+        }
+        assert_eq!(
+            field_source(&[Step::Key("resources"), Step::Index, Step::Key("type")]),
+            FieldSource::Typed
+        );
+        for text in [
+            "eventTime",
+            "readOnly",
+            "userIdentity",
+            "userIdentity.sessionContext",
+            "userIdentity.sessionContext.webIdFederationData",
+            "userIdentity.somethingNew",
+            "eventName.sub",
+            "resources",
+        ] {
+            assert_eq!(field_source(&keys(text)), FieldSource::Text, "{text}");
+        }
+        for absent in ["status", "src_ip", "username", "accountId"] {
+            assert_eq!(
+                field_source(&keys(absent)),
+                FieldSource::NotCloudTrail,
+                "{absent}"
+            );
+        }
     }
 }

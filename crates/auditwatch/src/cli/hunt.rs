@@ -26,7 +26,7 @@ use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::Rule;
 use auditwatch_rules::sigma::{RuleMatch, SigmaSet};
 use auditwatch_store::Scope;
-use auditwatch_store::scan::ScanBatch;
+use auditwatch_store::scan::{FieldSource, Read, ScanBatch, Step, field_source};
 use serde_json::{Value, json};
 
 use super::{Outcome, format_or_default, open_existing_store, runtime};
@@ -49,6 +49,10 @@ pub struct HuntArgs {
     /// Output format (table on a terminal, json otherwise).
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Read every record's exact text, even when the rules read only fields the
+    /// typed columns keep as written (slower; the answer is the same).
+    #[arg(long)]
+    exact_text: bool,
 }
 
 pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
@@ -116,7 +120,16 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let plan = Plan {
         rules: &rules,
         sigma: sigma.as_ref(),
+        read: if args.exact_text {
+            Read::Raw
+        } else {
+            read_for(&rules, sigma.as_ref())
+        },
     };
+    match &plan.read {
+        Read::Raw => eprintln!("reading each record's exact text"),
+        Read::Fields(f) => eprintln!("reading only the fields the rules use: {}", f.join(", ")),
+    }
     let days = days_between(&store, start, end)?;
     let columns: Vec<String> = COLUMNS.map(String::from).to_vec();
     let stdout = std::io::stdout();
@@ -130,6 +143,7 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
         scanned += n;
         unparsed += found.unparsed;
         let mut hits = found.hits;
+        hits.extend(confirm(&rt, &store, lo, hi, &rules, found.unsure)?);
         if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
             // Workers finish in any order: sorted, ties in time break the same way
             // on every run.
@@ -267,16 +281,61 @@ impl Hit {
 }
 
 /// The rules a scan runs: filter patterns first, then Sigma rules (their metas in
-/// that order).
+/// that order), and what it reads of each record.
 struct Plan<'a> {
     rules: &'a [Rule],
     sigma: Option<&'a SigmaSet>,
+    read: Read,
+}
+
+/// Only the fields the rules read, from the typed columns, when each is kept there
+/// as written or is no CloudTrail field at all ([`field_source`]); else every
+/// record's exact text. (Typed columns do not tell an explicit `null` from an
+/// absent field: patterns that do are decided on the exact text of the records
+/// they may match, see [`confirm`].)
+fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> Read {
+    let mut top = std::collections::BTreeSet::new();
+    // Whether the path can be read without the text (noting the column it needs).
+    let mut typed = |steps: &[Step<'_>]| match (field_source(steps), steps.first()) {
+        (FieldSource::Typed, Some(Step::Key(k))) => {
+            top.insert(k.to_string());
+            true
+        }
+        (FieldSource::NotCloudTrail, _) => true,
+        _ => false,
+    };
+    for r in rules {
+        for (path, _) in r.pattern.fields() {
+            let steps: Vec<Step<'_>> = path
+                .iter()
+                .map(|s| s.map_or(Step::Index, Step::Key))
+                .collect();
+            if !typed(&steps) {
+                return Read::Raw;
+            }
+        }
+    }
+    if let Some(sigma) = sigma {
+        let Some(fields) = sigma.fields() else {
+            return Read::Raw;
+        };
+        for f in fields {
+            let steps: Vec<Step<'_>> = f.split('.').map(Step::Key).collect();
+            if !typed(&steps) {
+                return Read::Raw;
+            }
+        }
+    }
+    Read::Fields(top.into_iter().collect())
 }
 
 /// What the workers found in a day.
 #[derive(Default)]
 struct Found {
     hits: Vec<Hit>,
+    /// Lines of patterns that tell `null` from absent, on records read from typed
+    /// columns: to be decided on the exact text.
+    unsure: Vec<Hit>,
     /// Matches of rules that feed correlations.
     inputs: Vec<Input<Arc<Row>>>,
     unparsed: u64,
@@ -306,18 +365,63 @@ fn days_between(
         .collect())
 }
 
+/// Keeps the lines whose pattern matches the exact text of their record (read for
+/// just those records).
+fn confirm(
+    rt: &tokio::runtime::Runtime,
+    store: &auditwatch_store::Store,
+    lo: i64,
+    hi: i64,
+    rules: &[Rule],
+    unsure: Vec<Hit>,
+) -> Result<Vec<Hit>> {
+    if unsure.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<String> = unsure
+        .iter()
+        .filter_map(|h| h.row.event_id.clone())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut records: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for (id, raw) in rt.block_on(store.raw_by_id(&Scope::All, lo, hi, &ids))? {
+        if let Ok(v) = serde_json::from_str(&raw) {
+            records.entry(id).or_default().push(v);
+        }
+    }
+    Ok(unsure
+        .into_iter()
+        .filter(|h| {
+            h.row
+                .event_id
+                .as_ref()
+                .and_then(|id| records.get(id))
+                .is_some_and(|rs| rs.iter().any(|r| rules[h.rule].pattern.matches(r)))
+        })
+        .collect())
+}
+
 /// Runs every rule over one batch.
 fn hunt_batch(batch: &ScanBatch, plan: &Plan<'_>, found: &mut Found) {
     for i in 0..batch.len() {
         let e = batch.row(i);
-        let Ok(record) = serde_json::from_str::<Value>(e.raw) else {
+        let Some(record) = batch.record(i) else {
             found.unparsed += 1;
             continue;
         };
         let mut row: Option<Arc<Row>> = None;
         let mut row = || row.get_or_insert_with(|| Arc::new(Row::of(&e))).clone();
+        let typed = !matches!(plan.read, Read::Raw);
         for (k, r) in plan.rules.iter().enumerate() {
-            if r.pattern.matches(&record) {
+            if typed && r.pattern.tells_null_from_absent() {
+                if r.pattern.may_match(&record) {
+                    found.unsure.push(Hit {
+                        rule: k,
+                        row: row(),
+                    });
+                }
+            } else if r.pattern.matches(&record) {
                 found.hits.push(Hit {
                     rule: k,
                     row: row(),
@@ -372,11 +476,14 @@ fn scan(
                 })
             })
             .collect();
-        let scanned = rt.block_on(store.scan_batches(&Scope::All, Some(lo), Some(hi), |b| {
-            // A send fails only if every worker is gone, and a worker leaves only
-            // when the channel closes.
-            let _ = tx.send(b);
-        }));
+        let scanned =
+            rt.block_on(
+                store.scan_batches(&Scope::All, Some(lo), Some(hi), &plan.read, |b| {
+                    // A send fails only if every worker is gone, and a worker leaves only
+                    // when the channel closes.
+                    let _ = tx.send(b);
+                }),
+            );
         drop(tx);
         let mut all = Found::default();
         for h in handles {
@@ -384,6 +491,7 @@ fn scan(
                 .join()
                 .map_err(|_| anyhow::anyhow!("a hunt worker panicked"))?;
             all.hits.extend(f.hits);
+            all.unsure.extend(f.unsure);
             all.inputs.extend(f.inputs);
             all.unparsed += f.unparsed;
         }

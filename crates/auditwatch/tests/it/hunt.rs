@@ -180,3 +180,94 @@ fn hunt_prints_a_timeline_of_rule_matches() {
         "{err}"
     );
 }
+
+#[test]
+fn hunting_on_typed_columns_answers_as_the_exact_text_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, data) = (dir.path().join("in"), dir.path().join("data"));
+    std::fs::create_dir_all(&input).unwrap();
+    let root = |id: &str, time: &str, identity: serde_json::Value| {
+        record(id, time, "GetUser", json!({ "userIdentity": identity }))
+    };
+    let records = [
+        // Root, no invokedBy: CIS 4.3 (`invokedBy NOT EXISTS`).
+        root("r1", "2024-05-01T10:00:00Z", json!({"type": "Root"})),
+        // An explicit null exists: not 4.3, though its column is null like r1's.
+        root(
+            "r2",
+            "2024-05-01T11:00:00Z",
+            json!({"type": "Root", "invokedBy": null}),
+        ),
+        root(
+            "r3",
+            "2024-05-02T10:00:00Z",
+            json!({"type": "Root", "invokedBy": "support.amazonaws.com"}),
+        ),
+        // A Sigma field compared with another (`fieldref`) inside a payload.
+        record(
+            "f1",
+            "2024-05-02T11:00:00Z",
+            "UpdateLoginProfile",
+            json!({"requestParameters": {"userName": "alice"}}),
+        ),
+        record(
+            "f2",
+            "2024-05-03T11:00:00Z",
+            "UpdateLoginProfile",
+            json!({"requestParameters": {"userName": "bob"}}),
+        ),
+    ];
+    std::fs::write(
+        input.join("a.json"),
+        format!("{{\"Records\":[{}]}}", records.join(",")),
+    )
+    .unwrap();
+    let (_, code) = ingest(&data, &[&input]);
+    assert_eq!(code, 0);
+    let sigma = dir.path().join("self.yml");
+    std::fs::write(
+        &sigma,
+        "title: Own login profile\nid: own-profile\nlevel: medium\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  sel:\n    eventName: UpdateLoginProfile\n    \
+         userIdentity.userName|fieldref: requestParameters.userName\n  condition: sel\n",
+    )
+    .unwrap();
+    let s = sigma.display().to_string();
+    let args = [
+        "hunt",
+        "--rules",
+        "builtin:cis",
+        "--rules",
+        &s,
+        "--format",
+        "ndjson",
+    ];
+    let (code, typed, err) = run_text(&data, &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("reading only the fields the rules use: ")
+            && err.contains("requestParameters")
+            && err.contains("userIdentity"),
+        "{err}"
+    );
+    let exact_args: Vec<&str> = args.iter().copied().chain(["--exact-text"]).collect();
+    let (code, exact, err) = run_text(&data, &exact_args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("reading each record's exact text"), "{err}");
+    assert_eq!(typed, exact);
+    let lines: Vec<serde_json::Value> = typed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |rule: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|h| h["rule"] == rule)
+            .map(|h| h["eventID"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(of("CIS.4.3"), ["r1"]);
+    assert_eq!(of("own-profile"), ["f1"]);
+    assert_eq!(of("CIS.4.1").len(), 5);
+}
