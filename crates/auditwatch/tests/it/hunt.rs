@@ -271,3 +271,35 @@ fn hunting_on_typed_columns_answers_as_the_exact_text_does() {
     assert_eq!(of("own-profile"), ["f1"]);
     assert_eq!(of("CIS.4.1").len(), 5);
 }
+
+#[test]
+fn a_relative_data_directory_is_queried_like_an_absolute_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    std::fs::write(
+        dir.path().join("in/a.json"),
+        format!(
+            "{{\"Records\":[{}]}}",
+            record("rel-1", "2024-05-01T10:00:00Z", "GetUser", json!({}))
+        ),
+    )
+    .unwrap();
+    let aw = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_auditwatch"))
+            .current_dir(dir.path())
+            .args(["--data-dir", "data"])
+            .args(args)
+            .env_remove("AUDITWATCH_DATA_DIR")
+            .env_remove("AUDITWATCH_CONFIG")
+            .output()
+            .unwrap()
+    };
+    assert!(aw(&["ingest", "in"]).status.success());
+    let out = aw(&["sql", "SELECT eventID FROM events", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rel-1"));
+}
