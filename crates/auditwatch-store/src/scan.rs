@@ -6,11 +6,11 @@
 //! Reading the typed columns instead of `raw` skips the largest column and most of
 //! the JSON parsing. It is exact for the fields [`field_source`] calls typed:
 //! payload columns (`requestParameters` …) hold their field's JSON as written, and
-//! string columns the field's string. Two things a record's text can have that the
-//! columns cannot show: an explicit `null` (a null column is also an absent field),
-//! and a top-level field CloudTrail does not write (read as absent). The lenient
-//! reader also keeps a number or object found where CloudTrail writes a string as
-//! its text. CloudTrail's own records have none of these.
+//! string columns the field's string. What the columns cannot show: an explicit
+//! `null` (a null column is also an absent field; a caller that must tell them
+//! apart checks the text of the records in question), and a number or object found
+//! where CloudTrail writes a string (the lenient reader keeps its text). CloudTrail
+//! writes neither.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
@@ -95,12 +95,10 @@ fn leaf_covered(data_type: &DataType, rest: &[Step<'_>]) -> bool {
 pub enum FieldSource {
     /// The typed columns give it exactly as the record has it.
     Typed,
-    /// Only the record's text has it (a converted column such as `eventTime`, or a
-    /// part of a struct the columns do not keep).
+    /// Only the record's text has it: a converted column such as `eventTime`, a
+    /// part of a struct the columns do not keep, or a top-level field that is no
+    /// column (CloudTrail writes no `status`, but a record may carry one).
     Text,
-    /// CloudTrail writes no such top-level field (`status`, or a column we derive
-    /// such as `username`): read as absent.
-    NotCloudTrail,
 }
 
 /// Where the value at `path` can be read from (see the module notes): a path is
@@ -116,10 +114,10 @@ pub fn field_source(path: &[Step<'_>]) -> FieldSource {
         return FieldSource::Text;
     }
     match events_schema().field_with_name(first) {
-        Ok(_) if DERIVED.contains(first) => FieldSource::NotCloudTrail,
-        Ok(f) if leaf_covered(f.data_type(), rest) => FieldSource::Typed,
-        Ok(_) => FieldSource::Text,
-        Err(_) => FieldSource::NotCloudTrail,
+        Ok(f) if !DERIVED.contains(first) && leaf_covered(f.data_type(), rest) => {
+            FieldSource::Typed
+        }
+        _ => FieldSource::Text,
     }
 }
 
@@ -386,15 +384,12 @@ mod tests {
             "userIdentity.somethingNew",
             "eventName.sub",
             "resources",
+            "status",
+            "src_ip",
+            "username",
+            "accountId",
         ] {
             assert_eq!(field_source(&keys(text)), FieldSource::Text, "{text}");
-        }
-        for absent in ["status", "src_ip", "username", "accountId"] {
-            assert_eq!(
-                field_source(&keys(absent)),
-                FieldSource::NotCloudTrail,
-                "{absent}"
-            );
         }
     }
 }

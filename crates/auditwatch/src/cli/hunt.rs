@@ -117,18 +117,19 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             });
         }
     }
+    let (read, why) = if args.exact_text {
+        (Read::Raw, "--exact-text".to_string())
+    } else {
+        read_for(&rules, sigma.as_ref())
+    };
     let plan = Plan {
         rules: &rules,
         sigma: sigma.as_ref(),
-        read: if args.exact_text {
-            Read::Raw
-        } else {
-            read_for(&rules, sigma.as_ref())
-        },
+        read,
     };
     match &plan.read {
-        Read::Raw => eprintln!("reading each record's exact text"),
-        Read::Fields(f) => eprintln!("reading only the fields the rules use: {}", f.join(", ")),
+        Read::Raw => eprintln!("reading each record's exact text: {why}"),
+        Read::Fields(_) => eprintln!("reading typed columns, not each record's text: {why}"),
     }
     let days = days_between(&store, start, end)?;
     let columns: Vec<String> = COLUMNS.map(String::from).to_vec();
@@ -289,44 +290,57 @@ struct Plan<'a> {
 }
 
 /// Only the fields the rules read, from the typed columns, when each is kept there
-/// as written or is no CloudTrail field at all ([`field_source`]); else every
-/// record's exact text. (Typed columns do not tell an explicit `null` from an
-/// absent field: patterns that do are decided on the exact text of the records
-/// they may match, see [`confirm`].)
-fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> Read {
+/// as written ([`field_source`]); else every record's exact text, with the reason.
+/// (Typed columns do not tell an explicit `null` from an absent field: patterns
+/// that do are decided on the exact text of the records they may match, see
+/// [`confirm`].)
+fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> (Read, String) {
     let mut top = std::collections::BTreeSet::new();
-    // Whether the path can be read without the text (noting the column it needs).
-    let mut typed = |steps: &[Step<'_>]| match (field_source(steps), steps.first()) {
-        (FieldSource::Typed, Some(Step::Key(k))) => {
-            top.insert(k.to_string());
-            true
-        }
-        (FieldSource::NotCloudTrail, _) => true,
-        _ => false,
-    };
+    let mut paths: Vec<(String, Vec<Step<'_>>)> = Vec::new();
     for r in rules {
         for (path, _) in r.pattern.fields() {
-            let steps: Vec<Step<'_>> = path
+            let name = path
                 .iter()
-                .map(|s| s.map_or(Step::Index, Step::Key))
-                .collect();
-            if !typed(&steps) {
-                return Read::Raw;
-            }
+                .map(|s| s.unwrap_or("[]"))
+                .collect::<Vec<_>>()
+                .join(".");
+            paths.push((
+                name,
+                path.iter()
+                    .map(|s| s.map_or(Step::Index, Step::Key))
+                    .collect(),
+            ));
         }
     }
     if let Some(sigma) = sigma {
         let Some(fields) = sigma.fields() else {
-            return Read::Raw;
+            return (
+                Read::Raw,
+                "a Sigma rule searches whole records (keywords)".into(),
+            );
         };
-        for f in fields {
-            let steps: Vec<Step<'_>> = f.split('.').map(Step::Key).collect();
-            if !typed(&steps) {
-                return Read::Raw;
+        paths.extend(
+            fields
+                .into_iter()
+                .map(|f| (f.to_string(), f.split('.').map(Step::Key).collect())),
+        );
+    }
+    for (name, steps) in &paths {
+        match (field_source(steps), steps.first()) {
+            (FieldSource::Typed, Some(Step::Key(k))) => {
+                top.insert(k.to_string());
+            }
+            _ => {
+                return (
+                    Read::Raw,
+                    format!("a rule reads `{name}`, which only the records' text holds"),
+                );
             }
         }
     }
-    Read::Fields(top.into_iter().collect())
+    let top: Vec<String> = top.into_iter().collect();
+    let why = format!("the rules read only {}", top.join(", "));
+    (Read::Fields(top), why)
 }
 
 /// What the workers found in a day.

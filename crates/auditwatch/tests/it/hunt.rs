@@ -246,7 +246,7 @@ fn hunting_on_typed_columns_answers_as_the_exact_text_does() {
     let (code, typed, err) = run_text(&data, &args);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("reading only the fields the rules use: ")
+        err.contains("reading typed columns, not each record's text: the rules read only ")
             && err.contains("requestParameters")
             && err.contains("userIdentity"),
         "{err}"
@@ -254,7 +254,10 @@ fn hunting_on_typed_columns_answers_as_the_exact_text_does() {
     let exact_args: Vec<&str> = args.iter().copied().chain(["--exact-text"]).collect();
     let (code, exact, err) = run_text(&data, &exact_args);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("reading each record's exact text"), "{err}");
+    assert!(
+        err.contains("reading each record's exact text: --exact-text"),
+        "{err}"
+    );
     assert_eq!(typed, exact);
     let lines: Vec<serde_json::Value> = typed
         .lines()
