@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::Store;
 use crate::error::Result;
 use crate::lookup::ts;
-use crate::schema::events_schema;
+use crate::schema::{PAYLOAD_COLUMNS, events_schema};
 use crate::scope::Scope;
 
 /// One stored event as a scan sees it.
@@ -46,17 +46,6 @@ pub struct Scanned<'a> {
 fn opt(a: &StringArray, i: usize) -> Option<&str> {
     a.is_valid(i).then(|| a.value(i))
 }
-
-/// Payload columns: each holds its field's JSON exactly as the record has it.
-const PAYLOAD: &[&str] = &[
-    "requestParameters",
-    "responseElements",
-    "additionalEventData",
-    "serviceEventDetails",
-    "insightDetails",
-    "addendum",
-    "edgeDeviceDetails",
-];
 
 /// CloudTrail fields whose column is converted (a time, the lenient booleans).
 const CONVERTED: &[&str] = &["eventTime", "readOnly", "managementEvent"];
@@ -107,7 +96,7 @@ pub fn field_source(path: &[Step<'_>]) -> FieldSource {
     let Some((Step::Key(first), rest)) = path.split_first() else {
         return FieldSource::Text;
     };
-    if PAYLOAD.contains(first) {
+    if PAYLOAD_COLUMNS.contains(first) {
         return FieldSource::Typed;
     }
     if CONVERTED.contains(first) {
@@ -233,7 +222,9 @@ impl ScanBatch {
             None => {
                 let mut m = Map::new();
                 for (name, col) in &self.fields {
-                    if let Some(v) = to_json(col.as_ref(), i, PAYLOAD.contains(&name.as_str())) {
+                    if let Some(v) =
+                        to_json(col.as_ref(), i, PAYLOAD_COLUMNS.contains(&name.as_str()))
+                    {
                         m.insert(name.clone(), v);
                     }
                 }

@@ -88,7 +88,20 @@ pub fn tls_fields() -> Fields {
     ])
 }
 
-/// Column names of the top-level string columns, in table order after `eventTime`.
+/// The payload columns: each holds its field's JSON exactly as the record has it
+/// (a slice of the record's text), `null` when absent.
+pub const PAYLOAD_COLUMNS: &[&str] = &[
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "serviceEventDetails",
+    "insightDetails",
+    "addendum",
+    "edgeDeviceDetails",
+];
+
+/// Column names of the top-level string columns, in table order after `eventTime`
+/// (the payload columns among them).
 pub const STRING_COLUMNS: &[&str] = &[
     "eventVersion",
     "eventSource",
