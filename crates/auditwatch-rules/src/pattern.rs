@@ -533,10 +533,11 @@ fn term(found: Option<&Value>, test: &Test) -> bool {
 }
 
 fn compare(op: Op, lit: &Literal, v: &Value) -> bool {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
+    // Borrowed for strings: this runs for every term of every rule on every record.
+    let text: std::borrow::Cow<'_, str> = match v {
+        Value::String(s) => s.as_str().into(),
+        Value::Number(n) => n.to_string().into(),
+        Value::Bool(b) => b.to_string().into(),
         _ => return false,
     };
     let equal = match lit {
@@ -558,12 +559,12 @@ fn compare(op: Op, lit: &Literal, v: &Value) -> bool {
             if !matches!(op, Op::Eq | Op::Ne) {
                 return false;
             }
-            text == *written
+            *text == **written
         }
         Literal::Text {
             text: t,
             wild: false,
-        } => text == *t,
+        } => *text == **t,
         Literal::Text {
             text: t,
             wild: true,
@@ -579,13 +580,15 @@ fn compare(op: Op, lit: &Literal, v: &Value) -> bool {
 
 /// `*` matches any run of characters (including none); everything else literally.
 fn wildcard(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    let Some((first, tail)) = pattern.split_once('*') else {
+        return text == pattern;
+    };
+    let (middles, last) = tail.rsplit_once('*').unwrap_or(("", tail));
     if !text.starts_with(first) {
         return false;
     }
     let mut rest = &text[first.len()..];
-    for middle in &parts[1..parts.len() - 1] {
+    for middle in middles.split('*').filter(|m| !m.is_empty()) {
         match rest.find(middle) {
             Some(i) => rest = &rest[i + middle.len()..],
             None => return false,

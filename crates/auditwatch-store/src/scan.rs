@@ -116,7 +116,18 @@ pub enum Read {
     /// The exact text (`raw`).
     Raw,
     /// These top-level fields, from their typed columns.
-    Fields(Vec<String>),
+    Fields(Vec<Wanted>),
+}
+
+/// A top-level field to read from its column, and the paths in it the rules read
+/// (keys below the field; an empty path wants all of it). Only those parts of a
+/// struct are built: `userIdentity` has some twenty leaves, rules read two or three.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// The field (a column name).
+    pub name: String,
+    /// Paths below it.
+    pub paths: Vec<Vec<String>>,
 }
 
 /// One batch of a scan, sendable to another thread (its columns are shared, not
@@ -126,7 +137,39 @@ pub struct ScanBatch {
     time: datafusion::arrow::array::TimestampMicrosecondArray,
     strings: [StringArray; 5],
     raw: Option<StringArray>,
-    fields: Vec<(String, ArrayRef)>,
+    fields: Vec<(Wanted, ArrayRef)>,
+}
+
+/// A typed cell as JSON with only the `wanted` paths of a struct built (all of it
+/// when a wanted path is empty); `None` for null.
+fn to_json_part(col: &dyn Array, i: usize, payload: bool, wanted: &[&[String]]) -> Option<Value> {
+    let DataType::Struct(fields) = col.data_type() else {
+        return to_json(col, i, payload);
+    };
+    if wanted.is_empty() || wanted.iter().any(|p| p.is_empty()) {
+        return to_json(col, i, payload);
+    }
+    if col.is_null(i) {
+        return None;
+    }
+    let st = col.as_struct();
+    let mut m = Map::new();
+    for (f, c) in fields.iter().zip(st.columns()) {
+        let below: Vec<&[String]> = wanted
+            .iter()
+            .filter_map(|p| {
+                p.split_first()
+                    .filter(|(k, _)| *k == f.name())
+                    .map(|(_, r)| r)
+            })
+            .collect();
+        if !below.is_empty()
+            && let Some(v) = to_json_part(c.as_ref(), i, false, &below)
+        {
+            m.insert(f.name().clone(), v);
+        }
+    }
+    Some(Value::Object(m))
 }
 
 /// A typed cell as JSON; `None` for null. Payload strings are parsed back.
@@ -170,12 +213,12 @@ impl ScanBatch {
         let s = |i: usize| batch.column(i).as_string::<i32>().clone();
         let (raw, fields) = match read {
             Read::Raw => (Some(s(6)), Vec::new()),
-            Read::Fields(names) => (
+            Read::Fields(wanted) => (
                 None,
-                names
+                wanted
                     .iter()
                     .enumerate()
-                    .map(|(k, n)| (n.clone(), batch.column(6 + k).clone()))
+                    .map(|(k, w)| (w.clone(), batch.column(6 + k).clone()))
                     .collect(),
             ),
         };
@@ -221,11 +264,11 @@ impl ScanBatch {
             Some(raw) => serde_json::from_str(raw.value(i)).ok(),
             None => {
                 let mut m = Map::new();
-                for (name, col) in &self.fields {
-                    if let Some(v) =
-                        to_json(col.as_ref(), i, PAYLOAD_COLUMNS.contains(&name.as_str()))
-                    {
-                        m.insert(name.clone(), v);
+                for (w, col) in &self.fields {
+                    let paths: Vec<&[String]> = w.paths.iter().map(Vec::as_slice).collect();
+                    let payload = PAYLOAD_COLUMNS.contains(&w.name.as_str());
+                    if let Some(v) = to_json_part(col.as_ref(), i, payload, &paths) {
+                        m.insert(w.name.clone(), v);
                     }
                 }
                 Some(Value::Object(m))
@@ -282,9 +325,11 @@ impl Store {
         match read {
             Read::Raw => columns.push(ident("raw")),
             // Aliased: a field may also be one of the timeline's columns.
-            Read::Fields(names) => {
-                columns.extend(names.iter().map(|n| ident(n).alias(format!("field {n}"))))
-            }
+            Read::Fields(wanted) => columns.extend(
+                wanted
+                    .iter()
+                    .map(|w| ident(&w.name).alias(format!("field {}", w.name))),
+            ),
         }
         let df = df.select(columns)?;
         let mut stream = df.execute_stream().await?;

@@ -26,7 +26,7 @@ use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::Rule;
 use auditwatch_rules::sigma::{RuleMatch, SigmaSet};
 use auditwatch_store::Scope;
-use auditwatch_store::scan::{FieldSource, Read, ScanBatch, Step, field_source};
+use auditwatch_store::scan::{FieldSource, Read, ScanBatch, Step, Wanted, field_source};
 use serde_json::{Value, json};
 
 use super::{Outcome, format_or_default, open_existing_store, runtime};
@@ -122,9 +122,14 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     } else {
         read_for(&rules, sigma.as_ref())
     };
+    let typed = !matches!(read, Read::Raw);
     let plan = Plan {
         rules: &rules,
         sigma: sigma.as_ref(),
+        unsure: rules
+            .iter()
+            .map(|r| typed && r.pattern.tells_null_from_absent())
+            .collect(),
         read,
     };
     match &plan.read {
@@ -287,6 +292,9 @@ struct Plan<'a> {
     rules: &'a [Rule],
     sigma: Option<&'a SigmaSet>,
     read: Read,
+    /// Per pattern rule: reading typed columns, it can only say "may match"
+    /// (it tells `null` from absent).
+    unsure: Vec<bool>,
 }
 
 /// Only the fields the rules read, from the typed columns, when each is kept there
@@ -295,7 +303,7 @@ struct Plan<'a> {
 /// that do are decided on the exact text of the records they may match, see
 /// [`confirm`].)
 fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> (Read, String) {
-    let mut top = std::collections::BTreeSet::new();
+    let mut top: std::collections::BTreeMap<String, Vec<Vec<String>>> = Default::default();
     let mut paths: Vec<(String, Vec<Step<'_>>)> = Vec::new();
     for r in rules {
         for (path, _) in r.pattern.fields() {
@@ -328,7 +336,17 @@ fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> (Read, String) {
     for (name, steps) in &paths {
         match (field_source(steps), steps.first()) {
             (FieldSource::Typed, Some(Step::Key(k))) => {
-                top.insert(k.to_string());
+                // The keys below the field, up to the first array index.
+                let below = steps[1..]
+                    .iter()
+                    .map_while(|s| match s {
+                        Step::Key(k) => Some(k.to_string()),
+                        Step::Index => None,
+                    })
+                    .collect();
+                top.entry(k.to_string())
+                    .or_insert_with(Vec::new)
+                    .push(below);
             }
             _ => {
                 return (
@@ -338,9 +356,13 @@ fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> (Read, String) {
             }
         }
     }
-    let top: Vec<String> = top.into_iter().collect();
-    let why = format!("the rules read only {}", top.join(", "));
-    (Read::Fields(top), why)
+    let names: Vec<&str> = top.keys().map(String::as_str).collect();
+    let why = format!("the rules read only {}", names.join(", "));
+    let wanted = top
+        .into_iter()
+        .map(|(name, paths)| Wanted { name, paths })
+        .collect();
+    (Read::Fields(wanted), why)
 }
 
 /// What the workers found in a day.
@@ -426,9 +448,8 @@ fn hunt_batch(batch: &ScanBatch, plan: &Plan<'_>, found: &mut Found) {
         };
         let mut row: Option<Arc<Row>> = None;
         let mut row = || row.get_or_insert_with(|| Arc::new(Row::of(&e))).clone();
-        let typed = !matches!(plan.read, Read::Raw);
         for (k, r) in plan.rules.iter().enumerate() {
-            if typed && r.pattern.tells_null_from_absent() {
+            if plan.unsure[k] {
                 if r.pattern.may_match(&record) {
                     found.unsure.push(Hit {
                         rule: k,
