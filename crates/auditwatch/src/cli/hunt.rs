@@ -344,9 +344,7 @@ fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> (Read, String) {
                         Step::Index => None,
                     })
                     .collect();
-                top.entry(k.to_string())
-                    .or_insert_with(Vec::new)
-                    .push(below);
+                top.entry(k.to_string()).or_default().push(below);
             }
             _ => {
                 return (
