@@ -41,6 +41,7 @@ pub use auditwatch_rules::rulefile::LEVELS;
 use auditwatch_rules::rulefile::{self, Rule};
 use auditwatch_rules::sigma::{Placeholders, SigmaSet};
 use auditwatch_rules::{Pattern, packs};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use serde::{Deserialize, Serialize};
 
 use crate::DetectError;
@@ -200,9 +201,9 @@ impl AlarmDef {
     }
 }
 
-/// How `smtp` channels protect the connection.
+/// How an `smtp` channel protects the connection, as `tls` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
+enum SmtpTls {
     /// TLS from the first byte (SMTPS, port 465).
     Tls,
     /// Plain, upgraded with STARTTLS before anything is sent (refused if the
@@ -232,10 +233,9 @@ pub enum Channel {
         host: String,
         /// Port.
         port: u16,
-        /// Protection.
-        tls: SmtpTls,
-        /// Extra trusted certificate authorities (PEM).
-        ca_pem: Option<Vec<u8>>,
+        /// Protection: TLS parameters (the public roots plus `ca_file`) built and
+        /// checked once, at start.
+        tls: lettre::transport::smtp::client::Tls,
         /// Sign-in name and password.
         credentials: Option<(String, String)>,
         /// Sender.
@@ -424,32 +424,39 @@ fn channel(c: ChannelSettings) -> Result<Channel, DetectError> {
                 SmtpTls::StartTls => 587,
                 SmtpTls::None => 25,
             });
-            let ca_pem = match ca_file {
-                None => None,
-                Some(_) if tls == SmtpTls::None => {
-                    return Err(bad(format!(
-                        "notify `{name}`: ca_file: set, but tls is none"
-                    )));
-                }
-                Some(f) => {
-                    let pem = std::fs::read(&f).map_err(|e| {
+            if ca_file.is_some() && tls == SmtpTls::None {
+                return Err(bad(format!(
+                    "notify `{name}`: ca_file: set, but tls is none"
+                )));
+            }
+            let params = || {
+                // The public roots (webpki-roots), plus the channel's own CA.
+                let mut p = TlsParameters::builder(host.clone());
+                if let Some(f) = &ca_file {
+                    let pem = std::fs::read(f).map_err(|e| {
                         bad(format!("notify `{name}`: ca_file: {}: {e}", f.display()))
                     })?;
-                    lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|e| {
+                    let ca = Certificate::from_pem(&pem).map_err(|e| {
                         bad(format!(
                             "notify `{name}`: ca_file: {}: not a PEM certificate: {e}",
                             f.display()
                         ))
                     })?;
-                    Some(pem)
+                    p = p.add_root_certificate(ca);
                 }
+                p.build_rustls()
+                    .map_err(|e| bad(format!("notify `{name}`: tls: {e}")))
+            };
+            let tls = match tls {
+                SmtpTls::Tls => Tls::Wrapper(params()?),
+                SmtpTls::StartTls => Tls::Required(params()?),
+                SmtpTls::None => Tls::None,
             };
             Channel::Smtp {
                 name,
                 host,
                 port,
                 tls,
-                ca_pem,
                 credentials,
                 from,
                 to,
@@ -747,6 +754,24 @@ mod tests {
             "type = \"smtp\"\nname = \"m2\"\nhost = \"h\"\nusername = \"u\"\npassword_env = \"AW_TEST_UNSET_VAR\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]",
         )
         .unwrap();
+        let smtp_with = |extra: &str| -> ChannelSettings {
+            toml::from_str(&format!(
+                "type = \"smtp\"\nname = \"m3\"\nhost = \"h\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n{extra}"
+            ))
+            .unwrap()
+        };
+        let channel_err = |c: ChannelSettings| {
+            resolve(DetectionSettings::default(), vec![], vec![c])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = channel_err(smtp_with("ca_file = \"/nonexistent/ca.pem\""));
+        assert!(
+            e.starts_with("notify `m3`: ca_file: /nonexistent/ca.pem: "),
+            "{e}"
+        );
+        let e = channel_err(smtp_with("tls = \"none\"\nca_file = \"/etc/hostname\""));
+        assert_eq!(e, "notify `m3`: ca_file: set, but tls is none");
         let e = resolve(DetectionSettings::default(), vec![], vec![no_secret]).unwrap_err();
         assert!(
             e.to_string().contains("$AW_TEST_UNSET_VAR is not set"),

@@ -16,11 +16,10 @@ use auditwatch_store::detection::{Alert, OutboxItem};
 use auditwatch_store::{Scope, Store};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::json;
 
-use crate::config::{Channel, SmtpTls};
+use crate::config::Channel;
 use crate::{Definitions, DetectError};
 
 /// A notification, rendered.
@@ -162,7 +161,6 @@ async fn smtp(
         host,
         port,
         tls,
-        ca_pem,
         credentials,
         from,
         to,
@@ -183,22 +181,9 @@ async fn smtp(
         m = m.to(t.parse().map_err(|e| fail(channel, e))?);
     }
     let message = m.body(body).map_err(|e| fail(channel, e))?;
-    // The public roots (webpki-roots), plus the channel's own CA when it names one.
-    let params = || {
-        let mut p = TlsParameters::builder(host.clone());
-        if let Some(pem) = ca_pem {
-            p = p.add_root_certificate(Certificate::from_pem(pem)?);
-        }
-        p.build_rustls()
-    };
-    let protection = match tls {
-        SmtpTls::Tls => Tls::Wrapper(params().map_err(|e| fail(channel, e))?),
-        SmtpTls::StartTls => Tls::Required(params().map_err(|e| fail(channel, e))?),
-        SmtpTls::None => Tls::None,
-    };
     let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
         .port(*port)
-        .tls(protection)
+        .tls(tls.clone())
         .timeout(Some(Duration::from_secs(20)));
     if let Some((u, p)) = credentials {
         b = b.credentials(Credentials::new(u.clone(), p.clone()));
