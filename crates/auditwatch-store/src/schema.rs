@@ -161,3 +161,19 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 pub fn events_schema() -> SchemaRef {
     SCHEMA.clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_columns_are_string_columns_of_the_table() {
+        for p in PAYLOAD_COLUMNS {
+            assert!(STRING_COLUMNS.contains(p), "{p}");
+            assert_eq!(
+                events_schema().field_with_name(p).unwrap().data_type(),
+                &DataType::Utf8
+            );
+        }
+    }
+}
