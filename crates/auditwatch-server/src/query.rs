@@ -469,7 +469,7 @@ impl<'a> Queries<'a> {
     /// bad next-token from other bad requests by it).
     pub async fn search_page(&self, q: &Lookup) -> Result<Page, StoreError> {
         let t = Instant::now();
-        let page = auditwatch_store::lookup::lookup(self.session().await?, q).await?;
+        let page = self.state.store().lookup(&self.caller.scope, q).await?;
         self.timed("search", t);
         Ok(page)
     }

@@ -21,6 +21,7 @@ pub mod rows;
 pub mod scan;
 pub mod schema;
 mod scope;
+pub mod seek;
 pub mod segment;
 pub mod session;
 pub mod table;
@@ -49,6 +50,8 @@ pub struct Store {
     lake: PathBuf,
     /// Shared by every query session, so Parquet metadata stays cached between queries.
     runtime: Arc<RuntimeEnv>,
+    /// Footers for typed lookups ([`seek`]), cached the same way.
+    footers: Arc<seek::Footers>,
 }
 
 impl Store {
@@ -67,6 +70,7 @@ impl Store {
             data_dir: data_dir.to_path_buf(),
             lake,
             runtime: Arc::new(runtime),
+            footers: Arc::default(),
         };
         store.catalog()?;
         Ok(store)
@@ -103,8 +107,20 @@ impl Store {
         session::run_sql(&self.session(scope)?, sql, limits).await
     }
 
-    /// Runs a typed lookup as seen by `scope`.
+    /// Runs a typed lookup as seen by `scope`: straight from the segment files
+    /// ([`seek`]) when it can, else through DataFusion.
     pub async fn lookup(&self, scope: &Scope, q: &Lookup) -> Result<Page> {
-        lookup::lookup(&self.session(scope)?, q).await
+        let segments = self.catalog()?.segments()?;
+        let (lake, footers) = (self.lake.clone(), self.footers.clone());
+        let (scope_, q_) = (scope.clone(), q.clone());
+        let direct = tokio::task::spawn_blocking(move || {
+            seek::lookup(&lake, &segments, &footers, &scope_, &q_)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("lookup task failed: {e}")))??;
+        match direct {
+            Some(page) => Ok(page),
+            None => lookup::lookup(&self.session(scope)?, q).await,
+        }
     }
 }

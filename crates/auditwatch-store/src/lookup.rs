@@ -199,7 +199,7 @@ impl Lookup {
         Ok(f)
     }
 
-    fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         let mut q = self.clone();
         q.next_token = None;
         q.max_results = 0;
@@ -216,16 +216,16 @@ pub(crate) fn ts(us: i64) -> Expr {
 
 /// A position in the newest-first order: (eventTime µs, eventID).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Cursor {
-    time: i64,
-    id: String,
+pub(crate) struct Cursor {
+    pub(crate) time: i64,
+    pub(crate) id: String,
 }
 
-fn encode_token(fingerprint: u64, c: &Cursor) -> String {
+pub(crate) fn encode_token(fingerprint: u64, c: &Cursor) -> String {
     hex::encode(format!("v1\n{fingerprint:016x}\n{}\n{}", c.time, c.id))
 }
 
-fn decode_token(token: &str, fingerprint: u64) -> Result<Cursor> {
+pub(crate) fn decode_token(token: &str, fingerprint: u64) -> Result<Cursor> {
     let bad = || StoreError::InvalidToken("invalid next token".into());
     let text = String::from_utf8(hex::decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
     let mut parts = text.splitn(4, '\n');

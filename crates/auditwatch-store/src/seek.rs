@@ -1,0 +1,498 @@
+//! Typed lookups read straight from the segment files, newest row group first.
+//!
+//! A lookup wants the newest `max_results` events that pass equality filters. The
+//! DataFusion plan ([`crate::lookup`]) reads every row group that may match, then sorts.
+//! This path orders the candidate row groups by their newest `eventTime` (footer
+//! statistics), skips those whose bloom filters rule out an equality value, reads only
+//! the filter columns of the others, and stops as soon as the next row group is older
+//! than the page's oldest event. The page's rows are then read whole through a row
+//! selection, so only the Parquet pages holding them are decompressed.
+//!
+//! It answers exactly what the DataFusion plan answers (same order, same tokens; a test
+//! compares them). Filters it does not evaluate (resource attributes,
+//! `requestParameters` paths) or a file whose schema is not the current one send the
+//! lookup back to DataFusion ([`lookup`] returns `None`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array,
+};
+use datafusion::arrow::compute::kernels::cmp::eq;
+use datafusion::arrow::compute::kernels::comparison::contains;
+use datafusion::arrow::compute::{and, concat_batches, is_not_null, or, take_record_batch};
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::parquet::file::statistics::Statistics;
+
+use crate::catalog::Segment;
+use crate::error::{IoContext, Result, StoreError};
+use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token};
+use crate::schema::events_schema;
+use crate::scope::Scope;
+
+/// Footers (with page indexes) of segment files, kept between lookups: segment files
+/// never change once written.
+#[derive(Debug, Default)]
+pub struct Footers {
+    by_path: Mutex<HashMap<PathBuf, ArrowReaderMetadata>>,
+}
+
+impl Footers {
+    fn get(&self, path: &Path, file: &File) -> Result<ArrowReaderMetadata> {
+        if let Some(m) = self.lock().get(path) {
+            return Ok(m.clone());
+        }
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let meta =
+            ArrowReaderMetadata::load(file, options).map_err(|source| StoreError::Parquet {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        self.lock().insert(path.to_path_buf(), meta.clone());
+        Ok(meta)
+    }
+
+    /// Forgets the footers of files no longer in `segments` (compacted away).
+    fn retain(&self, lake: &Path, segments: &[Segment]) {
+        let mut map = self.lock();
+        if map.len() > 2 * segments.len() + 16 {
+            let live: std::collections::HashSet<PathBuf> =
+                segments.iter().map(|s| lake.join(&s.path)).collect();
+            map.retain(|p, _| live.contains(p));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, ArrowReaderMetadata>> {
+        self.by_path.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether this path evaluates every filter of `q`.
+fn handles(q: &Lookup) -> bool {
+    q.params.is_empty()
+        && q.attributes
+            .iter()
+            .all(|(a, _)| !matches!(a, Attribute::ResourceType | Attribute::ResourceName))
+}
+
+/// One equality-style condition on a column (a dotted path into the schema).
+struct Condition<'a> {
+    column: &'static str,
+    test: Test<'a>,
+}
+
+enum Test<'a> {
+    /// Equal to one of these (an empty list matches nothing).
+    AnyOf(Vec<&'a str>),
+    /// Equal to this boolean.
+    Bool(bool),
+    /// Not null.
+    Present,
+    /// Contains this text.
+    Contains(&'a str),
+}
+
+fn conditions<'a>(q: &'a Lookup, scope: &'a Scope) -> Result<Vec<Condition<'a>>> {
+    let mut c = Vec::new();
+    let any = |column, values: Vec<&'a str>| Condition {
+        column,
+        test: Test::AnyOf(values),
+    };
+    for (attr, value) in &q.attributes {
+        let column = match attr {
+            Attribute::EventId => "eventID",
+            Attribute::EventName => "eventName",
+            Attribute::Username => "username",
+            Attribute::EventSource => "eventSource",
+            Attribute::AccessKeyId => "userIdentity.accessKeyId",
+            Attribute::ReadOnly => {
+                let b = match value.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(StoreError::InvalidRequest(format!(
+                            "ReadOnly must be true or false, not {value:?}"
+                        )));
+                    }
+                };
+                c.push(Condition {
+                    column: "readOnly",
+                    test: Test::Bool(b),
+                });
+                continue;
+            }
+            Attribute::ResourceType | Attribute::ResourceName => unreachable!("see handles()"),
+        };
+        c.push(any(column, vec![value.as_str()]));
+    }
+    if let Scope::Accounts(set) = scope {
+        c.push(any("accountId", set.iter().map(String::as_str).collect()));
+    }
+    let lists: [(&'static str, &'a [String]); 4] = [
+        ("accountId", &q.accounts),
+        ("awsRegion", &q.regions),
+        ("errorCode", &q.error_codes),
+        ("sourceIPAddress", &q.source_ips),
+    ];
+    for (column, values) in lists {
+        if !values.is_empty() {
+            c.push(any(column, values.iter().map(String::as_str).collect()));
+        }
+    }
+    if q.errors_only {
+        c.push(Condition {
+            column: "errorCode",
+            test: Test::Present,
+        });
+    }
+    if let Some(text) = &q.text {
+        c.push(Condition {
+            column: "raw",
+            test: Test::Contains(text),
+        });
+    }
+    Ok(c)
+}
+
+/// Columns with bloom filters (see `segment::properties`).
+const BLOOM: [&str; 5] = [
+    "eventID",
+    "username",
+    "eventName",
+    "sourceIPAddress",
+    "userIdentity.accessKeyId",
+];
+
+/// A row group that may hold matches.
+struct Group {
+    segment: usize,
+    index: usize,
+    max_time: i64,
+}
+
+/// A matching event found in phase 1.
+struct Hit {
+    time: i64,
+    id: String,
+    group: usize,
+    row: usize,
+}
+
+/// One open segment file.
+struct Opened {
+    path: PathBuf,
+    file: File,
+    meta: ArrowReaderMetadata,
+    /// Leaf column index by dotted path.
+    leaves: HashMap<String, usize>,
+}
+
+impl Opened {
+    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+        let file = self.file.try_clone().io("open", &self.path)?;
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file,
+            self.meta.clone(),
+        ))
+    }
+
+    fn parquet_err(&self, source: datafusion::parquet::errors::ParquetError) -> StoreError {
+        StoreError::Parquet {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Answers `q` over `segments` as `scope` sees them, or `None` when the DataFusion plan
+/// must (see the module docs).
+pub fn lookup(
+    lake: &Path,
+    segments: &[Segment],
+    footers: &Footers,
+    scope: &Scope,
+    q: &Lookup,
+) -> Result<Option<Page>> {
+    if !handles(q) {
+        return Ok(None);
+    }
+    if q.max_results == 0 {
+        return Err(StoreError::InvalidRequest(
+            "max results must be at least 1".into(),
+        ));
+    }
+    let fingerprint = q.fingerprint();
+    let cursor = match &q.next_token {
+        Some(t) => Some(decode_token(t, fingerprint)?),
+        None => None,
+    };
+    let conds = conditions(q, scope)?;
+    let lo = q.start.unwrap_or(i64::MIN);
+    let hi = q
+        .end
+        .unwrap_or(i64::MAX)
+        .min(cursor.as_ref().map_or(i64::MAX, |c| c.time));
+    footers.retain(lake, segments);
+
+    // Candidate segments: in scope, overlapping the time range, holding a wanted account.
+    let wanted_accounts: Option<&[String]> = (!q.accounts.is_empty()).then_some(&q.accounts);
+    let mut opened: Vec<Opened> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let schema = events_schema();
+    for s in segments {
+        if !scope.allows_any(&s.accounts)
+            || s.max_time < lo
+            || s.min_time > hi
+            || wanted_accounts.is_some_and(|w| !w.iter().any(|a| s.accounts.contains(a)))
+        {
+            continue;
+        }
+        let path = lake.join(&s.path);
+        let file = File::open(&path).io("open", &path)?;
+        let meta = footers.get(&path, &file)?;
+        if meta.schema().fields() != schema.fields() {
+            return Ok(None);
+        }
+        let leaves = meta
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.path().string(), i))
+            .collect();
+        let o = Opened {
+            path,
+            file,
+            meta,
+            leaves,
+        };
+        let time_leaf = o.leaves["eventTime"];
+        for (index, rg) in o.meta.metadata().row_groups().iter().enumerate() {
+            let (min_time, max_time) = match rg.column(time_leaf).statistics() {
+                Some(Statistics::Int64(v)) => (
+                    v.min_opt().copied().unwrap_or(i64::MIN),
+                    v.max_opt().copied().unwrap_or(i64::MAX),
+                ),
+                _ => (i64::MIN, i64::MAX),
+            };
+            if max_time < lo || min_time > hi || rg.num_rows() == 0 {
+                continue;
+            }
+            groups.push(Group {
+                segment: opened.len(),
+                index,
+                max_time,
+            });
+        }
+        opened.push(o);
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.max_time));
+
+    // Phase 1: newest matches from the filter columns, newest row group first.
+    let k = q.max_results + 1;
+    let mut hits: Vec<Hit> = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        if hits.len() == k && g.max_time < hits[k - 1].time {
+            break;
+        }
+        let o = &opened[g.segment];
+        let mut builder = o.builder()?;
+        if !blooms_allow(&mut builder, o, g.index, &conds)? {
+            continue;
+        }
+        let mut leaves = vec![o.leaves["eventTime"], o.leaves["eventID"]];
+        leaves.extend(conds.iter().map(|c| o.leaves[c.column]));
+        let mask = ProjectionMask::leaves(o.meta.metadata().file_metadata().schema_descr(), leaves);
+        let rows = o.meta.metadata().row_group(g.index).num_rows() as usize;
+        let reader = builder
+            .with_row_groups(vec![g.index])
+            .with_projection(mask)
+            .with_batch_size(rows.max(1))
+            .build()
+            .map_err(|e| o.parquet_err(e))?;
+        let mut offset = 0;
+        for batch in reader {
+            let batch = batch?;
+            let pass = evaluate(&batch, &conds)?;
+            let times = batch
+                .column_by_name("eventTime")
+                .expect("projected")
+                .as_primitive::<TimestampMicrosecondType>();
+            let ids = batch.column_by_name("eventID").expect("projected");
+            let ids = ids.as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                if pass
+                    .as_ref()
+                    .is_some_and(|p| !(p.is_valid(i) && p.value(i)))
+                {
+                    continue;
+                }
+                let t = times.value(i);
+                if t < lo || t > hi {
+                    continue;
+                }
+                let id = if ids.is_null(i) { "" } else { ids.value(i) };
+                if let Some(c) = &cursor
+                    && !(t < c.time || (t == c.time && id < c.id.as_str()))
+                {
+                    continue;
+                }
+                if hits.len() == k {
+                    let last = &hits[k - 1];
+                    if (t, id) <= (last.time, last.id.as_str()) {
+                        continue;
+                    }
+                }
+                hits.push(Hit {
+                    time: t,
+                    id: id.to_string(),
+                    group: gi,
+                    row: offset + i,
+                });
+            }
+            offset += batch.num_rows();
+            hits.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
+            hits.truncate(k);
+        }
+    }
+    let more = hits.len() > q.max_results;
+    hits.truncate(q.max_results);
+    let next_token = if more {
+        hits.last().map(|h| {
+            encode_token(
+                fingerprint,
+                &Cursor {
+                    time: h.time,
+                    id: h.id.clone(),
+                },
+            )
+        })
+    } else {
+        None
+    };
+
+    // Phase 2: the page's rows, whole, through a row selection per row group.
+    let mut by_group: HashMap<usize, Vec<usize>> = HashMap::new();
+    for h in &hits {
+        by_group.entry(h.group).or_default().push(h.row);
+    }
+    let mut batches = Vec::new();
+    let mut at: HashMap<(usize, usize), u32> = HashMap::new();
+    let mut base = 0u32;
+    let mut order: Vec<usize> = by_group.keys().copied().collect();
+    order.sort_unstable();
+    for gi in order {
+        let g = &groups[gi];
+        let o = &opened[g.segment];
+        let rows = by_group.get_mut(&gi).expect("listed");
+        rows.sort_unstable();
+        rows.dedup();
+        let total = o.meta.metadata().row_group(g.index).num_rows() as usize;
+        let selection = RowSelection::from_consecutive_ranges(
+            rows.iter().map(|&r| Range {
+                start: r,
+                end: r + 1,
+            }),
+            total,
+        );
+        let reader = o
+            .builder()?
+            .with_row_groups(vec![g.index])
+            .with_row_selection(selection)
+            .with_batch_size(rows.len())
+            .build()
+            .map_err(|e| o.parquet_err(e))?;
+        for batch in reader {
+            batches.push(batch?);
+        }
+        for (n, &r) in rows.iter().enumerate() {
+            at.insert((gi, r), base + n as u32);
+        }
+        base += rows.len() as u32;
+    }
+    let all = concat_batches(&schema, &batches)?;
+    let take: UInt32Array = hits.iter().map(|h| at[&(h.group, h.row)]).collect();
+    Ok(Some(Page {
+        events: take_record_batch(&all, &take)?,
+        next_token,
+    }))
+}
+
+/// Whether the row group's bloom filters allow every equality condition.
+fn blooms_allow(
+    builder: &mut ParquetRecordBatchReaderBuilder<File>,
+    o: &Opened,
+    rg: usize,
+    conds: &[Condition<'_>],
+) -> Result<bool> {
+    for c in conds {
+        let Test::AnyOf(values) = &c.test else {
+            continue;
+        };
+        if !BLOOM.contains(&c.column) {
+            continue;
+        }
+        let leaf = o.leaves[c.column];
+        let bloom = builder
+            .get_row_group_column_bloom_filter(rg, leaf)
+            .map_err(|e| o.parquet_err(e))?;
+        if let Some(bloom) = bloom
+            && !values.iter().any(|v| bloom.check(*v))
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The column at a dotted path of a projected batch.
+fn column<'b>(batch: &'b RecordBatch, path: &str) -> &'b ArrayRef {
+    let mut parts = path.split('.');
+    let mut col = batch
+        .column_by_name(parts.next().unwrap_or_default())
+        .expect("projected column");
+    for p in parts {
+        col = col.as_struct().column_by_name(p).expect("projected field");
+    }
+    col
+}
+
+/// The rows passing every condition (`None`: no condition). Nulls fail.
+fn evaluate(batch: &RecordBatch, conds: &[Condition<'_>]) -> Result<Option<BooleanArray>> {
+    let mut mask: Option<BooleanArray> = None;
+    for c in conds {
+        let col = column(batch, c.column);
+        let m = match &c.test {
+            Test::AnyOf(values) => {
+                let mut m: Option<BooleanArray> = None;
+                for v in values {
+                    let e = eq(col, &StringArray::new_scalar(*v))?;
+                    m = Some(match m {
+                        Some(m) => or(&m, &e)?,
+                        None => e,
+                    });
+                }
+                m.unwrap_or_else(|| BooleanArray::from(vec![false; batch.num_rows()]))
+            }
+            Test::Bool(b) => eq(col, &BooleanArray::new_scalar(*b))?,
+            Test::Present => is_not_null(col)?,
+            Test::Contains(text) => contains(col, &StringArray::new_scalar(*text))?,
+        };
+        mask = Some(match mask {
+            Some(mask) => and(&mask, &m)?,
+            None => m,
+        });
+    }
+    Ok(mask)
+}
