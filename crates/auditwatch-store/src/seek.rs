@@ -19,12 +19,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use datafusion::arrow::array::RecordBatchReader;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::compute::kernels::comparison::contains;
-use datafusion::arrow::compute::{and, concat_batches, is_not_null, or, take_record_batch};
+use datafusion::arrow::compute::{concat_batches, is_not_null, or, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
@@ -176,6 +177,7 @@ const BLOOM: [&str; 5] = [
 struct Group {
     segment: usize,
     index: usize,
+    min_time: i64,
     max_time: i64,
 }
 
@@ -203,6 +205,31 @@ impl Opened {
             file,
             self.meta.clone(),
         ))
+    }
+
+    /// The columns at `paths` of row group `rg`, for `rows` (sorted; all when `None`).
+    fn read(
+        &self,
+        rg: usize,
+        paths: &[&str],
+        rows: Option<&[usize]>,
+        total: usize,
+    ) -> Result<RecordBatch> {
+        let descr = self.meta.metadata().file_metadata().schema_descr();
+        let mask = ProjectionMask::leaves(descr, paths.iter().map(|p| self.leaves[*p]));
+        let wanted = rows.map_or(total, <[usize]>::len);
+        let mut builder = self
+            .builder()?
+            .with_row_groups(vec![rg])
+            .with_projection(mask)
+            .with_batch_size(wanted.max(1));
+        if let Some(rows) = rows {
+            builder = builder.with_row_selection(selection(rows, total));
+        }
+        let reader = builder.build().map_err(|e| self.parquet_err(e))?;
+        let schema = reader.schema();
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(concat_batches(&schema, &batches)?)
     }
 
     fn parquet_err(&self, source: datafusion::parquet::errors::ParquetError) -> StoreError {
@@ -292,6 +319,7 @@ pub fn lookup(
             groups.push(Group {
                 segment: opened.len(),
                 index,
+                min_time,
                 max_time,
             });
         }
@@ -307,64 +335,35 @@ pub fn lookup(
             break;
         }
         let o = &opened[g.segment];
-        let mut builder = o.builder()?;
-        if !blooms_allow(&mut builder, o, g.index, &conds)? {
+        if !blooms_allow(&mut o.builder()?, o, g.index, &conds)? {
             continue;
         }
-        let mut leaves = vec![o.leaves["eventTime"], o.leaves["eventID"]];
-        leaves.extend(conds.iter().map(|c| o.leaves[c.column]));
-        let mask = ProjectionMask::leaves(o.meta.metadata().file_metadata().schema_descr(), leaves);
-        let rows = o.meta.metadata().row_group(g.index).num_rows() as usize;
-        let reader = builder
-            .with_row_groups(vec![g.index])
-            .with_projection(mask)
-            .with_batch_size(rows.max(1))
-            .build()
-            .map_err(|e| o.parquet_err(e))?;
-        let mut offset = 0;
-        for batch in reader {
-            let batch = batch?;
-            let pass = evaluate(&batch, &conds)?;
-            let times = batch
-                .column_by_name("eventTime")
-                .expect("projected")
-                .as_primitive::<TimestampMicrosecondType>();
-            let ids = batch.column_by_name("eventID").expect("projected");
-            let ids = ids.as_string::<i32>();
-            for i in 0..batch.num_rows() {
-                if pass
-                    .as_ref()
-                    .is_some_and(|p| !(p.is_valid(i) && p.value(i)))
-                {
-                    continue;
-                }
-                let t = times.value(i);
-                if t < lo || t > hi {
-                    continue;
-                }
-                let id = if ids.is_null(i) { "" } else { ids.value(i) };
-                if let Some(c) = &cursor
-                    && !(t < c.time || (t == c.time && id < c.id.as_str()))
-                {
-                    continue;
-                }
-                if hits.len() == k {
-                    let last = &hits[k - 1];
-                    if (t, id) <= (last.time, last.id.as_str()) {
-                        continue;
-                    }
-                }
-                hits.push(Hit {
-                    time: t,
-                    id: id.to_string(),
-                    group: gi,
-                    row: offset + i,
-                });
+        let cut = g.min_time < lo || g.max_time > hi;
+        for (row, t, id) in scan_group(o, g.index, &conds, cut.then_some((lo, hi)))? {
+            if let Some(c) = &cursor
+                && !(t < c.time || (t == c.time && id < c.id))
+            {
+                continue;
             }
-            offset += batch.num_rows();
-            hits.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
-            hits.truncate(k);
+            if hits.len() >= k {
+                let last = &hits[k - 1];
+                if (t, id.as_str()) <= (last.time, last.id.as_str()) {
+                    continue;
+                }
+            }
+            hits.push(Hit {
+                time: t,
+                id,
+                group: gi,
+                row,
+            });
+            if hits.len() > 2 * k {
+                hits.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
+                hits.truncate(k);
+            }
         }
+        hits.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
+        hits.truncate(k);
     }
     let more = hits.len() > q.max_results;
     hits.truncate(q.max_results);
@@ -399,17 +398,10 @@ pub fn lookup(
         rows.sort_unstable();
         rows.dedup();
         let total = o.meta.metadata().row_group(g.index).num_rows() as usize;
-        let selection = RowSelection::from_consecutive_ranges(
-            rows.iter().map(|&r| Range {
-                start: r,
-                end: r + 1,
-            }),
-            total,
-        );
         let reader = o
             .builder()?
             .with_row_groups(vec![g.index])
-            .with_row_selection(selection)
+            .with_row_selection(selection(rows, total))
             .with_batch_size(rows.len())
             .build()
             .map_err(|e| o.parquet_err(e))?;
@@ -427,6 +419,69 @@ pub fn lookup(
         events: take_record_batch(&all, &take)?,
         next_token,
     }))
+}
+
+/// Rows of one row group passing every condition (and inside `range` when given), as
+/// (row, eventTime, eventID or ""). The columns are read one after the other, each only
+/// for the rows that passed the ones before it, cheapest test first.
+fn scan_group(
+    o: &Opened,
+    rg: usize,
+    conds: &[Condition<'_>],
+    range: Option<(i64, i64)>,
+) -> Result<Vec<(usize, i64, String)>> {
+    let total = o.meta.metadata().row_group(rg).num_rows() as usize;
+    let mut rows: Option<Vec<usize>> = None;
+    if let Some((lo, hi)) = range {
+        let b = o.read(rg, &["eventTime"], None, total)?;
+        let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        rows = Some(
+            (0..total)
+                .filter(|&i| (lo..=hi).contains(&t.value(i)))
+                .collect(),
+        );
+    }
+    let mut ordered: Vec<&Condition<'_>> = conds.iter().collect();
+    ordered.sort_by_key(|c| match c.test {
+        Test::Present => 0,
+        Test::Bool(_) => 1,
+        Test::AnyOf(_) => 2,
+        Test::Contains(_) => 3,
+    });
+    for c in ordered {
+        if rows.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let b = o.read(rg, &[c.column], rows.as_deref(), total)?;
+        let pass = test(column(&b, c.column), &c.test)?;
+        let kept = |i: usize| pass.is_valid(i) && pass.value(i);
+        rows = Some(match rows {
+            None => (0..total).filter(|&i| kept(i)).collect(),
+            Some(r) => r
+                .into_iter()
+                .enumerate()
+                .filter(|&(n, _)| kept(n))
+                .map(|(_, i)| i)
+                .collect(),
+        });
+    }
+    if rows.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let b = o.read(rg, &["eventTime", "eventID"], rows.as_deref(), total)?;
+    let times = b.column(0).as_primitive::<TimestampMicrosecondType>();
+    let ids = b.column(1).as_string::<i32>();
+    let positions: Box<dyn Iterator<Item = usize>> = match rows {
+        Some(r) => Box::new(r.into_iter()),
+        None => Box::new(0..total),
+    };
+    Ok(positions
+        .enumerate()
+        .map(|(n, row)| {
+            let id = if ids.is_null(n) { "" } else { ids.value(n) };
+            (row, times.value(n), id.to_string())
+        })
+        .collect())
 }
 
 /// Whether the row group's bloom filters allow every equality condition.
@@ -456,6 +511,18 @@ fn blooms_allow(
     Ok(true)
 }
 
+/// A row selection of `rows` (sorted, distinct) out of `total`, as runs.
+fn selection(rows: &[usize], total: usize) -> RowSelection {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for &r in rows {
+        match runs.last_mut() {
+            Some(last) if last.end == r => last.end = r + 1,
+            _ => runs.push(r..r + 1),
+        }
+    }
+    RowSelection::from_consecutive_ranges(runs.into_iter(), total)
+}
+
 /// The column at a dotted path of a projected batch.
 fn column<'b>(batch: &'b RecordBatch, path: &str) -> &'b ArrayRef {
     let mut parts = path.split('.');
@@ -468,31 +535,22 @@ fn column<'b>(batch: &'b RecordBatch, path: &str) -> &'b ArrayRef {
     col
 }
 
-/// The rows passing every condition (`None`: no condition). Nulls fail.
-fn evaluate(batch: &RecordBatch, conds: &[Condition<'_>]) -> Result<Option<BooleanArray>> {
-    let mut mask: Option<BooleanArray> = None;
-    for c in conds {
-        let col = column(batch, c.column);
-        let m = match &c.test {
-            Test::AnyOf(values) => {
-                let mut m: Option<BooleanArray> = None;
-                for v in values {
-                    let e = eq(col, &StringArray::new_scalar(*v))?;
-                    m = Some(match m {
-                        Some(m) => or(&m, &e)?,
-                        None => e,
-                    });
-                }
-                m.unwrap_or_else(|| BooleanArray::from(vec![false; batch.num_rows()]))
+/// The result of one test over a column (null: fails).
+fn test(col: &ArrayRef, t: &Test<'_>) -> Result<BooleanArray> {
+    Ok(match t {
+        Test::AnyOf(values) => {
+            let mut m: Option<BooleanArray> = None;
+            for v in values {
+                let e = eq(col, &StringArray::new_scalar(*v))?;
+                m = Some(match m {
+                    Some(m) => or(&m, &e)?,
+                    None => e,
+                });
             }
-            Test::Bool(b) => eq(col, &BooleanArray::new_scalar(*b))?,
-            Test::Present => is_not_null(col)?,
-            Test::Contains(text) => contains(col, &StringArray::new_scalar(*text))?,
-        };
-        mask = Some(match mask {
-            Some(mask) => and(&mask, &m)?,
-            None => m,
-        });
-    }
-    Ok(mask)
+            m.unwrap_or_else(|| BooleanArray::from(vec![false; col.len()]))
+        }
+        Test::Bool(b) => eq(col, &BooleanArray::new_scalar(*b))?,
+        Test::Present => is_not_null(col)?,
+        Test::Contains(text) => contains(col, &StringArray::new_scalar(*text))?,
+    })
 }
