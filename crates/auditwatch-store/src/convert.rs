@@ -94,7 +94,7 @@ fn structure(fields: Fields, arrays: Vec<ArrayRef>, nulls: Option<NullBuffer>) -
     Arc::new(StructArray::new(fields, arrays, nulls))
 }
 
-fn to_batch(rows: &[&EventRow<'_>]) -> RecordBatch {
+pub(crate) fn to_batch(rows: &[&EventRow<'_>]) -> RecordBatch {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(40);
     columns.push(Arc::new(
         TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.record.event_time_us))

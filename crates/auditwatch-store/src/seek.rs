@@ -20,12 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use datafusion::arrow::array::RecordBatchReader;
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::compute::kernels::comparison::contains;
-use datafusion::arrow::compute::{concat_batches, is_not_null, or, take_record_batch};
+use datafusion::arrow::compute::{concat_batches, is_not_null, or};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
@@ -34,7 +32,10 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::statistics::Statistics;
 
+use auditwatch_event::Record;
+
 use crate::catalog::Segment;
+use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token};
 use crate::schema::events_schema;
@@ -381,42 +382,52 @@ pub fn lookup(
         None
     };
 
-    // Phase 2: the page's rows, whole, through a row selection per row group.
+    // Phase 2: the page's rows. Every column is derived from `raw` (plus the account and
+    // source, which are not in the record) by the converter that wrote it, so only those
+    // three columns are read, through a row selection: a record costs one `raw` page,
+    // not a page of each of the ~60 columns.
     let mut by_group: HashMap<usize, Vec<usize>> = HashMap::new();
     for h in &hits {
         by_group.entry(h.group).or_default().push(h.row);
     }
-    let mut batches = Vec::new();
-    let mut at: HashMap<(usize, usize), u32> = HashMap::new();
-    let mut base = 0u32;
-    let mut order: Vec<usize> = by_group.keys().copied().collect();
-    order.sort_unstable();
-    for gi in order {
-        let g = &groups[gi];
+    let mut stored: HashMap<(usize, usize), (String, Option<String>, String)> = HashMap::new();
+    for (gi, rows) in &mut by_group {
+        let g = &groups[*gi];
         let o = &opened[g.segment];
-        let rows = by_group.get_mut(&gi).expect("listed");
         rows.sort_unstable();
         rows.dedup();
         let total = o.meta.metadata().row_group(g.index).num_rows() as usize;
-        let reader = o
-            .builder()?
-            .with_row_groups(vec![g.index])
-            .with_row_selection(selection(rows, total))
-            .with_batch_size(rows.len())
-            .build()
-            .map_err(|e| o.parquet_err(e))?;
-        for batch in reader {
-            batches.push(batch?);
-        }
+        let b = o.read(g.index, &["raw", "accountId", "source"], Some(rows), total)?;
+        let (raw, account, source) = (
+            column(&b, "raw").as_string::<i32>(),
+            column(&b, "accountId").as_string::<i32>(),
+            column(&b, "source").as_string::<i32>(),
+        );
         for (n, &r) in rows.iter().enumerate() {
-            at.insert((gi, r), base + n as u32);
+            let account = (!account.is_null(n)).then(|| account.value(n).to_string());
+            let row = (
+                raw.value(n).to_string(),
+                account,
+                source.value(n).to_string(),
+            );
+            stored.insert((*gi, r), row);
         }
-        base += rows.len() as u32;
     }
-    let all = concat_batches(&schema, &batches)?;
-    let take: UInt32Array = hits.iter().map(|h| at[&(h.group, h.row)]).collect();
+    let mut rows = Vec::with_capacity(hits.len());
+    for h in &hits {
+        let (raw, account, source) = &stored[&(h.group, h.row)];
+        let Ok(record) = Record::parse(raw) else {
+            return Ok(None); // not parseable now: let the engine read the stored columns
+        };
+        rows.push(EventRow {
+            record,
+            account_from_key: account.as_deref(),
+            source,
+        });
+    }
+    let refs: Vec<&EventRow<'_>> = rows.iter().collect();
     Ok(Some(Page {
-        events: take_record_batch(&all, &take)?,
+        events: to_batch(&refs),
         next_token,
     }))
 }

@@ -24,6 +24,16 @@ use crate::error::{IoContext, Result, StoreError};
 /// most of a file for a narrow lookup, large enough for good compression.
 pub const ROW_GROUP_ROWS: usize = 32 * 1024;
 
+/// Largest `raw` data page (uncompressed bytes); see docs/PERFORMANCE.md.
+pub const RAW_PAGE_BYTES: usize = 256 * 1024;
+
+/// Largest data page of the other columns (uncompressed bytes).
+pub const PAGE_BYTES: usize = 128 * 1024;
+
+/// Rows handed to the Parquet column writers at a time: pages close only between
+/// such batches, so this bounds how far a `raw` page can overshoot its limit.
+const WRITE_BATCH_ROWS: usize = 128;
+
 /// The folder (relative to the lake root) of a day's segments.
 pub fn day_dir(day: i32) -> String {
     let date = NaiveDate::from_num_days_from_ce_opt(day + 719_163).unwrap_or_default();
@@ -55,6 +65,15 @@ fn properties() -> WriterProperties {
     for col in ["eventID", "username", "eventName", "sourceIPAddress"] {
         b = b.set_column_bloom_filter_enabled(ColumnPath::from(col), true);
     }
+    // Values that never repeat: a dictionary is built, overflows and is thrown away.
+    for col in ["raw", "eventID", "requestID"] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    // `raw` in smaller pages, so fetching one record decompresses less around it.
+    b = b
+        .set_column_data_page_size_limit(ColumnPath::from("raw"), RAW_PAGE_BYTES)
+        .set_data_page_size_limit(PAGE_BYTES)
+        .set_write_batch_size(WRITE_BATCH_ROWS);
     b.set_column_bloom_filter_enabled(
         ColumnPath::new(vec!["userIdentity".into(), "accessKeyId".into()]),
         true,
