@@ -27,9 +27,6 @@ pub const ROW_GROUP_ROWS: usize = 32 * 1024;
 /// Largest `raw` data page (uncompressed bytes); see docs/PERFORMANCE.md.
 pub const RAW_PAGE_BYTES: usize = 256 * 1024;
 
-/// Largest data page of the other columns (uncompressed bytes).
-pub const PAGE_BYTES: usize = 128 * 1024;
-
 /// Rows handed to the Parquet column writers at a time: pages close only between
 /// such batches, so this bounds how far a `raw` page can overshoot its limit.
 const WRITE_BATCH_ROWS: usize = 128;
@@ -72,7 +69,6 @@ fn properties() -> WriterProperties {
     // `raw` in smaller pages, so fetching one record decompresses less around it.
     b = b
         .set_column_data_page_size_limit(ColumnPath::from("raw"), RAW_PAGE_BYTES)
-        .set_data_page_size_limit(PAGE_BYTES)
         .set_write_batch_size(WRITE_BATCH_ROWS);
     b.set_column_bloom_filter_enabled(
         ColumnPath::new(vec!["userIdentity".into(), "accessKeyId".into()]),
