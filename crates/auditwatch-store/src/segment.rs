@@ -11,10 +11,10 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
-use datafusion::parquet::errors::Result as ParquetResult;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::errors::Result as ParquetResult;
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
@@ -154,22 +154,24 @@ fn encode(file: File, batch: &RecordBatch) -> ParquetResult<File> {
             let handles: Vec<_> = shares
                 .into_iter()
                 .map(|(_, share)| {
-                    scope.spawn(move || -> ParquetResult<Vec<(usize, Vec<ArrowColumnChunk>)>> {
-                        share
-                            .into_iter()
-                            .map(|(_, n, writers, leaves)| {
-                                let chunks = writers
-                                    .into_iter()
-                                    .zip(&leaves)
-                                    .map(|(mut w, leaf)| {
-                                        w.write(leaf)?;
-                                        w.close()
-                                    })
-                                    .collect::<ParquetResult<Vec<_>>>()?;
-                                Ok((n, chunks))
-                            })
-                            .collect()
-                    })
+                    scope.spawn(
+                        move || -> ParquetResult<Vec<(usize, Vec<ArrowColumnChunk>)>> {
+                            share
+                                .into_iter()
+                                .map(|(_, n, writers, leaves)| {
+                                    let chunks = writers
+                                        .into_iter()
+                                        .zip(&leaves)
+                                        .map(|(mut w, leaf)| {
+                                            w.write(leaf)?;
+                                            w.close()
+                                        })
+                                        .collect::<ParquetResult<Vec<_>>>()?;
+                                    Ok((n, chunks))
+                                })
+                                .collect()
+                        },
+                    )
                 })
                 .collect();
             handles

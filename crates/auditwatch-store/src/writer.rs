@@ -10,10 +10,9 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use datafusion::arrow::array::{BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{
-    concat_batches, filter_record_batch, sort_to_indices, take_record_batch,
-};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
 use crate::catalog::{Catalog, NewSegment, SourceObject};
 use crate::convert::DayBatch;
@@ -197,29 +196,30 @@ impl Writer {
         day: i32,
         batches: Vec<DayBatch>,
     ) -> Result<(RecordBatch, Vec<u128>, u64)> {
-        let schema = events_schema();
-        let mut keys = Vec::new();
-        let mut keep = Vec::new();
+        // One copy: the fresh rows are picked straight from the staged batches in
+        // time order (ties keep their arrival order).
+        let mut picks: Vec<(i64, usize, usize, u128)> = Vec::new();
         let mut seen = HashSet::new();
-        for b in &batches {
-            for k in &b.keys {
-                let fresh = seen.insert(k.0) && !self.dedup.contains(&self.catalog, day, *k)?;
-                keep.push(fresh);
-                if fresh {
-                    keys.push(k.0);
+        let mut dups = 0;
+        for (bi, b) in batches.iter().enumerate() {
+            let times = b.batch.column(0).as_primitive::<TimestampMicrosecondType>();
+            for (ri, k) in b.keys.iter().enumerate() {
+                if seen.insert(k.0) && !self.dedup.contains(&self.catalog, day, *k)? {
+                    picks.push((times.value(ri), bi, ri, k.0));
+                } else {
+                    dups += 1;
                 }
             }
         }
-        let all = concat_batches(&schema, batches.iter().map(|b| &b.batch))?;
-        let dups = keep.iter().filter(|k| !**k).count() as u64;
-        let unique = if dups == 0 {
-            all
+        picks.sort_by_key(|p| p.0);
+        let sources: Vec<&RecordBatch> = batches.iter().map(|b| &b.batch).collect();
+        let at: Vec<(usize, usize)> = picks.iter().map(|p| (p.1, p.2)).collect();
+        let sorted = if at.is_empty() {
+            RecordBatch::new_empty(events_schema())
         } else {
-            filter_record_batch(&all, &BooleanArray::from(keep))?
+            interleave_record_batch(&sources, &at)?
         };
-        let order = sort_to_indices(unique.column(0), None, None)?;
-        let sorted = take_record_batch(&unique, &order)?;
-        let keys = order.values().iter().map(|&i| keys[i as usize]).collect();
+        let keys = picks.into_iter().map(|p| p.3).collect();
         Ok((sorted, keys, dups))
     }
 
