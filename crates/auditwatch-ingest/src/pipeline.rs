@@ -42,7 +42,7 @@ impl Default for IngestOptions {
         Self {
             limits: Limits::default(),
             commit_rows: 250_000,
-            commit_bytes: 192 << 20,
+            commit_bytes: 160 << 20,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             filter: EventFilter::default(),
         }
