@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
 use crate::catalog::{NewSegment, Segment};
 use crate::dedup::{from_blob, to_blob};
@@ -68,13 +70,23 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
         let day = group[0].day;
         let mut batches = Vec::new();
         for s in &group {
-            batches.push(segment::read(writer.lake(), s)?);
+            batches.extend(segment::read_batches(writer.lake(), s)?);
         }
-        let all = concat_batches(&events_schema(), &batches)?;
+        // One copy: rows picked from the segments in time order (ties keep their order).
+        let mut at: Vec<(i64, usize, usize)> = Vec::new();
+        for (bi, b) in batches.iter().enumerate() {
+            let times = b.column(0).as_primitive::<TimestampMicrosecondType>();
+            at.extend((0..b.num_rows()).map(|ri| (times.value(ri), bi, ri)));
+        }
+        at.sort_by_key(|a| a.0);
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        let picks: Vec<(usize, usize)> = at.into_iter().map(|(_, b, r)| (b, r)).collect();
+        let sorted = if picks.is_empty() {
+            RecordBatch::new_empty(events_schema())
+        } else {
+            interleave_record_batch(&refs, &picks)?
+        };
         drop(batches);
-        let order = sort_to_indices(all.column(0), None, None)?;
-        let sorted = take_record_batch(&all, &order)?;
-        drop(all);
         let new = segment::write(writer.lake(), day, &sorted)?;
         let ids: Vec<i64> = group.iter().map(|s| s.id).collect();
         let mut keys: Vec<u128> = writer

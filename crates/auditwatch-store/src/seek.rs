@@ -53,7 +53,11 @@ impl Footers {
         if let Some(m) = self.lock().get(path) {
             return Ok(m.clone());
         }
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        // The offset index (where each page starts) lets a row selection skip pages;
+        // the column index (per-page min/max, large for strings) would only cost parsing.
+        let options = ArrowReaderOptions::new()
+            .with_offset_index_policy(PageIndexPolicy::Optional)
+            .with_column_index_policy(PageIndexPolicy::Skip);
         let meta =
             ArrowReaderMetadata::load(file, options).map_err(|source| StoreError::Parquet {
                 path: path.to_path_buf(),
@@ -331,8 +335,11 @@ pub fn lookup(
     // Phase 1: newest matches from the filter columns, newest row group first.
     let k = q.max_results + 1;
     let mut hits: Vec<Hit> = Vec::new();
+    // Once `k` hits are known, the k-th newest: anything not newer cannot make the page.
+    let mut floor: Option<(i64, String)> = None;
+    let newest_first = |a: &Hit, b: &Hit| (b.time, &b.id).cmp(&(a.time, &a.id));
     for (gi, g) in groups.iter().enumerate() {
-        if hits.len() == k && g.max_time < hits[k - 1].time {
+        if floor.as_ref().is_some_and(|(t, _)| g.max_time < *t) {
             break;
         }
         let o = &opened[g.segment];
@@ -346,11 +353,10 @@ pub fn lookup(
             {
                 continue;
             }
-            if hits.len() >= k {
-                let last = &hits[k - 1];
-                if (t, id.as_str()) <= (last.time, last.id.as_str()) {
-                    continue;
-                }
+            if let Some((ft, fid)) = &floor
+                && (t, id.as_str()) <= (*ft, fid.as_str())
+            {
+                continue;
             }
             hits.push(Hit {
                 time: t,
@@ -359,12 +365,16 @@ pub fn lookup(
                 row,
             });
             if hits.len() > 2 * k {
-                hits.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
+                hits.sort_by(newest_first);
                 hits.truncate(k);
+                floor = hits.last().map(|h| (h.time, h.id.clone()));
             }
         }
-        hits.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
+        hits.sort_by(newest_first);
         hits.truncate(k);
+        if hits.len() == k {
+            floor = hits.last().map(|h| (h.time, h.id.clone()));
+        }
     }
     let more = hits.len() > q.max_results;
     hits.truncate(q.max_results);

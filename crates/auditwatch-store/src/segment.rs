@@ -195,6 +195,12 @@ fn encode(file: File, batch: &RecordBatch) -> ParquetResult<File> {
 /// Reads a whole segment back into one batch (compaction and retention rewrite
 /// segments; a segment holds at most a few hundred thousand rows).
 pub fn read(lake: &Path, segment: &Segment) -> Result<RecordBatch> {
+    let batches = read_batches(lake, segment)?;
+    Ok(concat_batches(&crate::schema::events_schema(), &batches)?)
+}
+
+/// Reads a whole segment back as the reader's batches (no copy into one).
+pub fn read_batches(lake: &Path, segment: &Segment) -> Result<Vec<RecordBatch>> {
     let path = lake.join(&segment.path);
     let file = File::open(&path).io("open", &path)?;
     let perr = |source| StoreError::Parquet {
@@ -206,8 +212,7 @@ pub fn read(lake: &Path, segment: &Segment) -> Result<RecordBatch> {
         .with_batch_size(8192)
         .build()
         .map_err(perr)?;
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(concat_batches(&crate::schema::events_schema(), &batches)?)
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 /// Makes a rename or unlink in `dir` durable.

@@ -25,8 +25,10 @@ use crate::segment;
 /// planned them a moment ago still finds them.
 pub const TRASH_GRACE: Duration = Duration::from_secs(600);
 
-/// Most event keys the dedup cache keeps between commits (16 bytes each).
-const MAX_CACHED_KEYS: usize = 8_000_000;
+/// Most event keys the dedup cache keeps between commits (16 bytes each): about two
+/// busy days of 10 M events a week. Ingest feeds days in order, so older days are
+/// rarely asked for again; when they are, their keys are read back from the catalog.
+const MAX_CACHED_KEYS: usize = 3_000_000;
 
 /// What one commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

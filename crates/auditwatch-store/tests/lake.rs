@@ -383,9 +383,9 @@ fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() 
 /// A varied record: ties in `eventTime`, errors, accounts, regions, read-only or not.
 fn varied(i: usize) -> String {
     let account = ["111111111111", "222222222222", "333333333333"][i % 3];
-    let user = ["alice", "bob", "carol", "dave", "erin"][(i * 7 + i / 5) % 5];
+    let user = ["alice", "bob", "carol", "dave", "erin"][(i / 3 + i / 5) % 5]; // ties share users
     let name = ["GetObject", "PutObject", "DeleteBucket", "ListBuckets"][(i / 3 + i % 4) % 4];
-    let error = if i % 7 == 0 {
+    let error = if i.is_multiple_of(7) {
         r#","errorCode":"AccessDenied""#
     } else {
         ""
@@ -424,14 +424,18 @@ fn varied(i: usize) -> String {
         h = second / 3600 % 24,
         m = second / 60 % 60,
         s = second % 60,
-        src = if i % 5 == 0 {
+        src = if i.is_multiple_of(5) {
             "iam.amazonaws.com"
         } else {
             "s3.amazonaws.com"
         },
-        region = if i % 4 == 0 { "eu-west-1" } else { "us-east-1" },
+        region = if i.is_multiple_of(4) {
+            "eu-west-1"
+        } else {
+            "us-east-1"
+        },
         ip = i % 17,
-        ro = i % 2 == 0,
+        ro = i.is_multiple_of(2),
     )
 }
 
@@ -514,13 +518,15 @@ fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
     ];
     for scope in &scopes {
         for base in &queries {
-            for max_results in [1, 50, 1000] {
+            for max_results in [1, 7, 50, 1000] {
                 let mut q = Lookup {
                     max_results,
                     ..base.clone()
                 };
-                // Page through (at most 6 pages), comparing every page and token.
-                for _ in 0..6 {
+                // Page through (60 pages at 7 a page, else 6), comparing every
+                // page and token.
+                let pages = if max_results == 7 { 60 } else { 6 };
+                for _ in 0..pages {
                     let direct =
                         auditwatch_store::seek::lookup(&lake, &segments, &footers, scope, &q)
                             .unwrap()
@@ -552,4 +558,77 @@ fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
             }
         }
     }
+}
+
+#[test]
+fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
+    // A newer segment with a few matches, then an older one whose matches share one
+    // second and are stored in no particular id order: the page edge falls inside it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let event = |id: String, second: u32| {
+        format!(
+            r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","userName":"zed"}},"eventTime":"2024-03-01T10:00:{second:02}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.1","eventID":"{id}","recipientAccountId":"111111111111"}}"#
+        )
+    };
+    let newer: Vec<String> = (0..5)
+        .map(|j| event(format!("00000000-0000-4000-8000-1000000000{j:02}"), 41))
+        .collect();
+    // Stored in this order: 0..=14, then 39, then 38 down to 15. With 5 newer matches
+    // and 21 wanted, the 16th seen (39) is no bound for the ones after it.
+    let order = |j: usize| match j {
+        0..=14 => j,
+        15 => 39,
+        _ => 54 - j,
+    };
+    let older: Vec<String> = (0..40)
+        .map(|j| {
+            event(
+                format!("00000000-0000-4000-8000-2000000000{:02}", order(j)),
+                40,
+            )
+        })
+        .collect();
+    commit(&store, &older, "older");
+    commit(&store, &newer, "newer");
+    let rt = rt();
+    let lake = store.lake().to_path_buf();
+    let segments = store.catalog().unwrap().segments().unwrap();
+    let footers = auditwatch_store::seek::Footers::default();
+    let mut q = Lookup {
+        attributes: vec![(Attribute::Username, "zed".into())],
+        max_results: 20,
+        ..Lookup::default()
+    };
+    let mut all = Vec::new();
+    loop {
+        let direct = auditwatch_store::seek::lookup(&lake, &segments, &footers, &Scope::All, &q)
+            .unwrap()
+            .unwrap();
+        let ctx = store.session(&Scope::All).unwrap();
+        let engine = rt
+            .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
+            .unwrap();
+        assert_eq!(direct.events, engine.events);
+        assert_eq!(direct.next_token, engine.next_token);
+        for r in to_json(std::slice::from_ref(&direct.events)).unwrap() {
+            all.push(r["eventID"].as_str().unwrap().to_string());
+        }
+        match direct.next_token {
+            Some(t) => q.next_token = Some(t),
+            None => break,
+        }
+    }
+    // Newest first: the later second, then the earlier; ids descending within each.
+    let ids = |texts: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = texts
+            .iter()
+            .map(|t| serde_json::from_str::<serde_json::Value>(t).unwrap()["eventID"].to_string())
+            .map(|s| s.trim_matches('"').to_string())
+            .collect();
+        v.sort_by(|a, b| b.cmp(a));
+        v
+    };
+    let want: Vec<String> = ids(&newer).into_iter().chain(ids(&older)).collect();
+    assert_eq!(all, want);
 }
