@@ -134,18 +134,7 @@ impl Lookup {
             f.push(match attr {
                 Attribute::EventId => ident("eventID").eq(lit(value.clone())),
                 Attribute::EventName => ident("eventName").eq(lit(value.clone())),
-                Attribute::ReadOnly => {
-                    let b = match value.to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => {
-                            return Err(StoreError::InvalidRequest(format!(
-                                "ReadOnly must be true or false, not {value:?}"
-                            )));
-                        }
-                    };
-                    ident("readOnly").eq(lit(b))
-                }
+                Attribute::ReadOnly => ident("readOnly").eq(lit(read_only(value)?)),
                 Attribute::Username => ident("username").eq(lit(value.clone())),
                 Attribute::ResourceType => {
                     udf::has_resource_type().call(vec![ident("resources"), lit(value.clone())])
@@ -204,6 +193,17 @@ impl Lookup {
         q.next_token = None;
         q.max_results = 0;
         xxhash_rust::xxh3::xxh3_64(format!("{q:?}").as_bytes())
+    }
+}
+
+/// The value of a `ReadOnly` attribute (`true`/`false`, any case).
+pub(crate) fn read_only(value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(StoreError::InvalidRequest(format!(
+            "ReadOnly must be true or false, not {value:?}"
+        ))),
     }
 }
 

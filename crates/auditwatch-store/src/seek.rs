@@ -37,7 +37,7 @@ use auditwatch_event::Record;
 use crate::catalog::Segment;
 use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
-use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token};
+use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token, read_only};
 use crate::schema::events_schema;
 use crate::scope::Scope;
 
@@ -121,18 +121,9 @@ fn conditions<'a>(q: &'a Lookup, scope: &'a Scope) -> Result<Vec<Condition<'a>>>
             Attribute::EventSource => "eventSource",
             Attribute::AccessKeyId => "userIdentity.accessKeyId",
             Attribute::ReadOnly => {
-                let b = match value.to_ascii_lowercase().as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(StoreError::InvalidRequest(format!(
-                            "ReadOnly must be true or false, not {value:?}"
-                        )));
-                    }
-                };
                 c.push(Condition {
                     column: "readOnly",
-                    test: Test::Bool(b),
+                    test: Test::Bool(read_only(value)?),
                 });
                 continue;
             }
@@ -289,7 +280,7 @@ pub fn lookup(
             continue;
         }
         let path = lake.join(&s.path);
-        let file = File::open(&path).io("open", &path)?;
+        let file = open_segment(lake, &path)?;
         let meta = footers.get(&path, &file)?;
         if meta.schema().fields() != schema.fields() {
             return Ok(None);
@@ -503,6 +494,23 @@ fn scan_group(
             (row, times.value(n), id.to_string())
         })
         .collect())
+}
+
+/// Opens a listed segment, or its retired copy in `.trash/` when a compaction or
+/// retention swap moved it after the list was read (as `files.rs` does for DataFusion).
+fn open_segment(lake: &Path, path: &Path) -> Result<File> {
+    match File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let retired = path
+                .file_name()
+                .map(|name| crate::segment::trash_dir(lake).join(name));
+            match retired.map(File::open) {
+                Some(Ok(f)) => Ok(f),
+                _ => Err(e).io("open", path),
+            }
+        }
+        other => other.io("open", path),
+    }
 }
 
 /// Whether the row group's bloom filters allow every equality condition.

@@ -380,6 +380,34 @@ fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() 
     );
 }
 
+#[test]
+fn a_direct_lookup_listed_before_compaction_reads_the_retired_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let texts: Vec<String> = (0..200)
+        .map(|i| record(i, "111111111111", "alice", "GetObject", 1))
+        .collect();
+    commit(&store, &texts[..100], "a");
+    commit(&store, &texts[100..], "b");
+    let listed = store.catalog().unwrap().segments().unwrap();
+    let mut w = store.writer().unwrap();
+    assert_eq!(
+        auditwatch_store::compact::compact(&mut w).unwrap().merged,
+        2
+    );
+    drop(w);
+    let q = Lookup {
+        attributes: vec![(Attribute::Username, "alice".into())],
+        max_results: 500,
+        ..Lookup::default()
+    };
+    let footers = auditwatch_store::seek::Footers::default();
+    let page = auditwatch_store::seek::lookup(store.lake(), &listed, &footers, &Scope::All, &q)
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.events.num_rows(), 200);
+}
+
 /// A varied record: ties in `eventTime`, errors, accounts, regions, read-only or not.
 fn varied(i: usize) -> String {
     let account = ["111111111111", "222222222222", "333333333333"][i % 3];
