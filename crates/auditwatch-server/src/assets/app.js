@@ -25,6 +25,10 @@ document.addEventListener("DOMContentLoaded", () => {
         const copy = last.cloneNode(true);
         copy.querySelectorAll("input").forEach((i) => { i.value = ""; });
         copy.querySelectorAll("select").forEach((s) => { s.selectedIndex = 0; });
+        // Screen readers tell the rows apart by their numbered labels.
+        const n = rows.length + 1;
+        copy.querySelector("select").setAttribute("aria-label", "Attribute " + n);
+        copy.querySelector("input").setAttribute("aria-label", "Value " + n);
         last.after(copy);
         copy.querySelector("select").focus();
       });
