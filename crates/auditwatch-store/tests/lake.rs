@@ -660,3 +660,63 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
     let want: Vec<String> = ids(&newer).into_iter().chain(ids(&older)).collect();
     assert_eq!(all, want);
 }
+
+#[test]
+fn segments_rule_out_absent_event_ids_and_keep_the_pages_a_hit_reads_small() {
+    use datafusion::parquet::arrow::arrow_reader::{
+        ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
+    use datafusion::parquet::file::metadata::PageIndexPolicy;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let texts: Vec<String> = (0..40_000)
+        .map(|i| record(i, "111111111111", "alice", "GetObject", 1))
+        .collect();
+    commit(&store, &texts, "a");
+    let files: Vec<_> = walk(&store.lake().join("events"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1);
+    let file = std::fs::File::open(&files[0]).unwrap();
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).unwrap();
+    let meta = builder.metadata().clone();
+    let leaf = |name: &str| {
+        let descr = meta.file_metadata().schema_descr();
+        (0..descr.num_columns())
+            .find(|&i| descr.column(i).path().string() == name)
+            .unwrap()
+    };
+    let id_leaf = leaf("eventID");
+    let (mut checks, mut false_positives) = (0u32, 0u32);
+    for rg in 0..meta.num_row_groups() {
+        let bloom = builder
+            .get_row_group_column_bloom_filter(rg, id_leaf)
+            .unwrap()
+            .expect("eventID has a bloom filter");
+        // Every stored id passes; ids never stored pass at most 0.5 % of the time.
+        assert!(bloom.check("00000000-0000-4000-8000-000000000007") || rg > 0);
+        for j in 0..20_000 {
+            checks += 1;
+            let absent = format!("ffffffff-0000-4000-8000-{j:012}");
+            false_positives += u32::from(bloom.check(absent.as_str()));
+        }
+        // One hit reads one eventID page: at most 32 KiB uncompressed, so ≥ 36 pages
+        // for 32,768 ids of 36 bytes (eventTime is dictionary-encoded: a few KiB).
+        let rows = meta.row_group(rg).num_rows() as usize;
+        let pages = meta.offset_index().unwrap()[rg][id_leaf]
+            .page_locations()
+            .len();
+        assert!(
+            pages >= rows * 36 / (32 * 1024),
+            "{pages} eventID pages for {rows} rows"
+        );
+    }
+    let rate = f64::from(false_positives) / f64::from(checks);
+    assert!(
+        rate <= 0.005,
+        "{false_positives} of {checks} absent ids passed ({rate})"
+    );
+}
