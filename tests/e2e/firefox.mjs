@@ -1,6 +1,7 @@
 // The web UI in a real headless Firefox (Debian's firefox-esr), driven by puppeteer-core
 // over WebDriver BiDi: the pages' forms, their JavaScript, the charts and the colour
-// schemes work in Gecko as they do in Chromium (browser.mjs holds the fuller tour).
+// schemes work in Gecko as they do in Chromium (browser.mjs holds the fuller tour), and
+// the pages fit a phone-sized screen.
 // Usage: node firefox.mjs URL SCREENSHOT_DIR
 import puppeteer from "puppeteer-core";
 import assert from "node:assert/strict";
@@ -92,6 +93,7 @@ assert.match(page.url(), /\/search$/);
 await page.goto(`${url}/search?attr=EventName&value=GetSecretValue&start=2000-01-01T00:00:00&end=2100-01-01T00:00:00`);
 await Promise.all([page.waitForNavigation(), page.click("#results tbody td[data-col='0'] a")]);
 assert.match(page.url(), /\/events\//);
+const eventId = decodeURIComponent(page.url().split("/events/")[1].split(/[?#]/)[0]);
 assert.match(await page.$eval("pre.record", (e) => e.textContent), /"eventName": "GetSecretValue"/);
 assert.ok(await page.$("#around"), "no link to the principal's activity around this time");
 
@@ -107,10 +109,25 @@ await Promise.all([page.waitForNavigation(), page.click("figure.chart svg a rect
 assert.match(page.url(), /\/search\?/);
 assert.ok((await page.$$("#results tbody tr")).length > 0, `chart link ${href} found nothing`);
 const light = await page.$eval("body", (b) => getComputedStyle(b).backgroundColor);
+
+// On a phone-sized screen nothing but the results table (which scrolls in its own box)
+// is wider than the screen.
+await page.setViewport({ width: 390, height: 844 });
+for (const path of ["/search?attr=EventName&value=GetSecretValue&start=2000-01-01T00:00:00",
+                    "/?start=90d", `/events/${encodeURIComponent(eventId)}`, "/sql"]) {
+  await page.goto(url + path);
+  const wide = await page.evaluate(() => [...document.querySelectorAll("body *")]
+    .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .filter((e) => !e.closest(".table-wrap, pre"))
+    .map((e) => `${e.tagName.toLowerCase()}.${e.getAttribute("class") || ""}`).slice(0, 5));
+  assert.deepEqual(wide, [], `${path} is wider than a 390 px screen`);
+}
+await page.goto(`${url}/?start=90d`);
+await page.screenshot({ path: `${shots}/firefox-dashboard-narrow.png`, fullPage: true });
 assert.deepEqual(errors, [], "the pages logged errors (CSP violations included)");
 await browser.close();
 
-// 5. Dark mode by prefers-color-scheme: the same page on a dark background.
+// 6. Dark mode by prefers-color-scheme: the same page on a dark background.
 const dark = await launch(0);
 const { page: darkPage, errors: darkErrors } = await signedIn(dark);
 await darkPage.goto(`${url}/?start=90d`);

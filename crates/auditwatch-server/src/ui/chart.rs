@@ -142,14 +142,16 @@ fn table_alt(title: &str, stacks: &[Stack]) -> Markup {
     html! {
         details.alt {
             summary { "Data table: " (title) }
-            table {
-                thead { tr { th { "Value" } th { "Events" } th { "Breakdown" } } }
-                tbody {
-                    @for s in stacks {
-                        tr {
-                            td { (label(&s.key)) }
-                            td.num { (fmt_count(s.count)) }
-                            td { @for (i, b) in s.by.iter().enumerate() { @if i > 0 { ", " } (label(&b.key)) " " (fmt_count(b.count)) } }
+            div.table-wrap {
+                table {
+                    thead { tr { th { "Value" } th { "Events" } th { "Breakdown" } } }
+                    tbody {
+                        @for s in stacks {
+                            tr {
+                                td { (label(&s.key)) }
+                                td.num { (fmt_count(s.count)) }
+                                td { @for (i, b) in s.by.iter().enumerate() { @if i > 0 { ", " } (label(&b.key)) " " (fmt_count(b.count)) } }
+                            }
                         }
                     }
                 }
@@ -203,9 +205,11 @@ pub fn histogram(
                 }
                 details.alt {
                     summary { "Data table: " (title) }
-                    table {
-                        thead { tr { th { "From" } th { "Events" } } }
-                        tbody { @for (t, n) in buckets { tr { td { (crate::query::fmt_time(*t)) } td.num { (fmt_count(*n)) } } } }
+                    div.table-wrap {
+                        table {
+                            thead { tr { th { "From" } th { "Events" } } }
+                            tbody { @for (t, n) in buckets { tr { td { (crate::query::fmt_time(*t)) } td.num { (fmt_count(*n)) } } } }
+                        }
                     }
                 }
             }
