@@ -4,13 +4,11 @@
 use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::interleave_record_batch;
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
 use crate::catalog::{NewSegment, Segment};
 use crate::dedup::{from_blob, to_blob};
 use crate::error::Result;
-use crate::schema::events_schema;
 use crate::segment;
 use crate::writer::Writer;
 
@@ -81,11 +79,7 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
         at.sort_by_key(|a| a.0);
         let refs: Vec<&RecordBatch> = batches.iter().collect();
         let picks: Vec<(usize, usize)> = at.into_iter().map(|(_, b, r)| (b, r)).collect();
-        let sorted = if picks.is_empty() {
-            RecordBatch::new_empty(events_schema())
-        } else {
-            interleave_record_batch(&refs, &picks)?
-        };
+        let sorted = segment::pick_rows(&refs, &picks)?;
         drop(batches);
         let new = segment::write(writer.lake(), day, &sorted)?;
         let ids: Vec<i64> = group.iter().map(|s| s.id).collect();

@@ -29,7 +29,7 @@ use crate::segment;
 #[derive(Debug)]
 pub struct LakeFiles {
     inner: Arc<LocalFileSystem>,
-    trash: PathBuf,
+    lake: PathBuf,
 }
 
 impl LakeFiles {
@@ -37,23 +37,24 @@ impl LakeFiles {
     pub fn new(lake: &std::path::Path) -> Self {
         Self {
             inner: Arc::new(LocalFileSystem::new()),
-            trash: segment::trash_dir(lake),
+            lake: lake.to_path_buf(),
         }
     }
 
     /// Where a segment at `location` is once retired.
     fn in_trash(&self, location: &Path) -> Option<Path> {
-        let name = location.filename()?;
         if !location.as_ref().contains("/events/day=") {
             return None;
         }
-        Path::from_filesystem_path(self.trash.join(name)).ok()
+        let retired =
+            segment::retired_path(&self.lake, std::path::Path::new(location.filename()?))?;
+        Path::from_filesystem_path(retired).ok()
     }
 }
 
 impl fmt::Display for LakeFiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LakeFiles({})", self.trash.display())
+        write!(f, "LakeFiles({})", self.lake.display())
     }
 }
 

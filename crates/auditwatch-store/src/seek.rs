@@ -549,10 +549,7 @@ fn scan_group(
 fn open_segment(lake: &Path, path: &Path) -> Result<File> {
     match File::open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let retired = path
-                .file_name()
-                .map(|name| crate::segment::trash_dir(lake).join(name));
-            match retired.map(File::open) {
+            match crate::segment::retired_path(lake, path).map(File::open) {
                 Some(Ok(f)) => Ok(f),
                 _ => Err(e).io("open", path),
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::compute::{concat_batches, interleave_record_batch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -27,7 +27,7 @@ use crate::error::{IoContext, Result, StoreError};
 pub const ROW_GROUP_ROWS: usize = 32 * 1024;
 
 /// Columns written with bloom filters (dotted paths), for the equality lookups.
-pub const BLOOM_COLUMNS: [&str; 5] = [
+pub(crate) const BLOOM_COLUMNS: [&str; 5] = [
     "eventID",
     "username",
     "eventName",
@@ -39,10 +39,10 @@ pub const BLOOM_COLUMNS: [&str; 5] = [
 const BLOOM_FPP: f64 = 0.001;
 
 /// Largest `raw` data page (uncompressed bytes); see docs/PERFORMANCE.md.
-pub const RAW_PAGE_BYTES: usize = 256 * 1024;
+const RAW_PAGE_BYTES: usize = 256 * 1024;
 
 /// Largest data page of `eventTime` and `eventID` (uncompressed bytes).
-pub const KEY_PAGE_BYTES: usize = 32 * 1024;
+const KEY_PAGE_BYTES: usize = 32 * 1024;
 
 /// Rows handed to the Parquet column writers at a time: pages close only between
 /// such batches, so this bounds how far a `raw` page can overshoot its limit.
@@ -62,6 +62,20 @@ pub fn staging_dir(lake: &Path) -> PathBuf {
 /// Holding area for retired files awaiting deletion, outside the table folder.
 pub fn trash_dir(lake: &Path) -> PathBuf {
     lake.join(".trash")
+}
+
+/// Where the segment file `file` is kept once retired (`None` for a path without a
+/// file name).
+pub fn retired_path(lake: &Path, file: &Path) -> Option<PathBuf> {
+    file.file_name().map(|name| trash_dir(lake).join(name))
+}
+
+/// The rows `at` (batch index, row index) of `sources`, in that order, in one copy.
+pub fn pick_rows(sources: &[&RecordBatch], at: &[(usize, usize)]) -> Result<RecordBatch> {
+    if at.is_empty() {
+        return Ok(RecordBatch::new_empty(crate::schema::events_schema()));
+    }
+    Ok(interleave_record_batch(sources, at)?)
 }
 
 fn properties() -> WriterProperties {

@@ -11,14 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::interleave_record_batch;
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
 use crate::catalog::{Catalog, NewSegment, SourceObject};
 use crate::convert::DayBatch;
 use crate::dedup::{DedupIndex, to_blob};
 use crate::error::{IoContext, Result, StoreError};
-use crate::schema::events_schema;
 use crate::segment;
 
 /// How long retired files wait in `.trash` before deletion, so that a query that
@@ -216,11 +214,7 @@ impl Writer {
         picks.sort_by_key(|p| p.0);
         let sources: Vec<&RecordBatch> = batches.iter().map(|b| &b.batch).collect();
         let at: Vec<(usize, usize)> = picks.iter().map(|p| (p.1, p.2)).collect();
-        let sorted = if at.is_empty() {
-            RecordBatch::new_empty(events_schema())
-        } else {
-            interleave_record_batch(&sources, &at)?
-        };
+        let sorted = segment::pick_rows(&sources, &at)?;
         let keys = picks.into_iter().map(|p| p.3).collect();
         Ok((sorted, keys, dups))
     }
@@ -300,8 +294,9 @@ impl Writer {
 fn move_to_trash(lake: &Path, file: &Path) -> Result<()> {
     let trash = segment::trash_dir(lake);
     fs::create_dir_all(&trash).io("create", &trash)?;
-    let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
-    let dest = trash.join(name);
+    let Some(dest) = segment::retired_path(lake, file) else {
+        return Ok(()); // not a file: nothing to move
+    };
     fs::rename(file, &dest).io("move to trash", file)?;
     Ok(())
 }

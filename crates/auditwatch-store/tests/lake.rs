@@ -345,15 +345,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[test]
-fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+/// A store holding 200 events of alice in two segments (two commits).
+fn two_segments_of_alice(dir: &std::path::Path) -> Store {
+    let store = Store::open(dir).unwrap();
     let texts: Vec<String> = (0..200)
         .map(|i| record(i, "111111111111", "alice", "GetObject", 1))
         .collect();
     commit(&store, &texts[..100], "a");
     commit(&store, &texts[100..], "b");
+    store
+}
+
+/// Merges the two segments of [`two_segments_of_alice`], retiring them to `.trash/`.
+fn compact_the_two(store: &Store) {
+    let mut w = store.writer().unwrap();
+    assert_eq!(
+        auditwatch_store::compact::compact(&mut w).unwrap().merged,
+        2
+    );
+}
+
+#[test]
+fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = two_segments_of_alice(dir.path());
     let rt = rt();
     let ctx = store.session(&Scope::All).unwrap();
     let plan = rt
@@ -366,10 +381,7 @@ fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() 
         .unwrap();
     // The two segments are merged and moved out of the table folder before the
     // planned query runs.
-    let mut w = store.writer().unwrap();
-    let c = auditwatch_store::compact::compact(&mut w).unwrap();
-    assert_eq!(c.merged, 2);
-    drop(w);
+    compact_the_two(&store);
     let batches = rt
         .block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))
         .unwrap();
@@ -383,19 +395,9 @@ fn a_query_planned_before_compaction_still_reads_the_segments_it_planned_with() 
 #[test]
 fn a_direct_lookup_listed_before_compaction_reads_the_retired_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let texts: Vec<String> = (0..200)
-        .map(|i| record(i, "111111111111", "alice", "GetObject", 1))
-        .collect();
-    commit(&store, &texts[..100], "a");
-    commit(&store, &texts[100..], "b");
+    let store = two_segments_of_alice(dir.path());
     let listed = store.catalog().unwrap().segments().unwrap();
-    let mut w = store.writer().unwrap();
-    assert_eq!(
-        auditwatch_store::compact::compact(&mut w).unwrap().merged,
-        2
-    );
-    drop(w);
+    compact_the_two(&store);
     let q = Lookup {
         attributes: vec![(Attribute::Username, "alice".into())],
         max_results: 500,
