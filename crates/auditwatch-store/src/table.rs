@@ -25,6 +25,7 @@ use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
 
 use crate::catalog::Segment;
 use crate::schema::events_schema;
@@ -244,6 +245,15 @@ impl TableProvider for EventsTable {
             .filter(|g| !g.1.is_empty())
             .map(|g| FileGroup::new(g.1))
             .collect();
+        if groups.is_empty() {
+            // No file can match: a plan with no partitions at all would fail the
+            // planner's check of operators that need one (ORDER BY … LIMIT).
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema,
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
         // Footers and page indexes come from the runtime's metadata cache when a
         // previous query of this store already read them.
         let runtime = state.runtime_env();

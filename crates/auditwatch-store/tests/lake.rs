@@ -120,6 +120,14 @@ fn commit_query_lookup_dedup_compact_and_scope() {
         0
     );
 
+    // Newest first in a window no segment overlaps, and in an empty scope: no rows
+    // (the plan has no file to read; it once failed the planner's checks).
+    let newest = r#"SELECT "eventID" FROM events WHERE "eventTime" < TIMESTAMP '2001-01-01 00:00:00' ORDER BY "eventTime" DESC LIMIT 5"#;
+    assert!(sql(&Scope::All, newest).is_empty());
+    let everything = r#"SELECT "eventID" FROM events ORDER BY "eventTime" DESC LIMIT 5"#;
+    assert!(sql(&Scope::accounts(Vec::<String>::new()), everything).is_empty());
+    assert_eq!(sql(&Scope::All, everything).len(), 5);
+
     // Read-only.
     for bad in [
         "CREATE TABLE x AS SELECT 1",
