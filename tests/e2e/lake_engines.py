@@ -99,7 +99,7 @@ class Duck:
 class Spark:
     engine = "spark"
 
-    def __init__(self, name, lake, master, work):
+    def __init__(self, name, lake, master, work, ddl=None):
         from pyspark.sql import SparkSession
         self.name = name
         builder = (SparkSession.builder.appName("auditwatch-lake-check").master(master)
@@ -113,9 +113,14 @@ class Spark:
                    .config("spark.sql.shuffle.partitions", "4"))
         self.spark = builder.getOrCreate()
         self.spark.sparkContext.setLogLevel("ERROR")
-        # The lake folder as is: Spark discovers `day` from the folder names and skips
-        # dot-prefixed entries (`.staging`, `.trash`) by its own rules.
-        self.spark.read.parquet(os.path.join(lake, "events")).createOrReplaceTempView("events")
+        if ddl:
+            # The table declared by docs/SCALING.md's DDL, with its types.
+            for statement in ddl:
+                self.spark.sql(statement.replace("'LAKE/", "'" + lake + "/"))
+        else:
+            # The lake folder as is: Spark discovers `day` from the folder names and
+            # skips dot-prefixed entries (`.staging`, `.trash`) by its own rules.
+            self.spark.read.parquet(os.path.join(lake, "events")).createOrReplaceTempView("events")
 
     def executors(self):
         """Executors registered with the driver (the driver itself not counted)."""
@@ -186,6 +191,19 @@ class Cluster:
             log.close()
 
 
+def documented_spark_ddl():
+    """The Spark SQL statements between the `spark-ddl` markers of docs/SCALING.md."""
+    path = os.path.join(HERE, "..", "..", "docs", "SCALING.md")
+    with open(path) as f:
+        doc = f.read()
+    block = doc.split("<!-- spark-ddl begin -->", 1)[1].split("<!-- spark-ddl end -->", 1)[0]
+    block = block.replace("```sql", "").replace("```", "")
+    statements = [s.strip() for s in block.split(";") if s.strip()]
+    if not statements or "CREATE TABLE events" not in statements[0]:
+        raise SystemExit(f"{path}: no Spark DDL between the spark-ddl markers")
+    return statements
+
+
 def ingest(bin_path, work, data):
     """Three generated batches over the same three days: two ingested and compacted (their
     files retired to `.trash/`), the third ingested beside the compacted files."""
@@ -225,7 +243,8 @@ def main():
         # stopped before the next starts.
         makers = [lambda: Ours(bin_path, data), lambda: duck,
                   lambda: Spark("Spark local[2]", lake, "local[2]", work),
-                  lambda: Spark("Spark standalone, 2 workers", lake, cluster.url, work)]
+                  lambda: Spark("Spark standalone, 2 workers", lake, cluster.url, work,
+                                ddl=documented_spark_ddl())]
         names, timings, answers, failures = [], {}, {}, []
         for make in makers:
             engine = make()
