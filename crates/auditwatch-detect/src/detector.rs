@@ -236,7 +236,7 @@ pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64, memory: &mut Me
 }
 
 fn read(store: &Store, s: &Segment) -> Result<Option<RecordBatch>, DetectError> {
-    match segment::read(store.lake(), s) {
+    match store.segment_file(s).and_then(|path| segment::read(&path)) {
         Ok(b) => Ok(Some(b)),
         // Retired by retention since it was queued (its queue row went with it).
         Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {

@@ -311,6 +311,66 @@ impl Catalog {
         sql_error(&self.path)
     }
 
+    /// The remote location of the lake's segments (`[lake] url`), once set.
+    pub fn lake_url(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'lake_url'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Records the remote location of the lake's segments. Refused when one is already
+    /// recorded or when segments were written before without it (they are not in the
+    /// remote location, and readers on other machines would not find them).
+    pub fn set_lake_url(&self, url: &str) -> Result<()> {
+        if let Some(current) = self.lake_url()? {
+            if current == url {
+                return Ok(());
+            }
+            return Err(StoreError::InvalidRequest(format!(
+                "this data directory keeps its segments at {current}; it cannot move to {url}"
+            )));
+        }
+        let segments: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM segments", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if segments > 0 {
+            return Err(StoreError::InvalidRequest(format!(
+                "this data directory already holds {segments} segments written locally; \
+                 a lake location ({url}) can only be set on a new data directory"
+            )));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES ('lake_url', ?1)",
+                params![url],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The identity of the data directory that writes the remote location (see
+    /// [`crate::Store::open_with_lake`]), created on first use.
+    pub fn lake_writer_id(&self) -> Result<String> {
+        let fresh = hex::encode(rand::random::<[u8; 16]>());
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('lake_writer', ?1)",
+                params![fresh],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'lake_writer'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
     /// Every segment, oldest day first.
     pub fn segments(&self) -> Result<Vec<Segment>> {
         let mut stmt = self

@@ -68,7 +68,7 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
         let day = group[0].day;
         let mut batches = Vec::new();
         for s in &group {
-            batches.extend(segment::read_batches(writer.lake(), s)?);
+            batches.extend(segment::read_batches(&writer.segment_file(s)?)?);
         }
         // One copy: rows picked from the segments in time order (ties keep their order).
         let mut at: Vec<(i64, usize, usize)> = Vec::new();

@@ -36,6 +36,9 @@ pub enum StoreError {
         /// The cause.
         source: datafusion::parquet::errors::ParquetError,
     },
+    /// The lake's remote location (object storage) failed or refused an operation.
+    #[error("lake storage: {0}")]
+    Remote(String),
     /// The query engine refused or failed a query.
     #[error("{0}")]
     Query(String),

@@ -7,6 +7,9 @@
 //! reading `events/` never see it twice). Retired files stay in `.trash/` for ten
 //! minutes, and this wrapper reads them there, so such a query still answers from
 //! the set of segments it planned with: consistent, never an error.
+//!
+//! With a remote location ([`crate::remote`]) a segment this machine has no copy of
+//! is read there, by ranges, from its place or from the remote trash.
 
 use std::fmt;
 use std::ops::Range;
@@ -23,21 +26,48 @@ use datafusion::object_store::{
 };
 use futures::stream::BoxStream;
 
+use crate::remote::Remote;
 use crate::segment;
 
-/// Local files with the trash fallback for retired segments of one lake.
+/// Local files with the trash fallback for retired segments of one lake, and the
+/// remote location behind both.
 #[derive(Debug)]
 pub struct LakeFiles {
     inner: Arc<LocalFileSystem>,
     lake: PathBuf,
+    remote: Option<Arc<Remote>>,
 }
 
 impl LakeFiles {
-    /// The files of the lake at `lake`.
-    pub fn new(lake: &std::path::Path) -> Self {
+    /// The files of the lake at `lake`, with its segments' remote location.
+    pub fn new(lake: &std::path::Path, remote: Option<Arc<Remote>>) -> Self {
         Self {
             inner: Arc::new(LocalFileSystem::new()),
             lake: lake.to_path_buf(),
+            remote,
+        }
+    }
+
+    /// The lake-relative path of a segment at `location`, when there is a remote
+    /// location to read it from.
+    fn remote_of(&self, location: &Path) -> Option<(&Remote, String)> {
+        let remote = self.remote.as_deref()?;
+        let lake = Path::from_filesystem_path(&self.lake).ok()?;
+        let rel = location.prefix_match(&lake)?;
+        let rel: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
+        Some((remote, rel.join("/")))
+    }
+
+    /// Reads a segment this machine has no copy of from the remote location.
+    async fn get_remote(
+        &self,
+        location: &Path,
+        options: GetOptions,
+        local: datafusion::object_store::Error,
+    ) -> Result<GetResult> {
+        match self.remote_of(location) {
+            Some((remote, rel)) => remote.get(&rel, options).await,
+            None => Err(local),
         }
     }
 
@@ -82,23 +112,44 @@ impl ObjectStore for LakeFiles {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        match self.inner.get_opts(location, options.clone()).await {
-            Err(e) if not_found(&e) => match self.in_trash(location) {
-                Some(retired) => self.inner.get_opts(&retired, options).await,
-                None => Err(e),
+        let e = match self.inner.get_opts(location, options.clone()).await {
+            Err(e) if not_found(&e) => e,
+            other => return other,
+        };
+        let e = match self.in_trash(location) {
+            Some(retired) => match self.inner.get_opts(&retired, options.clone()).await {
+                Err(e) if not_found(&e) => e,
+                other => return other,
             },
-            other => other,
-        }
+            None => e,
+        };
+        self.get_remote(location, options, e).await
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        match self.inner.get_ranges(location, ranges).await {
-            Err(e) if not_found(&e) => match self.in_trash(location) {
-                Some(retired) => self.inner.get_ranges(&retired, ranges).await,
-                None => Err(e),
+        let e = match self.inner.get_ranges(location, ranges).await {
+            Err(e) if not_found(&e) => e,
+            other => return other,
+        };
+        let e = match self.in_trash(location) {
+            Some(retired) => match self.inner.get_ranges(&retired, ranges).await {
+                Err(e) if not_found(&e) => e,
+                other => return other,
             },
-            other => other,
+            None => e,
+        };
+        let Some((remote, rel)) = self.remote_of(location) else {
+            return Err(e);
+        };
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let options = GetOptions {
+                range: Some(r.clone().into()),
+                ..GetOptions::default()
+            };
+            out.push(remote.get(&rel, options).await?.bytes().await?);
         }
+        Ok(out)
     }
 
     fn delete_stream(

@@ -16,6 +16,7 @@ pub mod failpoint;
 mod files;
 pub mod integrity;
 pub mod lookup;
+pub mod remote;
 pub mod retention;
 pub mod rows;
 pub mod scan;
@@ -43,6 +44,9 @@ pub use writer::{CommitStats, Writer};
 
 use error::IoContext;
 
+/// The file naming the data directory that writes the lake's remote location.
+const LAKE_WRITER_FILE: &str = "lake-writer";
+
 /// A data directory: `lake/` (Parquet) and `catalog.db` (SQLite).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -52,28 +56,63 @@ pub struct Store {
     runtime: Arc<RuntimeEnv>,
     /// Footers for typed lookups ([`seek`]), cached the same way.
     footers: Arc<seek::Footers>,
+    /// Where the segments live when not only here ([`remote`]).
+    remote: Option<Arc<remote::Remote>>,
 }
 
 impl Store {
-    /// Opens the data directory, creating it and the catalog if needed.
+    /// Opens the data directory, creating it and the catalog if needed. The segments'
+    /// remote location, if the data directory has one, comes from its catalog.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with_lake(data_dir, None)
+    }
+
+    /// Opens the data directory with its segments at `lake_url` (`[lake] url`):
+    /// recorded in a new data directory's catalog, checked against an existing one's.
+    pub fn open_with_lake(data_dir: &Path, lake_url: Option<&str>) -> Result<Self> {
         // Absolute: the lake's object store resolves paths from the root.
         let data_dir = &std::path::absolute(data_dir).io("resolve", data_dir)?;
         let lake = data_dir.join("lake");
         std::fs::create_dir_all(lake.join("events")).io("create", &lake)?;
+        let catalog = Catalog::open(&data_dir.join("catalog.db"))?;
+        if let Some(url) = lake_url {
+            let first = catalog.lake_url()?.is_none();
+            catalog.set_lake_url(url)?;
+            if first {
+                // This data directory writes the location; a copy of its catalog on
+                // another machine only reads it (the catalog is not shared yet).
+                let id = catalog.lake_writer_id()?;
+                let marker = data_dir.join(LAKE_WRITER_FILE);
+                std::fs::write(&marker, id).io("write", &marker)?;
+            }
+        }
+        let remote = match catalog.lake_url()? {
+            Some(url) => Some(Arc::new(remote::Remote::new(&url)?)),
+            None => None,
+        };
         let runtime = RuntimeEnv::default();
         runtime.register_object_store(
             datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
-            Arc::new(files::LakeFiles::new(&lake)),
+            Arc::new(files::LakeFiles::new(&lake, remote.clone())),
         );
-        let store = Self {
+        Ok(Self {
             data_dir: data_dir.to_path_buf(),
             lake,
             runtime: Arc::new(runtime),
             footers: Arc::default(),
-        };
-        store.catalog()?;
-        Ok(store)
+            remote,
+        })
+    }
+
+    /// A local copy of a listed segment: its file, or its retired copy, or one fetched
+    /// from the remote location.
+    pub fn segment_file(&self, segment: &Segment) -> Result<PathBuf> {
+        remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path)
+    }
+
+    /// The remote location of the segments, if they have one.
+    pub fn remote(&self) -> Option<&remote::Remote> {
+        self.remote.as_deref()
     }
 
     /// The data directory.
@@ -91,9 +130,29 @@ impl Store {
         Catalog::open(&self.data_dir.join("catalog.db"))
     }
 
-    /// Takes the write lock and returns the writer.
+    /// Takes the write lock and returns the writer. Refused in a data directory whose
+    /// catalog was copied from the one that writes the remote location: two catalogs
+    /// writing one location would retire each other's segments.
     pub fn writer(&self) -> Result<Writer> {
-        Writer::open(&self.data_dir, self.lake.clone(), self.catalog()?)
+        if let Some(remote) = &self.remote {
+            let catalog = self.catalog()?;
+            let marker = self.data_dir.join(LAKE_WRITER_FILE);
+            let mine = std::fs::read_to_string(&marker).unwrap_or_default();
+            if mine.trim() != catalog.lake_writer_id()? {
+                return Err(StoreError::InvalidRequest(format!(
+                    "{} reads the lake at {} but another data directory writes it (its \
+                     catalog is a copy); ingest, compaction and retention run there",
+                    self.data_dir.display(),
+                    remote.url()
+                )));
+            }
+        }
+        Writer::open(
+            &self.data_dir,
+            self.lake.clone(),
+            self.catalog()?,
+            self.remote.clone(),
+        )
     }
 
     /// A query session over the current segments, limited to `scope`.
@@ -112,9 +171,9 @@ impl Store {
     pub async fn lookup(&self, scope: &Scope, q: &Lookup) -> Result<Page> {
         let segments = self.catalog()?.segments()?;
         let (lake, footers) = (self.lake.clone(), self.footers.clone());
-        let (scope_, q_) = (scope.clone(), q.clone());
+        let (scope_, q_, remote) = (scope.clone(), q.clone(), self.remote.clone());
         let direct = tokio::task::spawn_blocking(move || {
-            seek::lookup(&lake, &segments, &footers, &scope_, &q_)
+            seek::lookup(&lake, remote.as_deref(), &segments, &footers, &scope_, &q_)
         })
         .await
         .map_err(|e| StoreError::Query(format!("lookup task failed: {e}")))??;

@@ -116,7 +116,7 @@ pub fn apply(writer: &mut Writer, policy: &Retention, today: i32) -> Result<Rete
                     retired.push((s.id, s.path.clone()));
                 }
                 Plan::Rewrite => {
-                    let batch = segment::read(writer.lake(), &s)?;
+                    let batch = segment::read(&writer.segment_file(&s)?)?;
                     let accounts = batch
                         .column_by_name("accountId")
                         .ok_or_else(|| StoreError::Query("no accountId column".into()))?

@@ -39,6 +39,7 @@ use crate::catalog::Segment;
 use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token, read_only};
+use crate::remote::Remote;
 use crate::schema::events_schema;
 use crate::scope::Scope;
 
@@ -271,6 +272,7 @@ impl Opened {
 /// must (see the module docs).
 pub fn lookup(
     lake: &Path,
+    remote: Option<&Remote>,
     segments: &[Segment],
     footers: &Footers,
     scope: &Scope,
@@ -311,7 +313,7 @@ pub fn lookup(
         {
             continue;
         }
-        let path = lake.join(&s.path);
+        let path = crate::remote::local_segment(lake, remote, &s.path)?;
         let file = open_segment(lake, &path)?;
         let meta = footers.get(&path, &file)?;
         if meta.schema().fields() != schema.fields() {

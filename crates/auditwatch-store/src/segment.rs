@@ -232,14 +232,14 @@ fn encode(file: File, batch: &RecordBatch) -> ParquetResult<File> {
 
 /// Reads a whole segment back into one batch (compaction and retention rewrite
 /// segments; a segment holds at most a few hundred thousand rows).
-pub fn read(lake: &Path, segment: &Segment) -> Result<RecordBatch> {
-    let batches = read_batches(lake, segment)?;
+pub fn read(path: &Path) -> Result<RecordBatch> {
+    let batches = read_batches(path)?;
     Ok(concat_batches(&crate::schema::events_schema(), &batches)?)
 }
 
-/// Reads a whole segment back as the reader's batches (no copy into one).
-pub fn read_batches(lake: &Path, segment: &Segment) -> Result<Vec<RecordBatch>> {
-    let path = lake.join(&segment.path);
+/// Reads a whole segment file back as the reader's batches (no copy into one).
+pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
+    let path = path.to_path_buf();
     let file = File::open(&path).io("open", &path)?;
     let perr = |source| StoreError::Parquet {
         path: path.clone(),

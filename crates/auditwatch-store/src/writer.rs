@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -17,6 +18,7 @@ use crate::catalog::{Catalog, NewSegment, SourceObject};
 use crate::convert::DayBatch;
 use crate::dedup::{DedupIndex, to_blob};
 use crate::error::{IoContext, Result, StoreError};
+use crate::remote::Remote;
 use crate::segment;
 
 /// How long retired files wait in `.trash` before deletion, so that a query that
@@ -50,10 +52,17 @@ pub struct Writer {
     sources: Vec<SourceObject>,
     pending_rows: usize,
     pending_bytes: usize,
+    /// The segments' remote location ([`crate::remote`]), if any.
+    remote: Option<Arc<Remote>>,
 }
 
 impl Writer {
-    pub(crate) fn open(data_dir: &Path, lake: PathBuf, catalog: Catalog) -> Result<Self> {
+    pub(crate) fn open(
+        data_dir: &Path,
+        lake: PathBuf,
+        catalog: Catalog,
+        remote: Option<Arc<Remote>>,
+    ) -> Result<Self> {
         let lock_path = data_dir.join("write.lock");
         let lock = File::options()
             .create(true)
@@ -77,6 +86,7 @@ impl Writer {
             sources: Vec::new(),
             pending_rows: 0,
             pending_bytes: 0,
+            remote,
         };
         writer.clean_up()?;
         Ok(writer)
@@ -165,6 +175,7 @@ impl Writer {
         let committed = result.and_then(|()| {
             crate::failpoint::hit("store.segments_written");
             let added: Vec<NewSegment> = written.iter().map(|(s, _)| s.clone()).collect();
+            self.publish(&added)?;
             let ids = self.catalog.commit(&added, &[], &sources, true)?;
             crate::failpoint::hit("store.catalog_committed");
             Ok(ids)
@@ -180,12 +191,40 @@ impl Writer {
                 Ok(stats)
             }
             Err(e) => {
-                for (seg, _) in &written {
-                    let _ = fs::remove_file(self.lake.join(&seg.segment.path));
-                }
+                let unlisted: Vec<NewSegment> = written.into_iter().map(|(s, _)| s).collect();
+                self.discard(&unlisted);
                 Err(e)
             }
         }
+    }
+
+    /// Uploads new segments to the remote location, if any, before the catalog lists
+    /// them.
+    fn publish(&self, added: &[NewSegment]) -> Result<()> {
+        if let Some(remote) = &self.remote {
+            for new in added {
+                let path = &new.segment.path;
+                remote.upload(&self.lake.join(path), path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes segments that were written (and perhaps uploaded) but not registered.
+    fn discard(&self, unlisted: &[NewSegment]) {
+        for new in unlisted {
+            let path = &new.segment.path;
+            let _ = fs::remove_file(self.lake.join(path));
+            if let Some(remote) = &self.remote {
+                let _ = remote.retire(path);
+            }
+        }
+    }
+
+    /// A local copy of a listed segment, fetched from the remote location when this
+    /// machine has none.
+    pub fn segment_file(&self, segment: &crate::catalog::Segment) -> Result<PathBuf> {
+        crate::remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path)
     }
 
     /// Concatenates a day's batches, drops rows whose key is already stored or
@@ -253,6 +292,15 @@ impl Writer {
             }
         }
         purge_trash(&self.lake, TRASH_GRACE);
+        if let Some(remote) = &self.remote {
+            // Uploaded by a writer that stopped before its catalog commit.
+            for rel in remote.list_segments()? {
+                if !listed.contains(&rel) {
+                    remote.retire(&rel)?;
+                }
+            }
+            remote.purge_trash(TRASH_GRACE);
+        }
         Ok(())
     }
 
@@ -265,13 +313,13 @@ impl Writer {
     ) -> Result<()> {
         let new: Vec<NewSegment> = added.iter().map(|(s, _)| s.clone()).collect();
         let ids: Vec<i64> = retired.iter().map(|(id, _)| *id).collect();
-        let committed = self.catalog.commit(&new, &ids, &[], false);
+        let committed = self
+            .publish(&new)
+            .and_then(|()| self.catalog.commit(&new, &ids, &[], false));
         let new_ids = match committed {
             Ok(ids) => ids,
             Err(e) => {
-                for s in &new {
-                    let _ = fs::remove_file(self.lake.join(&s.segment.path));
-                }
+                self.discard(&new);
                 return Err(e);
             }
         };
@@ -280,7 +328,17 @@ impl Writer {
             self.dedup.add(seg.segment.day, id, keys);
         }
         for (_, path) in retired {
-            move_to_trash(&self.lake, &self.lake.join(path))?;
+            let local = self.lake.join(path);
+            if local.exists() {
+                move_to_trash(&self.lake, &local)?;
+            }
+            // Registered already: a failure here leaves the old object in the table
+            // folder until the next writer's clean-up retires it.
+            if let Some(remote) = &self.remote
+                && let Err(e) = remote.retire(path)
+            {
+                tracing::warn!(error = %e, "retiring a merged-away segment remotely");
+            }
         }
         Ok(())
     }

@@ -412,9 +412,10 @@ fn a_direct_lookup_listed_before_compaction_reads_the_retired_segments() {
         ..Lookup::default()
     };
     let footers = auditwatch_store::seek::Footers::default();
-    let page = auditwatch_store::seek::lookup(store.lake(), &listed, &footers, &Scope::All, &q)
-        .unwrap()
-        .unwrap();
+    let page =
+        auditwatch_store::seek::lookup(store.lake(), None, &listed, &footers, &Scope::All, &q)
+            .unwrap()
+            .unwrap();
     assert_eq!(page.events.num_rows(), 200);
 }
 
@@ -566,7 +567,7 @@ fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
                 let pages = if max_results == 7 { 60 } else { 6 };
                 for _ in 0..pages {
                     let direct =
-                        auditwatch_store::seek::lookup(&lake, &segments, &footers, scope, &q)
+                        auditwatch_store::seek::lookup(&lake, None, &segments, &footers, scope, &q)
                             .unwrap()
                             .expect("the direct path handles these filters");
                     let ctx = store.session(scope).unwrap();
@@ -640,9 +641,10 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
     };
     let mut all = Vec::new();
     loop {
-        let direct = auditwatch_store::seek::lookup(&lake, &segments, &footers, &Scope::All, &q)
-            .unwrap()
-            .unwrap();
+        let direct =
+            auditwatch_store::seek::lookup(&lake, None, &segments, &footers, &Scope::All, &q)
+                .unwrap()
+                .unwrap();
         let ctx = store.session(&Scope::All).unwrap();
         let engine = rt
             .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
@@ -728,5 +730,140 @@ fn segments_rule_out_absent_event_ids_and_keep_the_pages_a_hit_reads_small() {
     assert!(
         rate <= 0.005,
         "{false_positives} of {checks} absent ids passed ({rate})"
+    );
+}
+
+/// The segment files under `root/events`, as lake-relative paths.
+fn segment_files(root: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let Ok(days) = std::fs::read_dir(root.join("events")) else {
+        return out;
+    };
+    for day in days.flatten() {
+        for f in std::fs::read_dir(day.path()).unwrap().flatten() {
+            out.insert(format!(
+                "events/{}/{}",
+                day.file_name().to_string_lossy(),
+                f.file_name().to_string_lossy()
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote_dir = dir.path().join("remote");
+    let url = format!("file://{}", remote_dir.display());
+    let data = dir.path().join("node-a");
+    let store = Store::open_with_lake(&data, Some(&url)).unwrap();
+    assert_eq!(store.remote().map(|r| r.url()), Some(url.as_str()));
+    let texts: Vec<String> = (0..300)
+        .map(|i| {
+            let name = if i % 10 == 0 {
+                "DeleteBucket"
+            } else {
+                "GetObject"
+            };
+            record(i, "111111111111", "alice", name, 1 + (i % 3) as u32)
+        })
+        .collect();
+    commit(&store, &texts[..150], "a");
+    commit(&store, &texts[150..], "b");
+
+    // Every listed segment is in the remote location, in the lake's own layout.
+    let listed: std::collections::BTreeSet<String> = store
+        .catalog()
+        .unwrap()
+        .segments()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(listed.len(), 6);
+    assert_eq!(segment_files(&remote_dir), listed);
+    assert_eq!(segment_files(store.lake()), listed);
+
+    // Another machine with the same catalog and no segment files: the catalog names
+    // the remote location, SQL reads the segments there, lookups fetch copies.
+    let data_b = dir.path().join("node-b");
+    std::fs::create_dir_all(&data_b).unwrap();
+    std::fs::copy(data.join("catalog.db"), data_b.join("catalog.db")).unwrap();
+    let b = Store::open(&data_b).unwrap();
+    assert!(segment_files(b.lake()).is_empty());
+    let rt = rt();
+    let sql = |s: &Store, q: &str| {
+        to_json(
+            &rt.block_on(s.sql(&Scope::All, q, SqlLimits::default()))
+                .unwrap()
+                .batches,
+        )
+        .unwrap()
+    };
+    let counts = r#"SELECT count(*) AS n, count(DISTINCT "eventID") AS d FROM events"#;
+    assert_eq!(sql(&b, counts)[0]["n"], 300);
+    assert_eq!(sql(&b, counts)[0]["d"], 300);
+    let q = Lookup {
+        attributes: vec![(Attribute::EventName, "DeleteBucket".into())],
+        max_results: 50,
+        ..Lookup::default()
+    };
+    let page = rt.block_on(b.lookup(&Scope::All, &q)).unwrap();
+    assert_eq!(page.events.num_rows(), 30);
+    assert!(
+        !segment_files(b.lake()).is_empty(),
+        "the lookup kept local copies"
+    );
+    // The copy reads; only the data directory that set the location writes to it.
+    let e = b.writer().unwrap_err().to_string();
+    assert!(e.contains("another data directory writes it"), "{e}");
+
+    // Compaction on the first machine: the merged-away segments leave the remote
+    // table folder for its trash; the merged ones are uploaded before they are listed.
+    let mut w = store.writer().unwrap();
+    let stats = auditwatch_store::compact::compact(&mut w).unwrap();
+    drop(w);
+    assert_eq!(stats.merged, 6);
+    let now: std::collections::BTreeSet<String> = store
+        .catalog()
+        .unwrap()
+        .segments()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(now.len(), 3);
+    assert_eq!(segment_files(&remote_dir), now);
+    let trash: Vec<_> = std::fs::read_dir(remote_dir.join(".trash"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(trash.len(), 6);
+    assert_eq!(sql(&store, counts)[0]["n"], 300);
+
+    // The location is fixed once set, and cannot be added to local segments.
+    let other = format!("file://{}", dir.path().join("elsewhere").display());
+    let e = Store::open_with_lake(&data, Some(&other))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot move"), "{e}");
+    let local = dir.path().join("local-only");
+    let s = Store::open(&local).unwrap();
+    commit(&s, &texts[..10], "c");
+    drop(s);
+    let e = Store::open_with_lake(&local, Some(&url))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("already holds 3 segments written locally"),
+        "{e}"
+    );
+    let e = Store::open_with_lake(&dir.path().join("new"), Some("ftp://x/y"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ftp://x/y") && e.contains("unsupported scheme"),
+        "{e}"
     );
 }

@@ -28,6 +28,15 @@ struct RawConfig {
     alarms: Vec<auditwatch_detect::config::AlarmSettings>,
     #[serde(default)]
     notify: Vec<auditwatch_detect::config::ChannelSettings>,
+    #[serde(default)]
+    lake: RawLake,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLake {
+    /// Where the segments live besides the data directory (`s3://bucket/prefix`).
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +99,9 @@ pub struct Config {
     pub detection_warnings: Vec<String>,
     /// Values of Sigma `%placeholders%` (`[detection] sigma_placeholders`), for `hunt`.
     pub sigma_placeholders: auditwatch_rules::sigma::Placeholders,
+    /// The segments' remote location (`[lake] url`), recorded in the data directory's
+    /// catalog on first use (docs/SCALING.md).
+    pub lake_url: Option<String>,
 }
 
 impl Config {
@@ -168,6 +180,7 @@ impl Config {
             auditwatch_detect::config::resolve(raw.detection, raw.alarms, raw.notify)
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(Self {
+            lake_url: raw.lake.url,
             sigma_placeholders,
             data_dir,
             public_keys,

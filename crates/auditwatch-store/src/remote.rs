@@ -1,0 +1,256 @@
+//! The lake's segments on object storage (`s3://bucket/prefix`, or a `file://` folder
+//! such as a shared mount).
+//!
+//! With a remote location the lake folder under the data directory becomes a cache:
+//! - a segment is uploaded before the catalog lists it, so every listed segment is in
+//!   the remote location, whatever happens to this machine's disk;
+//! - readers that find no local copy read the remote one: DataFusion through
+//!   [`crate::files::LakeFiles`] (ranged reads), the direct lookups, compaction and
+//!   retention through a downloaded copy ([`Remote::fetch`]);
+//! - a retired segment moves to the remote `.trash/` and is deleted there after the
+//!   same grace as local retired files.
+//!
+//! The remote keeps the lake's layout (`events/day=YYYY-MM-DD/part-*.parquet`), so
+//! DuckDB, Spark, Athena and Trino read the prefix as they read the local folder
+//! (docs/SCALING.md). Credentials and region come from the standard AWS environment
+//! variables or the instance's role; the endpoint from `AWS_ENDPOINT_URL_S3` or
+//! `AWS_ENDPOINT_URL` (an S3-compatible store or an emulator).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetResult, ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::error::{IoContext, Result, StoreError};
+use crate::segment;
+
+/// A remote home for a lake's segments.
+#[derive(Debug)]
+pub struct Remote {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    /// Runs the object store's futures for the synchronous callers (writer, direct
+    /// lookups), on a thread of its own so that it works inside or outside another
+    /// runtime.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Remote {
+    /// The location at `url` (`s3://bucket[/prefix]` or `file:///absolute/folder`).
+    pub fn new(url: &str) -> Result<Self> {
+        let bad = |why: String| StoreError::InvalidRequest(format!("lake location {url:?}: {why}"));
+        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        let (store, prefix): (Arc<dyn ObjectStore>, ObjectPath) = match parsed.scheme() {
+            "s3" => {
+                let bucket = parsed
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| bad("no bucket name".into()))?;
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                    .ok()
+                    .filter(|e| !e.is_empty());
+                if let Some(e) = endpoint {
+                    b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
+                }
+                if let Ok(region) =
+                    std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                {
+                    b = b.with_region(region);
+                }
+                let store = b.build().map_err(|e| bad(e.to_string()))?;
+                let prefix = ObjectPath::parse(parsed.path().trim_matches('/'))
+                    .map_err(|e| bad(e.to_string()))?;
+                (Arc::new(store), prefix)
+            }
+            "file" => {
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|()| bad("not an absolute folder".into()))?;
+                std::fs::create_dir_all(&dir).io("create", &dir)?;
+                let store =
+                    LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
+                (Arc::new(store), ObjectPath::default())
+            }
+            other => {
+                return Err(bad(format!(
+                    "unsupported scheme {other:?} (s3:// or file://)"
+                )));
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .io("start", Path::new("object storage runtime"))?;
+        Ok(Self {
+            url: url.to_string(),
+            store,
+            prefix,
+            runtime,
+        })
+    }
+
+    /// The location as configured.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The object of a lake-relative path (`events/day=…/part-….parquet`).
+    fn object(&self, rel: &str) -> ObjectPath {
+        rel.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.prefix.clone(), |p, part| p.join(part))
+    }
+
+    /// Where a retired segment waits for deletion.
+    fn trash_object(&self, rel: &str) -> ObjectPath {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        self.prefix.clone().join(".trash").join(name)
+    }
+
+    fn err(&self, what: &str, rel: &str, e: object_store::Error) -> StoreError {
+        StoreError::Remote(format!(
+            "{what} {}/{rel}: {e}",
+            self.url.trim_end_matches('/')
+        ))
+    }
+
+    /// Runs `f` to completion on the remote's runtime, from any thread.
+    fn block<T: Send>(&self, f: impl std::future::Future<Output = T> + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| self.runtime.block_on(f))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Uploads the local segment file `local` as `rel`.
+    pub fn upload(&self, local: &Path, rel: &str) -> Result<()> {
+        let bytes = std::fs::read(local).io("read", local)?;
+        let object = self.object(rel);
+        self.block(
+            self.store
+                .put(&object, PutPayload::from(Bytes::from(bytes))),
+        )
+        .map_err(|e| self.err("upload", rel, e))?;
+        Ok(())
+    }
+
+    /// A local copy of segment `rel` at `dest` (downloaded through the lake's staging
+    /// folder, then renamed into place), from its place or from the remote trash.
+    pub fn fetch(&self, lake: &Path, rel: &str, dest: &Path) -> Result<()> {
+        let bytes = self.block(async {
+            match self.store.get(&self.object(rel)).await {
+                Err(object_store::Error::NotFound { .. }) => {
+                    self.store.get(&self.trash_object(rel)).await?.bytes().await
+                }
+                other => other?.bytes().await,
+            }
+        });
+        let bytes = bytes.map_err(|e| match e {
+            // Gone from both places (retired and purged): as a missing local file.
+            object_store::Error::NotFound { .. } => StoreError::Io {
+                op: "download",
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()),
+            },
+            e => self.err("download", rel, e),
+        })?;
+        let staging = segment::staging_dir(lake);
+        std::fs::create_dir_all(&staging).io("create", &staging)?;
+        let tmp = staging.join(format!(
+            "fetch-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&tmp, &bytes).io("write", &tmp)?;
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).io("create", dir)?;
+        }
+        std::fs::rename(&tmp, dest).io("move into place", dest)?;
+        Ok(())
+    }
+
+    /// Reads segment `rel` remotely (for DataFusion's reads), from its place or from
+    /// the remote trash.
+    pub async fn get(&self, rel: &str, options: GetOptions) -> object_store::Result<GetResult> {
+        match self
+            .store
+            .get_opts(&self.object(rel), options.clone())
+            .await
+        {
+            Err(object_store::Error::NotFound { .. }) => {
+                self.store.get_opts(&self.trash_object(rel), options).await
+            }
+            other => other,
+        }
+    }
+
+    /// Moves segment `rel` to the remote trash.
+    pub fn retire(&self, rel: &str) -> Result<()> {
+        let (from, to) = (self.object(rel), self.trash_object(rel));
+        self.block(self.store.rename(&from, &to))
+            .map_err(|e| self.err("retire", rel, e))
+    }
+
+    /// Deletes remote trash older than `grace`. Failures are left for the next time.
+    pub fn purge_trash(&self, grace: Duration) {
+        let trash = self.prefix.clone().join(".trash");
+        let now = chrono::Utc::now();
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        self.block(async {
+            let mut list = self.store.list(Some(&trash));
+            while let Some(Ok(meta)) = list.next().await {
+                if now - meta.last_modified >= grace {
+                    let _ = self.store.delete(&meta.location).await;
+                }
+            }
+        });
+    }
+
+    /// Segment paths (lake-relative) in the remote table folder.
+    pub fn list_segments(&self) -> Result<Vec<String>> {
+        let events = self.prefix.clone().join("events");
+        let skip = self.prefix.parts().count();
+        self.block(async {
+            let mut out = Vec::new();
+            let mut list = self.store.list(Some(&events));
+            while let Some(meta) = list.next().await {
+                let meta = meta?;
+                let parts: Vec<String> = meta
+                    .location
+                    .parts()
+                    .skip(skip)
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+            Ok(out)
+        })
+        .map_err(|e| self.err("list", "events", e))
+    }
+}
+
+/// The local path of segment `rel` of `lake`, fetched from `remote` first when this
+/// machine has no copy (in its place or retired to the local trash).
+pub fn local_segment(lake: &Path, remote: Option<&Remote>, rel: &str) -> Result<PathBuf> {
+    let path = lake.join(rel);
+    if path.exists() {
+        return Ok(path);
+    }
+    if let Some(retired) = segment::retired_path(lake, &path).filter(|p| p.exists()) {
+        return Ok(retired);
+    }
+    if let Some(remote) = remote {
+        remote.fetch(lake, rel, &path)?;
+    }
+    Ok(path)
+}
