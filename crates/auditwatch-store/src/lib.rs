@@ -64,12 +64,17 @@ impl Store {
     /// Opens the data directory, creating it and the catalog if needed. The segments'
     /// remote location, if the data directory has one, comes from its catalog.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        Self::open_with_lake(data_dir, None)
+        Self::open_with_lake(data_dir, None, None)
     }
 
     /// Opens the data directory with its segments at `lake_url` (`[lake] url`):
     /// recorded in a new data directory's catalog, checked against an existing one's.
-    pub fn open_with_lake(data_dir: &Path, lake_url: Option<&str>) -> Result<Self> {
+    /// `cache_bytes` (`[lake] cache_bytes`) bounds the local copies of remote segments.
+    pub fn open_with_lake(
+        data_dir: &Path,
+        lake_url: Option<&str>,
+        cache_bytes: Option<u64>,
+    ) -> Result<Self> {
         // Absolute: the lake's object store resolves paths from the root.
         let data_dir = &std::path::absolute(data_dir).io("resolve", data_dir)?;
         let lake = data_dir.join("lake");
@@ -87,7 +92,7 @@ impl Store {
             }
         }
         let remote = match catalog.lake_url()? {
-            Some(url) => Some(Arc::new(remote::Remote::new(&url)?)),
+            Some(url) => Some(Arc::new(remote::Remote::new(&url, cache_bytes)?)),
             None => None,
         };
         let runtime = RuntimeEnv::default();

@@ -8,7 +8,9 @@
 //!   [`crate::files::LakeFiles`] (ranged reads), the direct lookups, compaction and
 //!   retention through a downloaded copy ([`Remote::fetch`]);
 //! - a retired segment moves to the remote `.trash/` and is deleted there after the
-//!   same grace as local retired files.
+//!   same grace as local retired files;
+//! - with a cache limit (`[lake] cache_bytes`), local copies of the oldest event days
+//!   are deleted once the local table folder is larger ([`Remote::trim_cache`]).
 //!
 //! The remote keeps the lake's layout (`events/day=YYYY-MM-DD/part-*.parquet`), so
 //! DuckDB, Spark, Athena and Trino read the prefix as they read the local folder
@@ -40,11 +42,13 @@ pub struct Remote {
     /// lookups), on a thread of its own so that it works inside or outside another
     /// runtime.
     runtime: tokio::runtime::Runtime,
+    /// The most bytes of segment copies to keep locally (`None`: keep all).
+    cache_bytes: Option<u64>,
 }
 
 impl Remote {
     /// The location at `url` (`s3://bucket[/prefix]` or `file:///absolute/folder`).
-    pub fn new(url: &str) -> Result<Self> {
+    pub fn new(url: &str, cache_bytes: Option<u64>) -> Result<Self> {
         let bad = |why: String| StoreError::InvalidRequest(format!("lake location {url:?}: {why}"));
         let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
         let (store, prefix): (Arc<dyn ObjectStore>, ObjectPath) = match parsed.scheme() {
@@ -95,7 +99,50 @@ impl Remote {
             store,
             prefix,
             runtime,
+            cache_bytes,
         })
+    }
+
+    /// Deletes local copies of the oldest event days' segments while the local table
+    /// folder holds more than the cache limit, never `keep`. Every listed segment is
+    /// in the remote location, so a deleted copy is read there or fetched again.
+    /// Returns the bytes deleted.
+    pub fn trim_cache(&self, lake: &Path, keep: Option<&Path>) -> u64 {
+        let Some(limit) = self.cache_bytes else {
+            return 0;
+        };
+        let Ok(days) = std::fs::read_dir(lake.join("events")) else {
+            return 0;
+        };
+        let mut days: Vec<PathBuf> = days.flatten().map(|d| d.path()).collect();
+        days.sort(); // day=YYYY-MM-DD: oldest first
+        let mut files: Vec<(PathBuf, u64)> = Vec::new();
+        for day in &days {
+            let Ok(entries) = std::fs::read_dir(day) else {
+                continue;
+            };
+            let mut in_day: Vec<(PathBuf, u64)> = entries
+                .flatten()
+                .filter_map(|e| Some((e.path(), e.metadata().ok()?.len())))
+                .collect();
+            in_day.sort();
+            files.extend(in_day);
+        }
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        let mut freed = 0;
+        for (path, size) in files {
+            if total <= limit {
+                break;
+            }
+            if keep == Some(path.as_path()) {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= size;
+                freed += size;
+            }
+        }
+        freed
     }
 
     /// The location as configured.
@@ -251,6 +298,7 @@ pub fn local_segment(lake: &Path, remote: Option<&Remote>, rel: &str) -> Result<
     }
     if let Some(remote) = remote {
         remote.fetch(lake, rel, &path)?;
+        remote.trim_cache(lake, Some(&path));
     }
     Ok(path)
 }

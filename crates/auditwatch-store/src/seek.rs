@@ -314,7 +314,16 @@ pub fn lookup(
             continue;
         }
         let path = crate::remote::local_segment(lake, remote, &s.path)?;
-        let file = open_segment(lake, &path)?;
+        let file = match open_segment(lake, &path) {
+            // A local copy of a remote segment deleted by a cache trim in between.
+            Err(StoreError::Io { source, .. })
+                if remote.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let path = crate::remote::local_segment(lake, remote, &s.path)?;
+                open_segment(lake, &path)?
+            }
+            other => other?,
+        };
         let meta = footers.get(&path, &file)?;
         if meta.schema().fields() != schema.fields() {
             return Ok(None);

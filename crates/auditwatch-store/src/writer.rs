@@ -185,6 +185,9 @@ impl Writer {
                 for ((seg, keys), id) in written.into_iter().zip(ids) {
                     self.dedup.add(seg.segment.day, id, keys);
                 }
+                if let Some(remote) = &self.remote {
+                    remote.trim_cache(&self.lake, None);
+                }
                 if self.dedup.cached_keys() > MAX_CACHED_KEYS {
                     self.dedup.clear();
                 }
@@ -339,6 +342,9 @@ impl Writer {
             {
                 tracing::warn!(error = %e, "retiring a merged-away segment remotely");
             }
+        }
+        if let Some(remote) = &self.remote {
+            remote.trim_cache(&self.lake, None);
         }
         Ok(())
     }

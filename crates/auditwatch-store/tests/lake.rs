@@ -757,7 +757,7 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
     let remote_dir = dir.path().join("remote");
     let url = format!("file://{}", remote_dir.display());
     let data = dir.path().join("node-a");
-    let store = Store::open_with_lake(&data, Some(&url)).unwrap();
+    let store = Store::open_with_lake(&data, Some(&url), None).unwrap();
     assert_eq!(store.remote().map(|r| r.url()), Some(url.as_str()));
     let texts: Vec<String> = (0..300)
         .map(|i| {
@@ -815,6 +815,21 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
         !segment_files(b.lake()).is_empty(),
         "the lookup kept local copies"
     );
+    // A third machine keeping at most one local copy (`[lake] cache_bytes`) answers
+    // the same, fetching and dropping copies as it goes.
+    let data_c = dir.path().join("node-c");
+    std::fs::create_dir_all(&data_c).unwrap();
+    std::fs::copy(data.join("catalog.db"), data_c.join("catalog.db")).unwrap();
+    let c = Store::open_with_lake(&data_c, None, Some(1)).unwrap();
+    let page_c = rt.block_on(c.lookup(&Scope::All, &q)).unwrap();
+    assert_eq!(page_c.events, page.events);
+    assert_eq!(
+        segment_files(c.lake()).len(),
+        1,
+        "only the last copy fetched is kept"
+    );
+    assert_eq!(sql(&c, counts)[0]["n"], 300);
+
     // The copy reads; only the data directory that set the location writes to it.
     let e = b.writer().unwrap_err().to_string();
     assert!(e.contains("another data directory writes it"), "{e}");
@@ -844,7 +859,7 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
 
     // The location is fixed once set, and cannot be added to local segments.
     let other = format!("file://{}", dir.path().join("elsewhere").display());
-    let e = Store::open_with_lake(&data, Some(&other))
+    let e = Store::open_with_lake(&data, Some(&other), None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("cannot move"), "{e}");
@@ -852,14 +867,14 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
     let s = Store::open(&local).unwrap();
     commit(&s, &texts[..10], "c");
     drop(s);
-    let e = Store::open_with_lake(&local, Some(&url))
+    let e = Store::open_with_lake(&local, Some(&url), None)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("already holds 3 segments written locally"),
         "{e}"
     );
-    let e = Store::open_with_lake(&dir.path().join("new"), Some("ftp://x/y"))
+    let e = Store::open_with_lake(&dir.path().join("new"), Some("ftp://x/y"), None)
         .unwrap_err()
         .to_string();
     assert!(

@@ -37,6 +37,8 @@ struct RawConfig {
 struct RawLake {
     /// Where the segments live besides the data directory (`s3://bucket/prefix`).
     url: Option<String>,
+    /// The most bytes of local segment copies to keep when they have a remote home.
+    cache_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +104,8 @@ pub struct Config {
     /// The segments' remote location (`[lake] url`), recorded in the data directory's
     /// catalog on first use (docs/SCALING.md).
     pub lake_url: Option<String>,
+    /// The most bytes of local copies of remote segments (`[lake] cache_bytes`).
+    pub lake_cache_bytes: Option<u64>,
 }
 
 impl Config {
@@ -181,6 +185,7 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(Self {
             lake_url: raw.lake.url,
+            lake_cache_bytes: raw.lake.cache_bytes,
             sigma_placeholders,
             data_dir,
             public_keys,

@@ -114,6 +114,10 @@ fn open_existing_store(config: &Config) -> Result<auditwatch_store::Store> {
 /// Opens the store of the configured data directory, creating it if needed.
 fn open_store(config: &Config) -> Result<auditwatch_store::Store> {
     use anyhow::Context;
-    auditwatch_store::Store::open_with_lake(&config.data_dir, config.lake_url.as_deref())
-        .with_context(|| format!("opening data directory {}", config.data_dir.display()))
+    auditwatch_store::Store::open_with_lake(
+        &config.data_dir,
+        config.lake_url.as_deref(),
+        config.lake_cache_bytes,
+    )
+    .with_context(|| format!("opening data directory {}", config.data_dir.display()))
 }
