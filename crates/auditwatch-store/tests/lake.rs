@@ -733,6 +733,12 @@ fn segments_rule_out_absent_event_ids_and_keep_the_pages_a_hit_reads_small() {
     );
 }
 
+/// The segments the catalog lists, as lake-relative paths.
+fn listed_paths(store: &Store) -> std::collections::BTreeSet<String> {
+    let segments = store.catalog().unwrap().segments().unwrap();
+    segments.into_iter().map(|s| s.path).collect()
+}
+
 /// The segment files under `root/events`, as lake-relative paths.
 fn segment_files(root: &std::path::Path) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
@@ -773,14 +779,7 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
     commit(&store, &texts[150..], "b");
 
     // Every listed segment is in the remote location, in the lake's own layout.
-    let listed: std::collections::BTreeSet<String> = store
-        .catalog()
-        .unwrap()
-        .segments()
-        .unwrap()
-        .into_iter()
-        .map(|s| s.path)
-        .collect();
+    let listed = listed_paths(&store);
     assert_eq!(listed.len(), 6);
     assert_eq!(segment_files(&remote_dir), listed);
     assert_eq!(segment_files(store.lake()), listed);
@@ -840,14 +839,7 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
     let stats = auditwatch_store::compact::compact(&mut w).unwrap();
     drop(w);
     assert_eq!(stats.merged, 6);
-    let now: std::collections::BTreeSet<String> = store
-        .catalog()
-        .unwrap()
-        .segments()
-        .unwrap()
-        .into_iter()
-        .map(|s| s.path)
-        .collect();
+    let now = listed_paths(&store);
     assert_eq!(now.len(), 3);
     assert_eq!(segment_files(&remote_dir), now);
     let trash: Vec<_> = std::fs::read_dir(remote_dir.join(".trash"))
