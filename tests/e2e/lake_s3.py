@@ -18,18 +18,19 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 
 import boto3
 
-from harness import start_moto
+from harness import free_port, start_moto, wait_for
 
 BIN, WORK = sys.argv[1], os.path.join(sys.argv[2], "lake-s3")
 REGION, BUCKET = "us-east-1", "auditwatch-lake"
 
 
-def aw(data, *args, config=None, check=True):
+def aw(data, *args, config=None, check=True, stdin=None):
     cmd = [BIN, "--data-dir", data] + (["--config", config] if config else []) + list(args)
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, input=stdin)
     if check and r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[3:6])} exited {r.returncode}: {r.stderr[-2000:]}")
     return r
@@ -106,6 +107,40 @@ def main():
         assert r.returncode != 0 and "another data directory writes it" in r.stderr, r.stderr[-1500:]
         assert objects(s3, "prod/events/") == ["prod/" + p for p in merged]
         print("second machine: writing refused (its catalog is a copy); the bucket unchanged")
+
+        # A query node reading S3 under `serve`, keeping one local copy: lookups
+        # (downloads on the lake's own runtime) and SQL (ranged reads on the server's
+        # runtime) alternate over one pool of S3 connections, and each answers in time.
+        d = os.path.join(WORK, "node-d")
+        copy_catalog(a, d)
+        small = os.path.join(WORK, "small-cache.toml")
+        with open(small, "w") as f:
+            f.write("[lake]\ncache_bytes = 1\n")
+        aw(d, "users", "add", "reader", "--role", "analyst", "--password-stdin",
+           stdin="reader-password-not-secret\n")
+        token = json.loads(aw(d, "users", "tokens", "create", "reader", "--format", "json").stdout)["token"]
+        port = free_port()
+        server = subprocess.Popen([BIN, "--data-dir", d, "--config", small, "serve", "--listen",
+                                   f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                                  stderr=open(os.path.join(WORK, "serve-d.log"), "wb"))
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(base + "/healthz", server, "serve")
+            def api(path, body=None):
+                req = urllib.request.Request(base + path, data=body, headers={
+                    "authorization": f"Bearer {token}", "content-type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return json.load(r)
+            want_ids = [e["eventID"] for e in look(a)]
+            for _ in range(3):
+                got_ids = [e["eventID"] for e in api(f"/api/v1/events?eventName={name}&limit=50")["events"]]
+                assert got_ids == want_ids
+                rows = api("/api/v1/sql", json.dumps({"sql": counts}).encode())["rows"]
+                assert rows == [[6000, 6000]], rows
+            print("query node under serve (one local copy): lookups and SQL alternate, answers equal")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
         # The objects alone are the table.
         dl = os.path.join(WORK, "download")

@@ -39,8 +39,11 @@ pub struct Remote {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     /// Runs the object store's futures for the synchronous callers (writer, direct
-    /// lookups), on a thread of its own so that it works inside or outside another
-    /// runtime.
+    /// lookups), from a thread of its own so that it works inside or outside another
+    /// runtime. A multi-thread runtime, as a precaution: the HTTP connections it opens
+    /// sit in a pool DataFusion's reads (on the caller's runtime) share, and its own
+    /// worker drives them even while no caller waits. (A single-thread runtime passed
+    /// the same tests; no stall was seen.)
     runtime: tokio::runtime::Runtime,
     /// The most bytes of segment copies to keep locally (`None`: keep all).
     cache_bytes: Option<u64>,
@@ -90,7 +93,9 @@ impl Remote {
                 )));
             }
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("lake-remote")
             .enable_all()
             .build()
             .io("start", Path::new("object storage runtime"))?;
