@@ -7,10 +7,12 @@ loopback:
 - a second machine with only a copy of the catalog and no segment files answers SQL
   and lookups exactly as the first (reading S3);
 - the objects alone are the whole table (DuckDB over a download of `prod/events/`);
+- a SIGKILL between the upload and the catalog commit leaves objects the next writer
+  retires, and the table holds every event once;
 - a bucket that does not exist fails the ingest with the location named, and nothing
   is committed.
 
-    python lake_s3.py BIN WORK
+    python lake_s3.py BIN FAILPOINTS_BIN WORK
 """
 import json
 import os
@@ -24,7 +26,7 @@ import boto3
 
 from harness import free_port, start_moto, wait_for
 
-BIN, WORK = sys.argv[1], os.path.join(sys.argv[2], "lake-s3")
+BIN, FP_BIN, WORK = sys.argv[1], sys.argv[2], os.path.join(sys.argv[3], "lake-s3")
 REGION, BUCKET = "us-east-1", "auditwatch-lake"
 
 
@@ -141,6 +143,35 @@ def main():
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+        # A SIGKILL after the upload, before the catalog commit (a fail-point build):
+        # the objects are in the bucket but listed nowhere. The next writer moves them
+        # to the remote trash, the source is read again, and the table holds every
+        # event once, in the catalog and in the bucket alike.
+        crash_cfg = os.path.join(WORK, "crash.toml")
+        with open(crash_cfg, "w") as f:
+            f.write(f'[lake]\nurl = "s3://{BUCKET}/crash"\n')
+        e = os.path.join(WORK, "node-e")
+        env = dict(os.environ, AUDITWATCH_FAILPOINT="store.segments_uploaded")
+        proc = subprocess.Popen([FP_BIN, "--data-dir", e, "--config", crash_cfg, "ingest",
+                                 os.path.join(WORK, "in-21")], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:
+            if line.strip() == "failpoint reached: store.segments_uploaded":
+                break
+        else:
+            raise SystemExit(f"the fail point was not reached (exit {proc.wait()})")
+        proc.kill()
+        proc.wait()
+        orphans = objects(s3, "crash/events/")
+        assert orphans and listed(e) == [], (orphans, listed(e))
+        aw(e, "ingest", os.path.join(WORK, "in-21"))
+        assert objects(s3, "crash/events/") == ["crash/" + p for p in listed(e)]
+        moved = objects(s3, "crash/.trash/")
+        assert len(moved) == len(orphans), (moved, orphans)
+        assert sql(e, counts) == [{"n": 3000, "d": 3000}], sql(e, counts)
+        print(f"SIGKILL between upload and commit: {len(orphans)} unlisted objects moved to "
+              "crash/.trash/ by the next writer; 3000 events, each once")
 
         # The objects alone are the table.
         dl = os.path.join(WORK, "download")

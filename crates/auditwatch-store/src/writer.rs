@@ -176,6 +176,7 @@ impl Writer {
             crate::failpoint::hit("store.segments_written");
             let added: Vec<NewSegment> = written.iter().map(|(s, _)| s.clone()).collect();
             self.publish(&added)?;
+            crate::failpoint::hit("store.segments_uploaded");
             let ids = self.catalog.commit(&added, &[], &sources, true)?;
             crate::failpoint::hit("store.catalog_committed");
             Ok(ids)
