@@ -44,10 +44,15 @@ use crate::schema::events_schema;
 use crate::scope::Scope;
 
 /// Footers (with page indexes) of segment files, and their small bloom filters, kept
-/// between lookups: segment files never change once written.
-#[derive(Debug, Default)]
+/// between lookups: segment files never change once written. Bounded: past
+/// [`Footers::with_limit`] bytes of footers, the least recently used file's footer and
+/// bloom filters are dropped (a footer takes ~44 KB of memory per 32 k-row group, so a
+/// lake of billions of events would not fit; docs/SCALING.md).
+#[derive(Debug)]
 pub struct Footers {
-    by_path: Mutex<HashMap<PathBuf, ArrowReaderMetadata>>,
+    by_path: Mutex<FooterMap>,
+    /// The most bytes of footers kept.
+    limit: usize,
     /// Bloom filters of at most [`CACHED_BLOOM_BYTES`] by (file, row group, leaf): a
     /// rare value looked up over all history checks every row group's filter, and
     /// reading each from the file cost ~20 µs. eventID's filters (~64 KiB a row group)
@@ -58,13 +63,59 @@ pub struct Footers {
 /// A bloom filter's place: (segment file, row group, leaf column).
 type BloomKey = (PathBuf, usize, usize);
 
+/// Cached footers with their sizes and last use.
+#[derive(Debug, Default)]
+struct FooterMap {
+    entries: HashMap<PathBuf, Footer>,
+    bytes: usize,
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Footer {
+    meta: ArrowReaderMetadata,
+    bytes: usize,
+    used: u64,
+}
+
+/// Default bound of [`Footers`]: 256 MiB, the footers of ~6,000 row groups (~200 M
+/// events).
+pub const DEFAULT_FOOTER_CACHE_BYTES: usize = 256 << 20;
+
+impl Default for Footers {
+    fn default() -> Self {
+        Self::with_limit(DEFAULT_FOOTER_CACHE_BYTES)
+    }
+}
+
 /// Largest bloom filter [`Footers`] keeps in memory.
 const CACHED_BLOOM_BYTES: u64 = 16 * 1024;
 
 impl Footers {
+    /// An empty cache keeping at most `limit` bytes of footers (always the newest one).
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            by_path: Mutex::default(),
+            limit,
+            blooms: Mutex::default(),
+        }
+    }
+
+    /// Files whose footers are cached, and their bytes in memory.
+    pub fn cached(&self) -> (usize, usize) {
+        let map = self.lock();
+        (map.entries.len(), map.bytes)
+    }
+
     fn get(&self, path: &Path, file: &File) -> Result<ArrowReaderMetadata> {
-        if let Some(m) = self.lock().get(path) {
-            return Ok(m.clone());
+        {
+            let mut map = self.lock();
+            map.clock += 1;
+            let now = map.clock;
+            if let Some(f) = map.entries.get_mut(path) {
+                f.used = now;
+                return Ok(f.meta.clone());
+            }
         }
         // The offset index (where each page starts) lets a row selection skip pages;
         // the column index (per-page min/max, large for strings) would only cost parsing.
@@ -76,8 +127,45 @@ impl Footers {
                 path: path.to_path_buf(),
                 source,
             })?;
-        self.lock().insert(path.to_path_buf(), meta.clone());
+        self.insert(path, meta.clone());
         Ok(meta)
+    }
+
+    /// Caches `meta`, then drops the least recently used footers (and their bloom
+    /// filters) while over the limit.
+    fn insert(&self, path: &Path, meta: ArrowReaderMetadata) {
+        let bytes = meta.metadata().memory_size();
+        let mut evicted = Vec::new();
+        {
+            let mut map = self.lock();
+            map.clock += 1;
+            let used = map.clock;
+            if let Some(old) = map
+                .entries
+                .insert(path.to_path_buf(), Footer { meta, bytes, used })
+            {
+                map.bytes -= old.bytes;
+            }
+            map.bytes += bytes;
+            while map.bytes > self.limit && map.entries.len() > 1 {
+                let Some(oldest) = map
+                    .entries
+                    .iter()
+                    .filter(|(p, _)| p.as_path() != path)
+                    .min_by_key(|(_, f)| f.used)
+                    .map(|(p, _)| p.clone())
+                else {
+                    break;
+                };
+                if let Some(f) = map.entries.remove(&oldest) {
+                    map.bytes -= f.bytes;
+                }
+                evicted.push(oldest);
+            }
+        }
+        if !evicted.is_empty() {
+            relock(&self.blooms).retain(|(p, _, _), _| !evicted.contains(p));
+        }
     }
 
     /// The bloom filter of leaf column `leaf` in row group `rg` of `o`, if it has one.
@@ -104,15 +192,16 @@ impl Footers {
     /// Forgets the footers of files no longer in `segments` (compacted away).
     fn retain(&self, lake: &Path, segments: &[Segment]) {
         let mut map = self.lock();
-        if map.len() > 2 * segments.len() + 16 {
+        if map.entries.len() > 2 * segments.len() + 16 {
             let live: std::collections::HashSet<PathBuf> =
                 segments.iter().map(|s| lake.join(&s.path)).collect();
-            map.retain(|p, _| live.contains(p));
+            map.entries.retain(|p, _| live.contains(p));
+            map.bytes = map.entries.values().map(|f| f.bytes).sum();
             relock(&self.blooms).retain(|(p, _, _), _| live.contains(p));
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, ArrowReaderMetadata>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FooterMap> {
         relock(&self.by_path)
     }
 }

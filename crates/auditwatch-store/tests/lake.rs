@@ -634,6 +634,8 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
     let lake = store.lake().to_path_buf();
     let segments = store.catalog().unwrap().segments().unwrap();
     let footers = auditwatch_store::seek::Footers::default();
+    // A cache bounded to one footer answers the same, holding one file at a time.
+    let one = auditwatch_store::seek::Footers::with_limit(1);
     let mut q = Lookup {
         attributes: vec![(Attribute::Username, "zed".into())],
         max_results: 20,
@@ -645,6 +647,12 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
             auditwatch_store::seek::lookup(&lake, None, &segments, &footers, &Scope::All, &q)
                 .unwrap()
                 .unwrap();
+        let bounded = auditwatch_store::seek::lookup(&lake, None, &segments, &one, &Scope::All, &q)
+            .unwrap()
+            .unwrap();
+        assert_eq!(bounded.events, direct.events);
+        assert_eq!(one.cached().0, 1);
+        assert!(footers.cached().0 > 1, "{:?}", footers.cached());
         let ctx = store.session(&Scope::All).unwrap();
         let engine = rt
             .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
