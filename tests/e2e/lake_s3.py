@@ -110,6 +110,15 @@ def main():
         assert objects(s3, "prod/events/") == ["prod/" + p for p in merged]
         print("second machine: writing refused (its catalog is a copy); the bucket unchanged")
 
+        # A second new data directory pointed at the same prefix is refused before it
+        # writes anything (it would retire the first one's segments as unlisted).
+        f_dir = os.path.join(WORK, "node-f")
+        r = aw(f_dir, "ingest", os.path.join(WORK, "in-21"), config=config, check=False)
+        assert r.returncode != 0 and "already written by another data directory" in r.stderr, \
+            r.stderr[-1500:]
+        assert objects(s3, "prod/events/") == ["prod/" + p for p in merged]
+        print("a second data directory on the same prefix: refused (conditional put), bucket unchanged")
+
         # A query node reading S3 under `serve`, keeping one local copy: lookups
         # (downloads on the lake's own runtime) and SQL (ranged reads on the server's
         # runtime) alternate over one pool of S3 connections, and each answers in time.

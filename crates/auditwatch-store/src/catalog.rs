@@ -321,13 +321,14 @@ impl Catalog {
             .map_err(self.err())
     }
 
-    /// Records the remote location of the lake's segments. Refused when one is already
-    /// recorded or when segments were written before without it (they are not in the
-    /// remote location, and readers on other machines would not find them).
-    pub fn set_lake_url(&self, url: &str) -> Result<()> {
+    /// Whether `url` may be this data directory's lake location, and whether it is new
+    /// to it. Refused when another location is recorded, or when segments were written
+    /// before without one (they are not in the remote location, and readers on other
+    /// machines would not find them).
+    pub fn check_lake_url(&self, url: &str) -> Result<bool> {
         if let Some(current) = self.lake_url()? {
             if current == url {
-                return Ok(());
+                return Ok(false);
             }
             return Err(StoreError::InvalidRequest(format!(
                 "this data directory keeps its segments at {current}; it cannot move to {url}"
@@ -343,31 +344,30 @@ impl Catalog {
                  a lake location ({url}) can only be set on a new data directory"
             )));
         }
+        Ok(true)
+    }
+
+    /// Records the lake location (checked by [`Catalog::check_lake_url`]) and the
+    /// identity of the data directory that writes it.
+    pub fn set_lake_url(&self, url: &str, writer_id: &str) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO meta(key, value) VALUES ('lake_url', ?1)",
-                params![url],
+                "INSERT INTO meta(key, value) VALUES ('lake_url', ?1), ('lake_writer', ?2)",
+                params![url, writer_id],
             )
             .map_err(self.err())?;
         Ok(())
     }
 
-    /// The identity of the data directory that writes the remote location (see
-    /// [`crate::Store::open_with_lake`]), created on first use.
-    pub fn lake_writer_id(&self) -> Result<String> {
-        let fresh = hex::encode(rand::random::<[u8; 16]>());
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('lake_writer', ?1)",
-                params![fresh],
-            )
-            .map_err(self.err())?;
+    /// The identity of the data directory that writes the lake location, if set.
+    pub fn lake_writer_id(&self) -> Result<Option<String>> {
         self.conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'lake_writer'",
                 [],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(self.err())
     }
 

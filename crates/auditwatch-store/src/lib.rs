@@ -80,16 +80,17 @@ impl Store {
         let lake = data_dir.join("lake");
         std::fs::create_dir_all(lake.join("events")).io("create", &lake)?;
         let catalog = Catalog::open(&data_dir.join("catalog.db"))?;
-        if let Some(url) = lake_url {
-            let first = catalog.lake_url()?.is_none();
-            catalog.set_lake_url(url)?;
-            if first {
-                // This data directory writes the location; a copy of its catalog on
-                // another machine only reads it (the catalog is not shared yet).
-                let id = catalog.lake_writer_id()?;
-                let marker = data_dir.join(LAKE_WRITER_FILE);
-                std::fs::write(&marker, id).io("write", &marker)?;
-            }
+        if let Some(url) = lake_url
+            && catalog.check_lake_url(url)?
+        {
+            // This data directory becomes the location's one writer: claimed in the
+            // location itself (a second data directory pointed at it is refused), and
+            // recorded here. A copy of this catalog on another machine only reads.
+            let id = hex::encode(rand::random::<[u8; 16]>());
+            remote::Remote::new(url, None)?.claim_writer(&id)?;
+            let marker = data_dir.join(LAKE_WRITER_FILE);
+            std::fs::write(&marker, &id).io("write", &marker)?;
+            catalog.set_lake_url(url, &id)?;
         }
         let remote = match catalog.lake_url()? {
             Some(url) => Some(Arc::new(remote::Remote::new(&url, cache_bytes)?)),
@@ -143,7 +144,7 @@ impl Store {
             let catalog = self.catalog()?;
             let marker = self.data_dir.join(LAKE_WRITER_FILE);
             let mine = std::fs::read_to_string(&marker).unwrap_or_default();
-            if mine.trim() != catalog.lake_writer_id()? {
+            if catalog.lake_writer_id()?.is_none_or(|id| mine.trim() != id) {
                 return Err(StoreError::InvalidRequest(format!(
                     "{} reads the lake at {} but another data directory writes it (its \
                      catalog is a copy); ingest, compaction and retention run there",

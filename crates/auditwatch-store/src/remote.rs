@@ -27,7 +27,9 @@ use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetResult, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    GetOptions, GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+};
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::segment;
@@ -182,6 +184,34 @@ impl Remote {
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+
+    /// Claims the location for the data directory `id` (`_auditwatch/writer`, created
+    /// only if absent). Refused when another data directory claimed it: two catalogs
+    /// writing one location would retire each other's segments.
+    pub fn claim_writer(&self, id: &str) -> Result<()> {
+        let marker = self.prefix.clone().join("_auditwatch").join("writer");
+        let opts = PutOptions::from(PutMode::Create);
+        let payload = PutPayload::from(Bytes::from(id.to_string()));
+        match self.block(self.store.put_opts(&marker, payload, opts)) {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let existing = self
+                    .block(async { self.store.get(&marker).await?.bytes().await })
+                    .map_err(|e| self.err("read", "_auditwatch/writer", e))?;
+                let existing = String::from_utf8_lossy(&existing).trim().to_string();
+                if existing == id {
+                    return Ok(());
+                }
+                Err(StoreError::InvalidRequest(format!(
+                    "lake location {} is already written by another data directory (writer \
+                     {existing}); give this one another prefix, or copy that data \
+                     directory's catalog here to read it",
+                    self.url
+                )))
+            }
+            Err(e) => Err(self.err("claim", "_auditwatch/writer", e)),
+        }
     }
 
     /// Uploads the local segment file `local` as `rel`.

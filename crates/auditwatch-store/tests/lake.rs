@@ -857,6 +857,17 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
     assert_eq!(trash.len(), 6);
     assert_eq!(sql(&store, counts)[0]["n"], 300);
 
+    // A second new data directory pointed at the same location is refused: it would
+    // retire the first one's segments as objects its own catalog does not list.
+    let e = Store::open_with_lake(&dir.path().join("node-x"), Some(&url), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("already written by another data directory"),
+        "{e}"
+    );
+    assert_eq!(segment_files(&remote_dir), now);
+
     // The location is fixed once set, and cannot be added to local segments.
     let other = format!("file://{}", dir.path().join("elsewhere").display());
     let e = Store::open_with_lake(&data, Some(&other), None)
