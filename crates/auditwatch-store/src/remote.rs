@@ -29,7 +29,11 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     GetOptions, GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    WriteMultipart,
 };
+
+/// Part size of segment uploads (S3 wants at least 5 MiB a part but the last).
+const UPLOAD_PART_BYTES: usize = 8 << 20;
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::segment;
@@ -214,38 +218,43 @@ impl Remote {
         }
     }
 
-    /// Uploads the local segment file `local` as `rel`.
+    /// Uploads the local segment file `local` as `rel`, streamed in parts of
+    /// [`UPLOAD_PART_BYTES`] (a compacted segment is ~100 MB; memory holds a few parts).
     pub fn upload(&self, local: &Path, rel: &str) -> Result<()> {
-        let bytes = std::fs::read(local).io("read", local)?;
+        use std::io::Read;
+        let mut file = std::fs::File::open(local).io("read", local)?;
         let object = self.object(rel);
-        self.block(
-            self.store
-                .put(&object, PutPayload::from(Bytes::from(bytes))),
-        )
-        .map_err(|e| self.err("upload", rel, e))?;
-        Ok(())
+        let uploaded: Result<()> = self.block(async {
+            let upload = self
+                .store
+                .put_multipart(&object)
+                .await
+                .map_err(|e| self.err("upload", rel, e))?;
+            let mut parts = WriteMultipart::new_with_chunk_size(upload, UPLOAD_PART_BYTES);
+            let mut buf = vec![0u8; UPLOAD_PART_BYTES];
+            loop {
+                let n = file.read(&mut buf).io("read", local)?;
+                if n == 0 {
+                    break;
+                }
+                parts
+                    .wait_for_capacity(2)
+                    .await
+                    .map_err(|e| self.err("upload", rel, e))?;
+                parts.write(&buf[..n]);
+            }
+            parts
+                .finish()
+                .await
+                .map_err(|e| self.err("upload", rel, e))?;
+            Ok(())
+        });
+        uploaded
     }
 
     /// A local copy of segment `rel` at `dest` (downloaded through the lake's staging
     /// folder, then renamed into place), from its place or from the remote trash.
     pub fn fetch(&self, lake: &Path, rel: &str, dest: &Path) -> Result<()> {
-        let bytes = self.block(async {
-            match self.store.get(&self.object(rel)).await {
-                Err(object_store::Error::NotFound { .. }) => {
-                    self.store.get(&self.trash_object(rel)).await?.bytes().await
-                }
-                other => other?.bytes().await,
-            }
-        });
-        let bytes = bytes.map_err(|e| match e {
-            // Gone from both places (retired and purged): as a missing local file.
-            object_store::Error::NotFound { .. } => StoreError::Io {
-                op: "download",
-                path: dest.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()),
-            },
-            e => self.err("download", rel, e),
-        })?;
         let staging = segment::staging_dir(lake);
         std::fs::create_dir_all(&staging).io("create", &staging)?;
         let tmp = staging.join(format!(
@@ -253,12 +262,47 @@ impl Remote {
             std::process::id(),
             rand::random::<u64>()
         ));
-        std::fs::write(&tmp, &bytes).io("write", &tmp)?;
+        // Streamed into the staging file, chunk by chunk.
+        let fetched: Result<()> = self.block(async {
+            use std::io::Write;
+            let got = match self.store.get(&self.object(rel)).await {
+                Err(object_store::Error::NotFound { .. }) => {
+                    self.store.get(&self.trash_object(rel)).await
+                }
+                other => other,
+            };
+            let mut chunks = got
+                .map_err(|e| self.download_err(rel, dest, e))?
+                .into_stream();
+            let mut out = std::fs::File::create(&tmp).io("write", &tmp)?;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| self.download_err(rel, dest, e))?;
+                out.write_all(&chunk).io("write", &tmp)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = fetched {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).io("create", dir)?;
         }
         std::fs::rename(&tmp, dest).io("move into place", dest)?;
         Ok(())
+    }
+
+    /// A download's error; gone from both places (retired and purged) reads as a
+    /// missing local file.
+    fn download_err(&self, rel: &str, dest: &Path, e: object_store::Error) -> StoreError {
+        match e {
+            object_store::Error::NotFound { .. } => StoreError::Io {
+                op: "download",
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()),
+            },
+            e => self.err("download", rel, e),
+        }
     }
 
     /// Reads segment `rel` remotely (for DataFusion's reads), from its place or from
