@@ -35,6 +35,8 @@ use crate::segment;
 pub struct LakeFiles {
     inner: Arc<LocalFileSystem>,
     lake: PathBuf,
+    /// The lake root as an object path, to name a segment relative to it.
+    lake_object: Option<Path>,
     remote: Option<Arc<Remote>>,
 }
 
@@ -44,6 +46,7 @@ impl LakeFiles {
         Self {
             inner: Arc::new(LocalFileSystem::new()),
             lake: lake.to_path_buf(),
+            lake_object: Path::from_filesystem_path(lake).ok(),
             remote,
         }
     }
@@ -52,23 +55,9 @@ impl LakeFiles {
     /// location to read it from.
     fn remote_of(&self, location: &Path) -> Option<(&Remote, String)> {
         let remote = self.remote.as_deref()?;
-        let lake = Path::from_filesystem_path(&self.lake).ok()?;
-        let rel = location.prefix_match(&lake)?;
+        let rel = location.prefix_match(self.lake_object.as_ref()?)?;
         let rel: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
         Some((remote, rel.join("/")))
-    }
-
-    /// Reads a segment this machine has no copy of from the remote location.
-    async fn get_remote(
-        &self,
-        location: &Path,
-        options: GetOptions,
-        local: datafusion::object_store::Error,
-    ) -> Result<GetResult> {
-        match self.remote_of(location) {
-            Some((remote, rel)) => remote.get(&rel, options).await,
-            None => Err(local),
-        }
     }
 
     /// Where a segment at `location` is once retired.
@@ -123,7 +112,10 @@ impl ObjectStore for LakeFiles {
             },
             None => e,
         };
-        self.get_remote(location, options, e).await
+        match self.remote_of(location) {
+            Some((remote, rel)) => remote.get(&rel, options).await,
+            None => Err(e),
+        }
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
@@ -138,18 +130,10 @@ impl ObjectStore for LakeFiles {
             },
             None => e,
         };
-        let Some((remote, rel)) = self.remote_of(location) else {
-            return Err(e);
-        };
-        let mut out = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            let options = GetOptions {
-                range: Some(r.clone().into()),
-                ..GetOptions::default()
-            };
-            out.push(remote.get(&rel, options).await?.bytes().await?);
+        match self.remote_of(location) {
+            Some((remote, rel)) => remote.get_ranges(&rel, ranges).await,
+            None => Err(e),
         }
-        Ok(out)
     }
 
     fn delete_stream(

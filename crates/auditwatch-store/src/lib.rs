@@ -80,22 +80,26 @@ impl Store {
         let lake = data_dir.join("lake");
         std::fs::create_dir_all(lake.join("events")).io("create", &lake)?;
         let catalog = Catalog::open(&data_dir.join("catalog.db"))?;
-        if let Some(url) = lake_url
-            && catalog.check_lake_url(url)?
-        {
-            // This data directory becomes the location's one writer: claimed in the
-            // location itself (a second data directory pointed at it is refused), and
-            // recorded here. A copy of this catalog on another machine only reads.
-            let id = hex::encode(rand::random::<[u8; 16]>());
-            remote::Remote::new(url, None)?.claim_writer(&id)?;
-            let marker = data_dir.join(LAKE_WRITER_FILE);
-            std::fs::write(&marker, &id).io("write", &marker)?;
-            catalog.set_lake_url(url, &id)?;
+        let remote = match lake_url {
+            Some(url) if catalog.check_lake_url(url)? => {
+                // This data directory becomes the location's one writer: claimed in
+                // the location itself (a second data directory pointed at it is
+                // refused), and recorded here. A copy of this catalog on another
+                // machine only reads.
+                let remote = remote::Remote::new(url, cache_bytes)?;
+                let id = hex::encode(rand::random::<[u8; 16]>());
+                remote.claim_writer(&id)?;
+                let marker = data_dir.join(LAKE_WRITER_FILE);
+                std::fs::write(&marker, &id).io("write", &marker)?;
+                catalog.set_lake_url(url, &id)?;
+                Some(remote)
+            }
+            _ => match catalog.lake_url()? {
+                Some(url) => Some(remote::Remote::new(&url, cache_bytes)?),
+                None => None,
+            },
         }
-        let remote = match catalog.lake_url()? {
-            Some(url) => Some(Arc::new(remote::Remote::new(&url, cache_bytes)?)),
-            None => None,
-        };
+        .map(Arc::new);
         let runtime = RuntimeEnv::default();
         runtime.register_object_store(
             datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
@@ -113,7 +117,9 @@ impl Store {
     /// A local copy of a listed segment: its file, or its retired copy, or one fetched
     /// from the remote location.
     pub fn segment_file(&self, segment: &Segment) -> Result<PathBuf> {
-        remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path)
+        remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path, || {
+            self.catalog()?.segments()
+        })
     }
 
     /// The remote location of the segments, if they have one.
@@ -140,8 +146,8 @@ impl Store {
     /// catalog was copied from the one that writes the remote location: two catalogs
     /// writing one location would retire each other's segments.
     pub fn writer(&self) -> Result<Writer> {
+        let catalog = self.catalog()?;
         if let Some(remote) = &self.remote {
-            let catalog = self.catalog()?;
             let marker = self.data_dir.join(LAKE_WRITER_FILE);
             let mine = std::fs::read_to_string(&marker).unwrap_or_default();
             if catalog.lake_writer_id()?.is_none_or(|id| mine.trim() != id) {
@@ -156,7 +162,7 @@ impl Store {
         Writer::open(
             &self.data_dir,
             self.lake.clone(),
-            self.catalog()?,
+            catalog,
             self.remote.clone(),
         )
     }

@@ -53,6 +53,9 @@ pub struct Remote {
     runtime: tokio::runtime::Runtime,
     /// The most bytes of segment copies to keep locally (`None`: keep all).
     cache_bytes: Option<u64>,
+    /// Whether this process has retired the objects a crashed writer uploaded but never
+    /// listed ([`Remote::retire_orphans`]).
+    orphans_checked: std::sync::atomic::AtomicBool,
 }
 
 impl Remote {
@@ -111,17 +114,45 @@ impl Remote {
             prefix,
             runtime,
             cache_bytes,
+            orphans_checked: Default::default(),
         })
     }
 
+    /// Moves to the remote trash the objects in the table folder that `listed` (the
+    /// catalog's segment paths) does not name: uploaded by a writer that stopped
+    /// before its catalog commit. Such objects can only predate this process, so the
+    /// folder is listed (one LIST per 1,000 objects) once per process, not at every
+    /// writer a source opens.
+    pub fn retire_orphans(&self, listed: &std::collections::HashSet<String>) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.orphans_checked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        for rel in self.list_segments()? {
+            if !listed.contains(&rel) {
+                self.retire(&rel)?;
+            }
+        }
+        self.orphans_checked.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Deletes local copies of the oldest event days' segments while the local table
-    /// folder holds more than the cache limit, never `keep`. Every listed segment is
-    /// in the remote location, so a deleted copy is read there or fetched again.
-    /// Returns the bytes deleted.
-    pub fn trim_cache(&self, lake: &Path, keep: Option<&Path>) -> u64 {
+    /// folder holds more than the cache limit, never `keep`, and only of segments in
+    /// `listed` (the catalog's segments): a listed segment is in the remote location,
+    /// so a deleted copy is read there or fetched again, while a file a writer has
+    /// not yet uploaded and listed is left alone. Returns the bytes deleted.
+    pub fn trim_cache(
+        &self,
+        lake: &Path,
+        listed: &[crate::catalog::Segment],
+        keep: Option<&Path>,
+    ) -> u64 {
         let Some(limit) = self.cache_bytes else {
             return 0;
         };
+        let listed: std::collections::HashSet<PathBuf> =
+            listed.iter().map(|s| lake.join(&s.path)).collect();
         let Ok(days) = std::fs::read_dir(lake.join("events")) else {
             return 0;
         };
@@ -145,7 +176,7 @@ impl Remote {
             if total <= limit {
                 break;
             }
-            if keep == Some(path.as_path()) {
+            if keep == Some(path.as_path()) || !listed.contains(&path) {
                 continue;
             }
             if std::fs::remove_file(&path).is_ok() {
@@ -320,6 +351,21 @@ impl Remote {
         }
     }
 
+    /// Reads byte ranges of segment `rel` remotely (the store coalesces near ranges
+    /// into one request), from its place or from the remote trash.
+    pub async fn get_ranges(
+        &self,
+        rel: &str,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        match self.store.get_ranges(&self.object(rel), ranges).await {
+            Err(object_store::Error::NotFound { .. }) => {
+                self.store.get_ranges(&self.trash_object(rel), ranges).await
+            }
+            other => other,
+        }
+    }
+
     /// Moves segment `rel` to the remote trash.
     pub fn retire(&self, rel: &str) -> Result<()> {
         let (from, to) = (self.object(rel), self.trash_object(rel));
@@ -343,7 +389,7 @@ impl Remote {
     }
 
     /// Segment paths (lake-relative) in the remote table folder.
-    pub fn list_segments(&self) -> Result<Vec<String>> {
+    fn list_segments(&self) -> Result<Vec<String>> {
         let events = self.prefix.clone().join("events");
         let skip = self.prefix.parts().count();
         self.block(async {
@@ -366,8 +412,14 @@ impl Remote {
 }
 
 /// The local path of segment `rel` of `lake`, fetched from `remote` first when this
-/// machine has no copy (in its place or retired to the local trash).
-pub fn local_segment(lake: &Path, remote: Option<&Remote>, rel: &str) -> Result<PathBuf> {
+/// machine has no copy (in its place or retired to the local trash); after a fetch,
+/// the cache is trimmed among the segments `listed` returns.
+pub fn local_segment(
+    lake: &Path,
+    remote: Option<&Remote>,
+    rel: &str,
+    listed: impl FnOnce() -> Result<Vec<crate::catalog::Segment>>,
+) -> Result<PathBuf> {
     let path = lake.join(rel);
     if path.exists() {
         return Ok(path);
@@ -377,7 +429,7 @@ pub fn local_segment(lake: &Path, remote: Option<&Remote>, rel: &str) -> Result<
     }
     if let Some(remote) = remote {
         remote.fetch(lake, rel, &path)?;
-        remote.trim_cache(lake, Some(&path));
+        remote.trim_cache(lake, &listed()?, Some(&path));
     }
     Ok(path)
 }

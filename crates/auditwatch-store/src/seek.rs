@@ -402,13 +402,14 @@ pub fn lookup(
         {
             continue;
         }
-        let path = crate::remote::local_segment(lake, remote, &s.path)?;
+        let path = crate::remote::local_segment(lake, remote, &s.path, || Ok(segments.to_vec()))?;
         let file = match open_segment(lake, &path) {
             // A local copy of a remote segment deleted by a cache trim in between.
             Err(StoreError::Io { source, .. })
                 if remote.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
             {
-                let path = crate::remote::local_segment(lake, remote, &s.path)?;
+                let path =
+                    crate::remote::local_segment(lake, remote, &s.path, || Ok(segments.to_vec()))?;
                 open_segment(lake, &path)?
             }
             other => other?,

@@ -186,9 +186,7 @@ impl Writer {
                 for ((seg, keys), id) in written.into_iter().zip(ids) {
                     self.dedup.add(seg.segment.day, id, keys);
                 }
-                if let Some(remote) = &self.remote {
-                    remote.trim_cache(&self.lake, None);
-                }
+                self.trim_cache()?;
                 if self.dedup.cached_keys() > MAX_CACHED_KEYS {
                     self.dedup.clear();
                 }
@@ -228,7 +226,9 @@ impl Writer {
     /// A local copy of a listed segment, fetched from the remote location when this
     /// machine has none.
     pub fn segment_file(&self, segment: &crate::catalog::Segment) -> Result<PathBuf> {
-        crate::remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path)
+        crate::remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path, || {
+            self.catalog.segments()
+        })
     }
 
     /// Concatenates a day's batches, drops rows whose key is already stored or
@@ -297,12 +297,7 @@ impl Writer {
         }
         purge_trash(&self.lake, TRASH_GRACE);
         if let Some(remote) = &self.remote {
-            // Uploaded by a writer that stopped before its catalog commit.
-            for rel in remote.list_segments()? {
-                if !listed.contains(&rel) {
-                    remote.retire(&rel)?;
-                }
-            }
+            remote.retire_orphans(&listed)?;
             remote.purge_trash(TRASH_GRACE);
         }
         Ok(())
@@ -344,8 +339,13 @@ impl Writer {
                 tracing::warn!(error = %e, "retiring a merged-away segment remotely");
             }
         }
+        self.trim_cache()
+    }
+
+    /// Trims the local copies of remote segments to the cache limit, if any.
+    fn trim_cache(&self) -> Result<()> {
         if let Some(remote) = &self.remote {
-            remote.trim_cache(&self.lake, None);
+            remote.trim_cache(&self.lake, &self.catalog.segments()?, None);
         }
         Ok(())
     }
