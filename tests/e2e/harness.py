@@ -67,3 +67,36 @@ def start_moto(work, region):
     sandbox_aws(work, region)
     wait_for(url + "/moto-api/", moto, "moto")
     return moto, url
+
+
+def start_postgres(name="auditwatch"):
+    """Starts Debian's PostgreSQL with a throwaway cluster: trust authentication,
+    loopback only, a free port, fsync off (a test). Returns `(url, stop)`; `stop()`
+    stops the server and deletes the cluster. As root, the server runs as `postgres`
+    (it refuses root)."""
+    import glob
+    import shutil
+    import tempfile
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    if not bindirs:
+        raise SystemExit("PostgreSQL is not installed (Debian's postgresql package)")
+    bindir = bindirs[-1]
+    home = tempfile.mkdtemp(prefix="aw-pg-")
+    user = []
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres", "postgres")
+        user = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(home, "data"), free_port()
+    subprocess.run(user + [f"{bindir}/initdb", "-D", data, "--auth=trust", "-U", name, "--no-sync"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(user + [f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(home, "log"), "-w", "start",
+                           "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off"],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(user + [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", name, name],
+                   check=True)
+
+    def stop():
+        subprocess.run(user + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(home, ignore_errors=True)
+    return f"postgres://{name}@127.0.0.1:{port}/{name}", stop

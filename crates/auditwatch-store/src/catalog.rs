@@ -4,12 +4,18 @@
 //!
 //! WAL mode with `synchronous=FULL`: a committed transaction survives power loss. The
 //! catalog is the truth: a Parquet file it does not list is never read.
+//!
+//! With a shared catalog (`[catalog] url`, [`crate::shared`]) the table's part — the
+//! lake location, segments, event keys and source checkpoints — lives in PostgreSQL,
+//! and the methods below that read or write it go there; the rest stays in this file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
+use crate::shared::Shared;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -223,10 +229,25 @@ pub struct SourceObject {
     pub reason: Option<String>,
 }
 
+/// What a writer checked a day's new keys against: the key sets of that day's
+/// segments up to id `after`. Under the day's lock, a shared catalog refuses the
+/// commit when a segment listed since holds one of `keys` (sorted).
+#[derive(Debug, Clone, Copy)]
+pub struct DayGuard<'a> {
+    /// Days since the Unix epoch.
+    pub day: i32,
+    /// The newest segment id of that day the writer knew.
+    pub after: i64,
+    /// The new keys of that day, sorted.
+    pub keys: &'a [u128],
+}
+
 /// An open catalog connection.
 pub struct Catalog {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// The shared catalog holding the table's part, if any.
+    pub(crate) shared: Option<Arc<Shared>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -266,11 +287,11 @@ pub(crate) fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     })
 }
 
-fn join(v: &[String]) -> String {
+pub(crate) fn join(v: &[String]) -> String {
     v.join(",")
 }
 
-fn split(s: String) -> Vec<String> {
+pub(crate) fn split(s: String) -> Vec<String> {
     if s.is_empty() {
         Vec::new()
     } else {
@@ -304,7 +325,21 @@ impl Catalog {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            shared: None,
         })
+    }
+
+    /// Opens the node's catalog at `path` with the table's part in `shared`.
+    pub fn open_shared(path: &Path, shared: Option<Arc<Shared>>) -> Result<Self> {
+        Ok(Self {
+            shared,
+            ..Self::open(path)?
+        })
+    }
+
+    /// The shared catalog, if the table's part lives in one.
+    pub fn shared(&self) -> Option<&Shared> {
+        self.shared.as_deref()
     }
 
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -313,6 +348,9 @@ impl Catalog {
 
     /// The remote location of the lake's segments (`[lake] url`), once set.
     pub fn lake_url(&self) -> Result<Option<String>> {
+        if let Some(shared) = &self.shared {
+            return shared.meta("lake_url");
+        }
         self.conn
             .query_row("SELECT value FROM meta WHERE key = 'lake_url'", [], |r| {
                 r.get(0)
@@ -334,10 +372,13 @@ impl Catalog {
                 "this data directory keeps its segments at {current}; it cannot move to {url}"
             )));
         }
-        let segments: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM segments", [], |r| r.get(0))
-            .map_err(self.err())?;
+        let segments: i64 = match &self.shared {
+            Some(shared) => shared.segment_count()?,
+            None => self
+                .conn
+                .query_row("SELECT count(*) FROM segments", [], |r| r.get(0))
+                .map_err(self.err())?,
+        };
         if segments > 0 {
             return Err(StoreError::InvalidRequest(format!(
                 "this data directory already holds {segments} segments written locally; \
@@ -348,8 +389,20 @@ impl Catalog {
     }
 
     /// Records the lake location (checked by [`Catalog::check_lake_url`]) and the
-    /// identity of the data directory that writes it.
+    /// identity of the data directory that writes it. A shared catalog keeps what
+    /// another node recorded first, and refuses when its location differs.
     pub fn set_lake_url(&self, url: &str, writer_id: &str) -> Result<()> {
+        if let Some(shared) = &self.shared {
+            let (recorded, _) = shared.set_lake(url, writer_id)?;
+            if recorded != url {
+                return Err(StoreError::InvalidRequest(format!(
+                    "the shared catalog {} keeps its segments at {recorded}; this node is \
+                     configured with {url}",
+                    shared.shown_url()
+                )));
+            }
+            return Ok(());
+        }
         self.conn
             .execute(
                 "INSERT INTO meta(key, value) VALUES ('lake_url', ?1), ('lake_writer', ?2)",
@@ -361,6 +414,9 @@ impl Catalog {
 
     /// The identity of the data directory that writes the lake location, if set.
     pub fn lake_writer_id(&self) -> Result<Option<String>> {
+        if let Some(shared) = &self.shared {
+            return shared.meta("lake_writer");
+        }
         self.conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'lake_writer'",
@@ -373,6 +429,9 @@ impl Catalog {
 
     /// Every segment, oldest day first.
     pub fn segments(&self) -> Result<Vec<Segment>> {
+        if let Some(shared) = &self.shared {
+            return shared.segments();
+        }
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
@@ -385,6 +444,9 @@ impl Catalog {
 
     /// The key blobs of every segment of `day`.
     pub fn day_keys(&self, day: i32) -> Result<Vec<(i64, Vec<u8>)>> {
+        if let Some(shared) = &self.shared {
+            return shared.day_keys_after(day, i64::MIN);
+        }
         let mut stmt = self
             .conn
             .prepare_cached("SELECT segment_id, keys FROM segment_keys WHERE day = ?1")
@@ -395,8 +457,28 @@ impl Catalog {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
+    /// The key blobs of the segments of `day` whose id is above `after`.
+    pub fn day_keys_after(&self, day: i32, after: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        if let Some(shared) = &self.shared {
+            return shared.day_keys_after(day, after);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT segment_id, keys FROM segment_keys WHERE day = ?1 AND segment_id > ?2",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![day, after], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
     /// The recorded state of a source object.
     pub fn source(&self, location: &str) -> Result<Option<SourceObject>> {
+        if let Some(shared) = &self.shared {
+            return shared.source(location);
+        }
         self.conn
             .query_row(
                 "SELECT location, size, mtime, etag, status, records, errors, reason
@@ -426,6 +508,9 @@ impl Catalog {
 
     fn sources_where(&self, prefix: &str, tail: &str) -> Result<Vec<SourceObject>> {
         // `location >= prefix AND location < prefix + U+10FFFF`: an index range scan.
+        if let Some(shared) = &self.shared {
+            return shared.sources_where(prefix, tail);
+        }
         let upper = format!("{prefix}\u{10FFFF}");
         let sql = format!(
             "SELECT location, size, mtime, etag, status, records, errors, reason
@@ -443,13 +528,20 @@ impl Catalog {
     /// (`fresh`, an ingest commit) also join the detection queue in that transaction
     /// when live detection is on (see [`Catalog::set_detection`]).
     /// Returns the ids given to the new segments.
+    ///
+    /// `guards` matter to a shared catalog only, where several writers commit: this
+    /// file has one writer at a time (the write lock), which checked its keys itself.
     pub fn commit(
         &mut self,
         added: &[NewSegment],
         retired: &[i64],
         sources: &[SourceObject],
         fresh: bool,
+        guards: &[DayGuard<'_>],
     ) -> Result<Vec<i64>> {
+        if let Some(shared) = &self.shared {
+            return shared.commit(added, retired, sources, guards);
+        }
         let err = sql_error(&self.path);
         let now = chrono::Utc::now().timestamp();
         let tx = self.conn.transaction().map_err(&err)?;
@@ -533,6 +625,9 @@ impl Catalog {
 
     /// Source objects taken so far, by status: (status, objects, records, errors).
     pub fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>> {
+        if let Some(shared) = &self.shared {
+            return shared.source_counts();
+        }
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -679,6 +774,7 @@ mod tests {
                 src("s3://b/k4", "rejected"),
             ],
             false,
+            &[],
         )
         .unwrap();
         let under: Vec<String> = c
@@ -722,6 +818,7 @@ mod tests {
                 &[],
                 std::slice::from_ref(&src),
                 true,
+                &[],
             )
             .unwrap();
         assert_eq!(c.segments().unwrap().len(), 2);
@@ -730,11 +827,12 @@ mod tests {
         assert_eq!(c.source("/x").unwrap(), Some(src));
         // A duplicate path fails the whole transaction: nothing of it is visible.
         assert!(
-            c.commit(&[seg(6, "c"), seg(6, "a")], &[ids[0]], &[], false)
+            c.commit(&[seg(6, "c"), seg(6, "a")], &[ids[0]], &[], false, &[])
                 .is_err()
         );
         assert_eq!(c.segments().unwrap().len(), 2);
-        c.commit(&[seg(6, "c")], &[ids[0]], &[], false).unwrap();
+        c.commit(&[seg(6, "c")], &[ids[0]], &[], false, &[])
+            .unwrap();
         let paths: Vec<String> = c.segments().unwrap().into_iter().map(|s| s.path).collect();
         assert_eq!(paths, vec!["b", "c"]);
         assert_eq!(c.day_keys(5).unwrap().len(), 1);

@@ -71,6 +71,28 @@ impl DedupIndex {
         })
     }
 
+    /// Reads the key sets that other writers listed for the cached days among `days`
+    /// since they were loaded (a shared catalog has several writers).
+    pub fn catch_up(&mut self, catalog: &Catalog, days: impl Iterator<Item = i32>) -> Result<()> {
+        for day in days {
+            if let Some(sets) = self.days.get_mut(&day) {
+                let after = sets.iter().map(|(id, _)| *id).max().unwrap_or(0);
+                for (id, blob) in catalog.day_keys_after(day, after)? {
+                    sets.push((id, KeySet::from_blob(&blob)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest segment id of `day` the cached keys cover (0: none, or not loaded).
+    pub fn newest(&self, day: i32) -> i64 {
+        self.days
+            .get(&day)
+            .and_then(|sets| sets.iter().map(|(id, _)| *id).max())
+            .unwrap_or(0)
+    }
+
     /// Records a committed segment's keys (only for days already loaded).
     pub fn add(&mut self, day: i32, segment_id: i64, sorted: Vec<u128>) {
         if let Some(sets) = self.days.get_mut(&day) {

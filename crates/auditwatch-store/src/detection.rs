@@ -21,7 +21,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::catalog::{Catalog, SEGMENT_COLUMNS, Segment, segment_row, sql_error};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::scope::Scope;
 
 /// Most sample events kept per metric and minute.
@@ -340,6 +340,15 @@ impl Catalog {
     /// Turns live detection on (ingest commits queue their segments, whichever
     /// process commits them) or off (the queue is emptied).
     pub fn set_detection(&self, on: bool) -> Result<()> {
+        if on && let Some(shared) = &self.shared {
+            // The queue is filled in the ingest commit's transaction, which a shared
+            // catalog runs in PostgreSQL; the queue and alert state are node-local.
+            return Err(StoreError::InvalidRequest(format!(
+                "live detection does not run with a shared catalog ({}) yet; run \
+                 `auditwatch hunt` over the stored events instead",
+                shared.shown_url()
+            )));
+        }
         self.conn
             .execute(
                 "INSERT INTO meta(key, value) VALUES ('detection', ?1)

@@ -25,6 +25,18 @@ pub enum StoreError {
         /// The cause.
         source: rusqlite::Error,
     },
+    /// The shared catalog (PostgreSQL) failed; the URL is shown without its password.
+    #[error("catalog {url}: {message}")]
+    Shared {
+        /// The catalog URL, password removed.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// Another node changed the same event days first; the commit was not made and
+    /// may be tried again.
+    #[error("commit conflict: {0}")]
+    Conflict(String),
     /// Another process holds the write lock.
     #[error("another auditwatch process is writing to {0} (lock held); try again when it finishes")]
     Locked(PathBuf),

@@ -379,6 +379,7 @@ mod tests {
                 taken("AWSLogs/333333333333/CloudTrail-Digest/r/d1"),
             ],
             false,
+            &[],
         )
         .unwrap();
         let unchecked = c.unchecked_digests().unwrap();

@@ -25,6 +25,7 @@ mod scope;
 pub mod seek;
 pub mod segment;
 pub mod session;
+pub mod shared;
 pub mod table;
 pub mod udf;
 mod writer;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 
-pub use catalog::{Catalog, Feedback, Segment, SourceObject};
+pub use catalog::{Catalog, DayGuard, Feedback, Segment, SourceObject};
 pub use error::{Result, StoreError};
 pub use lookup::{Attribute, Lookup, Page};
 pub use scope::Scope;
@@ -46,6 +47,19 @@ use error::IoContext;
 
 /// The file naming the data directory that writes the lake's remote location.
 const LAKE_WRITER_FILE: &str = "lake-writer";
+
+/// Where a data directory's table lives besides the directory itself.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    /// The segments' remote location (`[lake] url`).
+    pub lake_url: Option<String>,
+    /// The most bytes of local copies of remote segments (`[lake] cache_bytes`).
+    pub cache_bytes: Option<u64>,
+    /// The shared catalog of several nodes (`[catalog] url`, PostgreSQL).
+    pub catalog_url: Option<String>,
+    /// Its password (`[catalog] password_env`), when not in the URL.
+    pub catalog_password: Option<String>,
+}
 
 /// A data directory: `lake/` (Parquet) and `catalog.db` (SQLite).
 #[derive(Debug, Clone)]
@@ -58,6 +72,8 @@ pub struct Store {
     footers: Arc<seek::Footers>,
     /// Where the segments live when not only here ([`remote`]).
     remote: Option<Arc<remote::Remote>>,
+    /// The table's part of the catalog, when several nodes share it ([`shared`]).
+    shared: Option<Arc<shared::Shared>>,
 }
 
 impl Store {
@@ -75,23 +91,54 @@ impl Store {
         lake_url: Option<&str>,
         cache_bytes: Option<u64>,
     ) -> Result<Self> {
+        Self::open_with(
+            data_dir,
+            &Placement {
+                lake_url: lake_url.map(str::to_string),
+                cache_bytes,
+                catalog_url: None,
+                catalog_password: None,
+            },
+        )
+    }
+
+    /// Opens the data directory with its table placed as `placement` says. With a
+    /// shared catalog, the segments must be in a remote location every node reaches.
+    pub fn open_with(data_dir: &Path, placement: &Placement) -> Result<Self> {
         // Absolute: the lake's object store resolves paths from the root.
         let data_dir = &std::path::absolute(data_dir).io("resolve", data_dir)?;
         let lake = data_dir.join("lake");
         std::fs::create_dir_all(lake.join("events")).io("create", &lake)?;
-        let catalog = Catalog::open(&data_dir.join("catalog.db"))?;
-        let remote = match lake_url {
+        let shared = match &placement.catalog_url {
+            Some(url) => Some(shared::Shared::connect(
+                url,
+                placement.catalog_password.as_deref(),
+            )?),
+            None => None,
+        };
+        let catalog = Catalog::open_shared(&data_dir.join("catalog.db"), shared.clone())?;
+        let cache_bytes = placement.cache_bytes;
+        let remote = match placement.lake_url.as_deref() {
             Some(url) if catalog.check_lake_url(url)? => {
-                // This data directory becomes the location's one writer: claimed in
-                // the location itself (a second data directory pointed at it is
-                // refused), and recorded here. A copy of this catalog on another
+                // This data directory (or, with a shared catalog, the nodes sharing
+                // it) becomes the location's one writer: claimed in the location
+                // itself (another data directory pointed at it is refused), and
+                // recorded in the catalog. A copy of a local catalog on another
                 // machine only reads.
                 let remote = remote::Remote::new(url, cache_bytes)?;
-                let id = hex::encode(rand::random::<[u8; 16]>());
+                let mut id = hex::encode(rand::random::<[u8; 16]>());
+                if shared.is_some() {
+                    // Nodes starting together: the first to record its id wins, and
+                    // every node claims the location with that one.
+                    catalog.set_lake_url(url, &id)?;
+                    id = catalog.lake_writer_id()?.unwrap_or(id);
+                }
                 remote.claim_writer(&id)?;
-                let marker = data_dir.join(LAKE_WRITER_FILE);
-                std::fs::write(&marker, &id).io("write", &marker)?;
-                catalog.set_lake_url(url, &id)?;
+                if shared.is_none() {
+                    let marker = data_dir.join(LAKE_WRITER_FILE);
+                    std::fs::write(&marker, &id).io("write", &marker)?;
+                    catalog.set_lake_url(url, &id)?;
+                }
                 Some(remote)
             }
             _ => match catalog.lake_url()? {
@@ -100,6 +147,13 @@ impl Store {
             },
         }
         .map(Arc::new);
+        if let (Some(shared), None) = (&shared, &remote) {
+            return Err(StoreError::InvalidRequest(format!(
+                "the shared catalog {} needs the segments in a location every node \
+                 reaches: set [lake] url (s3://bucket/prefix)",
+                shared.shown_url()
+            )));
+        }
         let runtime = RuntimeEnv::default();
         runtime.register_object_store(
             datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
@@ -111,6 +165,7 @@ impl Store {
             runtime: Arc::new(runtime),
             footers: Arc::default(),
             remote,
+            shared,
         })
     }
 
@@ -137,9 +192,15 @@ impl Store {
         &self.lake
     }
 
-    /// A new connection to the catalog.
+    /// A new connection to the catalog (the table's part in the shared catalog, if
+    /// any).
     pub fn catalog(&self) -> Result<Catalog> {
-        Catalog::open(&self.data_dir.join("catalog.db"))
+        Catalog::open_shared(&self.data_dir.join("catalog.db"), self.shared.clone())
+    }
+
+    /// The shared catalog, if several nodes share this table.
+    pub fn shared(&self) -> Option<&shared::Shared> {
+        self.shared.as_deref()
     }
 
     /// Takes the write lock and returns the writer. Refused in a data directory whose
@@ -147,7 +208,9 @@ impl Store {
     /// writing one location would retire each other's segments.
     pub fn writer(&self) -> Result<Writer> {
         let catalog = self.catalog()?;
-        if let Some(remote) = &self.remote {
+        if let Some(remote) = &self.remote
+            && self.shared.is_none()
+        {
             let marker = self.data_dir.join(LAKE_WRITER_FILE);
             let mine = std::fs::read_to_string(&marker).unwrap_or_default();
             if catalog.lake_writer_id()?.is_none_or(|id| mine.trim() != id) {

@@ -53,9 +53,9 @@ pub struct Remote {
     runtime: tokio::runtime::Runtime,
     /// The most bytes of segment copies to keep locally (`None`: keep all).
     cache_bytes: Option<u64>,
-    /// Whether this process has retired the objects a crashed writer uploaded but never
+    /// When this process last retired the objects a crashed writer uploaded but never
     /// listed ([`Remote::retire_orphans`]).
-    orphans_checked: std::sync::atomic::AtomicBool,
+    orphans_checked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Remote {
@@ -119,21 +119,43 @@ impl Remote {
     }
 
     /// Moves to the remote trash the objects in the table folder that `listed` (the
-    /// catalog's segment paths) does not name: uploaded by a writer that stopped
-    /// before its catalog commit. Such objects can only predate this process, so the
-    /// folder is listed (one LIST per 1,000 objects) once per process, not at every
-    /// writer a source opens.
-    pub fn retire_orphans(&self, listed: &std::collections::HashSet<String>) -> Result<()> {
-        use std::sync::atomic::Ordering;
-        if self.orphans_checked.load(Ordering::Relaxed) {
+    /// catalog's segment paths, read after the folder) does not name: uploaded by a
+    /// writer that stopped before its catalog commit.
+    ///
+    /// - `shared: None` — this process is the location's only writer, so such objects
+    ///   predate it: the folder is listed (one LIST per 1,000 objects) once per
+    ///   process, not at every writer a source opens.
+    /// - `shared: Some(age)` — other nodes write too, and an object they uploaded a
+    ///   moment ago is not listed yet: only objects older than `age` are retired, and
+    ///   the folder is listed again once `age` has passed.
+    pub fn retire_orphans(
+        &self,
+        shared: Option<Duration>,
+        listed: impl FnOnce() -> Result<std::collections::HashSet<String>>,
+    ) -> Result<()> {
+        let mut checked = self
+            .orphans_checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let due = match (*checked, shared) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(at), Some(age)) => at.elapsed() >= age,
+        };
+        if !due {
             return Ok(());
         }
-        for rel in self.list_segments()? {
-            if !listed.contains(&rel) {
+        let objects = self.list_segments()?;
+        let listed = listed()?;
+        let now = chrono::Utc::now();
+        let min_age =
+            chrono::Duration::from_std(shared.unwrap_or_default()).unwrap_or(chrono::Duration::MAX);
+        for (rel, modified) in objects {
+            if !listed.contains(&rel) && now - modified >= min_age {
                 self.retire(&rel)?;
             }
         }
-        self.orphans_checked.store(true, Ordering::Relaxed);
+        *checked = Some(std::time::Instant::now());
         Ok(())
     }
 
@@ -388,8 +410,9 @@ impl Remote {
         });
     }
 
-    /// Segment paths (lake-relative) in the remote table folder.
-    fn list_segments(&self) -> Result<Vec<String>> {
+    /// Segment paths (lake-relative) in the remote table folder, with their upload
+    /// times.
+    fn list_segments(&self) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
         let events = self.prefix.clone().join("events");
         let skip = self.prefix.parts().count();
         self.block(async {
@@ -403,7 +426,7 @@ impl Remote {
                     .skip(skip)
                     .map(|p| p.as_ref().to_string())
                     .collect();
-                out.push(parts.join("/"));
+                out.push((parts.join("/"), meta.last_modified));
             }
             Ok(out)
         })

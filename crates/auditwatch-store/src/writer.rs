@@ -4,6 +4,9 @@
 //!
 //! One writer per data directory at a time, enforced by an OS file lock: a second
 //! `ingest` waits for nothing and fails with a clear message instead of racing.
+//! Several data directories may write one table through a shared catalog
+//! ([`crate::shared`]): a commit that finds another node stored some of its events
+//! first reloads those days' keys and is made again, without them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
@@ -14,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
-use crate::catalog::{Catalog, NewSegment, SourceObject};
+use crate::catalog::{Catalog, DayGuard, NewSegment, SourceObject};
 use crate::convert::DayBatch;
 use crate::dedup::{DedupIndex, to_blob};
 use crate::error::{IoContext, Result, StoreError};
@@ -29,6 +32,9 @@ pub const TRASH_GRACE: Duration = Duration::from_secs(600);
 /// busy days of 10 M events a week. Ingest feeds days in order, so older days are
 /// rarely asked for again; when they are, their keys are read back from the catalog.
 const MAX_CACHED_KEYS: usize = 3_000_000;
+
+/// Attempts at one commit when other nodes keep storing the same events first.
+const COMMIT_ATTEMPTS: u32 = 5;
 
 /// What one commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -148,10 +154,34 @@ impl Writer {
         for b in pending {
             by_day.entry(b.day).or_default().push(b);
         }
+        let mut attempt = 1;
+        loop {
+            match self.try_commit(&by_day, &sources) {
+                Err(StoreError::Conflict(why)) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::info!(attempt, %why, "commit conflict: reloading keys, retrying");
+                    self.dedup.clear();
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// One attempt at [`Writer::commit`]: drop duplicates, write and publish the
+    /// segments, register them with their keys checked against what other writers
+    /// listed meanwhile.
+    fn try_commit(
+        &mut self,
+        by_day: &BTreeMap<i32, Vec<DayBatch>>,
+        sources: &[SourceObject],
+    ) -> Result<CommitStats> {
+        if self.catalog.shared().is_some() {
+            self.dedup.catch_up(&self.catalog, by_day.keys().copied())?;
+        }
         let mut stats = CommitStats::default();
         let mut written: Vec<(NewSegment, Vec<u128>)> = Vec::new();
         let result = (|| -> Result<()> {
-            for (day, batches) in by_day {
+            for (&day, batches) in by_day {
                 let (batch, keys, dups) = self.unique_sorted(day, batches)?;
                 stats.duplicates += dups;
                 if batch.num_rows() == 0 {
@@ -175,9 +205,17 @@ impl Writer {
         let committed = result.and_then(|()| {
             crate::failpoint::hit("store.segments_written");
             let added: Vec<NewSegment> = written.iter().map(|(s, _)| s.clone()).collect();
+            let guards: Vec<DayGuard<'_>> = written
+                .iter()
+                .map(|(s, keys)| DayGuard {
+                    day: s.segment.day,
+                    after: self.dedup.newest(s.segment.day),
+                    keys,
+                })
+                .collect();
             self.publish(&added)?;
             crate::failpoint::hit("store.segments_uploaded");
-            let ids = self.catalog.commit(&added, &[], &sources, true)?;
+            let ids = self.catalog.commit(&added, &[], sources, true, &guards)?;
             crate::failpoint::hit("store.catalog_committed");
             Ok(ids)
         });
@@ -237,7 +275,7 @@ impl Writer {
     fn unique_sorted(
         &mut self,
         day: i32,
-        batches: Vec<DayBatch>,
+        batches: &[DayBatch],
     ) -> Result<(RecordBatch, Vec<u128>, u64)> {
         // One copy: the fresh rows are picked straight from the staged batches in
         // time order (ties keep their arrival order).
@@ -271,12 +309,15 @@ impl Writer {
                 let _ = fs::remove_file(e.path());
             }
         }
-        let listed: HashSet<String> = self
-            .catalog
-            .segments()?
-            .into_iter()
-            .map(|s| s.path)
-            .collect();
+        let listed_now = || -> Result<HashSet<String>> {
+            Ok(self
+                .catalog
+                .segments()?
+                .into_iter()
+                .map(|s| s.path)
+                .collect())
+        };
+        let listed = listed_now()?;
         let events = self.lake.join("events");
         if let Ok(days) = fs::read_dir(&events) {
             for day in days.flatten() {
@@ -297,7 +338,8 @@ impl Writer {
         }
         purge_trash(&self.lake, TRASH_GRACE);
         if let Some(remote) = &self.remote {
-            remote.retire_orphans(&listed)?;
+            let shared = self.catalog.shared().map(|_| TRASH_GRACE);
+            remote.retire_orphans(shared, listed_now)?;
             remote.purge_trash(TRASH_GRACE);
         }
         Ok(())
@@ -314,7 +356,7 @@ impl Writer {
         let ids: Vec<i64> = retired.iter().map(|(id, _)| *id).collect();
         let committed = self
             .publish(&new)
-            .and_then(|()| self.catalog.commit(&new, &ids, &[], false));
+            .and_then(|()| self.catalog.commit(&new, &ids, &[], false, &[]));
         let new_ids = match committed {
             Ok(ids) => ids,
             Err(e) => {

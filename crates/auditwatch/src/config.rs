@@ -30,6 +30,17 @@ struct RawConfig {
     notify: Vec<auditwatch_detect::config::ChannelSettings>,
     #[serde(default)]
     lake: RawLake,
+    #[serde(default)]
+    catalog: RawCatalog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    /// The shared catalog of several nodes (`postgres://user@host/db`).
+    url: Option<String>,
+    /// The environment variable holding its password.
+    password_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +117,10 @@ pub struct Config {
     pub lake_url: Option<String>,
     /// The most bytes of local copies of remote segments (`[lake] cache_bytes`).
     pub lake_cache_bytes: Option<u64>,
+    /// The shared catalog of several nodes (`[catalog] url`, PostgreSQL).
+    pub catalog_url: Option<String>,
+    /// Its password, read from `[catalog] password_env`'s variable.
+    pub catalog_password: Option<String>,
 }
 
 impl Config {
@@ -183,7 +198,21 @@ impl Config {
         let (detection, detection_warnings) =
             auditwatch_detect::config::resolve(raw.detection, raw.alarms, raw.notify)
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let catalog_password = match &raw.catalog.password_env {
+            Some(var) => {
+                anyhow::ensure!(
+                    raw.catalog.url.is_some(),
+                    "config: catalog.password_env without catalog.url"
+                );
+                Some(std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!("config: catalog.password_env: ${var} is not set")
+                })?)
+            }
+            None => None,
+        };
         Ok(Self {
+            catalog_url: raw.catalog.url,
+            catalog_password,
             lake_url: raw.lake.url,
             lake_cache_bytes: raw.lake.cache_bytes,
             sigma_placeholders,

@@ -102,7 +102,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Opens the store of a data directory that must already hold data (for commands
 /// that only read it), so a mistyped `--data-dir` is an error, not an empty result.
 fn open_existing_store(config: &Config) -> Result<auditwatch_store::Store> {
-    if !config.data_dir.join("catalog.db").is_file() {
+    // A node of a shared catalog starts with an empty data directory.
+    if config.catalog_url.is_none() && !config.data_dir.join("catalog.db").is_file() {
         anyhow::bail!(
             "no Auditwatch data in {} (run `auditwatch ingest` first, or check --data-dir)",
             config.data_dir.display()
@@ -114,10 +115,12 @@ fn open_existing_store(config: &Config) -> Result<auditwatch_store::Store> {
 /// Opens the store of the configured data directory, creating it if needed.
 fn open_store(config: &Config) -> Result<auditwatch_store::Store> {
     use anyhow::Context;
-    auditwatch_store::Store::open_with_lake(
-        &config.data_dir,
-        config.lake_url.as_deref(),
-        config.lake_cache_bytes,
-    )
-    .with_context(|| format!("opening data directory {}", config.data_dir.display()))
+    let placement = auditwatch_store::Placement {
+        lake_url: config.lake_url.clone(),
+        cache_bytes: config.lake_cache_bytes,
+        catalog_url: config.catalog_url.clone(),
+        catalog_password: config.catalog_password.clone(),
+    };
+    auditwatch_store::Store::open_with(&config.data_dir, &placement)
+        .with_context(|| format!("opening data directory {}", config.data_dir.display()))
 }

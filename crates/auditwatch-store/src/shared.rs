@@ -1,0 +1,514 @@
+//! The shared catalog of several nodes (`[catalog] url = "postgres://…"`): the table's
+//! part of the catalog — the lake location, the segments, their event keys and the
+//! source checkpoints — in PostgreSQL, so that several ingest workers and query nodes
+//! see one table. Everything else a node keeps (integrity verdicts, alert state,
+//! feedback) stays in its own `catalog.db`.
+//!
+//! What makes several writers safe:
+//! - **A lock per event day.** A commit takes a transaction-scoped advisory lock on
+//!   every day it adds to or retires from, in ascending order (so two commits cannot
+//!   deadlock). Commits on different days never wait for each other.
+//! - **Keys checked under the lock.** A writer drops duplicates against the key sets
+//!   it loaded; under the day's lock the commit reads the key sets of the segments
+//!   listed for that day since then (segment ids only grow, and a day's segments are
+//!   only added under its lock) and refuses with [`StoreError::Conflict`] when one of
+//!   its keys is among them. The writer then reloads the day and tries again.
+//! - **Retiring is checked.** A compaction or retention commit whose segments another
+//!   node retired first is refused the same way.
+//!
+//! The synchronous `postgres` client runs its own small runtime, which cannot start
+//! inside another; calls made from inside a tokio runtime therefore run on a scoped
+//! thread of their own.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::catalog::{DayGuard, NewSegment, Segment, SourceObject, join, split};
+use crate::dedup::from_blob;
+use crate::error::{Result, StoreError};
+
+/// The tables, created by the first node that connects (under [`SCHEMA_LOCK`]).
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS auditwatch_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS auditwatch_segments(
+    id BIGSERIAL PRIMARY KEY,
+    day INTEGER NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    rows BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    min_time BIGINT NOT NULL,
+    max_time BIGINT NOT NULL,
+    accounts TEXT NOT NULL,
+    regions TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS auditwatch_segments_day ON auditwatch_segments(day);
+CREATE TABLE IF NOT EXISTS auditwatch_segment_keys(
+    segment_id BIGINT PRIMARY KEY REFERENCES auditwatch_segments(id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    keys BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS auditwatch_segment_keys_day
+    ON auditwatch_segment_keys(day, segment_id);
+CREATE TABLE IF NOT EXISTS auditwatch_sources(
+    location TEXT PRIMARY KEY,
+    size BIGINT,
+    mtime BIGINT,
+    etag TEXT,
+    status TEXT NOT NULL,
+    records BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    reason TEXT,
+    ingested_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS auditwatch_sources_location
+    ON auditwatch_sources(location text_pattern_ops);
+"#;
+
+/// Advisory lock key serialising schema creation between nodes starting together.
+const SCHEMA_LOCK: i64 = 0x4155_4449_5457_0001;
+/// First half of the advisory lock key of an event day (the second is the day).
+const DAY_LOCK: i32 = 0x4157_4459;
+
+/// Connections kept per node: one per concurrent query or commit.
+const POOL_SIZE: u32 = 8;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// A connection pool to the shared catalog.
+pub struct Shared {
+    /// The URL without its password, for messages.
+    shown: String,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("url", &self.shown).finish()
+    }
+}
+
+/// What failed inside a catalog call.
+enum Failure {
+    Db(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(e: postgres::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+type Step<T> = std::result::Result<T, Failure>;
+
+/// `url` with its password replaced, fit for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable url)".to_string(),
+    }
+}
+
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => {
+            let mut s = e.to_string();
+            if let Some(cause) = std::error::Error::source(e) {
+                s = format!("{s}: {cause}");
+            }
+            s
+        }
+    }
+}
+
+impl Shared {
+    /// Connects to the catalog at `url` (`postgres://user[:password]@host[:port]/db`)
+    /// and creates its tables if they are missing. Fails, naming the URL without its
+    /// password, when the server cannot be reached within 15 seconds. `password`, when
+    /// given, replaces one in the URL.
+    pub fn connect(url: &str, password: Option<&str>) -> Result<Arc<Self>> {
+        let shown = redact(url);
+        let bad = |why: String| StoreError::InvalidRequest(format!("[catalog] url {shown}: {why}"));
+        let scheme = url.split("://").next().unwrap_or_default();
+        if !matches!(scheme, "postgres" | "postgresql") {
+            return Err(bad(
+                "unsupported scheme (the shared catalog is PostgreSQL: postgres://…)".into(),
+            ));
+        }
+        let mut config: postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
+        if let Some(pw) = password {
+            config.password(pw);
+        }
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = off_runtime(|| {
+            r2d2::Pool::builder()
+                .max_size(POOL_SIZE)
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(15))
+                .error_handler(Box::new(r2d2::NopErrorHandler))
+                .build(manager)
+        })
+        .map_err(|e| StoreError::Shared {
+            url: shown.clone(),
+            message: format!("cannot connect: {e}"),
+        })?;
+        let shared = Arc::new(Self { shown, pool });
+        shared.run("create the tables", |c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+            tx.batch_execute(SCHEMA)?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        Ok(shared)
+    }
+
+    /// The URL without its password.
+    pub fn shown_url(&self) -> &str {
+        &self.shown
+    }
+
+    /// Runs `f` with a pooled connection, off any tokio runtime.
+    fn run<T: Send>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut postgres::Client) -> Step<T> + Send,
+    ) -> Result<T> {
+        let go = || -> Result<T> {
+            let mut conn = self.pool.get().map_err(|e| StoreError::Shared {
+                url: self.shown.clone(),
+                message: format!("{what}: no connection: {e}"),
+            })?;
+            f(&mut conn).map_err(|e| match e {
+                Failure::Db(e) => StoreError::Shared {
+                    url: self.shown.clone(),
+                    message: format!("{what}: {}", describe(&e)),
+                },
+                Failure::Store(e) => e,
+            })
+        };
+        off_runtime(go)
+    }
+
+    /// A value of the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.run("read meta", |c| {
+            Ok(
+                c.query_opt("SELECT value FROM auditwatch_meta WHERE key = $1", &[&key])?
+                    .map(|r| r.get(0)),
+            )
+        })
+    }
+
+    /// Records the lake location and its writer identity unless another node recorded
+    /// them first; returns what is recorded.
+    pub fn set_lake(&self, url: &str, writer_id: &str) -> Result<(String, String)> {
+        self.run("record the lake location", |c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO auditwatch_meta(key, value) VALUES ('lake_url', $1), \
+                 ('lake_writer', $2) ON CONFLICT (key) DO NOTHING",
+                &[&url, &writer_id],
+            )?;
+            let get = |tx: &mut postgres::Transaction<'_>, k: &str| -> Step<String> {
+                Ok(tx
+                    .query_one("SELECT value FROM auditwatch_meta WHERE key = $1", &[&k])?
+                    .get(0))
+            };
+            let recorded = (get(&mut tx, "lake_url")?, get(&mut tx, "lake_writer")?);
+            tx.commit()?;
+            Ok(recorded)
+        })
+    }
+
+    /// Segments listed.
+    pub fn segment_count(&self) -> Result<i64> {
+        self.run("count segments", |c| {
+            Ok(
+                c.query_one("SELECT count(*) FROM auditwatch_segments", &[])?
+                    .get(0),
+            )
+        })
+    }
+
+    /// Every segment, oldest day first.
+    pub fn segments(&self) -> Result<Vec<Segment>> {
+        self.run("list segments", |c| {
+            let rows = c.query(
+                "SELECT id, day, path, rows, bytes, min_time, max_time, accounts, regions \
+                 FROM auditwatch_segments ORDER BY day, id",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| Segment {
+                    id: r.get(0),
+                    day: r.get(1),
+                    path: r.get(2),
+                    rows: r.get::<_, i64>(3) as u64,
+                    bytes: r.get::<_, i64>(4) as u64,
+                    min_time: r.get(5),
+                    max_time: r.get(6),
+                    accounts: split(r.get(7)),
+                    regions: split(r.get(8)),
+                })
+                .collect())
+        })
+    }
+
+    /// The key blobs of the segments of `day` whose id is above `after`.
+    pub fn day_keys_after(&self, day: i32, after: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        self.run("read event keys", |c| {
+            let rows = c.query(
+                "SELECT segment_id, keys FROM auditwatch_segment_keys \
+                 WHERE day = $1 AND segment_id > $2",
+                &[&day, &after],
+            )?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    /// Source objects whose location starts with `prefix`, filtered by `tail` (SQL
+    /// after `AND`, a constant of this crate).
+    pub fn sources_where(&self, prefix: &str, tail: &str) -> Result<Vec<SourceObject>> {
+        let upper = format!("{prefix}\u{10FFFF}");
+        let sql = format!(
+            "SELECT location, size, mtime, etag, status, records, errors, reason \
+             FROM auditwatch_sources WHERE location >= $1 AND location < $2 AND {tail}"
+        );
+        self.run("read sources", |c| {
+            Ok(c.query(&sql, &[&prefix, &upper])?
+                .iter()
+                .map(source_row)
+                .collect())
+        })
+    }
+
+    /// The recorded state of a source object.
+    pub fn source(&self, location: &str) -> Result<Option<SourceObject>> {
+        self.run("read a source", |c| {
+            Ok(c.query_opt(
+                "SELECT location, size, mtime, etag, status, records, errors, reason \
+                 FROM auditwatch_sources WHERE location = $1",
+                &[&location],
+            )?
+            .as_ref()
+            .map(source_row))
+        })
+    }
+
+    /// Source objects by status: (status, objects, records, errors).
+    pub fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>> {
+        self.run("count sources", |c| {
+            let rows = c.query(
+                "SELECT status, count(*), coalesce(sum(records), 0)::BIGINT, \
+                 coalesce(sum(errors), 0)::BIGINT FROM auditwatch_sources \
+                 GROUP BY status ORDER BY status",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get(0),
+                        r.get::<_, i64>(1) as u64,
+                        r.get::<_, i64>(2) as u64,
+                        r.get::<_, i64>(3) as u64,
+                    )
+                })
+                .collect())
+        })
+    }
+
+    /// Registers `added`, retires `retired` and records `sources` in one transaction,
+    /// under the locks of every day touched, after checking `guards`. Returns the new
+    /// segments' ids.
+    pub fn commit(
+        &self,
+        added: &[NewSegment],
+        retired: &[i64],
+        sources: &[SourceObject],
+        guards: &[DayGuard<'_>],
+    ) -> Result<Vec<i64>> {
+        let now = chrono::Utc::now().timestamp();
+        self.run("commit", |c| {
+            let mut tx = c.transaction()?;
+            let mut days: BTreeSet<i32> = added.iter().map(|n| n.segment.day).collect();
+            days.extend(guards.iter().map(|g| g.day));
+            if !retired.is_empty() {
+                for r in tx.query(
+                    "SELECT DISTINCT day FROM auditwatch_segments WHERE id = ANY($1)",
+                    &[&retired],
+                )? {
+                    days.insert(r.get(0));
+                }
+            }
+            for day in &days {
+                tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&DAY_LOCK, day])?;
+            }
+            let mut clashing = BTreeSet::new();
+            for g in guards {
+                let newer = tx.query(
+                    "SELECT keys FROM auditwatch_segment_keys WHERE day = $1 AND segment_id > $2",
+                    &[&g.day, &g.after],
+                )?;
+                for row in newer {
+                    let theirs = from_blob(row.get::<_, &[u8]>(0));
+                    if intersects(&theirs, g.keys) {
+                        clashing.insert(g.day);
+                        break;
+                    }
+                }
+            }
+            if !clashing.is_empty() {
+                return Err(Failure::Store(StoreError::Conflict(format!(
+                    "another node stored some of these events first (days {clashing:?})"
+                ))));
+            }
+            if !retired.is_empty() {
+                let gone = tx.execute(
+                    "DELETE FROM auditwatch_segments WHERE id = ANY($1)",
+                    &[&retired],
+                )?;
+                if gone != retired.len() as u64 {
+                    return Err(Failure::Store(StoreError::Conflict(format!(
+                        "{} of the {} segments to retire were retired by another node",
+                        retired.len() as u64 - gone,
+                        retired.len()
+                    ))));
+                }
+            }
+            let mut ids = Vec::with_capacity(added.len());
+            for new in added {
+                let s = &new.segment;
+                let id: i64 = tx
+                    .query_one(
+                        "INSERT INTO auditwatch_segments(day, path, rows, bytes, min_time, \
+                         max_time, accounts, regions, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                        &[
+                            &s.day,
+                            &s.path,
+                            &(s.rows as i64),
+                            &(s.bytes as i64),
+                            &s.min_time,
+                            &s.max_time,
+                            &join(&s.accounts),
+                            &join(&s.regions),
+                            &now,
+                        ],
+                    )?
+                    .get(0);
+                tx.execute(
+                    "INSERT INTO auditwatch_segment_keys(segment_id, day, keys) \
+                     VALUES ($1, $2, $3)",
+                    &[&id, &s.day, &new.keys],
+                )?;
+                ids.push(id);
+            }
+            for s in sources {
+                tx.execute(
+                    "INSERT INTO auditwatch_sources(location, size, mtime, etag, status, \
+                     records, errors, reason, ingested_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (location) DO UPDATE SET size = excluded.size, \
+                     mtime = excluded.mtime, etag = excluded.etag, status = excluded.status, \
+                     records = excluded.records, errors = excluded.errors, \
+                     reason = excluded.reason, ingested_at = excluded.ingested_at",
+                    &[
+                        &s.location,
+                        &s.size.map(|v| v as i64),
+                        &s.mtime,
+                        &s.etag,
+                        &s.status,
+                        &(s.records as i64),
+                        &(s.errors as i64),
+                        &s.reason,
+                        &now,
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(ids)
+        })
+    }
+}
+
+fn source_row(r: &postgres::Row) -> SourceObject {
+    SourceObject {
+        location: r.get(0),
+        size: r.get::<_, Option<i64>>(1).map(|v| v as u64),
+        mtime: r.get(2),
+        etag: r.get(3),
+        status: r.get(4),
+        records: r.get::<_, i64>(5) as u64,
+        errors: r.get::<_, i64>(6) as u64,
+        reason: r.get(7),
+    }
+}
+
+/// Whether two sorted key lists share a key.
+fn intersects(a: &[u128], b: &[u128]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
+}
+
+/// Runs `f` here, or on a scoped thread when this thread is inside a tokio runtime
+/// (where the `postgres` client's own runtime cannot block).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        let shown = redact("postgres://aw:s3cret@db.internal:5432/auditwatch");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("aw:***@db.internal:5432/auditwatch"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn sorted_key_lists_intersect() {
+        assert!(intersects(&[1, 5, 9], &[2, 9]));
+        assert!(!intersects(&[1, 5, 9], &[2, 6, 10]));
+        assert!(!intersects(&[], &[1]));
+    }
+
+    #[test]
+    fn other_schemes_are_refused_by_name() {
+        let e = Shared::connect("mysql://u:pw@h/db", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("postgres://") && !e.contains("pw@"), "{e}");
+    }
+}
