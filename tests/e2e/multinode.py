@@ -1,0 +1,222 @@
+"""Several nodes, one table (issue 9, docs/SCALING.md): three `auditwatch serve`
+workers consume one SQS queue of S3 notifications in parallel, with segments in S3
+(moto) and the shared catalog in PostgreSQL (Debian's, started here on loopback).
+
+- every notification is sent twice, and a fifth of the files repeat events of
+  others, so workers race to store the same events;
+- workers are SIGKILLed at the fail points of the commit protocol (after the upload,
+  before the catalog commit; after the commit, before the message is deleted) and
+  at random moments, and started again;
+- at the end a fourth node, with an empty data directory, finds exactly the
+  expected eventID set, each event once; at least two workers wrote segments; every
+  listed segment is an object in the bucket.
+
+    python multinode.py BIN FAILPOINTS_BIN WORK
+"""
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+
+from harness import free_port, start_moto, start_postgres, wait_until
+
+BIN, FP_BIN, WORK = sys.argv[1], sys.argv[2], os.path.join(sys.argv[3], "multinode")
+REGION, TRAIL, LAKE = "us-east-1", "trail", "lake"
+rng = random.Random(9)
+
+
+def log(msg):
+    print(f"   {msg}", flush=True)
+
+
+def events_file(n, serial, day, reuse=()):
+    """A CloudTrail file of `n` new events on `day` (plus `reuse`, events of other
+    files again); returns (key, body, ids of its records)."""
+    records = []
+    for i in range(n):
+        eid = f"mn-{serial:04d}-{i:03d}-{rng.randrange(1 << 30):08x}"
+        records.append({
+            "eventVersion": "1.08", "eventTime": f"{day}T{i % 24:02d}:{i % 60:02d}:{serial % 60:02d}Z",
+            "eventSource": "s3.amazonaws.com", "eventName": rng.choice(["GetObject", "PutObject"]),
+            "awsRegion": REGION, "sourceIPAddress": "198.51.100.9",
+            "userIdentity": {"type": "IAMUser", "userName": f"user{i % 5}", "accountId": "111122223333"},
+            "eventID": eid, "recipientAccountId": "111122223333", "readOnly": True})
+    records += list(reuse)
+    y, m, d = day.split("-")
+    key = (f"AWSLogs/111122223333/CloudTrail/{REGION}/{y}/{m}/{d}/"
+           f"111122223333_CloudTrail_{REGION}_{y}{m}{d}T0000Z_{serial:05d}.json.gz")
+    return key, gzip.compress(json.dumps({"Records": records}).encode()), records
+
+
+class Worker:
+    """One `auditwatch serve` node: its own data directory, the shared config."""
+
+    def __init__(self, name, config, binary=BIN, failpoint=None):
+        self.name, self.failpoint = name, failpoint
+        self.data = os.path.join(WORK, name)
+        env = dict(os.environ, AUDITWATCH_ADMIN_PASSWORD="multinode-admin-password",
+                   AUDITWATCH_LOG="warn,auditwatch_store=info")
+        if failpoint:
+            env["AUDITWATCH_FAILPOINT"] = failpoint
+        self.reached = threading.Event()
+        self.lines = []
+        self.proc = subprocess.Popen([binary, "--data-dir", self.data, "--config", config, "serve",
+                                      "--listen", f"127.0.0.1:{free_port()}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if self.failpoint and line.strip() == f"failpoint reached: {self.failpoint}":
+                self.reached.set()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def segments_written(self):
+        events = os.path.join(self.data, "lake", "events")
+        return sum(len(files) for _, _, files in os.walk(events))
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    moto, moto_url = start_moto(WORK, REGION)
+    pg_url, stop_pg = start_postgres()
+    os.environ["AWS_ENDPOINT_URL"] = moto_url
+    workers = []
+    try:
+        s3 = boto3.client("s3", endpoint_url=moto_url, region_name=REGION)
+        sqs = boto3.client("sqs", endpoint_url=moto_url, region_name=REGION)
+        s3.create_bucket(Bucket=TRAIL)
+        s3.create_bucket(Bucket=LAKE)
+        queue = sqs.create_queue(QueueName="trail-notes", Attributes={"VisibilityTimeout": "3"})["QueueUrl"]
+        config = os.path.join(WORK, "node.toml")
+        with open(config, "w") as f:
+            f.write(f"""
+[lake]
+url = "s3://{LAKE}/prod"
+
+[catalog]
+url = "{pg_url}"
+
+[[sources]]
+name = "trail-queue"
+kind = "sqs"
+queue_url = "{queue}"
+visibility_timeout_seconds = 3
+wait_seconds = 1
+max_receives = 20
+""")
+        expected = set()
+        serial = [0]
+        done_records = []
+
+        def publish(files, days):
+            """Uploads `files` new files (a fifth of them repeating 10 earlier events)
+            and sends each one's notification twice, shuffled."""
+            notes = []
+            for _ in range(files):
+                serial[0] += 1
+                reuse = rng.sample(done_records, 10) if done_records and serial[0] % 5 == 0 else ()
+                key, body, records = events_file(40, serial[0], rng.choice(days), reuse)
+                s3.put_object(Bucket=TRAIL, Key=key, Body=body)
+                fresh = records[:40]
+                done_records.extend(fresh)
+                expected.update(r["eventID"] for r in fresh)
+                head = s3.head_object(Bucket=TRAIL, Key=key)
+                notes.append(json.dumps({"Records": [{
+                    "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": TRAIL},
+                           "object": {"key": key, "size": head["ContentLength"],
+                                      "eTag": head["ETag"].strip('"')}}}]}))
+            bodies = notes * 2
+            rng.shuffle(bodies)
+            for i in range(0, len(bodies), 10):
+                sqs.send_message_batch(QueueUrl=queue, Entries=[
+                    {"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i:i + 10])])
+
+        days = ["2024-05-01", "2024-05-02", "2024-05-03"]
+        publish(120, days)
+        print(f"== multinode: 3 workers on one queue, {len(expected)} events in 120 files, "
+              "each notified twice", flush=True)
+        # Two workers stop at fail points of the commit protocol; the third runs.
+        workers = [Worker("w0", config, FP_BIN, "store.segments_uploaded"),
+                   Worker("w1", config, FP_BIN, "sqs.before_delete"),
+                   Worker("w2", config)]
+        for i in (0, 1):
+            w = workers[i]
+            if not w.reached.wait(timeout=90):
+                raise SystemExit(f"{w.name} never reached {w.failpoint}: {''.join(w.lines)[-3000:]}")
+            w.kill()
+            log(f"{w.name} killed at {w.failpoint}")
+            workers[i] = Worker(w.name, config)
+        # More work arrives while workers die at random moments and come back.
+        kills = 2
+        for round_ in range(6):
+            publish(20, days + ["2024-05-04"])
+            time.sleep(rng.uniform(0.5, 2.5))
+            i = rng.randrange(3)
+            workers[i].kill()
+            kills += 1
+            workers[i] = Worker(workers[i].name, config)
+        log(f"{kills} SIGKILLs; {len(expected)} events expected; running to completion")
+        reader = os.path.join(WORK, "reader")
+
+        def stored():
+            out = subprocess.run([BIN, "--data-dir", reader, "--config", config, "sql",
+                                  'SELECT "eventID" AS id FROM events', "--format", "json",
+                                  "--max-rows", "10000000"], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"sql on the reader node failed: {out.stderr[-2000:]}")
+            return [r["id"] for r in json.loads(out.stdout)]
+
+        def converged():
+            a = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+            left = int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+            n = len(stored())
+            return left == 0 and n >= len(expected), (n, left)
+        wait_until("every event and an empty queue", converged, timeout=300, every=2)
+        got = stored()
+        assert len(got) == len(set(got)), f"{len(got) - len(set(got))} events stored twice"
+        missing, extra = expected - set(got), set(got) - expected
+        assert not missing and not extra, f"{len(missing)} lost, {len(extra)} unexpected"
+        log(f"a fourth node finds exactly the {len(expected)} expected events, none twice")
+        writers = [w.name for w in workers if w.segments_written() > 0]
+        assert len(writers) >= 2, f"only {writers} wrote segments"
+        log(f"workers that wrote segments: {writers}")
+        listed = set(subprocess.run(["psql", pg_url, "-At", "-c", "SELECT path FROM auditwatch_segments"],
+                                    capture_output=True, text=True, check=True).stdout.split())
+        objects = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=LAKE, Prefix="prod/events/"):
+            objects.update(o["Key"][len("prod/"):] for o in page.get("Contents", []))
+        assert listed and listed <= objects, f"listed but not in the bucket: {sorted(listed - objects)[:3]}"
+        conflicts = sum("commit conflict" in line for w in workers for line in w.lines)
+        log(f"{len(listed)} listed segments, all in s3://{LAKE}/prod/events/ ({len(objects)} objects: "
+            f"{len(objects - listed)} left by killed workers, for a later sweep: older than 10 min); "
+            f"commits retried after a conflict (running workers): {conflicts}")
+    finally:
+        for w in workers:
+            w.stop()
+        stop_pg()
+        moto.terminate()
+
+
+if __name__ == "__main__":
+    main()
