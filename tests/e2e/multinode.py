@@ -9,7 +9,9 @@ workers consume one SQS queue of S3 notifications in parallel, with segments in 
   at random moments, and started again;
 - at the end a fourth node, with an empty data directory, finds exactly the
   expected eventID set, each event once; at least two workers wrote segments; every
-  listed segment is an object in the bucket.
+  listed segment is an object in the bucket;
+- users and keys are shared too: a key created on the fourth node is accepted by
+  every worker's API, and a node with a sealing key of its own is refused.
 
     python multinode.py BIN FAILPOINTS_BIN WORK
 """
@@ -22,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import boto3
 
@@ -61,6 +65,7 @@ class Worker:
     def __init__(self, name, config, binary=BIN, failpoint=None):
         self.name, self.failpoint = name, failpoint
         self.data = os.path.join(WORK, name)
+        self.port = free_port()
         env = dict(os.environ, AUDITWATCH_ADMIN_PASSWORD="multinode-admin-password",
                    AUDITWATCH_LOG="warn,auditwatch_store=info")
         if failpoint:
@@ -68,7 +73,7 @@ class Worker:
         self.reached = threading.Event()
         self.lines = []
         self.proc = subprocess.Popen([binary, "--data-dir", self.data, "--config", config, "serve",
-                                      "--listen", f"127.0.0.1:{free_port()}"],
+                                      "--listen", f"127.0.0.1:{self.port}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -152,6 +157,13 @@ max_receives = 20
                 sqs.send_message_batch(QueueUrl=queue, Entries=[
                     {"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i:i + 10])])
 
+        # Every node holds the same sealing key (docs/SCALING.md).
+        key = os.urandom(32)
+        for name in ("w0", "w1", "w2", "reader"):
+            os.makedirs(os.path.join(WORK, name), exist_ok=True)
+            path = os.path.join(WORK, name, "auth.key")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+                f.write(key)
         days = ["2024-05-01", "2024-05-02", "2024-05-03"]
         publish(120, days)
         print(f"== multinode: 3 workers on one queue, {len(expected)} events in 120 files, "
@@ -207,6 +219,26 @@ max_receives = 20
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=LAKE, Prefix="prod/events/"):
             objects.update(o["Key"][len("prod/"):] for o in page.get("Contents", []))
         assert listed and listed <= objects, f"listed but not in the bucket: {sorted(listed - objects)[:3]}"
+        # One set of users for every node: a key made on the reader node works on
+        # each worker's API; the first admin was created once.
+        made = subprocess.run([BIN, "--data-dir", reader, "--config", config, "users", "tokens", "create",
+                               "admin", "--format", "json"], capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        token = json.loads(made.stdout)["token"]
+        for w in workers:
+            req = urllib.request.Request(f"http://127.0.0.1:{w.port}/api/v1/events",
+                                         headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                assert r.status == 200, (w.name, r.status)
+        users = subprocess.run([BIN, "--data-dir", reader, "--config", config, "users", "list", "--format", "json"],
+                               capture_output=True, text=True, check=True).stdout
+        assert [u["name"] for u in json.loads(users)] == ["admin"], users
+        stranger = os.path.join(WORK, "stranger")
+        refused = subprocess.run([BIN, "--data-dir", stranger, "--config", config, "users", "list"],
+                                 capture_output=True, text=True)
+        assert refused.returncode != 0 and "auth.key" in refused.stderr, refused.stderr
+        log("a key made on the reader node is accepted by all three workers; one admin; "
+            "a node with its own auth.key is refused")
         conflicts = sum("commit conflict" in line for w in workers for line in w.lines)
         log(f"{len(listed)} listed segments, all in s3://{LAKE}/prod/events/ ({len(objects)} objects: "
             f"{len(objects - listed)} left by killed workers, for a later sweep: older than 10 min); "

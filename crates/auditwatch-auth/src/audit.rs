@@ -3,11 +3,10 @@
 //! keys: who, when, from where, what, and how it ended. Append-only: triggers in the
 //! catalog refuse `UPDATE` and `DELETE` on the table.
 
-use rusqlite::params;
-
 use crate::db::AuthStore;
 use crate::error::Result;
 use crate::now_us;
+use crate::sql::vals;
 
 /// Longest `detail` kept (bytes); longer text is cut at a character boundary.
 pub const MAX_DETAIL: usize = 8192;
@@ -81,50 +80,59 @@ fn cut(s: &str, max: usize) -> &str {
 impl AuthStore {
     /// Appends an entry.
     pub fn audit(&self, e: &NewAudit) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO audit_log(at, actor, ip, action, target, detail, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                now_us(),
-                cut(&e.actor, 256),
-                cut(&e.ip, 64),
-                cut(&e.action, 64),
-                cut(&e.target, 1024),
-                cut(&e.detail, MAX_DETAIL),
-                cut(&e.outcome, 64)
-            ],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO audit_log(at, actor, ip, action, target, detail, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                vals![
+                    now_us(),
+                    cut(&e.actor, 256),
+                    cut(&e.ip, 64),
+                    cut(&e.action, 64),
+                    cut(&e.target, 1024),
+                    cut(&e.detail, MAX_DETAIL),
+                    cut(&e.outcome, 64)
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// Entries matching `f`, newest first.
     pub fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT id, at, actor, ip, action, target, detail, outcome FROM audit_log
-             WHERE (?1 IS NULL OR actor = ?1)
-               AND (?2 IS NULL OR substr(action, 1, length(?2)) = ?2)
-               AND (?3 IS NULL OR at >= ?3)
-               AND (?4 IS NULL OR at < ?4)
-               AND (?5 IS NULL OR id < ?5)
-             ORDER BY id DESC LIMIT ?6",
-        )?;
         let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
-        let rows = st.query_map(
-            params![f.actor, f.action, f.since, f.until, f.before_id, limit],
-            |r| {
+        self.with(|c| {
+            c.rows(
+                "SELECT id, at, actor, ip, action, target, detail, outcome FROM audit_log
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1)
+                   AND (CAST(?2 AS TEXT) IS NULL OR substr(action, 1, length(CAST(?2 AS TEXT))) = ?2)
+                   AND (CAST(?3 AS BIGINT) IS NULL OR at >= ?3)
+                   AND (CAST(?4 AS BIGINT) IS NULL OR at < ?4)
+                   AND (CAST(?5 AS BIGINT) IS NULL OR id < ?5)
+                 ORDER BY id DESC LIMIT ?6",
+                vals![
+                    f.actor.clone(),
+                    f.action.clone(),
+                    f.since,
+                    f.until,
+                    f.before_id,
+                    limit
+                ],
+            )?
+            .iter()
+            .map(|r| {
                 Ok(AuditRecord {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    ip: r.get(3)?,
-                    action: r.get(4)?,
-                    target: r.get(5)?,
-                    detail: r.get(6)?,
-                    outcome: r.get(7)?,
+                    id: r.int(0)?,
+                    at: r.int(1)?,
+                    actor: r.text(2)?,
+                    ip: r.text(3)?,
+                    action: r.text(4)?,
+                    target: r.text(5)?,
+                    detail: r.text(6)?,
+                    outcome: r.text(7)?,
                 })
-            },
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .collect()
+        })
     }
 }
 
@@ -176,14 +184,13 @@ mod tests {
             })
             .unwrap();
         assert_eq!(ana.len(), 2);
-        let conn = s.conn();
-        let e = conn
-            .execute("DELETE FROM audit_log", [])
+        let e = s
+            .with(|c| c.execute("DELETE FROM audit_log", &[]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("append-only"), "{e}");
         assert!(
-            conn.execute("UPDATE audit_log SET actor = 'x'", [])
+            s.with(|c| c.execute("UPDATE audit_log SET actor = 'x'", &[]))
                 .is_err()
         );
     }

@@ -6,6 +6,9 @@ pub enum AuthError {
     /// The SQLite catalog failed.
     #[error("user database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The shared catalog (PostgreSQL) failed, or returned what was not expected.
+    #[error("user database: {0}")]
+    Store(String),
     /// The key file could not be read or written.
     #[error("key file {path}: {source}")]
     KeyFile {
@@ -29,6 +32,15 @@ pub enum AuthError {
     /// A stored secret could not be opened (wrong key file or tampering).
     #[error("a stored secret could not be opened: {0}")]
     Sealed(String),
+}
+
+impl From<postgres::Error> for AuthError {
+    fn from(e: postgres::Error) -> Self {
+        AuthError::Store(match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        })
+    }
 }
 
 /// Results of the auth store.

@@ -4,7 +4,8 @@
 //! append-only audit log.
 //!
 //! Everything persistent lives in [`AuthStore`], which keeps its tables (`auth_*`,
-//! `audit_log`) in the data directory's SQLite catalog beside the lake's. Secrets
+//! `audit_log`) in the data directory's SQLite catalog beside the lake's, or in the
+//! shared catalog (PostgreSQL) of several nodes ([`AuthStore::open_shared`]). Secrets
 //! are never stored as given: passwords as argon2id hashes, session ids and bearer
 //! tokens as SHA-256 digests (they are 256-bit random values, so a fast hash is
 //! enough), and the secret halves of AWS-style keys sealed with a key file that only
@@ -21,6 +22,7 @@ mod role;
 mod seal;
 pub mod sessions;
 pub mod sigv4;
+mod sql;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, params};
-
 use crate::db::AuthStore;
 use crate::error::Result;
+use crate::sql::vals;
 use crate::users::{USER_COLUMNS, User, user_from_row};
 use crate::{now_us, random};
 
@@ -61,10 +60,12 @@ impl AuthStore {
         let id = random::token();
         let csrf = random::token();
         let now = now_us();
-        self.conn().execute(
-            "INSERT INTO auth_sessions(id_hash, user_id, csrf, created_at, last_seen, ip) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-            params![random::digest(&id), user.id, csrf, now, ip],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO auth_sessions(id_hash, user_id, csrf, created_at, last_seen, ip) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                vals![random::digest(&id), user.id, &csrf, now, ip],
+            )
+        })?;
         Ok(NewSession { id, csrf })
     }
 
@@ -75,57 +76,55 @@ impl AuthStore {
         }
         let hash = random::digest(id);
         let now = now_us();
-        let conn = self.conn();
-        let row = conn
-            .query_row(
+        self.with(|c| {
+            let row = c.row(
                 &format!(
                     "SELECT {USER_COLUMNS}, s.csrf, s.created_at, s.last_seen FROM auth_sessions s
                      JOIN auth_users u ON u.id = s.user_id WHERE s.id_hash = ?1"
                 ),
-                [&hash],
-                |r| {
-                    Ok((
-                        user_from_row(r, 0)?,
-                        r.get::<_, String>(9)?,
-                        r.get::<_, i64>(10)?,
-                        r.get::<_, i64>(11)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((user, csrf, created, last)) = row else {
-            return Ok(None);
-        };
-        let expired = now - last > micros(policy.idle) || now - created > micros(policy.absolute);
-        if expired || user.disabled {
-            conn.execute("DELETE FROM auth_sessions WHERE id_hash = ?1", [&hash])?;
-            return Ok(None);
-        }
-        if now - last > TOUCH_EVERY_US {
-            conn.execute(
-                "UPDATE auth_sessions SET last_seen = ?1 WHERE id_hash = ?2",
-                params![now, hash],
+                vals![hash.clone()],
             )?;
-        }
-        Ok(Some(Session { user, csrf }))
+            let Some(r) = row else {
+                return Ok(None);
+            };
+            let (user, csrf, created, last) =
+                (user_from_row(&r, 0)?, r.text(9)?, r.int(10)?, r.int(11)?);
+            let expired =
+                now - last > micros(policy.idle) || now - created > micros(policy.absolute);
+            if expired || user.disabled {
+                c.execute("DELETE FROM auth_sessions WHERE id_hash = ?1", vals![hash])?;
+                return Ok(None);
+            }
+            if now - last > TOUCH_EVERY_US {
+                c.execute(
+                    "UPDATE auth_sessions SET last_seen = ?1 WHERE id_hash = ?2",
+                    vals![now, hash],
+                )?;
+            }
+            Ok(Some(Session { user, csrf }))
+        })
     }
 
     /// Ends a session (sign-out).
     pub fn end_session(&self, id: &str) -> Result<()> {
-        self.conn().execute(
-            "DELETE FROM auth_sessions WHERE id_hash = ?1",
-            [random::digest(id)],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM auth_sessions WHERE id_hash = ?1",
+                vals![random::digest(id)],
+            )
+        })?;
         Ok(())
     }
 
     /// Deletes sessions past their time (housekeeping; lookups already refuse them).
     pub fn purge_sessions(&self, policy: SessionPolicy) -> Result<usize> {
         let now = now_us();
-        Ok(self.conn().execute(
-            "DELETE FROM auth_sessions WHERE last_seen < ?1 OR created_at < ?2",
-            params![now - micros(policy.idle), now - micros(policy.absolute)],
-        )?)
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM auth_sessions WHERE last_seen < ?1 OR created_at < ?2",
+                vals![now - micros(policy.idle), now - micros(policy.absolute)],
+            )
+        })
     }
 }
 

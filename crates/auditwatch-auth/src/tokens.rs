@@ -7,11 +7,11 @@
 //!   CloudTrail-compatible endpoint, verified with Signature V4. Verifying needs the
 //!   secret itself, so it is stored sealed (see the crate docs).
 
-use rusqlite::{OptionalExtension, params};
 use subtle::ConstantTimeEq;
 
 use crate::db::AuthStore;
 use crate::error::{AuthError, Result};
+use crate::sql::vals;
 use crate::users::{USER_COLUMNS, User, user_from_row};
 use crate::{now_us, random};
 
@@ -124,40 +124,43 @@ impl AuthStore {
                 )
             }
         };
-        self.conn().execute(
-            "INSERT INTO auth_tokens(id, user_id, kind, secret_hash, sealed_secret, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![issued.id(), u.id, kind.name(), hash, sealed, now_us(), expires_at],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO auth_tokens(id, user_id, kind, secret_hash, sealed_secret, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                vals![issued.id(), u.id, kind.name(), hash, sealed, now_us(), expires_at],
+            )
+        })?;
         Ok(issued)
     }
 
     /// Keys, of one user or of all.
     pub fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT t.id, u.name, t.kind, t.created_at, t.expires_at, t.last_used_at
-             FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id
-             WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, t.created_at",
-        )?;
-        let rows = st.query_map([user], |r| {
-            Ok(TokenInfo {
-                id: r.get(0)?,
-                user: r.get(1)?,
-                kind: r.get(2)?,
-                created_at: r.get(3)?,
-                expires_at: r.get(4)?,
-                last_used_at: r.get(5)?,
+        self.with(|c| {
+            c.rows(
+                "SELECT t.id, u.name, t.kind, t.created_at, t.expires_at, t.last_used_at
+                 FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id
+                 WHERE CAST(?1 AS TEXT) IS NULL OR u.name = ?1 ORDER BY u.name, t.created_at",
+                vals![user],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.text(0)?,
+                    user: r.text(1)?,
+                    kind: r.text(2)?,
+                    created_at: r.int(3)?,
+                    expires_at: r.opt_int(4)?,
+                    last_used_at: r.opt_int(5)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect()
+        })
     }
 
     /// Revokes a key; it stops working at once.
     pub fn revoke_token(&self, id: &str) -> Result<()> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM auth_tokens WHERE id = ?1", [id])?;
+        let n = self.with(|c| c.execute("DELETE FROM auth_tokens WHERE id = ?1", vals![id]))?;
         if n == 0 {
             return Err(AuthError::NoSuchToken(id.into()));
         }
@@ -200,35 +203,28 @@ impl AuthStore {
     /// hash of a bearer token, the sealed secret of an access key); notes the use.
     fn live_token(&self, id: &str, kind: &str) -> Result<Option<(User, Option<Vec<u8>>)>> {
         let now = now_us();
-        let conn = self.conn();
-        let row = conn
-            .query_row(
+        self.with(|c| {
+            let row = c.row(
                 &format!(
                     "SELECT {USER_COLUMNS}, coalesce(t.secret_hash, t.sealed_secret), t.last_used_at FROM auth_tokens t
                      JOIN auth_users u ON u.id = t.user_id
                      WHERE t.id = ?1 AND t.kind = ?2 AND u.disabled = 0
                        AND (t.expires_at IS NULL OR t.expires_at > ?3)"
                 ),
-                params![id, kind, now],
-                |r| {
-                    Ok((
-                        user_from_row(r, 0)?,
-                        r.get::<_, Option<Vec<u8>>>(9)?,
-                        r.get::<_, Option<i64>>(10)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((user, hash, last)) = row else {
-            return Ok(None);
-        };
-        if last.is_none_or(|l| now - l > TOUCH_EVERY_US) {
-            conn.execute(
-                "UPDATE auth_tokens SET last_used_at = ?1 WHERE id = ?2",
-                params![now, id],
+                vals![id, kind, now],
             )?;
-        }
-        Ok(Some((user, hash)))
+            let Some(r) = row else {
+                return Ok(None);
+            };
+            let (user, hash, last) = (user_from_row(&r, 0)?, r.opt_blob(9)?, r.opt_int(10)?);
+            if last.is_none_or(|l| now - l > TOUCH_EVERY_US) {
+                c.execute(
+                    "UPDATE auth_tokens SET last_used_at = ?1 WHERE id = ?2",
+                    vals![now, id],
+                )?;
+            }
+            Ok(Some((user, hash)))
+        })
     }
 }
 

@@ -3,11 +3,11 @@
 //! works once: the last time step used is recorded, so a code seen over a shoulder or
 //! in a proxy log cannot be replayed.
 
-use rusqlite::{OptionalExtension, params};
 use totp_rs::{Algorithm, TOTP};
 
 use crate::db::AuthStore;
 use crate::error::{AuthError, Result};
+use crate::sql::vals;
 
 /// What a user needs to set up an authenticator app.
 #[derive(Debug, Clone)]
@@ -46,10 +46,12 @@ impl AuthStore {
         // Account names in otpauth URLs may not hold ':'; user names cannot.
         let t = totp(seed.clone(), &u.name)?;
         let sealed = self.sealer().seal(&seed)?;
-        self.conn().execute(
-            "UPDATE auth_users SET totp = ?1, totp_last_step = NULL WHERE id = ?2",
-            params![sealed, u.id],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE auth_users SET totp = ?1, totp_last_step = NULL WHERE id = ?2",
+                vals![sealed, u.id],
+            )
+        })?;
         Ok(TotpSetup {
             secret_base32: t.get_secret_base32(),
             url: t.get_url(),
@@ -58,9 +60,12 @@ impl AuthStore {
 
     /// Removes the second factor of `name`.
     pub fn disable_totp(&self, name: &str) -> Result<()> {
-        let n = self
-            .conn()
-            .execute("UPDATE auth_users SET totp = NULL WHERE name = ?1", [name])?;
+        let n = self.with(|c| {
+            c.execute(
+                "UPDATE auth_users SET totp = NULL WHERE name = ?1",
+                vals![name],
+            )
+        })?;
         if n == 0 {
             return Err(AuthError::NoSuchUser(name.into()));
         }
@@ -70,15 +75,14 @@ impl AuthStore {
     /// The raw seed of a user's second factor (for tests and tooling that must
     /// compute codes; never shown in the UI).
     pub fn totp_seed(&self, user_id: i64) -> Result<Option<Vec<u8>>> {
-        let sealed: Option<Vec<u8>> = self
-            .conn()
-            .query_row(
-                "SELECT totp FROM auth_users WHERE id = ?1",
-                [user_id],
-                |r| r.get(0),
+        let sealed: Option<Vec<u8>> = self.with(|c| {
+            Ok(
+                match c.row("SELECT totp FROM auth_users WHERE id = ?1", vals![user_id])? {
+                    Some(r) => r.opt_blob(0)?,
+                    None => None,
+                },
             )
-            .optional()?
-            .flatten();
+        })?;
         sealed.map(|s| self.sealer().open(&s)).transpose()
     }
 
@@ -94,24 +98,20 @@ impl AuthStore {
         let t = totp(seed, "x")?;
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
         let step = i64::try_from(now / 30).unwrap_or(0);
-        let conn = self.conn();
-        let last: Option<i64> = conn
-            .query_row(
-                "SELECT totp_last_step FROM auth_users WHERE id = ?1",
-                [user_id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
         for candidate in [step - 1, step, step + 1] {
             let at = u64::try_from(candidate * 30).unwrap_or(0);
-            let matches = crate::same_secret(&t.generate(at), code);
-            if matches && last.is_none_or(|l| candidate > l) {
-                conn.execute(
-                    "UPDATE auth_users SET totp_last_step = ?1 WHERE id = ?2",
-                    params![candidate, user_id],
-                )?;
-                return Ok(true);
+            if crate::same_secret(&t.generate(at), code) {
+                // Used once: the step is recorded only if no later or equal one was,
+                // in one statement, so two nodes given the same code cannot both
+                // accept it.
+                let fresh = self.with(|c| {
+                    c.execute(
+                        "UPDATE auth_users SET totp_last_step = ?1
+                         WHERE id = ?2 AND (totp_last_step IS NULL OR totp_last_step < ?1)",
+                        vals![candidate, user_id],
+                    )
+                })?;
+                return Ok(fresh == 1);
             }
         }
         Ok(false)

@@ -2,11 +2,10 @@
 //! Connect (identified by issuer + subject), each with a role and either every AWS
 //! account or a list of them.
 
-use rusqlite::{OptionalExtension, Row, params};
-
 use crate::db::AuthStore;
 use crate::error::{AuthError, Result};
 use crate::role::Role;
+use crate::sql::{Row, vals};
 use crate::{now_us, password};
 
 /// A user as stored (never with its secrets).
@@ -33,21 +32,21 @@ pub struct User {
 /// Columns selected for a [`User`], in [`user_from_row`]'s order.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.name, u.role, u.accounts, u.disabled, u.totp IS NOT NULL, u.oidc_issuer, u.oidc_subject, u.created_at";
 
-pub(crate) fn user_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
-    let role: String = r.get(at + 2)?;
-    let accounts: Option<String> = r.get(at + 3)?;
-    let issuer: Option<String> = r.get(at + 6)?;
-    let subject: Option<String> = r.get(at + 7)?;
+pub(crate) fn user_from_row(r: &Row, at: usize) -> Result<User> {
+    let role = r.text(at + 2)?;
+    let accounts = r.opt_text(at + 3)?;
+    let issuer = r.opt_text(at + 6)?;
+    let subject = r.opt_text(at + 7)?;
     Ok(User {
-        id: r.get(at)?,
-        name: r.get(at + 1)?,
+        id: r.int(at)?,
+        name: r.text(at + 1)?,
         // Only valid roles are ever written; an unknown one gets the least power.
         role: role.parse().unwrap_or(Role::Viewer),
         accounts: accounts.map(|a| split_accounts(&a)),
-        disabled: r.get(at + 4)?,
-        totp: r.get(at + 5)?,
+        disabled: r.bool(at + 4)?,
+        totp: r.bool(at + 5)?,
         oidc: issuer.zip(subject),
-        created_at: r.get(at + 8)?,
+        created_at: r.int(at + 8)?,
     })
 }
 
@@ -99,9 +98,10 @@ pub fn parse_accounts(s: &str) -> Result<Vec<String>> {
 impl AuthStore {
     /// How many users exist.
     pub fn user_count(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM auth_users", [], |r| r.get(0))?;
+        let n = self.with(|c| match c.row("SELECT count(*) FROM auth_users", &[])? {
+            Some(r) => r.int(0),
+            None => Ok(0),
+        })?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -116,13 +116,13 @@ impl AuthStore {
         check_name(name)?;
         password::check_new(password)?;
         let hash = password::hash(password)?;
-        let conn = self.conn();
-        let n = conn.execute(
-            "INSERT INTO auth_users(name, role, accounts, password, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(name) DO NOTHING",
-            params![name, role.name(), accounts.map(|a| a.join(",")), hash, now_us()],
-        )?;
-        drop(conn);
+        let n = self.with(|c| {
+            c.execute(
+                "INSERT INTO auth_users(name, role, accounts, password, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name) DO NOTHING",
+                vals![name, role.name(), accounts.map(|a| a.join(",")), hash, now_us()],
+            )
+        })?;
         if n == 0 {
             return Err(AuthError::UserExists(name.into()));
         }
@@ -132,36 +132,39 @@ impl AuthStore {
 
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(&format!(
-            "SELECT {USER_COLUMNS} FROM auth_users u ORDER BY u.name"
-        ))?;
-        let rows = st.query_map([], |r| user_from_row(r, 0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.with(|c| {
+            c.rows(
+                &format!("SELECT {USER_COLUMNS} FROM auth_users u ORDER BY u.name"),
+                &[],
+            )?
+            .iter()
+            .map(|r| user_from_row(r, 0))
+            .collect()
+        })
     }
 
     /// The user called `name`.
     pub fn user(&self, name: &str) -> Result<Option<User>> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|c| {
+            c.row(
                 &format!("SELECT {USER_COLUMNS} FROM auth_users u WHERE u.name = ?1"),
-                [name],
-                |r| user_from_row(r, 0),
-            )
-            .optional()?)
+                vals![name],
+            )?
+            .map(|r| user_from_row(&r, 0))
+            .transpose()
+        })
     }
 
     /// The user with row id `id`.
     pub fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|c| {
+            c.row(
                 &format!("SELECT {USER_COLUMNS} FROM auth_users u WHERE u.id = ?1"),
-                [id],
-                |r| user_from_row(r, 0),
-            )
-            .optional()?)
+                vals![id],
+            )?
+            .map(|r| user_from_row(&r, 0))
+            .transpose()
+        })
     }
 
     fn require(&self, name: &str) -> Result<User> {
@@ -171,9 +174,7 @@ impl AuthStore {
 
     /// Removes a user with its sessions and keys (the audit log keeps its name).
     pub fn remove_user(&self, name: &str) -> Result<()> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM auth_users WHERE name = ?1", [name])?;
+        let n = self.with(|c| c.execute("DELETE FROM auth_users WHERE name = ?1", vals![name]))?;
         if n == 0 {
             return Err(AuthError::NoSuchUser(name.into()));
         }
@@ -183,15 +184,16 @@ impl AuthStore {
     /// Disables or re-enables a user. Disabling ends its sessions at once.
     pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<User> {
         let u = self.require(name)?;
-        let conn = self.conn();
-        conn.execute(
-            "UPDATE auth_users SET disabled = ?1 WHERE id = ?2",
-            params![disabled, u.id],
-        )?;
-        if disabled {
-            conn.execute("DELETE FROM auth_sessions WHERE user_id = ?1", [u.id])?;
-        }
-        drop(conn);
+        self.with(|c| {
+            c.execute(
+                "UPDATE auth_users SET disabled = ?1 WHERE id = ?2",
+                vals![disabled, u.id],
+            )?;
+            if disabled {
+                c.execute("DELETE FROM auth_sessions WHERE user_id = ?1", vals![u.id])?;
+            }
+            Ok(())
+        })?;
         self.require(name)
     }
 
@@ -205,13 +207,14 @@ impl AuthStore {
             )));
         }
         let hash = password::hash(new)?;
-        let conn = self.conn();
-        conn.execute(
-            "UPDATE auth_users SET password = ?1 WHERE id = ?2",
-            params![hash, u.id],
-        )?;
-        conn.execute("DELETE FROM auth_sessions WHERE user_id = ?1", [u.id])?;
-        Ok(())
+        self.with(|c| {
+            c.execute(
+                "UPDATE auth_users SET password = ?1 WHERE id = ?2",
+                vals![hash, u.id],
+            )?;
+            c.execute("DELETE FROM auth_sessions WHERE user_id = ?1", vals![u.id])?;
+            Ok(())
+        })
     }
 
     /// Changes a user's role and accounts.
@@ -222,24 +225,26 @@ impl AuthStore {
         accounts: Option<Vec<String>>,
     ) -> Result<User> {
         let u = self.require(name)?;
-        self.conn().execute(
-            "UPDATE auth_users SET role = ?1, accounts = ?2 WHERE id = ?3",
-            params![role.name(), accounts.map(|a| a.join(",")), u.id],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE auth_users SET role = ?1, accounts = ?2 WHERE id = ?3",
+                vals![role.name(), accounts.map(|a| a.join(",")), u.id],
+            )
+        })?;
         self.require(name)
     }
 
     /// The enabled local user `name` if `password` is right. Unknown names and OIDC
     /// users take the same time as a wrong password.
     pub fn check_password(&self, name: &str, password: &str) -> Result<Option<User>> {
-        let row: Option<(i64, Option<String>)> = self
-            .conn()
-            .query_row(
+        let row: Option<(i64, Option<String>)> = self.with(|c| {
+            c.row(
                 "SELECT id, password FROM auth_users WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+                vals![name],
+            )?
+            .map(|r| Ok((r.int(0)?, r.opt_text(1)?)))
+            .transpose()
+        })?;
         match row {
             Some((id, Some(hash))) => {
                 if password::verify(password, &hash) {
@@ -266,19 +271,19 @@ impl AuthStore {
         accounts: Option<Vec<String>>,
     ) -> Result<User> {
         let accounts = accounts.map(|a| a.join(","));
-        let conn = self.conn();
-        let existing: Option<i64> = conn
-            .query_row(
+        let id = self.with(|c| {
+        let existing = c
+            .row(
                 "SELECT id FROM auth_users WHERE oidc_issuer = ?1 AND oidc_subject = ?2",
-                [issuer, subject],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let id = match existing {
+                vals![issuer, subject],
+            )?
+            .map(|r| r.int(0))
+            .transpose()?;
+        Ok(match existing {
             Some(id) => {
-                conn.execute(
+                c.execute(
                     "UPDATE auth_users SET role = ?1, accounts = ?2 WHERE id = ?3",
-                    params![role.name(), accounts, id],
+                    vals![role.name(), accounts.clone(), id],
                 )?;
                 id
             }
@@ -292,11 +297,9 @@ impl AuthStore {
                 if name.is_empty() {
                     name = "oidc".into();
                 }
-                let taken: bool = conn.query_row(
-                    "SELECT count(*) > 0 FROM auth_users WHERE name = ?1",
-                    [&name],
-                    |r| r.get(0),
-                )?;
+                let taken = c
+                    .row("SELECT id FROM auth_users WHERE name = ?1", vals![&name])?
+                    .is_some();
                 if taken {
                     let tail: String = subject
                         .chars()
@@ -305,15 +308,14 @@ impl AuthStore {
                         .collect();
                     name = format!("{name}+{tail}");
                 }
-                conn.execute(
+                c.insert(
                     "INSERT INTO auth_users(name, role, accounts, oidc_issuer, oidc_subject, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![name, role.name(), accounts, issuer, subject, now_us()],
-                )?;
-                conn.last_insert_rowid()
+                    vals![name, role.name(), accounts.clone(), issuer, subject, now_us()],
+                )?
             }
-        };
-        drop(conn);
+        })
+        })?;
         self.user_by_id(id)?
             .ok_or_else(|| AuthError::NoSuchUser(subject.into()))
     }

@@ -27,6 +27,8 @@ pub mod segment;
 pub mod session;
 pub mod shared;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod udf;
 mod writer;
 

@@ -112,6 +112,22 @@ fn open_existing_store(config: &Config) -> Result<auditwatch_store::Store> {
     open_store(config)
 }
 
+/// Opens the users, keys, sessions and audit log: in the data directory's catalog,
+/// or in the shared catalog when several nodes share one (`[catalog] url`).
+pub(crate) fn open_auth(config: &Config) -> Result<auditwatch_auth::AuthStore> {
+    use anyhow::Context;
+    let opened = match &config.catalog_url {
+        Some(url) => auditwatch_auth::AuthStore::open_shared(
+            &config.data_dir,
+            url,
+            &auditwatch_store::shared::redact(url),
+            config.catalog_password.as_deref(),
+        ),
+        None => auditwatch_auth::AuthStore::open(&config.data_dir),
+    };
+    opened.with_context(|| format!("opening the users of {}", config.data_dir.display()))
+}
+
 /// Opens the store of the configured data directory, creating it if needed.
 fn open_store(config: &Config) -> Result<auditwatch_store::Store> {
     use anyhow::Context;

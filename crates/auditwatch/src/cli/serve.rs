@@ -43,8 +43,14 @@ fn first_admin(auth: &AuthStore) -> Result<Option<String>> {
         Ok(p) if !p.is_empty() => (p, false),
         _ => (auditwatch_auth::password::generate(), true),
     };
-    auth.add_user("admin", auditwatch_auth::Role::Admin, None, &password)
-        .context("creating the first admin (AUDITWATCH_ADMIN_PASSWORD)")?;
+    match auth.add_user("admin", auditwatch_auth::Role::Admin, None, &password) {
+        Ok(_) => {}
+        // Nodes of a shared catalog starting together: another one created it.
+        Err(auditwatch_auth::AuthError::UserExists(_)) => return Ok(None),
+        Err(e) => {
+            return Err(e).context("creating the first admin (AUDITWATCH_ADMIN_PASSWORD)");
+        }
+    }
     auth.audit(&auditwatch_auth::NewAudit {
         actor: "serve".into(),
         ip: "local".into(),
@@ -72,8 +78,7 @@ pub fn serve(
 ) -> Result<Outcome> {
     init_logging();
     let data_dir = store.data_dir().display().to_string();
-    let auth = AuthStore::open(store.data_dir())
-        .with_context(|| format!("opening the users of {data_dir}"))?;
+    let auth = super::open_auth(config)?;
     let first = first_admin(&auth)?;
     let mut auth_config = config.auth.clone();
     auth_config.secure_cookies |= tls.is_some();

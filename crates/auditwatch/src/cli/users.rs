@@ -176,8 +176,7 @@ fn time(us: i64) -> String {
 }
 
 pub fn run(args: UsersArgs, config: &Config) -> Result<Outcome> {
-    let auth = AuthStore::open(&config.data_dir)
-        .with_context(|| format!("opening the users of {}", config.data_dir.display()))?;
+    let auth = super::open_auth(config)?;
     let mut out = std::io::stdout().lock();
     match args.command {
         UsersCommand::Add {

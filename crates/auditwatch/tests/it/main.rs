@@ -5,5 +5,6 @@ mod cli;
 mod corpus;
 mod generated;
 mod hunt;
+mod shared;
 mod support;
 mod verify;
