@@ -71,7 +71,9 @@ pub async fn run(
                 }
             }
         }
-        if !defs.is_empty() {
+        // Only once queueing is on: with a shared catalog another node may hold the
+        // detector's place, and its queue is not this node's to drain.
+        if !defs.is_empty() && queueing == Some(true) {
             let (s, d, m) = (store.clone(), defs.clone(), memory.clone());
             let task = move || {
                 let mut memory = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

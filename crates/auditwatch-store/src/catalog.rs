@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS integrity_gaps(
 CREATE TABLE IF NOT EXISTS detect_queue(
     segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS detect_done(segment_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS metric_points(
     metric TEXT NOT NULL,
     minute INTEGER NOT NULL,
@@ -540,7 +541,7 @@ impl Catalog {
         guards: &[DayGuard<'_>],
     ) -> Result<Vec<i64>> {
         if let Some(shared) = &self.shared {
-            return shared.commit(added, retired, sources, guards);
+            return shared.commit(added, retired, sources, fresh, guards);
         }
         let err = sql_error(&self.path);
         let now = chrono::Utc::now().timestamp();

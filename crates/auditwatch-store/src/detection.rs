@@ -17,6 +17,12 @@
 //! - `outbox`: one notification per alert and channel, written with the alert; a
 //!   sender marks it sent after delivery (at least once; a crash in between sends it
 //!   again, so at most twice), with its idempotency key.
+//!
+//! With a shared catalog ([`crate::shared`]) one node runs detection: it registers
+//! itself there, and the queue is the shared one. This node records the segments it
+//! has taken through detection in `detect_done`, in the transaction of their results,
+//! then takes them off the shared queue; a crash in between finds them in
+//! `detect_done` and does not count them twice.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -338,16 +344,26 @@ fn insert_alert(
 
 impl Catalog {
     /// Turns live detection on (ingest commits queue their segments, whichever
-    /// process commits them) or off (the queue is emptied).
+    /// process commits them) or off (the queue is emptied). With a shared catalog,
+    /// this node registers as the one that runs detection; another node that did
+    /// already is named in the refusal. Turning it off releases only this node's
+    /// registration.
     pub fn set_detection(&self, on: bool) -> Result<()> {
-        if on && let Some(shared) = &self.shared {
-            // The queue is filled in the ingest commit's transaction, which a shared
-            // catalog runs in PostgreSQL; the queue and alert state are node-local.
-            return Err(StoreError::InvalidRequest(format!(
-                "live detection does not run with a shared catalog ({}) yet; run \
-                 `auditwatch hunt` over the stored events instead",
-                shared.shown_url()
-            )));
+        if let Some(shared) = &self.shared {
+            let me = self.node_id()?;
+            if on {
+                let detector = shared.claim_detector(&me)?;
+                if detector != me {
+                    return Err(StoreError::InvalidRequest(format!(
+                        "live detection already runs on another node of the shared catalog \
+                         {} (node {detector}); configure [detection] on that node only, or \
+                         turn it off there first",
+                        shared.shown_url()
+                    )));
+                }
+            } else {
+                shared.release_detector(&me)?;
+            }
         }
         self.conn
             .execute(
@@ -364,8 +380,35 @@ impl Catalog {
         Ok(())
     }
 
+    /// This data directory's identity among the nodes of a shared catalog (random,
+    /// made once).
+    fn node_id(&self) -> Result<String> {
+        let fresh = hex::encode(rand::random::<[u8; 8]>());
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES ('node_id', ?1) ON CONFLICT(key) DO NOTHING",
+                [&fresh],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.err())
+    }
+
     /// Segments waiting for detection, oldest first.
     pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
+        if let Some(shared) = &self.shared {
+            // Those this node already took through (a crash before they left the
+            // shared queue) leave it now.
+            let done = self.done_ids()?;
+            if !done.is_empty() {
+                shared.dequeue(&done)?;
+                self.forget_done(&done)?;
+            }
+            return shared.detection_queue(limit);
+        }
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
@@ -379,8 +422,31 @@ impl Catalog {
             .map_err(self.err())
     }
 
+    fn done_ids(&self) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT segment_id FROM detect_done")
+            .map_err(self.err())?;
+        stmt.query_map([], |r| r.get(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.err())
+    }
+
+    fn forget_done(&self, ids: &[i64]) -> Result<()> {
+        for id in ids {
+            self.conn
+                .execute("DELETE FROM detect_done WHERE segment_id = ?1", [id])
+                .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
     /// How many segments wait for detection.
     pub fn detection_backlog(&self) -> Result<u64> {
+        if let Some(shared) = &self.shared {
+            return Ok(shared.queued_ids()?.len() as u64);
+        }
         self.conn
             .query_row("SELECT count(*) FROM detect_queue", [], |r| {
                 r.get::<_, i64>(0)
@@ -391,6 +457,9 @@ impl Catalog {
 
     /// Ids of the segments waiting for detection (compaction leaves them alone).
     pub fn queued_segment_ids(&self) -> Result<std::collections::HashSet<i64>> {
+        if let Some(shared) = &self.shared {
+            return Ok(shared.queued_ids()?.into_iter().collect());
+        }
         let mut stmt = self
             .conn
             .prepare_cached("SELECT segment_id FROM detect_queue")
@@ -550,14 +619,24 @@ impl Catalog {
                     raised.push(insert_alert(&tx, &alert, channels, now).map_err(&err)?);
                 }
             }
+            // Off the queue: the local one, or (shared catalog) marked done here in
+            // this transaction and taken off the shared queue after it.
             let mut done = tx
-                .prepare_cached("DELETE FROM detect_queue WHERE segment_id = ?1")
+                .prepare_cached(if self.shared.is_some() {
+                    "INSERT OR IGNORE INTO detect_done(segment_id) VALUES (?1)"
+                } else {
+                    "DELETE FROM detect_queue WHERE segment_id = ?1"
+                })
                 .map_err(&err)?;
             for id in &d.segments {
                 done.execute([id]).map_err(&err)?;
             }
         }
         tx.commit().map_err(&err)?;
+        if let Some(shared) = &self.shared {
+            shared.dequeue(&d.segments)?;
+            self.forget_done(&d.segments)?;
+        }
         Ok(raised)
     }
 

@@ -16,6 +16,10 @@
 //! - **Retiring is checked.** A compaction or retention commit whose segments another
 //!   node retired first is refused the same way.
 //!
+//! Live detection runs on one node, the one that claimed it (`detector` in the meta
+//! table): while a detector is registered, ingest commits queue their segments in
+//! `auditwatch_detect_queue` in the same transaction, as the one-node catalog does.
+//!
 //! The synchronous `postgres` client runs its own small runtime, which cannot start
 //! inside another; calls made from inside a tokio runtime therefore run on a scoped
 //! thread of their own.
@@ -67,6 +71,9 @@ CREATE TABLE IF NOT EXISTS auditwatch_sources(
 );
 CREATE INDEX IF NOT EXISTS auditwatch_sources_location
     ON auditwatch_sources(location text_pattern_ops);
+CREATE TABLE IF NOT EXISTS auditwatch_detect_queue(
+    segment_id BIGINT PRIMARY KEY REFERENCES auditwatch_segments(id) ON DELETE CASCADE
+);
 "#;
 
 /// Advisory lock key serialising schema creation between nodes starting together.
@@ -232,6 +239,76 @@ impl Shared {
         })
     }
 
+    /// Registers `node` as the one node that runs live detection (or finds it is
+    /// already); returns the node that is registered.
+    pub fn claim_detector(&self, node: &str) -> Result<String> {
+        self.run("register the detector", |c| {
+            c.execute(
+                "INSERT INTO auditwatch_meta(key, value) VALUES ('detector', $1) \
+                 ON CONFLICT (key) DO NOTHING",
+                &[&node],
+            )?;
+            Ok(c.query_one(
+                "SELECT value FROM auditwatch_meta WHERE key = 'detector'",
+                &[],
+            )?
+            .get(0))
+        })
+    }
+
+    /// Unregisters `node` as the detector, if it is, and empties the queue.
+    pub fn release_detector(&self, node: &str) -> Result<()> {
+        self.run("unregister the detector", |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute(
+                "DELETE FROM auditwatch_meta WHERE key = 'detector' AND value = $1",
+                &[&node],
+            )?;
+            if n > 0 {
+                tx.execute("DELETE FROM auditwatch_detect_queue", &[])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Segments waiting for detection, oldest first.
+    pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
+        let limit = limit as i64;
+        self.run("read the detection queue", |c| {
+            let rows = c.query(
+                "SELECT s.id, day, path, rows, bytes, min_time, max_time, accounts, regions \
+                 FROM auditwatch_detect_queue q JOIN auditwatch_segments s \
+                 ON s.id = q.segment_id ORDER BY s.id LIMIT $1",
+                &[&limit],
+            )?;
+            Ok(rows.iter().map(segment_from).collect())
+        })
+    }
+
+    /// Ids of the segments waiting for detection.
+    pub fn queued_ids(&self) -> Result<Vec<i64>> {
+        self.run("read the detection queue", |c| {
+            Ok(
+                c.query("SELECT segment_id FROM auditwatch_detect_queue", &[])?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Takes segments off the detection queue.
+    pub fn dequeue(&self, ids: &[i64]) -> Result<()> {
+        self.run("update the detection queue", |c| {
+            c.execute(
+                "DELETE FROM auditwatch_detect_queue WHERE segment_id = ANY($1)",
+                &[&ids],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Segments listed.
     pub fn segment_count(&self) -> Result<i64> {
         self.run("count segments", |c| {
@@ -250,20 +327,7 @@ impl Shared {
                  FROM auditwatch_segments ORDER BY day, id",
                 &[],
             )?;
-            Ok(rows
-                .iter()
-                .map(|r| Segment {
-                    id: r.get(0),
-                    day: r.get(1),
-                    path: r.get(2),
-                    rows: r.get::<_, i64>(3) as u64,
-                    bytes: r.get::<_, i64>(4) as u64,
-                    min_time: r.get(5),
-                    max_time: r.get(6),
-                    accounts: split(r.get(7)),
-                    regions: split(r.get(8)),
-                })
-                .collect())
+            Ok(rows.iter().map(segment_from).collect())
         })
     }
 
@@ -339,6 +403,7 @@ impl Shared {
         added: &[NewSegment],
         retired: &[i64],
         sources: &[SourceObject],
+        fresh: bool,
         guards: &[DayGuard<'_>],
     ) -> Result<Vec<i64>> {
         let now = chrono::Utc::now().timestamp();
@@ -389,6 +454,10 @@ impl Shared {
                     ))));
                 }
             }
+            let detect = fresh
+                && tx
+                    .query_opt("SELECT 1 FROM auditwatch_meta WHERE key = 'detector'", &[])?
+                    .is_some();
             let mut ids = Vec::with_capacity(added.len());
             for new in added {
                 let s = &new.segment;
@@ -415,6 +484,12 @@ impl Shared {
                      VALUES ($1, $2, $3)",
                     &[&id, &s.day, &new.keys],
                 )?;
+                if detect {
+                    tx.execute(
+                        "INSERT INTO auditwatch_detect_queue(segment_id) VALUES ($1)",
+                        &[&id],
+                    )?;
+                }
                 ids.push(id);
             }
             for s in sources {
@@ -442,6 +517,20 @@ impl Shared {
             tx.commit()?;
             Ok(ids)
         })
+    }
+}
+
+fn segment_from(r: &postgres::Row) -> Segment {
+    Segment {
+        id: r.get(0),
+        day: r.get(1),
+        path: r.get(2),
+        rows: r.get::<_, i64>(3) as u64,
+        bytes: r.get::<_, i64>(4) as u64,
+        min_time: r.get(5),
+        max_time: r.get(6),
+        accounts: split(r.get(7)),
+        regions: split(r.get(8)),
     }
 }
 

@@ -94,6 +94,14 @@ pub fn serve(
     for w in config.detection_warnings.iter().chain(&library_warnings) {
         eprintln!("warning: {w}");
     }
+    // Refused at start rather than warned about at every tick: with a shared catalog,
+    // only one node may run detection.
+    if !library.current().is_empty() {
+        store
+            .catalog()
+            .and_then(|c| c.set_detection(true))
+            .context("starting live detection")?;
+    }
     runtime()?.block_on(async move {
         if let Some(settings) = oidc_settings {
             let oidc = auditwatch_server::oidc::Oidc::discover(settings).await?;
