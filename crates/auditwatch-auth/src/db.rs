@@ -6,13 +6,12 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use postgres::NoTls;
-use r2d2_postgres::PostgresConnectionManager;
+use auditwatch_postgres::{Pool, off_runtime};
 use rusqlite::Connection;
 
 use crate::error::{AuthError, Result};
 use crate::seal::Sealer;
-use crate::sql::{Conn, off_runtime, vals};
+use crate::sql::{Conn, vals};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS auth_users(
@@ -126,8 +125,6 @@ const PG_SCHEMA_LOCK: i64 = 0x4155_4449_5457_0002;
 /// What the sealing key must open on every node of a shared catalog.
 const KEY_CHECK: &[u8] = b"auditwatch auth.key check";
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-
 enum Backend {
     Lite(Mutex<Connection>),
     Pg(Pool),
@@ -181,22 +178,10 @@ impl AuthStore {
     ) -> Result<Self> {
         let key_path = data_dir.join("auth.key");
         let sealer = Self::load_sealer(data_dir)?;
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| AuthError::Invalid(format!("[catalog] url {shown}: {e}")))?;
-        if let Some(pw) = password {
-            config.password(pw);
-        }
-        let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = off_runtime(|| {
-            r2d2::Pool::builder()
-                .max_size(8)
-                .min_idle(Some(1))
-                .connection_timeout(Duration::from_secs(15))
-                .error_handler(Box::new(r2d2::NopErrorHandler))
-                .build(manager)
-        })
-        .map_err(|e| AuthError::Store(format!("catalog {shown}: cannot connect: {e}")))?;
+        let pool = auditwatch_postgres::connect(url, password).map_err(|e| match e {
+            auditwatch_postgres::ConnectError::BadUrl { .. } => AuthError::Invalid(e.to_string()),
+            e => AuthError::Store(e.to_string()),
+        })?;
         let store = Self {
             backend: Backend::Pg(pool),
             sealer,
@@ -205,10 +190,7 @@ impl AuthStore {
         let check = store.sealer.seal(KEY_CHECK)?;
         let recorded = store.with(|c| {
             if let Conn::Pg(client) = c {
-                let mut tx = client.transaction()?;
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PG_SCHEMA_LOCK])?;
-                tx.batch_execute(PG_SCHEMA)?;
-                tx.commit()?;
+                auditwatch_postgres::ensure_schema(client, PG_SCHEMA_LOCK, PG_SCHEMA)?;
             }
             c.execute(
                 "INSERT INTO auth_meta(key, value) VALUES ('key_check', ?1) \

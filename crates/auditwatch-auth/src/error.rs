@@ -34,12 +34,9 @@ pub enum AuthError {
     Sealed(String),
 }
 
-impl From<postgres::Error> for AuthError {
-    fn from(e: postgres::Error) -> Self {
-        AuthError::Store(match e.as_db_error() {
-            Some(db) => format!("{}: {}", db.code().code(), db.message()),
-            None => e.to_string(),
-        })
+impl From<auditwatch_postgres::postgres::Error> for AuthError {
+    fn from(e: auditwatch_postgres::postgres::Error) -> Self {
+        AuthError::Store(auditwatch_postgres::describe(&e))
     }
 }
 

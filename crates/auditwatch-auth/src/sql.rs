@@ -10,6 +10,7 @@
 
 use std::sync::MutexGuard;
 
+use auditwatch_postgres::postgres;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
@@ -241,19 +242,6 @@ impl Conn<'_> {
                 .int(0),
         }
     }
-}
-
-/// Runs `f` here, or on a scoped thread when this thread is inside a tokio runtime:
-/// the synchronous `postgres` client drives its own runtime, which cannot block
-/// inside another.
-pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
-    }
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
 }
 
 #[cfg(test)]

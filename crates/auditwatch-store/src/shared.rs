@@ -20,16 +20,13 @@
 //! table): while a detector is registered, ingest commits queue their segments in
 //! `auditwatch_detect_queue` in the same transaction, as the one-node catalog does.
 //!
-//! The synchronous `postgres` client runs its own small runtime, which cannot start
-//! inside another; calls made from inside a tokio runtime therefore run on a scoped
-//! thread of their own.
+//! The pool, and keeping the synchronous client off the async runtime, come from
+//! `auditwatch-postgres`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use postgres::NoTls;
-use r2d2_postgres::PostgresConnectionManager;
+use auditwatch_postgres::{Pool, describe, off_runtime, postgres};
 
 use crate::catalog::{DayGuard, NewSegment, Segment, SourceObject, join, split};
 use crate::dedup::from_blob;
@@ -81,11 +78,6 @@ const SCHEMA_LOCK: i64 = 0x4155_4449_5457_0001;
 /// First half of the advisory lock key of an event day (the second is the day).
 const DAY_LOCK: i32 = 0x4157_4459;
 
-/// Connections kept per node: one per concurrent query or commit.
-const POOL_SIZE: u32 = 8;
-
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-
 /// A connection pool to the shared catalog.
 pub struct Shared {
     /// The URL without its password, for messages.
@@ -113,31 +105,7 @@ impl From<postgres::Error> for Failure {
 
 type Step<T> = std::result::Result<T, Failure>;
 
-/// `url` with its password replaced, fit for messages and logs.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(unparsable url)".to_string(),
-    }
-}
-
-fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => {
-            let mut s = e.to_string();
-            if let Some(cause) = std::error::Error::source(e) {
-                s = format!("{s}: {cause}");
-            }
-            s
-        }
-    }
-}
+pub use auditwatch_postgres::redact;
 
 impl Shared {
     /// Connects to the catalog at `url` (`postgres://user[:password]@host[:port]/db`)
@@ -145,38 +113,21 @@ impl Shared {
     /// password, when the server cannot be reached within 15 seconds. `password`, when
     /// given, replaces one in the URL.
     pub fn connect(url: &str, password: Option<&str>) -> Result<Arc<Self>> {
-        let shown = redact(url);
-        let bad = |why: String| StoreError::InvalidRequest(format!("[catalog] url {shown}: {why}"));
-        let scheme = url.split("://").next().unwrap_or_default();
-        if !matches!(scheme, "postgres" | "postgresql") {
-            return Err(bad(
-                "unsupported scheme (the shared catalog is PostgreSQL: postgres://…)".into(),
-            ));
-        }
-        let mut config: postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
-        if let Some(pw) = password {
-            config.password(pw);
-        }
-        let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = off_runtime(|| {
-            r2d2::Pool::builder()
-                .max_size(POOL_SIZE)
-                .min_idle(Some(1))
-                .connection_timeout(Duration::from_secs(15))
-                .error_handler(Box::new(r2d2::NopErrorHandler))
-                .build(manager)
-        })
-        .map_err(|e| StoreError::Shared {
-            url: shown.clone(),
-            message: format!("cannot connect: {e}"),
+        let pool = auditwatch_postgres::connect(url, password).map_err(|e| match e {
+            auditwatch_postgres::ConnectError::BadUrl { .. } => {
+                StoreError::InvalidRequest(e.to_string())
+            }
+            auditwatch_postgres::ConnectError::Unreachable { url, reason } => StoreError::Shared {
+                url,
+                message: format!("cannot connect: {reason}"),
+            },
         })?;
-        let shared = Arc::new(Self { shown, pool });
+        let shared = Arc::new(Self {
+            shown: redact(url),
+            pool,
+        });
         shared.run("create the tables", |c| {
-            let mut tx = c.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-            tx.batch_execute(SCHEMA)?;
-            tx.commit()?;
-            Ok(())
+            Ok(auditwatch_postgres::ensure_schema(c, SCHEMA_LOCK, SCHEMA)?)
         })?;
         Ok(shared)
     }
@@ -560,44 +511,14 @@ fn intersects(a: &[u128], b: &[u128]) -> bool {
     false
 }
 
-/// Runs `f` here, or on a scoped thread when this thread is inside a tokio runtime
-/// (where the `postgres` client's own runtime cannot block).
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
-    }
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_not_shown() {
-        let shown = redact("postgres://aw:s3cret@db.internal:5432/auditwatch");
-        assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(
-            shown.contains("aw:***@db.internal:5432/auditwatch"),
-            "{shown}"
-        );
-    }
 
     #[test]
     fn sorted_key_lists_intersect() {
         assert!(intersects(&[1, 5, 9], &[2, 9]));
         assert!(!intersects(&[1, 5, 9], &[2, 6, 10]));
         assert!(!intersects(&[], &[1]));
-    }
-
-    #[test]
-    fn other_schemes_are_refused_by_name() {
-        let e = Shared::connect("mysql://u:pw@h/db", None)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("postgres://") && !e.contains("pw@"), "{e}");
     }
 }
