@@ -1,6 +1,7 @@
 //! Test support (feature `testing`): a PostgreSQL server of its own for the shared
 //! catalog's tests — Debian's PostgreSQL started on loopback with a throwaway cluster
-//! (trust authentication, fsync off), as the `postgres` user when run as root.
+//! (trust authentication, fsync off), as the `postgres` user when run as root — and
+//! committing CloudTrail records given as JSON text.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,4 +113,37 @@ pub fn postgres() -> Option<Postgres> {
         eprintln!("skipped: PostgreSQL is not installed (scripts/test installs it)");
     }
     pg
+}
+
+/// Commits the records `texts` (CloudTrail JSON, one record each) as one source object
+/// at `location`, read from a key naming `account` if given; panics on failure.
+pub fn commit_records(
+    store: &crate::Store,
+    texts: &[String],
+    location: &str,
+    account: Option<&str>,
+) -> crate::CommitStats {
+    let rows: Vec<crate::convert::EventRow<'_>> = texts
+        .iter()
+        .map(|t| crate::convert::EventRow {
+            record: auditwatch_event::Record::parse(t).expect("a CloudTrail record"),
+            account_from_key: account,
+            source: location,
+        })
+        .collect();
+    let mut w = store.writer().expect("the writer");
+    w.stage(
+        crate::convert::to_day_batches(&rows),
+        crate::SourceObject {
+            location: location.into(),
+            size: Some(1),
+            mtime: Some(1),
+            etag: None,
+            status: "done".into(),
+            records: texts.len() as u64,
+            errors: 0,
+            reason: None,
+        },
+    );
+    w.commit().expect("the commit")
 }

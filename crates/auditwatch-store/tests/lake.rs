@@ -1,9 +1,7 @@
 //! End-to-end tests of the lake: commit, query, lookup, dedup, compaction and scope.
 
-use auditwatch_event::Record;
-use auditwatch_store::convert::{EventRow, to_day_batches};
 use auditwatch_store::rows::to_json;
-use auditwatch_store::{Attribute, Lookup, Scope, SourceObject, SqlLimits, Store};
+use auditwatch_store::{Attribute, Lookup, Scope, SqlLimits, Store};
 
 fn record(i: usize, account: &str, user: &str, name: &str, day: u32) -> String {
     format!(
@@ -25,29 +23,7 @@ fn commit_from_key(
     location: &str,
     account: Option<&str>,
 ) -> auditwatch_store::CommitStats {
-    let rows: Vec<EventRow<'_>> = texts
-        .iter()
-        .map(|t| EventRow {
-            record: Record::parse(t).unwrap(),
-            account_from_key: account,
-            source: location,
-        })
-        .collect();
-    let mut w = store.writer().unwrap();
-    w.stage(
-        to_day_batches(&rows),
-        SourceObject {
-            location: location.into(),
-            size: Some(1),
-            mtime: Some(1),
-            etag: None,
-            status: "done".into(),
-            records: texts.len() as u64,
-            errors: 0,
-            reason: None,
-        },
-    );
-    w.commit().unwrap()
+    auditwatch_store::testing::commit_records(store, texts, location, account)
 }
 
 fn rt() -> tokio::runtime::Runtime {

@@ -2,11 +2,9 @@
 //! PostgreSQL started here on loopback with a throwaway cluster. `scripts/test`
 //! installs it; without it these tests say so and pass without checking anything.
 
-use auditwatch_event::Record;
 use auditwatch_store::catalog::NewSegment;
-use auditwatch_store::convert::{EventRow, to_day_batches};
 use auditwatch_store::shared::Shared;
-use auditwatch_store::testing::postgres;
+use auditwatch_store::testing::{commit_records, postgres};
 use auditwatch_store::{
     Catalog, DayGuard, Placement, Scope, Segment, SourceObject, SqlLimits, Store, StoreError,
 };
@@ -158,29 +156,7 @@ fn record(i: usize) -> String {
 
 fn stage_and_commit(store: &Store, from: usize, to: usize, location: &str) -> u64 {
     let texts: Vec<String> = (from..to).map(record).collect();
-    let rows: Vec<EventRow<'_>> = texts
-        .iter()
-        .map(|t| EventRow {
-            record: Record::parse(t).unwrap(),
-            account_from_key: None,
-            source: location,
-        })
-        .collect();
-    let mut w = store.writer().unwrap();
-    w.stage(
-        to_day_batches(&rows),
-        SourceObject {
-            location: location.into(),
-            size: Some(1),
-            mtime: Some(1),
-            etag: None,
-            status: "done".into(),
-            records: texts.len() as u64,
-            errors: 0,
-            reason: None,
-        },
-    );
-    w.commit().unwrap().added
+    commit_records(store, &texts, location, None).added
 }
 
 #[test]
