@@ -36,6 +36,29 @@ fn cell(v: Option<&Value>) -> String {
     }
 }
 
+/// Prints a line to standard output (`say!("…", …)`). A reader that went away (`| head`)
+/// is not an error: the output is simply not wanted any more.
+macro_rules! say {
+    ($($t:tt)*) => { $crate::output::say_line(format_args!($($t)*)) };
+}
+pub(crate) use say;
+
+/// See [`say!`].
+pub fn say_line(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    match writeln!(std::io::stdout().lock(), "{args}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// Whether `e` comes from writing to a reader that went away.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Writes rows with the given columns (in order) in `format`.
 pub fn write_rows(
     out: &mut dyn Write,

@@ -5,26 +5,31 @@ use anyhow::Result;
 
 use super::{Outcome, maintain, open_existing_store};
 use crate::config::Config;
+use crate::output::say;
 
 pub fn run(config: &Config) -> Result<Outcome> {
     let store = open_existing_store(config)?;
     let (r, c) = maintain::once(&store, &config.retention)?;
     if config.retention.is_enabled() {
-        println!(
+        say!(
             "retention: dropped {} events ({} segments retired, {} rewritten)",
-            r.rows_dropped, r.retired, r.rewritten
-        );
+            r.rows_dropped,
+            r.retired,
+            r.rewritten
+        )?;
     }
-    println!(
+    say!(
         "merged {} segments into {} ({} rows)",
-        c.merged, c.written, c.rows
-    );
+        c.merged,
+        c.written,
+        c.rows
+    )?;
     let waiting = store.catalog()?.detection_backlog()?;
     if waiting > 0 {
-        println!(
+        say!(
             "{waiting} segments wait for live detection and were left as they are; \
              `serve` takes them (docs/DETECTION.md)"
-        );
+        )?;
     }
     Ok(Outcome::Success)
 }

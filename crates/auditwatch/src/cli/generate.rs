@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use crate::generate::{Spec, generate};
+use crate::output::say;
 use auditwatch_event::timearg;
 
 #[derive(Debug, clap::Args)]
@@ -52,12 +53,12 @@ pub fn run(args: GenerateArgs) -> Result<Outcome> {
         end,
         days: args.days,
     })?;
-    println!(
+    say!(
         "wrote {} events in {} files ({} bytes) under {}",
         g.events,
         g.files,
         g.bytes,
         args.out.display()
-    );
+    )?;
     Ok(Outcome::Success)
 }

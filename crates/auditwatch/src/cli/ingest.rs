@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Outcome, open_store, runtime};
 use crate::config::Config;
+use crate::output::say;
 
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
@@ -145,9 +146,9 @@ pub fn run(args: IngestArgs, config: &Config) -> Result<Outcome> {
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["seconds"] = serde_json::json!((secs * 1000.0).round() / 1000.0);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        say!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        print_summary(&summary, secs);
+        print_summary(&summary, secs)?;
     }
     Ok(if summary.has_rejections() {
         Outcome::SomeRejected
@@ -156,9 +157,9 @@ pub fn run(args: IngestArgs, config: &Config) -> Result<Outcome> {
     })
 }
 
-fn print_summary(s: &Summary, secs: f64) {
+fn print_summary(s: &Summary, secs: f64) -> std::io::Result<()> {
     let rate = s.events_read as f64 / secs.max(0.001);
-    println!(
+    say!(
         "files read {}, unchanged {}, skipped {}, rejected {}\nevents read {}, added {}, duplicates {}, records rejected {}\n{:.1} s, {:.0} events/s",
         s.files_read,
         s.files_unchanged,
@@ -170,11 +171,12 @@ fn print_summary(s: &Summary, secs: f64) {
         s.records_rejected,
         secs,
         rate
-    );
+    )?;
     for p in &s.problems {
         eprintln!("rejected: {}: {}", p.input, p.reason);
     }
     if s.problems_not_listed > 0 {
         eprintln!("... and {} more rejected inputs", s.problems_not_listed);
     }
+    Ok(())
 }

@@ -262,3 +262,32 @@ fn compact_applies_retention_per_account_and_old_files_are_not_read_again() {
     assert_eq!(summary["events_added"].as_u64(), Some(0));
     assert_eq!(count(&data, ""), 15);
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    // `auditwatch ingest … | head -1` and `auditwatch sql … | head`: the output is no
+    // longer wanted; the command neither panics nor reports a failure.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, format!(r#"{{"Records":[{}]}}"#, rec("pipe-1"))).unwrap();
+    let data = dir.path().join("data");
+    for args in [
+        vec!["ingest", input.to_str().unwrap(), "--json"],
+        vec!["sql", "SELECT * FROM events", "--format", "json"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auditwatch"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(count(&data, ""), 1, "the ingest itself was done");
+}
