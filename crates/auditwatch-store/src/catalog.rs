@@ -370,7 +370,8 @@ impl Catalog {
                 return Ok(false);
             }
             return Err(StoreError::InvalidRequest(format!(
-                "this data directory keeps its segments at {current}; it cannot move to {url}"
+                "{} keeps its segments at {current}; it cannot move to {url}",
+                self.holder()
             )));
         }
         let segments: i64 = match &self.shared {
@@ -382,11 +383,20 @@ impl Catalog {
         };
         if segments > 0 {
             return Err(StoreError::InvalidRequest(format!(
-                "this data directory already holds {segments} segments written locally; \
-                 a lake location ({url}) can only be set on a new data directory"
+                "{} already holds {segments} segments written locally; a lake location \
+                 ({url}) can only be set on a new data directory",
+                self.holder()
             )));
         }
         Ok(true)
+    }
+
+    /// What holds the table's catalog, for messages.
+    fn holder(&self) -> String {
+        match &self.shared {
+            Some(shared) => format!("the shared catalog {}", shared.shown_url()),
+            None => "this data directory".to_string(),
+        }
     }
 
     /// Records the lake location (checked by [`Catalog::check_lake_url`]) and the
@@ -493,7 +503,7 @@ impl Catalog {
 
     /// Every recorded source object whose location starts with `prefix`, in order.
     pub fn sources_under(&self, prefix: &str) -> Result<Vec<SourceObject>> {
-        self.sources_where(prefix, "1")
+        self.sources_where(prefix, "TRUE")
     }
 
     /// Recorded source objects under `prefix` that were not taken whole (partial,

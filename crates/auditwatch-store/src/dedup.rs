@@ -75,8 +75,8 @@ impl DedupIndex {
     /// since they were loaded (a shared catalog has several writers).
     pub fn catch_up(&mut self, catalog: &Catalog, days: impl Iterator<Item = i32>) -> Result<()> {
         for day in days {
+            let after = self.newest(day);
             if let Some(sets) = self.days.get_mut(&day) {
-                let after = sets.iter().map(|(id, _)| *id).max().unwrap_or(0);
                 for (id, blob) in catalog.day_keys_after(day, after)? {
                     sets.push((id, KeySet::from_blob(&blob)));
                 }

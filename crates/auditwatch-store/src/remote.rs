@@ -53,9 +53,8 @@ pub struct Remote {
     runtime: tokio::runtime::Runtime,
     /// The most bytes of segment copies to keep locally (`None`: keep all).
     cache_bytes: Option<u64>,
-    /// When this process last retired the objects a crashed writer uploaded but never
-    /// listed ([`Remote::retire_orphans`]).
-    orphans_checked: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When this process last swept the location ([`Remote::sweep`]).
+    swept_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Remote {
@@ -114,48 +113,46 @@ impl Remote {
             prefix,
             runtime,
             cache_bytes,
-            orphans_checked: Default::default(),
+            swept_at: Default::default(),
         })
     }
 
-    /// Moves to the remote trash the objects in the table folder that `listed` (the
-    /// catalog's segment paths, read after the folder) does not name: uploaded by a
-    /// writer that stopped before its catalog commit.
+    /// Sweeps the remote location, at a writer's start, when due: the first time in
+    /// this process, then once `grace` has passed since the last sweep (one LIST of
+    /// each folder per 1,000 objects, not one at every writer a source opens):
     ///
-    /// - `shared: None` — this process is the location's only writer, so such objects
-    ///   predate it: the folder is listed (one LIST per 1,000 objects) once per
-    ///   process, not at every writer a source opens.
-    /// - `shared: Some(age)` — other nodes write too, and an object they uploaded a
-    ///   moment ago is not listed yet: only objects older than `age` are retired, and
-    ///   the folder is listed again once `age` has passed.
-    pub fn retire_orphans(
+    /// - objects in the table folder that `listed` (the catalog's segment paths, read
+    ///   after the folder) does not name — uploaded by a writer that stopped before
+    ///   its catalog commit — move to the trash. With `shared`, other nodes write
+    ///   too, and an object one uploaded a moment ago is not listed yet: only objects
+    ///   older than `grace` move. Without, this process is the only writer, and it
+    ///   holds the write lock, so every unlisted object is an orphan;
+    /// - trash older than `grace` is deleted.
+    pub fn sweep(
         &self,
-        shared: Option<Duration>,
+        grace: Duration,
+        shared: bool,
         listed: impl FnOnce() -> Result<std::collections::HashSet<String>>,
     ) -> Result<()> {
-        let mut checked = self
-            .orphans_checked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let due = match (*checked, shared) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(at), Some(age)) => at.elapsed() >= age,
-        };
-        if !due {
+        let mut swept = self.swept_at.lock().unwrap_or_else(|p| p.into_inner());
+        if swept.is_some_and(|at| at.elapsed() < grace) {
             return Ok(());
         }
         let objects = self.list_segments()?;
         let listed = listed()?;
         let now = chrono::Utc::now();
-        let min_age =
-            chrono::Duration::from_std(shared.unwrap_or_default()).unwrap_or(chrono::Duration::MAX);
+        let min_age = if shared {
+            chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX)
+        } else {
+            chrono::Duration::zero()
+        };
         for (rel, modified) in objects {
             if !listed.contains(&rel) && now - modified >= min_age {
                 self.retire(&rel)?;
             }
         }
-        *checked = Some(std::time::Instant::now());
+        self.purge_trash(grace);
+        *swept = Some(std::time::Instant::now());
         Ok(())
     }
 
@@ -396,7 +393,7 @@ impl Remote {
     }
 
     /// Deletes remote trash older than `grace`. Failures are left for the next time.
-    pub fn purge_trash(&self, grace: Duration) {
+    fn purge_trash(&self, grace: Duration) {
         let trash = self.prefix.clone().join(".trash");
         let now = chrono::Utc::now();
         let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);

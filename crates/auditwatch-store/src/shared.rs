@@ -12,7 +12,7 @@
 //!   it loaded; under the day's lock the commit reads the key sets of the segments
 //!   listed for that day since then (segment ids only grow, and a day's segments are
 //!   only added under its lock) and refuses with [`StoreError::Conflict`] when one of
-//!   its keys is among them. The writer then reloads the day and tries again.
+//!   its keys is among them. The writer then reads those segments' keys and tries again.
 //! - **Retiring is checked.** A compaction or retention commit whose segments another
 //!   node retired first is refused the same way.
 //!
@@ -33,6 +33,9 @@ use crate::dedup::from_blob;
 use crate::error::{Result, StoreError};
 
 /// The tables, created by the first node that connects (under [`SCHEMA_LOCK`]).
+/// Source locations compare byte by byte (`COLLATE "C"`), as in SQLite: the prefix
+/// ranges of [`Shared::sources_where`] then hold whatever the database's locale, and
+/// the primary key serves them.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS auditwatch_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS auditwatch_segments(
@@ -56,7 +59,7 @@ CREATE TABLE IF NOT EXISTS auditwatch_segment_keys(
 CREATE INDEX IF NOT EXISTS auditwatch_segment_keys_day
     ON auditwatch_segment_keys(day, segment_id);
 CREATE TABLE IF NOT EXISTS auditwatch_sources(
-    location TEXT PRIMARY KEY,
+    location TEXT COLLATE "C" PRIMARY KEY,
     size BIGINT,
     mtime BIGINT,
     etag TEXT,
@@ -66,8 +69,6 @@ CREATE TABLE IF NOT EXISTS auditwatch_sources(
     reason TEXT,
     ingested_at BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS auditwatch_sources_location
-    ON auditwatch_sources(location text_pattern_ops);
 CREATE TABLE IF NOT EXISTS auditwatch_detect_queue(
     segment_id BIGINT PRIMARY KEY REFERENCES auditwatch_segments(id) ON DELETE CASCADE
 );

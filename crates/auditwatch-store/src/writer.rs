@@ -6,7 +6,7 @@
 //! `ingest` waits for nothing and fails with a clear message instead of racing.
 //! Several data directories may write one table through a shared catalog
 //! ([`crate::shared`]): a commit that finds another node stored some of its events
-//! first reloads those days' keys and is made again, without them.
+//! first reads the segments it missed and is made again, without those events.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
@@ -157,9 +157,9 @@ impl Writer {
         let mut attempt = 1;
         loop {
             match self.try_commit(&by_day, &sources) {
+                // The next attempt catches up on exactly the segments that clashed.
                 Err(StoreError::Conflict(why)) if attempt < COMMIT_ATTEMPTS => {
-                    tracing::info!(attempt, %why, "commit conflict: reloading keys, retrying");
-                    self.dedup.clear();
+                    tracing::info!(attempt, %why, "commit conflict: retrying");
                     attempt += 1;
                 }
                 done => return done,
@@ -338,9 +338,7 @@ impl Writer {
         }
         purge_trash(&self.lake, TRASH_GRACE);
         if let Some(remote) = &self.remote {
-            let shared = self.catalog.shared().map(|_| TRASH_GRACE);
-            remote.retire_orphans(shared, listed_now)?;
-            remote.purge_trash(TRASH_GRACE);
+            remote.sweep(TRASH_GRACE, self.catalog.shared().is_some(), listed_now)?;
         }
         Ok(())
     }

@@ -95,7 +95,20 @@ fn a_commit_is_refused_when_another_node_stored_its_events_first() {
         }],
     )
     .unwrap();
-    assert_eq!(a.source("s3://trail/b").unwrap(), Some(source));
+    assert_eq!(a.source("s3://trail/b").unwrap(), Some(source.clone()));
+    // Sources under a prefix: a bucket named like a longer one is not under it.
+    let other = SourceObject {
+        location: "s3://trailhead/x".into(),
+        ..source.clone()
+    };
+    b.commit(&[], &[], &[other], false, &[]).unwrap();
+    let under: Vec<String> = a
+        .sources_under("s3://trail/")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.location)
+        .collect();
+    assert_eq!(under, ["s3://trail/b"]);
     // Another day is not affected by day 5's keys.
     b.commit(
         &[new_segment(6, "events/day=6/b", &keys_a)],
