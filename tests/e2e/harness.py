@@ -1,11 +1,14 @@
 """What the e2e scripts share: free loopback ports, waiting for a condition or a
-server, and a moto server (S3, SQS, SNS emulator from PyPI) with an AWS environment
-that reads no real configuration or credentials."""
+server, a moto server (S3, SQS, SNS emulator from PyPI) with an AWS environment
+that reads no real configuration or credentials, a throwaway PostgreSQL, and
+`auditwatch serve` processes to start, kill and read."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -100,3 +103,39 @@ def start_postgres(name="auditwatch"):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(home, ignore_errors=True)
     return f"postgres://{name}@127.0.0.1:{port}/{name}", stop
+
+
+class Serve:
+    """`auditwatch serve` on a free loopback port, its stderr kept in `lines`. With
+    `failpoint`, the (fail-point) binary stops there and `reached` is set."""
+
+    def __init__(self, binary, data_dir, config, env, failpoint=None):
+        self.port = free_port()
+        self.failpoint = failpoint
+        env = dict(env)
+        if failpoint:
+            env["AUDITWATCH_FAILPOINT"] = failpoint
+        self.lines = []
+        self.reached = threading.Event()
+        config_args = ["--config", config] if config else []
+        self.proc = subprocess.Popen([binary, "--data-dir", data_dir, *config_args, "serve",
+                                      "--listen", f"127.0.0.1:{self.port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if self.failpoint and line.strip() == f"failpoint reached: {self.failpoint}":
+                self.reached.set()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()

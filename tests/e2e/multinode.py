@@ -24,7 +24,6 @@ import http.server
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ import urllib.request
 
 import boto3
 
-from harness import free_port, start_moto, start_postgres, wait_until
+from harness import Serve, free_port, start_moto, start_postgres, wait_until
 
 BIN, FP_BIN, WORK = sys.argv[1], sys.argv[2], os.path.join(sys.argv[3], "multinode")
 REGION, TRAIL, LAKE = "us-east-1", "trail", "lake"
@@ -74,40 +73,15 @@ def _answers(port):
         return False
 
 
-class Worker:
+class Worker(Serve):
     """One `auditwatch serve` node: its own data directory, the shared config."""
 
     def __init__(self, name, config, binary=BIN, failpoint=None):
-        self.name, self.failpoint = name, failpoint
+        self.name = name
         self.data = os.path.join(WORK, name)
-        self.port = free_port()
         env = dict(os.environ, AUDITWATCH_ADMIN_PASSWORD="multinode-admin-password",
                    AUDITWATCH_LOG="warn,auditwatch_store=info")
-        if failpoint:
-            env["AUDITWATCH_FAILPOINT"] = failpoint
-        self.reached = threading.Event()
-        self.lines = []
-        self.proc = subprocess.Popen([binary, "--data-dir", self.data, "--config", config, "serve",
-                                      "--listen", f"127.0.0.1:{self.port}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if self.failpoint and line.strip() == f"failpoint reached: {self.failpoint}":
-                self.reached.set()
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        super().__init__(binary, self.data, config, env, failpoint)
 
     def segments_written(self):
         events = os.path.join(self.data, "lake", "events")
@@ -148,15 +122,17 @@ def main():
         s3.create_bucket(Bucket=TRAIL)
         s3.create_bucket(Bucket=LAKE)
         queue = sqs.create_queue(QueueName="trail-notes", Attributes={"VisibilityTimeout": "3"})["QueueUrl"]
-        config = os.path.join(WORK, "node.toml")
-        with open(config, "w") as f:
-            f.write(f"""
+        # Every node: the same lake and catalog.
+        table = f"""
 [lake]
 url = "s3://{LAKE}/prod"
 
 [catalog]
 url = "{pg_url}"
-
+"""
+        config = os.path.join(WORK, "node.toml")
+        with open(config, "w") as f:
+            f.write(table + f"""
 [[sources]]
 name = "trail-queue"
 kind = "sqs"
@@ -172,13 +148,7 @@ max_receives = 20
                         "filterPattern": '{ $.eventName = "DeleteTrail" }', "level": "high"}], f)
         detector_config = os.path.join(WORK, "detector.toml")
         with open(detector_config, "w") as f:
-            f.write(f"""
-[lake]
-url = "s3://{LAKE}/prod"
-
-[catalog]
-url = "{pg_url}"
-
+            f.write(table + f"""
 [detection]
 rules = ["{rules}"]
 max_lateness_hours = 120       # the events are of the last four days

@@ -26,7 +26,6 @@ import http.server
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ import urllib.request
 
 import boto3
 
-from harness import free_port, sandbox_aws, wait_for, wait_until
+from harness import Serve, free_port, sandbox_aws, wait_for, wait_until
 
 BIN, FP_BIN, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 KILLS = int(os.environ.get("AUDITWATCH_KILLS", "20"))
@@ -338,37 +337,10 @@ def queue_empty(queue_url):
     return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0
 
 
-class Server:
+class Server(Serve):
     def __init__(self, binary, data_dir, config, failpoint=None, env=None):
-        self.port = free_port()
         env = dict(env or ENV, AUDITWATCH_ADMIN_PASSWORD="sources-admin-password-1")
-        if failpoint:
-            env["AUDITWATCH_FAILPOINT"] = failpoint
-        self.stderr_lines = []
-        self.reached = threading.Event()
-        self.failpoint = failpoint
-        config_args = ["--config", config] if config else []
-        self.proc = subprocess.Popen([binary, "--data-dir", data_dir, *config_args, "serve",
-                                      "--listen", f"127.0.0.1:{self.port}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
-            if self.failpoint and line.strip() == f"failpoint reached: {self.failpoint}":
-                self.reached.set()
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        super().__init__(binary, data_dir, config, env, failpoint)
 
     def get(self, path, token):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
@@ -514,7 +486,7 @@ def test_kills():
         server = Server(FP_BIN, data, config, failpoint=point)
         reached = server.reached.wait(timeout=60)
         server.kill()
-        assert reached, f"fail point {point} was never reached; stderr: {''.join(server.stderr_lines)[-2000:]}"
+        assert reached, f"fail point {point} was never reached; stderr: {''.join(server.lines)[-2000:]}"
         kills += 1
         log(f"killed at {point}")
     while kills < KILLS:
@@ -578,7 +550,7 @@ interval_seconds = 3
     down = Server(BIN, data, config, env=env)
     try:
         wait_until("the server with the lookup source",
-                   lambda: (_http_ok(f"http://127.0.0.1:{down.port}/healthz"), "".join(down.stderr_lines)[-500:]), timeout=60)
+                   lambda: (_http_ok(f"http://127.0.0.1:{down.port}/healthz"), "".join(down.lines)[-500:]), timeout=60)
         def passes():
             status = json.loads(down.get("/api/v1/sources", token))[0]
             n = len(stored_ids(data)) if os.path.exists(os.path.join(data, "lake")) else 0

@@ -51,7 +51,7 @@ use error::IoContext;
 const LAKE_WRITER_FILE: &str = "lake-writer";
 
 /// Where a data directory's table lives besides the directory itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Placement {
     /// The segments' remote location (`[lake] url`).
     pub lake_url: Option<String>,
@@ -61,6 +61,18 @@ pub struct Placement {
     pub catalog_url: Option<String>,
     /// Its password (`[catalog] password_env`), when not in the URL.
     pub catalog_password: Option<String>,
+}
+
+impl std::fmt::Debug for Placement {
+    /// Never the password, and the catalog URL without one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Placement")
+            .field("lake_url", &self.lake_url)
+            .field("cache_bytes", &self.cache_bytes)
+            .field("catalog_url", &self.catalog_url.as_deref().map(shared::redact))
+            .field("catalog_password", &self.catalog_password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// A data directory: `lake/` (Parquet) and `catalog.db` (SQLite).

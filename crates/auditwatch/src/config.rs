@@ -112,15 +112,10 @@ pub struct Config {
     pub detection_warnings: Vec<String>,
     /// Values of Sigma `%placeholders%` (`[detection] sigma_placeholders`), for `hunt`.
     pub sigma_placeholders: auditwatch_rules::sigma::Placeholders,
-    /// The segments' remote location (`[lake] url`), recorded in the data directory's
-    /// catalog on first use (docs/SCALING.md).
-    pub lake_url: Option<String>,
-    /// The most bytes of local copies of remote segments (`[lake] cache_bytes`).
-    pub lake_cache_bytes: Option<u64>,
-    /// The shared catalog of several nodes (`[catalog] url`, PostgreSQL).
-    pub catalog_url: Option<String>,
-    /// Its password, read from `[catalog] password_env`'s variable.
-    pub catalog_password: Option<String>,
+    /// Where the table lives besides the data directory: `[lake] url` and
+    /// `cache_bytes`, `[catalog] url` and the password `[catalog] password_env` names
+    /// (docs/SCALING.md).
+    pub placement: auditwatch_store::Placement,
 }
 
 impl Config {
@@ -211,10 +206,12 @@ impl Config {
             None => None,
         };
         Ok(Self {
-            catalog_url: raw.catalog.url,
-            catalog_password,
-            lake_url: raw.lake.url,
-            lake_cache_bytes: raw.lake.cache_bytes,
+            placement: auditwatch_store::Placement {
+                lake_url: raw.lake.url,
+                cache_bytes: raw.lake.cache_bytes,
+                catalog_url: raw.catalog.url,
+                catalog_password,
+            },
             sigma_placeholders,
             data_dir,
             public_keys,

@@ -103,7 +103,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// that only read it), so a mistyped `--data-dir` is an error, not an empty result.
 fn open_existing_store(config: &Config) -> Result<auditwatch_store::Store> {
     // A node of a shared catalog starts with an empty data directory.
-    if config.catalog_url.is_none() && !config.data_dir.join("catalog.db").is_file() {
+    if config.placement.catalog_url.is_none() && !config.data_dir.join("catalog.db").is_file() {
         anyhow::bail!(
             "no Auditwatch data in {} (run `auditwatch ingest` first, or check --data-dir)",
             config.data_dir.display()
@@ -116,12 +116,13 @@ fn open_existing_store(config: &Config) -> Result<auditwatch_store::Store> {
 /// or in the shared catalog when several nodes share one (`[catalog] url`).
 pub(crate) fn open_auth(config: &Config) -> Result<auditwatch_auth::AuthStore> {
     use anyhow::Context;
-    let opened = match &config.catalog_url {
+    let placement = &config.placement;
+    let opened = match &placement.catalog_url {
         Some(url) => auditwatch_auth::AuthStore::open_shared(
             &config.data_dir,
             url,
             &auditwatch_store::shared::redact(url),
-            config.catalog_password.as_deref(),
+            placement.catalog_password.as_deref(),
         ),
         None => auditwatch_auth::AuthStore::open(&config.data_dir),
     };
@@ -131,12 +132,6 @@ pub(crate) fn open_auth(config: &Config) -> Result<auditwatch_auth::AuthStore> {
 /// Opens the store of the configured data directory, creating it if needed.
 fn open_store(config: &Config) -> Result<auditwatch_store::Store> {
     use anyhow::Context;
-    let placement = auditwatch_store::Placement {
-        lake_url: config.lake_url.clone(),
-        cache_bytes: config.lake_cache_bytes,
-        catalog_url: config.catalog_url.clone(),
-        catalog_password: config.catalog_password.clone(),
-    };
-    auditwatch_store::Store::open_with(&config.data_dir, &placement)
+    auditwatch_store::Store::open_with(&config.data_dir, &config.placement)
         .with_context(|| format!("opening data directory {}", config.data_dir.display()))
 }
