@@ -69,8 +69,14 @@ impl std::fmt::Debug for Placement {
         f.debug_struct("Placement")
             .field("lake_url", &self.lake_url)
             .field("cache_bytes", &self.cache_bytes)
-            .field("catalog_url", &self.catalog_url.as_deref().map(shared::redact))
-            .field("catalog_password", &self.catalog_password.as_ref().map(|_| "***"))
+            .field(
+                "catalog_url",
+                &self.catalog_url.as_deref().map(shared::redact),
+            )
+            .field(
+                "catalog_password",
+                &self.catalog_password.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
