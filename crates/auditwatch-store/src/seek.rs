@@ -39,6 +39,7 @@ use crate::catalog::Segment;
 use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token, read_only};
+use crate::rawpage::RawReader;
 use crate::remote::Remote;
 use crate::schema::events_schema;
 use crate::scope::Scope;
@@ -529,27 +530,44 @@ pub fn lookup(
     for h in &hits {
         by_group.entry(h.group).or_default().push(h.row);
     }
+    // `raw` is read straight from its pages, each decompressed only up to the last
+    // record wanted from it (`rawpage`); the Parquet reader reads it when the file's
+    // layout is another.
     let mut stored: HashMap<(usize, usize), (String, Option<String>, String)> = HashMap::new();
+    let mut raw_reader = RawReader::new();
     for (gi, rows) in &mut by_group {
         let g = &groups[*gi];
         let o = &opened[g.segment];
         rows.sort_unstable();
         rows.dedup();
         let total = o.meta.metadata().row_group(g.index).num_rows() as usize;
-        let b = o.read(g.index, &["raw", "accountId", "source"], Some(rows), total)?;
-        let (raw, account, source) = (
-            column(&b, "raw").as_string::<i32>(),
+        let raws = raw_reader.read(
+            &o.file,
+            &o.path,
+            o.meta.metadata(),
+            g.index,
+            o.leaves["raw"],
+            rows,
+        )?;
+        let columns: &[&str] = match raws {
+            Some(_) => &["accountId", "source"],
+            None => &["raw", "accountId", "source"],
+        };
+        let b = o.read(g.index, columns, Some(rows), total)?;
+        let raws = match raws {
+            Some(r) => r,
+            None => {
+                let raw = column(&b, "raw").as_string::<i32>();
+                (0..rows.len()).map(|n| raw.value(n).to_string()).collect()
+            }
+        };
+        let (account, source) = (
             column(&b, "accountId").as_string::<i32>(),
             column(&b, "source").as_string::<i32>(),
         );
-        for (n, &r) in rows.iter().enumerate() {
+        for ((n, &r), raw) in rows.iter().enumerate().zip(raws) {
             let account = (!account.is_null(n)).then(|| account.value(n).to_string());
-            let row = (
-                raw.value(n).to_string(),
-                account,
-                source.value(n).to_string(),
-            );
-            stored.insert((*gi, r), row);
+            stored.insert((*gi, r), (raw, account, source.value(n).to_string()));
         }
     }
     let fetched = started.elapsed();
