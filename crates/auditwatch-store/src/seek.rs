@@ -28,6 +28,7 @@ use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelectionPolicy,
 };
 use datafusion::parquet::bloom_filter::Sbbf;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
@@ -75,9 +76,13 @@ struct FooterMap {
 #[derive(Debug)]
 struct Footer {
     meta: ArrowReaderMetadata,
+    leaves: Arc<Leaves>,
     bytes: usize,
     used: u64,
 }
+
+/// Leaf column index by dotted path, worked out once per footer.
+type Leaves = HashMap<String, usize>;
 
 /// Default bound of [`Footers`]: 256 MiB, the footers of ~6,000 row groups (~200 M
 /// events).
@@ -108,33 +113,50 @@ impl Footers {
         (map.entries.len(), map.bytes)
     }
 
-    fn get(&self, path: &Path, file: &File) -> Result<ArrowReaderMetadata> {
+    /// The footer of the file at `path` and its leaf columns by path, and the file
+    /// when it had to be opened (by `open`) to read the footer.
+    fn get(
+        &self,
+        path: &Path,
+        open: impl FnOnce() -> Result<File>,
+    ) -> Result<(ArrowReaderMetadata, Arc<Leaves>, Option<File>)> {
         {
             let mut map = self.lock();
             map.clock += 1;
             let now = map.clock;
             if let Some(f) = map.entries.get_mut(path) {
                 f.used = now;
-                return Ok(f.meta.clone());
+                return Ok((f.meta.clone(), f.leaves.clone(), None));
             }
         }
+        let file = open()?;
         // The offset index (where each page starts) lets a row selection skip pages;
         // the column index (per-page min/max, large for strings) would only cost parsing.
         let options = ArrowReaderOptions::new()
             .with_offset_index_policy(PageIndexPolicy::Optional)
             .with_column_index_policy(PageIndexPolicy::Skip);
         let meta =
-            ArrowReaderMetadata::load(file, options).map_err(|source| StoreError::Parquet {
+            ArrowReaderMetadata::load(&file, options).map_err(|source| StoreError::Parquet {
                 path: path.to_path_buf(),
                 source,
             })?;
-        self.insert(path, meta.clone());
-        Ok(meta)
+        let leaves: Arc<Leaves> = Arc::new(
+            meta.metadata()
+                .file_metadata()
+                .schema_descr()
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.path().string(), i))
+                .collect(),
+        );
+        self.insert(path, meta.clone(), leaves.clone());
+        Ok((meta, leaves, Some(file)))
     }
 
     /// Caches `meta`, then drops the least recently used footers (and their bloom
     /// filters) while over the limit.
-    fn insert(&self, path: &Path, meta: ArrowReaderMetadata) {
+    fn insert(&self, path: &Path, meta: ArrowReaderMetadata, leaves: Arc<Leaves>) {
         let bytes = meta.metadata().memory_size();
         let mut evicted = Vec::new();
         {
@@ -143,7 +165,15 @@ impl Footers {
             let used = map.clock;
             if let Some(old) = map
                 .entries
-                .insert(path.to_path_buf(), Footer { meta, bytes, used })
+                .insert(
+                    path.to_path_buf(),
+                    Footer {
+                        meta,
+                        leaves,
+                        bytes,
+                        used,
+                    },
+                )
             {
                 map.bytes -= old.bytes;
             }
@@ -307,18 +337,56 @@ struct Hit {
     row: usize,
 }
 
-/// One open segment file.
-struct Opened {
-    path: PathBuf,
-    file: File,
-    meta: ArrowReaderMetadata,
-    /// Leaf column index by dotted path.
-    leaves: HashMap<String, usize>,
+/// Where segment files are, to open them when first read.
+struct Place<'a> {
+    lake: &'a Path,
+    remote: Option<&'a Remote>,
+    segments: &'a [Segment],
 }
 
-impl Opened {
+impl Place<'_> {
+    /// The local copy of segment `rel` and its path.
+    fn open(&self, rel: &str) -> Result<(PathBuf, File)> {
+        let listed = || Ok(self.segments.to_vec());
+        let path = crate::remote::local_segment(self.lake, self.remote, rel, listed)?;
+        match open_segment(self.lake, &path) {
+            // A local copy of a remote segment deleted by a cache trim in between.
+            Err(StoreError::Io { source, .. })
+                if self.remote.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let path = crate::remote::local_segment(self.lake, self.remote, rel, listed)?;
+                let file = open_segment(self.lake, &path)?;
+                Ok((path, file))
+            }
+            other => Ok((path, other?)),
+        }
+    }
+}
+
+/// One segment file, opened when first read: a lookup over all history lists every
+/// segment's row groups from cached footers but reads only a few of them.
+struct Opened<'a> {
+    place: &'a Place<'a>,
+    /// The segment's path relative to the lake (catalog form).
+    rel: &'a str,
+    path: PathBuf,
+    file: std::cell::OnceCell<File>,
+    meta: ArrowReaderMetadata,
+    /// Leaf column index by dotted path.
+    leaves: Arc<Leaves>,
+}
+
+impl Opened<'_> {
+    fn file(&self) -> Result<&File> {
+        if let Some(f) = self.file.get() {
+            return Ok(f);
+        }
+        let (_, file) = self.place.open(self.rel)?;
+        Ok(self.file.get_or_init(|| file))
+    }
+
     fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>> {
-        let file = self.file.try_clone().io("open", &self.path)?;
+        let file = self.file()?.try_clone().io("open", &self.path)?;
         Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
             file,
             self.meta.clone(),
@@ -342,7 +410,13 @@ impl Opened {
             .with_projection(mask)
             .with_batch_size(wanted.max(1));
         if let Some(rows) = rows {
-            builder = builder.with_row_selection(selection(rows, total));
+            // Runs of rows, never a mask: with a mask the reader decodes every value
+            // of the row group (strings copied out of their dictionary) and then
+            // filters, which for a few thousand rows of 32 k cost more than the rest
+            // of the lookup (docs/PERFORMANCE.md).
+            builder = builder
+                .with_row_selection(selection(rows, total))
+                .with_row_selection_policy(RowSelectionPolicy::Selectors);
         }
         let reader = builder.build().map_err(|e| self.parquet_err(e))?;
         let schema = reader.schema();
@@ -392,7 +466,12 @@ pub fn lookup(
 
     // Candidate segments: in scope, overlapping the time range, holding a wanted account.
     let wanted_accounts: Option<&[String]> = (!q.accounts.is_empty()).then_some(&q.accounts);
-    let mut opened: Vec<Opened> = Vec::new();
+    let place = Place {
+        lake,
+        remote,
+        segments,
+    };
+    let mut opened: Vec<Opened<'_>> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
     let schema = events_schema();
     for s in segments {
@@ -404,33 +483,20 @@ pub fn lookup(
             continue;
         }
         let path = crate::remote::local_segment(lake, remote, &s.path, || Ok(segments.to_vec()))?;
-        let file = match open_segment(lake, &path) {
-            // A local copy of a remote segment deleted by a cache trim in between.
-            Err(StoreError::Io { source, .. })
-                if remote.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                let path =
-                    crate::remote::local_segment(lake, remote, &s.path, || Ok(segments.to_vec()))?;
-                open_segment(lake, &path)?
-            }
-            other => other?,
-        };
-        let meta = footers.get(&path, &file)?;
+        let mut opened_path = None;
+        let (meta, leaves, file) = footers.get(&path, || {
+            let (p, f) = place.open(&s.path)?;
+            opened_path = Some(p);
+            Ok(f)
+        })?;
         if meta.schema().fields() != schema.fields() {
             return Ok(None);
         }
-        let leaves = meta
-            .metadata()
-            .file_metadata()
-            .schema_descr()
-            .columns()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.path().string(), i))
-            .collect();
         let o = Opened {
-            path,
-            file,
+            place: &place,
+            rel: &s.path,
+            path: opened_path.unwrap_or(path),
+            file: file.map(std::cell::OnceCell::from).unwrap_or_default(),
             meta,
             leaves,
         };
@@ -535,20 +601,23 @@ pub fn lookup(
     // layout is another.
     let mut stored: HashMap<(usize, usize), (String, Option<String>, String)> = HashMap::new();
     let mut raw_reader = RawReader::new();
+    let mut raw_time = std::time::Duration::ZERO;
     for (gi, rows) in &mut by_group {
         let g = &groups[*gi];
         let o = &opened[g.segment];
         rows.sort_unstable();
         rows.dedup();
         let total = o.meta.metadata().row_group(g.index).num_rows() as usize;
+        let raw_started = std::time::Instant::now();
         let raws = raw_reader.read(
-            &o.file,
+            o.file()?,
             &o.path,
             o.meta.metadata(),
             g.index,
             o.leaves["raw"],
             rows,
         )?;
+        raw_time += raw_started.elapsed();
         let columns: &[&str] = match raws {
             Some(_) => &["accountId", "source"],
             None => &["raw", "accountId", "source"],
@@ -594,6 +663,7 @@ pub fn lookup(
         list_us = listed.as_micros() as u64,
         search_us = (searched - listed).as_micros() as u64,
         fetch_us = (fetched - searched).as_micros() as u64,
+        fetch_raw_us = raw_time.as_micros() as u64,
         rebuild_us = (started.elapsed() - fetched).as_micros() as u64,
         "direct lookup"
     );
