@@ -99,8 +99,7 @@ impl RawReader {
             let loc = &pages[p];
             let mut bytes = vec![0u8; usize::try_from(loc.compressed_page_size).unwrap_or(0)];
             let offset = u64::try_from(loc.offset).unwrap_or(0);
-            file.read_exact_at(&mut bytes, offset)
-                .io("read", path)?;
+            file.read_exact_at(&mut bytes, offset).io("read", path)?;
             match self.page(&bytes, compressed, &wanted) {
                 Ok(Some(values)) => out.extend(values),
                 Ok(None) => return Ok(None),
@@ -144,7 +143,8 @@ impl RawReader {
         let mut out = Vec::with_capacity(wanted.len());
         let length = |r: &mut dyn Read| -> std::result::Result<u64, String> {
             let mut n = [0u8; 4];
-            r.read_exact(&mut n).map_err(|e| format!("value length: {e}"))?;
+            r.read_exact(&mut n)
+                .map_err(|e| format!("value length: {e}"))?;
             let n = u64::from(u32::from_le_bytes(n));
             if n > limit {
                 return Err(format!("a value of {n} bytes in a page of {limit}"));
@@ -438,15 +438,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let all = values(2000);
         for (version, compression) in [
-            (WriterVersion::PARQUET_1_0, Compression::ZSTD(ZstdLevel::try_new(3).unwrap())),
-            (WriterVersion::PARQUET_2_0, Compression::ZSTD(ZstdLevel::try_new(3).unwrap())),
+            (
+                WriterVersion::PARQUET_1_0,
+                Compression::ZSTD(ZstdLevel::try_new(3).unwrap()),
+            ),
+            (
+                WriterVersion::PARQUET_2_0,
+                Compression::ZSTD(ZstdLevel::try_new(3).unwrap()),
+            ),
             (WriterVersion::PARQUET_1_0, Compression::UNCOMPRESSED),
         ] {
-            let path = dir.path().join(format!("{version:?}-{compression:?}.parquet"));
+            let path = dir
+                .path()
+                .join(format!("{version:?}-{compression:?}.parquet"));
             write(&path, &all, props(version, compression));
             let file = File::open(&path).unwrap();
             let m = meta(&file);
-            let pages = m.metadata().offset_index().unwrap()[0][0].page_locations().len();
+            let pages = m.metadata().offset_index().unwrap()[0][0]
+                .page_locations()
+                .len();
             assert!(pages > 10, "{pages} pages: the test wants many");
             let mut reader = RawReader::new();
             let mut start = 0;
@@ -461,7 +471,11 @@ mod tests {
                         .unwrap()
                         .expect("the writer's layout");
                     let want: Vec<&String> = rows.iter().map(|r| &all[start + r]).collect();
-                    assert_eq!(got.iter().collect::<Vec<_>>(), want, "{version:?} {compression:?} rg {rg}");
+                    assert_eq!(
+                        got.iter().collect::<Vec<_>>(),
+                        want,
+                        "{version:?} {compression:?} rg {rg}"
+                    );
                 }
                 start += n;
             }
@@ -560,7 +574,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.parquet");
         let all = values(300);
-        write(&path, &all, props(WriterVersion::PARQUET_1_0, Compression::ZSTD(ZstdLevel::default())));
+        write(
+            &path,
+            &all,
+            props(
+                WriterVersion::PARQUET_1_0,
+                Compression::ZSTD(ZstdLevel::default()),
+            ),
+        );
         let file = File::open(&path).unwrap();
         let m = meta(&file);
         let loc = m.metadata().offset_index().unwrap()[0][0].page_locations()[1].clone();
@@ -573,7 +594,10 @@ mod tests {
             .read(&file, &path, m.metadata(), 0, 0, &[first + 1])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("d.parquet") && err.contains("raw page"), "{err}");
+        assert!(
+            err.contains("d.parquet") && err.contains("raw page"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -581,7 +605,9 @@ mod tests {
         // type 0, sizes 10 and 7, DataPageHeader{num_values 2, encoding PLAIN(0),
         // def RLE(3), rep RLE(3), statistics{max binary "ab"}}.
         let mut b = vec![0x15, 0x00, 0x15, 20, 0x15, 14, 0x2c];
-        b.extend([0x15, 4, 0x15, 0, 0x15, 6, 0x15, 6, 0x1c, 0x18, 2, b'a', b'b', 0, 0, 0]);
+        b.extend([
+            0x15, 4, 0x15, 0, 0x15, 6, 0x15, 6, 0x1c, 0x18, 2, b'a', b'b', 0, 0, 0,
+        ]);
         let h = Head::parse(&b).unwrap();
         assert_eq!(
             h,

@@ -163,18 +163,15 @@ impl Footers {
             let mut map = self.lock();
             map.clock += 1;
             let used = map.clock;
-            if let Some(old) = map
-                .entries
-                .insert(
-                    path.to_path_buf(),
-                    Footer {
-                        meta,
-                        leaves,
-                        bytes,
-                        used,
-                    },
-                )
-            {
+            if let Some(old) = map.entries.insert(
+                path.to_path_buf(),
+                Footer {
+                    meta,
+                    leaves,
+                    bytes,
+                    used,
+                },
+            ) {
                 map.bytes -= old.bytes;
             }
             map.bytes += bytes;
