@@ -542,31 +542,28 @@ mod tests {
     #[test]
     fn other_layouts_are_left_to_the_parquet_reader() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dict.parquet");
         let repeated: Vec<String> = (0..500).map(|i| format!("v{}", i % 4)).collect();
-        let p = WriterProperties::builder()
-            .set_dictionary_enabled(true)
-            .set_compression(Compression::SNAPPY)
-            .build();
-        write(&path, &repeated, p);
-        let file = File::open(&path).unwrap();
-        let m = meta(&file);
-        let got = RawReader::new()
-            .read(&file, &path, m.metadata(), 0, 0, &[3])
-            .unwrap();
-        assert!(got.is_none(), "snappy is not read here");
-        let path = dir.path().join("dict-zstd.parquet");
-        let p = WriterProperties::builder()
-            .set_dictionary_enabled(true)
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .build();
-        write(&path, &repeated, p);
-        let file = File::open(&path).unwrap();
-        let m = meta(&file);
-        let got = RawReader::new()
-            .read(&file, &path, m.metadata(), 0, 0, &[3])
-            .unwrap();
-        assert!(got.is_none(), "dictionary-encoded pages are not read here");
+        for (name, compression, why) in [
+            ("snappy", Compression::SNAPPY, "snappy is not read here"),
+            (
+                "zstd",
+                Compression::ZSTD(ZstdLevel::default()),
+                "dictionary-encoded pages are not read here",
+            ),
+        ] {
+            let path = dir.path().join(format!("dict-{name}.parquet"));
+            let p = WriterProperties::builder()
+                .set_dictionary_enabled(true)
+                .set_compression(compression)
+                .build();
+            write(&path, &repeated, p);
+            let file = File::open(&path).unwrap();
+            let m = meta(&file);
+            let got = RawReader::new()
+                .read(&file, &path, m.metadata(), 0, 0, &[3])
+                .unwrap();
+            assert!(got.is_none(), "{why}");
+        }
     }
 
     #[test]
