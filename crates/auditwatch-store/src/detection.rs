@@ -423,9 +423,14 @@ impl Catalog {
     }
 
     fn done_ids(&self) -> Result<Vec<i64>> {
+        self.segment_ids("detect_done")
+    }
+
+    /// The segment ids listed in this catalog's `table` (`detect_queue`, `detect_done`).
+    fn segment_ids<C: FromIterator<i64>>(&self, table: &'static str) -> Result<C> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT segment_id FROM detect_done")
+            .prepare_cached(&format!("SELECT segment_id FROM {table}"))
             .map_err(self.err())?;
         stmt.query_map([], |r| r.get(0))
             .map_err(self.err())?
@@ -460,14 +465,7 @@ impl Catalog {
         if let Some(shared) = &self.shared {
             return Ok(shared.queued_ids()?.into_iter().collect());
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT segment_id FROM detect_queue")
-            .map_err(self.err())?;
-        stmt.query_map([], |r| r.get(0))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.err())
+        self.segment_ids("detect_queue")
     }
 
     /// Records what detection found in some queued segments and takes them off the

@@ -83,12 +83,22 @@ impl RawReader {
         while i < rows.len() {
             let row = rows[i] as i64;
             if row >= total {
-                return Err(corrupt(path, 0, &format!("row {row} of {total}")));
+                return Err(bad(
+                    path,
+                    &format!("row group {rg}"),
+                    &format!("no row {row} in {total}"),
+                ));
             }
             let p = pages
                 .partition_point(|l| l.first_row_index <= row)
                 .checked_sub(1)
-                .ok_or_else(|| corrupt(path, 0, "offset index starts after row 0"))?;
+                .ok_or_else(|| {
+                    bad(
+                        path,
+                        &format!("row group {rg}"),
+                        "offset index starts after row 0",
+                    )
+                })?;
             let first = pages[p].first_row_index;
             let end = pages.get(p + 1).map_or(total, |l| l.first_row_index);
             let n = rows[i..].partition_point(|&r| (r as i64) < end);
@@ -103,7 +113,7 @@ impl RawReader {
             match self.page(&bytes, compressed, &wanted) {
                 Ok(Some(values)) => out.extend(values),
                 Ok(None) => return Ok(None),
-                Err(why) => return Err(corrupt(path, offset, &why)),
+                Err(why) => return Err(bad(path, &format!("raw page at byte {offset}"), &why)),
             }
             i += n;
         }
@@ -189,10 +199,11 @@ impl std::fmt::Debug for RawReader {
     }
 }
 
-fn corrupt(path: &Path, offset: u64, why: &str) -> StoreError {
+/// An error reading `path` at `at` (a row group, a page) for `why`.
+fn bad(path: &Path, at: &str, why: &str) -> StoreError {
     StoreError::Parquet {
         path: path.to_path_buf(),
-        source: ParquetError::General(format!("raw page at byte {offset}: {why}")),
+        source: ParquetError::General(format!("{at}: {why}")),
     }
 }
 

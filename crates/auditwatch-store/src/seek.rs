@@ -342,21 +342,25 @@ struct Place<'a> {
 }
 
 impl Place<'_> {
-    /// The local copy of segment `rel` and its path.
-    fn open(&self, rel: &str) -> Result<(PathBuf, File)> {
-        let listed = || Ok(self.segments.to_vec());
-        let path = crate::remote::local_segment(self.lake, self.remote, rel, listed)?;
-        match open_segment(self.lake, &path) {
+    /// The local copy of segment `rel` at `path` (as [`Self::local`] gave it), and the
+    /// path it was opened at.
+    fn open(&self, rel: &str, path: &Path) -> Result<(PathBuf, File)> {
+        match open_segment(self.lake, path) {
             // A local copy of a remote segment deleted by a cache trim in between.
             Err(StoreError::Io { source, .. })
                 if self.remote.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
             {
-                let path = crate::remote::local_segment(self.lake, self.remote, rel, listed)?;
+                let path = self.local(rel)?;
                 let file = open_segment(self.lake, &path)?;
                 Ok((path, file))
             }
-            other => Ok((path, other?)),
+            other => Ok((path.to_path_buf(), other?)),
         }
+    }
+
+    /// Where segment `rel` is read from here (fetched first when remote).
+    fn local(&self, rel: &str) -> Result<PathBuf> {
+        crate::remote::local_segment(self.lake, self.remote, rel, || Ok(self.segments.to_vec()))
     }
 }
 
@@ -378,7 +382,7 @@ impl Opened<'_> {
         if let Some(f) = self.file.get() {
             return Ok(f);
         }
-        let (_, file) = self.place.open(self.rel)?;
+        let (_, file) = self.place.open(self.rel, &self.path)?;
         Ok(self.file.get_or_init(|| file))
     }
 
@@ -479,10 +483,10 @@ pub fn lookup(
         {
             continue;
         }
-        let path = crate::remote::local_segment(lake, remote, &s.path, || Ok(segments.to_vec()))?;
+        let path = place.local(&s.path)?;
         let mut opened_path = None;
         let (meta, leaves, file) = footers.get(&path, || {
-            let (p, f) = place.open(&s.path)?;
+            let (p, f) = place.open(&s.path, &path)?;
             opened_path = Some(p);
             Ok(f)
         })?;
