@@ -463,6 +463,20 @@ impl Pattern {
         eval(&self.expr, event, true)
     }
 
+    /// Whether `event` matches when it holds only some of the record's fields: those
+    /// whose selector `known` accepts (the steps as [`Pattern::fields`] gives them)
+    /// are as in the record, the others could hold anything. `Some` when the known
+    /// fields decide it, `None` when the others could still tip it. `loose_nulls`
+    /// as [`Pattern::may_match`] (`true`) or [`Pattern::matches`].
+    pub fn judge(
+        &self,
+        event: &Value,
+        known: &dyn Fn(&[Option<&str>]) -> bool,
+        loose_nulls: bool,
+    ) -> Option<bool> {
+        judge(&self.expr, event, known, loose_nulls)
+    }
+
     /// Whether a test tells an explicit `null` from an absent field (`IS NULL`,
     /// `NOT EXISTS`).
     pub fn tells_null_from_absent(&self) -> bool {
@@ -505,6 +519,43 @@ fn eval(e: &Expr, event: &Value, loose_nulls: bool) -> bool {
             resolve(event, steps).is_none_or(Value::is_null)
         }
         Expr::Term(steps, test) => term(resolve(event, steps), test),
+    }
+}
+
+fn judge(
+    e: &Expr,
+    event: &Value,
+    known: &dyn Fn(&[Option<&str>]) -> bool,
+    loose_nulls: bool,
+) -> Option<bool> {
+    match e {
+        // Three-valued: a false side decides `&&`, a true side `||`.
+        Expr::And(a, b) => match judge(a, event, known, loose_nulls) {
+            Some(false) => Some(false),
+            left => match (left, judge(b, event, known, loose_nulls)) {
+                (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+        },
+        Expr::Or(a, b) => match judge(a, event, known, loose_nulls) {
+            Some(true) => Some(true),
+            left => match (left, judge(b, event, known, loose_nulls)) {
+                (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+        },
+        Expr::Term(steps, _) => {
+            let path: Vec<Option<&str>> = steps
+                .iter()
+                .map(|s| match s {
+                    Step::Key(k) => Some(k.as_str()),
+                    Step::Index(_) => None,
+                })
+                .collect();
+            known(&path).then(|| eval(e, event, loose_nulls))
+        }
     }
 }
 
@@ -612,6 +663,50 @@ mod tests {
         assert!(!wildcard("a*b*c", "aXXcYYb"));
         assert!(!wildcard("ab*ba", "aba"));
         assert!(wildcard("*", ""));
+    }
+
+    #[test]
+    fn judging_on_some_fields_decides_only_what_they_decide() {
+        // CIS 4.1 as CIS 3.0 writes it: `||`-ed `!=` terms.
+        let p = Pattern::parse(
+            r#"{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") || ($.sourceIPAddress != "delivery.logs.amazonaws.com") || ($.eventName != "HeadBucket") }"#,
+        )
+        .unwrap();
+        let known = |path: &[Option<&str>]| matches!(path, [Some("eventName" | "errorCode")]);
+        let judge = |v: Value| p.judge(&v, &known, false);
+        assert_eq!(
+            judge(serde_json::json!({"eventName": "GetObject"})),
+            Some(true)
+        );
+        assert_eq!(judge(serde_json::json!({"eventName": "HeadBucket"})), None);
+        assert_eq!(
+            judge(serde_json::json!({"eventName": "HeadBucket", "errorCode": "AccessDenied"})),
+            Some(true)
+        );
+        let p = Pattern::parse(
+            r#"{ $.eventName = "ConsoleLogin" && $.errorMessage = "Failed authentication" }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.judge(
+                &serde_json::json!({"eventName": "GetObject"}),
+                &known,
+                false
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            p.judge(
+                &serde_json::json!({"eventName": "ConsoleLogin"}),
+                &known,
+                false
+            ),
+            None
+        );
+        // Every field known: the same as matching.
+        let all = |_: &[Option<&str>]| true;
+        let r = serde_json::json!({"eventName": "ConsoleLogin", "errorMessage": "Failed authentication"});
+        assert_eq!(p.judge(&r, &all, false), Some(true));
     }
 
     #[test]

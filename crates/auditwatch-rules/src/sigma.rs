@@ -33,6 +33,7 @@ use serde_json::Value;
 use yaml_serde::Value as Yaml;
 
 use crate::correlate::{Correlation, Firing, Input, Kind, Op, Windows};
+use crate::sieve::{self, Sieve};
 use crate::sigma_legacy;
 
 /// What every alert of a rule says about it.
@@ -100,6 +101,10 @@ pub struct SigmaSet {
     /// Every field the rules and correlations read (dotted, as Sigma names them);
     /// `None` when one searches the whole record (keywords) or scopes into arrays.
     fields: Option<std::collections::BTreeSet<String>>,
+    /// Per rule: the fields it reads (`None` as above) and its sieve.
+    reads: Vec<(Option<std::collections::BTreeSet<String>>, Sieve)>,
+    /// Per rule: its place among the engine's compiled rules.
+    compiled: Vec<usize>,
 }
 
 /// Adds the fields a detection reads to `out`; `false` when it reads the record in
@@ -470,6 +475,8 @@ impl SigmaSet {
             windows: Vec::new(),
             feeds: Vec::new(),
             fields: Some(std::collections::BTreeSet::new()),
+            reads: Vec::new(),
+            compiled: Vec::new(),
         };
         let mut errors = all.errors;
         let names = set.add_rules(all.rules, &mut errors);
@@ -496,15 +503,22 @@ impl SigmaSet {
                 errors.push(m.error(e.to_string()));
                 continue;
             }
-            if let Some(fields) = &mut self.fields
-                && !rule
-                    .detection
-                    .named
-                    .values()
-                    .all(|d| detection_fields(d, fields))
-            {
-                self.fields = None;
+            let mut own = std::collections::BTreeSet::new();
+            let own = rule
+                .detection
+                .named
+                .values()
+                .all(|d| detection_fields(d, &mut own))
+                .then_some(own);
+            match (&mut self.fields, &own) {
+                (Some(all), Some(own)) => all.extend(own.iter().cloned()),
+                _ => self.fields = None,
             }
+            self.compiled.push(self.engine.rules().len() - 1);
+            self.reads.push((
+                own,
+                sieve::of_sigma(&rule.detection.named, &rule.detection.conditions),
+            ));
             let i = self.rules.len();
             self.by_result.insert(key, i);
             for n in [rule.id, rule.name].into_iter().flatten() {
@@ -609,12 +623,50 @@ impl SigmaSet {
             .collect()
     }
 
+    /// Whether one rule matches a record (as [`SigmaSet::matches`] lists it).
+    pub fn matches_rule(&self, m: RuleMatch, record: &Value) -> bool {
+        let rule = &self.engine.rules()[self.compiled[m.0]];
+        rsigma_eval::evaluate_rule(rule, &Record(JsonEvent::borrow(record))).is_some()
+    }
+
+    /// Whether one rule matches a record handed out field by field (for a rule
+    /// whose [`SigmaSet::rule_fields`] are all [`viewable`]).
+    pub fn matches_view(&self, m: RuleMatch, view: &dyn FieldView) -> bool {
+        let rule = &self.engine.rules()[self.compiled[m.0]];
+        rsigma_eval::evaluate_rule(rule, &view::ViewEvent(view)).is_some()
+    }
+
     /// Every field its rules and correlations read, dotted as Sigma names them;
     /// `None` when a rule reads the record as a whole (keyword searches).
     pub fn fields(&self) -> Option<Vec<&str>> {
         self.fields
             .as_ref()
             .map(|f| f.iter().map(String::as_str).collect())
+    }
+
+    /// The fields one rule reads (dotted, as Sigma names them); `None` when it
+    /// searches the whole record (keywords) or scopes into arrays.
+    pub fn rule_fields(&self, m: RuleMatch) -> Option<&std::collections::BTreeSet<String>> {
+        self.reads[m.0].0.as_ref()
+    }
+
+    /// A necessary condition for one rule to match ([`crate::sieve`]).
+    pub fn sieve(&self, m: RuleMatch) -> &Sieve {
+        &self.reads[m.0].1
+    }
+
+    /// The fields correlations read of their rules' matches (`group-by`, `field`).
+    pub fn correlation_fields(&self) -> impl Iterator<Item = &str> {
+        self.correlations
+            .iter()
+            .flat_map(|c| c.group_by.iter().chain(&c.field))
+            .map(String::as_str)
+    }
+
+    /// Whether a rule's matches feed a correlation (which reads group-by fields of
+    /// the record, see [`SigmaSet::inputs`]).
+    pub fn feeds_correlation(&self, m: RuleMatch) -> bool {
+        !self.feeds[m.0].is_empty()
     }
 
     /// Empty windows for this set's correlations.
@@ -735,3 +787,6 @@ pub fn load_one(origin: &str, text: &str) -> (SigmaSet, Vec<SigmaError>) {
 
 #[cfg(test)]
 mod tests;
+mod view;
+
+pub use view::{FieldView, viewable};

@@ -12,7 +12,7 @@
 //! where CloudTrail writes a string (the lenient reader keeps its text). CloudTrail
 //! writes neither.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StructArray};
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::prelude::ident;
 use futures::StreamExt;
@@ -208,7 +208,64 @@ fn to_json(col: &dyn Array, i: usize, payload: bool) -> Option<Value> {
     })
 }
 
+/// A string leaf of a batch's column — a string column, or a string inside structs
+/// — read row by row without building the record.
+#[derive(Debug, Clone, Copy)]
+pub struct Leaf<'a> {
+    /// The structs above the leaf (a null struct is an absent leaf).
+    parents: [Option<&'a StructArray>; 4],
+    leaf: &'a StringArray,
+}
+
+impl<'a> Leaf<'a> {
+    /// Row `i`'s value; `None` when it or a struct above it is null.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        if self.parents.iter().flatten().any(|p| p.is_null(i)) || self.leaf.is_null(i) {
+            return None;
+        }
+        Some(self.leaf.value(i))
+    }
+}
+
 impl ScanBatch {
+    /// The string leaf at a dotted path (`eventName`, `userIdentity.type`) of a field
+    /// this batch read; `None` when it read no such field, or the path ends
+    /// elsewhere than at a string the record has as a string (a payload column and
+    /// the struct leaves holding an object's JSON are objects in the record), or
+    /// more than four structs down.
+    pub fn leaf(&self, dotted: &str) -> Option<Leaf<'_>> {
+        let mut steps = dotted.split('.');
+        let first = steps.next()?;
+        if PAYLOAD_COLUMNS.contains(&first)
+            || dotted.split('.').any(|s| JSON_TEXT_LEAVES.contains(&s))
+        {
+            return None;
+        }
+        let (_, top) = self.fields.iter().find(|(w, _)| w.name == first)?;
+        let mut col: &dyn Array = top.as_ref();
+        let mut parents = [None; 4];
+        for (depth, step) in steps.enumerate() {
+            let st = col.as_struct_opt()?;
+            *parents.get_mut(depth)? = Some(st);
+            col = st.column_by_name(step)?.as_ref();
+        }
+        Some(Leaf {
+            parents,
+            leaf: col.as_string_opt::<i32>()?,
+        })
+    }
+
+    /// The same rows with only the timeline's columns (what a line shows), for
+    /// keeping while the fields read for matching are let go.
+    pub fn timeline(&self) -> Self {
+        Self {
+            time: self.time.clone(),
+            strings: self.strings.clone(),
+            raw: None,
+            fields: Vec::new(),
+        }
+    }
+
     fn new(batch: &datafusion::arrow::array::RecordBatch, read: &Read) -> Self {
         let s = |i: usize| batch.column(i).as_string::<i32>().clone();
         let (raw, fields) = match read {
@@ -257,6 +314,14 @@ impl ScanBatch {
         }
     }
 
+    /// Row `i`'s top-level field `name` as [`ScanBatch::record`] has it (`None`
+    /// when absent there, or not read).
+    pub fn field(&self, name: &str, i: usize) -> Option<Value> {
+        let (w, col) = self.fields.iter().find(|(w, _)| w.name == name)?;
+        let paths: Vec<&[String]> = w.paths.iter().map(Vec::as_slice).collect();
+        to_json_part(col.as_ref(), i, PAYLOAD_COLUMNS.contains(&name), &paths)
+    }
+
     /// Row `i` as JSON: the record parsed from its text, or (reading fields) an
     /// object of the fields read; `None` when the text is not JSON.
     pub fn record(&self, i: usize) -> Option<Value> {
@@ -264,10 +329,8 @@ impl ScanBatch {
             Some(raw) => serde_json::from_str(raw.value(i)).ok(),
             None => {
                 let mut m = Map::new();
-                for (w, col) in &self.fields {
-                    let paths: Vec<&[String]> = w.paths.iter().map(Vec::as_slice).collect();
-                    let payload = PAYLOAD_COLUMNS.contains(&w.name.as_str());
-                    if let Some(v) = to_json_part(col.as_ref(), i, payload, &paths) {
+                for (w, _) in &self.fields {
+                    if let Some(v) = self.field(&w.name, i) {
                         m.insert(w.name.clone(), v);
                     }
                 }

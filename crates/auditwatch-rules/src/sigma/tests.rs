@@ -308,3 +308,78 @@ fn placeholders_expand_from_configuration() {
     assert!(titles(&set, &login("AU")).is_empty());
     assert_eq!(titles(&set, &login("KP")).len(), 1);
 }
+
+/// A record as JSON handed out field by field, as a column store would.
+struct JsonView<'a>(&'a Value);
+
+impl FieldView for JsonView<'_> {
+    fn text(&self, dotted: &str) -> Option<Option<&str>> {
+        let mut v = self.0;
+        for k in dotted.split('.') {
+            v = v.get(k)?;
+        }
+        v.as_str().map(Some)
+    }
+
+    fn top(&self, name: &str) -> Option<Value> {
+        self.0.get(name).cloned()
+    }
+}
+
+#[test]
+fn one_rule_on_a_view_and_every_sieve_agree_with_the_whole_set() {
+    let Some(rules) = corpus("rules/cloud/aws/cloudtrail") else {
+        return;
+    };
+    let (set, _) = SigmaSet::load(&rules, &Placeholders::new());
+    let records = [
+        json!({"eventSource": "s3.amazonaws.com", "eventName": "ListBuckets",
+            "eventType": "AwsApiCall", "userIdentity": {"type": "Root"}}),
+        json!({"eventSource": "s3.amazonaws.com", "eventName": "PutBucketVersioning",
+            "requestParameters": {"bucketName": "b", "VersioningConfiguration": {"Status": "Suspended"}}}),
+        json!({"eventSource": "iam.amazonaws.com", "eventName": "UpdateLoginProfile",
+            "userIdentity": {"arn": "arn:aws:iam::1:user/mallory"},
+            "requestParameters": {"userName": "alice"}}),
+        json!({"eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+            "sourceIPAddress": "198.51.100.7",
+            "userIdentity": {"arn": "arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1"}}),
+        json!({"eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+            "userAgent": "TruffleHog v3", "userIdentity": {"type": "AssumedRole",
+            "sessionContext": {"sessionIssuer": {"type": "Role"}}}}),
+        json!({"eventSource": "lambda.amazonaws.com", "eventName": "UpdateFunctionConfiguration20150331v2",
+            "requestParameters": {"layers": ["arn:aws:lambda:us-east-1:1:layer:x:1"]}}),
+        json!({"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+            "responseElements": {"ConsoleLogin": "Success"},
+            "additionalEventData": {"MFAUsed": "No"}}),
+        json!({"eventName": "deletebucket"}),
+    ];
+    let mut matched = 0;
+    for record in &records {
+        let view = JsonView(record);
+        let all = set.matches(record);
+        for j in 0..set.rule_count() {
+            let m = RuleMatch(j);
+            let title = &set.rule(m).title;
+            assert_eq!(set.matches_rule(m, record), all.contains(&m), "{title}");
+            if all.contains(&m) {
+                matched += 1;
+                let get = |f: &str| view.text(f).flatten();
+                assert!(
+                    set.sieve(m).admits(get),
+                    "{title}: its sieve refuses {record}"
+                );
+            }
+            if set
+                .rule_fields(m)
+                .is_some_and(|f| f.iter().all(|f| viewable(f)))
+            {
+                assert_eq!(
+                    set.matches_view(m, &view),
+                    all.contains(&m),
+                    "{title} on {record}"
+                );
+            }
+        }
+    }
+    assert!(matched >= 8, "{matched}");
+}

@@ -15,23 +15,29 @@
 //! in does not matter. A correlation that fires is one line: the event that completed
 //! its window, with the measure and group in the title.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use auditwatch_detect::config::load_rules;
-use auditwatch_rules::correlate::Input;
 use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::Rule;
 use auditwatch_rules::sigma::{RuleMatch, SigmaSet};
 use auditwatch_store::Scope;
-use auditwatch_store::scan::{FieldSource, Read, ScanBatch, Step, Wanted, field_source};
-use serde_json::{Value, json};
+use auditwatch_store::scan::{Read, ScanBatch};
+use serde_json::Value;
+
+use timeline::{COLUMNS, Ev, Hit, Meta, Row};
+use triage::{Found, Plan, Worker};
 
 use super::{Outcome, format_or_default, open_existing_store, runtime};
 use crate::config::Config;
 use crate::output::{Format, RowWriter};
+
+mod timeline;
+mod triage;
 
 #[derive(Debug, clap::Args)]
 pub struct HuntArgs {
@@ -117,24 +123,13 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             });
         }
     }
-    let (read, why) = if args.exact_text {
-        (Read::Raw, "--exact-text".to_string())
-    } else {
-        read_for(&rules, sigma.as_ref())
-    };
-    let typed = !matches!(read, Read::Raw);
-    let plan = Plan {
-        rules: &rules,
-        sigma: sigma.as_ref(),
-        unsure: rules
-            .iter()
-            .map(|r| typed && r.pattern.tells_null_from_absent())
-            .collect(),
-        read,
-    };
+    let plan = Plan::new(&rules, sigma.as_ref(), args.exact_text);
     match &plan.read {
-        Read::Raw => eprintln!("reading each record's exact text: {why}"),
-        Read::Fields(_) => eprintln!("reading typed columns, not each record's text: {why}"),
+        Read::Raw => eprintln!("reading each record's exact text: {}", plan.why),
+        Read::Fields(_) => eprintln!(
+            "reading typed columns, not each record's text: {}",
+            plan.why
+        ),
     }
     let days = days_between(&store, start, end)?;
     let columns: Vec<String> = COLUMNS.map(String::from).to_vec();
@@ -145,21 +140,35 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let (mut scanned, mut unparsed) = (0u64, 0u64);
     let rt = runtime()?;
     for (lo, hi) in days {
-        let (n, found) = scan(&rt, &store, lo, hi, &plan)?;
+        let (n, day, mut found) = scan(&rt, &store, lo, hi, &plan)?;
         scanned += n;
+        let confirmed = confirm(&rt, &store, lo, hi, &rules, &day, &found.unsure)?;
+        found.hits.extend(confirmed);
+        if let Some(sigma) = &sigma {
+            let on_text = std::mem::take(&mut found.on_text);
+            found.extend(on_text_of(
+                &rt,
+                &store,
+                lo,
+                hi,
+                sigma,
+                rules.len(),
+                &day,
+                on_text,
+            )?);
+        }
         unparsed += found.unparsed;
         let mut hits = found.hits;
-        hits.extend(confirm(&rt, &store, lo, hi, &rules, found.unsure)?);
         if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
             // Workers finish in any order: sorted, ties in time break the same way
             // on every run.
             let mut inputs = found.inputs;
             inputs.sort_by(|a, b| {
-                (a.time_us, a.correlation, a.rule, &a.tag.event_id).cmp(&(
+                (a.time_us, a.correlation, a.rule, &a.tag.event_id()).cmp(&(
                     b.time_us,
                     b.correlation,
                     b.rule,
-                    &b.tag.event_id,
+                    &b.tag.event_id(),
                 ))
             });
             for i in inputs {
@@ -175,24 +184,15 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
                         author: c.author.clone(),
                     });
                     hits.push(Hit {
-                        rule: metas.len() - 1,
-                        row: last.clone(),
+                        rule: (metas.len() - 1) as u32,
+                        ev: Ev::Kept(last.clone()),
                     });
                 }
             }
             // Windows that no later day can complete.
             windows.forget_before(hi.saturating_sub(sigma.longest_span_us()));
         }
-        hits.sort_by(|a, b| {
-            (a.row.time_us, &metas[a.rule].id, &a.row.event_id).cmp(&(
-                b.row.time_us,
-                &metas[b.rule].id,
-                &b.row.event_id,
-            ))
-        });
-        for h in &hits {
-            writer.write(&h.to_map(&metas[h.rule]))?;
-        }
+        timeline::write_day(&mut writer, &metas, &day, hits)?;
     }
     let matches = writer.written();
     writer.finish()?;
@@ -214,165 +214,6 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
-}
-
-/// The timeline's columns.
-const COLUMNS: [&str; 10] = [
-    "time",
-    "rule",
-    "level",
-    "account",
-    "user",
-    "eventName",
-    "sourceIPAddress",
-    "eventID",
-    "title",
-    "author",
-];
-
-/// What a line says of its rule (correlation lines carry their measure in the title).
-struct Meta {
-    id: String,
-    title: String,
-    level: String,
-    author: Option<String>,
-}
-
-/// What a line says of its event, shared by every rule that matched it.
-#[derive(Debug)]
-struct Row {
-    time_us: i64,
-    account: Option<String>,
-    user: Option<String>,
-    event_name: Option<String>,
-    source_ip: Option<String>,
-    event_id: Option<String>,
-}
-
-impl Row {
-    fn of(e: &auditwatch_store::scan::Scanned<'_>) -> Self {
-        let own = |s: Option<&str>| s.map(str::to_string);
-        Self {
-            time_us: e.time_us,
-            account: own(e.account_id),
-            user: own(e.username),
-            event_name: own(e.event_name),
-            source_ip: own(e.source_ip),
-            event_id: own(e.event_id),
-        }
-    }
-}
-
-/// One timeline line: a rule (index into the metas) and its event.
-struct Hit {
-    rule: usize,
-    row: Arc<Row>,
-}
-
-impl Hit {
-    fn to_map(&self, m: &Meta) -> serde_json::Map<String, Value> {
-        let r = &self.row;
-        let time = chrono::DateTime::from_timestamp_micros(r.time_us)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        let v = json!({
-            "time": time, "rule": m.id, "level": m.level, "account": r.account,
-            "user": r.user, "eventName": r.event_name, "sourceIPAddress": r.source_ip,
-            "eventID": r.event_id, "title": m.title, "author": m.author,
-        });
-        match v {
-            Value::Object(o) => o,
-            _ => unreachable!("json! of an object"),
-        }
-    }
-}
-
-/// The rules a scan runs: filter patterns first, then Sigma rules (their metas in
-/// that order), and what it reads of each record.
-struct Plan<'a> {
-    rules: &'a [Rule],
-    sigma: Option<&'a SigmaSet>,
-    read: Read,
-    /// Per pattern rule: reading typed columns, it can only say "may match"
-    /// (it tells `null` from absent).
-    unsure: Vec<bool>,
-}
-
-/// Only the fields the rules read, from the typed columns, when each is kept there
-/// as written ([`field_source`]); else every record's exact text, with the reason.
-/// (Typed columns do not tell an explicit `null` from an absent field: patterns
-/// that do are decided on the exact text of the records they may match, see
-/// [`confirm`].)
-fn read_for(rules: &[Rule], sigma: Option<&SigmaSet>) -> (Read, String) {
-    let mut top: std::collections::BTreeMap<String, Vec<Vec<String>>> = Default::default();
-    let mut paths: Vec<(String, Vec<Step<'_>>)> = Vec::new();
-    for r in rules {
-        for (path, _) in r.pattern.fields() {
-            let name = path
-                .iter()
-                .map(|s| s.unwrap_or("[]"))
-                .collect::<Vec<_>>()
-                .join(".");
-            paths.push((
-                name,
-                path.iter()
-                    .map(|s| s.map_or(Step::Index, Step::Key))
-                    .collect(),
-            ));
-        }
-    }
-    if let Some(sigma) = sigma {
-        let Some(fields) = sigma.fields() else {
-            return (
-                Read::Raw,
-                "a Sigma rule searches whole records (keywords)".into(),
-            );
-        };
-        paths.extend(
-            fields
-                .into_iter()
-                .map(|f| (f.to_string(), f.split('.').map(Step::Key).collect())),
-        );
-    }
-    for (name, steps) in &paths {
-        match (field_source(steps), steps.first()) {
-            (FieldSource::Typed, Some(Step::Key(k))) => {
-                // The keys below the field, up to the first array index.
-                let below = steps[1..]
-                    .iter()
-                    .map_while(|s| match s {
-                        Step::Key(k) => Some(k.to_string()),
-                        Step::Index => None,
-                    })
-                    .collect();
-                top.entry(k.to_string()).or_default().push(below);
-            }
-            _ => {
-                return (
-                    Read::Raw,
-                    format!("a rule reads `{name}`, which only the records' text holds"),
-                );
-            }
-        }
-    }
-    let names: Vec<&str> = top.keys().map(String::as_str).collect();
-    let why = format!("the rules read only {}", names.join(", "));
-    let wanted = top
-        .into_iter()
-        .map(|(name, paths)| Wanted { name, paths })
-        .collect();
-    (Read::Fields(wanted), why)
-}
-
-/// What the workers found in a day.
-#[derive(Default)]
-struct Found {
-    hits: Vec<Hit>,
-    /// Lines of patterns that tell `null` from absent, on records read from typed
-    /// columns: to be decided on the exact text.
-    unsure: Vec<Hit>,
-    /// Matches of rules that feed correlations.
-    inputs: Vec<Input<Arc<Row>>>,
-    unparsed: u64,
 }
 
 /// The days holding events in `[start, end]` (µs, either open), oldest first, as
@@ -399,6 +240,33 @@ fn days_between(
         .collect())
 }
 
+/// The exact text of the events `evs` points at, by event id (an event without one
+/// cannot be looked up, and stays undecided: not matched).
+fn texts<'e>(
+    rt: &tokio::runtime::Runtime,
+    store: &auditwatch_store::Store,
+    lo: i64,
+    hi: i64,
+    day: &[ScanBatch],
+    evs: impl Iterator<Item = &'e Ev>,
+) -> Result<HashMap<String, Vec<Value>>> {
+    let mut ids: Vec<String> = evs
+        .filter_map(|e| e.get(day).event_id.map(str::to_string))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut records: HashMap<String, Vec<Value>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(records);
+    }
+    for (id, raw) in rt.block_on(store.raw_by_id(&Scope::All, lo, hi, &ids))? {
+        if let Ok(v) = serde_json::from_str(&raw) {
+            records.entry(id).or_default().push(v);
+        }
+    }
+    Ok(records)
+}
+
 /// Keeps the lines whose pattern matches the exact text of their record (read for
 /// just those records).
 fn confirm(
@@ -407,127 +275,111 @@ fn confirm(
     lo: i64,
     hi: i64,
     rules: &[Rule],
-    unsure: Vec<Hit>,
+    day: &[ScanBatch],
+    unsure: &[Hit],
 ) -> Result<Vec<Hit>> {
-    if unsure.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut ids: Vec<String> = unsure
-        .iter()
-        .filter_map(|h| h.row.event_id.clone())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut records: std::collections::HashMap<String, Vec<Value>> = Default::default();
-    for (id, raw) in rt.block_on(store.raw_by_id(&Scope::All, lo, hi, &ids))? {
-        if let Ok(v) = serde_json::from_str(&raw) {
-            records.entry(id).or_default().push(v);
-        }
-    }
+    let records = texts(rt, store, lo, hi, day, unsure.iter().map(|h| &h.ev))?;
     Ok(unsure
-        .into_iter()
+        .iter()
         .filter(|h| {
-            h.row
+            h.ev.get(day)
                 .event_id
-                .as_ref()
                 .and_then(|id| records.get(id))
-                .is_some_and(|rs| rs.iter().any(|r| rules[h.rule].pattern.matches(r)))
+                .is_some_and(|rs| rs.iter().any(|r| rules[h.rule as usize].pattern.matches(r)))
         })
+        .cloned()
         .collect())
 }
 
-/// Runs every rule over one batch.
-fn hunt_batch(batch: &ScanBatch, plan: &Plan<'_>, found: &mut Found) {
-    for i in 0..batch.len() {
-        let e = batch.row(i);
-        let Some(record) = batch.record(i) else {
-            found.unparsed += 1;
+/// Evaluates Sigma rules that read what only the text holds on the text of the
+/// events their sieves admitted.
+#[allow(clippy::too_many_arguments)]
+fn on_text_of(
+    rt: &tokio::runtime::Runtime,
+    store: &auditwatch_store::Store,
+    lo: i64,
+    hi: i64,
+    sigma: &SigmaSet,
+    patterns: usize,
+    day: &[ScanBatch],
+    pending: Vec<(Ev, Vec<u32>)>,
+) -> Result<Found> {
+    let records = texts(rt, store, lo, hi, day, pending.iter().map(|(e, _)| e))?;
+    let mut found = Found::default();
+    for (ev, rules) in pending {
+        let e = ev.get(day);
+        let Some(texts) = e.event_id.and_then(|id| records.get(id)) else {
             continue;
         };
-        let mut row: Option<Arc<Row>> = None;
-        let mut row = || row.get_or_insert_with(|| Arc::new(Row::of(&e))).clone();
-        for (k, r) in plan.rules.iter().enumerate() {
-            if plan.unsure[k] {
-                if r.pattern.may_match(&record) {
-                    found.unsure.push(Hit {
-                        rule: k,
-                        row: row(),
-                    });
-                }
-            } else if r.pattern.matches(&record) {
-                found.hits.push(Hit {
-                    rule: k,
-                    row: row(),
+        let tag = Arc::new(Row::of(&e));
+        let time_us = e.time_us;
+        // Every stored copy of the event is the same record; the first decides.
+        let Some(record) = texts.first() else {
+            continue;
+        };
+        let matched = sigma.matches(record);
+        for r in rules {
+            let m = RuleMatch(r as usize - patterns);
+            if matched.contains(&m) {
+                found.sigma_match(sigma, r, m, ev.clone(), || {
+                    Some((record.clone(), tag.clone(), time_us))
                 });
             }
         }
-        if let Some(sigma) = plan.sigma {
-            for m in sigma.matches(&record) {
-                let tag = row();
-                found
-                    .inputs
-                    .extend(sigma.inputs(&record, m, e.time_us, &tag));
-                if sigma.alerts(m) {
-                    found.hits.push(Hit {
-                        rule: plan.rules.len() + m.0,
-                        row: tag,
-                    });
-                }
-            }
-        }
     }
+    Ok(found)
 }
 
 /// Scans `[lo, hi]` on this thread and matches on every core: batches go to one
 /// worker per core over a bounded channel (so a slow matcher holds the scan back
-/// instead of filling memory), and each worker keeps what it found.
+/// instead of filling memory). Returns the events scanned, the day's batches (their
+/// timeline columns, which the lines point into) and what the workers found.
 fn scan(
     rt: &tokio::runtime::Runtime,
     store: &auditwatch_store::Store,
     lo: i64,
     hi: i64,
     plan: &Plan<'_>,
-) -> Result<(u64, Found)> {
+) -> Result<(u64, Vec<ScanBatch>, Found)> {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<ScanBatch>(workers * 2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, ScanBatch)>(workers * 2);
     let rx = std::sync::Mutex::new(rx);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
-                    let mut found = Found::default();
+                    let mut worker = Worker::new(plan);
                     loop {
                         let next = rx
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .recv();
-                        let Ok(batch) = next else {
-                            return found;
+                        let Ok((b, batch)) = next else {
+                            return worker.found;
                         };
-                        hunt_batch(&batch, plan, &mut found);
+                        worker.batch(b, &batch);
                     }
                 })
             })
             .collect();
+        let mut day = Vec::new();
         let scanned =
             rt.block_on(
                 store.scan_batches(&Scope::All, Some(lo), Some(hi), &plan.read, |b| {
-                    // A send fails only if every worker is gone, and a worker leaves only
-                    // when the channel closes.
-                    let _ = tx.send(b);
+                    day.push(b.timeline());
+                    // A send fails only if every worker is gone, and a worker leaves
+                    // only when the channel closes.
+                    let _ = tx.send(((day.len() - 1) as u32, b));
                 }),
             );
         drop(tx);
         let mut all = Found::default();
         for h in handles {
-            let f = h
-                .join()
-                .map_err(|_| anyhow::anyhow!("a hunt worker panicked"))?;
-            all.hits.extend(f.hits);
-            all.unsure.extend(f.unsure);
-            all.inputs.extend(f.inputs);
-            all.unparsed += f.unparsed;
+            all.extend(
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a hunt worker panicked"))?,
+            );
         }
-        Ok((scanned?, all))
+        Ok((scanned?, day, all))
     })
 }

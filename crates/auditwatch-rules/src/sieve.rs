@@ -1,0 +1,271 @@
+//! Sieves: a necessary condition for a rule to match, over a few fields, cheap to test
+//! and true of every record the rule matches.
+//!
+//! A hunt over millions of records asks "could this rule match this record?" far more
+//! often than "does it?". Nearly every SigmaHQ CloudTrail rule names its
+//! `eventSource` and `eventName`; a sieve keeps just such plain-value conditions of
+//! the rule's condition, so that a record whose `eventName` is none of the listed
+//! ones is skipped without evaluating the rule. A sieve may admit records the rule
+//! does not match (it says nothing about the other conditions), never the reverse:
+//! it is derived so that dropping a condition only widens it.
+//!
+//! - `and` keeps every side's terms (a field on both sides: the values in both);
+//! - `or` keeps only fields constrained on every side (the values of any side);
+//! - `not`, keywords, array scopes, modifiers, wildcards, numbers and `null` values
+//!   constrain nothing.
+//!
+//! Values compare case-insensitively (Sigma's plain values do), both sides folded
+//! with `to_lowercase`: strings equal under any ASCII case folding are equal so too,
+//! so the sieve is never narrower than the rule.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rsigma_parser::{
+    ConditionExpr, Detection, DetectionItem, Quantifier, SelectorPattern, SigmaValue,
+};
+
+/// A conjunction of "field's value is one of these" terms; no terms admits every
+/// record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sieve {
+    terms: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Sieve {
+    /// Admits every record.
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// Whether it admits every record.
+    pub fn is_open(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The fields it tests (dotted, as Sigma names them).
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.terms.keys().map(String::as_str)
+    }
+
+    /// Only the terms on fields `keep` accepts (a weaker sieve).
+    pub fn restricted(&self, keep: impl Fn(&str) -> bool) -> Self {
+        Self {
+            terms: self
+                .terms
+                .iter()
+                .filter(|(f, _)| keep(f))
+                .map(|(f, v)| (f.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether a record with these field values (`get` by dotted name; `None` for
+    /// absent or null) may match.
+    pub fn admits<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.terms.iter().all(|(field, values)| {
+            get(field).is_some_and(|v| values.contains(v.to_lowercase().as_str()))
+        })
+    }
+
+    fn and(mut self, other: Self) -> Self {
+        for (field, values) in other.terms {
+            match self.terms.get_mut(&field) {
+                Some(mine) => mine.retain(|v| values.contains(v)),
+                None => {
+                    self.terms.insert(field, values);
+                }
+            }
+        }
+        self
+    }
+
+    fn or(self, other: Self) -> Self {
+        let mut terms = BTreeMap::new();
+        for (field, mut values) in self.terms {
+            if let Some(theirs) = other.terms.get(&field) {
+                values.extend(theirs.iter().cloned());
+                terms.insert(field, values);
+            }
+        }
+        Self { terms }
+    }
+
+    fn all(sieves: impl IntoIterator<Item = Self>) -> Self {
+        sieves.into_iter().fold(Self::any(), Self::and)
+    }
+
+    /// `None` for no alternatives (the caller decides what that means).
+    fn either(sieves: impl IntoIterator<Item = Self>) -> Option<Self> {
+        sieves.into_iter().reduce(Self::or)
+    }
+}
+
+/// The sieve of a Sigma rule: its conditions are alternatives.
+pub fn of_sigma(named: &HashMap<String, Detection>, conditions: &[ConditionExpr]) -> Sieve {
+    Sieve::either(conditions.iter().map(|c| of_condition(c, named))).unwrap_or_default()
+}
+
+fn of_condition(c: &ConditionExpr, named: &HashMap<String, Detection>) -> Sieve {
+    match c {
+        ConditionExpr::And(xs) => Sieve::all(xs.iter().map(|x| of_condition(x, named))),
+        ConditionExpr::Or(xs) => {
+            Sieve::either(xs.iter().map(|x| of_condition(x, named))).unwrap_or_default()
+        }
+        ConditionExpr::Not(_) => Sieve::any(),
+        ConditionExpr::Identifier(name) => named.get(name).map(of_detection).unwrap_or_default(),
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
+            // `them` is every name; SigmaHQ leaves `_`-names out of it. Counting them in
+            // only widens `1 of`; `all of` counts only names it surely covers.
+            let chosen = |with_underscored: bool| {
+                named
+                    .iter()
+                    .filter(move |(name, _)| match pattern {
+                        SelectorPattern::Them => with_underscored || !name.starts_with('_'),
+                        SelectorPattern::Pattern(p) => glob(p, name),
+                    })
+                    .map(|(_, d)| of_detection(d))
+            };
+            match quantifier {
+                Quantifier::Any | Quantifier::Count(1) => {
+                    Sieve::either(chosen(true)).unwrap_or_default()
+                }
+                Quantifier::All => Sieve::all(chosen(false)),
+                Quantifier::Count(_) => Sieve::any(),
+            }
+        }
+    }
+}
+
+fn of_detection(d: &Detection) -> Sieve {
+    match d {
+        Detection::AllOf(items) => Sieve::all(items.iter().map(of_item)),
+        Detection::AnyOf(ds) => Sieve::either(ds.iter().map(of_detection)).unwrap_or_default(),
+        Detection::And(ds) => Sieve::all(ds.iter().map(of_detection)),
+        _ => Sieve::any(),
+    }
+}
+
+fn of_item(item: &DetectionItem) -> Sieve {
+    let Some(field) = &item.field.name else {
+        return Sieve::any();
+    };
+    if !item.field.modifiers.is_empty() || item.values.is_empty() {
+        return Sieve::any();
+    }
+    let mut values = BTreeSet::new();
+    for v in &item.values {
+        match v {
+            SigmaValue::String(s) => match s.as_plain() {
+                Some(plain) => {
+                    values.insert(plain.to_lowercase());
+                }
+                None => return Sieve::any(),
+            },
+            _ => return Sieve::any(),
+        }
+    }
+    Sieve {
+        terms: BTreeMap::from([(field.clone(), values)]),
+    }
+}
+
+/// `*` matches any run of characters; everything else literally (detection names).
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.starts_with(head)
+                && (0..=name.len() - head.len()).any(|skip| {
+                    name.is_char_boundary(head.len() + skip)
+                        && glob(tail, &name[head.len() + skip..])
+                })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsigma_parser::parse_sigma_yaml;
+
+    fn sieve(detection: &str) -> Sieve {
+        let yaml = format!(
+            "title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{detection}"
+        );
+        let collection = parse_sigma_yaml(&yaml).expect("parses");
+        let rule = &collection.rules[0];
+        of_sigma(&rule.detection.named, &rule.detection.conditions)
+    }
+
+    fn admits(s: &Sieve, pairs: &[(&str, &str)]) -> bool {
+        s.admits(|f| pairs.iter().find(|(k, _)| *k == f).map(|(_, v)| *v))
+    }
+
+    #[test]
+    fn keeps_plain_values_and_widens_everything_else() {
+        let s = sieve(
+            "  selection:\n    eventSource: iam.amazonaws.com\n    eventName:\n      - CreateUser\n      - DeleteUser\n    userAgent|contains: boto\n  condition: selection\n",
+        );
+        assert_eq!(s.fields().collect::<Vec<_>>(), ["eventName", "eventSource"]);
+        assert!(admits(
+            &s,
+            &[
+                ("eventSource", "IAM.amazonaws.com"),
+                ("eventName", "deleteuser")
+            ]
+        ));
+        assert!(!admits(
+            &s,
+            &[
+                ("eventSource", "iam.amazonaws.com"),
+                ("eventName", "GetUser")
+            ]
+        ));
+        assert!(
+            !admits(&s, &[("eventSource", "iam.amazonaws.com")]),
+            "absent field"
+        );
+
+        // or: only fields on both sides, values of either.
+        let s = sieve(
+            "  a:\n    eventSource: s3.amazonaws.com\n    eventName: PutBucketAcl\n  b:\n    eventSource: ec2.amazonaws.com\n  condition: a or b\n",
+        );
+        assert_eq!(s.fields().collect::<Vec<_>>(), ["eventSource"]);
+        assert!(admits(&s, &[("eventSource", "ec2.amazonaws.com")]));
+        assert!(!admits(&s, &[("eventSource", "sts.amazonaws.com")]));
+
+        // not, wildcards and modifiers constrain nothing; and intersects.
+        for open in [
+            "  a:\n    eventName: Create*\n  condition: a\n",
+            "  a:\n    eventName|startswith: Create\n  condition: a\n",
+            "  a:\n    eventName: CreateUser\n  condition: not a\n",
+            "  a:\n    eventName: null\n  condition: a\n",
+            "  keywords:\n    - evil\n  condition: keywords\n",
+        ] {
+            assert!(sieve(open).is_open(), "{open}");
+        }
+        let s = sieve(
+            "  a:\n    eventName: [A, B]\n  b:\n    eventName: [B, C]\n  condition: a and b\n",
+        );
+        assert!(admits(&s, &[("eventName", "b")]));
+        assert!(!admits(&s, &[("eventName", "a")]));
+    }
+
+    #[test]
+    fn selectors() {
+        let d = "  selection_a:\n    eventName: A\n  selection_b:\n    eventName: B\n  filter:\n    eventSource: x\n";
+        let s = sieve(&format!(
+            "{d}  condition: 1 of selection_* and not filter\n"
+        ));
+        assert!(admits(&s, &[("eventName", "A")]) && admits(&s, &[("eventName", "B")]));
+        assert!(!admits(&s, &[("eventName", "C")]));
+        let s = sieve(&format!("{d}  condition: all of selection_*\n"));
+        assert!(!admits(&s, &[("eventName", "A")]), "A and B at once: never");
+        let s = sieve(&format!("{d}  condition: 1 of them\n"));
+        assert!(s.is_open(), "filter constrains another field");
+        assert!(glob("sel*_x*", "selection_xy") && !glob("sel*_x", "selection_xy"));
+    }
+}
