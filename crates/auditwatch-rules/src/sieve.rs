@@ -9,26 +9,50 @@
 //! does not match (it says nothing about the other conditions), never the reverse:
 //! it is derived so that dropping a condition only widens it.
 //!
-//! - `and` keeps every side's terms (a field on both sides: the values in both);
+//! - a plain value, or one under `startswith`, `endswith` or `contains` alone, is a
+//!   term: the field's value equals, starts with, ends with or contains it;
+//! - `and` keeps every side's terms (a field on both sides: the values in both when
+//!   both are equalities, else one side's);
 //! - `or` keeps only fields constrained on every side (the values of any side);
-//! - `not`, keywords, array scopes, modifiers, wildcards, numbers and `null` values
-//!   constrain nothing.
+//! - `not`, keywords, array scopes, other modifiers, wildcards, numbers and `null`
+//!   values constrain nothing.
 //!
 //! Values compare case-insensitively (Sigma's plain values do), both sides folded
-//! with `to_lowercase`: strings equal under any ASCII case folding are equal so too,
-//! so the sieve is never narrower than the rule.
+//! with `to_lowercase`: strings equal (or a prefix, suffix or part of one another)
+//! under ASCII case folding are so too once folded, so the sieve is never narrower
+//! than the rule.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rsigma_parser::{
-    ConditionExpr, Detection, DetectionItem, Quantifier, SelectorPattern, SigmaValue,
+    ConditionExpr, Detection, DetectionItem, Modifier, Quantifier, SelectorPattern, SigmaValue,
 };
 
-/// A conjunction of "field's value is one of these" terms; no terms admits every
-/// record.
+/// One way a field's value (folded) may satisfy a term.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Alt {
+    Is(String),
+    StartsWith(String),
+    EndsWith(String),
+    Contains(String),
+}
+
+impl Alt {
+    fn admits(&self, folded: &str) -> bool {
+        match self {
+            Alt::Is(x) => folded == x,
+            Alt::StartsWith(x) => folded.starts_with(x.as_str()),
+            Alt::EndsWith(x) => folded.ends_with(x.as_str()),
+            Alt::Contains(x) => folded.contains(x.as_str()),
+        }
+    }
+}
+
+/// A conjunction of "field's value satisfies one of these" terms; no terms admits
+/// every record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sieve {
-    terms: BTreeMap<String, BTreeSet<String>>,
+    terms: BTreeMap<String, BTreeSet<Alt>>,
 }
 
 impl Sieve {
@@ -60,19 +84,29 @@ impl Sieve {
     }
 
     /// Whether a record with these field values (`get` by dotted name; `None` for
-    /// absent or null) may match.
+    /// absent or null) may match. Terms read a field as one string: a field that
+    /// may hold an object or an array (which Sigma matches as text, or element by
+    /// element) is no field to sieve on, see [`Sieve::restricted`].
     pub fn admits<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
-        self.terms.iter().all(|(field, values)| {
-            get(field).is_some_and(|v| values.contains(v.to_lowercase().as_str()))
+        self.terms.iter().all(|(field, alts)| {
+            get(field).is_some_and(|v| {
+                let folded = v.to_lowercase();
+                alts.iter().any(|a| a.admits(&folded))
+            })
         })
     }
 
     fn and(mut self, other: Self) -> Self {
-        for (field, values) in other.terms {
+        let equalities = |alts: &BTreeSet<Alt>| alts.iter().all(|a| matches!(a, Alt::Is(_)));
+        for (field, alts) in other.terms {
             match self.terms.get_mut(&field) {
-                Some(mine) => mine.retain(|v| values.contains(v)),
+                Some(mine) if equalities(mine) && equalities(&alts) => {
+                    mine.retain(|v| alts.contains(v))
+                }
+                // Either side alone is a necessary condition.
+                Some(_) => {}
                 None => {
-                    self.terms.insert(field, values);
+                    self.terms.insert(field, alts);
                 }
             }
         }
@@ -152,7 +186,14 @@ fn of_item(item: &DetectionItem) -> Sieve {
     let Some(field) = &item.field.name else {
         return Sieve::any();
     };
-    if !item.field.modifiers.is_empty() || item.values.is_empty() {
+    let alt: fn(String) -> Alt = match item.field.modifiers.as_slice() {
+        [] => Alt::Is,
+        [Modifier::StartsWith] => Alt::StartsWith,
+        [Modifier::EndsWith] => Alt::EndsWith,
+        [Modifier::Contains] => Alt::Contains,
+        _ => return Sieve::any(),
+    };
+    if item.values.is_empty() {
         return Sieve::any();
     }
     let mut values = BTreeSet::new();
@@ -160,7 +201,7 @@ fn of_item(item: &DetectionItem) -> Sieve {
         match v {
             SigmaValue::String(s) => match s.as_plain() {
                 Some(plain) => {
-                    values.insert(plain.to_lowercase());
+                    values.insert(alt(plain.to_lowercase()));
                 }
                 None => return Sieve::any(),
             },
@@ -209,25 +250,17 @@ mod tests {
         let s = sieve(
             "  selection:\n    eventSource: iam.amazonaws.com\n    eventName:\n      - CreateUser\n      - DeleteUser\n    userAgent|contains: boto\n  condition: selection\n",
         );
-        assert_eq!(s.fields().collect::<Vec<_>>(), ["eventName", "eventSource"]);
-        assert!(admits(
-            &s,
-            &[
-                ("eventSource", "IAM.amazonaws.com"),
-                ("eventName", "deleteuser")
-            ]
-        ));
-        assert!(!admits(
-            &s,
-            &[
-                ("eventSource", "iam.amazonaws.com"),
-                ("eventName", "GetUser")
-            ]
-        ));
-        assert!(
-            !admits(&s, &[("eventSource", "iam.amazonaws.com")]),
-            "absent field"
+        assert_eq!(
+            s.fields().collect::<Vec<_>>(),
+            ["eventName", "eventSource", "userAgent"]
         );
+        let (iam, ua) = (
+            ("eventSource", "IAM.amazonaws.com"),
+            ("userAgent", "Boto3/1"),
+        );
+        assert!(admits(&s, &[iam, ("eventName", "deleteuser"), ua]));
+        assert!(!admits(&s, &[iam, ("eventName", "GetUser"), ua]));
+        assert!(!admits(&s, &[iam, ua]), "absent field");
 
         // or: only fields on both sides, values of either.
         let s = sieve(
@@ -237,10 +270,35 @@ mod tests {
         assert!(admits(&s, &[("eventSource", "ec2.amazonaws.com")]));
         assert!(!admits(&s, &[("eventSource", "sts.amazonaws.com")]));
 
-        // not, wildcards and modifiers constrain nothing; and intersects.
+        // startswith, endswith and contains alone are terms.
+        let s = sieve(
+            "  a:\n    eventName|startswith: Update\n    userAgent|contains: [Boto, cli]\n    eventSource|endswith: .amazonaws.com\n  condition: a\n",
+        );
+        let ok = [
+            ("eventName", "UpdateFunctionConfiguration20150331v2"),
+            ("userAgent", "aws-CLI/2"),
+            ("eventSource", "lambda.amazonaws.com"),
+        ];
+        assert!(admits(&s, &ok));
+        for (n, bad) in ["GetFunction", "curl", "lambda.example.com"]
+            .iter()
+            .enumerate()
+        {
+            let mut r = ok;
+            r[n].1 = bad;
+            assert!(!admits(&s, &r), "{bad}");
+        }
+        // and of a prefix and an equality keeps one of them.
+        let s = sieve(
+            "  a:\n    eventName|startswith: Update\n  b:\n    eventName: UpdateUser\n  condition: a and b\n",
+        );
+        assert!(admits(&s, &[("eventName", "UpdateUser")]));
+
+        // not, wildcards and other modifiers constrain nothing; and intersects.
         for open in [
             "  a:\n    eventName: Create*\n  condition: a\n",
-            "  a:\n    eventName|startswith: Create\n  condition: a\n",
+            "  a:\n    eventName|contains|all: [Cre, ate]\n  condition: a\n",
+            "  a:\n    eventName|re: Create.*\n  condition: a\n",
             "  a:\n    eventName: CreateUser\n  condition: not a\n",
             "  a:\n    eventName: null\n  condition: a\n",
             "  keywords:\n    - evil\n  condition: keywords\n",

@@ -83,9 +83,37 @@ pub struct RowWriter<'a> {
     line: Vec<u8>,
 }
 
+/// A cell of [`RowWriter::write_cells`]: text (`None` is null).
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    /// Text.
+    Text(Option<&'a str>),
+    /// Text with its JSON already written ([`json_text`]), for a cell repeated on
+    /// many rows.
+    Known(Option<&'a str>, &'a [u8]),
+}
+
+impl<'a> Cell<'a> {
+    fn text(&self) -> Option<&'a str> {
+        match self {
+            Cell::Text(t) | Cell::Known(t, _) => *t,
+        }
+    }
+}
+
+/// A text's JSON (quoted and escaped, or `null`), for [`Cell::Known`].
+pub fn json_text(s: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match s {
+        Some(s) => json_string(&mut out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+    out
+}
+
 /// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if needs_escape(s.as_bytes()) {
         // Writing to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, s);
     } else {
@@ -93,6 +121,28 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
     }
+}
+
+/// Whether a JSON string needs escapes: a control character, `"` or `\`. Eight
+/// bytes at a time (a byte below 0x20, or equal to one of the two, shows as a set
+/// high bit of the classic "has a zero byte" test).
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        let v = u64::from_ne_bytes(b);
+        if below(v, 0x20) | below(v ^ (ONES * 0x22), 1) | below(v ^ (ONES * 0x5c), 1) != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 enum Sink<'a> {
@@ -165,10 +215,10 @@ impl<'a> RowWriter<'a> {
         Ok(())
     }
 
-    /// Writes one row of text cells (`None` is null), the same as [`RowWriter::write`]
-    /// would, without building a JSON map: the path for long listings. `row` holds
-    /// the columns in the order of their names (a JSON map's order).
-    pub fn write_texts(&mut self, row: &[(&str, Option<&str>)]) -> std::io::Result<()> {
+    /// Writes one row of text cells, the same as [`RowWriter::write`] would, without
+    /// building a JSON map: the path for long listings. `row` holds the columns in
+    /// the order of their names (a JSON map's order).
+    pub fn write_cells(&mut self, row: &[(&str, Cell<'_>)]) -> std::io::Result<()> {
         debug_assert!(row.windows(2).all(|w| w[0].0 < w[1].0), "keys in order");
         let (out, pretty) = match &mut self.sink {
             Sink::Json(out) => (out, true),
@@ -176,7 +226,7 @@ impl<'a> RowWriter<'a> {
             _ => {
                 let map = row
                     .iter()
-                    .map(|(k, v)| (k.to_string(), v.map_or(Value::Null, Value::from)))
+                    .map(|(k, v)| (k.to_string(), v.text().map_or(Value::Null, Value::from)))
                     .collect();
                 return self.write(&map);
             }
@@ -202,8 +252,9 @@ impl<'a> RowWriter<'a> {
             json_string(line, k);
             line.extend_from_slice(if pretty { b": " } else { b":" });
             match v {
-                Some(v) => json_string(line, v),
-                None => line.extend_from_slice(b"null"),
+                Cell::Text(Some(v)) => json_string(line, v),
+                Cell::Text(None) => line.extend_from_slice(b"null"),
+                Cell::Known(_, json) => line.extend_from_slice(json),
             }
         }
         line.extend_from_slice(if pretty { b"\n  }" } else { b"}\n" });
@@ -234,16 +285,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn escapes_are_found_anywhere() {
+        for s in [
+            "",
+            "plain text of some length",
+            "é😀 unicode is not escaped",
+        ] {
+            assert!(!needs_escape(s.as_bytes()), "{s}");
+        }
+        for bad in ['"', '\\', '\n', '\u{1f}', '\0'] {
+            for at in 0..20 {
+                let s = format!("{}{bad}{}", "x".repeat(at), "y".repeat(20 - at));
+                assert!(needs_escape(s.as_bytes()), "{s:?}");
+            }
+        }
+        assert!(!needs_escape(&[
+            0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff, 0x7e
+        ]));
+    }
+
+    #[test]
     fn text_rows_are_written_as_json_maps_are() {
         let columns: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let rows: [[(&str, Option<&str>); 3]; 3] = [
+        let tricky = "q\"uote\\ \n\t\u{1} é";
+        let known = json_text(Some(tricky));
+        let rows: [[(&str, Cell<'_>); 3]; 3] = [
             [
-                ("a", Some("x")),
-                ("b", None),
-                ("c", Some("q\"uote\\ \n\t\u{1} é")),
+                ("a", Cell::Text(Some("x"))),
+                ("b", Cell::Text(None)),
+                ("c", Cell::Known(Some(tricky), &known)),
             ],
-            [("a", Some("")), ("b", Some("=1+2")), ("c", None)],
-            [("a", None), ("b", None), ("c", None)],
+            [
+                ("a", Cell::Text(Some(""))),
+                ("b", Cell::Text(Some("=1+2"))),
+                ("c", Cell::Known(None, b"null")),
+            ],
+            [
+                ("a", Cell::Text(None)),
+                ("b", Cell::Text(None)),
+                ("c", Cell::Text(Some(tricky))),
+            ],
         ];
         for format in [Format::Json, Format::Ndjson, Format::Csv, Format::Table] {
             let render = |fast: bool| {
@@ -251,11 +332,13 @@ mod tests {
                 let mut w = RowWriter::new(&mut out, format, &columns).unwrap();
                 for r in &rows {
                     if fast {
-                        w.write_texts(r).unwrap();
+                        w.write_cells(r).unwrap();
                     } else {
                         let map = r
                             .iter()
-                            .map(|(k, v)| (k.to_string(), v.map_or(Value::Null, Value::from)))
+                            .map(|(k, v)| {
+                                (k.to_string(), v.text().map_or(Value::Null, Value::from))
+                            })
                             .collect();
                         w.write(&map).unwrap();
                     }

@@ -363,9 +363,15 @@ fn one_rule_on_a_view_and_every_sieve_agree_with_the_whole_set() {
             assert_eq!(set.matches_rule(m, record), all.contains(&m), "{title}");
             if all.contains(&m) {
                 matched += 1;
+                // Sieves are for fields holding a string (see `Sieve::admits`).
+                let string_or_nothing = |f: &str| {
+                    f.split('.')
+                        .try_fold(record, |v, k| v.get(k))
+                        .is_none_or(Value::is_string)
+                };
                 let get = |f: &str| view.text(f).flatten();
                 assert!(
-                    set.sieve(m).admits(get),
+                    set.sieve(m).restricted(string_or_nothing).admits(get),
                     "{title}: its sieve refuses {record}"
                 );
             }

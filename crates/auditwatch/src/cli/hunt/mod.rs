@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use auditwatch_detect::config::load_rules;
+use auditwatch_rules::correlate::{Input, Windows};
 use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::Rule;
 use auditwatch_rules::sigma::{RuleMatch, SigmaSet};
@@ -133,70 +134,60 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     }
     let days = days_between(&store, start, end)?;
     let columns: Vec<String> = COLUMNS.map(String::from).to_vec();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut writer = RowWriter::new(&mut out, format_or_default(args.format), &columns)?;
+    let format = format_or_default(args.format);
     let mut windows = sigma.as_ref().map(|s| s.windows::<Arc<Row>>());
     let (mut scanned, mut unparsed) = (0u64, 0u64);
     let rt = runtime()?;
-    for (lo, hi) in days {
-        let (n, day, mut found) = scan(&rt, &store, lo, hi, &plan)?;
-        scanned += n;
-        let confirmed = confirm(&rt, &store, lo, hi, &rules, &day, &found.unsure)?;
-        found.hits.extend(confirmed);
-        if let Some(sigma) = &sigma {
-            let on_text = std::mem::take(&mut found.on_text);
-            found.extend(on_text_of(
-                &rt,
-                &store,
-                lo,
-                hi,
-                sigma,
-                rules.len(),
-                &day,
-                on_text,
-            )?);
-        }
-        unparsed += found.unparsed;
-        let mut hits = found.hits;
-        if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
-            // Workers finish in any order: sorted, ties in time break the same way
-            // on every run.
-            let mut inputs = found.inputs;
-            inputs.sort_by(|a, b| {
-                (a.time_us, a.correlation, a.rule, &a.tag.event_id()).cmp(&(
-                    b.time_us,
-                    b.correlation,
-                    b.rule,
-                    &b.tag.event_id(),
-                ))
-            });
-            for i in inputs {
-                windows.push(i);
+    // Days are written on their own thread while the next one is scanned.
+    type Day = (Vec<ScanBatch>, Vec<Hit>, Arc<Vec<Meta>>);
+    let matches = std::thread::scope(|s| -> Result<usize> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Day>(0);
+        let lines = s.spawn(move || -> std::io::Result<usize> {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            let mut writer = RowWriter::new(&mut out, format, &columns)?;
+            for (day, hits, metas) in rx {
+                timeline::write_day(&mut writer, &metas, &day, hits)?;
             }
-            for f in windows.judge() {
-                let c = sigma.correlation(f.correlation);
-                if let Some(last) = f.tags.last() {
-                    metas.push(Meta {
-                        id: c.id.clone(),
-                        title: format!("{} ({})", c.title, sigma.describe(&f)),
-                        level: c.level.clone(),
-                        author: c.author.clone(),
-                    });
-                    hits.push(Hit {
-                        rule: (metas.len() - 1) as u32,
-                        ev: Ev::Kept(last.clone()),
-                    });
-                }
+            let n = writer.written();
+            writer.finish()?;
+            std::io::Write::flush(&mut out)?;
+            Ok(n)
+        });
+        for (lo, hi) in days {
+            let (n, day, mut found) = scan(&rt, &store, lo, hi, &plan)?;
+            scanned += n;
+            let confirmed = confirm(&rt, &store, lo, hi, &rules, &day, &found.unsure)?;
+            found.hits.extend(confirmed);
+            if let Some(sigma) = &sigma {
+                let on_text = std::mem::take(&mut found.on_text);
+                found.extend(on_text_of(
+                    &rt,
+                    &store,
+                    lo,
+                    hi,
+                    sigma,
+                    rules.len(),
+                    &day,
+                    on_text,
+                )?);
             }
-            // Windows that no later day can complete.
-            windows.forget_before(hi.saturating_sub(sigma.longest_span_us()));
+            unparsed += found.unparsed;
+            let mut hits = found.hits;
+            if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
+                judge(sigma, windows, found.inputs, hi, &mut metas, &mut hits);
+            }
+            if tx.send((day, hits, Arc::new(metas.clone()))).is_err() {
+                // The writer stopped; its error says why.
+                break;
+            }
         }
-        timeline::write_day(&mut writer, &metas, &day, hits)?;
-    }
-    let matches = writer.written();
-    writer.finish()?;
-    std::io::Write::flush(&mut out)?;
+        drop(tx);
+        lines
+            .join()
+            .map_err(|_| anyhow::anyhow!("the hunt's writer panicked"))?
+            .map_err(Into::into)
+    })?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "{} rules over {scanned} events in {secs:.1} s ({:.0} events/s): {matches} matches",
@@ -214,6 +205,48 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// Feeds a day's correlation inputs into the windows, in event-time order, and adds
+/// a line for each correlation that fired (with its measure and group in the title).
+fn judge(
+    sigma: &SigmaSet,
+    windows: &mut Windows<Arc<Row>>,
+    mut inputs: Vec<Input<Arc<Row>>>,
+    hi: i64,
+    metas: &mut Vec<Meta>,
+    hits: &mut Vec<Hit>,
+) {
+    // Workers finish in any order: sorted, ties in time break the same way on
+    // every run.
+    inputs.sort_by(|a, b| {
+        (a.time_us, a.correlation, a.rule, a.tag.event_id()).cmp(&(
+            b.time_us,
+            b.correlation,
+            b.rule,
+            b.tag.event_id(),
+        ))
+    });
+    for i in inputs {
+        windows.push(i);
+    }
+    for f in windows.judge() {
+        let c = sigma.correlation(f.correlation);
+        if let Some(last) = f.tags.last() {
+            metas.push(Meta {
+                id: c.id.clone(),
+                title: format!("{} ({})", c.title, sigma.describe(&f)),
+                level: c.level.clone(),
+                author: c.author.clone(),
+            });
+            hits.push(Hit {
+                rule: (metas.len() - 1) as u32,
+                ev: Ev::Kept(last.clone()),
+            });
+        }
+    }
+    // Windows that no later day can complete.
+    windows.forget_before(hi.saturating_sub(sigma.longest_span_us()));
 }
 
 /// The days holding events in `[start, end]` (µs, either open), oldest first, as

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use auditwatch_store::scan::{ScanBatch, Scanned};
 
-use crate::output::RowWriter;
+use crate::output::{Cell, RowWriter, json_text};
 
 /// The timeline's columns, in the order of their names (a JSON line's order).
 pub const COLUMNS: [&str; 10] = [
@@ -157,37 +157,48 @@ pub fn write_day(
         }
         rank[m] = r;
     }
-    let mut order: Vec<(i64, u32, u32)> = hits
+    // What a line says of its rule, as JSON once for all its lines.
+    let json: Vec<[Vec<u8>; 4]> = metas
+        .iter()
+        .map(|m| {
+            [
+                json_text(m.author.as_deref()),
+                json_text(Some(&m.level)),
+                json_text(Some(&m.id)),
+                json_text(Some(&m.title)),
+            ]
+        })
+        .collect();
+    let mut order: Vec<(i64, u32, Option<&str>, u32)> = hits
         .iter()
         .enumerate()
-        .map(|(n, h)| (h.ev.get(day).time_us, rank[h.rule as usize], n as u32))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| {
-            let id = |n: u32| hits[n as usize].ev.get(day).event_id;
-            id(a.2).cmp(&id(b.2)).then(a.2.cmp(&b.2))
+        .map(|(n, h)| {
+            let e = h.ev.get(day);
+            (e.time_us, rank[h.rule as usize], e.event_id, n as u32)
         })
-    });
+        .collect();
+    order.sort_unstable();
     let (mut time, mut time_ok) = (String::new(), false);
     let mut last_second = None;
-    for (t, _, n) in order {
+    for (t, _, _, n) in order {
         let h = &hits[n as usize];
         let (e, m) = (h.ev.get(day), &metas[h.rule as usize]);
+        let [author, level, rule, title] = &json[h.rule as usize];
         if last_second != Some(t.div_euclid(1_000_000)) {
             time_ok = time_text(t, &mut time);
             last_second = Some(t.div_euclid(1_000_000));
         }
-        writer.write_texts(&[
-            ("account", e.account_id),
-            ("author", m.author.as_deref()),
-            ("eventID", e.event_id),
-            ("eventName", e.event_name),
-            ("level", Some(&m.level)),
-            ("rule", Some(&m.id)),
-            ("sourceIPAddress", e.source_ip),
-            ("time", time_ok.then_some(time.as_str())),
-            ("title", Some(&m.title)),
-            ("user", e.username),
+        writer.write_cells(&[
+            ("account", Cell::Text(e.account_id)),
+            ("author", Cell::Known(m.author.as_deref(), author)),
+            ("eventID", Cell::Text(e.event_id)),
+            ("eventName", Cell::Text(e.event_name)),
+            ("level", Cell::Known(Some(&m.level), level)),
+            ("rule", Cell::Known(Some(&m.id), rule)),
+            ("sourceIPAddress", Cell::Text(e.source_ip)),
+            ("time", Cell::Text(time_ok.then_some(time.as_str()))),
+            ("title", Cell::Known(Some(&m.title), title)),
+            ("user", Cell::Text(e.username)),
         ])?;
     }
     Ok(())
