@@ -14,6 +14,7 @@
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StructArray};
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
+use datafusion::functions::core::expr_ext::FieldAccessor;
 use datafusion::prelude::ident;
 use futures::StreamExt;
 use serde_json::{Map, Value};
@@ -130,6 +131,55 @@ pub struct Wanted {
     pub paths: Vec<Vec<String>>,
 }
 
+impl Wanted {
+    /// The struct leaves to read instead of the whole column, when every wanted
+    /// path is a path of keys into the column's structs (a prefix of another
+    /// covers it); `None` to read the whole column.
+    fn leaves(&self) -> Option<Vec<Vec<String>>> {
+        let schema = events_schema();
+        let field = schema.field_with_name(&self.name).ok()?;
+        if self.paths.is_empty() || PAYLOAD_COLUMNS.contains(&self.name.as_str()) {
+            return None;
+        }
+        let resolves = |path: &[String]| {
+            let mut t = field.data_type();
+            for k in path {
+                let DataType::Struct(fields) = t else {
+                    return false;
+                };
+                match fields.iter().find(|f| f.name() == k) {
+                    Some(f) => t = f.data_type(),
+                    None => return false,
+                }
+            }
+            !path.is_empty()
+        };
+        if !self.paths.iter().all(|p| resolves(p)) {
+            return None;
+        }
+        let mut paths = self.paths.clone();
+        paths.sort();
+        paths.dedup();
+        // Sorted, a path's prefix comes right before it or earlier.
+        let mut kept: Vec<Vec<String>> = Vec::new();
+        for p in paths {
+            if !kept.iter().any(|k| p.starts_with(k)) {
+                kept.push(p);
+            }
+        }
+        Some(kept)
+    }
+}
+
+/// A field's columns in a batch.
+#[derive(Debug, Clone)]
+enum Part {
+    /// The whole column.
+    Whole(ArrayRef),
+    /// Only some struct leaves (paths below the field), each its own column.
+    Leaves(Vec<(Vec<String>, ArrayRef)>),
+}
+
 /// One batch of a scan, sendable to another thread (its columns are shared, not
 /// copied).
 #[derive(Debug, Clone)]
@@ -137,7 +187,7 @@ pub struct ScanBatch {
     time: datafusion::arrow::array::TimestampMicrosecondArray,
     strings: [StringArray; 5],
     raw: Option<StringArray>,
-    fields: Vec<(Wanted, ArrayRef)>,
+    fields: Vec<(Wanted, Part)>,
 }
 
 /// A typed cell as JSON with only the `wanted` paths of a struct built (all of it
@@ -227,6 +277,24 @@ impl<'a> Leaf<'a> {
     }
 }
 
+/// Sets `m.a.b.c` (a path of keys) to `v`.
+fn insert_at(m: &mut Map<String, Value>, path: &[String], v: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            m.insert(last.clone(), v);
+        }
+        [head, rest @ ..] => {
+            if let Value::Object(inner) = m
+                .entry(head.clone())
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                insert_at(inner, rest, v);
+            }
+        }
+    }
+}
+
 impl ScanBatch {
     /// The string leaf at a dotted path (`eventName`, `userIdentity.type`) of a field
     /// this batch read; `None` when it read no such field, or the path ends
@@ -241,7 +309,18 @@ impl ScanBatch {
         {
             return None;
         }
-        let (_, top) = self.fields.iter().find(|(w, _)| w.name == first)?;
+        let (_, part) = self.fields.iter().find(|(w, _)| w.name == first)?;
+        let top = match part {
+            Part::Whole(top) => top,
+            Part::Leaves(leaves) => {
+                let rest: Vec<&str> = steps.collect();
+                let (_, col) = leaves.iter().find(|(p, _)| *p == rest)?;
+                return Some(Leaf {
+                    parents: [None; 4],
+                    leaf: col.as_string_opt::<i32>()?,
+                });
+            }
+        };
         let mut col: &dyn Array = top.as_ref();
         let mut parents = [None; 4];
         for (depth, step) in steps.enumerate() {
@@ -270,14 +349,26 @@ impl ScanBatch {
         let s = |i: usize| batch.column(i).as_string::<i32>().clone();
         let (raw, fields) = match read {
             Read::Raw => (Some(s(6)), Vec::new()),
-            Read::Fields(wanted) => (
-                None,
-                wanted
+            Read::Fields(wanted) => {
+                let mut next = 6;
+                let mut take = || {
+                    next += 1;
+                    batch.column(next - 1).clone()
+                };
+                let fields = wanted
                     .iter()
-                    .enumerate()
-                    .map(|(k, w)| (w.clone(), batch.column(6 + k).clone()))
-                    .collect(),
-            ),
+                    .map(|w| {
+                        let part = match w.leaves() {
+                            None => Part::Whole(take()),
+                            Some(paths) => {
+                                Part::Leaves(paths.into_iter().map(|p| (p, take())).collect())
+                            }
+                        };
+                        (w.clone(), part)
+                    })
+                    .collect();
+                (None, fields)
+            }
         };
         Self {
             time: batch
@@ -317,9 +408,24 @@ impl ScanBatch {
     /// Row `i`'s top-level field `name` as [`ScanBatch::record`] has it (`None`
     /// when absent there, or not read).
     pub fn field(&self, name: &str, i: usize) -> Option<Value> {
-        let (w, col) = self.fields.iter().find(|(w, _)| w.name == name)?;
-        let paths: Vec<&[String]> = w.paths.iter().map(Vec::as_slice).collect();
-        to_json_part(col.as_ref(), i, PAYLOAD_COLUMNS.contains(&name), &paths)
+        let (w, part) = self.fields.iter().find(|(w, _)| w.name == name)?;
+        match part {
+            Part::Whole(col) => {
+                let paths: Vec<&[String]> = w.paths.iter().map(Vec::as_slice).collect();
+                to_json_part(col.as_ref(), i, PAYLOAD_COLUMNS.contains(&name), &paths)
+            }
+            // Only the leaves, as the whole column would give them; an object
+            // without any (no rule reads anything else of it) is absent.
+            Part::Leaves(leaves) => {
+                let mut m = Map::new();
+                for (path, col) in leaves {
+                    if let Some(v) = to_json(col.as_ref(), i, false) {
+                        insert_at(&mut m, path, v);
+                    }
+                }
+                (!m.is_empty()).then_some(Value::Object(m))
+            }
+        }
     }
 
     /// Row `i` as JSON: the record parsed from its text, or (reading fields) an
@@ -388,11 +494,21 @@ impl Store {
         match read {
             Read::Raw => columns.push(ident("raw")),
             // Aliased: a field may also be one of the timeline's columns.
-            Read::Fields(wanted) => columns.extend(
-                wanted
-                    .iter()
-                    .map(|w| ident(&w.name).alias(format!("field {}", w.name))),
-            ),
+            // Struct leaves alone when that is all the rules read: the reader then
+            // decodes only those leaves, not the twenty of `userIdentity`.
+            Read::Fields(wanted) => {
+                for w in wanted {
+                    match w.leaves() {
+                        None => columns.push(ident(&w.name).alias(format!("field {}", w.name))),
+                        Some(paths) => columns.extend(paths.into_iter().map(|p| {
+                            let name = format!("field {}.{}", w.name, p.join("."));
+                            p.iter()
+                                .fold(ident(&w.name), |e, k| e.field(k.as_str()))
+                                .alias(name)
+                        })),
+                    }
+                }
+            }
         }
         let df = df.select(columns)?;
         let mut stream = df.execute_stream().await?;
