@@ -334,6 +334,13 @@ impl ScanBatch {
         })
     }
 
+    /// The text of the timeline's string columns, all rows' values together
+    /// (`eventID`, `accountId`, `username`, `eventName`, `sourceIPAddress`): to
+    /// check once for what every value would be checked for.
+    pub fn timeline_text(&self) -> [&[u8]; 5] {
+        self.strings.each_ref().map(|a| a.values().as_slice())
+    }
+
     /// The same rows with only the timeline's columns (what a line shows), for
     /// keeping while the fields read for matching are let go.
     pub fn timeline(&self) -> Self {

@@ -79,7 +79,8 @@ pub struct RowWriter<'a> {
     sink: Sink<'a>,
     columns: Vec<String>,
     written: usize,
-    /// A line being built ([`RowWriter::write_texts`]), kept for its capacity.
+    /// Lines built by [`RowWriter::write_cells`] and not yet written (a megabyte at
+    /// a time).
     line: Vec<u8>,
 }
 
@@ -91,12 +92,15 @@ pub enum Cell<'a> {
     /// Text with its JSON already written ([`json_text`]), for a cell repeated on
     /// many rows.
     Known(Option<&'a str>, &'a [u8]),
+    /// Text known to need no JSON escapes ([`needs_escape`] said so of it, or of
+    /// all the text it was taken from).
+    Clean(Option<&'a str>),
 }
 
 impl<'a> Cell<'a> {
     fn text(&self) -> Option<&'a str> {
         match self {
-            Cell::Text(t) | Cell::Known(t, _) => *t,
+            Cell::Text(t) | Cell::Known(t, _) | Cell::Clean(t) => *t,
         }
     }
 }
@@ -126,7 +130,7 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
 /// Whether a JSON string needs escapes: a control character, `"` or `\`. Eight
 /// bytes at a time (a byte below 0x20, or equal to one of the two, shows as a set
 /// high bit of the classic "has a zero byte" test).
-fn needs_escape(s: &[u8]) -> bool {
+pub fn needs_escape(s: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES * 0x80;
     let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH;
@@ -189,6 +193,7 @@ impl<'a> RowWriter<'a> {
 
     /// Writes one row.
     pub fn write(&mut self, row: &Map<String, Value>) -> std::io::Result<()> {
+        self.flush_lines()?;
         match &mut self.sink {
             Sink::Json(out) => {
                 // As `to_writer_pretty` lays out an array: each element indented.
@@ -232,7 +237,6 @@ impl<'a> RowWriter<'a> {
             }
         };
         let line = &mut self.line;
-        line.clear();
         if pretty {
             line.extend_from_slice(if self.written == 0 {
                 b"\n  {"
@@ -253,13 +257,31 @@ impl<'a> RowWriter<'a> {
             line.extend_from_slice(if pretty { b": " } else { b":" });
             match v {
                 Cell::Text(Some(v)) => json_string(line, v),
-                Cell::Text(None) => line.extend_from_slice(b"null"),
+                Cell::Text(None) | Cell::Clean(None) => line.extend_from_slice(b"null"),
+                Cell::Clean(Some(v)) => {
+                    line.push(b'"');
+                    line.extend_from_slice(v.as_bytes());
+                    line.push(b'"');
+                }
                 Cell::Known(_, json) => line.extend_from_slice(json),
             }
         }
         line.extend_from_slice(if pretty { b"\n  }" } else { b"}\n" });
-        out.write_all(line)?;
+        if line.len() >= 1 << 20 {
+            out.write_all(line)?;
+            line.clear();
+        }
         self.written += 1;
+        Ok(())
+    }
+
+    /// Writes out the lines [`RowWriter::write_cells`] holds.
+    fn flush_lines(&mut self) -> std::io::Result<()> {
+        if let (Sink::Json(out) | Sink::Ndjson(out), false) = (&mut self.sink, self.line.is_empty())
+        {
+            out.write_all(&self.line)?;
+            self.line.clear();
+        }
         Ok(())
     }
 
@@ -269,7 +291,8 @@ impl<'a> RowWriter<'a> {
     }
 
     /// Ends the output.
-    pub fn finish(self) -> std::io::Result<()> {
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.flush_lines()?;
         match self.sink {
             Sink::Json(out) if self.written == 0 => writeln!(out, "]"),
             Sink::Json(out) => writeln!(out, "\n]"),
@@ -324,6 +347,16 @@ mod tests {
                 ("a", Cell::Text(None)),
                 ("b", Cell::Text(None)),
                 ("c", Cell::Text(Some(tricky))),
+            ],
+        ];
+        let rows = [
+            rows[0],
+            rows[1],
+            rows[2],
+            [
+                ("a", Cell::Clean(Some("clean"))),
+                ("b", Cell::Clean(None)),
+                ("c", Cell::Text(None)),
             ],
         ];
         for format in [Format::Json, Format::Ndjson, Format::Csv, Format::Table] {

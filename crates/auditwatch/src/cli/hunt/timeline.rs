@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use auditwatch_store::scan::{ScanBatch, Scanned};
 
-use crate::output::{Cell, RowWriter, json_text};
+use crate::output::{Cell, RowWriter, json_text, needs_escape};
 
 /// The timeline's columns, in the order of their names (a JSON line's order).
 pub const COLUMNS: [&str; 10] = [
@@ -139,6 +139,11 @@ fn time_text(us: i64, out: &mut String) -> bool {
     true
 }
 
+/// A text cell, [`Cell::Clean`] when its column needs no escapes.
+fn text(clean: bool, t: Option<&str>) -> Cell<'_> {
+    if clean { Cell::Clean(t) } else { Cell::Text(t) }
+}
+
 /// Sorts a day's lines and writes them.
 pub fn write_day(
     writer: &mut RowWriter<'_>,
@@ -178,27 +183,36 @@ pub fn write_day(
         })
         .collect();
     order.sort_unstable();
+    // Columns of a batch with no text to escape anywhere need no check per value.
+    let clean: Vec<[bool; 5]> = day
+        .iter()
+        .map(|b| b.timeline_text().map(|t| !needs_escape(t)))
+        .collect();
     let (mut time, mut time_ok) = (String::new(), false);
     let mut last_second = None;
     for (t, _, _, n) in order {
         let h = &hits[n as usize];
         let (e, m) = (h.ev.get(day), &metas[h.rule as usize]);
         let [author, level, rule, title] = &json[h.rule as usize];
+        let [id_ok, account_ok, user_ok, name_ok, ip_ok] = match h.ev {
+            Ev::At(b, _) => clean[b as usize],
+            Ev::Kept(_) => [false; 5],
+        };
         if last_second != Some(t.div_euclid(1_000_000)) {
             time_ok = time_text(t, &mut time);
             last_second = Some(t.div_euclid(1_000_000));
         }
         writer.write_cells(&[
-            ("account", Cell::Text(e.account_id)),
+            ("account", text(account_ok, e.account_id)),
             ("author", Cell::Known(m.author.as_deref(), author)),
-            ("eventID", Cell::Text(e.event_id)),
-            ("eventName", Cell::Text(e.event_name)),
+            ("eventID", text(id_ok, e.event_id)),
+            ("eventName", text(name_ok, e.event_name)),
             ("level", Cell::Known(Some(&m.level), level)),
             ("rule", Cell::Known(Some(&m.id), rule)),
-            ("sourceIPAddress", Cell::Text(e.source_ip)),
+            ("sourceIPAddress", text(ip_ok, e.source_ip)),
             ("time", Cell::Text(time_ok.then_some(time.as_str()))),
             ("title", Cell::Known(Some(&m.title), title)),
-            ("user", Cell::Text(e.username)),
+            ("user", text(user_ok, e.username)),
         ])?;
     }
     Ok(())
