@@ -82,6 +82,67 @@ pub struct RowWriter<'a> {
     /// Lines built by [`RowWriter::write_cells`] and not yet written (a megabyte at
     /// a time).
     line: Vec<u8>,
+    /// How JSON rows are laid out (JSON formats).
+    layout: Option<JsonLayout>,
+}
+
+/// The layout of a JSON row (a pretty array's element, or an NDJSON line), with
+/// its keys written once.
+#[derive(Debug, Clone)]
+pub struct JsonLayout {
+    pretty: bool,
+    /// Columns in the order of their names (a JSON map's order): the column's
+    /// index, and the text before its value.
+    keys: Vec<(usize, Vec<u8>)>,
+}
+
+impl JsonLayout {
+    fn new(pretty: bool, columns: &[String]) -> Self {
+        let mut keys: Vec<(usize, &String)> = columns.iter().enumerate().collect();
+        keys.sort_by(|a, b| a.1.cmp(b.1));
+        let keys = keys
+            .into_iter()
+            .enumerate()
+            .map(|(n, (c, name))| {
+                let mut before = Vec::new();
+                if n > 0 {
+                    before.push(b',');
+                }
+                if pretty {
+                    before.extend_from_slice(b"\n    ");
+                }
+                json_string(&mut before, name);
+                before.extend_from_slice(if pretty { b": " } else { b":" });
+                (c, before)
+            })
+            .collect();
+        Self { pretty, keys }
+    }
+
+    /// Appends a row (`cells` in the order of the writer's columns), laid out as
+    /// [`RowWriter::write`] lays out a map of them. `first`: the output's first row.
+    pub fn row(&self, line: &mut Vec<u8>, first: bool, cells: &[Cell<'_>]) {
+        let pretty = self.pretty;
+        if pretty {
+            line.extend_from_slice(if first { b"\n  {" } else { b",\n  {" });
+        } else {
+            line.push(b'{');
+        }
+        for (c, before) in &self.keys {
+            line.extend_from_slice(before);
+            match cells.get(*c).copied().unwrap_or(Cell::Text(None)) {
+                Cell::Text(Some(v)) => json_string(line, v),
+                Cell::Text(None) | Cell::Clean(None) => line.extend_from_slice(b"null"),
+                Cell::Clean(Some(v)) => {
+                    line.push(b'"');
+                    line.extend_from_slice(v.as_bytes());
+                    line.push(b'"');
+                }
+                Cell::Known(_, json) => line.extend_from_slice(json),
+            }
+        }
+        line.extend_from_slice(if pretty { b"\n  }" } else { b"}\n" });
+    }
 }
 
 /// A cell of [`RowWriter::write_cells`]: text (`None` is null).
@@ -185,6 +246,11 @@ impl<'a> RowWriter<'a> {
         };
         Ok(Self {
             sink,
+            layout: match format {
+                Format::Json => Some(JsonLayout::new(true, columns)),
+                Format::Ndjson => Some(JsonLayout::new(false, columns)),
+                _ => None,
+            },
             columns: columns.to_vec(),
             written: 0,
             line: Vec::new(),
@@ -220,58 +286,43 @@ impl<'a> RowWriter<'a> {
         Ok(())
     }
 
-    /// Writes one row of text cells, the same as [`RowWriter::write`] would, without
-    /// building a JSON map: the path for long listings. `row` holds the columns in
-    /// the order of their names (a JSON map's order).
-    pub fn write_cells(&mut self, row: &[(&str, Cell<'_>)]) -> std::io::Result<()> {
-        debug_assert!(row.windows(2).all(|w| w[0].0 < w[1].0), "keys in order");
-        let (out, pretty) = match &mut self.sink {
-            Sink::Json(out) => (out, true),
-            Sink::Ndjson(out) => (out, false),
-            _ => {
-                let map = row
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.text().map_or(Value::Null, Value::from)))
-                    .collect();
-                return self.write(&map);
-            }
+    /// Writes one row of text cells (in the order of the columns), the same as
+    /// [`RowWriter::write`] would, without building a JSON map: the path for long
+    /// listings.
+    pub fn write_cells(&mut self, cells: &[Cell<'_>]) -> std::io::Result<()> {
+        let Some(layout) = self.layout.take() else {
+            let map = self
+                .columns
+                .iter()
+                .zip(cells)
+                .map(|(k, v)| (k.clone(), v.text().map_or(Value::Null, Value::from)))
+                .collect();
+            return self.write(&map);
         };
-        let line = &mut self.line;
-        if pretty {
-            line.extend_from_slice(if self.written == 0 {
-                b"\n  {"
-            } else {
-                b",\n  {"
-            });
-        } else {
-            line.push(b'{');
-        }
-        for (n, (k, v)) in row.iter().enumerate() {
-            if n > 0 {
-                line.push(b',');
-            }
-            if pretty {
-                line.extend_from_slice(b"\n    ");
-            }
-            json_string(line, k);
-            line.extend_from_slice(if pretty { b": " } else { b":" });
-            match v {
-                Cell::Text(Some(v)) => json_string(line, v),
-                Cell::Text(None) | Cell::Clean(None) => line.extend_from_slice(b"null"),
-                Cell::Clean(Some(v)) => {
-                    line.push(b'"');
-                    line.extend_from_slice(v.as_bytes());
-                    line.push(b'"');
-                }
-                Cell::Known(_, json) => line.extend_from_slice(json),
-            }
-        }
-        line.extend_from_slice(if pretty { b"\n  }" } else { b"}\n" });
-        if line.len() >= 1 << 20 {
-            out.write_all(line)?;
-            line.clear();
-        }
+        layout.row(&mut self.line, self.written == 0, cells);
+        self.layout = Some(layout);
         self.written += 1;
+        self.flush_lines_over(1 << 20)
+    }
+
+    /// How [`RowWriter::write_cells`] lays rows out, for a caller that lays them out
+    /// itself (on several threads); `None` when the format is not JSON.
+    pub fn json_layout(&self) -> Option<JsonLayout> {
+        self.layout.clone()
+    }
+
+    /// Writes `rows` rows laid out by [`RowWriter::json_layout`] (the first of them
+    /// as the first row when none was written before).
+    pub fn write_laid_out(&mut self, text: &[u8], rows: usize) -> std::io::Result<()> {
+        self.line.extend_from_slice(text);
+        self.written += rows;
+        self.flush_lines_over(1 << 20)
+    }
+
+    fn flush_lines_over(&mut self, size: usize) -> std::io::Result<()> {
+        if self.line.len() >= size {
+            self.flush_lines()?;
+        }
         Ok(())
     }
 
@@ -329,7 +380,8 @@ mod tests {
 
     #[test]
     fn text_rows_are_written_as_json_maps_are() {
-        let columns: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        // Not in the order of their names: a JSON map's keys are.
+        let columns: Vec<String> = ["c", "a", "b"].map(String::from).to_vec();
         let tricky = "q\"uote\\ \n\t\u{1} é";
         let known = json_text(Some(tricky));
         let rows: [[(&str, Cell<'_>); 3]; 3] = [
@@ -365,7 +417,11 @@ mod tests {
                 let mut w = RowWriter::new(&mut out, format, &columns).unwrap();
                 for r in &rows {
                     if fast {
-                        w.write_cells(r).unwrap();
+                        let cells: Vec<Cell<'_>> = columns
+                            .iter()
+                            .map(|c| r.iter().find(|(k, _)| k == c).unwrap().1)
+                            .collect();
+                        w.write_cells(&cells).unwrap();
                     } else {
                         let map = r
                             .iter()

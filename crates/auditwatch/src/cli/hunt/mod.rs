@@ -139,22 +139,24 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
     let (mut scanned, mut unparsed) = (0u64, 0u64);
     let rt = runtime()?;
     // Days are written on their own thread while the next one is scanned.
-    type Day = (Vec<ScanBatch>, Vec<Hit>, Arc<Vec<Meta>>);
+    // The last day is laid out on every core: nothing else is left to do.
+    type Day = (Vec<ScanBatch>, Vec<Hit>, Arc<Vec<Meta>>, bool);
     let matches = std::thread::scope(|s| -> Result<usize> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Day>(0);
         let lines = s.spawn(move || -> std::io::Result<usize> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
             let mut writer = RowWriter::new(&mut out, format, &columns)?;
-            for (day, hits, metas) in rx {
-                timeline::write_day(&mut writer, &metas, &day, hits)?;
+            for (day, hits, metas, last) in rx {
+                timeline::write_day(&mut writer, &metas, &day, hits, last)?;
             }
             let n = writer.written();
             writer.finish()?;
             std::io::Write::flush(&mut out)?;
             Ok(n)
         });
-        for (lo, hi) in days {
+        let count = days.len();
+        for (d, (lo, hi)) in days.into_iter().enumerate() {
             let (n, day, mut found) = scan(&rt, &store, lo, hi, &plan)?;
             scanned += n;
             let confirmed = confirm(&rt, &store, lo, hi, &rules, &day, &found.unsure)?;
@@ -177,7 +179,8 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             if let (Some(sigma), Some(windows)) = (&sigma, &mut windows) {
                 judge(sigma, windows, found.inputs, hi, &mut metas, &mut hits);
             }
-            if tx.send((day, hits, Arc::new(metas.clone()))).is_err() {
+            let last = d + 1 == count;
+            if tx.send((day, hits, Arc::new(metas.clone()), last)).is_err() {
                 // The writer stopped; its error says why.
                 break;
             }
