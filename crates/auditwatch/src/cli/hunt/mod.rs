@@ -31,7 +31,7 @@ use auditwatch_store::scan::{Read, ScanBatch};
 use serde_json::Value;
 
 use timeline::{COLUMNS, Ev, Hit, Meta, Row};
-use triage::{Found, Plan, Worker};
+use triage::{Found, Memo, Plan, Worker};
 
 use super::{Outcome, format_or_default, open_existing_store, runtime};
 use crate::config::Config;
@@ -156,8 +156,10 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             Ok(n)
         });
         let count = days.len();
+        // What key values decide, remembered from day to day.
+        let memos = std::sync::Mutex::new(Vec::new());
         for (d, (lo, hi)) in days.into_iter().enumerate() {
-            let (n, day, mut found) = scan(&rt, &store, lo, hi, &plan)?;
+            let (n, day, mut found) = scan(&rt, &store, lo, hi, &plan, &memos)?;
             scanned += n;
             let confirmed = confirm(&rt, &store, lo, hi, &rules, &day, &found.unsure)?;
             found.hits.extend(confirmed);
@@ -376,6 +378,7 @@ fn scan(
     lo: i64,
     hi: i64,
     plan: &Plan<'_>,
+    memos: &std::sync::Mutex<Vec<Memo>>,
 ) -> Result<(u64, Vec<ScanBatch>, Found)> {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, ScanBatch)>(workers * 2);
@@ -384,14 +387,18 @@ fn scan(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
-                    let mut worker = Worker::new(plan);
+                    let lock = |m| std::sync::PoisonError::into_inner(m);
+                    let memo = memos.lock().unwrap_or_else(lock).pop();
+                    let mut worker = Worker::new(plan, memo.unwrap_or_default());
                     loop {
                         let next = rx
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .recv();
                         let Ok((b, batch)) = next else {
-                            return worker.found;
+                            let (found, memo) = worker.finish();
+                            memos.lock().unwrap_or_else(lock).push(memo);
+                            return found;
                         };
                         worker.batch(b, &batch);
                     }

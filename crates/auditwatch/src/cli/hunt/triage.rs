@@ -343,9 +343,10 @@ impl Entry {
     }
 }
 
-/// A worker's memo: key values to what they decide.
+/// A worker's memo: key values to what they decide (under one plan; kept from day
+/// to day).
 #[derive(Default)]
-struct Memo {
+pub struct Memo {
     slots: HashMap<u64, u32>,
     entries: Vec<(Vec<Option<Box<str>>>, Entry)>,
     buf: Vec<u8>,
@@ -434,16 +435,22 @@ impl Found {
 pub struct Worker<'p> {
     plan: &'p Plan<'p>,
     memo: Memo,
-    pub found: Found,
+    found: Found,
 }
 
 impl<'p> Worker<'p> {
-    pub fn new(plan: &'p Plan<'p>) -> Self {
+    /// A worker for `plan`, with a memo made under the same plan.
+    pub fn new(plan: &'p Plan<'p>, memo: Memo) -> Self {
         Self {
             plan,
-            memo: Memo::default(),
+            memo,
             found: Found::default(),
         }
+    }
+
+    /// What it found, and its memo for the next worker.
+    pub fn finish(self) -> (Found, Memo) {
+        (self.found, self.memo)
     }
 
     /// Runs every rule over batch number `b`.
