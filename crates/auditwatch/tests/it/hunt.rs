@@ -306,3 +306,216 @@ fn a_relative_data_directory_is_queried_like_an_absolute_one() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("rel-1"));
 }
+
+/// Every built-in pattern and every SigmaHQ CloudTrail rule (with the legacy
+/// aggregations, run as correlations) over generated events, the corpus's real
+/// samples and records made to reach each way a rule is decided: the default hunt
+/// (key values through a memo, sieves, rules alone on column views, the text for
+/// what only it holds) prints exactly what evaluating every rule on every record's
+/// text prints.
+#[test]
+fn every_rule_decides_as_on_the_exact_text() {
+    let Some(root) = corpus() else {
+        eprintln!("skipped: ../shared/corpus is absent");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (input, generated, data) = (
+        dir.path().join("in"),
+        dir.path().join("gen"),
+        dir.path().join("data"),
+    );
+    std::fs::create_dir_all(&input).unwrap();
+    let (code, _, err) = run_text(
+        &data,
+        &[
+            "generate",
+            "--out",
+            generated.to_str().unwrap(),
+            "--events",
+            "40000",
+            "--seed",
+            "7",
+            "--end",
+            "2024-05-03",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let at = "2024-05-01T12:00:00Z";
+    let role = json!({"type": "AssumedRole",
+        "arn": "arn:aws:sts::111122223333:assumed-role/aws:ec2-instance/i-0abc",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "r"}}});
+    let records = [
+        // `status`, which only the text holds (a rule reads it).
+        record("t1", at, "DeleteSAMLProvider", json!({"status": "success"})),
+        record("t2", at, "DeleteSAMLProvider", json!({})),
+        // Sigma matches case-insensitively; patterns do not.
+        record("c1", at, "deletesamlprovider", json!({"status": "SUCCESS"})),
+        record(
+            "c2",
+            at,
+            "stoplogging",
+            json!({"eventSource": "cloudtrail.amazonaws.com"}),
+        ),
+        // A regex on the ARN and a filter on the source address (column views).
+        record(
+            "v1",
+            at,
+            "DescribeInstances",
+            json!({"eventSource": "ec2.amazonaws.com", "userIdentity": role}),
+        ),
+        record(
+            "v2",
+            at,
+            "DescribeInstances",
+            json!({"eventSource": "ec2.amazonaws.com", "userIdentity": role,
+                   "sourceIPAddress": "AWS Internal"}),
+        ),
+        record(
+            "v3",
+            at,
+            "GetCallerIdentity",
+            json!({"eventSource": "sts.amazonaws.com", "userAgent": "TruffleHog"}),
+        ),
+        // Payloads: a prefix sieve, an object searched as text, sign-ins.
+        record(
+            "p1",
+            at,
+            "UpdateFunctionConfiguration20150331v2",
+            json!({"eventSource": "lambda.amazonaws.com",
+                   "requestParameters": {"layers": ["arn:aws:lambda:us-east-1:1:layer:x:1"]}}),
+        ),
+        record(
+            "p2",
+            at,
+            "PutBucketVersioning",
+            json!({"eventSource": "s3.amazonaws.com",
+                   "requestParameters": {"VersioningConfiguration": {"Status": "Suspended"}}}),
+        ),
+        record(
+            "p3",
+            at,
+            "ConsoleLogin",
+            json!({"eventSource": "signin.amazonaws.com",
+                   "responseElements": {"ConsoleLogin": "Success"},
+                   "additionalEventData": {"MFAUsed": "No"}}),
+        ),
+        record(
+            "p4",
+            at,
+            "ConsoleLogin",
+            json!({"eventSource": "signin.amazonaws.com", "errorMessage": "Failed authentication",
+                   "responseElements": {"ConsoleLogin": "Failure"}}),
+        ),
+        // Root with and without invokedBy, and with it null (patterns that tell
+        // null from absent are checked on the text).
+        record(
+            "r1",
+            at,
+            "GetUser",
+            json!({"userIdentity": {"type": "Root"}}),
+        ),
+        record(
+            "r2",
+            at,
+            "GetUser",
+            json!({"userIdentity": {"type": "Root", "invokedBy": null}}),
+        ),
+        // Text the timeline must escape.
+        record(
+            "q\"1",
+            at,
+            "GetUser",
+            json!({"userIdentity": {"type": "IAMUser", "userName": "o\"brien\\\n"},
+                   "errorCode": "AccessDenied"}),
+        ),
+    ];
+    std::fs::write(
+        input.join("made.json"),
+        format!("{{\"Records\":[{}]}}", records.join(",")),
+    )
+    .unwrap();
+    let samples = [
+        root.join("stratus-red-team"),
+        root.join("otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json"),
+        root.join("panther-analysis/test_scenarios"),
+    ];
+    let mut paths: Vec<&std::path::Path> = vec![&input, &generated];
+    paths.extend(samples.iter().map(|p| p.as_path()));
+    let (_, code) = ingest(&data, &paths);
+    assert_eq!(code, 0);
+    let sigma = root.join("sigmahq/rules/cloud/aws/cloudtrail");
+    let legacy = root.join("sigmahq/unsupported/cloud");
+    let (sigma, legacy) = (sigma.display().to_string(), legacy.display().to_string());
+    let args = [
+        "hunt",
+        "--rules",
+        "builtin:cis",
+        "--rules",
+        "builtin:securityhub",
+        "--rules",
+        &sigma,
+        "--rules",
+        &legacy,
+        "--format",
+        "ndjson",
+    ];
+    let (code, typed, err) = run_text(&data, &args);
+    assert!(code == 0 || code == 2, "{err}");
+    assert!(
+        err.contains("reading typed columns, not each record's text")
+            && err.contains("the text of the events their sieve admits"),
+        "{err}"
+    );
+    let exact_args: Vec<&str> = args.iter().copied().chain(["--exact-text"]).collect();
+    let (_, exact, _) = run_text(&data, &exact_args);
+    let (typed, exact): (Vec<&str>, Vec<&str>) = (typed.lines().collect(), exact.lines().collect());
+    assert_eq!(typed.len(), exact.len());
+    for (n, (t, e)) in typed.iter().zip(&exact).enumerate() {
+        assert_eq!(t, e, "line {n}");
+    }
+    let lines: Vec<serde_json::Value> = typed
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rules: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l["rule"].as_str()).collect();
+    assert!(
+        rules.len() >= 30,
+        "only {} rules matched: {rules:?}",
+        rules.len()
+    );
+    let of = |id: &str| -> Vec<&str> {
+        let mut v: Vec<&str> = lines
+            .iter()
+            .filter(|l| l["eventID"] == id)
+            .map(|l| l["title"].as_str().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        of("t1").contains(&"AWS SAML Provider Deletion Activity"),
+        "{:?}",
+        of("t1")
+    );
+    assert!(!of("t2").contains(&"AWS SAML Provider Deletion Activity"));
+    assert!(of("c1").contains(&"AWS SAML Provider Deletion Activity"));
+    assert!(
+        of("v1")
+            .iter()
+            .any(|t| t.starts_with("Malicious Usage Of IMDS"))
+    );
+    assert!(
+        !of("v2")
+            .iter()
+            .any(|t| t.starts_with("Malicious Usage Of IMDS"))
+    );
+    assert!(of("v3").iter().any(|t| t.contains("TruffleHog")));
+    assert!(of("p1").contains(&"AWS New Lambda Layer Attached"));
+    assert!(
+        of("q\"1").iter().any(|t| t.contains("Unauthorized")),
+        "{:?}",
+        of("q\"1")
+    );
+}
