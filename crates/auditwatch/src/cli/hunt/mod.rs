@@ -159,22 +159,19 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
         // What key values decide, remembered from day to day.
         let memos = std::sync::Mutex::new(Vec::new());
         for (d, (lo, hi)) in days.into_iter().enumerate() {
-            let (n, day, mut found) = scan(&rt, &store, lo, hi, &plan, &memos)?;
+            let at = Window {
+                rt: &rt,
+                store: &store,
+                lo,
+                hi,
+            };
+            let (n, day, mut found) = scan(&at, &plan, &memos)?;
             scanned += n;
-            let confirmed = confirm(&rt, &store, lo, hi, &rules, &day, &found.unsure)?;
+            let confirmed = confirm(&at, &rules, &day, &found.unsure)?;
             found.hits.extend(confirmed);
             if let Some(sigma) = &sigma {
                 let on_text = std::mem::take(&mut found.on_text);
-                found.extend(on_text_of(
-                    &rt,
-                    &store,
-                    lo,
-                    hi,
-                    sigma,
-                    rules.len(),
-                    &day,
-                    on_text,
-                )?);
+                found.extend(on_text_of(&at, sigma, rules.len(), &day, on_text)?);
             }
             unparsed += found.unparsed;
             let mut hits = found.hits;
@@ -254,6 +251,16 @@ fn judge(
     windows.forget_before(hi.saturating_sub(sigma.longest_span_us()));
 }
 
+/// A day's window of the lake, and what reads it.
+struct Window<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    store: &'a auditwatch_store::Store,
+    /// `eventTime` from (µs) …
+    lo: i64,
+    /// … to (µs).
+    hi: i64,
+}
+
 /// The days holding events in `[start, end]` (µs, either open), oldest first, as
 /// time ranges clipped to the window: the scan reads one at a time.
 fn days_between(
@@ -281,10 +288,7 @@ fn days_between(
 /// The exact text of the events `evs` points at, by event id (an event without one
 /// cannot be looked up, and stays undecided: not matched).
 fn texts<'e>(
-    rt: &tokio::runtime::Runtime,
-    store: &auditwatch_store::Store,
-    lo: i64,
-    hi: i64,
+    at: &Window<'_>,
     day: &[ScanBatch],
     evs: impl Iterator<Item = &'e Ev>,
 ) -> Result<HashMap<String, Vec<Value>>> {
@@ -297,7 +301,10 @@ fn texts<'e>(
     if ids.is_empty() {
         return Ok(records);
     }
-    for (id, raw) in rt.block_on(store.raw_by_id(&Scope::All, lo, hi, &ids))? {
+    for (id, raw) in at
+        .rt
+        .block_on(at.store.raw_by_id(&Scope::All, at.lo, at.hi, &ids))?
+    {
         if let Ok(v) = serde_json::from_str(&raw) {
             records.entry(id).or_default().push(v);
         }
@@ -307,16 +314,8 @@ fn texts<'e>(
 
 /// Keeps the lines whose pattern matches the exact text of their record (read for
 /// just those records).
-fn confirm(
-    rt: &tokio::runtime::Runtime,
-    store: &auditwatch_store::Store,
-    lo: i64,
-    hi: i64,
-    rules: &[Rule],
-    day: &[ScanBatch],
-    unsure: &[Hit],
-) -> Result<Vec<Hit>> {
-    let records = texts(rt, store, lo, hi, day, unsure.iter().map(|h| &h.ev))?;
+fn confirm(at: &Window<'_>, rules: &[Rule], day: &[ScanBatch], unsure: &[Hit]) -> Result<Vec<Hit>> {
+    let records = texts(at, day, unsure.iter().map(|h| &h.ev))?;
     Ok(unsure
         .iter()
         .filter(|h| {
@@ -331,18 +330,14 @@ fn confirm(
 
 /// Evaluates Sigma rules that read what only the text holds on the text of the
 /// events their sieves admitted.
-#[allow(clippy::too_many_arguments)]
 fn on_text_of(
-    rt: &tokio::runtime::Runtime,
-    store: &auditwatch_store::Store,
-    lo: i64,
-    hi: i64,
+    at: &Window<'_>,
     sigma: &SigmaSet,
     patterns: usize,
     day: &[ScanBatch],
     pending: Vec<(Ev, Vec<u32>)>,
 ) -> Result<Found> {
-    let records = texts(rt, store, lo, hi, day, pending.iter().map(|(e, _)| e))?;
+    let records = texts(at, day, pending.iter().map(|(e, _)| e))?;
     let mut found = Found::default();
     for (ev, rules) in pending {
         let e = ev.get(day);
@@ -373,10 +368,7 @@ fn on_text_of(
 /// instead of filling memory). Returns the events scanned, the day's batches (their
 /// timeline columns, which the lines point into) and what the workers found.
 fn scan(
-    rt: &tokio::runtime::Runtime,
-    store: &auditwatch_store::Store,
-    lo: i64,
-    hi: i64,
+    at: &Window<'_>,
     plan: &Plan<'_>,
     memos: &std::sync::Mutex<Vec<Memo>>,
 ) -> Result<(u64, Vec<ScanBatch>, Found)> {
@@ -406,15 +398,18 @@ fn scan(
             })
             .collect();
         let mut day = Vec::new();
-        let scanned =
-            rt.block_on(
-                store.scan_batches(&Scope::All, Some(lo), Some(hi), &plan.read, |b| {
-                    day.push(b.timeline());
-                    // A send fails only if every worker is gone, and a worker leaves
-                    // only when the channel closes.
-                    let _ = tx.send(((day.len() - 1) as u32, b));
-                }),
-            );
+        let scanned = at.rt.block_on(at.store.scan_batches(
+            &Scope::All,
+            Some(at.lo),
+            Some(at.hi),
+            &plan.read,
+            |b| {
+                day.push(b.timeline());
+                // A send fails only if every worker is gone, and a worker leaves
+                // only when the channel closes.
+                let _ = tx.send(((day.len() - 1) as u32, b));
+            },
+        ));
         drop(tx);
         let mut all = Found::default();
         for h in handles {
