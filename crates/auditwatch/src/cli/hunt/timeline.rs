@@ -104,41 +104,6 @@ pub struct Hit {
     pub ev: Ev,
 }
 
-/// RFC 3339 to the second, as `chrono` writes it (`2024-05-01T10:00:00Z`), without
-/// its formatting machinery for the common years; `false` for a time `chrono` cannot
-/// represent (the line's time is then null, as before).
-fn time_text(us: i64, out: &mut String) -> bool {
-    let secs = us.div_euclid(1_000_000);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days to a civil date (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    out.clear();
-    if !(0..=9999).contains(&year) {
-        let Some(t) = chrono::DateTime::from_timestamp_micros(us) else {
-            return false;
-        };
-        out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        return true;
-    }
-    use std::fmt::Write;
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    true
-}
-
 /// A text cell, [`Cell::Clean`] when its column needs no escapes.
 fn text(clean: bool, t: Option<&str>) -> Cell<'_> {
     if clean { Cell::Clean(t) } else { Cell::Text(t) }
@@ -165,7 +130,8 @@ impl Lines<'_> {
         lines: &[Line<'_>],
         mut f: impl FnMut(&[Cell<'_>]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        let (mut time, mut time_ok) = (String::new(), false);
+        // Lines come in time order: a time is written once per second it covers.
+        let mut time: Option<String> = None;
         let mut last_second = None;
         for &(t, _, _, n) in lines {
             let h = &self.hits[n as usize];
@@ -176,7 +142,8 @@ impl Lines<'_> {
                 Ev::Kept(_) => [false; 5],
             };
             if last_second != Some(t.div_euclid(1_000_000)) {
-                time_ok = time_text(t, &mut time);
+                time = chrono::DateTime::from_timestamp_micros(t)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
                 last_second = Some(t.div_euclid(1_000_000));
             }
             // In the order of COLUMNS. A time as written needs no escapes.
@@ -188,7 +155,7 @@ impl Lines<'_> {
                 Cell::Known(Some(&m.level), level),
                 Cell::Known(Some(&m.id), rule),
                 text(ip_ok, e.source_ip),
-                Cell::Clean(time_ok.then_some(time.as_str())),
+                Cell::Clean(time.as_deref()),
                 Cell::Known(Some(&m.title), title),
                 text(user_ok, e.username),
             ])?;
@@ -280,32 +247,4 @@ pub fn write_day(
         writer.write_laid_out(&text_b, b.len())?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_written_as_chrono_writes_them() {
-        let mut s = String::new();
-        for us in [
-            0,
-            1_714_557_600_000_000,
-            1_714_557_600_999_999,
-            -1,
-            -62_135_596_800_000_000,
-            253_402_300_799_000_000,
-            253_402_300_800_000_000,
-            951_782_400_000_000,
-            4_107_542_399_000_000,
-        ] {
-            assert!(time_text(us, &mut s));
-            let want = chrono::DateTime::from_timestamp_micros(us)
-                .unwrap()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            assert_eq!(s, want, "{us}");
-        }
-        assert!(!time_text(i64::MAX, &mut s));
-    }
 }
