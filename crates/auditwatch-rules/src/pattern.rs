@@ -494,13 +494,7 @@ impl Pattern {
                     walk(b, out);
                 }
                 Expr::Term(steps, test) => out.push((
-                    steps
-                        .iter()
-                        .map(|s| match s {
-                            Step::Key(k) => Some(k.as_str()),
-                            Step::Index(_) => None,
-                        })
-                        .collect(),
+                    path_of(steps),
                     matches!(test, Test::IsNull | Test::NotExists),
                 )),
             }
@@ -528,35 +522,41 @@ fn judge(
     known: &dyn Fn(&[Option<&str>]) -> bool,
     loose_nulls: bool,
 ) -> Option<bool> {
+    let side = |x: &Expr| judge(x, event, known, loose_nulls);
     match e {
-        // Three-valued: a false side decides `&&`, a true side `||`.
-        Expr::And(a, b) => match judge(a, event, known, loose_nulls) {
-            Some(false) => Some(false),
-            left => match (left, judge(b, event, known, loose_nulls)) {
-                (_, Some(false)) => Some(false),
-                (Some(true), Some(true)) => Some(true),
-                _ => None,
-            },
-        },
-        Expr::Or(a, b) => match judge(a, event, known, loose_nulls) {
-            Some(true) => Some(true),
-            left => match (left, judge(b, event, known, loose_nulls)) {
-                (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            },
-        },
-        Expr::Term(steps, _) => {
-            let path: Vec<Option<&str>> = steps
-                .iter()
-                .map(|s| match s {
-                    Step::Key(k) => Some(k.as_str()),
-                    Step::Index(_) => None,
-                })
-                .collect();
-            known(&path).then(|| eval(e, event, loose_nulls))
-        }
+        Expr::And(a, b) => either_decides(side(a), || side(b), false),
+        Expr::Or(a, b) => either_decides(side(a), || side(b), true),
+        Expr::Term(steps, _) => known(&path_of(steps)).then(|| eval(e, event, loose_nulls)),
     }
+}
+
+/// Three-valued `&&` (`decisive` false) or `||` (`decisive` true): a side that is
+/// `decisive` decides, two known sides that are not give their value, anything else
+/// is unknown. The right side is judged only when the left does not decide.
+fn either_decides(
+    left: Option<bool>,
+    right: impl FnOnce() -> Option<bool>,
+    decisive: bool,
+) -> Option<bool> {
+    if left == Some(decisive) {
+        return left;
+    }
+    match (left, right()) {
+        (_, Some(r)) if r == decisive => Some(r),
+        (Some(_), Some(r)) => Some(r),
+        _ => None,
+    }
+}
+
+/// A selector's steps as [`Pattern::fields`] gives them (`None`: an array index).
+fn path_of(steps: &[Step]) -> Vec<Option<&str>> {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Key(k) => Some(k.as_str()),
+            Step::Index(_) => None,
+        })
+        .collect()
 }
 
 fn resolve<'v>(mut v: &'v Value, steps: &[Step]) -> Option<&'v Value> {
@@ -703,6 +703,20 @@ mod tests {
             ),
             None
         );
+        // The right side decides too; an unknown side with one that does not is unknown.
+        let known_b = |path: &[Option<&str>]| matches!(path, [Some("b")]);
+        let r = serde_json::json!({"b": "x"});
+        for (text, want) in [
+            (r#"{ $.a = "x" && $.b = "y" }"#, Some(false)),
+            (r#"{ $.a = "x" && $.b = "x" }"#, None),
+            (r#"{ $.a = "x" || $.b = "x" }"#, Some(true)),
+            (r#"{ $.a = "x" || $.b = "y" }"#, None),
+            (r#"{ $.b = "y" || $.b = "z" }"#, Some(false)),
+            (r#"{ $.b = "x" && $.b = "x" }"#, Some(true)),
+        ] {
+            let p = Pattern::parse(text).unwrap();
+            assert_eq!(p.judge(&r, &known_b, false), want, "{text}");
+        }
         // Every field known: the same as matching.
         let all = |_: &[Option<&str>]| true;
         let r = serde_json::json!({"eventName": "ConsoleLogin", "errorMessage": "Failed authentication"});
