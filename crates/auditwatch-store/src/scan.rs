@@ -171,6 +171,9 @@ impl Wanted {
     }
 }
 
+/// A field to read, and the struct leaves to read of it alone ([`Wanted::leaves`]).
+type FieldRead = (Wanted, Option<Vec<Vec<String>>>);
+
 /// A field's columns in a batch.
 #[derive(Debug, Clone)]
 enum Part {
@@ -352,23 +355,25 @@ impl ScanBatch {
         }
     }
 
-    fn new(batch: &datafusion::arrow::array::RecordBatch, read: &Read) -> Self {
+    /// A batch of the scan's columns: the timeline's, then `raw` (`fields` is
+    /// `None`) or each field's, whole or leaf by leaf as [`Wanted::leaves`] said.
+    fn new(batch: &datafusion::arrow::array::RecordBatch, fields: Option<&[FieldRead]>) -> Self {
         let s = |i: usize| batch.column(i).as_string::<i32>().clone();
-        let (raw, fields) = match read {
-            Read::Raw => (Some(s(6)), Vec::new()),
-            Read::Fields(wanted) => {
+        let (raw, fields) = match fields {
+            None => (Some(s(6)), Vec::new()),
+            Some(fields) => {
                 let mut next = 6;
                 let mut take = || {
                     next += 1;
                     batch.column(next - 1).clone()
                 };
-                let fields = wanted
+                let fields = fields
                     .iter()
-                    .map(|w| {
-                        let part = match w.leaves() {
+                    .map(|(w, leaves)| {
+                        let part = match leaves {
                             None => Part::Whole(take()),
                             Some(paths) => {
-                                Part::Leaves(paths.into_iter().map(|p| (p, take())).collect())
+                                Part::Leaves(paths.iter().map(|p| (p.clone(), take())).collect())
                             }
                         };
                         (w.clone(), part)
@@ -498,16 +503,21 @@ impl Store {
             ident("eventName"),
             ident("sourceIPAddress"),
         ];
-        match read {
-            Read::Raw => columns.push(ident("raw")),
+        // Each field with the struct leaves to read alone, worked out once.
+        let fields: Option<Vec<FieldRead>> = match read {
+            Read::Raw => None,
+            Read::Fields(wanted) => Some(wanted.iter().map(|w| (w.clone(), w.leaves())).collect()),
+        };
+        match &fields {
+            None => columns.push(ident("raw")),
             // Aliased: a field may also be one of the timeline's columns.
             // Struct leaves alone when that is all the rules read: the reader then
             // decodes only those leaves, not the twenty of `userIdentity`.
-            Read::Fields(wanted) => {
-                for w in wanted {
-                    match w.leaves() {
+            Some(fields) => {
+                for (w, leaves) in fields {
+                    match leaves {
                         None => columns.push(ident(&w.name).alias(format!("field {}", w.name))),
-                        Some(paths) => columns.extend(paths.into_iter().map(|p| {
+                        Some(paths) => columns.extend(paths.iter().map(|p| {
                             let name = format!("field {}.{}", w.name, p.join("."));
                             p.iter()
                                 .fold(ident(&w.name), |e, k| e.field(k.as_str()))
@@ -523,7 +533,7 @@ impl Store {
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             n += batch.num_rows() as u64;
-            f(ScanBatch::new(&batch, read));
+            f(ScanBatch::new(&batch, fields.as_deref()));
         }
         Ok(n)
     }
