@@ -8,8 +8,9 @@
 //! load is reported with its file and reason (exit status 2); the others still run.
 //!
 //! The lake is read a day at a time, oldest first; each day's batches are matched on
-//! every core, and its lines are sorted and written before the next day is read, so
-//! memory holds one day's matches, not the whole timeline. Sigma correlations take
+//! every core ([`triage`]), and its lines are sorted and written ([`timeline`]) on
+//! their own thread while the next day is read, so memory holds two days' matches,
+//! not the whole timeline. Sigma correlations take
 //! their rules' matches in event-time order and are judged after each day (a window
 //! completed by a later day's event fires then), so the order the lake returns events
 //! in does not matter. A correlation that fires is one line: the event that completed
@@ -17,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -124,6 +125,8 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             });
         }
     }
+    // Shared with the writer; correlation lines add to them day by day.
+    let mut metas = Arc::new(metas);
     let plan = Plan::new(&rules, sigma.as_ref(), args.exact_text);
     match &plan.read {
         Read::Raw => eprintln!("reading each record's exact text: {}", plan.why),
@@ -167,11 +170,18 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
             };
             let (n, day, mut found) = scan(&at, &plan, &memos)?;
             scanned += n;
-            let confirmed = confirm(&at, &rules, &day, &found.unsure)?;
+            // The text of the records typed columns could not decide, in one read.
+            let undecided = found.unsure.iter().map(|h| &h.ev);
+            let texts = texts(
+                &at,
+                &day,
+                undecided.chain(found.on_text.iter().map(|(e, _)| e)),
+            )?;
+            let confirmed = confirm(&rules, &day, &found.unsure, &texts);
             found.hits.extend(confirmed);
             if let Some(sigma) = &sigma {
                 let on_text = std::mem::take(&mut found.on_text);
-                found.extend(on_text_of(&at, sigma, rules.len(), &day, on_text)?);
+                found.extend(on_text_of(sigma, rules.len(), &day, on_text, &texts));
             }
             unparsed += found.unparsed;
             let mut hits = found.hits;
@@ -179,7 +189,7 @@ pub fn run(args: HuntArgs, config: &Config) -> Result<Outcome> {
                 judge(sigma, windows, found.inputs, hi, &mut metas, &mut hits);
             }
             let last = d + 1 == count;
-            if tx.send((day, hits, Arc::new(metas.clone()), last)).is_err() {
+            if tx.send((day, hits, metas.clone(), last)).is_err() {
                 // The writer stopped; its error says why.
                 break;
             }
@@ -216,7 +226,7 @@ fn judge(
     windows: &mut Windows<Arc<Row>>,
     mut inputs: Vec<Input<Arc<Row>>>,
     hi: i64,
-    metas: &mut Vec<Meta>,
+    metas: &mut Arc<Vec<Meta>>,
     hits: &mut Vec<Hit>,
 ) {
     // Workers finish in any order: sorted, ties in time break the same way on
@@ -235,6 +245,8 @@ fn judge(
     for f in windows.judge() {
         let c = sigma.correlation(f.correlation);
         if let Some(last) = f.tags.last() {
+            // Copied only if the writer still holds the day before's.
+            let metas = Arc::make_mut(metas);
             metas.push(Meta {
                 id: c.id.clone(),
                 title: format!("{} ({})", c.title, sigma.describe(&f)),
@@ -312,36 +324,39 @@ fn texts<'e>(
     Ok(records)
 }
 
-/// Keeps the lines whose pattern matches the exact text of their record (read for
-/// just those records).
-fn confirm(at: &Window<'_>, rules: &[Rule], day: &[ScanBatch], unsure: &[Hit]) -> Result<Vec<Hit>> {
-    let records = texts(at, day, unsure.iter().map(|h| &h.ev))?;
-    Ok(unsure
+/// Keeps the lines whose pattern matches the exact text of their record (`texts`,
+/// read for just those records).
+fn confirm(
+    rules: &[Rule],
+    day: &[ScanBatch],
+    unsure: &[Hit],
+    texts: &HashMap<String, Vec<Value>>,
+) -> Vec<Hit> {
+    unsure
         .iter()
         .filter(|h| {
             h.ev.get(day)
                 .event_id
-                .and_then(|id| records.get(id))
+                .and_then(|id| texts.get(id))
                 .is_some_and(|rs| rs.iter().any(|r| rules[h.rule as usize].pattern.matches(r)))
         })
         .cloned()
-        .collect())
+        .collect()
 }
 
 /// Evaluates Sigma rules that read what only the text holds on the text of the
-/// events their sieves admitted.
+/// events their sieves admitted (`texts`, read for just those events).
 fn on_text_of(
-    at: &Window<'_>,
     sigma: &SigmaSet,
     patterns: usize,
     day: &[ScanBatch],
     pending: Vec<(Ev, Vec<u32>)>,
-) -> Result<Found> {
-    let records = texts(at, day, pending.iter().map(|(e, _)| e))?;
+    texts: &HashMap<String, Vec<Value>>,
+) -> Found {
     let mut found = Found::default();
     for (ev, rules) in pending {
         let e = ev.get(day);
-        let Some(texts) = e.event_id.and_then(|id| records.get(id)) else {
+        let Some(texts) = e.event_id.and_then(|id| texts.get(id)) else {
             continue;
         };
         let tag = Arc::new(Row::of(&e));
@@ -350,17 +365,16 @@ fn on_text_of(
         let Some(record) = texts.first() else {
             continue;
         };
-        let matched = sigma.matches(record);
         for r in rules {
             let m = RuleMatch(r as usize - patterns);
-            if matched.contains(&m) {
+            if sigma.matches_rule(m, record) {
                 found.sigma_match(sigma, r, m, ev.clone(), || {
-                    Some((record.clone(), tag.clone(), time_us))
+                    Some((record, tag.clone(), time_us))
                 });
             }
         }
     }
-    Ok(found)
+    found
 }
 
 /// Scans `[lo, hi]` on this thread and matches on every core: batches go to one
@@ -379,17 +393,16 @@ fn scan(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
-                    let lock = |m| std::sync::PoisonError::into_inner(m);
-                    let memo = memos.lock().unwrap_or_else(lock).pop();
+                    let memo = memos.lock().unwrap_or_else(PoisonError::into_inner).pop();
                     let mut worker = Worker::new(plan, memo.unwrap_or_default());
                     loop {
-                        let next = rx
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .recv();
+                        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok((b, batch)) = next else {
                             let (found, memo) = worker.finish();
-                            memos.lock().unwrap_or_else(lock).push(memo);
+                            memos
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push(memo);
                             return found;
                         };
                         worker.batch(b, &batch);

@@ -58,6 +58,27 @@ enum How {
     Text,
 }
 
+/// How one Sigma rule is decided when reading typed columns.
+struct SigmaPlan {
+    how: How,
+    /// Evaluated alone on a view of the columns (its fields are all plain dotted
+    /// names), not on the record rebuilt as JSON.
+    view: bool,
+    /// Its sieve on key fields.
+    sieve: Sieve,
+}
+
+/// What reading typed columns takes: the columns, and how each rule is decided.
+#[derive(Default)]
+struct Typed {
+    wanted: Vec<Wanted>,
+    why: String,
+    keys: Vec<String>,
+    sigma: Vec<SigmaPlan>,
+    /// The fields views hand out (those of the rules evaluated on views).
+    view_fields: Vec<String>,
+}
+
 /// The rules of a hunt and how each is decided.
 pub struct Plan<'a> {
     pub patterns: &'a [Rule],
@@ -68,26 +89,12 @@ pub struct Plan<'a> {
     pub why: String,
     /// Per pattern: it tells `null` from absent, which typed columns cannot, so a
     /// match only says "may match" and is checked on the text.
-    pub unsure: Vec<bool>,
+    unsure: Vec<bool>,
+    /// Reading typed columns: the key fields, how each Sigma rule is decided, and
+    /// the fields views hand out (all empty reading the text).
     keys: Vec<String>,
-    sigma_how: Vec<How>,
-    /// Per Sigma rule: evaluated alone on a view of the columns (its fields are
-    /// all plain dotted names), not on the record rebuilt as JSON.
-    sigma_view: Vec<bool>,
-    /// The fields views hand out (those of the rules above).
+    sigma_plans: Vec<SigmaPlan>,
     view_fields: Vec<String>,
-    /// Per Sigma rule, its sieve on key fields.
-    sieves: Vec<Sieve>,
-}
-
-fn dotted(path: &[Step<'_>]) -> String {
-    path.iter()
-        .map(|s| match s {
-            Step::Key(k) => k,
-            Step::Index => "[]",
-        })
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 fn steps(dotted: &str) -> Vec<Step<'_>> {
@@ -102,155 +109,36 @@ impl<'a> Plan<'a> {
     /// Decides what to read and how to judge each rule; `exact_text` reads every
     /// record's text and evaluates every rule on it.
     pub fn new(patterns: &'a [Rule], sigma: Option<&'a SigmaSet>, exact_text: bool) -> Self {
-        let mut plan = Plan {
-            patterns,
-            sigma,
-            read: Read::Raw,
-            why: "--exact-text".into(),
-            unsure: vec![false; patterns.len()],
-            keys: Vec::new(),
-            sigma_how: Vec::new(),
-            sigma_view: Vec::new(),
-            view_fields: Vec::new(),
-            sieves: Vec::new(),
+        let typed = if exact_text {
+            Err("--exact-text".to_string())
+        } else {
+            typed(patterns, sigma)
         };
-        if exact_text {
-            return plan;
-        }
-        match plan.typed() {
-            Ok((wanted, why)) => {
-                plan.read = Read::Fields(wanted);
-                plan.why = why;
-                plan.unsure = patterns
+        match typed {
+            Ok(t) => Plan {
+                patterns,
+                sigma,
+                read: Read::Fields(t.wanted),
+                why: t.why,
+                unsure: patterns
                     .iter()
                     .map(|r| r.pattern.tells_null_from_absent())
-                    .collect();
-            }
-            Err(why) => {
-                plan.why = why;
-                plan.keys.clear();
-                plan.sigma_how.clear();
-                plan.sigma_view.clear();
-                plan.view_fields.clear();
-                plan.sieves.clear();
-            }
+                    .collect(),
+                keys: t.keys,
+                sigma_plans: t.sigma,
+                view_fields: t.view_fields,
+            },
+            Err(why) => Plan {
+                patterns,
+                sigma,
+                read: Read::Raw,
+                why,
+                unsure: vec![false; patterns.len()],
+                keys: Vec::new(),
+                sigma_plans: Vec::new(),
+                view_fields: Vec::new(),
+            },
         }
-        plan
-    }
-
-    /// The typed columns to read, or why the text must be read instead.
-    fn typed(&mut self) -> Result<(Vec<Wanted>, String), String> {
-        // Every field read from typed columns, as steps (`None`: an array index).
-        let mut typed: Vec<Vec<Option<String>>> = Vec::new();
-        let owned = |path: &[Step<'_>]| -> Vec<Option<String>> {
-            path.iter()
-                .map(|s| match s {
-                    Step::Key(k) => Some(k.to_string()),
-                    Step::Index => None,
-                })
-                .collect()
-        };
-        let reads_key = |f: &str, keys: &mut Vec<String>| {
-            if is_key(f) && !keys.iter().any(|k| k == f) {
-                keys.push(f.to_string());
-            }
-        };
-        let mut keys = Vec::new();
-        for r in self.patterns {
-            for (path, _) in r.pattern.fields() {
-                let path: Vec<Step<'_>> = path
-                    .iter()
-                    .map(|s| s.map_or(Step::Index, Step::Key))
-                    .collect();
-                let name = dotted(&path);
-                if field_source(&path) == FieldSource::Text {
-                    return Err(format!(
-                        "a rule reads `{name}`, which only the records' text holds"
-                    ));
-                }
-                reads_key(&name, &mut keys);
-                typed.push(owned(&path));
-            }
-        }
-        if let Some(sigma) = self.sigma {
-            for j in 0..sigma.rule_count() {
-                let m = RuleMatch(j);
-                let sieve = sigma.sieve(m).restricted(is_key);
-                let fields = sigma.rule_fields(m);
-                let text_field = fields.and_then(|f| {
-                    f.iter()
-                        .find(|f| field_source(&steps(f)) == FieldSource::Text)
-                });
-                let how = match (fields, text_field) {
-                    (Some(fields), None) => {
-                        for f in fields {
-                            reads_key(f, &mut keys);
-                            typed.push(owned(&steps(f)));
-                        }
-                        if fields.iter().all(|f| is_key(f)) {
-                            How::Keys
-                        } else {
-                            How::Record
-                        }
-                    }
-                    _ if !sieve.is_open() => How::Text,
-                    (None, _) => {
-                        return Err("a Sigma rule searches whole records (keywords)".into());
-                    }
-                    (Some(_), Some(f)) => {
-                        return Err(format!(
-                            "a rule reads `{f}`, which only the records' text holds"
-                        ));
-                    }
-                };
-                for f in sieve.fields() {
-                    reads_key(f, &mut keys);
-                    typed.push(owned(&steps(f)));
-                }
-                let view =
-                    how == How::Record && fields.is_some_and(|f| f.iter().all(|f| viewable(f)));
-                if view {
-                    for f in fields.into_iter().flatten() {
-                        if !self.view_fields.contains(f) {
-                            self.view_fields.push(f.clone());
-                        }
-                    }
-                }
-                self.sigma_view.push(view);
-                self.sigma_how.push(how);
-                self.sieves.push(sieve);
-            }
-            for f in sigma.correlation_fields() {
-                if field_source(&steps(f)) == FieldSource::Text {
-                    return Err(format!(
-                        "a correlation reads `{f}`, which only the records' text holds"
-                    ));
-                }
-                typed.push(owned(&steps(f)));
-            }
-        }
-        self.keys = keys;
-        // Top-level columns, and the paths below each that are read.
-        let mut top: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
-        for path in &typed {
-            if let Some((Some(k), rest)) = path.split_first() {
-                let below = rest.iter().map_while(Clone::clone).collect();
-                top.entry(k.clone()).or_default().push(below);
-            }
-        }
-        let names: Vec<&str> = top.keys().map(String::as_str).collect();
-        let mut why = format!("the rules read only {}", names.join(", "));
-        let on_text = self.sigma_how.iter().filter(|h| **h == How::Text).count();
-        if on_text > 0 {
-            why.push_str(&format!(
-                " (and {on_text} Sigma rule(s) the text of the events their sieve admits)"
-            ));
-        }
-        let wanted = top
-            .into_iter()
-            .map(|(name, paths)| Wanted { name, paths })
-            .collect();
-        Ok((wanted, why))
     }
 
     /// Rule `r` (global index: patterns first, then Sigma rules) as a Sigma rule.
@@ -291,19 +179,128 @@ impl<'a> Plan<'a> {
                     .position(|k| k == f)
                     .and_then(|n| values[n])
             };
-            for (j, how) in self.sigma_how.iter().enumerate() {
+            for (j, p) in self.sigma_plans.iter().enumerate() {
                 let r = (self.patterns.len() + j) as u32;
-                match how {
+                match p.how {
                     How::Keys if matched.contains(&RuleMatch(j)) => entry.sure.push(r),
                     How::Keys => {}
-                    How::Record if self.sieves[j].admits(get) => entry.record.push(r),
-                    How::Text if self.sieves[j].admits(get) => entry.text.push(r),
+                    How::Record if p.sieve.admits(get) => entry.record.push(r),
+                    How::Text if p.sieve.admits(get) => entry.text.push(r),
                     How::Record | How::Text => {}
                 }
             }
         }
         entry
     }
+}
+
+/// What reading typed columns takes, or why the text must be read instead.
+fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
+    let mut t = Typed::default();
+    // Every field read from typed columns, as keys (`None`: an array index); the
+    // key fields among them.
+    let mut read: Vec<Vec<Option<String>>> = Vec::new();
+    let mut reads = |path: Vec<Option<String>>, keys: &mut Vec<String>| {
+        let name: Vec<&str> = path.iter().map(|s| s.as_deref().unwrap_or("[]")).collect();
+        let name = name.join(".");
+        if is_key(&name) && !keys.contains(&name) {
+            keys.push(name);
+        }
+        read.push(path);
+    };
+    let dotted = |f: &str| f.split('.').map(|k| Some(k.to_string())).collect();
+    for r in patterns {
+        for (path, _) in r.pattern.fields() {
+            let steps: Vec<Step<'_>> = path
+                .iter()
+                .map(|s| s.map_or(Step::Index, Step::Key))
+                .collect();
+            if field_source(&steps) == FieldSource::Text {
+                let name: Vec<&str> = path.iter().map(|s| s.unwrap_or("[]")).collect();
+                return Err(format!(
+                    "a rule reads `{}`, which only the records' text holds",
+                    name.join(".")
+                ));
+            }
+            reads(
+                path.iter().map(|s| s.map(String::from)).collect(),
+                &mut t.keys,
+            );
+        }
+    }
+    if let Some(sigma) = sigma {
+        for j in 0..sigma.rule_count() {
+            let m = RuleMatch(j);
+            let sieve = sigma.sieve(m).restricted(is_key);
+            let fields = sigma.rule_fields(m);
+            let text_field = fields.and_then(|f| {
+                f.iter()
+                    .find(|f| field_source(&steps(f)) == FieldSource::Text)
+            });
+            let how = match (fields, text_field) {
+                (Some(fields), None) => {
+                    for f in fields {
+                        reads(dotted(f), &mut t.keys);
+                    }
+                    if fields.iter().all(|f| is_key(f)) {
+                        How::Keys
+                    } else {
+                        How::Record
+                    }
+                }
+                _ if !sieve.is_open() => How::Text,
+                (None, _) => {
+                    return Err("a Sigma rule searches whole records (keywords)".into());
+                }
+                (Some(_), Some(f)) => {
+                    return Err(format!(
+                        "a rule reads `{f}`, which only the records' text holds"
+                    ));
+                }
+            };
+            for f in sieve.fields() {
+                reads(dotted(f), &mut t.keys);
+            }
+            let view = how == How::Record && fields.is_some_and(|f| f.iter().all(|f| viewable(f)));
+            if view {
+                for f in fields.into_iter().flatten() {
+                    if !t.view_fields.contains(f) {
+                        t.view_fields.push(f.clone());
+                    }
+                }
+            }
+            t.sigma.push(SigmaPlan { how, view, sieve });
+        }
+        for f in sigma.correlation_fields() {
+            if field_source(&steps(f)) == FieldSource::Text {
+                return Err(format!(
+                    "a correlation reads `{f}`, which only the records' text holds"
+                ));
+            }
+            reads(dotted(f), &mut t.keys);
+        }
+    }
+    // Top-level columns, and the paths below each that are read.
+    let mut top: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    for path in &read {
+        if let Some((Some(k), rest)) = path.split_first() {
+            let below = rest.iter().map_while(Clone::clone).collect();
+            top.entry(k.clone()).or_default().push(below);
+        }
+    }
+    let names: Vec<&str> = top.keys().map(String::as_str).collect();
+    t.why = format!("the rules read only {}", names.join(", "));
+    let on_text = t.sigma.iter().filter(|p| p.how == How::Text).count();
+    if on_text > 0 {
+        t.why.push_str(&format!(
+            " (and {on_text} Sigma rule(s) the text of the events their sieve admits)"
+        ));
+    }
+    t.wanted = top
+        .into_iter()
+        .map(|(name, paths)| Wanted { name, paths })
+        .collect();
+    Ok(t)
 }
 
 /// Sets `record.a.b.c` (a dotted key field) to `v`.
@@ -412,18 +409,18 @@ impl Found {
 
     /// A Sigma rule matched `record`: its line (unless only its correlations
     /// speak) and its correlations' inputs.
-    pub fn sigma_match(
+    pub fn sigma_match<'v>(
         &mut self,
         sigma: &SigmaSet,
         r: u32,
         m: RuleMatch,
         ev: Ev,
-        record: impl FnOnce() -> Option<(Value, Arc<Row>, i64)>,
+        record: impl FnOnce() -> Option<(&'v Value, Arc<Row>, i64)>,
     ) {
         if sigma.feeds_correlation(m)
             && let Some((record, tag, time_us)) = record()
         {
-            self.inputs.extend(sigma.inputs(&record, m, time_us, &tag));
+            self.inputs.extend(sigma.inputs(record, m, time_us, &tag));
         }
         if sigma.alerts(m) {
             self.hits.push(Hit { rule: r, ev });
@@ -483,7 +480,7 @@ impl<'p> Worker<'p> {
                     let r = (plan.patterns.len() + m.0) as u32;
                     let e = batch.row(i);
                     self.found.sigma_match(sigma, r, m, ev.clone(), || {
-                        Some((record.clone(), Arc::new(Row::of(&e)), e.time_us))
+                        Some((&record, Arc::new(Row::of(&e)), e.time_us))
                     });
                 }
             }
@@ -510,12 +507,13 @@ impl<'p> Worker<'p> {
                 continue;
             }
             let ev = Ev::At(b, i as u32);
-            // The record, built once if anything needs it.
-            let mut record: Option<Option<Value>> = None;
-            let mut record_of = || record.get_or_insert_with(|| batch.record(i)).clone();
-            let tagged = |record: Option<Value>| {
+            // The record, built once if anything needs it (typed columns always
+            // give one).
+            let record = std::cell::OnceCell::new();
+            let record_of = || record.get_or_init(|| batch.record(i)).as_ref();
+            let tagged = || {
                 let e = batch.row(i);
-                record.map(|r| (r, Arc::new(Row::of(&e)), e.time_us))
+                record_of().map(|r| (r, Arc::new(Row::of(&e)), e.time_us))
             };
             for &r in &entry.sure {
                 match plan.sigma_rule(r) {
@@ -525,7 +523,7 @@ impl<'p> Worker<'p> {
                     }),
                     Some(m) => {
                         let sigma = plan.sigma.expect("a Sigma rule has its set");
-                        found.sigma_match(sigma, r, m, ev.clone(), || tagged(record_of()));
+                        found.sigma_match(sigma, r, m, ev.clone(), tagged);
                     }
                 }
             }
@@ -542,13 +540,12 @@ impl<'p> Worker<'p> {
             };
             for &r in &entry.record {
                 match plan.sigma_rule(r) {
-                    Some(m) if plan.sigma_view[m.0] => {
+                    Some(m) if plan.sigma_plans[m.0].view => {
                         let sigma = plan.sigma.expect("a Sigma rule has its set");
                         if sigma.matches_view(m, &view) {
-                            found.sigma_match(sigma, r, m, ev.clone(), || tagged(record_of()));
+                            found.sigma_match(sigma, r, m, ev.clone(), tagged);
                         }
                     }
-                    // Typed columns always give a record.
                     None => {
                         let Some(full) = record_of() else {
                             continue;
@@ -559,10 +556,10 @@ impl<'p> Worker<'p> {
                             ev: ev.clone(),
                         };
                         if plan.unsure[k] {
-                            if plan.patterns[k].pattern.may_match(&full) {
+                            if plan.patterns[k].pattern.may_match(full) {
                                 found.unsure.push(hit);
                             }
-                        } else if plan.patterns[k].pattern.matches(&full) {
+                        } else if plan.patterns[k].pattern.matches(full) {
                             found.hits.push(hit);
                         }
                     }
@@ -571,10 +568,8 @@ impl<'p> Worker<'p> {
                         let Some(full) = record_of() else {
                             continue;
                         };
-                        if sigma.matches_rule(m, &full) {
-                            found.sigma_match(sigma, r, m, ev.clone(), || {
-                                tagged(Some(full.clone()))
-                            });
+                        if sigma.matches_rule(m, full) {
+                            found.sigma_match(sigma, r, m, ev.clone(), tagged);
                         }
                     }
                 }
