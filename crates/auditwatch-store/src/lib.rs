@@ -28,6 +28,7 @@ pub mod segment;
 pub mod session;
 pub mod shared;
 pub mod table;
+pub mod tokens;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod udf;
@@ -254,7 +255,13 @@ impl Store {
     /// A query session over the current segments, limited to `scope`.
     pub fn session(&self, scope: &Scope) -> Result<SessionContext> {
         let segments = Arc::new(self.catalog()?.segments()?);
-        session::session(self.lake.clone(), segments, scope, self.runtime.clone())
+        session::session(
+            self.lake.clone(),
+            segments,
+            scope,
+            self.runtime.clone(),
+            self.footers.tokens().clone(),
+        )
     }
 
     /// Runs read-only SQL over `events` as seen by `scope`.

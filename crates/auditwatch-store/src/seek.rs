@@ -9,9 +9,10 @@
 //! selection, so only the Parquet pages holding them are decompressed.
 //!
 //! It answers exactly what the DataFusion plan answers (same order, same tokens; a test
-//! compares them). Filters it does not evaluate (resource attributes,
-//! `requestParameters` paths) or a file whose schema is not the current one send the
-//! lookup back to DataFusion ([`lookup`] returns `None`).
+//! compares them). Filters it does not evaluate (`requestParameters` paths) or a file
+//! whose schema is not the current one send the lookup back to DataFusion ([`lookup`]
+//! returns `None`). The resource attributes read one leaf of the `resources` list
+//! (`ARN` or `type`), never the whole list.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -31,6 +32,7 @@ use datafusion::parquet::arrow::arrow_reader::{
     RowSelectionPolicy,
 };
 use datafusion::parquet::bloom_filter::Sbbf;
+use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::statistics::Statistics;
 
@@ -44,6 +46,8 @@ use crate::rawpage::RawReader;
 use crate::remote::Remote;
 use crate::schema::events_schema;
 use crate::scope::Scope;
+use crate::tokens::{self, TokenCache};
+use crate::udf::{Part, resources_match};
 
 /// Footers (with page indexes) of segment files, and their small bloom filters, kept
 /// between lookups: segment files never change once written. Bounded: past
@@ -60,6 +64,8 @@ pub struct Footers {
     /// reading each from the file cost ~20 µs. eventID's filters (~64 KiB a row group)
     /// are read when needed instead, so the cache stays a few KiB per row group.
     blooms: Mutex<HashMap<BloomKey, Option<Arc<Sbbf>>>>,
+    /// The files' token indexes ([`crate::tokens`]), shared with the SQL table.
+    tokens: Arc<TokenCache>,
 }
 
 /// A bloom filter's place: (segment file, row group, leaf column).
@@ -104,7 +110,13 @@ impl Footers {
             by_path: Mutex::default(),
             limit,
             blooms: Mutex::default(),
+            tokens: Arc::default(),
         }
+    }
+
+    /// The token indexes of the files, kept as their footers are.
+    pub fn tokens(&self) -> &Arc<TokenCache> {
+        &self.tokens
     }
 
     /// Files whose footers are cached, and their bytes in memory.
@@ -243,15 +255,23 @@ fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Whether this path evaluates every filter of `q`.
 fn handles(q: &Lookup) -> bool {
     q.params.is_empty()
-        && q.attributes
-            .iter()
-            .all(|(a, _)| !matches!(a, Attribute::ResourceType | Attribute::ResourceName))
 }
 
-/// One equality-style condition on a column (a dotted path into the schema).
+/// One equality-style condition on a column (a leaf's dotted path in the file).
 struct Condition<'a> {
     column: &'static str,
     test: Test<'a>,
+}
+
+impl Condition<'_> {
+    /// The array the test reads, in a batch of [`Self::column`] read alone: the column,
+    /// or for a resource test the whole `resources` list (of that one leaf).
+    fn array<'b>(&self, batch: &'b RecordBatch) -> &'b ArrayRef {
+        match self.test {
+            Test::Resource(..) => column(batch, "resources"),
+            _ => column(batch, self.column),
+        }
+    }
 }
 
 enum Test<'a> {
@@ -263,6 +283,8 @@ enum Test<'a> {
     Present,
     /// Contains this text.
     Contains(&'a str),
+    /// A `resources` entry matches (ResourceType, ResourceName).
+    Resource(Part, &'a str),
 }
 
 fn conditions<'a>(q: &'a Lookup, scope: &'a Scope) -> Result<Vec<Condition<'a>>> {
@@ -285,7 +307,18 @@ fn conditions<'a>(q: &'a Lookup, scope: &'a Scope) -> Result<Vec<Condition<'a>>>
                 });
                 continue;
             }
-            Attribute::ResourceType | Attribute::ResourceName => unreachable!("see handles()"),
+            Attribute::ResourceType | Attribute::ResourceName => {
+                let (part, column) = if *attr == Attribute::ResourceType {
+                    (Part::Type, "resources.list.element.type")
+                } else {
+                    (Part::Name, "resources.list.element.ARN")
+                };
+                c.push(Condition {
+                    column,
+                    test: Test::Resource(part, value),
+                });
+                continue;
+            }
         };
         c.push(any(column, vec![value.as_str()]));
     }
@@ -425,6 +458,40 @@ impl Opened<'_> {
         Ok(concat_batches(&schema, &batches)?)
     }
 
+    /// The rows of each row group whose text contains `text`, from the file's token
+    /// index, or `None` when the file has none.
+    fn rows_containing(&self, tokens: &TokenCache, text: &str) -> Result<Option<Vec<Vec<usize>>>> {
+        let index = match tokens.get(self.rel) {
+            Some(cached) => cached,
+            None => {
+                let meta = self.meta.metadata().file_metadata();
+                let index = tokens::read(self.file()?, meta)
+                    .map_err(|e| self.parquet_err(ParquetError::General(e)))?
+                    .map(Arc::new);
+                tokens.insert(self.rel, index.clone());
+                index
+            }
+        };
+        let Some(rows) = index.and_then(|i| i.rows_containing(text)) else {
+            return Ok(None);
+        };
+        let mut by_group = Vec::new();
+        let (mut start, mut next) = (0usize, rows.iter().peekable());
+        for rg in self.meta.metadata().row_groups() {
+            let end = start + rg.num_rows() as usize;
+            let mut mine = Vec::new();
+            while let Some(&&r) = next.peek()
+                && (r as usize) < end
+            {
+                mine.push(r as usize - start);
+                next.next();
+            }
+            by_group.push(mine);
+            start = end;
+        }
+        Ok(Some(by_group))
+    }
+
     fn parquet_err(&self, source: datafusion::parquet::errors::ParquetError) -> StoreError {
         StoreError::Parquet {
             path: self.path.clone(),
@@ -523,6 +590,19 @@ pub fn lookup(
         opened.push(o);
     }
     groups.sort_by_key(|g| std::cmp::Reverse(g.max_time));
+    // A free-text search of a shape the token indexes keep reads the rows they name
+    // instead of every record's text (per segment; files without one read the text).
+    let text = q.text.as_deref().filter(|t| tokens::searchable(t).is_some());
+    let mut known: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
+    if let Some(text) = text {
+        for g in &groups {
+            if let std::collections::hash_map::Entry::Vacant(e) = known.entry(g.segment)
+                && let Some(rows) = opened[g.segment].rows_containing(footers.tokens(), text)?
+            {
+                e.insert(rows);
+            }
+        }
+    }
     let listed = started.elapsed();
     let (mut ruled_out, mut scanned) = (0usize, 0usize);
 
@@ -537,13 +617,14 @@ pub fn lookup(
             break;
         }
         let o = &opened[g.segment];
-        if !blooms_allow(footers, o, g.index, &conds)? {
+        let indexed = known.get(&g.segment).map(|rows| rows[g.index].as_slice());
+        if indexed.is_some_and(<[usize]>::is_empty) || !blooms_allow(footers, o, g.index, &conds)? {
             ruled_out += 1;
             continue;
         }
         scanned += 1;
         let cut = g.min_time < lo || g.max_time > hi;
-        for (row, t, id) in scan_group(o, g.index, &conds, cut.then_some((lo, hi)))? {
+        for (row, t, id) in scan_group(o, g.index, &conds, cut.then_some((lo, hi)), indexed)? {
             if let Some(c) = &cursor
                 && !(t < c.time || (t == c.time && id < c.id))
             {
@@ -658,7 +739,8 @@ pub fn lookup(
     tracing::debug!(
         segments = opened.len(),
         row_groups = groups.len(),
-        ruled_out_by_bloom = ruled_out,
+        ruled_out = ruled_out,
+        token_indexed = known.len(),
         scanned,
         rows = events.num_rows(),
         list_us = listed.as_micros() as u64,
@@ -673,47 +755,40 @@ pub fn lookup(
 
 /// Rows of one row group passing every condition (and inside `range` when given), as
 /// (row, eventTime, eventID or ""). The columns are read one after the other, each only
-/// for the rows that passed the ones before it, cheapest test first.
+/// for the rows that passed the ones before it, cheapest test first. `indexed`: the
+/// rows the token index says hold the searched text, which then is not read.
 fn scan_group(
     o: &Opened,
     rg: usize,
     conds: &[Condition<'_>],
     range: Option<(i64, i64)>,
+    indexed: Option<&[usize]>,
 ) -> Result<Vec<(usize, i64, String)>> {
     let total = o.meta.metadata().row_group(rg).num_rows() as usize;
-    let mut rows: Option<Vec<usize>> = None;
+    let mut rows: Option<Vec<usize>> = indexed.map(<[usize]>::to_vec);
     if let Some((lo, hi)) = range {
-        let b = o.read(rg, &["eventTime"], None, total)?;
+        let b = o.read(rg, &["eventTime"], rows.as_deref(), total)?;
         let t = b.column(0).as_primitive::<TimestampMicrosecondType>();
-        rows = Some(
-            (0..total)
-                .filter(|&i| (lo..=hi).contains(&t.value(i)))
-                .collect(),
-        );
+        rows = Some(keep(rows, total, |n| (lo..=hi).contains(&t.value(n))));
     }
-    let mut ordered: Vec<&Condition<'_>> = conds.iter().collect();
+    let mut ordered: Vec<&Condition<'_>> = conds
+        .iter()
+        .filter(|c| indexed.is_none() || !matches!(c.test, Test::Contains(_)))
+        .collect();
     ordered.sort_by_key(|c| match c.test {
         Test::Present => 0,
         Test::Bool(_) => 1,
         Test::AnyOf(_) => 2,
-        Test::Contains(_) => 3,
+        Test::Resource(..) => 3,
+        Test::Contains(_) => 4,
     });
     for c in ordered {
         if rows.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
         }
         let b = o.read(rg, &[c.column], rows.as_deref(), total)?;
-        let pass = test(column(&b, c.column), &c.test)?;
-        let kept = |i: usize| pass.is_valid(i) && pass.value(i);
-        rows = Some(match rows {
-            None => (0..total).filter(|&i| kept(i)).collect(),
-            Some(r) => r
-                .into_iter()
-                .enumerate()
-                .filter(|&(n, _)| kept(n))
-                .map(|(_, i)| i)
-                .collect(),
-        });
+        let pass = test(c.array(&b), &c.test)?;
+        rows = Some(keep(rows, total, |n| pass.is_valid(n) && pass.value(n)));
     }
     if rows.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
@@ -732,6 +807,20 @@ fn scan_group(
             (row, times.value(n), id.to_string())
         })
         .collect())
+}
+
+/// The rows of `rows` (all `total` when `None`) whose `n`-th value, in a batch read for
+/// those rows, passes `kept`.
+fn keep(rows: Option<Vec<usize>>, total: usize, kept: impl Fn(usize) -> bool) -> Vec<usize> {
+    match rows {
+        None => (0..total).filter(|&i| kept(i)).collect(),
+        Some(r) => r
+            .into_iter()
+            .enumerate()
+            .filter(|&(n, _)| kept(n))
+            .map(|(_, i)| i)
+            .collect(),
+    }
 }
 
 /// Opens a listed segment, or its retired copy in `.trash/` when a compaction or
@@ -808,5 +897,6 @@ fn test(col: &ArrayRef, t: &Test<'_>) -> Result<BooleanArray> {
         Test::Bool(b) => eq(col, &BooleanArray::new_scalar(*b))?,
         Test::Present => is_not_null(col)?,
         Test::Contains(text) => contains(col, &StringArray::new_scalar(*text))?,
+        Test::Resource(part, value) => resources_match(col.as_ref(), *part, value)?,
     })
 }

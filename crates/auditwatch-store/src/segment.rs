@@ -12,7 +12,10 @@ use datafusion::arrow::compute::{concat_batches, interleave_record_batch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
+use datafusion::parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves,
+};
+use datafusion::parquet::file::writer::SerializedFileWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::errors::Result as ParquetResult;
 use datafusion::parquet::file::metadata::SortingColumn;
@@ -163,10 +166,52 @@ pub fn write(lake: &Path, day: i32, batch: &RecordBatch) -> Result<Segment> {
 fn encode(file: File, batch: &RecordBatch) -> ParquetResult<File> {
     // `ArrowWriter` sets up the file and the embedded Arrow schema; its low-level parts
     // then let columns be encoded on several threads.
-    let schema = batch.schema();
     let (mut writer, factory) =
-        ArrowWriter::try_new(file, schema.clone(), Some(properties()))?.into_serialized_writer()?;
+        ArrowWriter::try_new(file, batch.schema(), Some(properties()))?.into_serialized_writer()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The token index is built beside the encoders, from the same rows in the same
+    // order, and written after the last row group (`tokens`).
+    std::thread::scope(|scope| -> ParquetResult<File> {
+        let tokens = scope.spawn(|| build_tokens(batch));
+        write_row_groups(&mut writer, &factory, batch, threads)?;
+        let tokens = tokens.join().expect("token index thread panicked");
+        let at = writer.bytes_written();
+        writer.write_all(&tokens.compressed)?;
+        writer.append_key_value_metadata(crate::tokens::footer_entry(
+            at,
+            tokens.compressed.len(),
+            tokens.size,
+        ));
+        writer.into_inner()
+    })
+}
+
+/// A segment's token index, compressed, and its size uncompressed.
+struct BuiltTokens {
+    compressed: Vec<u8>,
+    size: usize,
+}
+
+fn build_tokens(batch: &RecordBatch) -> BuiltTokens {
+    let mut b = crate::tokens::Builder::default();
+    if let Some(raw) = batch.column_by_name("raw") {
+        let raw = raw.as_string::<i32>();
+        for i in 0..raw.len() {
+            b.add(if raw.is_null(i) { "" } else { raw.value(i) });
+        }
+    }
+    let (compressed, size) = b.finish();
+    BuiltTokens { compressed, size }
+}
+
+/// Encodes the rows of `batch` as row groups, each row group's columns on all cores.
+fn write_row_groups(
+    writer: &mut SerializedFileWriter<File>,
+    factory: &ArrowRowGroupWriterFactory,
+    batch: &RecordBatch,
+    threads: usize,
+) -> ParquetResult<()> {
+    let schema = batch.schema();
     let mut offset = 0;
     let mut index = 0;
     while offset < batch.num_rows() {
@@ -227,7 +272,7 @@ fn encode(file: File, batch: &RecordBatch) -> ParquetResult<File> {
         offset += len;
         index += 1;
     }
-    writer.into_inner()
+    Ok(())
 }
 
 /// Reads a whole segment back into one batch (compaction and retention rewrite

@@ -22,6 +22,7 @@ use crate::catalog::Segment;
 use crate::error::{Result, StoreError};
 use crate::scope::Scope;
 use crate::table::EventsTable;
+use crate::tokens::TokenCache;
 use crate::udf;
 
 /// Bounds on one SQL query.
@@ -61,6 +62,7 @@ pub fn session(
     segments: Arc<Vec<Segment>>,
     scope: &Scope,
     runtime: Arc<RuntimeEnv>,
+    tokens: Arc<TokenCache>,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(false)
@@ -78,7 +80,7 @@ pub fn session(
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(udf::has_resource_type().as_ref().clone());
     ctx.register_udf(udf::has_resource_name().as_ref().clone());
-    let table = Arc::new(EventsTable::new(lake, segments, scope.clone()));
+    let table = Arc::new(EventsTable::new(lake, segments, scope.clone(), tokens));
     let df = ctx.read_table(table)?;
     let df = match scope {
         Scope::All => df,

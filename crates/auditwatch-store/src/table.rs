@@ -3,7 +3,9 @@
 //! Before any Parquet file is opened, segments are pruned with what the catalog knows:
 //! the caller's account scope, and time and account predicates found in the query's
 //! filters. The remaining files are scanned by DataFusion's Parquet reader with the
-//! same filters (row-group statistics, page index, bloom filters).
+//! same filters (row-group statistics, page index, bloom filters). A free-text filter
+//! the segments' token indexes answer ([`crate::tokens`]) becomes a row selection per
+//! file, so only the rows holding the text are read.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -15,21 +17,29 @@ use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{
+    CachedParquetFileReaderFactory, ParquetFileReaderFactory, ParquetRowSelection,
+};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
+use datafusion::parquet::arrow::arrow_reader::RowSelection;
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExecBuilder;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::union::UnionExec;
 
 use crate::catalog::Segment;
 use crate::schema::events_schema;
 use crate::scope::Scope;
+use crate::tokens::{self, TokenCache, TokenIndex};
 
 /// A snapshot of the table: the segments listed when the query started.
 #[derive(Debug)]
@@ -37,15 +47,23 @@ pub struct EventsTable {
     lake: PathBuf,
     segments: Arc<Vec<Segment>>,
     scope: Scope,
+    /// The segments' token indexes, shared by every query of the store.
+    tokens: Arc<TokenCache>,
 }
 
 impl EventsTable {
     /// A table over `segments` (paths relative to `lake`), limited to `scope`.
-    pub fn new(lake: PathBuf, segments: Arc<Vec<Segment>>, scope: Scope) -> Self {
+    pub fn new(
+        lake: PathBuf,
+        segments: Arc<Vec<Segment>>,
+        scope: Scope,
+        tokens: Arc<TokenCache>,
+    ) -> Self {
         Self {
             lake,
             segments,
             scope,
+            tokens,
         }
     }
 
@@ -187,8 +205,11 @@ fn micros(e: &Expr) -> Option<i64> {
 }
 
 fn string(e: &Expr) -> Option<String> {
-    let Expr::Literal(v, _) = e else { return None };
-    v.try_as_str().flatten().map(str::to_string)
+    match e {
+        Expr::Literal(v, _) => v.try_as_str().flatten().map(str::to_string),
+        Expr::Cast(c) => string(&c.expr),
+        _ => None,
+    }
 }
 
 #[async_trait]
@@ -201,11 +222,20 @@ impl TableProvider for EventsTable {
         TableType::Base
     }
 
+    /// Free-text filters the token index answers are applied exactly by the scan (files
+    /// without an index apply them themselves); every other filter prunes and is
+    /// applied again above.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|f| match indexed_search(f) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -215,29 +245,136 @@ impl TableProvider for EventsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let pruned = self.prune(filters);
+        let (searches, others): (Vec<&Expr>, Vec<&Expr>) =
+            filters.iter().partition(|f| indexed_search(f).is_some());
+        // Footers and page indexes come from the runtime's metadata cache when a
+        // previous query of this store already read them.
+        let runtime = state.runtime_env();
+        let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+        let readers = Arc::new(CachedParquetFileReaderFactory::new(
+            store,
+            runtime.cache_manager.get_file_metadata_cache(),
+        ));
+        let file = |s: &Segment| {
+            let path = self.lake.join(&s.path);
+            PartitionedFile::new(path.to_string_lossy().trim_start_matches('/'), s.bytes)
+        };
+        if searches.is_empty() {
+            let files = pruned.iter().map(|s| file(s)).collect();
+            let predicate = conjunction(filters.iter().cloned());
+            return self.parquet_scan(state, &readers, files, projection, predicate, limit);
+        }
+
+        // Files with a token index read only the rows it names; the others read their
+        // text and are filtered here.
+        let texts: Vec<String> = searches.iter().filter_map(|f| indexed_search(f)).collect();
+        let (mut indexed, mut unindexed) = (Vec::new(), Vec::new());
+        for s in pruned {
+            let f = file(s);
+            let Some(index) = self.token_index(s, &f, &readers).await? else {
+                unindexed.push(f);
+                continue;
+            };
+            let mut rows: Option<Vec<u32>> = None;
+            for t in &texts {
+                let found = index.rows_containing(t).expect("searchable text");
+                rows = Some(match rows {
+                    None => found,
+                    Some(r) => intersect(&r, &found),
+                });
+            }
+            let rows = rows.unwrap_or_default();
+            if rows.is_empty() {
+                continue;
+            }
+            let selection = runs(&rows, index.rows() as usize);
+            indexed.push(f.with_extension(ParquetRowSelection::new(selection)));
+        }
+        let mut plans = Vec::new();
+        if !indexed.is_empty() {
+            let predicate = conjunction(others.iter().map(|e| (*e).clone()));
+            plans.push(self.parquet_scan(state, &readers, indexed, projection, predicate, limit)?);
+        }
+        if !unindexed.is_empty() {
+            // `raw` read as well when the query does not project it, and dropped after.
+            let schema = events_schema();
+            let raw = schema.index_of("raw")?;
+            let (wide, keep) = match projection {
+                Some(p) if !p.contains(&raw) => {
+                    let mut w = p.clone();
+                    w.push(raw);
+                    (Some(w), Some((0..p.len()).collect::<Vec<_>>()))
+                }
+                other => (other.cloned(), None),
+            };
+            let predicate = conjunction(filters.iter().cloned());
+            let scan =
+                self.parquet_scan(state, &readers, unindexed, wide.as_ref(), predicate, None)?;
+            let text = conjunction(searches.iter().map(|e| (*e).clone())).expect("a search");
+            let df_schema = DFSchema::try_from(scan.schema())?;
+            let text = state.create_physical_expr(text, &df_schema)?;
+            let filtered = FilterExecBuilder::new(text, scan)
+                .apply_projection(keep)?
+                .build()?;
+            plans.push(Arc::new(filtered));
+        }
+        if plans.is_empty() {
+            return self.parquet_scan(state, &readers, Vec::new(), projection, None, limit);
+        }
+        UnionExec::try_new(plans)
+    }
+}
+
+impl EventsTable {
+    /// The token index of segment `s` (read through `readers`, then cached), or `None`
+    /// when its file has none.
+    async fn token_index(
+        &self,
+        s: &Segment,
+        file: &PartitionedFile,
+        readers: &CachedParquetFileReaderFactory,
+    ) -> Result<Option<Arc<TokenIndex>>> {
+        if let Some(cached) = self.tokens.get(&s.path) {
+            return Ok(cached);
+        }
+        let mut reader =
+            readers.create_reader(0, file.clone(), None, &ExecutionPlanMetricsSet::new())?;
+        let meta = reader.get_metadata(None).await?;
+        let bad = |e: String| DataFusionError::Execution(format!("{}: {e}", s.path));
+        let index = match tokens::locate(meta.file_metadata()).map_err(bad)? {
+            None => None,
+            Some((offset, len, size)) => {
+                let bytes = reader.get_bytes(offset..offset + len as u64).await?;
+                let index = tokens::parse_for(meta.file_metadata(), &bytes, size).map_err(bad)?;
+                Some(Arc::new(index))
+            }
+        };
+        self.tokens.insert(&s.path, index.clone());
+        Ok(index)
+    }
+
+    /// A Parquet scan of `files`, spread over the session's partitions by size.
+    fn parquet_scan(
+        &self,
+        state: &dyn Session,
+        readers: &Arc<CachedParquetFileReaderFactory>,
+        mut files: Vec<PartitionedFile>,
+        projection: Option<&Vec<usize>>,
+        predicate: Option<Expr>,
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = events_schema();
-        let mut files: Vec<(PartitionedFile, u64)> = self
-            .prune(filters)
-            .into_iter()
-            .map(|s| {
-                let path = self.lake.join(&s.path);
-                let path = path.to_string_lossy();
-                (
-                    PartitionedFile::new(path.trim_start_matches('/'), s.bytes),
-                    s.bytes,
-                )
-            })
-            .collect();
         // Balance files over the target partitions by size, largest first.
         let partitions = state.config().target_partitions().max(1);
-        files.sort_by_key(|f| std::cmp::Reverse(f.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions];
-        for (file, size) in files {
+        for file in files {
             let g = groups
                 .iter_mut()
                 .min_by_key(|g| g.0)
                 .expect("at least one group");
-            g.0 += size;
+            g.0 += file.object_meta.size;
             g.1.push(file);
         }
         let groups: Vec<FileGroup> = groups
@@ -254,18 +391,10 @@ impl TableProvider for EventsTable {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
-        // Footers and page indexes come from the runtime's metadata cache when a
-        // previous query of this store already read them.
-        let runtime = state.runtime_env();
-        let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
-        let readers = Arc::new(CachedParquetFileReaderFactory::new(
-            store,
-            runtime.cache_manager.get_file_metadata_cache(),
-        ));
         let mut source = ParquetSource::new(schema.clone())
             .with_table_parquet_options(state.table_options().parquet.clone())
-            .with_parquet_file_reader_factory(readers);
-        if let Some(predicate) = conjunction(filters.to_vec()) {
+            .with_parquet_file_reader_factory(readers.clone());
+        if let Some(predicate) = predicate {
             let df_schema = DFSchema::try_from(schema.clone())?;
             let physical = state.create_physical_expr(predicate, &df_schema)?;
             source = source.with_predicate(physical);
@@ -278,4 +407,64 @@ impl TableProvider for EventsTable {
                 .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// The text of a filter the token index answers exactly: `raw LIKE '%text%'` (ILIKE
+/// too where case cannot matter: digits and dots) or `contains(raw, 'text')`, for a
+/// text of a shape the index keeps ([`tokens::searchable`]).
+fn indexed_search(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Like(like) if !like.negated && column_name(&like.expr) == Some("raw") => {
+            let pattern = string(&like.pattern)?;
+            let text = pattern.strip_prefix('%')?.strip_suffix('%')?;
+            if text.contains(['%', '_']) || like.escape_char.is_some_and(|c| text.contains(c)) {
+                return None;
+            }
+            let class = tokens::searchable(text)?;
+            if like.case_insensitive && class != tokens::Class::Dotted {
+                return None;
+            }
+            Some(text.to_string())
+        }
+        Expr::ScalarFunction(f)
+            if f.name() == "contains"
+                && f.args.len() == 2
+                && column_name(&f.args[0]) == Some("raw") =>
+        {
+            let text = string(&f.args[1])?;
+            tokens::searchable(&text)?;
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+/// The rows in both sorted lists.
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A selection of `rows` (sorted, distinct) out of `total`, as runs.
+fn runs(rows: &[u32], total: usize) -> RowSelection {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for &r in rows {
+        let r = r as usize;
+        match ranges.last_mut() {
+            Some(last) if last.end == r => last.end = r + 1,
+            _ => ranges.push(r..r + 1),
+        }
+    }
+    RowSelection::from_consecutive_ranges(ranges.into_iter(), total)
 }

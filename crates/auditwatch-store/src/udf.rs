@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
@@ -13,9 +14,53 @@ use datafusion::logical_expr::{
 
 /// Which part of a resource is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Part {
+pub enum Part {
+    /// `resources[].type`, compared whole.
     Type,
+    /// `resources[].ARN`, compared whole or by its last component ([`name_matches`]).
     Name,
+}
+
+impl Part {
+    /// The field of a resource entry this part reads.
+    pub fn field(self) -> &'static str {
+        match self {
+            Part::Type => "type",
+            Part::Name => "ARN",
+        }
+    }
+}
+
+/// For each row of a `resources` list, whether one of its entries matches `value` by
+/// `part` (a null list, or an entry without that field, does not). The entries may
+/// hold only the field `part` reads (a projection of that one leaf).
+pub fn resources_match(list: &dyn Array, part: Part, value: &str) -> Result<BooleanArray> {
+    let Some(list) = list.as_list_opt::<i32>() else {
+        return exec_err!("`resources` must be a list, not {}", list.data_type());
+    };
+    let Some(col) = list.values().as_struct().column_by_name(part.field()) else {
+        return exec_err!("`resources` has no field {}", part.field());
+    };
+    // Parquet reads strings as Utf8; DataFusion's scan may hand them over as views.
+    let col = match col.data_type() {
+        DataType::Utf8 => col.clone(),
+        _ => cast(col, &DataType::Utf8)?,
+    };
+    let strings = col.as_string::<i32>();
+    let offsets = list.value_offsets();
+    let mut out = BooleanBuilder::with_capacity(list.len());
+    for row in 0..list.len() {
+        let hit = list.is_valid(row)
+            && (offsets[row] as usize..offsets[row + 1] as usize).any(|i| {
+                strings.is_valid(i)
+                    && match part {
+                        Part::Type => strings.value(i) == value,
+                        Part::Name => name_matches(strings.value(i), value),
+                    }
+            });
+        out.append_value(hit);
+    }
+    Ok(out.finish())
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -74,38 +119,8 @@ impl ScalarUDFImpl for HasResource {
             ColumnarValue::Array(a) => a.clone(),
             ColumnarValue::Scalar(s) => s.to_array_of_size(args.number_rows)?,
         };
-        let Some(list) = list.as_list_opt::<i32>() else {
-            return exec_err!("{}: the first argument must be `resources`", self.name());
-        };
-        let mut out = BooleanBuilder::with_capacity(list.len());
-        let values = list.values().as_struct();
-        let field = match self.part {
-            Part::Type => "type",
-            Part::Name => "ARN",
-        };
-        let Some(col) = values.column_by_name(field) else {
-            return exec_err!("{}: `resources` has no field {field}", self.name());
-        };
-        let strings: Vec<Option<String>> = (0..col.len())
-            .map(|i| {
-                ScalarValue::try_from_array(col, i)
-                    .ok()
-                    .and_then(|v| v.try_as_str().flatten().map(str::to_string))
-            })
-            .collect();
-        let offsets = list.value_offsets();
-        for row in 0..list.len() {
-            if list.is_null(row) {
-                out.append_value(false);
-                continue;
-            }
-            let (a, b) = (offsets[row] as usize, offsets[row + 1] as usize);
-            let hit = strings[a..b].iter().flatten().any(|s| match self.part {
-                Part::Type => *s == value,
-                Part::Name => name_matches(s, &value),
-            });
-            out.append_value(hit);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        let hits = resources_match(list.as_ref(), self.part, &value)
+            .map_err(|e| e.context(self.name()))?;
+        Ok(ColumnarValue::Array(Arc::new(hits)))
     }
 }

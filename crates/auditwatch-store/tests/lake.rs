@@ -426,12 +426,20 @@ fn varied(i: usize) -> String {
             k = i % 13
         )
     };
+    // Resources of several shapes: a bucket and an object without an ARN, a role ARN
+    // whose name follows a `/`, an empty list, null.
+    let k = i % 11;
     let extra = match i % 3 {
-        0 => {
-            r#","resources":[{"ARN":"arn:aws:s3:::b","type":"AWS::S3::Bucket"},{"type":"AWS::S3::Object"}],"tlsDetails":{"tlsVersion":"TLSv1.3"}"#
-        }
-        1 => r#","responseElements":{"ok":[1,2,{"x":null}]},"additionalEventData":{"bytes":12}"#,
-        _ => r#","responseElements":null"#,
+        0 => format!(
+            r#","resources":[{{"ARN":"arn:aws:s3:::b{k}","type":"AWS::S3::Bucket"}},{{"type":"AWS::S3::Object"}}],"tlsDetails":{{"tlsVersion":"TLSv1.3"}}"#
+        ),
+        1 if i % 4 == 1 => format!(
+            r#","responseElements":{{"ok":[1,2,{{"x":null}}]}},"additionalEventData":{{"bytes":12}},"resources":[{{"ARN":"arn:aws:iam::{account}:role/r{k}","accountId":"{account}","type":"AWS::IAM::Role"}}]"#
+        ),
+        1 => r#","responseElements":{"ok":[1,2,{"x":null}]},"additionalEventData":{"bytes":12}"#
+            .to_string(),
+        _ if i % 4 == 2 => r#","responseElements":null,"resources":[]"#.to_string(),
+        _ => r#","responseElements":null,"resources":null"#.to_string(),
     };
     format!(
         r#"{{"eventVersion":"1.08","userIdentity":{identity},"eventTime":"2024-03-{day:02}T{h:02}:{m:02}:{s:02}Z","eventSource":"{src}","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"10.0.0.{ip}","readOnly":{ro}{error},"requestParameters":{{"n":{i}}}{id}{extra},"eventType":"AwsApiCall","recipientAccountId":"{account}"}}"#,
@@ -523,6 +531,36 @@ fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
         },
         Lookup {
             attributes: vec![attr(Attribute::Username, "nobody")],
+            ..Lookup::default()
+        },
+        // The resource attributes: a whole ARN, an ARN's last component (after `:` and
+        // after `/`), a type, one entry's type with another entry's name, a window.
+        Lookup {
+            attributes: vec![attr(Attribute::ResourceName, "arn:aws:s3:::b3")],
+            ..Lookup::default()
+        },
+        Lookup {
+            attributes: vec![
+                attr(Attribute::ResourceName, "r7"),
+                attr(Attribute::Username, "bob"),
+            ],
+            ..Lookup::default()
+        },
+        Lookup {
+            attributes: vec![attr(Attribute::ResourceType, "AWS::S3::Object")],
+            errors_only: true,
+            ..Lookup::default()
+        },
+        Lookup {
+            attributes: vec![
+                attr(Attribute::ResourceType, "AWS::S3::Object"),
+                attr(Attribute::ResourceName, "b5"),
+            ],
+            ..Lookup::default()
+        },
+        Lookup {
+            attributes: vec![attr(Attribute::ResourceName, "b5")],
+            start: Some(1_709_251_200_000_000 + 3_600_000_000),
             ..Lookup::default()
         },
     ];
