@@ -28,9 +28,9 @@ pub mod segment;
 pub mod session;
 pub mod shared;
 pub mod table;
-pub mod tokens;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
 pub mod udf;
 mod writer;
 

@@ -592,7 +592,10 @@ pub fn lookup(
     groups.sort_by_key(|g| std::cmp::Reverse(g.max_time));
     // A free-text search of a shape the token indexes keep reads the rows they name
     // instead of every record's text (per segment; files without one read the text).
-    let text = q.text.as_deref().filter(|t| tokens::searchable(t).is_some());
+    let text = q
+        .text
+        .as_deref()
+        .filter(|t| tokens::searchable(t).is_some());
     let mut known: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
     if let Some(text) = text {
         for g in &groups {

@@ -147,3 +147,39 @@ pub fn commit_records(
     );
     w.commit().expect("the commit")
 }
+
+/// Rewrites every listed segment of `store` whose path contains `matching` as a writer
+/// from before the token index would have written it (same rows, plain Parquet, no
+/// index), and updates its size in the catalog; returns how many were rewritten.
+pub fn strip_token_indexes(store: &crate::Store, matching: &str) -> usize {
+    use datafusion::parquet::arrow::ArrowWriter;
+    let catalog = store.data_dir().join("catalog.db");
+    let db = rusqlite::Connection::open(&catalog).expect("the catalog");
+    let mut n = 0;
+    for s in store
+        .catalog()
+        .expect("catalog")
+        .segments()
+        .expect("segments")
+    {
+        if !s.path.contains(matching) {
+            continue;
+        }
+        let path = store.lake().join(&s.path);
+        let batches = crate::segment::read_batches(&path).expect("a segment");
+        let file = std::fs::File::create(&path).expect("rewrite");
+        let mut w = ArrowWriter::try_new(file, crate::schema::events_schema(), None).unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len() as i64;
+        db.execute(
+            "UPDATE segments SET bytes = ?1 WHERE path = ?2",
+            rusqlite::params![bytes, s.path],
+        )
+        .expect("update the size");
+        n += 1;
+    }
+    n
+}

@@ -202,7 +202,9 @@ pub fn locate(meta: &FileMetaData) -> Result<Option<(u64, usize, usize)>, String
         return Err(bad());
     };
     if size > MAX_SIZE || len > MAX_SIZE {
-        return Err(format!("token index of {size} bytes is over the {MAX_SIZE} cap"));
+        return Err(format!(
+            "token index of {size} bytes is over the {MAX_SIZE} cap"
+        ));
     }
     Ok(Some((offset, len as usize, size as usize)))
 }
@@ -220,7 +222,11 @@ pub fn read(file: &File, meta: &FileMetaData) -> Result<Option<TokenIndex>, Stri
 
 /// The index in `compressed` (as [`locate`] found it), checked to cover every row of
 /// the file whose footer is `meta`.
-pub fn parse_for(meta: &FileMetaData, compressed: &[u8], size: usize) -> Result<TokenIndex, String> {
+pub fn parse_for(
+    meta: &FileMetaData,
+    compressed: &[u8],
+    size: usize,
+) -> Result<TokenIndex, String> {
     let index = TokenIndex::parse(compressed, size)?;
     if i64::from(index.rows) != meta.num_rows() {
         return Err(format!(
@@ -292,7 +298,10 @@ impl TokenCache {
         let mut map = self.lock();
         map.clock += 1;
         let used = map.clock;
-        if let Some(old) = map.by_path.insert(path.to_string(), Cached { index, bytes, used }) {
+        if let Some(old) = map
+            .by_path
+            .insert(path.to_string(), Cached { index, bytes, used })
+        {
             map.bytes -= old.bytes;
         }
         map.bytes += bytes;
@@ -349,7 +358,10 @@ impl TokenIndex {
     pub fn parse(compressed: &[u8], size: usize) -> Result<Self, String> {
         let bytes = zstd::bulk::decompress(compressed, size)
             .map_err(|e| format!("token index does not decompress: {e}"))?;
-        let mut r = Reader { bytes: &bytes, at: 0 };
+        let mut r = Reader {
+            bytes: &bytes,
+            at: 0,
+        };
         if r.take(MAGIC.len())? != MAGIC {
             return Err("token index has an unknown format".into());
         }
@@ -403,7 +415,9 @@ impl TokenIndex {
     pub fn memory_size(&self) -> usize {
         self.classes
             .iter()
-            .map(|c| c.text.len() + c.postings.len() + 4 * (c.starts.len() + c.posting_starts.len()))
+            .map(|c| {
+                c.text.len() + c.postings.len() + 4 * (c.starts.len() + c.posting_starts.len())
+            })
             .sum::<usize>()
             + std::mem::size_of::<Self>()
     }

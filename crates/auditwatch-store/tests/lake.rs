@@ -907,3 +907,176 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
         "{e}"
     );
 }
+
+/// Records whose text holds IPv4 addresses and access-key ids in several places, with
+/// near misses (`10.1.2.3` beside `10.1.2.30` and `110.1.2.3`, a key inside a longer
+/// run), for the free-text searches the token index answers.
+fn with_tokens(i: usize) -> String {
+    let base = varied(i);
+    let ip = format!("10.{}.{}.{}", i % 3, i % 5, i % 41);
+    let key = format!("AKIA{:016}", i % 23);
+    let extra = match i % 4 {
+        0 => format!(r#","serviceEventDetails":{{"peer":"1{ip}","key":"{key}"}}"#),
+        1 => format!(r#","serviceEventDetails":{{"ips":["{ip}","{ip}0"],"k":"X{key}Z"}}"#),
+        2 => format!(r#","serviceEventDetails":{{"note":"from {ip} key {key}."}}"#),
+        _ => String::new(),
+    };
+    // Replace the closing brace: the extra fields go into the same record.
+    format!("{}{extra}}}", &base[..base.len() - 1])
+}
+
+#[test]
+fn free_text_searches_the_token_index_answers_are_those_of_reading_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let texts: Vec<String> = (0..60_000).map(with_tokens).collect();
+    for (n, chunk) in texts.chunks(20_000).enumerate() {
+        commit_from_key(&store, chunk, &format!("batch-{n}"), None);
+    }
+    // One segment as an older writer left it: no index, so its text is read.
+    let first = store.catalog().unwrap().segments().unwrap()[0].path.clone();
+    assert_eq!(
+        auditwatch_store::testing::strip_token_indexes(&store, &first),
+        1
+    );
+    let rt = rt();
+    let ids = |sql: String, scope: &Scope| -> Vec<String> {
+        let r = rt
+            .block_on(store.sql(scope, &sql, SqlLimits::default()))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        to_json(&r.batches)
+            .unwrap()
+            .iter()
+            .map(|row| {
+                row.values()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let searches = [
+        "10.1.2.3",
+        "10.0.0.1",
+        "0.0.0.1",
+        "10.2.4.40",
+        "10.2.4.400",
+        "110.1.1.1",
+        "AKIA0000000000000007",
+        "AKIA0000000000000022",
+        "0000000000000000002Z",
+        "KIA00000000000000001",
+        "10.9.9.9",
+    ];
+    let scopes = [Scope::All, Scope::accounts(["222222222222"])];
+    let mut found = 0;
+    for scope in &scopes {
+        for s in searches {
+            // strpos() is not a filter the index answers: it reads every record's text.
+            let oracle = |pred: &str| {
+                format!(
+                    r#"SELECT "eventTime", "eventID" FROM events WHERE {pred} ORDER BY 1 DESC, 2 DESC NULLS LAST"#
+                )
+            };
+            let want = ids(oracle(&format!("strpos(raw, '{s}') > 0")), scope);
+            found += want.len();
+            for pred in [
+                format!("raw LIKE '%{s}%'"),
+                format!("contains(raw, '{s}')"),
+                format!("raw LIKE '%{s}%' AND \"eventName\" <> 'Nothing'"),
+            ] {
+                assert_eq!(ids(oracle(&pred), scope), want, "{pred} as {scope:?}");
+            }
+            if !s.contains('A') {
+                let pred = format!("raw ILIKE '%{s}%'");
+                assert_eq!(ids(oracle(&pred), scope), want, "{pred} as {scope:?}");
+            }
+            let count = ids(
+                format!("SELECT count(*) FROM events WHERE raw LIKE '%{s}%'"),
+                scope,
+            );
+            assert_eq!(
+                count,
+                vec![want.len().to_string()],
+                "count of {s} as {scope:?}"
+            );
+            // Two searches ANDed: the rows holding both.
+            let both = format!("strpos(raw, '{s}') > 0 AND strpos(raw, '10.1.') > 0");
+            let both_indexed = format!("raw LIKE '%{s}%' AND raw LIKE '%10.1.%'");
+            assert_eq!(ids(oracle(&both_indexed), scope), ids(oracle(&both), scope));
+
+            // The lookup API's free text, direct and through DataFusion, page by page.
+            let mut q = Lookup {
+                text: Some(s.to_string()),
+                max_results: 500,
+                ..Lookup::default()
+            };
+            let mut paged = Vec::new();
+            loop {
+                let page = rt.block_on(store.lookup(scope, &q)).unwrap();
+                let ctx = store.session(scope).unwrap();
+                let engine = rt
+                    .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
+                    .unwrap();
+                assert_eq!(page.events, engine.events, "{q:?}");
+                paged.extend(to_json(std::slice::from_ref(&page.events)).unwrap());
+                match page.next_token {
+                    Some(t) => q.next_token = Some(t),
+                    None => break,
+                }
+            }
+            assert_eq!(paged.len(), want.len(), "lookup of {s} as {scope:?}");
+            assert!(paged.iter().all(|r| r["raw"].as_str().unwrap().contains(s)));
+        }
+    }
+    assert!(found > 1000, "the searches found {found} events");
+}
+
+#[test]
+fn a_damaged_token_index_is_an_error_naming_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let texts: Vec<String> = (0..2_000).map(with_tokens).collect();
+    commit(&store, &texts, "one");
+    let seg = store.catalog().unwrap().segments().unwrap().remove(0);
+    let path = store.lake().join(&seg.path);
+    // Find the index through the footer and break its bytes.
+    let file = std::fs::File::open(&path).unwrap();
+    let meta = datafusion::parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .unwrap();
+    let (offset, len, _) = auditwatch_store::tokens::locate(meta.file_metadata())
+        .unwrap()
+        .expect("the writer embeds an index");
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[offset as usize..offset as usize + len] {
+        *b = 0x55;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let rt = rt();
+    let sql = "SELECT count(*) FROM events WHERE raw LIKE '%10.1.2.3%'";
+    let err = rt
+        .block_on(store.sql(&Scope::All, sql, SqlLimits::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&seg.path) && err.contains("token index"),
+        "{err}"
+    );
+    let q = Lookup {
+        text: Some("10.1.2.3".into()),
+        max_results: 5,
+        ..Lookup::default()
+    };
+    let err = rt
+        .block_on(store.lookup(&Scope::All, &q))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("token index"), "{err}");
+    // Other searches read the text as before.
+    let sql = "SELECT count(*) FROM events WHERE raw LIKE '%alice%'";
+    assert!(
+        rt.block_on(store.sql(&Scope::All, sql, SqlLimits::default()))
+            .is_ok()
+    );
+}
