@@ -12,7 +12,9 @@
 //! compares them). Filters it does not evaluate (`requestParameters` paths) or a file
 //! whose schema is not the current one send the lookup back to DataFusion ([`lookup`]
 //! returns `None`). The resource attributes read one leaf of the `resources` list
-//! (`ARN` or `type`), never the whole list.
+//! (`ARN` or `type`), never the whole list. Free text the segments' token indexes
+//! answer ([`crate::tokens`]) reads only the rows they name, and skips row groups
+//! without any.
 
 use std::collections::HashMap;
 use std::fs::File;
