@@ -467,3 +467,45 @@ fn runs(rows: &[u32], total: usize) -> RowSelection {
     }
     RowSelection::from_consecutive_ranges(ranges.into_iter(), total)
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::functions::string::expr_fn::contains;
+    use datafusion::logical_expr::{col, lit};
+
+    use super::*;
+
+    #[test]
+    fn which_filters_the_token_index_answers() {
+        let raw = || col("raw");
+        let yes = [
+            (raw().like(lit("%203.0.113.66%")), "203.0.113.66"),
+            (raw().ilike(lit("%203.0.113.66%")), "203.0.113.66"),
+            (
+                raw().like(lit("%AKIAIOSFODNN7EXAMPLE%")),
+                "AKIAIOSFODNN7EXAMPLE",
+            ),
+            (contains(raw(), lit("10.0.0.1")), "10.0.0.1"),
+        ];
+        for (e, text) in yes {
+            assert_eq!(indexed_search(&e).as_deref(), Some(text), "{e}");
+        }
+        let no = [
+            // Wildcards inside, anchored patterns, negation, another column.
+            raw().like(lit("%10.0.0._%")),
+            raw().like(lit("%10.0%0.1%")),
+            raw().like(lit("10.0.0.1%")),
+            raw().not_like(lit("%10.0.0.1%")),
+            col("errorMessage").like(lit("%10.0.0.1%")),
+            // Case matters for letters: ILIKE would find lower-case keys the index lacks.
+            raw().ilike(lit("%AKIAIOSFODNN7EXAMPLE%")),
+            // Shapes the index does not keep.
+            raw().like(lit("%alice%")),
+            raw().like(lit("%1.2.3%")),
+            contains(raw(), lit("arn:aws:iam::111122223333:user/alice")),
+        ];
+        for e in no {
+            assert_eq!(indexed_search(&e), None, "{e}");
+        }
+    }
+}
