@@ -64,9 +64,13 @@ impl Class {
     }
 
     fn has(self, b: u8) -> bool {
+        BYTES[b as usize] & self.bit() != 0
+    }
+
+    fn bit(self) -> u8 {
         match self {
-            Class::Dotted => b.is_ascii_digit() || b == b'.',
-            Class::Upper => b.is_ascii_uppercase() || b.is_ascii_digit(),
+            Class::Dotted => 1,
+            Class::Upper => 2,
         }
     }
 
@@ -87,6 +91,23 @@ impl Class {
     }
 }
 
+/// Which classes each byte belongs to (bit 1: dotted, bit 2: upper).
+const BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_digit() || c == b'.' {
+            t[b] |= 1;
+        }
+        if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            t[b] |= 2;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// The class whose index answers a search for `text` exactly, if any.
 pub fn searchable(text: &str) -> Option<Class> {
     let b = text.as_bytes();
@@ -97,30 +118,53 @@ pub fn searchable(text: &str) -> Option<Class> {
 
 /// Calls `found` with every indexed run of `class` in `text`.
 ///
-/// Only every `min_len`-th byte is looked at first: a run at least that long covers
-/// one of them, so the others are read only around a byte of the class.
+/// Not every byte is looked at: a dotted run holds a `.`, so the dots are found first
+/// (SIMD `memchr`) and the run read around each; an upper run of at least `min_len`
+/// bytes covers every `min_len`-th byte, so only those are tested first and the run
+/// read around one of the class.
 fn runs(class: Class, text: &[u8], mut found: impl FnMut(&[u8])) {
-    let m = class.min_len();
-    let mut i = m - 1;
-    while i < text.len() {
-        if !class.has(text[i]) {
-            i += m;
-            continue;
-        }
-        let mut start = i;
+    // The run of `class` around `at` (a byte of the class): (start, end).
+    let around = |at: usize| {
+        let mut start = at;
         while start > 0 && class.has(text[start - 1]) {
             start -= 1;
         }
-        let mut end = i + 1;
+        let mut end = at + 1;
         while end < text.len() && class.has(text[end]) {
             end += 1;
         }
-        let run = &text[start..end];
-        if class.accepts(run) {
-            found(run);
+        (start, end)
+    };
+    match class {
+        Class::Dotted => {
+            let mut done = 0;
+            for dot in memchr::memchr_iter(b'.', text) {
+                if dot < done {
+                    continue; // inside the run just read
+                }
+                let (start, end) = around(dot);
+                if class.accepts(&text[start..end]) {
+                    found(&text[start..end]);
+                }
+                done = end;
+            }
         }
-        // The first probe past the run's end (which is not of the class).
-        i = (end + 1) / m * m + (m - 1);
+        Class::Upper => {
+            let m = class.min_len();
+            let mut i = m - 1;
+            while i < text.len() {
+                if !class.has(text[i]) {
+                    i += m;
+                    continue;
+                }
+                let (start, end) = around(i);
+                if class.accepts(&text[start..end]) {
+                    found(&text[start..end]);
+                }
+                // The first probe past the run's end (which is not of the class).
+                i = (end + 1) / m * m + (m - 1);
+            }
+        }
     }
 }
 
