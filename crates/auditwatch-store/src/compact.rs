@@ -70,7 +70,8 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
         for s in &group {
             batches.extend(segment::read_batches(&writer.segment_file(s)?)?);
         }
-        // One copy: rows picked from the segments in time order (ties keep their order).
+        // Rows picked from the segments in time order (ties keep their order), copied
+        // a row group at a time as the merged segment is written.
         let mut at: Vec<(i64, usize, usize)> = Vec::new();
         for (bi, b) in batches.iter().enumerate() {
             let times = b.column(0).as_primitive::<TimestampMicrosecondType>();
@@ -79,9 +80,12 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
         at.sort_by_key(|a| a.0);
         let refs: Vec<&RecordBatch> = batches.iter().collect();
         let picks: Vec<(usize, usize)> = at.into_iter().map(|(_, b, r)| (b, r)).collect();
-        let sorted = segment::pick_rows(&refs, &picks)?;
+        let rows = segment::Rows::Picked {
+            sources: &refs,
+            at: &picks,
+        };
+        let new = segment::write_rows(writer.lake(), day, rows)?;
         drop(batches);
-        let new = segment::write(writer.lake(), day, &sorted)?;
         let ids: Vec<i64> = group.iter().map(|s| s.id).collect();
         let mut keys: Vec<u128> = writer
             .catalog()

@@ -19,7 +19,6 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::errors::Result as ParquetResult;
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use datafusion::parquet::file::writer::SerializedFileWriter;
 use datafusion::parquet::schema::types::ColumnPath;
 
 use crate::catalog::Segment;
@@ -103,6 +102,9 @@ fn properties() -> WriterProperties {
             .set_column_bloom_filter_enabled(path.clone(), true)
             .set_column_bloom_filter_fpp(path, BLOOM_FPP);
     }
+    // Nothing prunes by the record's text, and min/max of long strings cost a
+    // comparison per value while writing.
+    b = b.set_column_statistics_enabled(ColumnPath::from("raw"), EnabledStatistics::None);
     // Values that never repeat: a dictionary is built, overflows and is thrown away.
     for col in ["raw", "eventID", "requestID"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
@@ -120,9 +122,54 @@ fn properties() -> WriterProperties {
     b.build()
 }
 
+/// The rows of one segment, in the order they are written, handed to the encoder a
+/// row group at a time so that a commit or a merge never holds a sorted copy of all
+/// its rows.
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    /// All rows of one batch.
+    Batch(&'a RecordBatch),
+    /// The rows `at` (batch index, row index) of `sources`, in that order.
+    Picked {
+        /// Where the rows are.
+        sources: &'a [&'a RecordBatch],
+        /// Which rows, in order.
+        at: &'a [(usize, usize)],
+    },
+}
+
+impl Rows<'_> {
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Batch(b) => b.num_rows(),
+            Rows::Picked { at, .. } => at.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows at `range`, in one batch (a slice, or one copy of the picked rows).
+    fn chunk(&self, range: std::ops::Range<usize>) -> Result<RecordBatch> {
+        match self {
+            Rows::Batch(b) => Ok(b.slice(range.start, range.len())),
+            Rows::Picked { sources, at } => pick_rows(sources, &at[range]),
+        }
+    }
+}
+
 /// Writes `batch` (one day, sorted by `eventTime`) as a new segment file in its day
 /// folder and returns its catalog description (without an id).
 pub fn write(lake: &Path, day: i32, batch: &RecordBatch) -> Result<Segment> {
+    write_rows(lake, day, Rows::Batch(batch))
+}
+
+/// Writes `rows` (one day, in `eventTime` order) as a new segment file in its day
+/// folder and returns its catalog description (without an id).
+pub fn write_rows(lake: &Path, day: i32, rows: Rows<'_>) -> Result<Segment> {
     let staging = staging_dir(lake);
     fs::create_dir_all(&staging).io("create", &staging)?;
     let name = format!(
@@ -132,11 +179,7 @@ pub fn write(lake: &Path, day: i32, batch: &RecordBatch) -> Result<Segment> {
     );
     let tmp = staging.join(&name);
     let file = File::create(&tmp).io("create", &tmp)?;
-    let perr = |source| StoreError::Parquet {
-        path: tmp.clone(),
-        source,
-    };
-    let file = encode(file, batch).map_err(perr)?;
+    let (file, seen) = encode(file, rows, &tmp)?;
     file.sync_all().io("fsync", &tmp)?;
     let bytes = file.metadata().io("stat", &tmp)?.len();
     drop(file);
@@ -147,132 +190,155 @@ pub fn write(lake: &Path, day: i32, batch: &RecordBatch) -> Result<Segment> {
     let dest = dir.join(&name);
     fs::rename(&tmp, &dest).io("rename into place", &dest)?;
     sync_dir(&dir)?;
-    let (min_time, max_time) = time_range(batch);
     Ok(Segment {
         id: 0,
         day,
         path: format!("{rel_dir}/{name}"),
-        rows: batch.num_rows() as u64,
+        rows: rows.len() as u64,
         bytes,
-        min_time,
-        max_time,
-        accounts: distinct(batch, "accountId"),
-        regions: distinct(batch, "awsRegion"),
+        min_time: seen.min_time.unwrap_or(0),
+        max_time: seen.max_time.unwrap_or(0),
+        accounts: seen.accounts.into_iter().collect(),
+        regions: seen.regions.into_iter().collect(),
     })
 }
 
-/// Encodes `batch` into `file` as Parquet, the columns of each row group on all cores
-/// (`raw` alone is about half the work; the rest shares the other core).
-fn encode(file: File, batch: &RecordBatch) -> ParquetResult<File> {
+/// What the catalog records of a segment's rows, gathered as they are written.
+#[derive(Default)]
+struct Seen {
+    min_time: Option<i64>,
+    max_time: Option<i64>,
+    accounts: BTreeSet<String>,
+    regions: BTreeSet<String>,
+}
+
+impl Seen {
+    fn add(&mut self, batch: &RecordBatch) {
+        let t = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        if let Some(min) = datafusion::arrow::compute::min(t) {
+            self.min_time = Some(self.min_time.map_or(min, |m| m.min(min)));
+        }
+        if let Some(max) = datafusion::arrow::compute::max(t) {
+            self.max_time = Some(self.max_time.map_or(max, |m| m.max(max)));
+        }
+        distinct(batch, "accountId", &mut self.accounts);
+        distinct(batch, "awsRegion", &mut self.regions);
+    }
+}
+
+/// Encodes `rows` into `file` as Parquet, a row group at a time, the columns of each
+/// row group on all cores (`raw` alone is about half the work; the rest shares the
+/// other core), and the token index beside them (written after the last row group).
+fn encode(file: File, rows: Rows<'_>, path: &Path) -> Result<(File, Seen)> {
+    let perr = |source| StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     // `ArrowWriter` sets up the file and the embedded Arrow schema; its low-level parts
     // then let columns be encoded on several threads.
-    let (mut writer, factory) =
-        ArrowWriter::try_new(file, batch.schema(), Some(properties()))?.into_serialized_writer()?;
+    let schema = crate::schema::events_schema();
+    let (mut writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(properties()))
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(perr)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // The token index is built beside the encoders, from the same rows in the same
-    // order, and written after the last row group (`tokens`).
-    std::thread::scope(|scope| -> ParquetResult<File> {
-        let tokens = scope.spawn(|| build_tokens(batch));
-        write_row_groups(&mut writer, &factory, batch, threads)?;
-        let tokens = tokens.join().expect("token index thread panicked");
-        let at = writer.bytes_written();
-        writer.write_all(&tokens.compressed)?;
-        writer.append_key_value_metadata(crate::tokens::footer_entry(
-            at,
-            tokens.compressed.len(),
-            tokens.size,
-        ));
-        writer.into_inner()
-    })
-}
-
-/// A segment's token index, compressed, and its size uncompressed.
-struct BuiltTokens {
-    compressed: Vec<u8>,
-    size: usize,
-}
-
-fn build_tokens(batch: &RecordBatch) -> BuiltTokens {
-    let mut b = crate::tokens::Builder::default();
-    if let Some(raw) = batch.column_by_name("raw") {
-        let raw = raw.as_string::<i32>();
-        for i in 0..raw.len() {
-            b.add(if raw.is_null(i) { "" } else { raw.value(i) });
-        }
-    }
-    let (compressed, size) = b.finish();
-    BuiltTokens { compressed, size }
-}
-
-/// Encodes the rows of `batch` as row groups, each row group's columns on all cores.
-fn write_row_groups(
-    writer: &mut SerializedFileWriter<File>,
-    factory: &ArrowRowGroupWriterFactory,
-    batch: &RecordBatch,
-    threads: usize,
-) -> ParquetResult<()> {
-    let schema = batch.schema();
+    let mut tokens = crate::tokens::Builder::default();
+    let mut seen = Seen::default();
     let mut offset = 0;
     let mut index = 0;
-    while offset < batch.num_rows() {
-        let len = ROW_GROUP_ROWS.min(batch.num_rows() - offset);
-        let part = batch.slice(offset, len);
-        let mut writers = factory.create_column_writers(index)?.into_iter();
-        // Each top-level column with its leaves' writers, heaviest first, dealt to the
-        // least loaded thread.
-        let mut columns = Vec::new();
-        for (n, (field, array)) in schema.fields().iter().zip(part.columns()).enumerate() {
-            let leaves = compute_leaves(field, array)?;
-            let mine: Vec<_> = writers.by_ref().take(leaves.len()).collect();
-            columns.push((array.get_array_memory_size(), n, mine, leaves));
-        }
-        columns.sort_by_key(|c| std::cmp::Reverse(c.0));
-        let mut shares: Vec<(usize, Vec<_>)> = (0..threads).map(|_| (0, Vec::new())).collect();
-        for c in columns {
-            let share = shares.iter_mut().min_by_key(|s| s.0).expect("a thread");
-            share.0 += c.0;
-            share.1.push(c);
-        }
+    while offset < rows.len() {
+        let len = ROW_GROUP_ROWS.min(rows.len() - offset);
+        let part = rows.chunk(offset..offset + len)?;
+        seen.add(&part);
         let encoded = std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .into_iter()
-                .map(|(_, share)| {
-                    scope.spawn(
-                        move || -> ParquetResult<Vec<(usize, Vec<ArrowColumnChunk>)>> {
-                            share
-                                .into_iter()
-                                .map(|(_, n, writers, leaves)| {
-                                    let chunks = writers
-                                        .into_iter()
-                                        .zip(&leaves)
-                                        .map(|(mut w, leaf)| {
-                                            w.write(leaf)?;
-                                            w.close()
-                                        })
-                                        .collect::<ParquetResult<Vec<_>>>()?;
-                                    Ok((n, chunks))
-                                })
-                                .collect()
-                        },
-                    )
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("encoder thread panicked"))
-                .collect::<ParquetResult<Vec<_>>>()
-        })?;
-        let mut encoded: Vec<_> = encoded.into_iter().flatten().collect();
-        encoded.sort_by_key(|(n, _)| *n);
-        let mut row_group = writer.next_row_group()?;
-        for chunk in encoded.into_iter().flat_map(|(_, chunks)| chunks) {
-            chunk.append_to_row_group(&mut row_group)?;
+            let indexing = scope.spawn(|| add_tokens(&mut tokens, &part));
+            let encoded = encode_columns(&factory, index, &part, threads);
+            indexing.join().expect("token index thread panicked");
+            encoded
+        })
+        .map_err(perr)?;
+        let mut row_group = writer.next_row_group().map_err(perr)?;
+        for chunk in encoded {
+            chunk.append_to_row_group(&mut row_group).map_err(perr)?;
         }
-        row_group.close()?;
+        row_group.close().map_err(perr)?;
         offset += len;
         index += 1;
     }
-    Ok(())
+    let (compressed, size) = tokens.finish();
+    let at = writer.bytes_written();
+    writer.write_all(&compressed).io("write", path)?;
+    writer.append_key_value_metadata(crate::tokens::footer_entry(at, compressed.len(), size));
+    let file = writer.into_inner().map_err(perr)?;
+    Ok((file, seen))
+}
+
+/// Indexes the text of each row of `part` (`tokens`), in order.
+fn add_tokens(tokens: &mut crate::tokens::Builder, part: &RecordBatch) {
+    if let Some(raw) = part.column_by_name("raw") {
+        let raw = raw.as_string::<i32>();
+        for i in 0..raw.len() {
+            tokens.add(if raw.is_null(i) { "" } else { raw.value(i) });
+        }
+    }
+}
+
+/// The column chunks of row group `index` (the rows of `part`), in column order, each
+/// top-level column with its leaves encoded on one of `threads` threads.
+fn encode_columns(
+    factory: &ArrowRowGroupWriterFactory,
+    index: usize,
+    part: &RecordBatch,
+    threads: usize,
+) -> ParquetResult<Vec<ArrowColumnChunk>> {
+    let schema = part.schema();
+    let mut writers = factory.create_column_writers(index)?.into_iter();
+    // Each top-level column with its leaves' writers, heaviest first, dealt to the
+    // least loaded thread.
+    let mut columns = Vec::new();
+    for (n, (field, array)) in schema.fields().iter().zip(part.columns()).enumerate() {
+        let leaves = compute_leaves(field, array)?;
+        let mine: Vec<_> = writers.by_ref().take(leaves.len()).collect();
+        columns.push((array.get_array_memory_size(), n, mine, leaves));
+    }
+    columns.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let mut shares: Vec<(usize, Vec<_>)> = (0..threads).map(|_| (0, Vec::new())).collect();
+    for c in columns {
+        let share = shares.iter_mut().min_by_key(|s| s.0).expect("a thread");
+        share.0 += c.0;
+        share.1.push(c);
+    }
+    let encoded = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|(_, share)| {
+                scope.spawn(
+                    move || -> ParquetResult<Vec<(usize, Vec<ArrowColumnChunk>)>> {
+                        share
+                            .into_iter()
+                            .map(|(_, n, writers, leaves)| {
+                                let chunks = writers
+                                    .into_iter()
+                                    .zip(&leaves)
+                                    .map(|(mut w, leaf)| {
+                                        w.write(leaf)?;
+                                        w.close()
+                                    })
+                                    .collect::<ParquetResult<Vec<_>>>()?;
+                                Ok((n, chunks))
+                            })
+                            .collect()
+                    },
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("encoder thread panicked"))
+            .collect::<ParquetResult<Vec<_>>>()
+    })?;
+    let mut encoded: Vec<_> = encoded.into_iter().flatten().collect();
+    encoded.sort_by_key(|(n, _)| *n);
+    Ok(encoded.into_iter().flat_map(|(_, chunks)| chunks).collect())
 }
 
 /// Reads a whole segment back into one batch (compaction and retention rewrite
@@ -305,19 +371,12 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .io("fsync folder", dir)
 }
 
-fn time_range(batch: &RecordBatch) -> (i64, i64) {
-    let t = batch.column(0).as_primitive::<TimestampMicrosecondType>();
-    let min = datafusion::arrow::compute::min(t).unwrap_or(0);
-    let max = datafusion::arrow::compute::max(t).unwrap_or(0);
-    (min, max)
-}
-
-fn distinct(batch: &RecordBatch, column: &str) -> Vec<String> {
+/// Adds the distinct values of the string column `column` of `batch` to `set`.
+fn distinct(batch: &RecordBatch, column: &str, set: &mut BTreeSet<String>) {
     let Some(col) = batch.column_by_name(column) else {
-        return Vec::new();
+        return;
     };
     let col = col.as_string::<i32>();
-    let mut set = BTreeSet::new();
     for i in 0..col.len() {
         if col.is_valid(i) {
             let v = col.value(i);
@@ -326,5 +385,4 @@ fn distinct(batch: &RecordBatch, column: &str) -> Vec<String> {
             }
         }
     }
-    set.into_iter().collect()
 }

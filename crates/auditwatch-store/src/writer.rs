@@ -182,12 +182,17 @@ impl Writer {
         let mut written: Vec<(NewSegment, Vec<u128>)> = Vec::new();
         let result = (|| -> Result<()> {
             for (&day, batches) in by_day {
-                let (batch, keys, dups) = self.unique_sorted(day, batches)?;
+                let (at, keys, dups) = self.unique_sorted(day, batches)?;
                 stats.duplicates += dups;
-                if batch.num_rows() == 0 {
+                if at.is_empty() {
                     continue;
                 }
-                let seg = segment::write(&self.lake, day, &batch)?;
+                let sources: Vec<&RecordBatch> = batches.iter().map(|b| &b.batch).collect();
+                let rows = segment::Rows::Picked {
+                    sources: &sources,
+                    at: &at,
+                };
+                let seg = segment::write_rows(&self.lake, day, rows)?;
                 stats.added += seg.rows;
                 stats.segments += 1;
                 let mut sorted = keys;
@@ -269,16 +274,15 @@ impl Writer {
         })
     }
 
-    /// Concatenates a day's batches, drops rows whose key is already stored or
-    /// repeated, and sorts by eventTime. Returns the rows, their keys and the number
-    /// of duplicates dropped.
+    /// Picks a day's fresh rows: drops rows whose key is already stored or repeated,
+    /// and orders the rest by eventTime (ties keep their arrival order). Returns where
+    /// the rows are (batch, row), their keys and the number of duplicates dropped; the
+    /// segment writer copies them a row group at a time.
     fn unique_sorted(
         &mut self,
         day: i32,
         batches: &[DayBatch],
-    ) -> Result<(RecordBatch, Vec<u128>, u64)> {
-        // One copy: the fresh rows are picked straight from the staged batches in
-        // time order (ties keep their arrival order).
+    ) -> Result<(Vec<(usize, usize)>, Vec<u128>, u64)> {
         let mut picks: Vec<(i64, usize, usize, u128)> = Vec::new();
         let mut seen = HashSet::new();
         let mut dups = 0;
@@ -293,11 +297,9 @@ impl Writer {
             }
         }
         picks.sort_by_key(|p| p.0);
-        let sources: Vec<&RecordBatch> = batches.iter().map(|b| &b.batch).collect();
-        let at: Vec<(usize, usize)> = picks.iter().map(|p| (p.1, p.2)).collect();
-        let sorted = segment::pick_rows(&sources, &at)?;
+        let at = picks.iter().map(|p| (p.1, p.2)).collect();
         let keys = picks.into_iter().map(|p| p.3).collect();
-        Ok((sorted, keys, dups))
+        Ok((at, keys, dups))
     }
 
     /// Removes what a crash may have left: staging files, and table files the catalog
