@@ -179,8 +179,16 @@ pub fn write_rows(lake: &Path, day: i32, rows: Rows<'_>) -> Result<Segment> {
     );
     let tmp = staging.join(&name);
     let file = File::create(&tmp).io("create", &tmp)?;
+    let started = std::time::Instant::now();
     let (file, seen) = encode(file, rows, &tmp)?;
+    let encoded = started.elapsed();
     file.sync_all().io("fsync", &tmp)?;
+    tracing::debug!(
+        rows = rows.len(),
+        encode_ms = encoded.as_millis() as u64,
+        fsync_ms = (started.elapsed() - encoded).as_millis() as u64,
+        "segment written"
+    );
     let bytes = file.metadata().io("stat", &tmp)?.len();
     drop(file);
 

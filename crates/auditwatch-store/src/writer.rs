@@ -180,9 +180,13 @@ impl Writer {
         }
         let mut stats = CommitStats::default();
         let mut written: Vec<(NewSegment, Vec<u128>)> = Vec::new();
+        let started = std::time::Instant::now();
+        let mut picking = std::time::Duration::ZERO;
         let result = (|| -> Result<()> {
             for (&day, batches) in by_day {
+                let pick_started = std::time::Instant::now();
                 let (at, keys, dups) = self.unique_sorted(day, batches)?;
+                picking += pick_started.elapsed();
                 stats.duplicates += dups;
                 if at.is_empty() {
                     continue;
@@ -207,6 +211,7 @@ impl Writer {
             }
             Ok(())
         })();
+        let wrote = started.elapsed();
         let committed = result.and_then(|()| {
             crate::failpoint::hit("store.segments_written");
             let added: Vec<NewSegment> = written.iter().map(|(s, _)| s.clone()).collect();
@@ -224,6 +229,15 @@ impl Writer {
             crate::failpoint::hit("store.catalog_committed");
             Ok(ids)
         });
+        tracing::debug!(
+            rows = stats.added,
+            duplicates = stats.duplicates,
+            segments = stats.segments,
+            dedup_and_order_ms = picking.as_millis() as u64,
+            write_ms = (wrote - picking).as_millis() as u64,
+            publish_and_catalog_ms = (started.elapsed() - wrote).as_millis() as u64,
+            "commit"
+        );
         match committed {
             Ok(ids) => {
                 for ((seg, keys), id) in written.into_iter().zip(ids) {

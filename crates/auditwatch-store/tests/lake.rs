@@ -929,14 +929,20 @@ fn with_tokens(i: usize) -> String {
 fn free_text_searches_the_token_index_answers_are_those_of_reading_the_text() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let texts: Vec<String> = (0..60_000).map(with_tokens).collect();
-    for (n, chunk) in texts.chunks(20_000).enumerate() {
+    // One segment of three row groups (indexed in parts, then joined), then smaller ones.
+    let texts: Vec<String> = (0..80_000).map(with_tokens).collect();
+    for (n, chunk) in [&texts[..70_000], &texts[70_000..75_000], &texts[75_000..]]
+        .into_iter()
+        .enumerate()
+    {
         commit_from_key(&store, chunk, &format!("batch-{n}"), None);
     }
     // One segment as an older writer left it: no index, so its text is read.
-    let first = store.catalog().unwrap().segments().unwrap()[0].path.clone();
+    let segments = store.catalog().unwrap().segments().unwrap();
+    assert_eq!(segments.len(), 3);
+    let smallest = segments.iter().min_by_key(|s| s.rows).unwrap().path.clone();
     assert_eq!(
-        auditwatch_store::testing::strip_token_indexes(&store, &first),
+        auditwatch_store::testing::strip_token_indexes(&store, &smallest),
         1
     );
     let rt = rt();

@@ -72,6 +72,11 @@ enum Command {
 /// Parses the arguments and runs the command.
 pub fn run() -> Result<Outcome> {
     let args = Args::parse();
+    // Other commands log only when asked (`serve` always logs, with its own defaults):
+    // e.g. `AUDITWATCH_LOG=auditwatch_store=debug auditwatch ingest …` times each commit.
+    if std::env::var_os("AUDITWATCH_LOG").is_some() && !matches!(args.command, Command::Serve(_)) {
+        serve::init_logging();
+    }
     let config = Config::load(args.data_dir.as_deref(), args.config.as_deref());
     match args.command {
         Command::Generate(a) => generate::run(a),

@@ -184,7 +184,7 @@ pub fn serve(
     })
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("AUDITWATCH_LOG").unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("warn,auditwatch_server=info,auditwatch_detect=info")
