@@ -185,9 +185,13 @@ impl Writer {
         let result = (|| -> Result<()> {
             for (&day, batches) in by_day {
                 let pick_started = std::time::Instant::now();
-                let (at, keys, dups) = self.unique_sorted(day, batches)?;
+                let Picks {
+                    at,
+                    keys,
+                    duplicates,
+                } = self.unique_sorted(day, batches)?;
                 picking += pick_started.elapsed();
-                stats.duplicates += dups;
+                stats.duplicates += duplicates;
                 if at.is_empty() {
                     continue;
                 }
@@ -289,14 +293,9 @@ impl Writer {
     }
 
     /// Picks a day's fresh rows: drops rows whose key is already stored or repeated,
-    /// and orders the rest by eventTime (ties keep their arrival order). Returns where
-    /// the rows are (batch, row), their keys and the number of duplicates dropped; the
-    /// segment writer copies them a row group at a time.
-    fn unique_sorted(
-        &mut self,
-        day: i32,
-        batches: &[DayBatch],
-    ) -> Result<(Vec<(usize, usize)>, Vec<u128>, u64)> {
+    /// and orders the rest by eventTime (ties keep their arrival order). The segment
+    /// writer copies the picked rows a row group at a time.
+    fn unique_sorted(&mut self, day: i32, batches: &[DayBatch]) -> Result<Picks> {
         let mut picks: Vec<(i64, usize, usize, u128)> = Vec::new();
         let mut seen = HashSet::new();
         let mut dups = 0;
@@ -313,7 +312,11 @@ impl Writer {
         picks.sort_by_key(|p| p.0);
         let at = picks.iter().map(|p| (p.1, p.2)).collect();
         let keys = picks.into_iter().map(|p| p.3).collect();
-        Ok((at, keys, dups))
+        Ok(Picks {
+            at,
+            keys,
+            duplicates: dups,
+        })
     }
 
     /// Removes what a crash may have left: staging files, and table files the catalog
@@ -410,6 +413,16 @@ impl Writer {
     pub fn lake(&self) -> &Path {
         &self.lake
     }
+}
+
+/// A day's fresh rows in eventTime order, as [`Writer::unique_sorted`] picks them.
+struct Picks {
+    /// Where each row is: (batch, row).
+    at: Vec<(usize, usize)>,
+    /// Each row's eventID key, in the same order.
+    keys: Vec<u128>,
+    /// Rows dropped as already stored or repeated.
+    duplicates: u64,
 }
 
 fn move_to_trash(lake: &Path, file: &Path) -> Result<()> {
