@@ -16,6 +16,7 @@ pub mod failpoint;
 mod files;
 pub mod integrity;
 pub mod lookup;
+mod lru;
 mod rawpage;
 pub mod remote;
 pub mod retention;

@@ -44,6 +44,7 @@ use crate::catalog::Segment;
 use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token, read_only};
+use crate::lru::SizedLru;
 use crate::rawpage::RawReader;
 use crate::remote::Remote;
 use crate::schema::events_schema;
@@ -58,9 +59,7 @@ use crate::udf::{Part, resources_match};
 /// lake of billions of events would not fit; docs/SCALING.md).
 #[derive(Debug)]
 pub struct Footers {
-    by_path: Mutex<FooterMap>,
-    /// The most bytes of footers kept.
-    limit: usize,
+    by_path: Mutex<SizedLru<PathBuf, Footer>>,
     /// Bloom filters of at most [`CACHED_BLOOM_BYTES`] by (file, row group, leaf): a
     /// rare value looked up over all history checks every row group's filter, and
     /// reading each from the file cost ~20 µs. eventID's filters (~64 KiB a row group)
@@ -73,20 +72,11 @@ pub struct Footers {
 /// A bloom filter's place: (segment file, row group, leaf column).
 type BloomKey = (PathBuf, usize, usize);
 
-/// Cached footers with their sizes and last use.
-#[derive(Debug, Default)]
-struct FooterMap {
-    entries: HashMap<PathBuf, Footer>,
-    bytes: usize,
-    clock: u64,
-}
-
-#[derive(Debug)]
+/// A cached footer.
+#[derive(Debug, Clone)]
 struct Footer {
     meta: ArrowReaderMetadata,
     leaves: Arc<Leaves>,
-    bytes: usize,
-    used: u64,
 }
 
 /// Leaf column index by dotted path, worked out once per footer.
@@ -109,8 +99,7 @@ impl Footers {
     /// An empty cache keeping at most `limit` bytes of footers (always the newest one).
     pub fn with_limit(limit: usize) -> Self {
         Self {
-            by_path: Mutex::default(),
-            limit,
+            by_path: Mutex::new(SizedLru::new(limit)),
             blooms: Mutex::default(),
             tokens: Arc::default(),
         }
@@ -124,7 +113,7 @@ impl Footers {
     /// Files whose footers are cached, and their bytes in memory.
     pub fn cached(&self) -> (usize, usize) {
         let map = self.lock();
-        (map.entries.len(), map.bytes)
+        (map.len(), map.bytes())
     }
 
     /// The footer of the file at `path` and its leaf columns by path, and the file
@@ -134,14 +123,8 @@ impl Footers {
         path: &Path,
         open: impl FnOnce() -> Result<File>,
     ) -> Result<(ArrowReaderMetadata, Arc<Leaves>, Option<File>)> {
-        {
-            let mut map = self.lock();
-            map.clock += 1;
-            let now = map.clock;
-            if let Some(f) = map.entries.get_mut(path) {
-                f.used = now;
-                return Ok((f.meta.clone(), f.leaves.clone(), None));
-            }
+        if let Some(f) = self.lock().get(path) {
+            return Ok((f.meta, f.leaves, None));
         }
         let file = open()?;
         // The offset index (where each page starts) lets a row selection skip pages;
@@ -172,39 +155,9 @@ impl Footers {
     /// filters) while over the limit.
     fn insert(&self, path: &Path, meta: ArrowReaderMetadata, leaves: Arc<Leaves>) {
         let bytes = meta.metadata().memory_size();
-        let mut evicted = Vec::new();
-        {
-            let mut map = self.lock();
-            map.clock += 1;
-            let used = map.clock;
-            if let Some(old) = map.entries.insert(
-                path.to_path_buf(),
-                Footer {
-                    meta,
-                    leaves,
-                    bytes,
-                    used,
-                },
-            ) {
-                map.bytes -= old.bytes;
-            }
-            map.bytes += bytes;
-            while map.bytes > self.limit && map.entries.len() > 1 {
-                let Some(oldest) = map
-                    .entries
-                    .iter()
-                    .filter(|(p, _)| p.as_path() != path)
-                    .min_by_key(|(_, f)| f.used)
-                    .map(|(p, _)| p.clone())
-                else {
-                    break;
-                };
-                if let Some(f) = map.entries.remove(&oldest) {
-                    map.bytes -= f.bytes;
-                }
-                evicted.push(oldest);
-            }
-        }
+        let evicted = self
+            .lock()
+            .insert(path.to_path_buf(), Footer { meta, leaves }, bytes);
         if !evicted.is_empty() {
             relock(&self.blooms).retain(|(p, _, _), _| !evicted.contains(p));
         }
@@ -234,16 +187,18 @@ impl Footers {
     /// Forgets the footers of files no longer in `segments` (compacted away).
     fn retain(&self, lake: &Path, segments: &[Segment]) {
         let mut map = self.lock();
-        if map.entries.len() > 2 * segments.len() + 16 {
+        if map.len() > 2 * segments.len() + 16 {
             let live: std::collections::HashSet<PathBuf> =
                 segments.iter().map(|s| lake.join(&s.path)).collect();
-            map.entries.retain(|p, _| live.contains(p));
-            map.bytes = map.entries.values().map(|f| f.bytes).sum();
+            map.retain(|p| live.contains(p));
             relock(&self.blooms).retain(|(p, _, _), _| live.contains(p));
+            let live: std::collections::HashSet<&str> =
+                segments.iter().map(|s| s.path.as_str()).collect();
+            self.tokens.retain(|p| live.contains(p));
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FooterMap> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SizedLru<PathBuf, Footer>> {
         relock(&self.by_path)
     }
 }
@@ -451,7 +406,7 @@ impl Opened<'_> {
             // filters, which for a few thousand rows of 32 k cost more than the rest
             // of the lookup (docs/PERFORMANCE.md).
             builder = builder
-                .with_row_selection(selection(rows, total))
+                .with_row_selection(selection(rows.iter().copied(), total))
                 .with_row_selection_policy(RowSelectionPolicy::Selectors);
         }
         let reader = builder.build().map_err(|e| self.parquet_err(e))?;
@@ -862,9 +817,9 @@ fn blooms_allow(footers: &Footers, o: &Opened, rg: usize, conds: &[Condition<'_>
 }
 
 /// A row selection of `rows` (sorted, distinct) out of `total`, as runs.
-fn selection(rows: &[usize], total: usize) -> RowSelection {
+pub(crate) fn selection(rows: impl IntoIterator<Item = usize>, total: usize) -> RowSelection {
     let mut runs: Vec<Range<usize>> = Vec::new();
-    for &r in rows {
+    for r in rows {
         match runs.last_mut() {
             Some(last) if last.end == r => last.end = r + 1,
             _ => runs.push(r..r + 1),

@@ -28,7 +28,6 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
-use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
@@ -287,7 +286,8 @@ impl TableProvider for EventsTable {
             if rows.is_empty() {
                 continue;
             }
-            let selection = runs(&rows, index.rows() as usize);
+            let rows = rows.iter().map(|&r| r as usize);
+            let selection = crate::seek::selection(rows, index.rows() as usize);
             indexed.push(f.with_extension(ParquetRowSelection::new(selection)));
         }
         let mut plans = Vec::new();
@@ -453,19 +453,6 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
         }
     }
     out
-}
-
-/// A selection of `rows` (sorted, distinct) out of `total`, as runs.
-fn runs(rows: &[u32], total: usize) -> RowSelection {
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    for &r in rows {
-        let r = r as usize;
-        match ranges.last_mut() {
-            Some(last) if last.end == r => last.end = r + 1,
-            _ => ranges.push(r..r + 1),
-        }
-    }
-    RowSelection::from_consecutive_ranges(ranges.into_iter(), total)
 }
 
 #[cfg(test)]

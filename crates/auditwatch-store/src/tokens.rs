@@ -34,6 +34,8 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::parquet::file::metadata::{FileMetaData, KeyValue};
 
+use crate::lru::SizedLru;
+
 /// The footer key naming where the index is: `offset:length:size` (bytes in the file,
 /// compressed, and uncompressed).
 pub const KEY: &str = "auditwatch.tokens";
@@ -287,22 +289,7 @@ pub fn parse_for(
 /// are dropped. A file without an index is remembered as such.
 #[derive(Debug)]
 pub struct TokenCache {
-    entries: Mutex<CacheMap>,
-    limit: usize,
-}
-
-#[derive(Debug, Default)]
-struct CacheMap {
-    by_path: HashMap<String, Cached>,
-    bytes: usize,
-    clock: u64,
-}
-
-#[derive(Debug)]
-struct Cached {
-    index: Option<Arc<TokenIndex>>,
-    bytes: usize,
-    used: u64,
+    by_path: Mutex<SizedLru<String, Option<Arc<TokenIndex>>>>,
 }
 
 /// Default bound of [`TokenCache`]: 256 MiB, the indexes of ~50 M events.
@@ -318,62 +305,37 @@ impl TokenCache {
     /// An empty cache keeping at most `limit` bytes (always the newest entry).
     pub fn with_limit(limit: usize) -> Self {
         Self {
-            entries: Mutex::default(),
-            limit,
+            by_path: Mutex::new(SizedLru::new(limit)),
         }
     }
 
     /// The cached index of the segment at `path`: `None` when not cached, `Some(None)`
     /// when the file has none.
     pub fn get(&self, path: &str) -> Option<Option<Arc<TokenIndex>>> {
-        let mut map = self.lock();
-        map.clock += 1;
-        let now = map.clock;
-        map.by_path.get_mut(path).map(|c| {
-            c.used = now;
-            c.index.clone()
-        })
+        self.lock().get(path)
     }
 
     /// Caches what the segment at `path` holds, then drops the least recently used
     /// entries while over the limit.
     pub fn insert(&self, path: &str, index: Option<Arc<TokenIndex>>) {
         let bytes = index.as_ref().map_or(0, |i| i.memory_size()) + path.len() + 64;
-        let mut map = self.lock();
-        map.clock += 1;
-        let used = map.clock;
-        if let Some(old) = map
-            .by_path
-            .insert(path.to_string(), Cached { index, bytes, used })
-        {
-            map.bytes -= old.bytes;
-        }
-        map.bytes += bytes;
-        while map.bytes > self.limit && map.by_path.len() > 1 {
-            let Some(oldest) = map
-                .by_path
-                .iter()
-                .filter(|(p, _)| p.as_str() != path)
-                .min_by_key(|(_, c)| c.used)
-                .map(|(p, _)| p.clone())
-            else {
-                break;
-            };
-            if let Some(c) = map.by_path.remove(&oldest) {
-                map.bytes -= c.bytes;
-            }
-        }
+        self.lock().insert(path.to_string(), index, bytes);
+    }
+
+    /// Forgets the indexes of segments whose path fails `live` (compacted away).
+    pub fn retain(&self, live: impl Fn(&str) -> bool) {
+        self.lock().retain(|p| live(p));
     }
 
     /// Indexes cached, and their bytes in memory.
     pub fn cached(&self) -> (usize, usize) {
         let map = self.lock();
-        (map.by_path.len(), map.bytes)
+        (map.len(), map.bytes())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SizedLru<String, Option<Arc<TokenIndex>>>> {
         // Entries are inserted whole: what the map holds stays valid after a panic.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.by_path.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
