@@ -361,7 +361,7 @@ struct Opened<'a> {
     /// The segment's path relative to the lake (catalog form).
     rel: &'a str,
     path: PathBuf,
-    file: std::cell::OnceCell<File>,
+    file: std::sync::OnceLock<File>,
     meta: ArrowReaderMetadata,
     /// Leaf column index by dotted path.
     leaves: Arc<Leaves>,
@@ -521,7 +521,7 @@ pub fn lookup(
             place: &place,
             rel: &s.path,
             path: opened_path.unwrap_or(path),
-            file: file.map(std::cell::OnceCell::from).unwrap_or_default(),
+            file: file.map(std::sync::OnceLock::from).unwrap_or_default(),
             meta,
             leaves,
         };
@@ -630,56 +630,41 @@ pub fn lookup(
         None
     };
 
-    // Phase 2: the page's rows. Every column is derived from `raw` (plus the account and
-    // source, which are not in the record) by the converter that wrote it, so only those
-    // three columns are read, through a row selection: a record costs one `raw` page,
-    // not a page of each of the ~60 columns.
+    // Phase 2: the page's rows, rebuilt from their records ([`fetch_records`]).
     let mut by_group: HashMap<usize, Vec<usize>> = HashMap::new();
     for h in &hits {
         by_group.entry(h.group).or_default().push(h.row);
     }
-    // `raw` is read straight from its pages, each decompressed only up to the last
-    // record wanted from it (`rawpage`); the Parquet reader reads it when the file's
-    // layout is another.
-    let mut stored: HashMap<(usize, usize), (String, Option<String>, String)> = HashMap::new();
-    let mut raw_reader = RawReader::new();
-    let mut raw_time = std::time::Duration::ZERO;
-    for (gi, rows) in &mut by_group {
-        let g = &groups[*gi];
-        let o = &opened[g.segment];
+    let mut by_group: Vec<(usize, Vec<usize>)> = by_group.into_iter().collect();
+    for (_, rows) in &mut by_group {
         rows.sort_unstable();
         rows.dedup();
-        let total = o.meta.metadata().row_group(g.index).num_rows() as usize;
-        let raw_started = std::time::Instant::now();
-        let raws = raw_reader.read(
-            o.file()?,
-            &o.path,
-            o.meta.metadata(),
-            g.index,
-            o.leaves["raw"],
-            rows,
-        )?;
-        raw_time += raw_started.elapsed();
-        let columns: &[&str] = match raws {
-            Some(_) => &["accountId", "source"],
-            None => &["raw", "accountId", "source"],
-        };
-        let b = o.read(g.index, columns, Some(rows), total)?;
-        let raws = match raws {
-            Some(r) => r,
-            None => {
-                let raw = column(&b, "raw").as_string::<i32>();
-                (0..rows.len()).map(|n| raw.value(n).to_string()).collect()
-            }
-        };
-        let (account, source) = (
-            column(&b, "accountId").as_string::<i32>(),
-            column(&b, "source").as_string::<i32>(),
-        );
-        for ((n, &r), raw) in rows.iter().enumerate().zip(raws) {
-            let account = (!account.is_null(n)).then(|| account.value(n).to_string());
-            stored.insert((*gi, r), (raw, account, source.value(n).to_string()));
-        }
+    }
+    // Row groups' records are fetched on every core: each record costs a `raw` page
+    // decompressed up to it, and a page of rare events spans many row groups.
+    let fetch = |part: &[&(usize, Vec<usize>)]| fetch_records(&groups, &opened, part);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = share_out(&by_group, &groups, threads);
+    let fetched_parts: Vec<Result<Fetched>> = if parts.len() > 1 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|part| scope.spawn(|| fetch(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    } else {
+        vec![fetch(&by_group.iter().collect::<Vec<_>>())]
+    };
+    let mut stored: HashMap<(usize, usize), StoredRecord> = HashMap::new();
+    let mut raw_time = std::time::Duration::ZERO;
+    for part in fetched_parts {
+        let (records, took) = part?;
+        stored.extend(records);
+        raw_time += took;
     }
     let fetched = started.elapsed();
     let mut rows = Vec::with_capacity(hits.len());
@@ -711,6 +696,104 @@ pub fn lookup(
         "direct lookup"
     );
     Ok(Some(Page { events, next_token }))
+}
+
+/// A fetched record: its text, account (from the object key) and source object.
+type StoredRecord = (String, Option<String>, String);
+
+/// Records fetched by (row group, row), and the time spent reading `raw`.
+type Fetched = (Vec<((usize, usize), StoredRecord)>, std::time::Duration);
+
+/// The stored records at `rows` of each row group in `part`. Every column is derived
+/// from `raw` (plus the account and source, which are not in the record) by the
+/// converter that wrote it, so only those three columns are read, through a row
+/// selection: a record costs one `raw` page, not a page of each of the ~60 columns.
+/// `raw` is read straight from its pages, each decompressed only up to the last record
+/// wanted from it (`rawpage`); the Parquet reader reads it when the file's layout is
+/// another.
+fn fetch_records(
+    groups: &[Group],
+    opened: &[Opened<'_>],
+    part: &[&(usize, Vec<usize>)],
+) -> Result<Fetched> {
+    let mut out = Vec::new();
+    let mut raw_reader = RawReader::new();
+    let mut raw_time = std::time::Duration::ZERO;
+    for (gi, rows) in part.iter().map(|p| (p.0, &p.1)) {
+        let g = &groups[gi];
+        let o = &opened[g.segment];
+        let total = o.meta.metadata().row_group(g.index).num_rows() as usize;
+        let raw_started = std::time::Instant::now();
+        let raws = raw_reader.read(
+            o.file()?,
+            &o.path,
+            o.meta.metadata(),
+            g.index,
+            o.leaves["raw"],
+            rows,
+        )?;
+        raw_time += raw_started.elapsed();
+        let columns: &[&str] = match raws {
+            Some(_) => &["accountId", "source"],
+            None => &["raw", "accountId", "source"],
+        };
+        let b = o.read(g.index, columns, Some(rows), total)?;
+        let raws = match raws {
+            Some(r) => r,
+            None => {
+                let raw = column(&b, "raw").as_string::<i32>();
+                (0..rows.len()).map(|n| raw.value(n).to_string()).collect()
+            }
+        };
+        let (account, source) = (
+            column(&b, "accountId").as_string::<i32>(),
+            column(&b, "source").as_string::<i32>(),
+        );
+        for ((n, &r), raw) in rows.iter().enumerate().zip(raws) {
+            let account = (!account.is_null(n)).then(|| account.value(n).to_string());
+            out.push(((gi, r), (raw, account, source.value(n).to_string())));
+        }
+    }
+    Ok((out, raw_time))
+}
+
+/// `work` (row group, rows) dealt into at most `n` non-empty parts of about as many
+/// rows each, a segment's row groups always in the same part: the Parquet reader
+/// reads through clones of the segment's file, which share one file offset.
+fn share_out<'w>(
+    work: &'w [(usize, Vec<usize>)],
+    groups: &[Group],
+    n: usize,
+) -> Vec<Vec<&'w (usize, Vec<usize>)>> {
+    let mut by_segment: HashMap<usize, Share<'w>> = HashMap::new();
+    for w in work {
+        let part = by_segment.entry(groups[w.0].segment).or_default();
+        part.rows += w.1.len();
+        part.work.push(w);
+    }
+    let mut order: Vec<Share<'w>> = by_segment.into_values().collect();
+    order.sort_by_key(|p| std::cmp::Reverse(p.rows));
+    let mut parts: Vec<Share<'w>> = (0..n.max(1)).map(|_| Share::default()).collect();
+    for segment in order {
+        let lightest = parts
+            .iter_mut()
+            .min_by_key(|p| p.rows)
+            .expect("at least one part");
+        lightest.rows += segment.rows;
+        lightest.work.extend(segment.work);
+    }
+    parts
+        .into_iter()
+        .map(|p| p.work)
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Row groups' rows to fetch on one thread.
+#[derive(Default)]
+struct Share<'w> {
+    rows: usize,
+    work: Vec<&'w (usize, Vec<usize>)>,
 }
 
 /// Rows of one row group passing every condition (and inside `range` when given), as
