@@ -123,6 +123,18 @@ pub fn commit_records(
     location: &str,
     account: Option<&str>,
 ) -> crate::CommitStats {
+    let mut w = store.writer().expect("the writer");
+    commit_with(&mut w, texts, location, account)
+}
+
+/// Stages `texts` as read from `location` (an object whose S3 key names `account`) in
+/// `w`, and commits them.
+pub fn commit_with(
+    w: &mut crate::Writer,
+    texts: &[String],
+    location: &str,
+    account: Option<&str>,
+) -> crate::CommitStats {
     let rows: Vec<crate::convert::EventRow<'_>> = texts
         .iter()
         .map(|t| crate::convert::EventRow {
@@ -131,7 +143,6 @@ pub fn commit_records(
             source: location,
         })
         .collect();
-    let mut w = store.writer().expect("the writer");
     w.stage(
         crate::convert::to_day_batches(&rows),
         crate::SourceObject {

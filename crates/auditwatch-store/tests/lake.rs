@@ -340,6 +340,37 @@ fn two_segments_of_alice(dir: &std::path::Path) -> Store {
     store
 }
 
+#[test]
+fn one_writer_still_finds_duplicates_after_compacting_the_days_it_had_read() {
+    use auditwatch_store::testing::commit_with;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let texts: Vec<String> = (0..120)
+        .map(|i| record(i, "111111111111", "alice", "GetObject", 1 + (i % 3) as u32))
+        .collect();
+    let mut w = store.writer().unwrap();
+    let s = commit_with(&mut w, &texts[..60], "a", None);
+    assert_eq!((s.added, s.duplicates), (60, 0));
+    // The writer now holds the three days' keys; two segments a day after this.
+    let s = commit_with(&mut w, &texts[30..], "b", None);
+    assert_eq!((s.added, s.duplicates), (60, 30));
+    let c = auditwatch_store::compact::compact(&mut w).unwrap();
+    assert_eq!((c.merged, c.written, c.rows), (6, 3, 120));
+    // The same writer, its cached days' segments retired: every key is still known.
+    let s = commit_with(&mut w, &texts, "c", None);
+    assert_eq!((s.added, s.duplicates), (0, 120));
+    let more: Vec<String> = (120..130)
+        .map(|i| record(i, "111111111111", "alice", "GetObject", 1 + (i % 3) as u32))
+        .collect();
+    let s = commit_with(
+        &mut w,
+        &[more.clone(), texts[..5].to_vec()].concat(),
+        "d",
+        None,
+    );
+    assert_eq!((s.added, s.duplicates), (10, 5));
+}
+
 /// Merges the two segments of [`two_segments_of_alice`], retiring them to `.trash/`.
 fn compact_the_two(store: &Store) {
     let mut w = store.writer().unwrap();
