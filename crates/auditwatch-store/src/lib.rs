@@ -17,6 +17,7 @@ mod files;
 pub mod integrity;
 pub mod lookup;
 mod lru;
+mod positioned;
 mod rawpage;
 pub mod remote;
 pub mod retention;

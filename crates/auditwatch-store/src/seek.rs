@@ -45,6 +45,7 @@ use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token, read_only};
 use crate::lru::SizedLru;
+use crate::positioned::PositionedFile;
 use crate::rawpage::RawReader;
 use crate::remote::Remote;
 use crate::schema::events_schema;
@@ -361,25 +362,26 @@ struct Opened<'a> {
     /// The segment's path relative to the lake (catalog form).
     rel: &'a str,
     path: PathBuf,
-    file: std::sync::OnceLock<File>,
+    file: std::sync::OnceLock<Arc<File>>,
     meta: ArrowReaderMetadata,
     /// Leaf column index by dotted path.
     leaves: Arc<Leaves>,
 }
 
 impl Opened<'_> {
-    fn file(&self) -> Result<&File> {
+    fn file(&self) -> Result<&Arc<File>> {
         if let Some(f) = self.file.get() {
             return Ok(f);
         }
         let (_, file) = self.place.open(self.rel, &self.path)?;
-        Ok(self.file.get_or_init(|| file))
+        Ok(self.file.get_or_init(|| Arc::new(file)))
     }
 
-    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>> {
-        let file = self.file()?.try_clone().io("open", &self.path)?;
+    /// A Parquet reader of the file, reading by position: safe beside other readers of
+    /// the same file on other threads ([`PositionedFile`]).
+    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<PositionedFile>> {
         Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
-            file,
+            PositionedFile(self.file()?.clone()),
             self.meta.clone(),
         ))
     }
@@ -521,7 +523,9 @@ pub fn lookup(
             place: &place,
             rel: &s.path,
             path: opened_path.unwrap_or(path),
-            file: file.map(std::sync::OnceLock::from).unwrap_or_default(),
+            file: file
+                .map(|f| std::sync::OnceLock::from(Arc::new(f)))
+                .unwrap_or_default(),
             meta,
             leaves,
         };
@@ -635,16 +639,16 @@ pub fn lookup(
     for h in &hits {
         by_group.entry(h.group).or_default().push(h.row);
     }
-    let mut by_group: Vec<(usize, Vec<usize>)> = by_group.into_iter().collect();
+    let mut by_group: Vec<Work> = by_group.into_iter().collect();
     for (_, rows) in &mut by_group {
         rows.sort_unstable();
         rows.dedup();
     }
     // Row groups' records are fetched on every core: each record costs a `raw` page
     // decompressed up to it, and a page of rare events spans many row groups.
-    let fetch = |part: &[&(usize, Vec<usize>)]| fetch_records(&groups, &opened, part);
+    let fetch = |part: &[&Work]| fetch_records(&groups, &opened, part);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = share_out(&by_group, &groups, threads);
+    let parts = share_out(&by_group, threads);
     let fetched_parts: Vec<Result<Fetched>> = if parts.len() > 1 {
         std::thread::scope(|scope| {
             let handles: Vec<_> = parts
@@ -711,11 +715,7 @@ type Fetched = (Vec<((usize, usize), StoredRecord)>, std::time::Duration);
 /// `raw` is read straight from its pages, each decompressed only up to the last record
 /// wanted from it (`rawpage`); the Parquet reader reads it when the file's layout is
 /// another.
-fn fetch_records(
-    groups: &[Group],
-    opened: &[Opened<'_>],
-    part: &[&(usize, Vec<usize>)],
-) -> Result<Fetched> {
+fn fetch_records(groups: &[Group], opened: &[Opened<'_>], part: &[&Work]) -> Result<Fetched> {
     let mut out = Vec::new();
     let mut raw_reader = RawReader::new();
     let mut raw_time = std::time::Duration::ZERO;
@@ -757,43 +757,29 @@ fn fetch_records(
     Ok((out, raw_time))
 }
 
-/// `work` (row group, rows) dealt into at most `n` non-empty parts of about as many
-/// rows each, a segment's row groups always in the same part: the Parquet reader
-/// reads through clones of the segment's file, which share one file offset.
-fn share_out<'w>(
-    work: &'w [(usize, Vec<usize>)],
-    groups: &[Group],
-    n: usize,
-) -> Vec<Vec<&'w (usize, Vec<usize>)>> {
-    let mut by_segment: HashMap<usize, Share<'w>> = HashMap::new();
-    for w in work {
-        let part = by_segment.entry(groups[w.0].segment).or_default();
-        part.rows += w.1.len();
-        part.work.push(w);
-    }
-    let mut order: Vec<Share<'w>> = by_segment.into_values().collect();
-    order.sort_by_key(|p| std::cmp::Reverse(p.rows));
-    let mut parts: Vec<Share<'w>> = (0..n.max(1)).map(|_| Share::default()).collect();
-    for segment in order {
+/// A row group (its index in the lookup's list) and the rows wanted from it.
+type Work = (usize, Vec<usize>);
+
+/// `work` dealt into at most `n` non-empty parts of about as many rows each, the
+/// largest first to the lightest part.
+fn share_out(work: &[Work], n: usize) -> Vec<Vec<&Work>> {
+    let mut order: Vec<&Work> = work.iter().collect();
+    order.sort_by_key(|w| std::cmp::Reverse(w.1.len()));
+    let mut parts: Vec<(usize, Vec<&Work>)> = Vec::new();
+    parts.resize_with(n.max(1), Default::default);
+    for w in order {
         let lightest = parts
             .iter_mut()
-            .min_by_key(|p| p.rows)
+            .min_by_key(|p| p.0)
             .expect("at least one part");
-        lightest.rows += segment.rows;
-        lightest.work.extend(segment.work);
+        lightest.0 += w.1.len();
+        lightest.1.push(w);
     }
     parts
         .into_iter()
-        .map(|p| p.work)
+        .map(|p| p.1)
         .filter(|w| !w.is_empty())
         .collect()
-}
-
-/// Row groups' rows to fetch on one thread.
-#[derive(Default)]
-struct Share<'w> {
-    rows: usize,
-    work: Vec<&'w (usize, Vec<usize>)>,
 }
 
 /// Rows of one row group passing every condition (and inside `range` when given), as
