@@ -60,7 +60,7 @@ use crate::udf::{Part, resources_match};
 /// lake of billions of events would not fit; docs/SCALING.md).
 #[derive(Debug)]
 pub struct Footers {
-    by_path: Mutex<SizedLru<PathBuf, Footer>>,
+    by_path: SizedLru<PathBuf, Footer>,
     /// Bloom filters of at most [`CACHED_BLOOM_BYTES`] by (file, row group, leaf): a
     /// rare value looked up over all history checks every row group's filter, and
     /// reading each from the file cost ~20 µs. eventID's filters (~64 KiB a row group)
@@ -100,7 +100,7 @@ impl Footers {
     /// An empty cache keeping at most `limit` bytes of footers (always the newest one).
     pub fn with_limit(limit: usize) -> Self {
         Self {
-            by_path: Mutex::new(SizedLru::new(limit)),
+            by_path: SizedLru::new(limit),
             blooms: Mutex::default(),
             tokens: Arc::default(),
         }
@@ -113,8 +113,7 @@ impl Footers {
 
     /// Files whose footers are cached, and their bytes in memory.
     pub fn cached(&self) -> (usize, usize) {
-        let map = self.lock();
-        (map.len(), map.bytes())
+        self.by_path.cached()
     }
 
     /// The footer of the file at `path` and its leaf columns by path, and the file
@@ -124,7 +123,7 @@ impl Footers {
         path: &Path,
         open: impl FnOnce() -> Result<File>,
     ) -> Result<(ArrowReaderMetadata, Arc<Leaves>, Option<File>)> {
-        if let Some(f) = self.lock().get(path) {
+        if let Some(f) = self.by_path.get(path) {
             return Ok((f.meta, f.leaves, None));
         }
         let file = open()?;
@@ -157,7 +156,7 @@ impl Footers {
     fn insert(&self, path: &Path, meta: ArrowReaderMetadata, leaves: Arc<Leaves>) {
         let bytes = meta.metadata().memory_size();
         let evicted = self
-            .lock()
+            .by_path
             .insert(path.to_path_buf(), Footer { meta, leaves }, bytes);
         if !evicted.is_empty() {
             relock(&self.blooms).retain(|(p, _, _), _| !evicted.contains(p));
@@ -187,20 +186,15 @@ impl Footers {
 
     /// Forgets the footers of files no longer in `segments` (compacted away).
     fn retain(&self, lake: &Path, segments: &[Segment]) {
-        let mut map = self.lock();
-        if map.len() > 2 * segments.len() + 16 {
+        if self.by_path.cached().0 > 2 * segments.len() + 16 {
             let live: std::collections::HashSet<PathBuf> =
                 segments.iter().map(|s| lake.join(&s.path)).collect();
-            map.retain(|p| live.contains(p));
+            self.by_path.retain(|p| live.contains(p));
             relock(&self.blooms).retain(|(p, _, _), _| live.contains(p));
             let live: std::collections::HashSet<&str> =
                 segments.iter().map(|s| s.path.as_str()).collect();
             self.tokens.retain(|p| live.contains(p));
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SizedLru<PathBuf, Footer>> {
-        relock(&self.by_path)
     }
 }
 

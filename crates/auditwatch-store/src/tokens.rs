@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::parquet::file::metadata::{FileMetaData, KeyValue};
 
@@ -289,7 +289,7 @@ pub fn parse_for(
 /// are dropped. A file without an index is remembered as such.
 #[derive(Debug)]
 pub struct TokenCache {
-    by_path: Mutex<SizedLru<String, Option<Arc<TokenIndex>>>>,
+    by_path: SizedLru<String, Option<Arc<TokenIndex>>>,
 }
 
 /// Default bound of [`TokenCache`]: 256 MiB, the indexes of ~50 M events.
@@ -305,37 +305,31 @@ impl TokenCache {
     /// An empty cache keeping at most `limit` bytes (always the newest entry).
     pub fn with_limit(limit: usize) -> Self {
         Self {
-            by_path: Mutex::new(SizedLru::new(limit)),
+            by_path: SizedLru::new(limit),
         }
     }
 
     /// The cached index of the segment at `path`: `None` when not cached, `Some(None)`
     /// when the file has none.
     pub fn get(&self, path: &str) -> Option<Option<Arc<TokenIndex>>> {
-        self.lock().get(path)
+        self.by_path.get(path)
     }
 
     /// Caches what the segment at `path` holds, then drops the least recently used
     /// entries while over the limit.
     pub fn insert(&self, path: &str, index: Option<Arc<TokenIndex>>) {
         let bytes = index.as_ref().map_or(0, |i| i.memory_size()) + path.len() + 64;
-        self.lock().insert(path.to_string(), index, bytes);
+        self.by_path.insert(path.to_string(), index, bytes);
     }
 
     /// Forgets the indexes of segments whose path fails `live` (compacted away).
     pub fn retain(&self, live: impl Fn(&str) -> bool) {
-        self.lock().retain(|p| live(p));
+        self.by_path.retain(|p| live(p));
     }
 
     /// Indexes cached, and their bytes in memory.
     pub fn cached(&self) -> (usize, usize) {
-        let map = self.lock();
-        (map.len(), map.bytes())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SizedLru<String, Option<Arc<TokenIndex>>>> {
-        // Entries are inserted whole: what the map holds stays valid after a panic.
-        self.by_path.lock().unwrap_or_else(|e| e.into_inner())
+        self.by_path.cached()
     }
 }
 
