@@ -201,7 +201,7 @@ impl Store {
     /// from the remote location.
     pub fn segment_file(&self, segment: &Segment) -> Result<PathBuf> {
         remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path, || {
-            self.catalog()?.segments()
+            self.segments()
         })
     }
 

@@ -362,12 +362,7 @@ fn one_writer_still_finds_duplicates_after_compacting_the_days_it_had_read() {
     let more: Vec<String> = (120..130)
         .map(|i| record(i, "111111111111", "alice", "GetObject", 1 + (i % 3) as u32))
         .collect();
-    let s = commit_with(
-        &mut w,
-        &[more.clone(), texts[..5].to_vec()].concat(),
-        "d",
-        None,
-    );
+    let s = commit_with(&mut w, &[&more[..], &texts[..5]].concat(), "d", None);
     assert_eq!((s.added, s.duplicates), (10, 5));
 }
 

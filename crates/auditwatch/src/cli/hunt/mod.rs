@@ -281,7 +281,7 @@ fn days_between(
     end: Option<i64>,
 ) -> Result<Vec<(i64, i64)>> {
     const DAY_US: i64 = 86_400_000_000;
-    let mut days: Vec<i32> = store.catalog()?.segments()?.iter().map(|s| s.day).collect();
+    let mut days: Vec<i32> = store.segments()?.iter().map(|s| s.day).collect();
     days.sort_unstable();
     days.dedup();
     Ok(days
