@@ -655,7 +655,7 @@ pub fn lookup(
                 .collect()
         })
     } else {
-        vec![fetch(&by_group.iter().collect::<Vec<_>>())]
+        parts.iter().map(|part| fetch(part)).collect()
     };
     let mut stored: HashMap<(usize, usize), StoredRecord> = HashMap::new();
     let mut raw_time = std::time::Duration::ZERO;
