@@ -220,7 +220,10 @@ def mails_for(rule):
 # In the bucket before the server starts, so that its first pass takes the whole day
 # (the alarm's alert counts the reads of the window it went to ALARM on).
 gen = os.path.join(WORK, "alerts-gen")
-end = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+# The planted burst of reads starts at the window's first second and lasts a few seconds:
+# `end` on a 300 s boundary keeps it inside one alarm period, as the count below expects.
+epoch = int(dt.datetime.now(dt.timezone.utc).timestamp())
+end = dt.datetime.fromtimestamp(epoch - 3600 - epoch % 300, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 subprocess.run([BIN, "generate", "--out", gen, "--events", "3000", "--days", "1", "--end", end, "--seed", "5"],
                check=True, capture_output=True)
 uploaded = 0
