@@ -30,6 +30,7 @@ pub mod segment;
 pub mod session;
 pub mod shared;
 pub mod table;
+pub mod tally;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
@@ -101,6 +102,8 @@ pub struct Store {
     /// A catalog connection kept for listing the segments of each query: opening one
     /// (pragmas, schema check) cost ~0.5 ms a query.
     lister: Arc<Mutex<Option<Catalog>>>,
+    /// Segments' narrow columns as codes, for breakdowns ([`tally`]).
+    tallies: Arc<tally::TallyCache>,
 }
 
 impl Store {
@@ -194,6 +197,7 @@ impl Store {
             remote,
             shared,
             lister: Arc::default(),
+            tallies: Arc::default(),
         })
     }
 
@@ -288,6 +292,32 @@ impl Store {
     /// Runs read-only SQL over `events` as seen by `scope`.
     pub async fn sql(&self, scope: &Scope, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
         session::run_sql(&self.session(scope)?, sql, limits).await
+    }
+
+    /// Events matching `q`, as `scope` sees them, counted by the combination of `by`'s
+    /// values, in no particular order, straight from the segments' columns kept as
+    /// codes ([`tally`]); `None` when `q` has a filter only DataFusion answers.
+    pub async fn tally(
+        &self,
+        scope: &Scope,
+        q: &Lookup,
+        by: &[tally::Narrow],
+    ) -> Result<Option<tally::Counted>> {
+        let segments = self.segments()?;
+        let store = self.clone();
+        let (scope, q, by) = (scope.clone(), q.clone(), by.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let lake = tally::Lake {
+                lake: &store.lake,
+                remote: store.remote.as_deref(),
+                segments: &segments,
+                footers: &store.footers,
+                cache: &store.tallies,
+            };
+            tally::tally(&lake, &scope, &q, &by)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))?
     }
 
     /// Runs a typed lookup as seen by `scope`: straight from the segment files

@@ -81,7 +81,7 @@ struct Footer {
 }
 
 /// Leaf column index by dotted path, worked out once per footer.
-type Leaves = HashMap<String, usize>;
+pub(crate) type Leaves = HashMap<String, usize>;
 
 /// Default bound of [`Footers`]: 256 MiB, the footers of ~6,000 row groups (~200 M
 /// events).
@@ -347,6 +347,52 @@ impl Place<'_> {
     fn local(&self, rel: &str) -> Result<PathBuf> {
         crate::remote::local_segment(self.lake, self.remote, rel, || Ok(self.segments.to_vec()))
     }
+}
+
+/// A listed segment's footer and file, for reading whole columns ([`crate::tally`]).
+pub(crate) struct SegmentFile {
+    /// Where it was opened (its retired copy after a compaction in between).
+    pub(crate) path: PathBuf,
+    pub(crate) meta: ArrowReaderMetadata,
+    /// Leaf column index by dotted path.
+    pub(crate) leaves: Arc<Leaves>,
+    pub(crate) file: Arc<File>,
+}
+
+/// Segment `s` of `segments` opened for reading (fetched first when remote), its footer
+/// through `footers`; `None` when its schema is not the current one.
+pub(crate) fn open_file(
+    lake: &Path,
+    remote: Option<&Remote>,
+    segments: &[Segment],
+    footers: &Footers,
+    s: &Segment,
+) -> Result<Option<SegmentFile>> {
+    let place = Place {
+        lake,
+        remote,
+        segments,
+    };
+    let path = place.local(&s.path)?;
+    let mut opened_path = None;
+    let (meta, leaves, file) = footers.get(&path, || {
+        let (p, f) = place.open(&s.path, &path)?;
+        opened_path = Some(p);
+        Ok(f)
+    })?;
+    if meta.schema().fields() != events_schema().fields() {
+        return Ok(None);
+    }
+    let (path, file) = match file {
+        Some(f) => (opened_path.unwrap_or(path), f),
+        None => place.open(&s.path, &path)?,
+    };
+    Ok(Some(SegmentFile {
+        path,
+        meta,
+        leaves,
+        file: Arc::new(file),
+    }))
 }
 
 /// One segment file, opened when first read: a lookup over all history lists every

@@ -1,6 +1,7 @@
 //! End-to-end tests of the lake: commit, query, lookup, dedup, compaction and scope.
 
 use auditwatch_store::rows::to_json;
+use auditwatch_store::tally::Narrow;
 use auditwatch_store::{Attribute, Lookup, Scope, SqlLimits, Store};
 
 fn record(i: usize, account: &str, user: &str, name: &str, day: u32) -> String {
@@ -1110,5 +1111,185 @@ fn a_damaged_token_index_is_an_error_naming_the_segment() {
     assert!(
         rt.block_on(store.sql(&Scope::All, sql, SqlLimits::default()))
             .is_ok()
+    );
+}
+
+/// `(values, events)` groups in one order, for comparing.
+type Groups = Vec<(Vec<Option<String>>, u64)>;
+
+/// The same breakdown through DataFusion: `GROUP BY` the columns of `by`.
+fn engine_groups(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    scope: &Scope,
+    q: &Lookup,
+    by: &[Narrow],
+) -> Groups {
+    use datafusion::functions_aggregate::count::count_all;
+    use datafusion::prelude::ident;
+    let ctx = store.session(scope).unwrap();
+    let rows = rt.block_on(async {
+        let mut df = ctx.table("events").await.unwrap();
+        if let Some(p) = q
+            .filters()
+            .unwrap()
+            .into_iter()
+            .reduce(datafusion::prelude::Expr::and)
+        {
+            df = df.filter(p).unwrap();
+        }
+        let keys = by
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ident(b.column()).alias(format!("k{i}")))
+            .collect();
+        df.aggregate(keys, vec![count_all().alias("n")])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    });
+    let mut groups: Groups = to_json(&rows)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let keys = (0..by.len())
+                .map(|i| {
+                    r.get(&format!("k{i}"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                })
+                .collect();
+            (keys, r["n"].as_u64().unwrap())
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    groups.sort();
+    groups
+}
+
+#[test]
+fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Overlapping commits (a day in several segments), one of several row groups, one
+    // batch under a key of another account.
+    let texts: Vec<String> = (0..90_000).map(varied).collect();
+    let mut batches: Vec<Vec<String>> = vec![Vec::new(); 4];
+    for (i, t) in texts.iter().enumerate() {
+        batches[if i < 70_000 { 0 } else { 1 + i % 3 }].push(t.clone());
+    }
+    for (n, b) in batches.iter().enumerate() {
+        let key = (n == 2).then_some("444455556666");
+        commit_from_key(&store, b, &format!("batch-{n}"), key);
+    }
+    let rt = rt();
+    let attr = |a: Attribute, v: &str| (a, v.to_string());
+    let hour = 3_600_000_000i64;
+    let day1 = 1_709_251_200_000_000i64; // 2024-03-01T00:00Z
+    let queries = vec![
+        Lookup::default(),
+        Lookup {
+            attributes: vec![attr(Attribute::Username, "carol")],
+            errors_only: true,
+            ..Lookup::default()
+        },
+        // A window cutting row groups at both ends.
+        Lookup {
+            start: Some(day1 + hour + 17),
+            end: Some(day1 + 5 * hour + 1_234_567),
+            ..Lookup::default()
+        },
+        Lookup {
+            attributes: vec![
+                attr(Attribute::EventName, "DeleteBucket"),
+                attr(Attribute::EventSource, "iam.amazonaws.com"),
+            ],
+            start: Some(day1 + 20 * hour),
+            ..Lookup::default()
+        },
+        Lookup {
+            accounts: vec!["333333333333".into(), "444455556666".into()],
+            regions: vec!["eu-west-1".into()],
+            error_codes: vec!["AccessDenied".into()],
+            ..Lookup::default()
+        },
+        Lookup {
+            source_ips: vec!["10.0.0.3".into(), "10.0.0.4".into()],
+            end: Some(day1 + 30 * hour),
+            ..Lookup::default()
+        },
+        Lookup {
+            attributes: vec![attr(Attribute::Username, "nobody")],
+            ..Lookup::default()
+        },
+    ];
+    let breakdowns: [&[Narrow]; 6] = [
+        &[],
+        &[Narrow::EventName],
+        &[Narrow::Username, Narrow::EventName],
+        &[Narrow::ErrorCode],
+        &[Narrow::AccountId, Narrow::AwsRegion],
+        &[Narrow::SourceIp, Narrow::EventType, Narrow::EventSource],
+    ];
+    let scopes = [
+        Scope::All,
+        Scope::accounts(["222222222222"]),
+        Scope::accounts(["444455556666", "111111111111"]),
+        Scope::accounts(Vec::<String>::new()),
+    ];
+    let mut nonempty = 0;
+    for scope in &scopes {
+        for q in &queries {
+            for by in breakdowns {
+                let mut direct = rt
+                    .block_on(store.tally(scope, q, by))
+                    .unwrap()
+                    .expect("these filters are answered without SQL");
+                direct.sort();
+                let engine = engine_groups(&rt, &store, scope, q, by);
+                assert_eq!(direct, engine, "{by:?} of {q:?} as {scope:?}");
+                nonempty += usize::from(!engine.is_empty());
+            }
+        }
+    }
+    assert!(nonempty >= 80, "{nonempty} breakdowns found events");
+    // Filters only the query engine answers.
+    for q in [
+        Lookup {
+            text: Some("alice".into()),
+            ..Lookup::default()
+        },
+        Lookup {
+            attributes: vec![attr(Attribute::ReadOnly, "true")],
+            ..Lookup::default()
+        },
+        Lookup {
+            params: vec![(vec!["n".into()], "7".into())],
+            ..Lookup::default()
+        },
+    ] {
+        let direct = rt.block_on(store.tally(&Scope::All, &q, &[Narrow::EventName]));
+        assert!(direct.unwrap().is_none(), "{q:?}");
+    }
+    // After compaction the retired segments' columns are forgotten and the answers stay.
+    let before = rt
+        .block_on(store.tally(&Scope::All, &queries[0], &[Narrow::Username]))
+        .unwrap()
+        .unwrap()
+        .len();
+    let merged = auditwatch_store::compact::compact(&mut store.writer().unwrap())
+        .unwrap()
+        .merged;
+    assert!(merged > 1, "{merged} segments merged");
+    let mut direct = rt
+        .block_on(store.tally(&Scope::All, &queries[0], &[Narrow::Username]))
+        .unwrap()
+        .unwrap();
+    direct.sort();
+    assert_eq!(direct.len(), before);
+    assert_eq!(
+        direct,
+        engine_groups(&rt, &store, &Scope::All, &queries[0], &[Narrow::Username])
     );
 }

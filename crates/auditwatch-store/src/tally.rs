@@ -1,0 +1,548 @@
+//! Counting events by narrow columns without SQL: the dashboard's and `/aggregate`'s
+//! breakdowns (events by user, by event name, by user and event name, …).
+//!
+//! DataFusion answers `GROUP BY "eventName"` by decoding every Parquet page into
+//! strings and hashing each one; over 10 M events that was 71 % of the query's time
+//! (docs/PERFORMANCE.md). Here a segment's column is read once, as Arrow dictionary
+//! arrays, into one code per row and the column's distinct values ([`Coded`]). A
+//! breakdown then filters rows through a mask over the codes and counts combinations of
+//! codes in an array; only the few distinct values are ever handled as strings.
+//! Segment files never change, so the codes are kept ([`TallyCache`], bounded, least
+//! recently used first) until compaction retires the file.
+//!
+//! Filters answered here: the caller's scope, the time range (row groups wholly inside
+//! it are counted without reading `eventTime`; only those the range cuts read it), the
+//! account, region, error-code and source-IP lists, errors only, and the EventName,
+//! Username and EventSource attributes. Any other filter (free text, resources,
+//! requestParameters, access key, event id, readOnly) makes [`tally`] return `None`,
+//! and the caller asks DataFusion; the answers are the same (a test compares them).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::statistics::Statistics;
+
+use crate::catalog::Segment;
+use crate::error::{Result, StoreError};
+use crate::lookup::{Attribute, Lookup};
+use crate::lru::SizedLru;
+use crate::positioned::PositionedFile;
+use crate::remote::Remote;
+use crate::schema::events_schema;
+use crate::scope::Scope;
+use crate::seek::{Footers, SegmentFile, open_file};
+
+/// A top-level text column events can be counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Narrow {
+    /// `eventName`.
+    EventName,
+    /// `eventSource`.
+    EventSource,
+    /// The derived `username`.
+    Username,
+    /// The derived `accountId`.
+    AccountId,
+    /// `awsRegion`.
+    AwsRegion,
+    /// `errorCode`.
+    ErrorCode,
+    /// `sourceIPAddress`.
+    SourceIp,
+    /// `userAgent`.
+    UserAgent,
+    /// `eventType`.
+    EventType,
+}
+
+impl Narrow {
+    /// The column's name in the `events` table.
+    pub fn column(self) -> &'static str {
+        match self {
+            Narrow::EventName => "eventName",
+            Narrow::EventSource => "eventSource",
+            Narrow::Username => "username",
+            Narrow::AccountId => "accountId",
+            Narrow::AwsRegion => "awsRegion",
+            Narrow::ErrorCode => "errorCode",
+            Narrow::SourceIp => "sourceIPAddress",
+            Narrow::UserAgent => "userAgent",
+            Narrow::EventType => "eventType",
+        }
+    }
+}
+
+/// Groups of events: the values of the counted columns (in their order; `None` for a
+/// null) and how many events have them.
+pub type Counted = Vec<(Vec<Option<String>>, u64)>;
+
+/// A segment's column as codes: row `r` holds `values[codes[r]]`, or null when its
+/// code is `values.len()` (so a mask over the codes needs no branch for nulls).
+#[derive(Debug)]
+struct Coded {
+    values: Vec<Arc<str>>,
+    codes: Vec<u32>,
+}
+
+impl Coded {
+    fn bytes(&self) -> usize {
+        self.codes.len() * 4 + self.values.iter().map(|v| v.len() + 32).sum::<usize>()
+    }
+}
+
+/// The segments' columns as codes, kept between queries: at most
+/// [`DEFAULT_TALLY_CACHE_BYTES`] (4 bytes a row and column, plus the distinct values).
+#[derive(Debug)]
+pub struct TallyCache {
+    columns: SizedLru<(String, Narrow), Arc<Coded>>,
+}
+
+/// Default bound of [`TallyCache`]: 384 MiB, e.g. six columns of 16 M events.
+pub const DEFAULT_TALLY_CACHE_BYTES: usize = 384 << 20;
+
+impl Default for TallyCache {
+    fn default() -> Self {
+        Self::with_limit(DEFAULT_TALLY_CACHE_BYTES)
+    }
+}
+
+impl TallyCache {
+    /// An empty cache keeping at most `limit` bytes (always the newest column).
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            columns: SizedLru::new(limit),
+        }
+    }
+
+    /// Columns cached, and their bytes in memory.
+    pub fn cached(&self) -> (usize, usize) {
+        self.columns.cached()
+    }
+
+    /// Forgets the columns of segments no longer listed (compacted away).
+    fn retain(&self, segments: &[Segment]) {
+        let live: std::collections::HashSet<&str> =
+            segments.iter().map(|s| s.path.as_str()).collect();
+        self.columns.retain(|(p, _)| live.contains(p.as_str()));
+    }
+}
+
+/// What rows must hold: a column's value among a list, or present.
+struct Filter<'a> {
+    column: Narrow,
+    test: Test<'a>,
+}
+
+enum Test<'a> {
+    AnyOf(Vec<&'a str>),
+    Present,
+}
+
+impl Filter<'_> {
+    /// Which codes of `c` pass (the last entry: null).
+    fn mask(&self, c: &Coded) -> Vec<bool> {
+        let mut mask: Vec<bool> = match &self.test {
+            Test::AnyOf(list) => c.values.iter().map(|v| list.contains(&&**v)).collect(),
+            Test::Present => vec![true; c.values.len()],
+        };
+        mask.push(false);
+        mask
+    }
+}
+
+/// The filters of `q` (besides its time range), or `None` when it has one this path
+/// does not answer.
+fn filters(q: &Lookup) -> Option<Vec<Filter<'_>>> {
+    if !q.params.is_empty() || q.text.is_some() {
+        return None;
+    }
+    let mut f = Vec::new();
+    for (attr, value) in &q.attributes {
+        let column = match attr {
+            Attribute::EventName => Narrow::EventName,
+            Attribute::Username => Narrow::Username,
+            Attribute::EventSource => Narrow::EventSource,
+            _ => return None,
+        };
+        f.push(Filter {
+            column,
+            test: Test::AnyOf(vec![value.as_str()]),
+        });
+    }
+    let lists = [
+        (Narrow::AccountId, &q.accounts),
+        (Narrow::AwsRegion, &q.regions),
+        (Narrow::ErrorCode, &q.error_codes),
+        (Narrow::SourceIp, &q.source_ips),
+    ];
+    for (column, values) in lists {
+        if !values.is_empty() {
+            f.push(Filter {
+                column,
+                test: Test::AnyOf(values.iter().map(String::as_str).collect()),
+            });
+        }
+    }
+    if q.errors_only {
+        f.push(Filter {
+            column: Narrow::ErrorCode,
+            test: Test::Present,
+        });
+    }
+    Some(f)
+}
+
+/// Where the segments are and what is kept of them between queries.
+pub(crate) struct Lake<'a> {
+    pub(crate) lake: &'a Path,
+    pub(crate) remote: Option<&'a Remote>,
+    pub(crate) segments: &'a [Segment],
+    pub(crate) footers: &'a Footers,
+    pub(crate) cache: &'a TallyCache,
+}
+
+/// Events matching `q`, as `scope` sees them, counted by the combination of `by`'s
+/// values (no columns: one group, every matching event); `None` when `q` has a filter
+/// this path does not answer. Groups come in no particular order.
+pub(crate) fn tally(
+    lake: &Lake,
+    scope: &Scope,
+    q: &Lookup,
+    by: &[Narrow],
+) -> Result<Option<Counted>> {
+    let Some(filters) = filters(q) else {
+        return Ok(None);
+    };
+    lake.cache.retain(lake.segments);
+    let (lo, hi) = (q.start.unwrap_or(i64::MIN), q.end.unwrap_or(i64::MAX));
+    let overlaps = |wanted: &[String], have: &[String]| {
+        wanted.is_empty() || wanted.iter().any(|w| have.contains(w))
+    };
+    let mut todo: Vec<&Segment> = lake
+        .segments
+        .iter()
+        .filter(|s| scope.allows_any(&s.accounts) && s.max_time >= lo && s.min_time <= hi)
+        .filter(|s| overlaps(&q.accounts, &s.accounts) && overlaps(&q.regions, &s.regions))
+        .collect();
+    // Largest first, dealt round the threads so that each gets a similar share.
+    todo.sort_by_key(|s| std::cmp::Reverse(s.rows));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(todo.len())
+        .max(1);
+    let shares: Vec<Vec<&Segment>> = (0..threads)
+        .map(|t| todo.iter().skip(t).step_by(threads).copied().collect())
+        .collect();
+    let counted = std::thread::scope(|scoped| {
+        let work: Vec<_> = shares
+            .iter()
+            .map(|share| {
+                let filters = &filters;
+                scoped.spawn(move || {
+                    let mut merged = Merged::default();
+                    for s in share {
+                        if !count_segment(lake, scope, s, filters, (lo, hi), by, &mut merged)? {
+                            return Ok(None);
+                        }
+                    }
+                    Ok(Some(merged))
+                })
+            })
+            .collect();
+        work.into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(StoreError::Query("a tally thread panicked".into())))
+            })
+            .collect::<Result<Vec<Option<Merged>>>>()
+    })?;
+    let mut total = Merged::default();
+    for part in counted {
+        let Some(part) = part else {
+            return Ok(None);
+        };
+        for (k, n) in part.groups {
+            *total.groups.entry(k).or_default() += n;
+        }
+    }
+    Ok(Some(
+        total
+            .groups
+            .into_iter()
+            .map(|(k, n)| (k.into_iter().map(|v| v.map(|v| v.to_string())).collect(), n))
+            .collect(),
+    ))
+}
+
+/// Groups counted so far, by their values.
+#[derive(Default)]
+struct Merged {
+    groups: HashMap<Vec<Option<Arc<str>>>, u64>,
+}
+
+/// Most combinations of codes counted in a plain array; more go to a hash map.
+const DENSE_GROUPS: usize = 1 << 20;
+
+/// Counts segment `s` into `merged`; `false` when its file is of an older schema.
+fn count_segment(
+    lake: &Lake,
+    scope: &Scope,
+    s: &Segment,
+    filters: &[Filter],
+    (lo, hi): (i64, i64),
+    by: &[Narrow],
+    merged: &mut Merged,
+) -> Result<bool> {
+    let Some(file) = open_file(lake.lake, lake.remote, lake.segments, lake.footers, s)? else {
+        return Ok(false);
+    };
+    let coded = |column: Narrow| column_codes(lake.cache, &s.path, &file, column);
+    // Rows of accounts outside the scope, when the segment holds any.
+    let scoped_out = match scope {
+        Scope::Accounts(set) if !s.accounts.iter().all(|a| set.contains(a)) => Some(Filter {
+            column: Narrow::AccountId,
+            test: Test::AnyOf(set.iter().map(String::as_str).collect()),
+        }),
+        _ => None,
+    };
+    let mut masks = Vec::new();
+    for f in filters.iter().chain(scoped_out.as_ref()) {
+        let c = coded(f.column)?;
+        let mask = f.mask(&c);
+        if !mask.contains(&true) {
+            return Ok(true);
+        }
+        masks.push((c, mask));
+    }
+    let keys: Vec<Arc<Coded>> = by.iter().map(|&b| coded(b)).collect::<Result<_>>()?;
+    let mut strides = Vec::with_capacity(keys.len());
+    let mut combinations = 1usize;
+    for k in &keys {
+        strides.push(combinations);
+        combinations = combinations.saturating_mul(k.values.len() + 1);
+    }
+    let mut counts = Counts::new(combinations);
+
+    let time_leaf = file.leaves["eventTime"];
+    let mut start = 0usize;
+    for (rg, group) in file.meta.metadata().row_groups().iter().enumerate() {
+        let rows = start..start + group.num_rows() as usize;
+        start = rows.end;
+        let (min, max) = match group.column(time_leaf).statistics() {
+            Some(Statistics::Int64(v)) => (
+                v.min_opt().copied().unwrap_or(i64::MIN),
+                v.max_opt().copied().unwrap_or(i64::MAX),
+            ),
+            _ => (i64::MIN, i64::MAX),
+        };
+        if max < lo || min > hi || rows.is_empty() {
+            continue;
+        }
+        let times = (min < lo || max > hi)
+            .then(|| event_times(&file, rg))
+            .transpose()?;
+        if let (None, true, [k], Counts::Dense(dense)) =
+            (&times, masks.is_empty(), &keys[..], &mut counts)
+        {
+            // The common breakdown (one column, no filter but whole row groups): a
+            // count per code.
+            for &c in &k.codes[rows] {
+                dense[c as usize] += 1;
+            }
+            continue;
+        }
+        for (i, r) in rows.enumerate() {
+            if times.as_ref().is_some_and(|t| t[i] < lo || t[i] > hi) {
+                continue;
+            }
+            if masks.iter().all(|(c, m)| m[c.codes[r] as usize]) {
+                let key = keys
+                    .iter()
+                    .zip(&strides)
+                    .map(|(k, stride)| k.codes[r] as usize * stride)
+                    .sum();
+                counts.add(key);
+            }
+        }
+    }
+    for (key, n) in counts.nonzero() {
+        let values = keys
+            .iter()
+            .zip(&strides)
+            .map(|(k, stride)| k.values.get(key / stride % (k.values.len() + 1)).cloned())
+            .collect();
+        *merged.groups.entry(values).or_default() += n;
+    }
+    Ok(true)
+}
+
+/// Counts by combination of codes.
+enum Counts {
+    Dense(Vec<u64>),
+    Sparse(HashMap<usize, u64>),
+}
+
+impl Counts {
+    fn new(combinations: usize) -> Self {
+        if combinations <= DENSE_GROUPS {
+            Counts::Dense(vec![0; combinations])
+        } else {
+            Counts::Sparse(HashMap::new())
+        }
+    }
+
+    fn add(&mut self, key: usize) {
+        match self {
+            Counts::Dense(v) => v[key] += 1,
+            Counts::Sparse(m) => *m.entry(key).or_default() += 1,
+        }
+    }
+
+    fn nonzero(self) -> Vec<(usize, u64)> {
+        match self {
+            Counts::Dense(v) => v.into_iter().enumerate().filter(|(_, n)| *n > 0).collect(),
+            Counts::Sparse(m) => m.into_iter().collect(),
+        }
+    }
+}
+
+/// Segment `rel`'s `column` as codes, from the cache or read from `file`.
+fn column_codes(
+    cache: &TallyCache,
+    rel: &str,
+    file: &SegmentFile,
+    column: Narrow,
+) -> Result<Arc<Coded>> {
+    let key = (rel.to_string(), column);
+    if let Some(c) = cache.columns.get(&key) {
+        return Ok(c);
+    }
+    let coded = Arc::new(
+        read_codes(file, column).map_err(|source| StoreError::Parquet {
+            path: file.path.clone(),
+            source,
+        })?,
+    );
+    cache.columns.insert(key, coded.clone(), coded.bytes());
+    Ok(coded)
+}
+
+/// Reads `column` of the whole file as dictionary arrays (one per row group, as
+/// Parquet stores it) and numbers its distinct values across them.
+fn read_codes(file: &SegmentFile, column: Narrow) -> std::result::Result<Coded, ParquetError> {
+    let name = column.column();
+    let hint: Vec<Field> = events_schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == name {
+                Field::new(
+                    name,
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    true,
+                )
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let meta = ArrowReaderMetadata::try_new(
+        file.meta.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(hint))),
+    )?;
+    let descr = file.meta.metadata().file_metadata().schema_descr();
+    let mask = ProjectionMask::leaves(descr, [file.leaves[name]]);
+    let reader =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(PositionedFile(file.file.clone()), meta)
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()?;
+    let rows = file.meta.metadata().file_metadata().num_rows().max(0) as usize;
+    let mut codes: Vec<u32> = Vec::with_capacity(rows);
+    let mut values: Vec<Arc<str>> = Vec::new();
+    let mut numbered: HashMap<Arc<str>, u32> = HashMap::new();
+    // The codes of the current dictionary's entries (batches of one row group share it).
+    let mut remap: Vec<u32> = Vec::new();
+    let mut dictionary: Option<datafusion::arrow::array::ArrayRef> = None;
+    const NULL: u32 = u32::MAX;
+    for batch in reader {
+        let batch = batch.map_err(|e| ParquetError::General(e.to_string()))?;
+        let array = batch.column(0).as_dictionary::<Int32Type>();
+        if dictionary
+            .as_ref()
+            .is_none_or(|d| !Arc::ptr_eq(d, array.values()))
+        {
+            let strings = array.values().as_string::<i32>();
+            remap = (0..strings.len())
+                .map(|i| {
+                    if strings.is_null(i) {
+                        return NULL;
+                    }
+                    let v = strings.value(i);
+                    if let Some(&code) = numbered.get(v) {
+                        return code;
+                    }
+                    let code = values.len() as u32;
+                    let v: Arc<str> = v.into();
+                    values.push(v.clone());
+                    numbered.insert(v, code);
+                    code
+                })
+                .collect();
+            dictionary = Some(array.values().clone());
+        }
+        let keys = array.keys();
+        codes.extend((0..keys.len()).map(|i| {
+            if keys.is_null(i) {
+                NULL
+            } else {
+                remap[keys.value(i) as usize]
+            }
+        }));
+    }
+    let null = values.len() as u32;
+    for c in codes.iter_mut().filter(|c| **c == NULL) {
+        *c = null;
+    }
+    if codes.len() != rows {
+        return Err(ParquetError::General(format!(
+            "{name}: read {} values of {rows} rows",
+            codes.len()
+        )));
+    }
+    Ok(Coded { values, codes })
+}
+
+/// The event times (µs) of row group `rg`.
+fn event_times(file: &SegmentFile, rg: usize) -> Result<Vec<i64>> {
+    let descr = file.meta.metadata().file_metadata().schema_descr();
+    let mask = ProjectionMask::leaves(descr, [file.leaves["eventTime"]]);
+    let parquet = |source| StoreError::Parquet {
+        path: file.path.clone(),
+        source,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+        PositionedFile(file.file.clone()),
+        file.meta.clone(),
+    )
+    .with_row_groups(vec![rg])
+    .with_projection(mask)
+    .with_batch_size(64 * 1024)
+    .build()
+    .map_err(parquet)?;
+    let mut times = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let t = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        times.extend(t.values().iter().copied());
+    }
+    Ok(times)
+}
