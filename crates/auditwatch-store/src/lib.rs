@@ -30,6 +30,7 @@ pub mod segment;
 pub mod session;
 pub mod shared;
 pub mod table;
+mod tallied;
 pub mod tally;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -290,8 +291,40 @@ impl Store {
     }
 
     /// Runs read-only SQL over `events` as seen by `scope`.
+    ///
+    /// Breakdowns it asks for (`count(*)` grouped by narrow columns under simple
+    /// conditions) are answered from the segments' columns kept as codes ([`tallied`]).
     pub async fn sql(&self, scope: &Scope, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
-        session::run_sql(&self.session(scope)?, sql, limits).await
+        let store = self.clone();
+        session::run_sql_with(&self.session(scope)?, sql, limits, async move |plan| {
+            let asks = tallied::asks(&plan)?;
+            if asks.is_empty() {
+                return Ok(plan);
+            }
+            let answered = tokio::task::spawn_blocking(move || {
+                let lake = tally::Lake {
+                    lake: &store.lake,
+                    remote: store.remote.as_deref(),
+                    segments: &[],
+                    footers: &store.footers,
+                    cache: &store.tallies,
+                };
+                tallied::answer(&lake, asks)
+            })
+            .await
+            .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))??;
+            tracing::debug!(
+                aggregates = answered.len(),
+                "SQL breakdowns answered by the tally"
+            );
+            tallied::replace(plan, answered)
+        })
+        .await
+    }
+
+    /// Segment columns kept as codes for breakdowns, and their bytes in memory.
+    pub fn tally_cached(&self) -> (usize, usize) {
+        self.tallies.cached()
     }
 
     /// Events matching `q`, as `scope` sees them, counted by the combination of `by`'s

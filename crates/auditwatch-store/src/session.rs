@@ -14,8 +14,8 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::config::SessionConfig;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::logical_expr::{Expr, lit};
-use datafusion::prelude::{SessionContext, ident};
+use datafusion::logical_expr::{Expr, LogicalPlan, lit};
+use datafusion::prelude::{DataFrame, SessionContext, ident};
 use futures::StreamExt;
 
 use crate::catalog::Segment;
@@ -99,12 +99,25 @@ pub fn session(
 
 /// Runs read-only SQL: no DDL, no DML, no `SET`/`COPY`, no functions that read files.
 pub async fn run_sql(ctx: &SessionContext, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
+    run_sql_with(ctx, sql, limits, async |plan| Ok(plan)).await
+}
+
+/// Runs read-only SQL as [`run_sql`] does, its optimized plan first given to `rewrite`
+/// (which may answer parts of it another way).
+pub async fn run_sql_with(
+    ctx: &SessionContext,
+    sql: &str,
+    limits: SqlLimits,
+    rewrite: impl AsyncFnOnce(LogicalPlan) -> Result<LogicalPlan>,
+) -> Result<SqlResult> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
     let work = async {
         let df = ctx.sql_with_options(sql, options).await?;
+        let plan = rewrite(df.into_optimized_plan()?).await?;
+        let df = DataFrame::new(ctx.state(), plan);
         let mut stream = df.execute_stream().await?;
         let mut batches = Vec::new();
         let mut rows = 0;

@@ -65,6 +65,16 @@ impl EventsTable {
         }
     }
 
+    /// The segments listed when the query started.
+    pub(crate) fn segments(&self) -> &Arc<Vec<Segment>> {
+        &self.segments
+    }
+
+    /// The accounts the table shows.
+    pub(crate) fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// Segments that may hold rows matching `filters`.
     pub fn prune(&self, filters: &[Expr]) -> Vec<&Segment> {
         let bounds = Bounds::from_filters(filters);

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
@@ -29,6 +29,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::statistics::Statistics;
+use datafusion::physical_expr::PhysicalExpr;
 
 use crate::catalog::Segment;
 use crate::error::{Result, StoreError};
@@ -64,6 +65,19 @@ pub enum Narrow {
 }
 
 impl Narrow {
+    /// Every narrow column.
+    pub const ALL: [Narrow; 9] = [
+        Narrow::EventName,
+        Narrow::EventSource,
+        Narrow::Username,
+        Narrow::AccountId,
+        Narrow::AwsRegion,
+        Narrow::ErrorCode,
+        Narrow::SourceIp,
+        Narrow::UserAgent,
+        Narrow::EventType,
+    ];
+
     /// The column's name in the `events` table.
     pub fn column(self) -> &'static str {
         match self {
@@ -135,27 +149,63 @@ impl TallyCache {
     }
 }
 
-/// What rows must hold: a column's value among a list, or present.
-struct Filter<'a> {
-    column: Narrow,
-    test: Test<'a>,
+/// What rows must hold: a condition on one column's value.
+pub(crate) struct Filter<'a> {
+    pub(crate) column: Narrow,
+    pub(crate) test: Test<'a>,
 }
 
-enum Test<'a> {
+pub(crate) enum Test<'a> {
+    /// Among these values.
     AnyOf(Vec<&'a str>),
+    /// Not null.
     Present,
+    /// True of the value: an expression of SQL's `WHERE` over the one column,
+    /// evaluated on the segment's distinct values ([`crate::tallied`]).
+    Predicate(Arc<dyn PhysicalExpr>),
 }
 
 impl Filter<'_> {
     /// Which codes of `c` pass (the last entry: null).
-    fn mask(&self, c: &Coded) -> Vec<bool> {
-        let mut mask: Vec<bool> = match &self.test {
-            Test::AnyOf(list) => c.values.iter().map(|v| list.contains(&&**v)).collect(),
-            Test::Present => vec![true; c.values.len()],
-        };
-        mask.push(false);
-        mask
+    fn mask(&self, c: &Coded) -> Result<Vec<bool>> {
+        Ok(match &self.test {
+            Test::AnyOf(list) => {
+                let mut mask: Vec<bool> = c.values.iter().map(|v| list.contains(&&**v)).collect();
+                mask.push(false);
+                mask
+            }
+            Test::Present => {
+                let mut mask = vec![true; c.values.len()];
+                mask.push(false);
+                mask
+            }
+            Test::Predicate(expr) => {
+                let name = self.column.column();
+                let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]));
+                let values: StringArray =
+                    c.values.iter().map(|v| Some(&**v)).chain([None]).collect();
+                let batch = RecordBatch::try_new(schema, vec![Arc::new(values)])?;
+                let passed = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+                let passed = passed.as_boolean_opt().ok_or_else(|| {
+                    StoreError::Query(format!("a condition on {name} is not true or false"))
+                })?;
+                (0..passed.len())
+                    .map(|i| passed.is_valid(i) && passed.value(i))
+                    .collect()
+            }
+        })
     }
+}
+
+/// Which events a tally counts: those in a time range (µs, inclusive) passing every
+/// filter.
+pub(crate) struct Plan<'a> {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) filters: &'a [Filter<'a>],
+    /// Only segments holding one of these accounts / regions (when not empty).
+    pub(crate) accounts: &'a [String],
+    pub(crate) regions: &'a [String],
 }
 
 /// The filters of `q` (besides its time range), or `None` when it has one this path
@@ -201,6 +251,7 @@ fn filters(q: &Lookup) -> Option<Vec<Filter<'_>>> {
 }
 
 /// Where the segments are and what is kept of them between queries.
+#[derive(Clone, Copy)]
 pub(crate) struct Lake<'a> {
     pub(crate) lake: &'a Path,
     pub(crate) remote: Option<&'a Remote>,
@@ -211,7 +262,8 @@ pub(crate) struct Lake<'a> {
 
 /// Events matching `q`, as `scope` sees them, counted by the combination of `by`'s
 /// values (no columns: one group, every matching event); `None` when `q` has a filter
-/// this path does not answer. Groups come in no particular order.
+/// this path does not answer (or more than [`MOST_COLUMNS`] columns are asked for).
+/// Groups come in no particular order.
 pub(crate) fn tally(
     lake: &Lake,
     scope: &Scope,
@@ -221,8 +273,30 @@ pub(crate) fn tally(
     let Some(filters) = filters(q) else {
         return Ok(None);
     };
+    let plan = Plan {
+        start: q.start.unwrap_or(i64::MIN),
+        end: q.end.unwrap_or(i64::MAX),
+        filters: &filters,
+        accounts: &q.accounts,
+        regions: &q.regions,
+    };
+    tally_plan(lake, scope, &plan, by)
+}
+
+/// Events of `plan`, as `scope` sees them, counted by `by` as [`tally`] does; `None`
+/// when a segment's file is of an older schema or `by` has more than
+/// [`MOST_COLUMNS`] columns.
+pub(crate) fn tally_plan(
+    lake: &Lake,
+    scope: &Scope,
+    plan: &Plan,
+    by: &[Narrow],
+) -> Result<Option<Counted>> {
+    if by.len() > MOST_COLUMNS {
+        return Ok(None);
+    }
     lake.cache.retain(lake.segments);
-    let (lo, hi) = (q.start.unwrap_or(i64::MIN), q.end.unwrap_or(i64::MAX));
+    let (lo, hi) = (plan.start, plan.end);
     let overlaps = |wanted: &[String], have: &[String]| {
         wanted.is_empty() || wanted.iter().any(|w| have.contains(w))
     };
@@ -230,7 +304,7 @@ pub(crate) fn tally(
         .segments
         .iter()
         .filter(|s| scope.allows_any(&s.accounts) && s.max_time >= lo && s.min_time <= hi)
-        .filter(|s| overlaps(&q.accounts, &s.accounts) && overlaps(&q.regions, &s.regions))
+        .filter(|s| overlaps(plan.accounts, &s.accounts) && overlaps(plan.regions, &s.regions))
         .collect();
     // Largest first, dealt round the threads so that each gets a similar share.
     todo.sort_by_key(|s| std::cmp::Reverse(s.rows));
@@ -245,9 +319,9 @@ pub(crate) fn tally(
         let work: Vec<_> = shares
             .iter()
             .map(|share| {
-                let filters = &filters;
+                let filters = plan.filters;
                 scoped.spawn(move || {
-                    let mut merged = Merged::default();
+                    let mut merged = Merged::new(by.len());
                     for s in share {
                         if !count_segment(lake, scope, s, filters, (lo, hi), by, &mut merged)? {
                             return Ok(None);
@@ -264,32 +338,117 @@ pub(crate) fn tally(
             })
             .collect::<Result<Vec<Option<Merged>>>>()
     })?;
-    let mut total = Merged::default();
-    for part in counted {
+    let mut parts = counted.into_iter();
+    let Some(Some(mut total)) = parts.next() else {
+        return Ok(None);
+    };
+    for part in parts {
         let Some(part) = part else {
             return Ok(None);
         };
-        for (k, n) in part.groups {
-            *total.groups.entry(k).or_default() += n;
+        total.absorb(part);
+    }
+    Ok(Some(total.into_groups()))
+}
+
+/// Most columns one breakdown counts by (their numbers share one `u128`).
+pub const MOST_COLUMNS: usize = 4;
+
+/// Groups counted so far, keyed by the numbers of their values: each column's values
+/// are numbered once per query (a segment's codes are translated, its few distinct
+/// values hashed), so merging a segment's groups hashes integers, not strings.
+struct Merged {
+    columns: Vec<Numbered>,
+    groups: HashMap<u128, u64, foldhash::fast::FixedState>,
+}
+
+/// One column's values seen by a query, numbered in order of first sight.
+#[derive(Default)]
+struct Numbered {
+    values: Vec<Arc<str>>,
+    numbers: HashMap<Arc<str>, u32, foldhash::fast::FixedState>,
+}
+
+/// The number of a null value.
+const NULL_NUMBER: u32 = u32::MAX;
+
+impl Numbered {
+    fn number(&mut self, v: &Arc<str>) -> u32 {
+        if let Some(&n) = self.numbers.get(v) {
+            return n;
+        }
+        let n = self.values.len() as u32;
+        self.values.push(v.clone());
+        self.numbers.insert(v.clone(), n);
+        n
+    }
+
+    /// The numbers of a segment's codes (its null code last).
+    fn of_codes(&mut self, c: &Coded) -> Vec<u32> {
+        let mut out: Vec<u32> = c.values.iter().map(|v| self.number(v)).collect();
+        out.push(NULL_NUMBER);
+        out
+    }
+
+    fn value(&self, n: u32) -> Option<String> {
+        (n != NULL_NUMBER).then(|| self.values[n as usize].to_string())
+    }
+}
+
+fn pack(numbers: impl Iterator<Item = u32>) -> u128 {
+    numbers
+        .enumerate()
+        .fold(0u128, |acc, (i, n)| acc | (u128::from(n) << (32 * i)))
+}
+
+fn unpack(key: u128, i: usize) -> u32 {
+    (key >> (32 * i)) as u32
+}
+
+impl Merged {
+    fn new(columns: usize) -> Self {
+        Self {
+            columns: (0..columns).map(|_| Numbered::default()).collect(),
+            groups: HashMap::default(),
         }
     }
-    Ok(Some(
-        total
-            .groups
+
+    /// Adds another thread's groups.
+    fn absorb(&mut self, other: Merged) {
+        let translate: Vec<Vec<u32>> = self
+            .columns
+            .iter_mut()
+            .zip(&other.columns)
+            .map(|(mine, theirs)| theirs.values.iter().map(|v| mine.number(v)).collect())
+            .collect();
+        for (key, n) in other.groups {
+            let numbers = translate.iter().enumerate().map(|(i, t)| {
+                let n = unpack(key, i);
+                if n == NULL_NUMBER { n } else { t[n as usize] }
+            });
+            *self.groups.entry(pack(numbers)).or_default() += n;
+        }
+    }
+
+    fn into_groups(self) -> Counted {
+        self.groups
             .into_iter()
-            .map(|(k, n)| (k.into_iter().map(|v| v.map(|v| v.to_string())).collect(), n))
-            .collect(),
-    ))
+            .map(|(key, n)| {
+                let values = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| c.value(unpack(key, i)))
+                    .collect();
+                (values, n)
+            })
+            .collect()
+    }
 }
 
-/// Groups counted so far, by their values.
-#[derive(Default)]
-struct Merged {
-    groups: HashMap<Vec<Option<Arc<str>>>, u64>,
-}
-
-/// Most combinations of codes counted in a plain array; more go to a hash map.
-const DENSE_GROUPS: usize = 1 << 20;
+/// Most combinations of codes counted in a plain array (512 KiB, zeroed for each
+/// segment); more (two wide columns, such as users by event name) go to a hash map.
+const DENSE_GROUPS: usize = 1 << 16;
 
 /// Counts segment `s` into `merged`; `false` when its file is of an older schema.
 fn count_segment(
@@ -316,7 +475,7 @@ fn count_segment(
     let mut masks = Vec::new();
     for f in filters.iter().chain(scoped_out.as_ref()) {
         let c = coded(f.column)?;
-        let mask = f.mask(&c);
+        let mask = f.mask(&c)?;
         if !mask.contains(&true) {
             return Ok(true);
         }
@@ -373,13 +532,19 @@ fn count_segment(
             }
         }
     }
+    let numbers: Vec<Vec<u32>> = keys
+        .iter()
+        .zip(&mut merged.columns)
+        .map(|(k, column)| column.of_codes(k))
+        .collect();
     for (key, n) in counts.nonzero() {
-        let values = keys
-            .iter()
-            .zip(&strides)
-            .map(|(k, stride)| k.values.get(key / stride % (k.values.len() + 1)).cloned())
-            .collect();
-        *merged.groups.entry(values).or_default() += n;
+        let packed = pack(
+            keys.iter()
+                .zip(&strides)
+                .zip(&numbers)
+                .map(|((k, stride), numbers)| numbers[key / stride % (k.values.len() + 1)]),
+        );
+        *merged.groups.entry(packed).or_default() += n;
     }
     Ok(true)
 }
@@ -387,7 +552,8 @@ fn count_segment(
 /// Counts by combination of codes.
 enum Counts {
     Dense(Vec<u64>),
-    Sparse(HashMap<usize, u64>),
+    /// Keyed by a fast non-cryptographic hash: the keys are codes, not input.
+    Sparse(HashMap<usize, u64, foldhash::fast::FixedState>),
 }
 
 impl Counts {
@@ -395,7 +561,7 @@ impl Counts {
         if combinations <= DENSE_GROUPS {
             Counts::Dense(vec![0; combinations])
         } else {
-            Counts::Sparse(HashMap::new())
+            Counts::Sparse(HashMap::default())
         }
     }
 

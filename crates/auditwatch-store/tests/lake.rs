@@ -1293,3 +1293,79 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
         engine_groups(&rt, &store, &Scope::All, &queries[0], &[Narrow::Username])
     );
 }
+
+#[test]
+fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let texts: Vec<String> = (0..60_000).map(varied).collect();
+    for (n, chunk) in texts.chunks(25_000).enumerate() {
+        let key = (n == 1).then_some("444455556666");
+        commit_from_key(&store, chunk, &format!("batch-{n}"), key);
+    }
+    let rt = rt();
+    let answered = [
+        // Q1, Q3 and Q4 of docs/PERFORMANCE.md.
+        r#"SELECT "eventName", count(*) AS n FROM events GROUP BY "eventName" ORDER BY n DESC, "eventName" LIMIT 3"#,
+        r#"SELECT "username", "eventName", count(*) AS n FROM events WHERE "eventTime" BETWEEN TIMESTAMP '2024-03-01 01:00:00' AND TIMESTAMP '2024-03-01 05:30:00' GROUP BY 1, 2 ORDER BY n DESC, "username" NULLS LAST, "eventName""#,
+        r#"SELECT "username", count(*) AS n FROM events WHERE "errorCode" LIKE '%Denied%' OR "errorCode" LIKE '%Unauthorized%' GROUP BY 1 ORDER BY n DESC, "username" NULLS LAST"#,
+        r#"SELECT count(*) AS n FROM events WHERE "eventName" IN ('GetObject', 'PutObject') AND "awsRegion" <> 'eu-west-1' AND "eventTime" > TIMESTAMP '2024-03-01 02:00:00' AND "eventTime" < TIMESTAMP '2024-03-01 04:00:00'"#,
+        r#"SELECT count(*) FROM events WHERE "eventName" = 'Nope'"#,
+        r#"SELECT "accountId", count(1) AS c FROM events GROUP BY "accountId" HAVING count(1) > 100 ORDER BY "accountId""#,
+        r#"SELECT * FROM (SELECT "eventSource", "sourceIPAddress", count(*) AS n FROM events WHERE "errorCode" IS NOT NULL GROUP BY 1, 2) t WHERE n > 5 ORDER BY 1, 2"#,
+        r#"SELECT "eventName", count(*) AS n FROM events WHERE "eventName" = 'Nope' GROUP BY 1"#,
+    ];
+    // Shapes the tally leaves to the query engine: still answered, the same way.
+    let not_answered = [
+        r#"SELECT "eventName", count(DISTINCT "username") AS n FROM events GROUP BY 1 ORDER BY 1"#,
+        r#"SELECT "eventName", count(*) AS n FROM events WHERE "readOnly" GROUP BY 1 ORDER BY 1"#,
+        r#"SELECT "eventName", count("errorCode") AS n FROM events GROUP BY 1 ORDER BY 1"#,
+        r#"SELECT "eventName", count(*) AS n FROM events WHERE "username" = "eventName" OR "raw" LIKE '%alice%' GROUP BY 1 ORDER BY 1"#,
+        r#"EXPLAIN SELECT "eventName", count(*) FROM events GROUP BY 1"#,
+    ];
+    let scopes = [
+        Scope::All,
+        Scope::accounts(["222222222222", "444455556666"]),
+        Scope::accounts(Vec::<String>::new()),
+    ];
+    let rows = |r: auditwatch_store::SqlResult| to_json(&r.batches).unwrap();
+    for scope in &scopes {
+        for (i, sql) in answered.iter().chain(&not_answered).enumerate() {
+            let before = store.tally_cached().0;
+            let ours = rows(
+                rt.block_on(store.sql(scope, sql, SqlLimits::default()))
+                    .unwrap(),
+            );
+            let ctx = store.session(scope).unwrap();
+            let engine = rows(
+                rt.block_on(auditwatch_store::session::run_sql(
+                    &ctx,
+                    sql,
+                    SqlLimits::default(),
+                ))
+                .unwrap(),
+            );
+            if !sql.starts_with("EXPLAIN") {
+                assert_eq!(ours, engine, "{sql} as {scope:?}");
+            }
+            // (The last answered query groups no events.)
+            if i + 1 < answered.len() && *scope == Scope::All {
+                assert!(!ours.is_empty(), "{sql}");
+            }
+            if i == 0 && *scope == Scope::All {
+                assert!(store.tally_cached().0 > before, "the tally answered {sql}");
+            }
+        }
+    }
+    // A breakdown of no rows still counts, and counts none.
+    let r = rows(
+        rt.block_on(store.sql(
+            &Scope::All,
+            r#"SELECT count(*) AS n FROM events WHERE "eventName" = 'Nope'"#,
+            SqlLimits::default(),
+        ))
+        .unwrap(),
+    );
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["n"], 0);
+}
