@@ -726,10 +726,14 @@ impl<'a> Queries<'a> {
     pub async fn sql(&self, sql: &str, limits: SqlLimits) -> Result<SqlResult, ApiError> {
         self.caller.require_analyst()?;
         let t = Instant::now();
-        let r =
-            async { auditwatch_store::session::run_sql(self.session().await?, sql, limits).await }
+        let r = async {
+            self.state
+                .store()
+                .sql_in(self.session().await?, sql, limits)
                 .await
-                .map_err(ApiError::from_user_query)?;
+        }
+        .await
+        .map_err(ApiError::from_user_query)?;
         self.timed("sql", t);
         Ok(r)
     }

@@ -295,8 +295,19 @@ impl Store {
     /// Breakdowns it asks for (`count(*)` grouped by narrow columns under simple
     /// conditions) are answered from the segments' columns kept as codes ([`tallied`]).
     pub async fn sql(&self, scope: &Scope, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
+        self.sql_in(&self.session(scope)?, sql, limits).await
+    }
+
+    /// Runs read-only SQL in `session` (one of [`Store::session`]'s), as [`Store::sql`]
+    /// does.
+    pub async fn sql_in(
+        &self,
+        session: &SessionContext,
+        sql: &str,
+        limits: SqlLimits,
+    ) -> Result<SqlResult> {
         let store = self.clone();
-        session::run_sql_with(&self.session(scope)?, sql, limits, async move |plan| {
+        session::run_sql_with(session, sql, limits, async move |plan| {
             let asks = tallied::asks(&plan)?;
             if asks.is_empty() {
                 return Ok(plan);
