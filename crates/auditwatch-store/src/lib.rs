@@ -290,16 +290,17 @@ impl Store {
         )
     }
 
-    /// Runs read-only SQL over `events` as seen by `scope`.
-    ///
-    /// Breakdowns it asks for (`count(*)` grouped by narrow columns under simple
-    /// conditions) are answered from the segments' columns kept as codes ([`tallied`]).
+    /// Runs read-only SQL over `events` as seen by `scope`, planned and run by
+    /// DataFusion alone: for a process that asks once (the command line), reading a
+    /// column's codes for [`Store::sql_in`] costs more than the scan it would replace.
     pub async fn sql(&self, scope: &Scope, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
-        self.sql_in(&self.session(scope)?, sql, limits).await
+        session::run_sql(&self.session(scope)?, sql, limits).await
     }
 
-    /// Runs read-only SQL in `session` (one of [`Store::session`]'s), as [`Store::sql`]
-    /// does.
+    /// Runs read-only SQL in `session` (one of [`Store::session`]'s) for a process that
+    /// keeps the store open (`serve`): breakdowns it asks for (`count(*)` grouped by
+    /// narrow columns under simple conditions) are answered from the segments' columns
+    /// kept as codes ([`tallied`]), with DataFusion's answers.
     pub async fn sql_in(
         &self,
         session: &SessionContext,

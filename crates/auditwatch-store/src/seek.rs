@@ -35,7 +35,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::bloom_filter::Sbbf;
 use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
 use datafusion::parquet::file::statistics::Statistics;
 
 use auditwatch_event::Record;
@@ -319,6 +319,21 @@ struct Hit {
     row: usize,
 }
 
+/// A segment's path, footer, leaves and (when already opened) file.
+type Footed = (PathBuf, ArrowReaderMetadata, Arc<Leaves>, Option<File>);
+
+/// The smallest and largest `eventTime` of a row group (its statistics; unbounded
+/// without them).
+pub(crate) fn time_range(rg: &RowGroupMetaData, time_leaf: usize) -> (i64, i64) {
+    match rg.column(time_leaf).statistics() {
+        Some(Statistics::Int64(v)) => (
+            v.min_opt().copied().unwrap_or(i64::MIN),
+            v.max_opt().copied().unwrap_or(i64::MAX),
+        ),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
 /// Where segment files are, to open them when first read.
 struct Place<'a> {
     lake: &'a Path,
@@ -341,6 +356,22 @@ impl Place<'_> {
             }
             other => Ok((path.to_path_buf(), other?)),
         }
+    }
+
+    /// Segment `s`'s footer (through `footers`), the path it is read from, and its file
+    /// when reading the footer opened it; `None` when its schema is not the current one.
+    fn footer(&self, footers: &Footers, s: &Segment) -> Result<Option<Footed>> {
+        let path = self.local(&s.path)?;
+        let mut opened_path = None;
+        let (meta, leaves, file) = footers.get(&path, || {
+            let (p, f) = self.open(&s.path, &path)?;
+            opened_path = Some(p);
+            Ok(f)
+        })?;
+        if meta.schema().fields() != events_schema().fields() {
+            return Ok(None);
+        }
+        Ok(Some((opened_path.unwrap_or(path), meta, leaves, file)))
     }
 
     /// Where segment `rel` is read from here (fetched first when remote).
@@ -373,18 +404,11 @@ pub(crate) fn open_file(
         remote,
         segments,
     };
-    let path = place.local(&s.path)?;
-    let mut opened_path = None;
-    let (meta, leaves, file) = footers.get(&path, || {
-        let (p, f) = place.open(&s.path, &path)?;
-        opened_path = Some(p);
-        Ok(f)
-    })?;
-    if meta.schema().fields() != events_schema().fields() {
+    let Some((path, meta, leaves, file)) = place.footer(footers, s)? else {
         return Ok(None);
-    }
+    };
     let (path, file) = match file {
-        Some(f) => (opened_path.unwrap_or(path), f),
+        Some(f) => (path, f),
         None => place.open(&s.path, &path)?,
     };
     Ok(Some(SegmentFile {
@@ -540,7 +564,6 @@ pub fn lookup(
     };
     let mut opened: Vec<Opened<'_>> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
-    let schema = events_schema();
     for s in segments {
         if !scope.allows_any(&s.accounts)
             || s.max_time < lo
@@ -549,20 +572,13 @@ pub fn lookup(
         {
             continue;
         }
-        let path = place.local(&s.path)?;
-        let mut opened_path = None;
-        let (meta, leaves, file) = footers.get(&path, || {
-            let (p, f) = place.open(&s.path, &path)?;
-            opened_path = Some(p);
-            Ok(f)
-        })?;
-        if meta.schema().fields() != schema.fields() {
+        let Some((path, meta, leaves, file)) = place.footer(footers, s)? else {
             return Ok(None);
-        }
+        };
         let o = Opened {
             place: &place,
             rel: &s.path,
-            path: opened_path.unwrap_or(path),
+            path,
             file: file
                 .map(|f| std::sync::OnceLock::from(Arc::new(f)))
                 .unwrap_or_default(),
@@ -571,13 +587,7 @@ pub fn lookup(
         };
         let time_leaf = o.leaves["eventTime"];
         for (index, rg) in o.meta.metadata().row_groups().iter().enumerate() {
-            let (min_time, max_time) = match rg.column(time_leaf).statistics() {
-                Some(Statistics::Int64(v)) => (
-                    v.min_opt().copied().unwrap_or(i64::MIN),
-                    v.max_opt().copied().unwrap_or(i64::MAX),
-                ),
-                _ => (i64::MIN, i64::MAX),
-            };
+            let (min_time, max_time) = time_range(rg, time_leaf);
             if max_time < lo || min_time > hi || rg.num_rows() == 0 {
                 continue;
             }

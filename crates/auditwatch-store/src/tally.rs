@@ -28,7 +28,6 @@ use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::statistics::Statistics;
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::catalog::Segment;
@@ -39,7 +38,7 @@ use crate::positioned::PositionedFile;
 use crate::remote::Remote;
 use crate::schema::events_schema;
 use crate::scope::Scope;
-use crate::seek::{Footers, SegmentFile, open_file};
+use crate::seek::{Footers, SegmentFile, open_file, time_range};
 
 /// A top-level text column events can be counted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -360,6 +359,8 @@ pub const MOST_COLUMNS: usize = 4;
 struct Merged {
     columns: Vec<Numbered>,
     groups: HashMap<u128, u64, foldhash::fast::FixedState>,
+    /// The thread's counts of the segment being read.
+    counter: Counter,
 }
 
 /// One column's values seen by a query, numbered in order of first sight.
@@ -410,6 +411,7 @@ impl Merged {
         Self {
             columns: (0..columns).map(|_| Numbered::default()).collect(),
             groups: HashMap::default(),
+            counter: Counter::default(),
         }
     }
 
@@ -446,9 +448,9 @@ impl Merged {
     }
 }
 
-/// Most combinations of codes counted in a plain array (512 KiB, zeroed for each
-/// segment); more (two wide columns, such as users by event name) go to a hash map.
-const DENSE_GROUPS: usize = 1 << 16;
+/// Most combinations of codes counted in a plain array (16 MiB a thread at most; a
+/// segment's counts fit `u32`); more go to a hash map.
+const DENSE_GROUPS: usize = 1 << 22;
 
 /// Counts segment `s` into `merged`; `false` when its file is of an older schema.
 fn count_segment(
@@ -460,6 +462,7 @@ fn count_segment(
     by: &[Narrow],
     merged: &mut Merged,
 ) -> Result<bool> {
+    let counts = &mut merged.counter;
     let Some(file) = open_file(lake.lake, lake.remote, lake.segments, lake.footers, s)? else {
         return Ok(false);
     };
@@ -488,33 +491,25 @@ fn count_segment(
         strides.push(combinations);
         combinations = combinations.saturating_mul(k.values.len() + 1);
     }
-    let mut counts = Counts::new(combinations);
+    counts.begin(combinations);
 
     let time_leaf = file.leaves["eventTime"];
     let mut start = 0usize;
     for (rg, group) in file.meta.metadata().row_groups().iter().enumerate() {
         let rows = start..start + group.num_rows() as usize;
         start = rows.end;
-        let (min, max) = match group.column(time_leaf).statistics() {
-            Some(Statistics::Int64(v)) => (
-                v.min_opt().copied().unwrap_or(i64::MIN),
-                v.max_opt().copied().unwrap_or(i64::MAX),
-            ),
-            _ => (i64::MIN, i64::MAX),
-        };
+        let (min, max) = time_range(group, time_leaf);
         if max < lo || min > hi || rows.is_empty() {
             continue;
         }
         let times = (min < lo || max > hi)
             .then(|| event_times(&file, rg))
             .transpose()?;
-        if let (None, true, [k], Counts::Dense(dense)) =
-            (&times, masks.is_empty(), &keys[..], &mut counts)
-        {
+        if let (None, true, [k], Mode::Small) = (&times, masks.is_empty(), &keys[..], counts.mode) {
             // The common breakdown (one column, no filter but whole row groups): a
             // count per code.
             for &c in &k.codes[rows] {
-                dense[c as usize] += 1;
+                counts.dense[c as usize] += 1;
             }
             continue;
         }
@@ -537,7 +532,7 @@ fn count_segment(
         .zip(&mut merged.columns)
         .map(|(k, column)| column.of_codes(k))
         .collect();
-    for (key, n) in counts.nonzero() {
+    for (key, n) in counts.drain() {
         let packed = pack(
             keys.iter()
                 .zip(&strides)
@@ -549,33 +544,79 @@ fn count_segment(
     Ok(true)
 }
 
-/// Counts by combination of codes.
-enum Counts {
-    Dense(Vec<u64>),
+/// Counts by combination of codes, kept by a thread from segment to segment: an
+/// array while the combinations are few enough, a hash map past that.
+#[derive(Default)]
+struct Counter {
+    dense: Vec<u32>,
+    /// The array's slots a segment touched, when there are too many to read back.
+    touched: Vec<usize>,
     /// Keyed by a fast non-cryptographic hash: the keys are codes, not input.
-    Sparse(HashMap<usize, u64, foldhash::fast::FixedState>),
+    sparse: HashMap<usize, u64, foldhash::fast::FixedState>,
+    mode: Mode,
 }
 
-impl Counts {
-    fn new(combinations: usize) -> Self {
-        if combinations <= DENSE_GROUPS {
-            Counts::Dense(vec![0; combinations])
+#[derive(Default, Clone, Copy)]
+enum Mode {
+    /// A plain array of this many slots, read back whole.
+    #[default]
+    Small,
+    /// A large array: the slots touched are listed as they are.
+    Large,
+    /// A hash map.
+    Sparse,
+}
+
+/// Most combinations read back by scanning the whole array.
+const SMALL_GROUPS: usize = 1 << 16;
+
+impl Counter {
+    /// Starts a segment of `combinations` possible keys.
+    fn begin(&mut self, combinations: usize) {
+        self.mode = if combinations <= SMALL_GROUPS {
+            Mode::Small
+        } else if combinations <= DENSE_GROUPS {
+            Mode::Large
         } else {
-            Counts::Sparse(HashMap::default())
+            Mode::Sparse
+        };
+        if !matches!(self.mode, Mode::Sparse) && self.dense.len() < combinations {
+            self.dense.resize(combinations, 0);
         }
     }
 
+    #[inline]
     fn add(&mut self, key: usize) {
-        match self {
-            Counts::Dense(v) => v[key] += 1,
-            Counts::Sparse(m) => *m.entry(key).or_default() += 1,
+        match self.mode {
+            Mode::Small => self.dense[key] += 1,
+            Mode::Large => {
+                let n = &mut self.dense[key];
+                if *n == 0 {
+                    self.touched.push(key);
+                }
+                *n += 1;
+            }
+            Mode::Sparse => *self.sparse.entry(key).or_default() += 1,
         }
     }
 
-    fn nonzero(self) -> Vec<(usize, u64)> {
-        match self {
-            Counts::Dense(v) => v.into_iter().enumerate().filter(|(_, n)| *n > 0).collect(),
-            Counts::Sparse(m) => m.into_iter().collect(),
+    /// The segment's counts, cleared for the next one.
+    fn drain(&mut self) -> Vec<(usize, u64)> {
+        match self.mode {
+            Mode::Small => self
+                .dense
+                .iter_mut()
+                .take(SMALL_GROUPS)
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| (k, u64::from(std::mem::take(n))))
+                .collect(),
+            Mode::Large => self
+                .touched
+                .drain(..)
+                .map(|k| (k, u64::from(std::mem::take(&mut self.dense[k]))))
+                .collect(),
+            Mode::Sparse => self.sparse.drain().collect(),
         }
     }
 }

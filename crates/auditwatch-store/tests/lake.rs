@@ -489,22 +489,27 @@ fn varied(i: usize) -> String {
     )
 }
 
-#[test]
-fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    // Several overlapping commits, so a day has several segments whose times interleave,
-    // and one segment large enough for several row groups.
+/// A store of 90 k `varied` events in several overlapping commits, so a day has
+/// several segments whose times interleave, one segment large enough for several row
+/// groups, and one batch from an S3 key naming another account than the records do.
+fn overlapping_segments(dir: &std::path::Path) -> Store {
+    let store = Store::open(dir).unwrap();
     let texts: Vec<String> = (0..90_000).map(varied).collect();
     let mut batches: Vec<Vec<String>> = vec![Vec::new(); 4];
     for (i, t) in texts.iter().enumerate() {
         batches[if i < 70_000 { 0 } else { 1 + i % 3 }].push(t.clone());
     }
     for (n, b) in batches.iter().enumerate() {
-        // One batch from an S3 key naming another account than the records do.
         let key = (n == 2).then_some("444455556666");
         commit_from_key(&store, b, &format!("batch-{n}"), key);
     }
+    store
+}
+
+#[test]
+fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = overlapping_segments(dir.path());
     let rt = rt();
     let lake = store.lake().to_path_buf();
     let segments = store.catalog().unwrap().segments().unwrap();
@@ -1171,18 +1176,7 @@ fn engine_groups(
 #[test]
 fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    // Overlapping commits (a day in several segments), one of several row groups, one
-    // batch under a key of another account.
-    let texts: Vec<String> = (0..90_000).map(varied).collect();
-    let mut batches: Vec<Vec<String>> = vec![Vec::new(); 4];
-    for (i, t) in texts.iter().enumerate() {
-        batches[if i < 70_000 { 0 } else { 1 + i % 3 }].push(t.clone());
-    }
-    for (n, b) in batches.iter().enumerate() {
-        let key = (n == 2).then_some("444455556666");
-        commit_from_key(&store, b, &format!("batch-{n}"), key);
-    }
+    let store = overlapping_segments(dir.path());
     let rt = rt();
     let attr = |a: Attribute, v: &str| (a, v.to_string());
     let hour = 3_600_000_000i64;
@@ -1332,18 +1326,15 @@ fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
     for scope in &scopes {
         for (i, sql) in answered.iter().chain(&not_answered).enumerate() {
             let before = store.tally_cached().0;
+            let ctx = store.session(scope).unwrap();
             let ours = rows(
-                rt.block_on(store.sql(scope, sql, SqlLimits::default()))
+                rt.block_on(store.sql_in(&ctx, sql, SqlLimits::default()))
                     .unwrap(),
             );
-            let ctx = store.session(scope).unwrap();
+            // `Store::sql` is DataFusion's alone.
             let engine = rows(
-                rt.block_on(auditwatch_store::session::run_sql(
-                    &ctx,
-                    sql,
-                    SqlLimits::default(),
-                ))
-                .unwrap(),
+                rt.block_on(store.sql(scope, sql, SqlLimits::default()))
+                    .unwrap(),
             );
             if !sql.starts_with("EXPLAIN") {
                 assert_eq!(ours, engine, "{sql} as {scope:?}");
@@ -1359,8 +1350,8 @@ fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
     }
     // A breakdown of no rows still counts, and counts none.
     let r = rows(
-        rt.block_on(store.sql(
-            &Scope::All,
+        rt.block_on(store.sql_in(
+            &store.session(&Scope::All).unwrap(),
             r#"SELECT count(*) AS n FROM events WHERE "eventName" = 'Nope'"#,
             SqlLimits::default(),
         ))
