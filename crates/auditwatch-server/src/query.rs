@@ -336,22 +336,10 @@ impl Field {
             })
     }
 
-    /// The same column for the store's breakdowns without SQL, when it is one.
+    /// The same column for the store's breakdowns without SQL, when it is one (the
+    /// API names are the table's column names).
     fn narrow(self) -> Option<Narrow> {
-        Some(match self {
-            Field::EventName => Narrow::EventName,
-            Field::EventSource => Narrow::EventSource,
-            Field::Username => Narrow::Username,
-            Field::AccountId => Narrow::AccountId,
-            Field::AwsRegion => Narrow::AwsRegion,
-            Field::SourceIp => Narrow::SourceIp,
-            Field::ErrorCode => Narrow::ErrorCode,
-            Field::UserAgent => Narrow::UserAgent,
-            Field::EventType => Narrow::EventType,
-            Field::ReadOnly | Field::IdentityType | Field::IdentityArn | Field::AccessKeyId => {
-                return None;
-            }
-        })
+        Narrow::named(self.name())
     }
 
     fn expr(self) -> Expr {
@@ -414,6 +402,17 @@ pub fn stack(firsts: &[Bucket], pairs: &[(Vec<Option<String>>, u64)], top_by: us
                 count: first.count,
                 by,
             }
+        })
+        .collect()
+}
+
+/// Groups of one field as buckets.
+fn buckets(groups: Counted) -> Vec<Bucket> {
+    groups
+        .into_iter()
+        .map(|(mut keys, count)| Bucket {
+            key: keys.pop().flatten(),
+            count,
         })
         .collect()
 }
@@ -535,15 +534,7 @@ impl<'a> Queries<'a> {
         field: Field,
         top: usize,
     ) -> Result<Vec<Bucket>, ApiError> {
-        Ok(self
-            .group(q, &[field], top)
-            .await?
-            .into_iter()
-            .map(|(mut keys, count)| Bucket {
-                key: keys.pop().flatten(),
-                count,
-            })
-            .collect())
+        Ok(buckets(self.group(q, &[field], top).await?))
     }
 
     /// Events matching `q` counted by the combination of `fields`: the `top` largest
@@ -632,13 +623,7 @@ impl<'a> Queries<'a> {
             let mut firsts: Counted = firsts.into_iter().map(|(k, n)| (vec![k], n)).collect();
             largest_first(&mut firsts);
             firsts.truncate(top);
-            let firsts: Vec<Bucket> = firsts
-                .into_iter()
-                .map(|(mut k, count)| Bucket {
-                    key: k.pop().flatten(),
-                    count,
-                })
-                .collect();
+            let firsts = buckets(firsts);
             pairs.retain(|(k, _)| k[0].is_some() && firsts.iter().any(|f| f.key == k[0]));
             self.timed("aggregate", t);
             return Ok(stack(&firsts, &pairs, top_by));

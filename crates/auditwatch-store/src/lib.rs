@@ -313,18 +313,9 @@ impl Store {
             if asks.is_empty() {
                 return Ok(plan);
             }
-            let answered = tokio::task::spawn_blocking(move || {
-                let lake = tally::Lake {
-                    lake: &store.lake,
-                    remote: store.remote.as_deref(),
-                    segments: &[],
-                    footers: &store.footers,
-                    cache: &store.tallies,
-                };
-                tallied::answer(&lake, asks)
-            })
-            .await
-            .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))??;
+            let answered = tokio::task::spawn_blocking(move || tallied::answer(&store, asks))
+                .await
+                .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))??;
             tracing::debug!(
                 aggregates = answered.len(),
                 "SQL breakdowns answered by the tally"
@@ -332,6 +323,17 @@ impl Store {
             tallied::replace(plan, answered)
         })
         .await
+    }
+
+    /// The lake as the tally reads `segments` of it.
+    fn tally_lake<'a>(&'a self, segments: &'a [Segment]) -> tally::Lake<'a> {
+        tally::Lake {
+            lake: &self.lake,
+            remote: self.remote.as_deref(),
+            segments,
+            footers: &self.footers,
+            cache: &self.tallies,
+        }
     }
 
     /// Segment columns kept as codes for breakdowns, and their bytes in memory.
@@ -352,14 +354,7 @@ impl Store {
         let store = self.clone();
         let (scope, q, by) = (scope.clone(), q.clone(), by.to_vec());
         tokio::task::spawn_blocking(move || {
-            let lake = tally::Lake {
-                lake: &store.lake,
-                remote: store.remote.as_deref(),
-                segments: &segments,
-                footers: &store.footers,
-                cache: &store.tallies,
-            };
-            tally::tally(&lake, &scope, &q, &by)
+            tally::tally(&store.tally_lake(&segments), &scope, &q, &by)
         })
         .await
         .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))?

@@ -210,9 +210,9 @@ fn handles(q: &Lookup) -> bool {
 }
 
 /// One equality-style condition on a column (a leaf's dotted path in the file).
-struct Condition<'a> {
-    column: &'static str,
-    test: Test<'a>,
+pub(crate) struct Condition<'a> {
+    pub(crate) column: &'static str,
+    pub(crate) test: Test<'a>,
 }
 
 impl Condition<'_> {
@@ -226,7 +226,7 @@ impl Condition<'_> {
     }
 }
 
-enum Test<'a> {
+pub(crate) enum Test<'a> {
     /// Equal to one of these (an empty list matches nothing).
     AnyOf(Vec<&'a str>),
     /// Equal to this boolean.
@@ -239,7 +239,9 @@ enum Test<'a> {
     Resource(Part, &'a str),
 }
 
-fn conditions<'a>(q: &'a Lookup, scope: &'a Scope) -> Result<Vec<Condition<'a>>> {
+/// The conditions of `q`'s filters (not its time range), each on one column, and the
+/// scope's accounts (`requestParameters` paths are not among them).
+pub(crate) fn conditions<'a>(q: &'a Lookup, scope: &'a Scope) -> Result<Vec<Condition<'a>>> {
     let mut c = Vec::new();
     let any = |column, values: Vec<&'a str>| Condition {
         column,
@@ -319,9 +321,6 @@ struct Hit {
     row: usize,
 }
 
-/// A segment's path, footer, leaves and (when already opened) file.
-type Footed = (PathBuf, ArrowReaderMetadata, Arc<Leaves>, Option<File>);
-
 /// The smallest and largest `eventTime` of a row group (its statistics; unbounded
 /// without them).
 pub(crate) fn time_range(rg: &RowGroupMetaData, time_leaf: usize) -> (i64, i64) {
@@ -358,9 +357,10 @@ impl Place<'_> {
         }
     }
 
-    /// Segment `s`'s footer (through `footers`), the path it is read from, and its file
-    /// when reading the footer opened it; `None` when its schema is not the current one.
-    fn footer(&self, footers: &Footers, s: &Segment) -> Result<Option<Footed>> {
+    /// Segment `s` with its footer (through `footers`), its file opened when first read
+    /// (or already, when reading the footer opened it); `None` when its schema is not
+    /// the current one.
+    fn opened<'s>(&'s self, footers: &Footers, s: &'s Segment) -> Result<Option<Opened<'s>>> {
         let path = self.local(&s.path)?;
         let mut opened_path = None;
         let (meta, leaves, file) = footers.get(&path, || {
@@ -371,7 +371,16 @@ impl Place<'_> {
         if meta.schema().fields() != events_schema().fields() {
             return Ok(None);
         }
-        Ok(Some((opened_path.unwrap_or(path), meta, leaves, file)))
+        Ok(Some(Opened {
+            place: self,
+            rel: &s.path,
+            path: opened_path.unwrap_or(path),
+            file: file
+                .map(|f| std::sync::OnceLock::from(Arc::new(f)))
+                .unwrap_or_default(),
+            meta,
+            leaves,
+        }))
     }
 
     /// Where segment `rel` is read from here (fetched first when remote).
@@ -380,60 +389,43 @@ impl Place<'_> {
     }
 }
 
-/// A listed segment's footer and file, for reading whole columns ([`crate::tally`]).
-pub(crate) struct SegmentFile {
-    /// Where it was opened (its retired copy after a compaction in between).
-    pub(crate) path: PathBuf,
-    pub(crate) meta: ArrowReaderMetadata,
-    /// Leaf column index by dotted path.
-    pub(crate) leaves: Arc<Leaves>,
-    pub(crate) file: Arc<File>,
-}
-
-/// Segment `s` of `segments` opened for reading (fetched first when remote), its footer
-/// through `footers`; `None` when its schema is not the current one.
-pub(crate) fn open_file(
+/// `read` given segment `s` of `segments` (for [`crate::tally`]): its footer through
+/// `footers`, its file opened when first read (fetched first when remote); `None` when
+/// its schema is not the current one.
+pub(crate) fn with_segment<R>(
     lake: &Path,
     remote: Option<&Remote>,
     segments: &[Segment],
     footers: &Footers,
     s: &Segment,
-) -> Result<Option<SegmentFile>> {
+    read: impl FnOnce(&Opened<'_>) -> Result<R>,
+) -> Result<Option<R>> {
     let place = Place {
         lake,
         remote,
         segments,
     };
-    let Some((path, meta, leaves, file)) = place.footer(footers, s)? else {
-        return Ok(None);
-    };
-    let (path, file) = match file {
-        Some(f) => (path, f),
-        None => place.open(&s.path, &path)?,
-    };
-    Ok(Some(SegmentFile {
-        path,
-        meta,
-        leaves,
-        file: Arc::new(file),
-    }))
+    match place.opened(footers, s)? {
+        Some(o) => read(&o).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// One segment file, opened when first read: a lookup over all history lists every
 /// segment's row groups from cached footers but reads only a few of them.
-struct Opened<'a> {
+pub(crate) struct Opened<'a> {
     place: &'a Place<'a>,
     /// The segment's path relative to the lake (catalog form).
-    rel: &'a str,
+    pub(crate) rel: &'a str,
     path: PathBuf,
     file: std::sync::OnceLock<Arc<File>>,
-    meta: ArrowReaderMetadata,
+    pub(crate) meta: ArrowReaderMetadata,
     /// Leaf column index by dotted path.
-    leaves: Arc<Leaves>,
+    pub(crate) leaves: Arc<Leaves>,
 }
 
 impl Opened<'_> {
-    fn file(&self) -> Result<&Arc<File>> {
+    pub(crate) fn file(&self) -> Result<&Arc<File>> {
         if let Some(f) = self.file.get() {
             return Ok(f);
         }
@@ -451,7 +443,7 @@ impl Opened<'_> {
     }
 
     /// The columns at `paths` of row group `rg`, for `rows` (sorted; all when `None`).
-    fn read(
+    pub(crate) fn read(
         &self,
         rg: usize,
         paths: &[&str],
@@ -515,7 +507,10 @@ impl Opened<'_> {
         Ok(Some(by_group))
     }
 
-    fn parquet_err(&self, source: datafusion::parquet::errors::ParquetError) -> StoreError {
+    pub(crate) fn parquet_err(
+        &self,
+        source: datafusion::parquet::errors::ParquetError,
+    ) -> StoreError {
         StoreError::Parquet {
             path: self.path.clone(),
             source,
@@ -572,18 +567,8 @@ pub fn lookup(
         {
             continue;
         }
-        let Some((path, meta, leaves, file)) = place.footer(footers, s)? else {
+        let Some(o) = place.opened(footers, s)? else {
             return Ok(None);
-        };
-        let o = Opened {
-            place: &place,
-            rel: &s.path,
-            path,
-            file: file
-                .map(|f| std::sync::OnceLock::from(Arc::new(f)))
-                .unwrap_or_default(),
-            meta,
-            leaves,
         };
         let time_leaf = o.leaves["eventTime"];
         for (index, rg) in o.meta.metadata().row_groups().iter().enumerate() {
@@ -698,21 +683,8 @@ pub fn lookup(
     // decompressed up to it, and a page of rare events spans many row groups.
     let fetch = |part: &[&Work]| fetch_records(&groups, &opened, part);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = share_out(&by_group, threads);
-    let fetched_parts: Vec<Result<Fetched>> = if parts.len() > 1 {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .iter()
-                .map(|part| scope.spawn(|| fetch(part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-    } else {
-        parts.iter().map(|part| fetch(part)).collect()
-    };
+    let parts = share_out(&by_group, threads, |w| w.1.len());
+    let fetched_parts: Vec<Result<Fetched>> = on_threads(&parts, |part| fetch(part));
     let mut stored: HashMap<(usize, usize), StoredRecord> = HashMap::new();
     let mut raw_time = std::time::Duration::ZERO;
     for part in fetched_parts {
@@ -810,19 +782,19 @@ fn fetch_records(groups: &[Group], opened: &[Opened<'_>], part: &[&Work]) -> Res
 /// A row group (its index in the lookup's list) and the rows wanted from it.
 type Work = (usize, Vec<usize>);
 
-/// `work` dealt into at most `n` non-empty parts of about as many rows each, the
-/// largest first to the lightest part.
-fn share_out(work: &[Work], n: usize) -> Vec<Vec<&Work>> {
-    let mut order: Vec<&Work> = work.iter().collect();
-    order.sort_by_key(|w| std::cmp::Reverse(w.1.len()));
-    let mut parts: Vec<(usize, Vec<&Work>)> = Vec::new();
-    parts.resize_with(n.max(1), Default::default);
+/// `work` dealt into at most `n` non-empty parts of about the same `weight` each, the
+/// heaviest first to the lightest part.
+pub(crate) fn share_out<T>(work: &[T], n: usize, weight: impl Fn(&T) -> usize) -> Vec<Vec<&T>> {
+    let mut order: Vec<&T> = work.iter().collect();
+    order.sort_by_key(|w| std::cmp::Reverse(weight(w)));
+    let mut parts: Vec<(usize, Vec<&T>)> = Vec::new();
+    parts.resize_with(n.max(1), || (0, Vec::new()));
     for w in order {
         let lightest = parts
             .iter_mut()
             .min_by_key(|p| p.0)
             .expect("at least one part");
-        lightest.0 += w.1.len();
+        lightest.0 += weight(w);
         lightest.1.push(w);
     }
     parts
@@ -830,6 +802,20 @@ fn share_out(work: &[Work], n: usize) -> Vec<Vec<&Work>> {
         .map(|p| p.1)
         .filter(|w| !w.is_empty())
         .collect()
+}
+
+/// `f` of each part, each on a thread of its own when there are several.
+pub(crate) fn on_threads<P: Sync, R: Send>(parts: &[P], f: impl Fn(&P) -> R + Sync) -> Vec<R> {
+    if parts.len() < 2 {
+        return parts.iter().map(f).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts.iter().map(|part| scope.spawn(|| f(part))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Rows of one row group passing every condition (and inside `range` when given), as

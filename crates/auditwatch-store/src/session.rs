@@ -99,7 +99,10 @@ pub fn session(
 
 /// Runs read-only SQL: no DDL, no DML, no `SET`/`COPY`, no functions that read files.
 pub async fn run_sql(ctx: &SessionContext, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
-    run_sql_with(ctx, sql, limits, async |plan| Ok(plan)).await
+    within(limits, async {
+        collect(planned(ctx, sql).await?, limits.max_rows).await
+    })
+    .await
 }
 
 /// Runs read-only SQL as [`run_sql`] does, its optimized plan first given to `rewrite`
@@ -110,35 +113,51 @@ pub async fn run_sql_with(
     limits: SqlLimits,
     rewrite: impl AsyncFnOnce(LogicalPlan) -> Result<LogicalPlan>,
 ) -> Result<SqlResult> {
+    within(limits, async {
+        let plan = rewrite(planned(ctx, sql).await?.into_optimized_plan()?).await?;
+        collect(DataFrame::new(ctx.state(), plan), limits.max_rows).await
+    })
+    .await
+}
+
+/// `sql` planned, refused when it is not read-only.
+async fn planned(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let work = async {
-        let df = ctx.sql_with_options(sql, options).await?;
-        let plan = rewrite(df.into_optimized_plan()?).await?;
-        let df = DataFrame::new(ctx.state(), plan);
-        let mut stream = df.execute_stream().await?;
-        let mut batches = Vec::new();
-        let mut rows = 0;
-        let mut truncated = false;
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let room = limits.max_rows - rows;
-            if batch.num_rows() > room {
-                batches.push(batch.slice(0, room));
-                truncated = true;
-                break;
-            }
-            rows += batch.num_rows();
-            batches.push(batch);
-            if rows == limits.max_rows {
-                truncated = stream.next().await.is_some();
-                break;
-            }
+    Ok(ctx.sql_with_options(sql, options).await?)
+}
+
+/// The first `max_rows` rows of `df`, and whether there were more.
+async fn collect(df: DataFrame, max_rows: usize) -> Result<SqlResult> {
+    let mut stream = df.execute_stream().await?;
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    let mut truncated = false;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let room = max_rows - rows;
+        if batch.num_rows() > room {
+            batches.push(batch.slice(0, room));
+            truncated = true;
+            break;
         }
-        Ok::<_, StoreError>(SqlResult { batches, truncated })
-    };
+        rows += batch.num_rows();
+        batches.push(batch);
+        if rows == max_rows {
+            truncated = stream.next().await.is_some();
+            break;
+        }
+    }
+    Ok(SqlResult { batches, truncated })
+}
+
+/// `work`, stopped with an error past the time limit.
+async fn within(
+    limits: SqlLimits,
+    work: impl Future<Output = Result<SqlResult>>,
+) -> Result<SqlResult> {
     match tokio::time::timeout(limits.timeout, work).await {
         Ok(r) => r,
         Err(_) => Err(StoreError::Query(format!(

@@ -32,11 +32,12 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::col;
 
+use crate::Store;
 use crate::catalog::Segment;
 use crate::error::Result;
 use crate::scope::Scope;
 use crate::table::EventsTable;
-use crate::tally::{Counted, Filter, Lake, MOST_COLUMNS, Narrow, Plan, Test, tally_plan};
+use crate::tally::{Counted, Filter, MOST_COLUMNS, Narrow, Plan, Test, tally_plan};
 
 /// What one aggregate asks, as the tally takes it.
 pub(crate) struct Ask {
@@ -144,7 +145,7 @@ fn ask(agg: &Aggregate) -> datafusion::error::Result<Option<Ask>> {
     let mut by = Vec::new();
     for g in &agg.group_expr {
         match g {
-            Expr::Column(c) if let Some(n) = narrow(&c.name) => by.push(n),
+            Expr::Column(c) if let Some(n) = Narrow::named(&c.name) => by.push(n),
             _ => return Ok(None),
         }
     }
@@ -193,7 +194,7 @@ fn ask(agg: &Aggregate) -> datafusion::error::Result<Option<Ask>> {
             end = end.min(hi);
             continue;
         }
-        let Some(column) = narrow(&only.name) else {
+        let Some(column) = Narrow::named(&only.name) else {
             return Ok(None);
         };
         filters.push(Filter {
@@ -227,11 +228,6 @@ fn counts_rows(e: &Expr) -> bool {
         && p.filter.is_none()
         && p.order_by.is_empty()
         && matches!(&p.args[..], [Expr::Literal(v, _)] if !v.is_null())
-}
-
-/// The narrow column named `name`.
-fn narrow(name: &str) -> Option<Narrow> {
-    Narrow::ALL.into_iter().find(|n| n.column() == name)
 }
 
 /// The inclusive µs range of a comparison of `eventTime` with a time.
@@ -282,13 +278,10 @@ fn one_column_expr(
 
 /// Answers `asks` (blocking: reads segment files); an ask over a segment of an older
 /// schema is left out (DataFusion answers it).
-pub(crate) fn answer(lake: &Lake, asks: Vec<Ask>) -> Result<Vec<(Ask, Counted)>> {
+pub(crate) fn answer(store: &Store, asks: Vec<Ask>) -> Result<Vec<(Ask, Counted)>> {
     let mut out = Vec::new();
     for ask in asks {
-        let lake = Lake {
-            segments: &ask.segments,
-            ..*lake
-        };
+        let lake = store.tally_lake(&ask.segments);
         let plan = Plan {
             start: ask.start,
             end: ask.end,

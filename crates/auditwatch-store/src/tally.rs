@@ -32,13 +32,13 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use crate::catalog::Segment;
 use crate::error::{Result, StoreError};
-use crate::lookup::{Attribute, Lookup};
+use crate::lookup::Lookup;
 use crate::lru::SizedLru;
 use crate::positioned::PositionedFile;
 use crate::remote::Remote;
 use crate::schema::events_schema;
 use crate::scope::Scope;
-use crate::seek::{Footers, SegmentFile, open_file, time_range};
+use crate::seek::{self, Footers, Opened, on_threads, share_out, time_range};
 
 /// A top-level text column events can be counted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,6 +76,11 @@ impl Narrow {
         Narrow::UserAgent,
         Narrow::EventType,
     ];
+
+    /// The narrow column named `name`.
+    pub fn named(name: &str) -> Option<Narrow> {
+        Narrow::ALL.into_iter().find(|n| n.column() == name)
+    }
 
     /// The column's name in the `events` table.
     pub fn column(self) -> &'static str {
@@ -168,16 +173,12 @@ impl Filter<'_> {
     /// Which codes of `c` pass (the last entry: null).
     fn mask(&self, c: &Coded) -> Result<Vec<bool>> {
         Ok(match &self.test {
-            Test::AnyOf(list) => {
-                let mut mask: Vec<bool> = c.values.iter().map(|v| list.contains(&&**v)).collect();
-                mask.push(false);
-                mask
-            }
-            Test::Present => {
-                let mut mask = vec![true; c.values.len()];
-                mask.push(false);
-                mask
-            }
+            // A null is never among the values, nor present.
+            Test::AnyOf(list) => (c.values.iter())
+                .map(|v| list.contains(&&**v))
+                .chain([false])
+                .collect(),
+            Test::Present => c.values.iter().map(|_| true).chain([false]).collect(),
             Test::Predicate(expr) => {
                 let name = self.column.column();
                 let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]));
@@ -207,50 +208,29 @@ pub(crate) struct Plan<'a> {
     pub(crate) regions: &'a [String],
 }
 
-/// The filters of `q` (besides its time range), or `None` when it has one this path
-/// does not answer.
-fn filters(q: &Lookup) -> Option<Vec<Filter<'_>>> {
-    if !q.params.is_empty() || q.text.is_some() {
-        return None;
+/// The filters of `q` (besides its time range), the lookups' conditions
+/// ([`seek::conditions`]), or `None` when it has one this path does not answer.
+fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
+    if !q.params.is_empty() {
+        return Ok(None);
     }
+    // The scope is applied per segment, only where a segment holds other accounts.
     let mut f = Vec::new();
-    for (attr, value) in &q.attributes {
-        let column = match attr {
-            Attribute::EventName => Narrow::EventName,
-            Attribute::Username => Narrow::Username,
-            Attribute::EventSource => Narrow::EventSource,
-            _ => return None,
+    for c in seek::conditions(q, &Scope::All)? {
+        let Some(column) = Narrow::named(c.column) else {
+            return Ok(None);
         };
-        f.push(Filter {
-            column,
-            test: Test::AnyOf(vec![value.as_str()]),
-        });
+        let test = match c.test {
+            seek::Test::AnyOf(values) => Test::AnyOf(values),
+            seek::Test::Present => Test::Present,
+            _ => return Ok(None),
+        };
+        f.push(Filter { column, test });
     }
-    let lists = [
-        (Narrow::AccountId, &q.accounts),
-        (Narrow::AwsRegion, &q.regions),
-        (Narrow::ErrorCode, &q.error_codes),
-        (Narrow::SourceIp, &q.source_ips),
-    ];
-    for (column, values) in lists {
-        if !values.is_empty() {
-            f.push(Filter {
-                column,
-                test: Test::AnyOf(values.iter().map(String::as_str).collect()),
-            });
-        }
-    }
-    if q.errors_only {
-        f.push(Filter {
-            column: Narrow::ErrorCode,
-            test: Test::Present,
-        });
-    }
-    Some(f)
+    Ok(Some(f))
 }
 
 /// Where the segments are and what is kept of them between queries.
-#[derive(Clone, Copy)]
 pub(crate) struct Lake<'a> {
     pub(crate) lake: &'a Path,
     pub(crate) remote: Option<&'a Remote>,
@@ -269,7 +249,7 @@ pub(crate) fn tally(
     q: &Lookup,
     by: &[Narrow],
 ) -> Result<Option<Counted>> {
-    let Some(filters) = filters(q) else {
+    let Some(filters) = filters(q)? else {
         return Ok(None);
     };
     let plan = Plan {
@@ -299,49 +279,27 @@ pub(crate) fn tally_plan(
     let overlaps = |wanted: &[String], have: &[String]| {
         wanted.is_empty() || wanted.iter().any(|w| have.contains(w))
     };
-    let mut todo: Vec<&Segment> = lake
+    let todo: Vec<&Segment> = lake
         .segments
         .iter()
         .filter(|s| scope.allows_any(&s.accounts) && s.max_time >= lo && s.min_time <= hi)
         .filter(|s| overlaps(plan.accounts, &s.accounts) && overlaps(plan.regions, &s.regions))
         .collect();
-    // Largest first, dealt round the threads so that each gets a similar share.
-    todo.sort_by_key(|s| std::cmp::Reverse(s.rows));
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(todo.len())
-        .max(1);
-    let shares: Vec<Vec<&Segment>> = (0..threads)
-        .map(|t| todo.iter().skip(t).step_by(threads).copied().collect())
-        .collect();
-    let counted = std::thread::scope(|scoped| {
-        let work: Vec<_> = shares
-            .iter()
-            .map(|share| {
-                let filters = plan.filters;
-                scoped.spawn(move || {
-                    let mut merged = Merged::new(by.len());
-                    for s in share {
-                        if !count_segment(lake, scope, s, filters, (lo, hi), by, &mut merged)? {
-                            return Ok(None);
-                        }
-                    }
-                    Ok(Some(merged))
-                })
-            })
-            .collect();
-        work.into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(StoreError::Query("a tally thread panicked".into())))
-            })
-            .collect::<Result<Vec<Option<Merged>>>>()
-    })?;
-    let mut parts = counted.into_iter();
-    let Some(Some(mut total)) = parts.next() else {
-        return Ok(None);
-    };
-    for part in parts {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let shares = share_out(&todo, threads, |s| s.rows as usize);
+    let counted = on_threads(&shares, |share| {
+        let mut merged = Merged::new(by.len());
+        for s in share {
+            if !count_segment(lake, scope, plan, by, s, &mut merged)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(merged))
+    })
+    .into_iter()
+    .collect::<Result<Vec<Option<Merged>>>>()?;
+    let mut total = Merged::new(by.len());
+    for part in counted {
         let Some(part) = part else {
             return Ok(None);
         };
@@ -374,13 +332,14 @@ struct Numbered {
 const NULL_NUMBER: u32 = u32::MAX;
 
 impl Numbered {
-    fn number(&mut self, v: &Arc<str>) -> u32 {
+    fn number(&mut self, v: &str) -> u32 {
         if let Some(&n) = self.numbers.get(v) {
             return n;
         }
         let n = self.values.len() as u32;
+        let v: Arc<str> = v.into();
         self.values.push(v.clone());
-        self.numbers.insert(v.clone(), n);
+        self.numbers.insert(v, n);
         n
     }
 
@@ -456,17 +415,35 @@ const DENSE_GROUPS: usize = 1 << 22;
 fn count_segment(
     lake: &Lake,
     scope: &Scope,
-    s: &Segment,
-    filters: &[Filter],
-    (lo, hi): (i64, i64),
+    plan: &Plan,
     by: &[Narrow],
+    s: &Segment,
     merged: &mut Merged,
 ) -> Result<bool> {
+    let counted = seek::with_segment(
+        lake.lake,
+        lake.remote,
+        lake.segments,
+        lake.footers,
+        s,
+        |o| count_opened(lake.cache, scope, plan, by, o, s, merged),
+    )?;
+    Ok(counted.is_some())
+}
+
+/// Counts segment `s`, opened as `o`, into `merged`.
+fn count_opened(
+    cache: &TallyCache,
+    scope: &Scope,
+    plan: &Plan,
+    by: &[Narrow],
+    o: &Opened,
+    s: &Segment,
+    merged: &mut Merged,
+) -> Result<()> {
+    let (lo, hi) = (plan.start, plan.end);
     let counts = &mut merged.counter;
-    let Some(file) = open_file(lake.lake, lake.remote, lake.segments, lake.footers, s)? else {
-        return Ok(false);
-    };
-    let coded = |column: Narrow| column_codes(lake.cache, &s.path, &file, column);
+    let coded = |column: Narrow| column_codes(cache, o, column);
     // Rows of accounts outside the scope, when the segment holds any.
     let scoped_out = match scope {
         Scope::Accounts(set) if !s.accounts.iter().all(|a| set.contains(a)) => Some(Filter {
@@ -476,11 +453,11 @@ fn count_segment(
         _ => None,
     };
     let mut masks = Vec::new();
-    for f in filters.iter().chain(scoped_out.as_ref()) {
+    for f in plan.filters.iter().chain(scoped_out.as_ref()) {
         let c = coded(f.column)?;
         let mask = f.mask(&c)?;
         if !mask.contains(&true) {
-            return Ok(true);
+            return Ok(());
         }
         masks.push((c, mask));
     }
@@ -493,9 +470,9 @@ fn count_segment(
     }
     counts.begin(combinations);
 
-    let time_leaf = file.leaves["eventTime"];
+    let time_leaf = o.leaves["eventTime"];
     let mut start = 0usize;
-    for (rg, group) in file.meta.metadata().row_groups().iter().enumerate() {
+    for (rg, group) in o.meta.metadata().row_groups().iter().enumerate() {
         let rows = start..start + group.num_rows() as usize;
         start = rows.end;
         let (min, max) = time_range(group, time_leaf);
@@ -503,7 +480,7 @@ fn count_segment(
             continue;
         }
         let times = (min < lo || max > hi)
-            .then(|| event_times(&file, rg))
+            .then(|| event_times(o, rg, rows.len()))
             .transpose()?;
         if let (None, true, [k], Mode::Small) = (&times, masks.is_empty(), &keys[..], counts.mode) {
             // The common breakdown (one column, no filter but whole row groups): a
@@ -541,7 +518,7 @@ fn count_segment(
         );
         *merged.groups.entry(packed).or_default() += n;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Counts by combination of codes, kept by a thread from segment to segment: an
@@ -621,135 +598,91 @@ impl Counter {
     }
 }
 
-/// Segment `rel`'s `column` as codes, from the cache or read from `file`.
-fn column_codes(
-    cache: &TallyCache,
-    rel: &str,
-    file: &SegmentFile,
-    column: Narrow,
-) -> Result<Arc<Coded>> {
-    let key = (rel.to_string(), column);
+/// Segment `o`'s `column` as codes, from the cache or read from its file.
+fn column_codes(cache: &TallyCache, o: &Opened, column: Narrow) -> Result<Arc<Coded>> {
+    let key = (o.rel.to_string(), column);
     if let Some(c) = cache.columns.get(&key) {
         return Ok(c);
     }
-    let coded = Arc::new(
-        read_codes(file, column).map_err(|source| StoreError::Parquet {
-            path: file.path.clone(),
-            source,
-        })?,
-    );
+    let coded = Arc::new(read_codes(o, column)?);
     cache.columns.insert(key, coded.clone(), coded.bytes());
     Ok(coded)
 }
 
 /// Reads `column` of the whole file as dictionary arrays (one per row group, as
 /// Parquet stores it) and numbers its distinct values across them.
-fn read_codes(file: &SegmentFile, column: Narrow) -> std::result::Result<Coded, ParquetError> {
+fn read_codes(o: &Opened, column: Narrow) -> Result<Coded> {
     let name = column.column();
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let hint: Vec<Field> = events_schema()
         .fields()
         .iter()
-        .map(|f| {
-            if f.name() == name {
-                Field::new(
-                    name,
-                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                    true,
-                )
-            } else {
-                f.as_ref().clone()
-            }
+        .map(|f| match f.name() == name {
+            true => Field::new(name, dictionary.clone(), true),
+            false => f.as_ref().clone(),
         })
         .collect();
     let meta = ArrowReaderMetadata::try_new(
-        file.meta.metadata().clone(),
+        o.meta.metadata().clone(),
         ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(hint))),
-    )?;
-    let descr = file.meta.metadata().file_metadata().schema_descr();
-    let mask = ProjectionMask::leaves(descr, [file.leaves[name]]);
+    )
+    .map_err(|e| o.parquet_err(e))?;
+    let descr = o.meta.metadata().file_metadata().schema_descr();
     let reader =
-        ParquetRecordBatchReaderBuilder::new_with_metadata(PositionedFile(file.file.clone()), meta)
-            .with_projection(mask)
+        ParquetRecordBatchReaderBuilder::new_with_metadata(PositionedFile(o.file()?.clone()), meta)
+            .with_projection(ProjectionMask::leaves(descr, [o.leaves[name]]))
             .with_batch_size(64 * 1024)
-            .build()?;
-    let rows = file.meta.metadata().file_metadata().num_rows().max(0) as usize;
+            .build()
+            .map_err(|e| o.parquet_err(e))?;
+    let rows = o.meta.metadata().file_metadata().num_rows().max(0) as usize;
     let mut codes: Vec<u32> = Vec::with_capacity(rows);
-    let mut values: Vec<Arc<str>> = Vec::new();
-    let mut numbered: HashMap<Arc<str>, u32> = HashMap::new();
+    let mut numbered = Numbered::default();
     // The codes of the current dictionary's entries (batches of one row group share it).
     let mut remap: Vec<u32> = Vec::new();
-    let mut dictionary: Option<datafusion::arrow::array::ArrayRef> = None;
-    const NULL: u32 = u32::MAX;
+    let mut current: Option<datafusion::arrow::array::ArrayRef> = None;
     for batch in reader {
-        let batch = batch.map_err(|e| ParquetError::General(e.to_string()))?;
+        let batch = batch?;
         let array = batch.column(0).as_dictionary::<Int32Type>();
-        if dictionary
+        if current
             .as_ref()
             .is_none_or(|d| !Arc::ptr_eq(d, array.values()))
         {
             let strings = array.values().as_string::<i32>();
-            remap = (0..strings.len())
-                .map(|i| {
-                    if strings.is_null(i) {
-                        return NULL;
-                    }
-                    let v = strings.value(i);
-                    if let Some(&code) = numbered.get(v) {
-                        return code;
-                    }
-                    let code = values.len() as u32;
-                    let v: Arc<str> = v.into();
-                    values.push(v.clone());
-                    numbered.insert(v, code);
-                    code
-                })
+            remap = strings
+                .iter()
+                .map(|v| v.map_or(NULL_NUMBER, |v| numbered.number(v)))
                 .collect();
-            dictionary = Some(array.values().clone());
+            current = Some(array.values().clone());
         }
         let keys = array.keys();
-        codes.extend((0..keys.len()).map(|i| {
-            if keys.is_null(i) {
-                NULL
-            } else {
-                remap[keys.value(i) as usize]
-            }
-        }));
-    }
-    let null = values.len() as u32;
-    for c in codes.iter_mut().filter(|c| **c == NULL) {
-        *c = null;
+        codes.extend(
+            keys.iter()
+                .map(|k| k.map_or(NULL_NUMBER, |k| remap[k as usize])),
+        );
     }
     if codes.len() != rows {
-        return Err(ParquetError::General(format!(
+        return Err(o.parquet_err(ParquetError::General(format!(
             "{name}: read {} values of {rows} rows",
             codes.len()
-        )));
+        ))));
     }
-    Ok(Coded { values, codes })
+    // Nulls take the code after the last value (see [`Coded`]).
+    let null = numbered.values.len() as u32;
+    for c in codes.iter_mut().filter(|c| **c == NULL_NUMBER) {
+        *c = null;
+    }
+    Ok(Coded {
+        values: numbered.values,
+        codes,
+    })
 }
 
-/// The event times (µs) of row group `rg`.
-fn event_times(file: &SegmentFile, rg: usize) -> Result<Vec<i64>> {
-    let descr = file.meta.metadata().file_metadata().schema_descr();
-    let mask = ProjectionMask::leaves(descr, [file.leaves["eventTime"]]);
-    let parquet = |source| StoreError::Parquet {
-        path: file.path.clone(),
-        source,
-    };
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-        PositionedFile(file.file.clone()),
-        file.meta.clone(),
-    )
-    .with_row_groups(vec![rg])
-    .with_projection(mask)
-    .with_batch_size(64 * 1024)
-    .build()
-    .map_err(parquet)?;
-    let mut times = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        let t = batch.column(0).as_primitive::<TimestampMicrosecondType>();
-        times.extend(t.values().iter().copied());
-    }
-    Ok(times)
+/// The event times (µs) of row group `rg` (of `rows` rows).
+fn event_times(o: &Opened, rg: usize, rows: usize) -> Result<Vec<i64>> {
+    let batch = o.read(rg, &["eventTime"], None, rows)?;
+    Ok(batch
+        .column(0)
+        .as_primitive::<TimestampMicrosecondType>()
+        .values()
+        .to_vec())
 }
