@@ -65,6 +65,15 @@ impl ApiError {
         }
     }
 
+    /// 400: the request went past one of its bounds, which the message names.
+    pub fn limit(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "limit_exceeded",
+            message: message.into(),
+        }
+    }
+
     /// 500; the detail is logged, not sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
@@ -80,6 +89,7 @@ impl ApiError {
     pub fn from_user_query(e: StoreError) -> Self {
         match e {
             StoreError::InvalidRequest(m) | StoreError::InvalidToken(m) => Self::invalid(m),
+            StoreError::Limit(m) => Self::limit(m),
             StoreError::Query(m) => Self {
                 status: StatusCode::BAD_REQUEST,
                 code: "query_failed",
@@ -94,6 +104,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::InvalidRequest(m) | StoreError::InvalidToken(m) => Self::invalid(m),
+            StoreError::Limit(m) => Self::limit(m),
             other => Self::internal(other),
         }
     }

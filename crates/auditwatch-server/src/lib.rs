@@ -92,6 +92,7 @@ impl Default for ServerConfig {
             sql: SqlLimits {
                 max_rows: 10_000,
                 timeout: Duration::from_secs(60),
+                ..SqlLimits::default()
             },
             max_export_rows: 1_000_000,
             request_timeout: Duration::from_secs(120),

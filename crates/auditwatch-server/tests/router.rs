@@ -232,6 +232,98 @@ async fn sql_is_read_only_and_limited() {
     assert_eq!(r.json()["error"], "invalid_request");
 }
 
+/// Sends `sql` to `/api/v1/sql` as `app`.
+async fn sql(app: &App, sql: &str) -> Reply {
+    let req = Request::post("/api/v1/sql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "sql": sql }).to_string()))
+        .unwrap();
+    send(app, req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_is_bounded_and_never_starves_other_requests() {
+    let mut config = auditwatch_server::ServerConfig::default();
+    config.sql.timeout = std::time::Duration::from_secs(3);
+    config.sql.memory_bytes = 64 << 20;
+    let f = fixture_with(config);
+    let analyst = f.app.as_(bearer_for(
+        &f.auth,
+        "ann",
+        auditwatch_auth::Role::Analyst,
+        Some(&[A]),
+    ));
+    // Each bound answers 400 naming it, and nothing else is harmed.
+    let chain = (0..2000)
+        .map(|i| format!("\"eventName\" = 'x{i}'"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let long = format!("SELECT 1 -- {}", "x".repeat(70_000));
+    let refused = [
+        ("SELECT lpad('a', 2147483647)".to_string(), "the bound is"),
+        (
+            "SELECT levenshtein(repeat('a', 200000), repeat('b', 200000))".to_string(),
+            "the bound is",
+        ),
+        (
+            format!("SELECT count(*) FROM events WHERE {chain}"),
+            "max_depth",
+        ),
+        (long, "max_sql_bytes"),
+        (
+            "SELECT count(DISTINCT x) FROM generate_series(1, 50000000) t(x)".to_string(),
+            "memory_bytes",
+        ),
+        (
+            "SELECT count(*) FROM events a, events b, events c, events d, events e, (SELECT array_agg(raw) AS r FROM events) f".to_string(),
+            "",
+        ),
+    ];
+    for (query, bound) in &refused {
+        let r = sql(&analyst, query).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query:.80}: {}", r.body);
+        let message = r.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(bound), "{query:.80}: {message}");
+    }
+
+    // Two queries that would run for ever keep the SQL threads busy; the server's own
+    // threads still answer at once, and the time limit stops both.
+    let heavy = "SELECT count(*) FROM generate_series(1, 100000000000) t(x) WHERE x % 7 = 3";
+    let started = std::time::Instant::now();
+    let running: Vec<_> = (0..2)
+        .map(|_| {
+            let app = analyst.clone();
+            tokio::spawn(async move { sql(&app, heavy).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let viewer = f.app.as_(bearer_for(
+        &f.auth,
+        "vic",
+        auditwatch_auth::Role::Viewer,
+        Some(&[A]),
+    ));
+    for uri in ["/healthz", "/api/v1/events?username=alice&limit=5"] {
+        let t = std::time::Instant::now();
+        let r = get(&viewer, uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{uri} took {:?} while SQL ran",
+            t.elapsed()
+        );
+    }
+    for r in running {
+        let r = r.await.unwrap();
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("time limit"), "{}", r.body);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+    // And the server is still whole.
+    let r = sql(&analyst, "SELECT count(*) AS n FROM events").await;
+    assert_eq!(r.json()["rows"], json!([[60]]));
+}
+
 #[tokio::test]
 async fn exports_stream_every_event_safely() {
     let f = fixture();
@@ -243,7 +335,15 @@ async fn exports_stream_every_event_safely() {
             .unwrap()
             .starts_with("text/csv")
     );
-    let mut rd = csv::Reader::from_reader(r.body.as_bytes());
+    // A complete export ends with its trailer, a comment line CSV readers skip.
+    assert!(
+        r.body.ends_with("\r\n# auditwatch end rows=72\r\n"),
+        "{}",
+        r.body
+    );
+    let mut rd = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(r.body.as_bytes());
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 72);
     let users: Vec<&str> = rows.iter().map(|r| &r[6]).collect();
@@ -251,11 +351,33 @@ async fn exports_stream_every_event_safely() {
     assert!(!users.contains(&"=cmd"));
 
     let r = get(&f.app, "/api/v1/export?format=ndjson&username=carol").await;
-    assert_eq!(r.body.lines().count(), 12);
-    for l in r.body.lines() {
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert_eq!(lines.len(), 13);
+    let (trailer, records) = lines.split_last().unwrap();
+    let trailer: Value = serde_json::from_str(trailer).unwrap();
+    assert_eq!(trailer, json!({"_auditwatch": "end", "rows": 12}));
+    assert_eq!(trailer["rows"], records.len());
+    for l in records {
         let v: Value = serde_json::from_str(l).unwrap();
         assert_eq!(v["userIdentity"]["userName"], "carol");
     }
+    // Stopped by the row cap: the trailer says so.
+    let capped = fixture_with(auditwatch_server::ServerConfig {
+        max_export_rows: 5,
+        ..auditwatch_server::ServerConfig::default()
+    });
+    let r = get(&capped.app, "/api/v1/export?format=ndjson").await;
+    assert_eq!(r.body.lines().count(), 6);
+    assert_eq!(
+        r.body.lines().last().unwrap(),
+        r#"{"_auditwatch":"end","rows":5,"capped":true}"#
+    );
+    let r = get(&capped.app, "/api/v1/export?format=csv").await;
+    assert!(
+        r.body.ends_with("# auditwatch end rows=5 capped\r\n"),
+        "{}",
+        r.body
+    );
     let r = get(&f.app, "/api/v1/export?format=json").await;
     let v = r.json();
     assert_eq!(v["Records"].as_array().unwrap().len(), 72);
@@ -1078,4 +1200,272 @@ async fn rules_are_tested_declared_edited_switched_and_removed() {
     ] {
         assert!(audit.contains(action), "{action}: {audit}");
     }
+}
+
+/// Every route that takes the search filters, with a query string to add to.
+const SEARCH_ROUTES: [&str; 7] = [
+    "/api/v1/events?",
+    "/api/v1/aggregate?field=username&",
+    "/api/v1/histogram?",
+    "/api/v1/users?",
+    "/api/v1/services?",
+    "/api/v1/export?format=ndjson&",
+    "/search?",
+];
+
+#[tokio::test]
+async fn out_of_range_times_are_400s_naming_the_argument() {
+    let f = fixture();
+    let cases = [
+        (
+            "start=999999999999d",
+            "start: \"999999999999d\" is out of range",
+        ),
+        (
+            "start=99999999999999999999d",
+            "start: \"99999999999999999999d\" is out of range",
+        ),
+        (
+            "end=-999999999999w",
+            "end: \"-999999999999w\" is out of range",
+        ),
+        (
+            "start=%2B200000-01-01",
+            "start: \"+200000-01-01\" is out of range",
+        ),
+        ("start=0001-01-01", "start: \"0001-01-01\" is out of range"),
+        (
+            "end=153722867280912930m",
+            "end: \"153722867280912930m\" is out of range",
+        ),
+    ];
+    for route in SEARCH_ROUTES {
+        for (query, want) in cases {
+            let uri = format!("{route}{query}");
+            let r = get(&f.app, &uri).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
+            if route.starts_with("/search") {
+                assert!(r.body.contains("out of range"), "{uri}: {}", r.body);
+            } else {
+                assert_eq!(r.json()["error"], "invalid_request", "{uri}");
+                let message = r.json()["message"].as_str().unwrap().to_string();
+                assert!(message.starts_with(want), "{uri}: {message}");
+                assert!(message.contains("1970 to 9999"), "{uri}: {message}");
+            }
+        }
+    }
+    for uri in [
+        "/tracker/scan?from=999999999999d",
+        "/tracker/scan?to=999999999999d",
+        "/tracker/users/alice?from=0001-01-01",
+        "/tracker/services/s3?to=%2B200000-01-01T00:00:00",
+        "/api/v1/audit?start=999999999999d",
+        "/users?start=999999999999d",
+        "/?start=999999999999d",
+    ] {
+        let r = get(&f.app, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
+        assert!(r.body.contains("out of range"), "{uri}: {}", r.body);
+    }
+    // The whole accepted range answers.
+    for route in SEARCH_ROUTES {
+        let uri = format!("{route}start=1970-01-01&end=9999-12-31");
+        let r = get(&f.app, &uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+    }
+    let r = get(
+        &f.app,
+        "/api/v1/events?start=1970-01-01&end=9999-12-31&limit=1000",
+    )
+    .await;
+    assert_eq!(r.json()["events"].as_array().unwrap().len(), 72);
+    // The AWS endpoint's epoch seconds, as far as they go, are no 500 either.
+    let r = aws(
+        &f.app,
+        "LookupEvents",
+        json!({"StartTime": -99_999_999_999.0, "EndTime": 99_999_999_999.0, "MaxResults": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn search_condition_limits_are_400s_and_the_server_lives_on() {
+    let f = fixture();
+    let many: String = (0..2000).map(|i| format!("&param=a.b%3D{i}")).collect();
+    for route in SEARCH_ROUTES {
+        let uri = format!("{route}start=60d{many}");
+        let r = get(&f.app, &uri).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{route}: {:.300}",
+            r.body
+        );
+        assert!(
+            r.body.contains("at most 20 (MAX_PARAM_CONDITIONS)"),
+            "{route}: {:.300}",
+            r.body
+        );
+        if !route.starts_with("/search") {
+            assert_eq!(r.json()["error"], "limit_exceeded", "{route}");
+        }
+    }
+    let names: Vec<String> = (0..2000).map(|i| format!("'k{i}'")).collect();
+    let values: Vec<String> = (0..2000).map(|i| format!("'{i}'")).collect();
+    for route in [
+        "/tracker/scan",
+        "/tracker/users/alice",
+        "/tracker/services/s3",
+    ] {
+        let uri = format!(
+            "{route}?params=[{}]&value=[{}]",
+            names.join(","),
+            values.join(",")
+        );
+        let r = get(&f.app, &uri).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{route}: {:.300}",
+            r.body
+        );
+        assert!(
+            r.body.contains("MAX_PARAM_CONDITIONS"),
+            "{route}: {}",
+            r.body
+        );
+    }
+
+    // Each other bound, named.
+    let accounts = (0..1001)
+        .map(|i| format!("{i:012}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let attrs: String = (0..21)
+        .map(|i| format!("&attr=EventName&value=x{i}"))
+        .collect();
+    let deep = (0..17)
+        .map(|i| format!("k{i}"))
+        .collect::<Vec<_>>()
+        .join(".");
+    let regions = vec!["us-east-1"; 1001].join(",");
+    let tracker_regions = vec!["awsRegion"; 1001].join(",");
+    let tracker_values = vec!["us-east-1"; 1001].join(",");
+    for (uri, bound) in [
+        (
+            format!("/api/v1/events?account={accounts}"),
+            "MAX_LIST_VALUES",
+        ),
+        (
+            format!("/api/v1/events?region={regions}"),
+            "MAX_LIST_VALUES",
+        ),
+        (
+            format!("/api/v1/aggregate?field=username&errorCode={regions}"),
+            "MAX_LIST_VALUES",
+        ),
+        (
+            format!("/api/v1/histogram?sourceIp={regions}"),
+            "MAX_LIST_VALUES",
+        ),
+        (
+            format!("/api/v1/events?q={}", "x".repeat(1025)),
+            "MAX_TEXT_BYTES",
+        ),
+        (
+            format!("/api/v1/events?param={deep}%3Dv"),
+            "MAX_PARAM_DEPTH",
+        ),
+        (
+            format!("/api/v1/events?start=7d{attrs}"),
+            "MAX_ATTRIBUTE_CONDITIONS",
+        ),
+        (
+            format!("/tracker/scan?params=[{tracker_regions}]&value=[{tracker_values}]"),
+            "MAX_PARAM_CONDITIONS",
+        ),
+    ] {
+        let r = get(&f.app, &uri).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{uri:.80}: {:.300}",
+            r.body
+        );
+        assert!(r.body.contains(bound), "{uri:.80}: {}", r.body);
+    }
+
+    // The AWS endpoint: one attribute at most (as AWS), MaxResults 1-50.
+    let attributes: Vec<Value> = (0..2000)
+        .map(|i| json!({"AttributeKey": "EventName", "AttributeValue": format!("x{i}")}))
+        .collect();
+    for (body, want) in [
+        (
+            json!({"LookupAttributes": attributes}),
+            "InvalidLookupAttributesException",
+        ),
+        (json!({"MaxResults": 51}), "InvalidMaxResultsException"),
+        (json!({"MaxResults": 0}), "InvalidMaxResultsException"),
+        (
+            json!({"MaxResults": 1_000_000_000_000_i64}),
+            "InvalidMaxResultsException",
+        ),
+        (json!({"MaxResults": 1e300}), "SerializationException"),
+    ] {
+        let r = aws(&f.app, "LookupEvents", body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{want}: {}", r.body);
+        assert_eq!(r.json()["__type"], want, "{}", r.body);
+    }
+
+    // At the limits, and afterwards, searches answer as usual (same router).
+    let twenty: String = (0..20).map(|_| "&param=bucketName%3Dbucket-0").collect();
+    let r = get(&f.app, &format!("/api/v1/events?limit=1000{twenty}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["events"].as_array().unwrap().len(), 24);
+    let r = get(
+        &f.app,
+        "/api/v1/events?start=1970-01-01&username=alice&limit=1000",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["events"].as_array().unwrap().len(), 30);
+    let r = get(
+        &f.app,
+        "/tracker/scan?from=2024-04-01&to=2024-06-01&count=true",
+    )
+    .await;
+    assert_eq!(r.json(), json!(72));
+    let r = aws(&f.app, "LookupEvents", json!({"MaxResults": 50})).await;
+    assert_eq!(r.json()["Events"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn empty_sql_answers_keep_their_column_names() {
+    let f = fixture();
+    let r = sql(&f.app, "SELECT \"eventName\" FROM events WHERE false").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"columns": ["eventName"], "rows": [], "truncated": false})
+    );
+    let r = sql(
+        &f.app,
+        "SELECT username, count(*) AS n FROM events WHERE username = 'nobody' GROUP BY username",
+    )
+    .await;
+    assert_eq!(r.json()["columns"], json!(["username", "n"]), "{}", r.body);
+    // The console shows the headers of an empty answer, and its CSV has them.
+    let q = "/sql?q=SELECT+%22eventName%22%2C+%22eventSource%22+FROM+events+WHERE+false";
+    let page = get(&f.app, q).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("0 rows"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<th scope=\"col\">eventName</th><th scope=\"col\">eventSource</th>"),
+        "{}",
+        page.body
+    );
+    let csv = get(&f.app, &q.replacen("/sql", "/sql.csv", 1)).await;
+    assert_eq!(csv.body, "eventName,eventSource\r\n");
 }

@@ -54,6 +54,10 @@ pub enum StoreError {
     /// The query engine refused or failed a query.
     #[error("{0}")]
     Query(String),
+    /// A query or request went past one of its bounds (size, depth, memory, work);
+    /// the message names the bound.
+    #[error("{0}")]
+    Limit(String),
     /// A request was malformed (bad attribute, bad value …).
     #[error("{0}")]
     InvalidRequest(String),
@@ -63,8 +67,14 @@ pub enum StoreError {
 }
 
 impl From<datafusion::error::DataFusionError> for StoreError {
+    /// A bound the engine ran into (memory, a bounded function) is a
+    /// [`StoreError::Limit`] with the engine's words; anything else a query error.
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        StoreError::Query(e.strip_backtrace().to_string())
+        use datafusion::error::DataFusionError as E;
+        match e.find_root() {
+            E::ResourcesExhausted(m) => StoreError::Limit(m.clone()),
+            _ => StoreError::Query(e.strip_backtrace().to_string()),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! transaction); reading goes through a [`session`] whose `events` view is already
 //! limited to the caller's [`Scope`].
 
+mod bounded;
 pub mod catalog;
 pub mod compact;
 pub mod convert;
@@ -25,10 +26,13 @@ pub mod rows;
 pub mod scan;
 pub mod schema;
 mod scope;
+mod scoped;
 pub mod seek;
 pub mod segment;
 pub mod session;
 pub mod shared;
+pub mod sql_runtime;
+mod statement;
 pub mod table;
 mod tallied;
 pub mod tally;
@@ -41,7 +45,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionContext;
 
 pub use catalog::{Catalog, DayGuard, Feedback, Segment, SourceObject};
@@ -52,6 +56,9 @@ pub use session::{SqlLimits, SqlResult};
 pub use writer::{CommitStats, Writer};
 
 use error::IoContext;
+
+/// Most bytes queries may spill to the temporary directory, all together.
+pub const SPILL_BYTES: u64 = 4 << 30;
 
 /// The file naming the data directory that writes the lake's remote location.
 const LAKE_WRITER_FILE: &str = "lake-writer";
@@ -105,6 +112,8 @@ pub struct Store {
     lister: Arc<Mutex<Option<Catalog>>>,
     /// Segments' narrow columns as codes, for breakdowns ([`tally`]).
     tallies: Arc<tally::TallyCache>,
+    /// The threads SQL runs on ([`sql_runtime`]), started on the first query.
+    sql_threads: Arc<sql_runtime::SqlRuntime>,
 }
 
 impl Store {
@@ -185,7 +194,11 @@ impl Store {
                 shared.shown_url()
             )));
         }
-        let runtime = RuntimeEnv::default();
+        // Operators that spill (sorts, aggregates past their memory limit) write at most
+        // this much to the temporary directory, for all queries together.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_max_temp_directory_size(SPILL_BYTES)
+            .build()?;
         runtime.register_object_store(
             datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
             Arc::new(files::LakeFiles::new(&lake, remote.clone())),
@@ -199,6 +212,7 @@ impl Store {
             shared,
             lister: Arc::default(),
             tallies: Arc::default(),
+            sql_threads: Arc::default(),
         })
     }
 
@@ -294,7 +308,7 @@ impl Store {
     /// DataFusion alone: for a process that asks once (the command line), reading a
     /// column's codes for [`Store::sql_in`] costs more than the scan it would replace.
     pub async fn sql(&self, scope: &Scope, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
-        session::run_sql(&self.session(scope)?, sql, limits).await
+        session::run_sql(&self.sql_threads, &self.session(scope)?, sql, limits).await
     }
 
     /// Runs read-only SQL in `session` (one of [`Store::session`]'s) for a process that
@@ -308,21 +322,24 @@ impl Store {
         limits: SqlLimits,
     ) -> Result<SqlResult> {
         let store = self.clone();
-        session::run_sql_with(session, sql, limits, async move |plan| {
-            let asks = tallied::asks(&plan)?;
-            if asks.is_empty() {
-                return Ok(plan);
-            }
-            let answered = tokio::task::spawn_blocking(move || tallied::answer(&store, asks))
-                .await
-                .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))??;
-            tracing::debug!(
-                aggregates = answered.len(),
-                "SQL breakdowns answered by the tally"
-            );
-            tallied::replace(plan, answered)
-        })
-        .await
+        let rewrite: session::Rewrite = Box::new(move |plan| {
+            Box::pin(async move {
+                let asks = tallied::asks(&plan)?;
+                if asks.is_empty() {
+                    return Ok(plan);
+                }
+                let answered =
+                    tokio::task::spawn_blocking(move || tallied::answer(&store, asks))
+                        .await
+                        .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))??;
+                tracing::debug!(
+                    aggregates = answered.len(),
+                    "SQL breakdowns answered by the tally"
+                );
+                tallied::replace(plan, answered)
+            })
+        });
+        session::run_sql_with(&self.sql_threads, session, sql, limits, rewrite).await
     }
 
     /// The lake as the tally reads `segments` of it.

@@ -4,34 +4,57 @@
 //! filters it to the caller's accounts, so user SQL cannot reach rows outside its
 //! scope by naming another table. Identifiers are case-sensitive, unquoted or quoted,
 //! so CloudTrail Lake / Athena queries port over (`SELECT eventName FROM events`).
+//! Under the view, every scan of a scoped session drops other accounts' rows before
+//! any operator sees them ([`crate::scoped`]).
+//!
+//! Running SQL ([`run_sql`]): the text is parsed within its size and depth bounds
+//! ([`crate::statement`]), planned, refused unless read-only, and run on the SQL
+//! threads ([`crate::sql_runtime`]) with a memory pool of its own and the bounded
+//! functions ([`crate::bounded`]). A scoped caller's `EXPLAIN` answers the logical
+//! plan only, and `EXPLAIN ANALYZE` is refused to them: the physical plan and its
+//! figures depend on the other accounts' rows in the same files.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::config::SessionConfig;
 use datafusion::execution::context::SQLOptions;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, lit};
 use datafusion::prelude::{DataFrame, SessionContext, ident};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 
 use crate::catalog::Segment;
 use crate::error::{Result, StoreError};
 use crate::scope::Scope;
+use crate::sql_runtime::SqlRuntime;
 use crate::table::EventsTable;
 use crate::tokens::TokenCache;
-use crate::udf;
+use crate::{bounded, statement, udf};
 
-/// Bounds on one SQL query.
+/// Bounds on one SQL query (docs/SECURITY.md lists them with their defaults).
 #[derive(Debug, Clone, Copy)]
 pub struct SqlLimits {
     /// Most rows returned; the result says when it was cut.
     pub max_rows: usize,
-    /// Longest run time.
+    /// Longest run time, waiting for a turn included.
     pub timeout: Duration,
+    /// Longest SQL text, in bytes.
+    pub max_sql_bytes: usize,
+    /// Deepest nesting of expressions and subqueries ([`crate::statement`]).
+    pub max_depth: usize,
+    /// Most memory the query's operators (joins, sorts, aggregates) may hold.
+    pub memory_bytes: usize,
+    /// Most queries running at once; others wait ([`crate::sql_runtime`]).
+    pub concurrency: usize,
 }
 
 impl Default for SqlLimits {
@@ -39,6 +62,10 @@ impl Default for SqlLimits {
         Self {
             max_rows: 100_000,
             timeout: Duration::from_secs(300),
+            max_sql_bytes: 64 << 10,
+            max_depth: 256,
+            memory_bytes: 1 << 30,
+            concurrency: 4,
         }
     }
 }
@@ -46,6 +73,8 @@ impl Default for SqlLimits {
 /// Rows of a SQL query.
 #[derive(Debug, Clone)]
 pub struct SqlResult {
+    /// The columns, also when there are no rows.
+    pub schema: SchemaRef,
     /// The rows, as Arrow batches.
     pub batches: Vec<RecordBatch>,
     /// Whether `max_rows` cut the result.
@@ -56,7 +85,8 @@ pub struct SqlResult {
 ///
 /// `runtime` is shared by every session of a store, so the Parquet metadata cache in it
 /// (footers, page indexes, bloom filter locations) outlives one query: segment files are
-/// immutable, so a cached footer never goes stale.
+/// immutable, so a cached footer never goes stale. The scope is also kept in the
+/// session's configuration, for what [`run_sql`] refuses scoped callers.
 pub fn session(
     lake: PathBuf,
     segments: Arc<Vec<Segment>>,
@@ -66,7 +96,8 @@ pub fn session(
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(false)
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .with_extension(Arc::new(scope.clone()));
     let opts = config.options_mut();
     opts.sql_parser.enable_ident_normalization = false;
     opts.execution.parquet.pushdown_filters = true;
@@ -77,6 +108,7 @@ pub fn session(
         .with_default_features()
         .build();
     datafusion_functions_json::register_all(&mut state)?;
+    bounded::register(&mut state)?;
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(udf::has_resource_type().as_ref().clone());
     ctx.register_udf(udf::has_resource_name().as_ref().clone());
@@ -97,40 +129,136 @@ pub fn session(
     Ok(ctx)
 }
 
-/// Runs read-only SQL: no DDL, no DML, no `SET`/`COPY`, no functions that read files.
-pub async fn run_sql(ctx: &SessionContext, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
-    within(limits, async {
-        collect(planned(ctx, sql).await?, limits.max_rows).await
-    })
-    .await
+/// A rewrite of a query's optimized plan ([`run_sql_with`]).
+pub type Rewrite =
+    Box<dyn FnOnce(LogicalPlan) -> BoxFuture<'static, Result<LogicalPlan>> + Send + 'static>;
+
+/// Runs read-only SQL: no DDL, no DML, no `SET`/`COPY`, no functions that read files;
+/// within `limits`, on the SQL threads of `runtime`.
+pub async fn run_sql(
+    runtime: &SqlRuntime,
+    ctx: &SessionContext,
+    sql: &str,
+    limits: SqlLimits,
+) -> Result<SqlResult> {
+    run(runtime, ctx, sql, limits, None).await
 }
 
 /// Runs read-only SQL as [`run_sql`] does, its optimized plan first given to `rewrite`
 /// (which may answer parts of it another way).
 pub async fn run_sql_with(
+    runtime: &SqlRuntime,
     ctx: &SessionContext,
     sql: &str,
     limits: SqlLimits,
-    rewrite: impl AsyncFnOnce(LogicalPlan) -> Result<LogicalPlan>,
+    rewrite: Rewrite,
 ) -> Result<SqlResult> {
-    within(limits, async {
-        let plan = rewrite(planned(ctx, sql).await?.into_optimized_plan()?).await?;
-        collect(DataFrame::new(ctx.state(), plan), limits.max_rows).await
-    })
-    .await
+    run(runtime, ctx, sql, limits, Some(rewrite)).await
 }
 
-/// `sql` planned, refused when it is not read-only.
-async fn planned(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
-    let options = SQLOptions::new()
+async fn run(
+    runtime: &SqlRuntime,
+    ctx: &SessionContext,
+    sql: &str,
+    limits: SqlLimits,
+    rewrite: Option<Rewrite>,
+) -> Result<SqlResult> {
+    let state = with_memory_limit(ctx.state(), limits.memory_bytes)?;
+    let sql = sql.to_string();
+    let work = async move {
+        let statement = statement::parse(state.clone(), &sql, &limits).await?;
+        let plan = state.statement_to_plan(statement).await?;
+        read_only().verify_plan(&plan)?;
+        let scoped = state
+            .config()
+            .get_extension::<Scope>()
+            .is_none_or(|s| !matches!(*s, Scope::All));
+        let explain = match &plan {
+            LogicalPlan::Analyze(_) if scoped => return Err(analyze_refused()),
+            LogicalPlan::Explain(_) => true,
+            _ => false,
+        };
+        let plan = match rewrite {
+            Some(rewrite) if !explain => rewrite(state.optimize(&plan)?).await?,
+            _ => plan,
+        };
+        let result = collect(DataFrame::new(state, plan), limits.max_rows).await?;
+        if explain && scoped {
+            return logical_only(result);
+        }
+        Ok(result)
+    };
+    runtime
+        .run(&limits, work)
+        .await
+        .map_err(|e| memory_context(e, limits.memory_bytes))
+}
+
+/// What SQL may do: read.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
-        .with_allow_statements(false);
-    Ok(ctx.sql_with_options(sql, options).await?)
+        .with_allow_statements(false)
+}
+
+/// `state` with a memory pool of its own, of `bytes`, for one query's operators.
+fn with_memory_limit(state: SessionState, bytes: usize) -> Result<SessionState> {
+    let pool = TrackConsumersPool::new(
+        GreedyMemoryPool::new(bytes),
+        NonZeroUsize::new(3).expect("not zero"),
+    );
+    let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+        .with_memory_pool(Arc::new(pool))
+        .build_arc()?;
+    Ok(SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(runtime)
+        .build())
+}
+
+/// A memory error said as the limit it ran into.
+fn memory_context(e: StoreError, bytes: usize) -> StoreError {
+    match e {
+        StoreError::Limit(m) if m.contains("Failed to allocate") => StoreError::Limit(format!(
+            "the query needs more memory than its limit of {} MiB (memory_bytes): {m}",
+            bytes >> 20
+        )),
+        other => other,
+    }
+}
+
+fn analyze_refused() -> StoreError {
+    StoreError::InvalidRequest(
+        "EXPLAIN ANALYZE is not available to users limited to some accounts: its \
+         figures (rows and row groups read, pruned and matched) count every account's \
+         rows. EXPLAIN shows the query's logical plan."
+            .into(),
+    )
+}
+
+/// The rows of an EXPLAIN's answer that describe the logical plan: the physical plan
+/// names segment files, which hold other accounts' rows too.
+fn logical_only(result: SqlResult) -> Result<SqlResult> {
+    let mut batches = Vec::new();
+    for b in result.batches {
+        let Some(kinds) = b
+            .column_by_name("plan_type")
+            .and_then(|c| c.as_string_opt::<i32>())
+        else {
+            return Err(StoreError::Query("EXPLAIN answered no plan_type".into()));
+        };
+        let keep: BooleanArray = kinds
+            .iter()
+            .map(|k| Some(k.is_some_and(|k| !k.contains("physical"))))
+            .collect();
+        batches.push(filter_record_batch(&b, &keep)?);
+    }
+    Ok(SqlResult { batches, ..result })
 }
 
 /// The first `max_rows` rows of `df`, and whether there were more.
 async fn collect(df: DataFrame, max_rows: usize) -> Result<SqlResult> {
+    let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
     let mut batches = Vec::new();
     let mut rows = 0;
@@ -150,19 +278,9 @@ async fn collect(df: DataFrame, max_rows: usize) -> Result<SqlResult> {
             break;
         }
     }
-    Ok(SqlResult { batches, truncated })
-}
-
-/// `work`, stopped with an error past the time limit.
-async fn within(
-    limits: SqlLimits,
-    work: impl Future<Output = Result<SqlResult>>,
-) -> Result<SqlResult> {
-    match tokio::time::timeout(limits.timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(StoreError::Query(format!(
-            "query stopped after {} s (the time limit)",
-            limits.timeout.as_secs()
-        ))),
-    }
+    Ok(SqlResult {
+        schema,
+        batches,
+        truncated,
+    })
 }

@@ -32,11 +32,16 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::prelude::{ident, lit};
 
 use crate::catalog::Segment;
 use crate::schema::events_schema;
 use crate::scope::Scope;
+use crate::scoped::ScopeExec;
 use crate::tokens::{self, TokenCache, TokenIndex};
 
 /// A snapshot of the table: the segments listed when the query started.
@@ -363,8 +368,61 @@ impl EventsTable {
         Ok(index)
     }
 
-    /// A Parquet scan of `files`, spread over the session's partitions by size.
+    /// A Parquet scan of `files`, spread over the session's partitions by size; for a
+    /// scoped caller, behind the scope barrier ([`ScopeExec`]).
+    ///
+    /// A scoped caller's filters never reach the Parquet reader: it is given the scope
+    /// and the filters' time bounds only, so nothing the caller wrote is evaluated
+    /// (not even on statistics or bloom filters) before the barrier drops other
+    /// accounts' rows. The filters are applied above the barrier (they are `Inexact`).
     fn parquet_scan(
+        &self,
+        state: &dyn Session,
+        readers: &Arc<CachedParquetFileReaderFactory>,
+        files: Vec<PartitionedFile>,
+        projection: Option<&Vec<usize>>,
+        predicate: Option<Expr>,
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Scope::Accounts(accounts) = &self.scope else {
+            return self.read_files(state, readers, files, projection, predicate, limit);
+        };
+        let schema = events_schema();
+        let account = schema.index_of("accountId")?;
+        // `accountId` read as well when the query does not project it, dropped after.
+        let (wide, keep) = match projection {
+            Some(p) if !p.contains(&account) => {
+                let mut w = p.clone();
+                w.push(account);
+                (Some(w), Some(p.len()))
+            }
+            other => (other.cloned(), None),
+        };
+        let bounds = Bounds::from_filters(predicate.as_slice());
+        let read = self.read_files(
+            state,
+            readers,
+            files,
+            wide.as_ref(),
+            Some(scope_and_time(accounts, &bounds)),
+            None,
+        )?;
+        let barrier: Arc<dyn ExecutionPlan> =
+            Arc::new(ScopeExec::try_new(read, accounts.clone())?);
+        let Some(width) = keep else {
+            return Ok(barrier);
+        };
+        let out = barrier.schema();
+        let columns = (0..width).map(|i| {
+            let name = out.field(i).name().clone();
+            let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(&name, i));
+            (column, name)
+        });
+        Ok(Arc::new(ProjectionExec::try_new(columns, barrier)?))
+    }
+
+    /// A Parquet scan of `files`, spread over the session's partitions by size.
+    fn read_files(
         &self,
         state: &dyn Session,
         readers: &Arc<CachedParquetFileReaderFactory>,
@@ -416,6 +474,21 @@ impl EventsTable {
                 .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// `accountId` among `accounts`, and `eventTime` within `bounds`: all a scoped scan
+/// tells the Parquet reader.
+fn scope_and_time(accounts: &BTreeSet<String>, bounds: &Bounds) -> Expr {
+    let time = |t: i64| lit(ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into())));
+    let list = accounts.iter().map(|a| lit(a.as_str())).collect();
+    let mut e = ident("accountId").in_list(list, false);
+    if let Some(min) = bounds.min {
+        e = e.and(ident("eventTime").gt_eq(time(min)));
+    }
+    if let Some(max) = bounds.max {
+        e = e.and(ident("eventTime").lt_eq(time(max)));
+    }
+    e
 }
 
 /// The text of a filter the token index answers exactly: `raw LIKE '%text%'` (ILIKE

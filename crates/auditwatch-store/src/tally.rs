@@ -170,8 +170,11 @@ pub(crate) enum Test<'a> {
 }
 
 impl Filter<'_> {
-    /// Which codes of `c` pass (the last entry: null).
-    fn mask(&self, c: &Coded) -> Result<Vec<bool>> {
+    /// Which codes of `c` pass (the last entry: null). A predicate is evaluated only
+    /// on the values `seen` marks, when given (the others do not pass): the values of
+    /// the rows in the caller's scope, so that a failing expression can only ever
+    /// name one of those.
+    fn mask(&self, c: &Coded, seen: Option<&[bool]>) -> Result<Vec<bool>> {
         Ok(match &self.test {
             // A null is never among the values, nor present.
             Test::AnyOf(list) => (c.values.iter())
@@ -182,16 +185,23 @@ impl Filter<'_> {
             Test::Predicate(expr) => {
                 let name = self.column.column();
                 let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]));
-                let values: StringArray =
-                    c.values.iter().map(|v| Some(&**v)).chain([None]).collect();
+                // The codes evaluated: all, or those seen.
+                let codes: Vec<usize> = (0..=c.values.len())
+                    .filter(|&i| seen.is_none_or(|s| s[i]))
+                    .collect();
+                let values: StringArray = (codes.iter())
+                    .map(|&i| c.values.get(i).map(|v| &**v))
+                    .collect();
                 let batch = RecordBatch::try_new(schema, vec![Arc::new(values)])?;
                 let passed = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
                 let passed = passed.as_boolean_opt().ok_or_else(|| {
                     StoreError::Query(format!("a condition on {name} is not true or false"))
                 })?;
-                (0..passed.len())
-                    .map(|i| passed.is_valid(i) && passed.value(i))
-                    .collect()
+                let mut mask = vec![false; c.values.len() + 1];
+                for (j, &i) in codes.iter().enumerate() {
+                    mask[i] = passed.is_valid(j) && passed.value(j);
+                }
+                mask
             }
         })
     }
@@ -444,23 +454,37 @@ fn count_opened(
     let (lo, hi) = (plan.start, plan.end);
     let counts = &mut merged.counter;
     let coded = |column: Narrow| column_codes(cache, o, column);
-    // Rows of accounts outside the scope, when the segment holds any.
-    let scoped_out = match scope {
-        Scope::Accounts(set) if !s.accounts.iter().all(|a| set.contains(a)) => Some(Filter {
-            column: Narrow::AccountId,
-            test: Test::AnyOf(set.iter().map(String::as_str).collect()),
-        }),
+    // Rows of the scope, when the segment holds other accounts' too: applied first,
+    // so that the caller's conditions see only the values of those rows.
+    let in_scope = match scope {
+        Scope::Accounts(set) if !s.accounts.iter().all(|a| set.contains(a)) => {
+            let accounts = coded(Narrow::AccountId)?;
+            let mask = Filter {
+                column: Narrow::AccountId,
+                test: Test::AnyOf(set.iter().map(String::as_str).collect()),
+            }
+            .mask(&accounts, None)?;
+            if !mask.contains(&true) {
+                return Ok(());
+            }
+            Some((accounts, mask))
+        }
         _ => None,
     };
     let mut masks = Vec::new();
-    for f in plan.filters.iter().chain(scoped_out.as_ref()) {
+    for f in plan.filters {
         let c = coded(f.column)?;
-        let mask = f.mask(&c)?;
+        let seen = match (&in_scope, &f.test) {
+            (Some((accounts, scoped)), Test::Predicate(_)) => Some(seen_in(&c, accounts, scoped)),
+            _ => None,
+        };
+        let mask = f.mask(&c, seen.as_deref())?;
         if !mask.contains(&true) {
             return Ok(());
         }
         masks.push((c, mask));
     }
+    masks.extend(in_scope);
     let keys: Vec<Arc<Coded>> = by.iter().map(|&b| coded(b)).collect::<Result<_>>()?;
     let mut strides = Vec::with_capacity(keys.len());
     let mut combinations = 1usize;
@@ -519,6 +543,18 @@ fn count_opened(
         *merged.groups.entry(packed).or_default() += n;
     }
     Ok(())
+}
+
+/// Which codes of `c` occur in the rows whose account code passes `scoped` (the last
+/// entry: null).
+fn seen_in(c: &Coded, accounts: &Coded, scoped: &[bool]) -> Vec<bool> {
+    let mut seen = vec![false; c.values.len() + 1];
+    for (&code, &account) in c.codes.iter().zip(&accounts.codes) {
+        if scoped[account as usize] {
+            seen[code as usize] = true;
+        }
+    }
+    seen
 }
 
 /// Counts by combination of codes, kept by a thread from segment to segment: an

@@ -4,6 +4,9 @@ use auditwatch_store::rows::to_json;
 use auditwatch_store::tally::Narrow;
 use auditwatch_store::{Attribute, Lookup, Scope, SqlLimits, Store};
 
+#[path = "lake/scope_equivalence.rs"]
+mod scope_equivalence;
+
 fn record(i: usize, account: &str, user: &str, name: &str, day: u32) -> String {
     format!(
         r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","userName":"{user}","accessKeyId":"AKIA{i:04}","arn":"arn:aws:iam::{account}:user/{user}"}},"eventTime":"2024-03-{day:02}T10:{m:02}:{s:02}Z","eventSource":"s3.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.{ip}","userAgent":"aws-cli","requestParameters":{{"bucketName":"b{i}"}},"responseElements":null,"eventID":"00000000-0000-4000-8000-{i:012}","readOnly":true,"resources":[{{"ARN":"arn:aws:s3:::b{i}","type":"AWS::S3::Bucket"}}],"eventType":"AwsApiCall","recipientAccountId":"{account}"}}"#,

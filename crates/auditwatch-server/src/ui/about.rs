@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
+use auditwatch_store::{Lookup, Scope};
+
 use super::{PageError, layout};
+use crate::query::Queries;
 use crate::{ApiError, AppState, Caller};
 
 /// Longest feedback message accepted.
@@ -20,14 +23,31 @@ pub async fn about(State(state): State<AppState>, caller: Caller) -> Result<Resp
     let segments = tokio::task::spawn_blocking(move || store.segments())
         .await
         .map_err(ApiError::internal)??;
-    let events: u64 = segments.iter().map(|s| s.rows).sum();
-    let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+    // A caller limited to some accounts is told about theirs only: the segments'
+    // figures count every account's events.
+    let lake = match &caller.scope {
+        Scope::All => {
+            let events: u64 = segments.iter().map(|s| s.rows).sum();
+            let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+            format!(
+                "{events} events in {} Parquet segments, {} MB",
+                segments.len(),
+                bytes / 1_000_000
+            )
+        }
+        Scope::Accounts(_) => {
+            let events = Queries::new(&state, &caller)
+                .count(&Lookup::default())
+                .await?;
+            format!("{events} events in the accounts you may see")
+        }
+    };
     let body = html! {
         h1 { "About Auditwatch" }
         dl.about {
             dt { "Version" } dd { (env!("CARGO_PKG_VERSION")) }
             dt { "Data directory" } dd { code { (state.store().data_dir().display()) } }
-            dt { "Lake" } dd { (events) " events in " (segments.len()) " Parquet segments, " (bytes / 1_000_000) " MB" }
+            dt { "Lake" } dd { (lake) }
             dt { "Up for" } dd { (state.uptime().as_secs()) " s" }
             dt { "API" } dd { a href="/api/v1/openapi.json" { "OpenAPI document" } " · " a href="/metrics" { "metrics" } }
         }

@@ -98,8 +98,12 @@ fn format_or_default(f: Option<Format>) -> Format {
 }
 
 /// A Tokio runtime for the query engine.
+/// The stack of each thread that answers requests (docs/SECURITY.md, bounds).
+const THREAD_STACK_BYTES: usize = 8 << 20;
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(THREAD_STACK_BYTES)
         .enable_all()
         .build()?)
 }

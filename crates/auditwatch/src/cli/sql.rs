@@ -27,15 +27,9 @@ pub fn run(args: SqlArgs, config: &Config) -> Result<Outcome> {
         ..SqlLimits::default()
     };
     let result = runtime()?.block_on(store.sql(&Scope::All, &args.query, limits))?;
-    let columns: Vec<String> = match result.batches.first() {
-        Some(b) => b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect(),
-        None => Vec::new(),
-    };
+    let columns: Vec<String> = (result.schema.fields().iter())
+        .map(|f| f.name().clone())
+        .collect();
     let rows = to_json(&result.batches)?;
     write_rows(
         &mut std::io::stdout().lock(),
