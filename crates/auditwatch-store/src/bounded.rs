@@ -8,9 +8,12 @@
 //! than by the size of their input are replaced, in every session, by wrappers that
 //! look at the arguments of each call (a whole batch) first and refuse, with an error
 //! naming the function and the bound, a call that would produce more than
-//! [`MAX_OUTPUT_BYTES`] or compare more than [`MAX_EDIT_CELLS`] character pairs. The
-//! estimates are upper bounds computed from the arguments alone; the wrapped function
-//! does the work unchanged.
+//! [`MAX_OUTPUT_BYTES`] (or, for a value computed from constants alone, which other
+//! functions may repeat for every row, [`MAX_VALUE_BYTES`]) or compare more than
+//! [`MAX_EDIT_CELLS`] character pairs. The estimates are upper bounds computed from the
+//! arguments alone; the wrapped function does the work unchanged. The regular
+//! expression functions take their pattern as one value for the call: a pattern per
+//! row would compile (and keep) one automaton per distinct value.
 
 use std::sync::Arc;
 
@@ -26,7 +29,12 @@ use datafusion::logical_expr::{
 };
 
 /// Most bytes one call of a bounded function may produce for one batch.
-pub const MAX_OUTPUT_BYTES: u64 = 256 << 20;
+pub const MAX_OUTPUT_BYTES: u64 = 64 << 20;
+
+/// Most bytes of one value computed from constants alone (a call whose arguments are
+/// all single values, folded while planning): other functions may repeat such a value
+/// for every row of a batch, so it is bounded like a literal of the SQL text.
+pub const MAX_VALUE_BYTES: u64 = 64 << 10;
 
 /// Most character pairs one call of `levenshtein` may compare for one batch.
 pub const MAX_EDIT_CELLS: u64 = 100_000_000;
@@ -51,16 +59,24 @@ enum Cost {
     ArrayResize,
     /// `range`/`generate_series(…)` as a list: the number of steps.
     Series,
+    /// A regular expression function: its pattern (second argument) must be one value
+    /// for the whole call, not one per row (each distinct pattern is compiled, up to
+    /// megabytes each).
+    Pattern,
 }
 
 /// The functions bounded, by name.
-const BOUNDED: [(&str, Cost); 10] = [
+const BOUNDED: [(&str, Cost); 14] = [
     ("repeat", Cost::Repeat),
     ("lpad", Cost::Pad),
     ("rpad", Cost::Pad),
     ("levenshtein", Cost::Edit),
     ("replace", Cost::Replace),
     ("regexp_replace", Cost::RegexpReplace),
+    ("regexp_like", Cost::Pattern),
+    ("regexp_match", Cost::Pattern),
+    ("regexp_count", Cost::Pattern),
+    ("regexp_instr", Cost::Pattern),
     ("array_repeat", Cost::ArrayRepeat),
     ("array_resize", Cost::ArrayResize),
     ("range", Cost::Series),
@@ -134,16 +150,46 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let name = self.inner.name();
         let rows = args.number_rows;
-        let (estimate, bound, unit) = match self.cost {
-            Cost::Edit => (edit_cells(&args.args, rows)?, MAX_EDIT_CELLS, "character pairs"),
-            cost => (output_bytes(cost, &args.args, rows)?, MAX_OUTPUT_BYTES, "bytes"),
+        if matches!(self.cost, Cost::Pattern | Cost::RegexpReplace)
+            && matches!(args.args.get(1), Some(ColumnarValue::Array(_)))
+        {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "{name}: the pattern must be one value for every row (a literal), not \
+                 taken from a column: each distinct pattern is compiled \
+                 (docs/SECURITY.md, bounded functions)"
+            )));
+        }
+        let one_value = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let (estimate, bound, unit, per) = match self.cost {
+            Cost::Pattern => (0, 0, "", ""),
+            Cost::Edit => (
+                edit_cells(&args.args, rows)?,
+                MAX_EDIT_CELLS,
+                "character pairs",
+                "per batch",
+            ),
+            cost if one_value => (
+                output_bytes(cost, &args.args, 1)?,
+                MAX_VALUE_BYTES,
+                "bytes",
+                "for a value computed from constants",
+            ),
+            cost => (
+                output_bytes(cost, &args.args, rows)?,
+                MAX_OUTPUT_BYTES,
+                "bytes",
+                "per batch",
+            ),
         };
         if estimate > bound {
             return Err(DataFusionError::ResourcesExhausted(format!(
-                "{}: this call could take up to {estimate} {unit} for {rows} rows; the \
-                 bound is {bound} per batch (docs/SECURITY.md, bounded functions)",
-                self.inner.name()
+                "{name}: this call could take up to {estimate} {unit} for {rows} rows; the \
+                 bound is {bound} {per} (docs/SECURITY.md, bounded functions)"
             )));
         }
         self.inner.invoke_with_args(args)
@@ -195,7 +241,7 @@ fn output_bytes(cost: Cost, args: &[ColumnarValue], rows: usize) -> Result<u64> 
             .into_iter()
             .map(|n| n.saturating_mul(16))
             .collect(),
-        Cost::Edit => unreachable!("levenshtein is bounded by its cells"),
+        Cost::Edit | Cost::Pattern => Vec::new(),
     };
     Ok(per_row.iter().fold(0u64, |sum, n| sum.saturating_add(*n)))
 }
@@ -347,12 +393,21 @@ mod tests {
             "SELECT array_resize([1], 1000000000)",
             "SELECT range(TIMESTAMP '1970-01-01', TIMESTAMP '2100-01-01', INTERVAL '1 second')",
             "SELECT generate_series(TIMESTAMP '1970-01-01', TIMESTAMP '2200-01-01', INTERVAL '1 minute')",
+            // A value from constants alone that other functions would repeat per row.
+            "SELECT length(concat(x, repeat('x', 268435456))) FROM (VALUES ('a'), ('b')) t(x)",
+            "SELECT repeat('ab', 40000)",
+            // Patterns taken from a column.
+            "SELECT regexp_like(x, concat(x, '\\w{200}')) FROM (VALUES ('a'), ('b')) t(x)",
+            "SELECT regexp_replace(x, x, 'y') FROM (VALUES ('a'), ('b')) t(x)",
         ] {
             let e = match run(&ctx, refused).await {
                 Ok(()) => panic!("{refused} ran"),
                 Err(e) => e,
             };
-            assert!(e.contains("the bound is"), "{refused}: {e}");
+            assert!(
+                e.contains("the bound is") || e.contains("must be one value"),
+                "{refused}: {e}"
+            );
         }
         for fine in [
             "SELECT lpad('a', 20), rpad('a', 20, '-'), repeat('ab', 3)",
@@ -360,6 +415,7 @@ mod tests {
             "SELECT replace('a-b-c', '-', '+'), regexp_replace('a1b2', '[0-9]', 'x', 'g')",
             "SELECT array_repeat('x', 3), array_resize([1, 2], 5), range(10), generate_series(1, 3)",
             "SELECT generate_series(DATE '2026-01-01', DATE '2026-12-31', INTERVAL '1 month')",
+            "SELECT regexp_like(x, '^a'), regexp_count(x, 'b'), repeat(x, 100) FROM (VALUES ('a'), ('b')) t(x)",
         ] {
             run(&ctx, fine).await.unwrap_or_else(|e| panic!("{fine}: {e}"));
         }

@@ -45,6 +45,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionContext;
 
@@ -59,6 +60,11 @@ use error::IoContext;
 
 /// Most bytes queries may spill to the temporary directory, all together.
 pub const SPILL_BYTES: u64 = 4 << 30;
+
+/// Most memory the operators of the queries that are not users' SQL (searches,
+/// breakdowns and histograms DataFusion answers) hold, all together; each SQL query
+/// has a pool of its own ([`SqlLimits::memory_bytes`]).
+pub const SHARED_QUERY_BYTES: usize = 2 << 30;
 
 /// The file naming the data directory that writes the lake's remote location.
 const LAKE_WRITER_FILE: &str = "lake-writer";
@@ -198,6 +204,7 @@ impl Store {
         // this much to the temporary directory, for all queries together.
         let runtime = RuntimeEnvBuilder::new()
             .with_max_temp_directory_size(SPILL_BYTES)
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(SHARED_QUERY_BYTES)))
             .build()?;
         runtime.register_object_store(
             datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
@@ -322,6 +329,7 @@ impl Store {
         limits: SqlLimits,
     ) -> Result<SqlResult> {
         let store = self.clone();
+        let deadline = std::time::Instant::now() + limits.timeout;
         let rewrite: session::Rewrite = Box::new(move |plan| {
             Box::pin(async move {
                 let asks = tallied::asks(&plan)?;
@@ -329,7 +337,7 @@ impl Store {
                     return Ok(plan);
                 }
                 let answered =
-                    tokio::task::spawn_blocking(move || tallied::answer(&store, asks))
+                    tokio::task::spawn_blocking(move || tallied::answer(&store, asks, deadline))
                         .await
                         .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))??;
                 tracing::debug!(

@@ -27,7 +27,8 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::{Expr, LogicalPlan, lit};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr, LogicalPlan, Operator, lit};
 use datafusion::prelude::{DataFrame, SessionContext, ident};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -51,8 +52,13 @@ pub struct SqlLimits {
     pub max_sql_bytes: usize,
     /// Deepest nesting of expressions and subqueries ([`crate::statement`]).
     pub max_depth: usize,
+    /// Most tables (FROM and JOIN items, subqueries' included) one query reads.
+    pub max_tables: usize,
     /// Most memory the query's operators (joins, sorts, aggregates) may hold.
     pub memory_bytes: usize,
+    /// Most bytes of the answer (its columns as Arrow holds them); rows past it are
+    /// cut, as by `max_rows`.
+    pub max_result_bytes: usize,
     /// Most queries running at once; others wait ([`crate::sql_runtime`]).
     pub concurrency: usize,
 }
@@ -64,7 +70,9 @@ impl Default for SqlLimits {
             timeout: Duration::from_secs(300),
             max_sql_bytes: 64 << 10,
             max_depth: 256,
+            max_tables: 16,
             memory_bytes: 1 << 30,
+            max_result_bytes: 64 << 20,
             concurrency: 4,
         }
     }
@@ -77,7 +85,7 @@ pub struct SqlResult {
     pub schema: SchemaRef,
     /// The rows, as Arrow batches.
     pub batches: Vec<RecordBatch>,
-    /// Whether `max_rows` cut the result.
+    /// Whether `max_rows` or `max_result_bytes` cut the result.
     pub truncated: bool,
 }
 
@@ -169,6 +177,7 @@ async fn run(
         let statement = statement::parse(state.clone(), &sql, &limits).await?;
         let plan = state.statement_to_plan(statement).await?;
         read_only().verify_plan(&plan)?;
+        constant_patterns(&plan)?;
         let scoped = state
             .config()
             .get_extension::<Scope>()
@@ -182,7 +191,12 @@ async fn run(
             Some(rewrite) if !explain => rewrite(state.optimize(&plan)?).await?,
             _ => plan,
         };
-        let result = collect(DataFrame::new(state, plan), limits.max_rows).await?;
+        let result = collect(
+            DataFrame::new(state, plan),
+            limits.max_rows,
+            limits.max_result_bytes,
+        )
+        .await?;
         if explain && scoped {
             return logical_only(result);
         }
@@ -200,6 +214,47 @@ fn read_only() -> SQLOptions {
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false)
+}
+
+/// Refuses regular-expression operators (`~`, `~*`, `!~`, `!~*`, `SIMILAR TO`) whose
+/// pattern comes from a column: each distinct pattern would be compiled and kept for
+/// the batch, up to megabytes each (the `regexp_*` functions check the same,
+/// [`crate::bounded`]).
+fn constant_patterns(plan: &LogicalPlan) -> Result<()> {
+    let mut found = None;
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                let pattern = match x {
+                    Expr::BinaryExpr(b)
+                        if matches!(
+                            b.op,
+                            Operator::RegexMatch
+                                | Operator::RegexIMatch
+                                | Operator::RegexNotMatch
+                                | Operator::RegexNotIMatch
+                        ) =>
+                    {
+                        Some(b.right.as_ref())
+                    }
+                    Expr::SimilarTo(l) => Some(l.pattern.as_ref()),
+                    _ => None,
+                };
+                if let Some(p) = pattern.filter(|p| !p.column_refs().is_empty()) {
+                    found = Some(p.to_string());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    match found {
+        Some(p) => Err(StoreError::Limit(format!(
+            "the pattern {p} of a regular expression must be one value for every row \
+             (a literal), not taken from a column (docs/SECURITY.md, bounded functions)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `state` with a memory pool of its own, of `bytes`, for one query's operators.
@@ -256,22 +311,30 @@ fn logical_only(result: SqlResult) -> Result<SqlResult> {
     Ok(SqlResult { batches, ..result })
 }
 
-/// The first `max_rows` rows of `df`, and whether there were more.
-async fn collect(df: DataFrame, max_rows: usize) -> Result<SqlResult> {
+/// The first rows of `df` within `max_rows` and `max_bytes`, and whether there were
+/// more.
+async fn collect(df: DataFrame, max_rows: usize, max_bytes: usize) -> Result<SqlResult> {
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
     let mut batches = Vec::new();
-    let mut rows = 0;
+    let (mut rows, mut bytes) = (0, 0);
     let mut truncated = false;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let room = max_rows - rows;
+        // Each column counted whole, also when several share one array: the answer
+        // is written out column by column.
+        let size: usize = (batch.columns().iter())
+            .map(|c| c.to_data().get_slice_memory_size().unwrap_or(usize::MAX))
+            .fold(0, usize::saturating_add);
+        let per_row = size / batch.num_rows().max(1) + 1;
+        let room = (max_rows - rows).min(max_bytes.saturating_sub(bytes) / per_row);
         if batch.num_rows() > room {
             batches.push(batch.slice(0, room));
             truncated = true;
             break;
         }
         rows += batch.num_rows();
+        bytes += size;
         batches.push(batch);
         if rows == max_rows {
             truncated = stream.next().await.is_some();

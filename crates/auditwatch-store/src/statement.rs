@@ -1,5 +1,6 @@
-//! SQL text to one statement, within bounds: its size, and how deeply its expressions
-//! and subqueries nest.
+//! SQL text to one statement, within bounds: its size, how deeply its expressions and
+//! subqueries nest, and how many tables it reads (planning a list of N tables costs
+//! N² schema copies).
 //!
 //! A flat chain of 2,000 `OR` terms parses without recursion but becomes a tree 2,000
 //! levels deep, and code that walks expression trees recursively (planning,
@@ -13,7 +14,7 @@ use std::ops::ControlFlow;
 
 use datafusion::execution::SessionState;
 use datafusion::sql::parser::Statement;
-use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Query, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Query, TableFactor, Visit, Visitor};
 
 use crate::error::{Result, StoreError};
 use crate::session::SqlLimits;
@@ -32,13 +33,13 @@ pub async fn parse(state: SessionState, sql: &str, limits: &SqlLimits) -> Result
             limits.max_sql_bytes
         )));
     }
-    let (sql, max_depth) = (sql.to_string(), limits.max_depth);
+    let (sql, max_depth, max_tables) = (sql.to_string(), limits.max_depth, limits.max_tables);
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("auditwatch-sql-parse".into())
         .stack_size(PARSE_STACK_BYTES)
         .spawn(move || {
-            let _ = tx.send(parse_here(&state, &sql, max_depth));
+            let _ = tx.send(parse_here(&state, &sql, max_depth, max_tables));
         })
         .map_err(|e| StoreError::Query(format!("cannot start the SQL parser's thread: {e}")))?;
     rx.await
@@ -47,26 +48,39 @@ pub async fn parse(state: SessionState, sql: &str, limits: &SqlLimits) -> Result
 
 /// Parses and measures on the current thread (which needs the stack to drop a deep
 /// tree when it is refused).
-fn parse_here(state: &SessionState, sql: &str, max_depth: usize) -> Result<Statement> {
+fn parse_here(
+    state: &SessionState,
+    sql: &str,
+    max_depth: usize,
+    max_tables: usize,
+) -> Result<Statement> {
     let dialect = state.config().options().sql_parser.dialect;
     let statement = state.sql_to_statement(sql, &dialect)?;
-    let depth = depth_within(&statement, max_depth);
-    if depth > max_depth {
+    let shape = measure(&statement, max_depth, max_tables);
+    if shape.most > max_depth {
         return Err(StoreError::Limit(format!(
             "the SQL nests expressions or subqueries more than {max_depth} levels deep \
              (max_depth); write long OR chains as IN (…) lists"
+        )));
+    }
+    if shape.tables > max_tables {
+        return Err(StoreError::Limit(format!(
+            "the SQL reads more than {max_tables} tables (FROM and JOIN items, max_tables)"
         )));
     }
     Ok(statement)
 }
 
 /// How deeply `statement`'s expressions and queries nest, counted up to one past
-/// `limit` (the walk stops there, so it never recurses deeper than that).
-fn depth_within(statement: &Statement, limit: usize) -> usize {
+/// `max_depth`, and how many tables it reads, up to one past `max_tables` (the walk
+/// stops at either, so it never recurses deeper than that).
+fn measure(statement: &Statement, max_depth: usize, max_tables: usize) -> Depth {
     let mut depth = Depth {
         now: 0,
         most: 0,
-        limit,
+        limit: max_depth,
+        tables: 0,
+        max_tables,
     };
     let mut s = statement;
     loop {
@@ -85,14 +99,16 @@ fn depth_within(statement: &Statement, limit: usize) -> usize {
             Statement::CreateExternalTable(_) | Statement::Reset(_) => break,
         }
     }
-    depth.most
+    depth
 }
 
-/// Counts nesting while visiting; stops the walk past `limit`.
+/// Counts nesting and tables while visiting; stops the walk past either bound.
 struct Depth {
     now: usize,
     most: usize,
     limit: usize,
+    tables: usize,
+    max_tables: usize,
 }
 
 impl Depth {
@@ -127,6 +143,15 @@ impl Visitor for Depth {
         self.now -= 1;
         ControlFlow::Continue(())
     }
+
+    fn pre_visit_table_factor(&mut self, _: &TableFactor) -> ControlFlow<()> {
+        self.tables += 1;
+        if self.tables > self.max_tables {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +163,7 @@ mod tests {
     fn depth(sql: &str) -> usize {
         let state = SessionContext::new().state();
         let s = state.sql_to_statement(sql, &Default::default()).unwrap();
-        depth_within(&s, 1000)
+        measure(&s, 1000, 1000).most
     }
 
     #[test]
@@ -167,7 +192,12 @@ mod tests {
         };
         let e = parse(state.clone(), &sql, &wide).await.unwrap_err();
         assert!(e.to_string().contains("max_depth"), "{e}");
-        let fine = parse(state, "SELECT 1 WHERE 1 = 1 OR 2 = 2", &limits).await;
+        let fine = parse(state.clone(), "SELECT 1 WHERE 1 = 1 OR 2 = 2", &limits).await;
         assert!(fine.is_ok());
+        let many = (0..40).map(|i| format!("t t{i}")).collect::<Vec<_>>().join(", ");
+        let e = parse(state, &format!("SELECT 1 FROM {many}"), &limits)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("max_tables"), "{e}");
     }
 }

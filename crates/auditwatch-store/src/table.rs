@@ -196,10 +196,24 @@ fn split_and(e: &Expr) -> Vec<&Expr> {
     }
 }
 
+/// The column `e` is, seen through casts that keep every value distinct (to a finer
+/// time unit, or to text): a cast that truncates times (to seconds, to dates) would
+/// make a bound on it a different bound on the column.
 fn column_name(e: &Expr) -> Option<&str> {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
     match e {
         Expr::Column(c) => Some(c.name.as_str()),
-        Expr::Cast(c) => column_name(&c.expr),
+        Expr::Cast(c)
+            if matches!(
+                c.field.data_type(),
+                DataType::Timestamp(TimeUnit::Microsecond | TimeUnit::Nanosecond, _)
+                    | DataType::Utf8
+                    | DataType::Utf8View
+                    | DataType::LargeUtf8
+            ) =>
+        {
+            column_name(&c.expr)
+        }
         _ => None,
     }
 }

@@ -278,7 +278,14 @@ fn one_column_expr(
 
 /// Answers `asks` (blocking: reads segment files); an ask over a segment of an older
 /// schema is left out (DataFusion answers it).
-pub(crate) fn answer(store: &Store, asks: Vec<Ask>) -> Result<Vec<(Ask, Counted)>> {
+/// Groups come sorted by their values, so the answer's order never depends on values
+/// the caller does not see (a segment's numbering covers every account's values).
+/// Gives up past `deadline`.
+pub(crate) fn answer(
+    store: &Store,
+    asks: Vec<Ask>,
+    deadline: std::time::Instant,
+) -> Result<Vec<(Ask, Counted)>> {
     let mut out = Vec::new();
     for ask in asks {
         let lake = store.tally_lake(&ask.segments);
@@ -288,8 +295,10 @@ pub(crate) fn answer(store: &Store, asks: Vec<Ask>) -> Result<Vec<(Ask, Counted)
             filters: &ask.filters,
             accounts: &[],
             regions: &[],
+            deadline: Some(deadline),
         };
-        if let Some(groups) = tally_plan(&lake, &ask.scope, &plan, &ask.by)? {
+        if let Some(mut groups) = tally_plan(&lake, &ask.scope, &plan, &ask.by)? {
+            groups.sort_unstable();
             out.push((ask, groups));
         }
     }

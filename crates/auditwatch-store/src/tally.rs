@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
@@ -216,6 +217,8 @@ pub(crate) struct Plan<'a> {
     /// Only segments holding one of these accounts / regions (when not empty).
     pub(crate) accounts: &'a [String],
     pub(crate) regions: &'a [String],
+    /// When to give up (a query's time limit): checked between segments.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// The filters of `q` (besides its time range), the lookups' conditions
@@ -268,6 +271,7 @@ pub(crate) fn tally(
         filters: &filters,
         accounts: &q.accounts,
         regions: &q.regions,
+        deadline: None,
     };
     tally_plan(lake, scope, &plan, by)
 }
@@ -300,6 +304,11 @@ pub(crate) fn tally_plan(
     let counted = on_threads(&shares, |share| {
         let mut merged = Merged::new(by.len());
         for s in share {
+            if plan.deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(StoreError::Query(
+                    "query stopped at its time limit (counting segments)".into(),
+                ));
+            }
             if !count_segment(lake, scope, plan, by, s, &mut merged)? {
                 return Ok(None);
             }
@@ -457,7 +466,9 @@ fn count_opened(
     // Rows of the scope, when the segment holds other accounts' too: applied first,
     // so that the caller's conditions see only the values of those rows.
     let in_scope = match scope {
-        Scope::Accounts(set) if !s.accounts.iter().all(|a| set.contains(a)) => {
+        Scope::Accounts(set)
+            if !s.accounts.iter().all(|a| set.contains(a)) || may_lack_accounts(o) =>
+        {
             let accounts = coded(Narrow::AccountId)?;
             let mask = Filter {
                 column: Narrow::AccountId,
@@ -543,6 +554,18 @@ fn count_opened(
         *merged.groups.entry(packed).or_default() += n;
     }
     Ok(())
+}
+
+/// Whether segment `o` may hold rows without an account (which no scope shows): its
+/// statistics count nulls in `accountId`, or say nothing.
+fn may_lack_accounts(o: &Opened) -> bool {
+    let leaf = o.leaves["accountId"];
+    o.meta.metadata().row_groups().iter().any(|g| {
+        g.column(leaf)
+            .statistics()
+            .and_then(|s| s.null_count_opt())
+            != Some(0)
+    })
 }
 
 /// Which codes of `c` occur in the rows whose account code passes `scoped` (the last

@@ -88,7 +88,7 @@ fn event(i: usize, account: &str) -> String {
         m = second / 60 % 60,
         s = second % 60,
         b = i % 4,
-        ro = i % 2 == 0,
+        ro = i.is_multiple_of(2),
     )
 }
 
@@ -112,6 +112,19 @@ fn lakes(all: &std::path::Path, only_a: &std::path::Path) -> (Store, Store) {
         commit_from_key(&everyone, &mixed, &location, None);
         commit_from_key(&theirs, &mine, &location, None);
     }
+    // A's events with events of no account (no account in the key, the record or its
+    // identity), which no scope shows: a segment whose listed accounts are all A's.
+    let mine: Vec<String> = (600..750).map(|i| event(i, A)).collect();
+    let orphans = (0..50).map(|i| {
+        event(i, A)
+            .replace(&format!(r#","accountId":"{A}""#), "")
+            .replace(&format!(r#","recipientAccountId":"{A}""#), "")
+            .replace("CANARYA_USER", "ORPHAN_USER")
+            .replace("A0000000-0000-4000-8000-", "F0000000-0000-4000-8000-")
+    });
+    let with_orphans: Vec<String> = mine.iter().cloned().chain(orphans).collect();
+    commit_from_key(&everyone, &with_orphans, "batch-4", None);
+    commit_from_key(&theirs, &mine, "batch-4", None);
     (everyone, theirs)
 }
 
@@ -403,13 +416,11 @@ fn assert_equivalent(rt: &tokio::runtime::Runtime, all: &Store, only_a: &Store, 
 fn a_scoped_caller_is_answered_as_if_the_lake_held_only_their_accounts() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (all, only_a) = lakes(d1.path(), d2.path());
-    // Segments hold several accounts: the case the review found leaking.
-    assert!(
-        all.segments()
-            .unwrap()
-            .iter()
-            .all(|s| s.accounts.len() == 3)
-    );
+    // Segments hold several accounts (the case the review found leaking), or A's and
+    // events of no account.
+    let segments = all.segments().unwrap();
+    assert!(segments.iter().all(|s| s.accounts.len() == 3 || s.accounts == [A]));
+    assert!(segments.iter().any(|s| s.accounts == [A]));
     let rt = rt();
     assert_equivalent(&rt, &all, &only_a, "before compaction");
 
@@ -451,4 +462,14 @@ fn a_scoped_caller_is_answered_as_if_the_lake_held_only_their_accounts() {
         },
     );
     assert!(days.values().all(|&n| n == 1), "{days:?}");
+    // The events of no account are there for an administrator.
+    let (_, rows) = answer(
+        &rt,
+        &all,
+        &Scope::All,
+        r#"SELECT count(*) AS n FROM events WHERE "accountId" IS NULL"#,
+        true,
+    )
+    .unwrap();
+    assert_eq!(rows, [r#"{"n":50}"#]);
 }
