@@ -1,7 +1,10 @@
 //! AWS Signature Version 4 (header form), verifying requests to the
 //! CloudTrail-compatible endpoint exactly as AWS would: the canonical request, the
 //! string to sign over the credential scope, and the HMAC-SHA256 key chain, with the
-//! signature compared in constant time and the clock allowed 15 minutes of skew.
+//! signature compared in constant time and the clock allowed 15 minutes of skew
+//! either way (AWS's "Signature expired" before, "Signature not yet current" after).
+//! The credential scope must name the service and a region spelled as AWS spells
+//! them ([`valid_region`]); which region it is does not change what is answered.
 //!
 //! Written here because the AWS SDK crates only sign; nothing well-kept verifies.
 //! [`sign`] exists so tests can build requests; boto3 and the AWS CLI in the
@@ -33,13 +36,31 @@ pub enum SigError {
         /// The service this endpoint is.
         expected: String,
     },
-    /// The request time is too far from ours.
+    /// The credential scope's region is not an AWS region name.
+    #[error(
+        "Credential should be scoped to a valid region, not '{region}' (AWS region names look like us-east-1, eu-central-2 or us-gov-west-1)."
+    )]
+    InvalidRegion {
+        /// The region of the scope, as sent.
+        region: String,
+    },
+    /// The request is dated more than 15 minutes before our time.
     #[error("Signature expired: {request} is now earlier than {earliest} ({now} - 15 min.)")]
     Skew {
         /// The request's X-Amz-Date.
         request: String,
         /// The earliest time accepted.
         earliest: String,
+        /// Our time.
+        now: String,
+    },
+    /// The request is dated more than 15 minutes after our time.
+    #[error("Signature not yet current: {request} is still later than {latest} ({now} + 15 min.)")]
+    NotYetCurrent {
+        /// The request's X-Amz-Date.
+        request: String,
+        /// The latest time accepted.
+        latest: String,
         /// Our time.
         now: String,
     },
@@ -262,6 +283,46 @@ fn signature(
     Ok(hex::encode(hmac(&key, to_sign.as_bytes())))
 }
 
+/// The middle words of AWS region names.
+const DIRECTIONS: [&str; 9] = [
+    "east",
+    "west",
+    "north",
+    "south",
+    "central",
+    "northeast",
+    "northwest",
+    "southeast",
+    "southwest",
+];
+
+/// Whether `region` is spelled as AWS spells regions: a two-letter area, an optional
+/// partition part (`gov`, `iso`, `isob`, `isoe`, `isof` …), a compass direction and a
+/// number (`^[a-z]{2}(-gov|-iso[a-z]*)?-DIRECTION-[0-9]{1,3}$`), or the European
+/// Sovereign Cloud's `eusc-` followed by a two-letter area, a direction and a number.
+/// So `us-east-1`, `cn-north-1`, `us-gov-west-1`, `us-isob-east-1`, `ap-southeast-5`,
+/// `il-central-1`, `mx-central-1` and `eusc-de-east-1` pass; `zz-fake-9`, `local`,
+/// `US-EAST-1` do not. Only the form is checked, so a region AWS opens later passes
+/// without a release.
+pub fn valid_region(region: &str) -> bool {
+    let lower = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    let area = |s: &str| s.len() == 2 && lower(s);
+    let direction = |s: &str| DIRECTIONS.contains(&s);
+    let number = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    let partition = |s: &str| {
+        s == "gov"
+            || s.strip_prefix("iso")
+                .is_some_and(|r| r.is_empty() || lower(r))
+    };
+    let parts: Vec<&str> = region.split('-').collect();
+    match parts.as_slice() {
+        [a, d, n] => area(a) && direction(d) && number(n),
+        ["eusc", a, d, n] => area(a) && direction(d) && number(n),
+        [a, p, d, n] => area(a) && partition(p) && direction(d) && number(n),
+        _ => false,
+    }
+}
+
 /// Parses `X-Amz-Date` (`YYYYMMDD'T'HHMMSS'Z'`).
 fn parse_amz_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
@@ -283,6 +344,11 @@ pub fn verify(
             expected: service.to_string(),
         });
     }
+    if !valid_region(&auth.region) {
+        return Err(SigError::InvalidRegion {
+            region: auth.region.clone(),
+        });
+    }
     let amz_date = header_value(&req.headers, "x-amz-date")
         .ok_or_else(|| SigError::Malformed("the X-Amz-Date header is required".into()))?;
     let t = parse_amz_date(&amz_date).ok_or_else(|| {
@@ -295,11 +361,19 @@ pub fn verify(
             &amz_date[..8]
         )));
     }
-    if (now - t).num_seconds().abs() > MAX_SKEW_SECS {
-        let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let skew = chrono::Duration::seconds(MAX_SKEW_SECS);
+    if t < now - skew {
         return Err(SigError::Skew {
             request: amz_date.clone(),
-            earliest: fmt(now - chrono::Duration::seconds(MAX_SKEW_SECS)),
+            earliest: fmt(now - skew),
+            now: fmt(now),
+        });
+    }
+    if t > now + skew {
+        return Err(SigError::NotYetCurrent {
+            request: amz_date.clone(),
+            latest: fmt(now + skew),
             now: fmt(now),
         });
     }
@@ -394,6 +468,15 @@ mod tests {
             verify(&req, &auth, SECRET, "service", later),
             Err(SigError::Skew { .. })
         ));
+        // Dated in the future: "not yet current", in AWS's words, not "expired".
+        let earlier = now - chrono::Duration::minutes(16);
+        let e = verify(&req, &auth, SECRET, "service", earlier).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Signature not yet current: 20150830T123600Z is still later than 20150830T123500Z (20150830T122000Z + 15 min.)"
+        );
+        let within = now + chrono::Duration::minutes(14);
+        assert_eq!(verify(&req, &auth, SECRET, "service", within), Ok(()));
         let within = now - chrono::Duration::minutes(14);
         assert_eq!(verify(&req, &auth, SECRET, "service", within), Ok(()));
         let mut tampered = req.clone();
@@ -408,6 +491,60 @@ mod tests {
             verify(&moved, &auth, SECRET, "service", now),
             Err(SigError::Mismatch)
         );
+    }
+
+    #[test]
+    fn regions_must_look_like_aws_regions() {
+        for good in [
+            "us-east-1",
+            "cn-north-1",
+            "cn-northwest-1",
+            "us-gov-west-1",
+            "eu-central-2",
+            "ap-southeast-5",
+            "ap-northeast-3",
+            "il-central-1",
+            "mx-central-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "eu-isoe-west-1",
+            "eusc-de-east-1",
+        ] {
+            assert!(valid_region(good), "{good}");
+        }
+        for bad in [
+            "zz-fake-9",
+            "",
+            "local",
+            "us-east",
+            "us-east-",
+            "US-EAST-1",
+            "usa-east-1",
+            "u-east-1",
+            "us-east-1a",
+            "us--east-1",
+            "us-east-1-",
+            "us-foo-east-1",
+            "us-east-9999",
+            "us-gov-1",
+            "us east-1",
+            "us-east-\u{0661}",
+            "../us-east-1",
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+        let now = parse_amz_date("20150830T123600Z").unwrap();
+        let req = vanilla();
+        let header = sign(&req, "AKIDEXAMPLE", SECRET, "zz-fake-9", "service").unwrap();
+        let auth = parse_authorization(&header).unwrap();
+        let e = verify(&req, &auth, SECRET, "service", now).unwrap_err();
+        assert_eq!(
+            e,
+            SigError::InvalidRegion {
+                region: "zz-fake-9".into()
+            }
+        );
+        assert!(e.to_string().contains("'zz-fake-9'"), "{e}");
     }
 
     #[test]

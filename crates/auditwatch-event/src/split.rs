@@ -117,6 +117,10 @@ fn split_object(doc: &[u8], start: usize) -> Result<Split<'_>, FileError> {
     if looks_like_record(&keys) {
         return split_sequence(doc, start);
     }
+    // An Auditwatch NDJSON export of no events: only its trailer line.
+    if has(EXPORT_MARKER) {
+        return Ok(split_lines(doc));
+    }
     if let Some((_, what)) = FOREIGN_MARKERS.iter().find(|(k, _)| has(k)) {
         return Err(FileError::NotCloudTrail {
             reason: format!("this is {what}, not CloudTrail events"),
@@ -285,6 +289,11 @@ fn split_sequence(doc: &[u8], start: usize) -> Result<Split<'_>, FileError> {
     })
 }
 
+/// The key of the trailer and error lines Auditwatch's NDJSON export writes
+/// (`{"_auditwatch":"end","rows":N}`, `{"_auditwatch":"error",…}`), so an export
+/// can be ingested again: the end line is skipped, the error line is a record error.
+const EXPORT_MARKER: &str = "_auditwatch";
+
 fn split_lines(doc: &[u8]) -> Split<'_> {
     let mut items = Vec::new();
     let mut errors = Vec::new();
@@ -300,6 +309,15 @@ fn split_lines(doc: &[u8]) -> Split<'_> {
         let index = items.len() + errors.len();
         let at = line_start + lead;
         match skip_value(trimmed, 0, 1) {
+            Ok(end) if end == trimmed.len() && trimmed.starts_with(b"{\"_auditwatch\":") => {
+                if !trimmed.starts_with(b"{\"_auditwatch\":\"end\"") {
+                    errors.push(RecordError::new(
+                        index,
+                        at,
+                        "an Auditwatch export that failed part-way: the events after this line are missing",
+                    ));
+                }
+            }
             Ok(end) if end == trimmed.len() && trimmed[0] == b'{' => items.push(Item {
                 index,
                 offset: at,
@@ -498,6 +516,23 @@ mod tests {
         assert_eq!(s.items.len(), 2);
         assert_eq!(s.errors.len(), 1);
         assert_eq!(s.errors[0].index, 1);
+    }
+
+    #[test]
+    fn export_trailer_lines_are_not_records() {
+        let doc = b"{\"eventVersion\":\"1\"}\n{\"eventVersion\":\"2\"}\n{\"_auditwatch\":\"end\",\"rows\":2}\n";
+        let s = split(doc).unwrap();
+        assert_eq!(s.shape, Shape::Lines);
+        assert_eq!(texts(&s).len(), 2);
+        assert!(s.errors.is_empty());
+        let s = split(b"{\"_auditwatch\":\"end\",\"rows\":0}\n").unwrap();
+        assert!(s.items.is_empty() && s.errors.is_empty());
+        let doc =
+            b"{\"eventVersion\":\"1\"}\n{\"_auditwatch\":\"error\",\"rows\":1,\"message\":\"x\"}\n";
+        let s = split(doc).unwrap();
+        assert_eq!(texts(&s).len(), 1);
+        assert_eq!(s.errors.len(), 1);
+        assert!(s.errors[0].reason.contains("failed part-way"));
     }
 
     #[test]

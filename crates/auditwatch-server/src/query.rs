@@ -56,7 +56,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
 #[into_params(parameter_in = Query)]
 pub struct SearchForm {
     /// Earliest event time: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS` (UTC) or
-    /// relative (`24h`, `7d`).
+    /// relative (`24h`, `7d`); in the years 1970 to 9999.
     pub start: Option<String>,
     /// Latest event time, same forms; a bare date means the end of that day.
     pub end: Option<String>,
@@ -81,9 +81,9 @@ pub struct SearchForm {
     pub attr: Vec<String>,
     /// The values of `attr`, in the same order.
     pub value: Vec<String>,
-    /// Text that must appear anywhere in the record (case-sensitive).
+    /// Text that must appear anywhere in the record (case-sensitive); at most 1 KiB.
     pub q: Option<String>,
-    /// Accounts, comma-separated.
+    /// Accounts, comma-separated (at most 1000, as for every list).
     pub account: Option<String>,
     /// Regions, comma-separated.
     pub region: Option<String>,
@@ -94,7 +94,7 @@ pub struct SearchForm {
     /// Source IP addresses, comma-separated.
     pub source_ip: Option<String>,
     /// `requestParameters` conditions `path=value`, the path dotted from the top
-    /// (`bucketName=prod-data`, `filter.name=x`); repeatable.
+    /// (`bucketName=prod-data`, `filter.name=x`, at most 16 keys); repeatable, at most 20.
     pub param: Vec<String>,
     /// Most events per page (default 50).
     pub limit: Option<usize>,
@@ -116,6 +116,67 @@ fn list(v: &Option<String>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Most `requestParameters` conditions (`param=`, or tracker `params` pairs) one
+/// search may have. Each is one more ANDed expression; thousands of them nest deeper
+/// than a thread's stack.
+pub const MAX_PARAM_CONDITIONS: usize = 20;
+/// Most attribute conditions (the named ones plus `attr`/`value` pairs) one search may
+/// have (AWS's LookupEvents allows one).
+pub const MAX_ATTRIBUTE_CONDITIONS: usize = 20;
+/// Most values in one list filter (accounts, regions, error codes, source IPs).
+pub const MAX_LIST_VALUES: usize = 1000;
+/// Longest free-text search (`q`), in bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// Deepest `requestParameters` path (keys of `a.b.c`).
+pub const MAX_PARAM_DEPTH: usize = 16;
+
+/// Refuses a lookup beyond the limits above, naming the limit. Every path from query
+/// parameters to a [`Lookup`] (search form, tracker) goes through it, before the store
+/// builds an expression.
+pub fn check_limits(l: &Lookup) -> Result<(), ApiError> {
+    if l.params.len() > MAX_PARAM_CONDITIONS {
+        return Err(ApiError::limit(format!(
+            "{} requestParameters conditions: at most {MAX_PARAM_CONDITIONS} (MAX_PARAM_CONDITIONS) per search",
+            l.params.len()
+        )));
+    }
+    if let Some((path, _)) = l.params.iter().find(|(p, _)| p.len() > MAX_PARAM_DEPTH) {
+        return Err(ApiError::limit(format!(
+            "requestParameters path {:?} has {} keys: at most {MAX_PARAM_DEPTH} (MAX_PARAM_DEPTH)",
+            path.join("."),
+            path.len()
+        )));
+    }
+    if l.attributes.len() > MAX_ATTRIBUTE_CONDITIONS {
+        return Err(ApiError::limit(format!(
+            "{} attribute conditions: at most {MAX_ATTRIBUTE_CONDITIONS} (MAX_ATTRIBUTE_CONDITIONS) per search",
+            l.attributes.len()
+        )));
+    }
+    for (name, values) in [
+        ("account", &l.accounts),
+        ("region", &l.regions),
+        ("errorCode", &l.error_codes),
+        ("sourceIp", &l.source_ips),
+    ] {
+        if values.len() > MAX_LIST_VALUES {
+            return Err(ApiError::limit(format!(
+                "{name} lists {} values: at most {MAX_LIST_VALUES} (MAX_LIST_VALUES)",
+                values.len()
+            )));
+        }
+    }
+    if let Some(t) = &l.text
+        && t.len() > MAX_TEXT_BYTES
+    {
+        return Err(ApiError::limit(format!(
+            "the free text (q) is {} bytes: at most {MAX_TEXT_BYTES} (MAX_TEXT_BYTES)",
+            t.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Parses a truthy/falsy form value (`true`, `on`, `1` / `false`, `off`, `0`, empty).
@@ -210,6 +271,18 @@ impl SearchForm {
             )));
         }
         let mut params = Vec::new();
+        let conditions = self.param.iter().filter(|p| !p.trim().is_empty()).count();
+        if conditions > MAX_PARAM_CONDITIONS {
+            return Err(ApiError::limit(format!(
+                "{conditions} param conditions: at most {MAX_PARAM_CONDITIONS} (MAX_PARAM_CONDITIONS) per search"
+            )));
+        }
+        if self.attr.len() > MAX_ATTRIBUTE_CONDITIONS {
+            return Err(ApiError::limit(format!(
+                "{} attr conditions: at most {MAX_ATTRIBUTE_CONDITIONS} (MAX_ATTRIBUTE_CONDITIONS) per search",
+                self.attr.len()
+            )));
+        }
         for p in &self.param {
             if p.trim().is_empty() {
                 continue;
@@ -225,7 +298,7 @@ impl SearchForm {
             }
             params.push((path, value.to_string()));
         }
-        Ok(Lookup {
+        let lookup = Lookup {
             attributes: self.attributes()?,
             start,
             end,
@@ -238,7 +311,9 @@ impl SearchForm {
             text: present(&self.q).map(str::to_string),
             max_results: limit,
             next_token: present(&self.cursor).map(str::to_string),
-        })
+        };
+        check_limits(&lookup)?;
+        Ok(lookup)
     }
 }
 
@@ -860,6 +935,62 @@ mod tests {
         assert_eq!(interval_label(86_400_000_000 * 7), "1w");
         assert_eq!(auto_interval(7 * 86_400_000_000), 3 * 3_600_000_000);
         assert_eq!(auto_interval(3_600_000_000), 60_000_000);
+    }
+
+    #[test]
+    fn limits_are_named() {
+        let refused = |f: SearchForm, bound: &str| {
+            let e = f.to_lookup(100).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+            assert!(e.message.contains(bound), "{bound}: {}", e.message);
+        };
+        let params = |n: usize, path: &str| (0..n).map(|i| format!("{path}={i}")).collect();
+        refused(
+            SearchForm {
+                param: params(MAX_PARAM_CONDITIONS + 1, "a.b"),
+                ..SearchForm::default()
+            },
+            "MAX_PARAM_CONDITIONS",
+        );
+        let deep = vec!["k"; MAX_PARAM_DEPTH + 1].join(".");
+        refused(
+            SearchForm {
+                param: params(1, &deep),
+                ..SearchForm::default()
+            },
+            "MAX_PARAM_DEPTH",
+        );
+        refused(
+            SearchForm {
+                attr: vec!["EventName".into(); MAX_ATTRIBUTE_CONDITIONS + 1],
+                value: vec!["x".into(); MAX_ATTRIBUTE_CONDITIONS + 1],
+                ..SearchForm::default()
+            },
+            "MAX_ATTRIBUTE_CONDITIONS",
+        );
+        refused(
+            SearchForm {
+                source_ip: Some(vec!["10.0.0.1"; MAX_LIST_VALUES + 1].join(",")),
+                ..SearchForm::default()
+            },
+            "MAX_LIST_VALUES",
+        );
+        refused(
+            SearchForm {
+                q: Some("x".repeat(MAX_TEXT_BYTES + 1)),
+                ..SearchForm::default()
+            },
+            "MAX_TEXT_BYTES",
+        );
+        let at_limits = SearchForm {
+            param: params(MAX_PARAM_CONDITIONS, &vec!["k"; MAX_PARAM_DEPTH].join(".")),
+            attr: vec!["EventName".into(); MAX_ATTRIBUTE_CONDITIONS],
+            value: vec!["x".into(); MAX_ATTRIBUTE_CONDITIONS],
+            account: Some(vec!["111111111111"; MAX_LIST_VALUES].join(",")),
+            q: Some("x".repeat(MAX_TEXT_BYTES)),
+            ..SearchForm::default()
+        };
+        assert!(at_limits.to_lookup(100).is_ok());
     }
 
     #[test]

@@ -115,9 +115,11 @@ fn sig_error(e: SigError) -> Response {
     let kind = match e {
         SigError::Missing => "MissingAuthenticationTokenException",
         SigError::Malformed(_) => "IncompleteSignatureException",
-        SigError::WrongService { .. } | SigError::Skew { .. } | SigError::Mismatch => {
-            "InvalidSignatureException"
-        }
+        SigError::WrongService { .. }
+        | SigError::InvalidRegion { .. }
+        | SigError::Skew { .. }
+        | SigError::NotYetCurrent { .. }
+        | SigError::Mismatch => "InvalidSignatureException",
     };
     AwsError::new(kind, e.to_string()).into_response()
 }
@@ -423,10 +425,32 @@ pub struct LoginForm {
     next: String,
 }
 
-/// A local path to return to, or `/` (never another site).
+/// A same-origin path to return to after signing in, or `/` (never another site,
+/// never a header that cannot be sent).
+///
+/// Accepted: a path that starts with one `/`, followed by anything but `/` or `\`
+/// (nor their percent-encoded forms, `%2F` and `%5C`, which a proxy may decode), made
+/// only of printable ASCII (`!` to `~`) without `\` anywhere. Everything else (another
+/// scheme or host, `//host`, `/\host`, tabs, CR/LF, spaces, non-ASCII or Unicode
+/// white space) falls back to `/`: browsers drop tabs and newlines from URLs and treat
+/// `\` as `/`, so `/\t/evil.example` would be read as `//evil.example`, and CR/LF
+/// cannot go into a `Location` header at all.
 pub(crate) fn safe_next(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
-    if local { next } else { "/" }
+    let b = next.as_bytes();
+    let printable = b.iter().all(|&c| (b'!'..=b'~').contains(&c) && c != b'\\');
+    let rest = next.get(1..).unwrap_or("");
+    let second = rest.get(..3).unwrap_or(rest).to_ascii_lowercase();
+    let local =
+        b.first() == Some(&b'/') && !rest.starts_with('/') && second != "%2f" && second != "%5c";
+    if printable && local { next } else { "/" }
+}
+
+/// A `303 See Other` to `next` after [`safe_next`]; never a 500, whatever `next` holds.
+pub(crate) fn redirect_local(next: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    let to = HeaderValue::from_str(safe_next(next)).unwrap_or(HeaderValue::from_static("/"));
+    r.headers_mut().insert(header::LOCATION, to);
+    r
 }
 
 fn login_page(
@@ -473,7 +497,7 @@ pub async fn login_form(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     if caller.is_some() {
-        return Redirect::to(safe_next(&q.next)).into_response();
+        return redirect_local(&q.next);
     }
     login_page(&state, StatusCode::OK, &q.next, "", None)
 }
@@ -598,7 +622,8 @@ pub async fn login(
     start_session(&state, &user, &ip, "password", safe_next(&f.next)).await
 }
 
-/// Starts a session for `user` and redirects to `next` with the cookie set.
+/// Starts a session for `user` and redirects to `next` (checked again by
+/// [`safe_next`], whoever called) with the cookie set.
 pub async fn start_session(
     state: &AppState,
     user: &User,
@@ -613,7 +638,7 @@ pub async fn start_session(
         Err(e) => return PageError(e).into_response(),
     };
     signin_event(state, &user.name, ip, method, "", "ok").await;
-    let mut r = Redirect::to(next).into_response();
+    let mut r = redirect_local(next);
     if let Ok(v) = HeaderValue::from_str(&session_cookie_header(state, &session.id)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -653,4 +678,45 @@ pub async fn logout(State(state): State<AppState>, caller: Caller, headers: Head
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_path_on_this_site_or_home() {
+        for ok in [
+            "/",
+            "/search?username=alice&q=a%2Fb",
+            "/alerts/3#top",
+            "/.well",
+        ] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "",
+            "search",
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\r\nX: y",
+            "/a b",
+            "/%2F/evil",
+            "/%2f/evil",
+            "/%5Cevil",
+            "/a\\b",
+            "/\u{2003}/evil",
+            "/\u{a0}",
+            "/é",
+            "/\u{7f}",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+        let r = redirect_local("/\r\nX: y");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()[header::LOCATION], "/");
+    }
 }

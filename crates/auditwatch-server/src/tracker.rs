@@ -120,6 +120,13 @@ impl TrackerQuery {
             .or(self.values.as_deref())
             .map(bracket_list)
             .unwrap_or_default();
+        if names.len() > query::MAX_PARAM_CONDITIONS {
+            return Err(ApiError::limit(format!(
+                "params has {} names: at most {} (MAX_PARAM_CONDITIONS) per call",
+                names.len(),
+                query::MAX_PARAM_CONDITIONS
+            )));
+        }
         if names.len() != values.len() {
             return Err(ApiError::invalid(format!(
                 "params has {} names but value has {} values",
@@ -149,6 +156,7 @@ impl TrackerQuery {
             }
         }
         lookup.attributes = attributes;
+        query::check_limits(&lookup)?;
         Ok((lookup, query::flag("count", &self.count)?))
     }
 }

@@ -767,3 +767,226 @@ async fn undeclared_methods_get_405_and_run_nothing() {
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.body);
     }
 }
+
+/// A Signature V4 LookupEvents request signed for `region` and dated `date`.
+fn signed_in_region(
+    body: &str,
+    key: &str,
+    secret: &str,
+    region: &str,
+    date: &str,
+) -> Request<Body> {
+    let target = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+    let headers = vec![
+        ("host".to_string(), "127.0.0.1:8080".to_string()),
+        ("x-amz-date".to_string(), date.to_string()),
+        ("x-amz-target".to_string(), target.to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-amz-json-1.1".to_string(),
+        ),
+    ];
+    let req = sigv4::Request {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: headers.clone(),
+        body: body.as_bytes(),
+    };
+    let auth = sigv4::sign(&req, key, secret, region, "cloudtrail").unwrap();
+    let mut b = Request::post("/");
+    for (k, v) in headers {
+        b = b.header(k, v);
+    }
+    b.header(header::AUTHORIZATION, auth)
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signature_v4_scope_region_and_clock_skew() {
+    let f = fixture();
+    bearer_for(&f.auth, "bot", Role::Viewer, None);
+    let IssuedToken::Aws {
+        access_key_id: key,
+        secret_access_key: secret,
+    } = f.auth.create_token("bot", TokenKind::Aws, None).unwrap()
+    else {
+        unreachable!()
+    };
+    let anon = f.app.as_(As::Anonymous);
+    let all = json!({"MaxResults": 50}).to_string();
+    let ids = |r: &Reply| -> Vec<String> {
+        r.json()["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["EventId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Any well-formed region signs; it does not filter (every stored region's events
+    // answer, here all us-east-1).
+    let mut answers = Vec::new();
+    for region in [
+        "us-east-1",
+        "cn-north-1",
+        "us-gov-west-1",
+        "eu-central-2",
+        "ap-southeast-5",
+        "il-central-1",
+        "mx-central-1",
+    ] {
+        let r = send(
+            &anon,
+            signed_in_region(&all, &key, &secret, region, &now_amz()),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{region}: {}", r.body);
+        answers.push(ids(&r));
+    }
+    assert_eq!(answers[0].len(), 50);
+    assert!(answers.iter().all(|a| *a == answers[0]));
+
+    for region in ["zz-fake-9", "local", "US-EAST-1", "us-east", "xx"] {
+        let r = send(
+            &anon,
+            signed_in_region(&all, &key, &secret, region, &now_amz()),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{region}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["__type"], "InvalidSignatureException", "{region}");
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "Credential should be scoped to a valid region, not '{region}'"
+            )),
+            "{region}: {message}"
+        );
+        assert_eq!(
+            r.headers["x-amzn-errortype"], "InvalidSignatureException",
+            "{region}"
+        );
+    }
+
+    // Clock skew, both ways, in AWS's words.
+    let at = |minutes: i64| {
+        (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+            .format("%Y%m%dT%H%M%SZ")
+            .to_string()
+    };
+    for (minutes, want) in [
+        (16, "Signature not yet current: "),
+        (24 * 60, "Signature not yet current: "),
+        (-16, "Signature expired: "),
+    ] {
+        let date = at(minutes);
+        let r = send(
+            &anon,
+            signed_in_region(&all, &key, &secret, "us-east-1", &date),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{minutes}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["__type"], "InvalidSignatureException");
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{want}{date} is ")),
+            "{minutes}: {message}"
+        );
+    }
+    for minutes in [14, -14] {
+        let r = send(
+            &anon,
+            signed_in_region(&all, &key, &secret, "us-east-1", &at(minutes)),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{minutes}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn next_targets_stay_on_this_site() {
+    let f = fixture();
+    f.auth
+        .add_user("ana", Role::Analyst, Some(vec![A.into()]), PASSWORD)
+        .unwrap();
+    let signed_in = f.app.as_(session_for(&f.auth, "ana", Role::Analyst, None));
+    // `next` as sent in the query string (percent-encoded) → where the browser goes.
+    let cases = [
+        ("%2Fsearch%3Fusername%3Dalice", "/search?username=alice"),
+        ("/alerts/3", "/alerts/3"),
+        ("/search?q=a%252Fb", "/search?q=a%2Fb"),
+        ("%2F%09%2Fevil.example", "/"),
+        ("/%09/evil.example", "/"),
+        ("/%0D%0AX:%20y", "/"),
+        ("%2F%0D%0ASet-Cookie%3A%20a%3Db", "/"),
+        ("/%0Aevil", "/"),
+        ("/%5Cevil.example", "/"),
+        ("%5C%5Cevil.example", "/"),
+        ("/search%5C..", "/"),
+        ("https://evil.example", "/"),
+        ("https:evil.example", "/"),
+        ("//evil.example", "/"),
+        ("///evil.example", "/"),
+        ("/%2F/evil.example", "/"),
+        ("/%252F/evil.example", "/"),
+        ("/%255Cevil.example", "/"),
+        ("/%E2%80%83/evil.example", "/"),
+        ("/%C2%A0/evil.example", "/"),
+        ("/%E3%80%80evil", "/"),
+        ("/search%20x", "/"),
+        ("/%00", "/"),
+        ("evil.example", "/"),
+        ("", "/"),
+    ];
+    for (next, want) in cases {
+        let r = get(&signed_in, &format!("/login?next={next}")).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{next}: {}", r.body);
+        assert_eq!(r.headers[header::LOCATION], want, "{next}");
+        assert_eq!(r.headers.get_all(header::LOCATION).iter().count(), 1);
+        assert!(r.headers.get("x").is_none(), "{next}");
+    }
+    // Signing in with a header-injection `next`: the session starts and the browser
+    // goes home, never a 500 after the cookie was made.
+    for next in [
+        "%2F%0D%0AX%3A+y",
+        "%2F%09%2Fevil.example",
+        "%2F%5Cevil.example",
+        "%2F%E2%80%83%2Fevil",
+    ] {
+        let r = send(
+            &f.app.as_(As::Anonymous),
+            Request::post("/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "name=ana&password={}&next={next}",
+                    PASSWORD.replace(' ', "+")
+                )))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{next}: {}", r.body);
+        assert_eq!(r.headers[header::LOCATION], "/", "{next}");
+        assert!(
+            r.headers[header::SET_COOKIE]
+                .to_str()
+                .unwrap()
+                .starts_with("auditwatch="),
+            "{next}"
+        );
+    }
+    // The sign-in page carries only a safe `next` into its form and SSO link.
+    let page = get(
+        &f.app.as_(As::Anonymous),
+        "/login?next=%2F%09%2Fevil.example",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("name=\"next\" value=\"/\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("evil.example"), "{}", page.body);
+}

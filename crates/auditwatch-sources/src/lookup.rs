@@ -137,7 +137,7 @@ impl LookupSource {
             None => {
                 let start = self.settings.start.as_deref().unwrap_or("90d");
                 auditwatch_event::timearg::parse(start, chrono::Utc::now(), false)
-                    .map_err(SourceError::Config)?
+                    .map_err(|e| SourceError::Config(format!("start: {e}")))?
                     / 1_000_000
             }
         };

@@ -24,8 +24,8 @@ use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature,
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature,
 };
 
 /// Most bytes one call of a bounded function may produce for one batch.
@@ -209,7 +209,10 @@ fn output_bytes(cost: Cost, args: &[ColumnarValue], rows: usize) -> Result<u64> 
     let per_row: Vec<u64> = match cost {
         Cost::Repeat => {
             let (text, n) = (text_lengths(&args[0], rows)?, integers(&args[1], rows)?);
-            text.iter().zip(&n).map(|(t, n)| t.saturating_mul(*n)).collect()
+            text.iter()
+                .zip(&n)
+                .map(|(t, n)| t.saturating_mul(*n))
+                .collect()
         }
         Cost::Pad => (integers(&args[1], rows)?)
             .into_iter()
@@ -222,7 +225,11 @@ fn output_bytes(cost: Cost, args: &[ColumnarValue], rows: usize) -> Result<u64> 
             text.iter()
                 .zip(&to)
                 .map(|(t, r)| {
-                    t.saturating_add(t.saturating_add(1).saturating_mul(*r).saturating_mul(copies))
+                    t.saturating_add(
+                        t.saturating_add(1)
+                            .saturating_mul(*r)
+                            .saturating_mul(copies),
+                    )
                 })
                 .collect()
         }
@@ -337,7 +344,8 @@ fn series_steps(args: &[ColumnarValue], rows: usize) -> Result<Vec<u64>> {
                 .map(|i| {
                     i.map(|i| {
                         let day = 86_400_000_000_000i128;
-                        i128::from(i.months) * 28 * day + i128::from(i.days) * day
+                        i128::from(i.months) * 28 * day
+                            + i128::from(i.days) * day
                             + i128::from(i.nanoseconds)
                     })
                 })
@@ -417,7 +425,9 @@ mod tests {
             "SELECT generate_series(DATE '2026-01-01', DATE '2026-12-31', INTERVAL '1 month')",
             "SELECT regexp_like(x, '^a'), regexp_count(x, 'b'), repeat(x, 100) FROM (VALUES ('a'), ('b')) t(x)",
         ] {
-            run(&ctx, fine).await.unwrap_or_else(|e| panic!("{fine}: {e}"));
+            run(&ctx, fine)
+                .await
+                .unwrap_or_else(|e| panic!("{fine}: {e}"));
         }
     }
 }

@@ -111,7 +111,11 @@ impl ExecutionPlan for ScopeExec {
 
 /// The rows of `batch` whose `column` names one of `accounts`; a null account is
 /// never in scope.
-fn in_scope(batch: &RecordBatch, accounts: &BTreeSet<String>, column: usize) -> Result<RecordBatch> {
+fn in_scope(
+    batch: &RecordBatch,
+    accounts: &BTreeSet<String>,
+    column: usize,
+) -> Result<RecordBatch> {
     let values = batch.column(column);
     let keep: BooleanArray = match values.data_type() {
         DataType::Utf8 => values

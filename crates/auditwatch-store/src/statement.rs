@@ -194,7 +194,10 @@ mod tests {
         assert!(e.to_string().contains("max_depth"), "{e}");
         let fine = parse(state.clone(), "SELECT 1 WHERE 1 = 1 OR 2 = 2", &limits).await;
         assert!(fine.is_ok());
-        let many = (0..40).map(|i| format!("t t{i}")).collect::<Vec<_>>().join(", ");
+        let many = (0..40)
+            .map(|i| format!("t t{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let e = parse(state, &format!("SELECT 1 FROM {many}"), &limits)
             .await
             .unwrap_err();

@@ -28,14 +28,14 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::prelude::{ident, lit};
 
 use crate::catalog::Segment;
@@ -421,8 +421,7 @@ impl EventsTable {
             Some(scope_and_time(accounts, &bounds)),
             None,
         )?;
-        let barrier: Arc<dyn ExecutionPlan> =
-            Arc::new(ScopeExec::try_new(read, accounts.clone())?);
+        let barrier: Arc<dyn ExecutionPlan> = Arc::new(ScopeExec::try_new(read, accounts.clone())?);
         let Some(width) = keep else {
             return Ok(barrier);
         };
@@ -493,7 +492,12 @@ impl EventsTable {
 /// `accountId` among `accounts`, and `eventTime` within `bounds`: all a scoped scan
 /// tells the Parquet reader.
 fn scope_and_time(accounts: &BTreeSet<String>, bounds: &Bounds) -> Expr {
-    let time = |t: i64| lit(ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into())));
+    let time = |t: i64| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(t),
+            Some("UTC".into()),
+        ))
+    };
     let list = accounts.iter().map(|a| lit(a.as_str())).collect();
     let mut e = ident("accountId").in_list(list, false);
     if let Some(min) = bounds.min {

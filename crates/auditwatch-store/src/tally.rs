@@ -560,12 +560,11 @@ fn count_opened(
 /// statistics count nulls in `accountId`, or say nothing.
 fn may_lack_accounts(o: &Opened) -> bool {
     let leaf = o.leaves["accountId"];
-    o.meta.metadata().row_groups().iter().any(|g| {
-        g.column(leaf)
-            .statistics()
-            .and_then(|s| s.null_count_opt())
-            != Some(0)
-    })
+    o.meta
+        .metadata()
+        .row_groups()
+        .iter()
+        .any(|g| g.column(leaf).statistics().and_then(|s| s.null_count_opt()) != Some(0))
 }
 
 /// Which codes of `c` occur in the rows whose account code passes `scoped` (the last

@@ -66,19 +66,15 @@ pub async fn sql(
     Ok(Json(table(&result)?))
 }
 
-/// Columns and rows of a SQL result as JSON values.
+/// Columns and rows of a SQL result as JSON values. The columns come from the
+/// result's schema, so an answer without rows still names them.
 pub fn table(result: &auditwatch_store::SqlResult) -> Result<SqlResponse, ApiError> {
     let columns: Vec<String> = result
-        .batches
-        .first()
-        .map(|b| {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect()
-        })
-        .unwrap_or_default();
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let objects = auditwatch_store::rows::to_json(&result.batches)?;
     let rows = objects
         .into_iter()

@@ -267,11 +267,24 @@ fn written_corpus() -> Vec<String> {
 const VALUES: [(&str, &[&str]); 6] = [
     (
         "username",
-        &["alice", "bob", "CANARYA_USER", "CANARYB_USER", "CANARYC_USER", "nobody"],
+        &[
+            "alice",
+            "bob",
+            "CANARYA_USER",
+            "CANARYB_USER",
+            "CANARYC_USER",
+            "nobody",
+        ],
     ),
     (
         "eventName",
-        &["GetObject", "ConsoleLogin", "CanaryAEvent", "CanaryBEvent", "Nope"],
+        &[
+            "GetObject",
+            "ConsoleLogin",
+            "CanaryAEvent",
+            "CanaryBEvent",
+            "Nope",
+        ],
     ),
     (
         "sourceIPAddress",
@@ -279,9 +292,17 @@ const VALUES: [(&str, &[&str]); 6] = [
     ),
     (
         "errorCode",
-        &["AccessDenied", "CanaryAError", "CanaryBError", "CanaryCError"],
+        &[
+            "AccessDenied",
+            "CanaryAError",
+            "CanaryBError",
+            "CanaryCError",
+        ],
     ),
-    ("awsRegion", &["us-east-1", "aa-canary-1", "bb-canary-1", "cc-canary-1"]),
+    (
+        "awsRegion",
+        &["us-east-1", "aa-canary-1", "bb-canary-1", "cc-canary-1"],
+    ),
     ("accountId", &[A, B, C]),
 ];
 
@@ -310,7 +331,13 @@ fn condition(rng: &mut StdRng) -> String {
 /// `n` generated queries: projections, counts and breakdowns under random conditions.
 fn generated_corpus(n: usize) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(26);
-    let groups = ["username", "eventName", "sourceIPAddress", "errorCode", "awsRegion"];
+    let groups = [
+        "username",
+        "eventName",
+        "sourceIPAddress",
+        "errorCode",
+        "awsRegion",
+    ];
     (0..n)
         .map(|_| {
             let mut filter = condition(&mut rng);
@@ -419,7 +446,11 @@ fn a_scoped_caller_is_answered_as_if_the_lake_held_only_their_accounts() {
     // Segments hold several accounts (the case the review found leaking), or A's and
     // events of no account.
     let segments = all.segments().unwrap();
-    assert!(segments.iter().all(|s| s.accounts.len() == 3 || s.accounts == [A]));
+    assert!(
+        segments
+            .iter()
+            .all(|s| s.accounts.len() == 3 || s.accounts == [A])
+    );
     assert!(segments.iter().any(|s| s.accounts == [A]));
     let rt = rt();
     assert_equivalent(&rt, &all, &only_a, "before compaction");
@@ -454,13 +485,14 @@ fn a_scoped_caller_is_answered_as_if_the_lake_held_only_their_accounts() {
         assert!(auditwatch_store::compact::compact(&mut w).unwrap().merged > 0);
     }
     assert_equivalent(&rt, &all, &only_a, "after compaction");
-    let days: BTreeMap<i32, usize> = all.segments().unwrap().iter().fold(
-        BTreeMap::new(),
-        |mut m, s| {
-            *m.entry(s.day).or_default() += 1;
-            m
-        },
-    );
+    let days: BTreeMap<i32, usize> =
+        all.segments()
+            .unwrap()
+            .iter()
+            .fold(BTreeMap::new(), |mut m, s| {
+                *m.entry(s.day).or_default() += 1;
+                m
+            });
     assert!(days.values().all(|&n| n == 1), "{days:?}");
     // The events of no account are there for an administrator.
     let (_, rows) = answer(

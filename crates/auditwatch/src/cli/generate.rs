@@ -46,6 +46,17 @@ pub fn run(args: GenerateArgs) -> Result<Outcome> {
         .context("--end out of range")?,
         None => default_end(),
     };
+    // The period must start in the years times may take (a bad --days would
+    // otherwise overflow the date arithmetic).
+    let start = i64::from(args.days.max(1))
+        .checked_mul(86_400_000_000)
+        .and_then(|span| end.timestamp_micros().checked_sub(span));
+    anyhow::ensure!(
+        start.is_some_and(|s| s >= timearg::EARLIEST),
+        "--days {}: the period would start before 1970 (it ends {})",
+        args.days,
+        end.format("%Y-%m-%d")
+    );
     let g = generate(&Spec {
         out: args.out.clone(),
         events: args.events,

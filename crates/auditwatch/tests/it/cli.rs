@@ -291,3 +291,95 @@ fn a_reader_that_goes_away_is_not_an_error() {
     }
     assert_eq!(count(&data, ""), 1, "the ingest itself was done");
 }
+
+#[test]
+fn out_of_range_times_exit_1_with_one_line_naming_the_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("gen");
+    let out = out.to_str().unwrap();
+    let trail = "arn:aws:cloudtrail:us-east-1:111122223333:trail/t";
+    let folder = dir.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["lookup", "--start", "999999999999d"],
+            "--start: \"999999999999d\" is out of range",
+        ),
+        (
+            &["lookup", "--end", "999999999999d"],
+            "--end: \"999999999999d\" is out of range",
+        ),
+        (
+            &["lookup", "--start", "99999999999999999999999w"],
+            "--start: \"99999999999999999999999w\" is out of range",
+        ),
+        (
+            &["lookup", "--start", "0001-01-01"],
+            "--start: \"0001-01-01\" is out of range",
+        ),
+        (
+            &["lookup", "--end", "+200000-01-01T00:00:00"],
+            "--end: \"+200000-01-01T00:00:00\" is out of range",
+        ),
+        (
+            &["hunt", "--rules", "builtin:cis", "--start", "999999999999d"],
+            "--start: \"999999999999d\" is out of range",
+        ),
+        (
+            &[
+                "verify",
+                folder,
+                "--trail-arn",
+                trail,
+                "--start",
+                "999999999999d",
+            ],
+            "--start: \"999999999999d\" is out of range",
+        ),
+        (
+            &[
+                "verify",
+                folder,
+                "--trail-arn",
+                trail,
+                "--end=-999999999999d",
+            ],
+            "--end: \"-999999999999d\" is out of range",
+        ),
+        (
+            &[
+                "generate",
+                "--out",
+                out,
+                "--events",
+                "1",
+                "--end",
+                "999999999999d",
+            ],
+            "--end: \"999999999999d\" is out of range",
+        ),
+        (
+            &[
+                "generate",
+                "--out",
+                out,
+                "--events",
+                "1",
+                "--days",
+                "4000000000",
+            ],
+            "--days 4000000000: the period would start before 1970",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = run_text(&data, args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
