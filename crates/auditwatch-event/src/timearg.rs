@@ -27,6 +27,18 @@ pub enum TimeError {
     OutOfRange(String),
 }
 
+/// The µs in one of a relative time's units: `s`, `m`, `h`, `d`, `w`.
+pub fn unit_micros(unit: char) -> Option<i64> {
+    Some(match unit {
+        's' => 1_000_000,
+        'm' => 60_000_000,
+        'h' => 3_600_000_000,
+        'd' => 86_400_000_000,
+        'w' => 7 * 86_400_000_000,
+        _ => return None,
+    })
+}
+
 /// Parses a time argument to µs since the epoch. A bare date is its midnight (UTC);
 /// `end_of_day` makes it the last µs of that day instead (for `--end`).
 pub fn parse(s: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, TimeError> {
@@ -56,14 +68,7 @@ pub fn parse(s: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, TimeE
         return in_range(us);
     }
     if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        let unit_us: i64 = match unit {
-            's' => 1_000_000,
-            'm' => 60_000_000,
-            'h' => 3_600_000_000,
-            'd' => 86_400_000_000,
-            'w' => 7 * 86_400_000_000,
-            _ => return Err(TimeError::NotATime(s.to_string())),
-        };
+        let unit_us = unit_micros(unit).ok_or_else(|| TimeError::NotATime(s.to_string()))?;
         let digits = &s[..s.len() - 1];
         let number = digits.strip_prefix(['-', '+']).unwrap_or(digits);
         if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {

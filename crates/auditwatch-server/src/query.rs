@@ -865,14 +865,7 @@ pub fn parse_interval(s: &str) -> Result<i64, ApiError> {
     // Split off the last character (not byte: the input may be any UTF-8).
     let unit = s.chars().last().ok_or_else(bad)?;
     let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let unit_us: i64 = match unit {
-        's' => 1_000_000,
-        'm' => 60_000_000,
-        'h' => 3_600_000_000,
-        'd' => 86_400_000_000,
-        'w' => 7 * 86_400_000_000,
-        _ => return Err(bad()),
-    };
+    let unit_us = timearg::unit_micros(unit).ok_or_else(bad)?;
     if !(1..=10_000).contains(&n) {
         return Err(bad());
     }

@@ -72,8 +72,20 @@ fn now_amz() -> String {
     chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// A Signature V4 request to the AWS endpoint.
+/// A Signature V4 request to the AWS endpoint, for `service` in us-east-1.
 fn signed(body: &str, key: &str, secret: &str, service: &str, date: &str) -> Request<Body> {
+    signed_for(body, key, secret, "us-east-1", service, date)
+}
+
+/// A Signature V4 LookupEvents request signed for `service` in `region`, dated `date`.
+fn signed_for(
+    body: &str,
+    key: &str,
+    secret: &str,
+    region: &str,
+    service: &str,
+    date: &str,
+) -> Request<Body> {
     let target = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
     let headers = vec![
         ("host".to_string(), "127.0.0.1:8080".to_string()),
@@ -91,7 +103,7 @@ fn signed(body: &str, key: &str, secret: &str, service: &str, date: &str) -> Req
         headers: headers.clone(),
         body: body.as_bytes(),
     };
-    let auth = sigv4::sign(&req, key, secret, "us-east-1", service).unwrap();
+    let auth = sigv4::sign(&req, key, secret, region, service).unwrap();
     let mut b = Request::post("/");
     for (k, v) in headers {
         b = b.header(k, v);
@@ -768,41 +780,6 @@ async fn undeclared_methods_get_405_and_run_nothing() {
     }
 }
 
-/// A Signature V4 LookupEvents request signed for `region` and dated `date`.
-fn signed_in_region(
-    body: &str,
-    key: &str,
-    secret: &str,
-    region: &str,
-    date: &str,
-) -> Request<Body> {
-    let target = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
-    let headers = vec![
-        ("host".to_string(), "127.0.0.1:8080".to_string()),
-        ("x-amz-date".to_string(), date.to_string()),
-        ("x-amz-target".to_string(), target.to_string()),
-        (
-            "content-type".to_string(),
-            "application/x-amz-json-1.1".to_string(),
-        ),
-    ];
-    let req = sigv4::Request {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: headers.clone(),
-        body: body.as_bytes(),
-    };
-    let auth = sigv4::sign(&req, key, secret, region, "cloudtrail").unwrap();
-    let mut b = Request::post("/");
-    for (k, v) in headers {
-        b = b.header(k, v);
-    }
-    b.header(header::AUTHORIZATION, auth)
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
 #[tokio::test]
 async fn signature_v4_scope_region_and_clock_skew() {
     let f = fixture();
@@ -838,7 +815,7 @@ async fn signature_v4_scope_region_and_clock_skew() {
     ] {
         let r = send(
             &anon,
-            signed_in_region(&all, &key, &secret, region, &now_amz()),
+            signed_for(&all, &key, &secret, region, "cloudtrail", &now_amz()),
         )
         .await;
         assert_eq!(r.status, StatusCode::OK, "{region}: {}", r.body);
@@ -850,7 +827,7 @@ async fn signature_v4_scope_region_and_clock_skew() {
     for region in ["zz-fake-9", "local", "US-EAST-1", "us-east", "xx"] {
         let r = send(
             &anon,
-            signed_in_region(&all, &key, &secret, region, &now_amz()),
+            signed_for(&all, &key, &secret, region, "cloudtrail", &now_amz()),
         )
         .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{region}: {}", r.body);
@@ -883,7 +860,7 @@ async fn signature_v4_scope_region_and_clock_skew() {
         let date = at(minutes);
         let r = send(
             &anon,
-            signed_in_region(&all, &key, &secret, "us-east-1", &date),
+            signed_for(&all, &key, &secret, "us-east-1", "cloudtrail", &date),
         )
         .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{minutes}: {}", r.body);
@@ -898,7 +875,7 @@ async fn signature_v4_scope_region_and_clock_skew() {
     for minutes in [14, -14] {
         let r = send(
             &anon,
-            signed_in_region(&all, &key, &secret, "us-east-1", &at(minutes)),
+            signed_for(&all, &key, &secret, "us-east-1", "cloudtrail", &at(minutes)),
         )
         .await;
         assert_eq!(r.status, StatusCode::OK, "{minutes}: {}", r.body);

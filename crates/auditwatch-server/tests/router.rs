@@ -588,6 +588,27 @@ async fn ui_pages_render_and_link() {
 }
 
 #[tokio::test]
+async fn about_counts_only_the_callers_accounts() {
+    let f = fixture();
+    let admin = get(&f.app, "/about").await;
+    assert!(admin.body.contains("72 events in "), "{}", admin.body);
+    let viewer = f.app.as_(session_for(
+        &f.auth,
+        "vera",
+        auditwatch_auth::Role::Viewer,
+        Some(&[A]),
+    ));
+    let r = get(&viewer, "/about").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("60 events in the accounts you may see"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("72 events") && !r.body.contains("Parquet segments"));
+}
+
+#[tokio::test]
 async fn contact_messages_reach_admins() {
     let f = fixture();
     let post = |body: &str| {
