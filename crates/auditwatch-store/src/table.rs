@@ -326,16 +326,8 @@ impl TableProvider for EventsTable {
         }
         if !unindexed.is_empty() {
             // `raw` read as well when the query does not project it, and dropped after.
-            let schema = events_schema();
-            let raw = schema.index_of("raw")?;
-            let (wide, keep) = match projection {
-                Some(p) if !p.contains(&raw) => {
-                    let mut w = p.clone();
-                    w.push(raw);
-                    (Some(w), Some((0..p.len()).collect::<Vec<_>>()))
-                }
-                other => (other.cloned(), None),
-            };
+            let (wide, keep) = widened(projection, "raw")?;
+            let keep = keep.map(|n| (0..n).collect::<Vec<_>>());
             let predicate = conjunction(filters.iter().cloned());
             let scan =
                 self.parquet_scan(state, &readers, unindexed, wide.as_ref(), predicate, None)?;
@@ -401,17 +393,8 @@ impl EventsTable {
         let Scope::Accounts(accounts) = &self.scope else {
             return self.read_files(state, readers, files, projection, predicate, limit);
         };
-        let schema = events_schema();
-        let account = schema.index_of("accountId")?;
         // `accountId` read as well when the query does not project it, dropped after.
-        let (wide, keep) = match projection {
-            Some(p) if !p.contains(&account) => {
-                let mut w = p.clone();
-                w.push(account);
-                (Some(w), Some(p.len()))
-            }
-            other => (other.cloned(), None),
-        };
+        let (wide, keep) = widened(projection, "accountId")?;
         let bounds = Bounds::from_filters(predicate.as_slice());
         let read = self.read_files(
             state,
@@ -487,6 +470,23 @@ impl EventsTable {
                 .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// `projection` with the table's `column` added when it lacks it, and then how many
+/// of the columns read the query asked for (the rest are dropped after use).
+fn widened(
+    projection: Option<&Vec<usize>>,
+    column: &str,
+) -> Result<(Option<Vec<usize>>, Option<usize>)> {
+    let index = events_schema().index_of(column)?;
+    Ok(match projection {
+        Some(p) if !p.contains(&index) => {
+            let mut w = p.clone();
+            w.push(index);
+            (Some(w), Some(p.len()))
+        }
+        other => (other.cloned(), None),
+    })
 }
 
 /// `accountId` among `accounts`, and `eventTime` within `bounds`: all a scoped scan
