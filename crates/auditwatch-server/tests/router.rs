@@ -533,6 +533,29 @@ async fn tracker_api_shapes() {
 }
 
 #[tokio::test]
+async fn the_search_form_keeps_a_links_attribute_for_the_next_search() {
+    let f = fixture();
+    // A drill-down link names the attribute by its short parameter.
+    let r = get(&f.app, "/search?username=bob").await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The form shows it as a condition, so submitting the form sends it back …
+    assert!(
+        r.body.contains(r#"<option value="Username" selected>"#),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(r#"name="value" value="bob""#), "{}", r.body);
+    // … and the next search, with "errors only" added, is still bob's.
+    let r = get(&f.app, "/api/v1/events?attr=Username&value=bob&errors=true").await;
+    let events = r.json()["events"].as_array().unwrap().clone();
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!(e["username"], "bob");
+        assert_eq!(e["record"]["errorCode"], "AccessDenied");
+    }
+}
+
+#[tokio::test]
 async fn ui_pages_render_and_link() {
     let f = fixture();
     let window = "start=2024-04-30&end=2024-05-02";
