@@ -222,9 +222,10 @@ pub fn fmt_time(us: i64) -> String {
 }
 
 impl SearchForm {
-    /// The attribute filters of the form, validated.
-    pub fn attributes(&self) -> Result<Vec<(Attribute, String)>, ApiError> {
-        let named = [
+    /// The attributes given by their own parameters (`username=…`, `eventName=…`), as
+    /// links name them; present ones only, trimmed.
+    pub fn named_attributes(&self) -> impl Iterator<Item = (Attribute, &str)> {
+        [
             (Attribute::EventId, &self.event_id),
             (Attribute::EventName, &self.event_name),
             (Attribute::ReadOnly, &self.read_only),
@@ -233,10 +234,16 @@ impl SearchForm {
             (Attribute::ResourceName, &self.resource_name),
             (Attribute::EventSource, &self.event_source),
             (Attribute::AccessKeyId, &self.access_key_id),
-        ];
-        let mut out: Vec<(Attribute, String)> = named
-            .into_iter()
-            .filter_map(|(a, v)| present(v).map(|v| (a, v.to_string())))
+        ]
+        .into_iter()
+        .filter_map(|(a, v)| present(v).map(|v| (a, v)))
+    }
+
+    /// The attribute filters of the form, validated.
+    pub fn attributes(&self) -> Result<Vec<(Attribute, String)>, ApiError> {
+        let mut out: Vec<(Attribute, String)> = self
+            .named_attributes()
+            .map(|(a, v)| (a, v.to_string()))
             .collect();
         if self.attr.len() != self.value.len() {
             return Err(ApiError::invalid(format!(

@@ -85,20 +85,7 @@ pub fn form_url(path: &str, f: &SearchForm, cursor: Option<&str>) -> String {
 /// `eventName=…`), which the form has no field of their own for, then the `attr`/`value`
 /// pairs. Shown as pairs, they are sent back as pairs: the next search keeps them.
 fn conditions(f: &SearchForm) -> Vec<(String, String)> {
-    let named = [
-        (Attribute::EventId, &f.event_id),
-        (Attribute::EventName, &f.event_name),
-        (Attribute::ReadOnly, &f.read_only),
-        (Attribute::Username, &f.username),
-        (Attribute::ResourceType, &f.resource_type),
-        (Attribute::ResourceName, &f.resource_name),
-        (Attribute::EventSource, &f.event_source),
-        (Attribute::AccessKeyId, &f.access_key_id),
-    ];
-    let named = named.into_iter().filter_map(|(a, v)| {
-        let v = v.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-        Some((a.name().to_string(), v.to_string()))
-    });
+    let named = (f.named_attributes()).map(|(a, v)| (a.name().to_string(), v.to_string()));
     let pairs = (f.attr.iter().zip(&f.value))
         .filter(|(k, v)| !k.is_empty() || !v.is_empty())
         .map(|(k, v)| (k.clone(), v.clone()));
