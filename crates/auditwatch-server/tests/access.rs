@@ -7,7 +7,7 @@
 mod common;
 
 use auditwatch_auth::sigv4;
-use auditwatch_auth::{IssuedToken, Role, TokenKind};
+use auditwatch_auth::{AuthStore, IssuedToken, Role, TokenKind};
 use auditwatch_server::access::{Access, Kind};
 use auditwatch_server::{AuthConfig, ServerConfig, access_rules};
 use axum::body::Body;
@@ -70,6 +70,17 @@ fn request_for(method: &Method, pattern: &str) -> (String, Option<(&'static str,
 
 fn now_amz() -> String {
     chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// A new Signature V4 key pair of `user`: (access key id, secret).
+fn aws_key(auth: &AuthStore, user: &str) -> (String, String) {
+    match auth.create_token(user, TokenKind::Aws, None).unwrap() {
+        IssuedToken::Aws {
+            access_key_id,
+            secret_access_key,
+        } => (access_key_id, secret_access_key),
+        IssuedToken::Bearer { .. } => unreachable!("an AWS key was asked for"),
+    }
 }
 
 /// A Signature V4 request to the AWS endpoint, for `service` in us-east-1.
@@ -584,13 +595,7 @@ async fn bearer_tokens_and_signature_v4() {
         "tokens are not for pages"
     );
 
-    let IssuedToken::Aws {
-        access_key_id: key,
-        secret_access_key: secret,
-    } = f.auth.create_token("bot", TokenKind::Aws, None).unwrap()
-    else {
-        unreachable!()
-    };
+    let (key, secret) = aws_key(&f.auth, "bot");
     let anon = f.app.as_(As::Anonymous);
     let body = json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "RunInstances"}]}).to_string();
     let r = send(
@@ -784,13 +789,7 @@ async fn undeclared_methods_get_405_and_run_nothing() {
 async fn signature_v4_scope_region_and_clock_skew() {
     let f = fixture();
     bearer_for(&f.auth, "bot", Role::Viewer, None);
-    let IssuedToken::Aws {
-        access_key_id: key,
-        secret_access_key: secret,
-    } = f.auth.create_token("bot", TokenKind::Aws, None).unwrap()
-    else {
-        unreachable!()
-    };
+    let (key, secret) = aws_key(&f.auth, "bot");
     let anon = f.app.as_(As::Anonymous);
     let all = json!({"MaxResults": 50}).to_string();
     let ids = |r: &Reply| -> Vec<String> {

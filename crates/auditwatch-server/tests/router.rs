@@ -1333,6 +1333,17 @@ async fn out_of_range_times_are_400s_naming_the_argument() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
+/// `r`, an answer from `route`, is a 400 whose text names `bound`.
+fn assert_refused(r: &Reply, route: &str, bound: &str) {
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "{route}: {:.300}",
+        r.body
+    );
+    assert!(r.body.contains(bound), "{route}: {:.300}", r.body);
+}
+
 #[tokio::test]
 async fn search_condition_limits_are_400s_and_the_server_lives_on() {
     let f = fixture();
@@ -1340,17 +1351,7 @@ async fn search_condition_limits_are_400s_and_the_server_lives_on() {
     for route in SEARCH_ROUTES {
         let uri = format!("{route}start=60d{many}");
         let r = get(&f.app, &uri).await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{route}: {:.300}",
-            r.body
-        );
-        assert!(
-            r.body.contains("at most 20 (MAX_PARAM_CONDITIONS)"),
-            "{route}: {:.300}",
-            r.body
-        );
+        assert_refused(&r, route, "at most 20 (MAX_PARAM_CONDITIONS)");
         if !route.starts_with("/search") {
             assert_eq!(r.json()["error"], "limit_exceeded", "{route}");
         }
@@ -1368,17 +1369,7 @@ async fn search_condition_limits_are_400s_and_the_server_lives_on() {
             values.join(",")
         );
         let r = get(&f.app, &uri).await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{route}: {:.300}",
-            r.body
-        );
-        assert!(
-            r.body.contains("MAX_PARAM_CONDITIONS"),
-            "{route}: {}",
-            r.body
-        );
+        assert_refused(&r, route, "MAX_PARAM_CONDITIONS");
     }
 
     // Each other bound, named.
