@@ -96,6 +96,13 @@ pub struct SearchForm {
     /// `requestParameters` conditions `path=value`, the path dotted from the top
     /// (`bucketName=prod-data`, `filter.name=x`, at most 16 keys); repeatable, at most 20.
     pub param: Vec<String>,
+    /// Values to leave out, `field:value` (`username:alice`, `eventName:GetObject`);
+    /// the fields are username, eventName, eventSource, sourceIPAddress, errorCode,
+    /// accountId, awsRegion, userAgent and eventType. Events without the field are
+    /// kept. Repeatable, at most 20.
+    pub exclude: Vec<String>,
+    /// `newest` (the default) or `oldest` first.
+    pub order: Option<String>,
     /// Most events per page (default 50).
     pub limit: Option<usize>,
     /// The `nextCursor` of the previous page.
@@ -131,6 +138,8 @@ pub const MAX_LIST_VALUES: usize = 1000;
 pub const MAX_TEXT_BYTES: usize = 1024;
 /// Deepest `requestParameters` path (keys of `a.b.c`).
 pub const MAX_PARAM_DEPTH: usize = 16;
+/// Most exclusions (`exclude=field:value`) one search may have.
+pub const MAX_EXCLUSIONS: usize = 20;
 
 /// Refuses a lookup beyond the limits above, naming the limit. Every path from query
 /// parameters to a [`Lookup`] (search form, tracker) goes through it, before the store
@@ -167,6 +176,12 @@ pub fn check_limits(l: &Lookup) -> Result<(), ApiError> {
                 values.len()
             )));
         }
+    }
+    if l.exclude.len() > MAX_EXCLUSIONS {
+        return Err(ApiError::limit(format!(
+            "{} exclusions: at most {MAX_EXCLUSIONS} (MAX_EXCLUSIONS) per search",
+            l.exclude.len()
+        )));
     }
     if let Some(t) = &l.text
         && t.len() > MAX_TEXT_BYTES
@@ -266,6 +281,47 @@ impl SearchForm {
         Ok(out)
     }
 
+    /// The exclusions of the form (`field:value`), validated.
+    pub fn exclusions(&self) -> Result<Vec<(Narrow, String)>, ApiError> {
+        let given: Vec<&String> = self
+            .exclude
+            .iter()
+            .filter(|e| !e.trim().is_empty())
+            .collect();
+        if given.len() > MAX_EXCLUSIONS {
+            return Err(ApiError::limit(format!(
+                "{} exclusions: at most {MAX_EXCLUSIONS} (MAX_EXCLUSIONS) per search",
+                given.len()
+            )));
+        }
+        given
+            .into_iter()
+            .map(|e| {
+                let (field, value) = e.split_once(':').ok_or_else(|| {
+                    ApiError::invalid(format!("exclude {e:?} must look like field:value"))
+                })?;
+                let column = Narrow::named(field.trim()).ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "exclude {e:?}: cannot exclude by {field:?}; use one of {}",
+                        Narrow::ALL.map(Narrow::column).join(", ")
+                    ))
+                })?;
+                Ok((column, value.to_string()))
+            })
+            .collect()
+    }
+
+    /// Whether the form asks for the oldest events first.
+    pub fn oldest_first(&self) -> Result<bool, ApiError> {
+        match present(&self.order) {
+            None | Some("newest") => Ok(false),
+            Some("oldest") => Ok(true),
+            Some(other) => Err(ApiError::invalid(format!(
+                "order must be newest or oldest, not {other:?}"
+            ))),
+        }
+    }
+
     /// The form as a store lookup with at most `max_page` events per page.
     pub fn to_lookup(&self, max_page: usize) -> Result<Lookup, ApiError> {
         let start = time_field("start", &self.start, false)?;
@@ -316,6 +372,8 @@ impl SearchForm {
             source_ips: list(&self.source_ip),
             params,
             text: present(&self.q).map(str::to_string),
+            exclude: self.exclusions()?,
+            oldest_first: self.oldest_first()?,
             max_results: limit,
             next_token: present(&self.cursor).map(str::to_string),
         };

@@ -153,6 +153,25 @@ impl EventView {
             .find_map(|(t, a)| a.as_deref().or(t.as_deref()))
     }
 
+    /// Why the call failed, when it did: its error code, or `Failure` for a console
+    /// sign-in that AWS records as a success with `responseElements.ConsoleLogin`
+    /// `Failure` (CloudTrail gives failed sign-ins no error code).
+    pub fn outcome(&self) -> Option<String> {
+        if let Some(code) = &self.error_code {
+            return Some(code.clone());
+        }
+        if self.event_name.as_deref() == Some("ConsoleLogin") {
+            let r = self.record();
+            if r.pointer("/responseElements/ConsoleLogin")
+                .and_then(|v| v.as_str())
+                == Some("Failure")
+            {
+                return Some("Failure".into());
+            }
+        }
+        None
+    }
+
     /// The record parsed as JSON (the raw text is valid JSON by construction).
     pub fn record(&self) -> serde_json::Value {
         serde_json::from_str(&self.raw).unwrap_or(serde_json::Value::String(self.raw.clone()))

@@ -14,13 +14,14 @@ use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::functions::core::expr_fn::{coalesce, get_field};
 use datafusion::functions::string::expr_fn::contains;
-use datafusion::logical_expr::{Expr, lit};
+use datafusion::logical_expr::{Expr, Operator, binary_expr, lit};
 use datafusion::prelude::{SessionContext, ident};
 use datafusion::scalar::ScalarValue;
 use datafusion_functions_json::udfs::json_as_text_udf;
 
 use crate::error::{Result, StoreError};
 use crate::schema::events_schema;
+use crate::tally::Narrow;
 use crate::udf;
 
 /// The lookup attribute keys of CloudTrail's LookupEvents.
@@ -111,6 +112,11 @@ pub struct Lookup {
     pub params: Vec<(Vec<String>, String)>,
     /// Text that must appear somewhere in the record.
     pub text: Option<String>,
+    /// Values a column must not have (`NOT username:alice`). An event without the
+    /// column (a null) is kept: it does not have the value.
+    pub exclude: Vec<(Narrow, String)>,
+    /// Oldest first instead of newest first (its tokens continue in that order).
+    pub oldest_first: bool,
     /// Most events per page.
     pub max_results: usize,
     /// Continue after the page that returned this token.
@@ -185,6 +191,13 @@ impl Lookup {
         if let Some(text) = &self.text {
             f.push(contains(ident("raw"), lit(text.clone())));
         }
+        for (column, value) in &self.exclude {
+            f.push(binary_expr(
+                ident(column.column()),
+                Operator::IsDistinctFrom,
+                lit(value.clone()),
+            ));
+        }
         Ok(f)
     }
 
@@ -255,15 +268,25 @@ pub async fn lookup(ctx: &SessionContext, q: &Lookup) -> Result<Page> {
     let id_expr = || coalesce(vec![ident("eventID"), lit("")]);
     if let Some(token) = &q.next_token {
         let c = decode_token(token, fingerprint)?;
-        filters.push(ident("eventTime").lt_eq(ts(c.time)));
-        filters.push(
-            ident("eventTime").lt(ts(c.time)).or(ident("eventTime")
-                .eq(ts(c.time))
-                .and(id_expr().lt(lit(c.id)))),
-        );
+        if q.oldest_first {
+            filters.push(ident("eventTime").gt_eq(ts(c.time)));
+            filters.push(
+                ident("eventTime").gt(ts(c.time)).or(ident("eventTime")
+                    .eq(ts(c.time))
+                    .and(id_expr().gt(lit(c.id)))),
+            );
+        } else {
+            filters.push(ident("eventTime").lt_eq(ts(c.time)));
+            filters.push(
+                ident("eventTime").lt(ts(c.time)).or(ident("eventTime")
+                    .eq(ts(c.time))
+                    .and(id_expr().lt(lit(c.id)))),
+            );
+        }
     }
     let predicate = filters.into_iter().reduce(Expr::and);
-    // Phase 1: the newest (time, id) pairs, from narrow columns only.
+    // Phase 1: the first (time, id) pairs in the page's order, from narrow columns only.
+    let newest = !q.oldest_first;
     let mut df = ctx.table("events").await?;
     if let Some(p) = predicate.clone() {
         df = df.filter(p)?;
@@ -271,8 +294,8 @@ pub async fn lookup(ctx: &SessionContext, q: &Lookup) -> Result<Page> {
     let keys = df
         .select(vec![ident("eventTime"), id_expr().alias("id")])?
         .sort(vec![
-            ident("eventTime").sort(false, false),
-            ident("id").sort(false, false),
+            ident("eventTime").sort(!newest, false),
+            ident("id").sort(!newest, false),
         ])?
         .limit(0, Some(q.max_results + 1))?
         .collect()

@@ -224,7 +224,7 @@ pub(crate) struct Plan<'a> {
 /// The filters of `q` (besides its time range), the lookups' conditions
 /// ([`seek::conditions`]), or `None` when it has one this path does not answer.
 fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
-    if !q.params.is_empty() {
+    if !q.params.is_empty() || !q.exclude.is_empty() {
         return Ok(None);
     }
     // The scope is applied per segment, only where a segment holds other accounts.

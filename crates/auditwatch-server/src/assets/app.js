@@ -53,15 +53,86 @@ document.addEventListener("DOMContentLoaded", () => {
         localStorage.setItem(key, JSON.stringify(hidden));
       });
     });
-    // Time sort: reverse the rows of this page.
-    const sort = document.getElementById("sort-time");
-    if (sort) {
-      sort.addEventListener("click", () => {
-        const body = table.tBodies[0];
-        Array.from(body.rows).reverse().forEach((r) => body.appendChild(r));
-        const newestFirst = sort.textContent.endsWith("↑");
-        sort.textContent = sort.textContent.slice(0, -1) + (newestFirst ? "↓" : "↑");
+  }
+
+  // Copy buttons: the value in data-copy, or the text of the element data-copy-from names.
+  document.querySelectorAll("button.copy").forEach((b) => {
+    b.addEventListener("click", () => {
+      const from = b.dataset.copyFrom && document.getElementById(b.dataset.copyFrom);
+      const text = from ? from.textContent : (b.dataset.copy || "");
+      if (!navigator.clipboard) return;
+      navigator.clipboard.writeText(text).then(() => {
+        b.classList.add("done");
+        b.setAttribute("title", "Copied");
+        setTimeout(() => b.classList.remove("done"), 1500);
       });
-    }
+    });
+  });
+
+  // SQL grid: a click folds an unfolded cell again.
+  document.querySelectorAll("td.cell").forEach((c) => {
+    c.addEventListener("click", () => c.classList.toggle("open"));
+  });
+
+  // Time zone: UTC (what the server writes) or this browser's, remembered here.
+  const tzKey = "auditwatch.timeZone";
+  const choice = document.getElementById("tz-choice");
+  const zone = () => { try { return localStorage.getItem(tzKey) || "utc"; } catch (_) { return "utc"; } };
+  const pad = (n) => String(n).padStart(2, "0");
+  const localText = (d) => d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+    pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  const localName = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const applyZone = () => {
+    const local = zone() === "local";
+    document.querySelectorAll("time[datetime]").forEach((t) => {
+      if (!t.dataset.utc) t.dataset.utc = t.textContent;
+      t.textContent = local ? localText(new Date(t.getAttribute("datetime"))) : t.dataset.utc;
+    });
+    document.querySelectorAll(".tz-name").forEach((n) => { n.textContent = local ? localName() : "UTC"; });
+    document.querySelectorAll("svg.timeline text.tick[data-t]").forEach((t) => {
+      if (!t.dataset.utc) t.dataset.utc = t.textContent;
+      if (!local) { t.textContent = t.dataset.utc; return; }
+      const d = new Date(Number(t.dataset.t) / 1000);
+      const dayTick = /^[A-Z][a-z]{2} \d\d$/.test(t.dataset.utc);
+      t.textContent = dayTick ? months[d.getMonth()] + " " + pad(d.getDate()) : pad(d.getHours()) + ":" + pad(d.getMinutes());
+    });
+  };
+  // The search form's inputs hold UTC; shown and sent in the chosen zone.
+  const toLocalInput = (v) => {
+    const d = new Date(v + "Z");
+    return isNaN(d) ? v : localText(d).replace(" ", "T");
+  };
+  const toUtcInput = (v) => {
+    const d = new Date(v);
+    return isNaN(d) ? v : d.toISOString().slice(0, 19) + "Z";
+  };
+  if (choice) {
+    choice.closest("label").hidden = false;
+    choice.value = zone();
+    choice.addEventListener("change", () => {
+      try { localStorage.setItem(tzKey, choice.value); } catch (_) { /* private mode */ }
+      location.reload();
+    });
+  }
+  applyZone();
+  if (form && zone() === "local") {
+    ["start", "end"].forEach((id) => {
+      const i = document.getElementById(id);
+      if (i && i.value) i.value = toLocalInput(i.value);
+    });
+    form.addEventListener("submit", (ev) => {
+      if (ev.defaultPrevented) return;
+      ["start", "end"].forEach((id) => {
+        const i = document.getElementById(id);
+        if (!i || !i.value) return;
+        const hidden = document.createElement("input");
+        hidden.type = "hidden";
+        hidden.name = i.name;
+        hidden.value = toUtcInput(i.value);
+        i.removeAttribute("name");
+        form.appendChild(hidden);
+      });
+    });
   }
 });

@@ -1,19 +1,34 @@
-//! Charts as server-side SVG: every bar and segment is a link to the search it
-//! summarises, has a `<title>` tooltip, and each chart carries a title, a description
-//! and a data table as its text alternative.
+//! Charts: bar rows and time histograms whose every bar and segment links to the
+//! search it summarises, with a `<title>` tooltip, a caption and a data table as the
+//! text alternative.
+//!
+//! Text is never scaled with a picture: labels and values of bar charts are HTML,
+//! and the histogram's SVG has no `viewBox` (its user unit is the CSS pixel; bars are
+//! placed in percent), so every label renders at the stylesheet's size at any width.
+//! Colours come from a colour-blind-safe palette and are never repeated within a
+//! chart: values past the palette are drawn as "other".
 //!
 //! Written by hand: the charting crates render pictures, not linked, accessible
-//! markup, and three chart shapes are a few dozen lines each.
+//! markup, and two chart shapes are a few dozen lines each.
 
+use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use crate::query::{Bucket, Stack};
 
-/// Segment colours (distinguishable in light and dark themes).
-const PALETTE: [&str; 11] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#86bcb6", "#8c8c8c",
+/// Paul Tol's "muted" scheme (distinguishable with the common colour-vision
+/// deficiencies, in light and dark themes), then the grey of "other".
+const PALETTE: [&str; 9] = [
+    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
+    "#AA4499",
 ];
+/// The colour of "other" (everything past the named values).
+const OTHER: &str = "#BBBBBB";
+/// The single colour of one-series charts.
+const SERIES: &str = "#4477AA";
+
+/// Most segments drawn per bar before the rest is summed as "other".
+pub const SEGMENTS_PER_BAR: usize = 5;
 
 fn label(k: &Option<String>) -> &str {
     k.as_deref().unwrap_or("(other)")
@@ -32,17 +47,76 @@ pub fn fmt_count(n: u64) -> String {
     out
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let t: String = s.chars().take(n - 1).collect();
-        format!("{t}…")
-    }
+/// Percent of `n` in `max`, for SVG lengths.
+fn pct(n: f64, max: f64) -> String {
+    format!("{:.3}%", 100.0 * n / max.max(1.0))
 }
 
-/// Horizontal bars, one per `stacks` row, split into segments by the second field.
-/// `link(row, segment)` gives each segment's search URL (`segment` `None` = the rest).
+/// Folds each stack's segments to its [`SEGMENTS_PER_BAR`] largest, and all of them to
+/// the values the palette can colour (largest overall first); the rest of each bar is
+/// one `None` segment. Returns the folded stacks and the legend (named values only, in
+/// palette order, with their drawn totals).
+fn fold(stacks: &[Stack]) -> (Vec<Stack>, Vec<(String, u64)>) {
+    let mut totals: Vec<(String, u64)> = Vec::new();
+    for s in stacks {
+        for b in
+            s.by.iter()
+                .filter(|b| b.key.is_some())
+                .take(SEGMENTS_PER_BAR)
+        {
+            let k = b.key.clone().unwrap_or_default();
+            match totals.iter_mut().find(|(t, _)| *t == k) {
+                Some((_, n)) => *n += b.count,
+                None => totals.push((k, b.count)),
+            }
+        }
+    }
+    totals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    totals.truncate(PALETTE.len());
+    let named = |k: &Option<String>| {
+        k.as_ref()
+            .is_some_and(|k| totals.iter().any(|(t, _)| t == k))
+    };
+    let folded: Vec<Stack> = stacks
+        .iter()
+        .map(|s| {
+            let mut by: Vec<Bucket> =
+                s.by.iter()
+                    .filter(|b| b.key.is_some())
+                    .take(SEGMENTS_PER_BAR)
+                    .filter(|b| named(&b.key))
+                    .cloned()
+                    .collect();
+            let drawn: u64 = by.iter().map(|b| b.count).sum();
+            if s.count > drawn {
+                by.push(Bucket {
+                    key: None,
+                    count: s.count - drawn,
+                });
+            }
+            Stack {
+                key: s.key.clone(),
+                count: s.count,
+                by,
+            }
+        })
+        .collect();
+    let mut legend: Vec<(String, u64)> = totals.into_iter().map(|(k, _)| (k, 0)).collect();
+    for s in &folded {
+        for b in &s.by {
+            if let Some(k) = &b.key
+                && let Some(l) = legend.iter_mut().find(|(t, _)| t == k)
+            {
+                l.1 += b.count;
+            }
+        }
+    }
+    (folded, legend)
+}
+
+/// Horizontal bars, one per `stacks` row, split into segments by the second field
+/// (each bar's five largest, then "other"). `link(row, segment)` gives each segment's
+/// search URL (`segment` `None` = the rest).
 pub fn stacked_bars(
     id: &str,
     title: &str,
@@ -50,7 +124,8 @@ pub fn stacked_bars(
     stacks: &[Stack],
     link: impl Fn(&str, Option<&str>) -> String,
 ) -> Markup {
-    bars(id, title, description, stacks, link, true)
+    let (folded, legend) = fold(stacks);
+    bars(id, title, description, &folded, &legend, link)
 }
 
 fn bars(
@@ -58,63 +133,60 @@ fn bars(
     title: &str,
     description: &str,
     stacks: &[Stack],
+    legend: &[(String, u64)],
     link: impl Fn(&str, Option<&str>) -> String,
-    with_legend: bool,
 ) -> Markup {
-    // Legend: segment keys by total, so colours are stable across rows.
-    let mut legend: Vec<(Option<String>, u64)> = Vec::new();
-    for s in stacks {
-        for b in &s.by {
-            match legend.iter_mut().find(|(k, _)| *k == b.key) {
-                Some((_, n)) => *n += b.count,
-                None => legend.push((b.key.clone(), b.count)),
-            }
-        }
-    }
-    legend.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.is_none().cmp(&b.0.is_none())));
-    let colour = |k: &Option<String>| {
-        if k.is_none() {
-            return PALETTE[PALETTE.len() - 1];
-        }
-        let i = legend.iter().position(|(l, _)| l == k).unwrap_or(0);
-        PALETTE[i % (PALETTE.len() - 1)]
+    let colour = |k: &Option<String>| match k {
+        None => OTHER,
+        Some(_) if legend.is_empty() => SERIES,
+        Some(k) => legend
+            .iter()
+            .position(|(l, _)| l == k)
+            .map_or(OTHER, |i| PALETTE[i]),
     };
     let max = stacks.iter().map(|s| s.count).max().unwrap_or(1).max(1) as f64;
-    let (left, width, row_h) = (150.0, 520.0, 24.0);
-    let height = row_h * stacks.len() as f64 + 8.0;
+    let has_other = stacks
+        .iter()
+        .any(|s| s.by.len() > 1 && s.by.iter().any(|b| b.key.is_none()));
     html! {
-        figure.chart {
+        figure.chart #(id) aria-labelledby=(format!("{id}-t")) aria-describedby=(format!("{id}-d")) {
             figcaption #(format!("{id}-t")) { (title) }
+            p.chart-desc #(format!("{id}-d")) { (description) }
             @if stacks.is_empty() {
                 p.empty { "No events in this window." }
             } @else {
-                svg viewBox=(format!("0 0 {} {height}", left + width + 70.0)) role="img"
-                    aria-labelledby=(format!("{id}-t {id}-d")) {
-                    desc #(format!("{id}-d")) { (description) }
-                    @for (i, s) in stacks.iter().enumerate() {
-                        @let y = 4.0 + i as f64 * row_h;
+                div.bars {
+                    @for s in stacks {
                         @let key = label(&s.key);
-                        a href=(link(key, None)) {
-                            text.axis x=(left - 6.0) y=(y + row_h * 0.65) text-anchor="end" { (truncate(key, 22)) }
-                        }
-                        @for (x, w, b) in segments(s, left, width, max) {
-                            a href=(link(key, b.key.as_deref())) {
-                                rect x=(format!("{x:.1}")) y=(y + 2.0) width=(format!("{:.1}", w.max(0.5))) height=(row_h - 4.0) fill=(colour(&b.key)) {
-                                    title { (key) " · " (label(&b.key)) ": " (fmt_count(b.count)) }
+                        div.bar-row {
+                            a.bar-label href=(link(key, None)) title=(key) { (key) }
+                            svg.bar width="100%" height="18" {
+                                @for (x, b) in segments(s) {
+                                    @let name = format!("{key} · {}: {}", label(&b.key), fmt_count(b.count));
+                                    a href=(link(key, b.key.as_deref())) aria-label=(name) {
+                                        title { (name) }
+                                        rect x=(pct(x as f64, max)) y="1" width=(pct(b.count as f64, max)) height="16" fill=(colour(&b.key)) {}
+                                    }
                                 }
                             }
+                            span.bar-value { (fmt_count(s.count)) }
                         }
-                        text.value x=(left + width * s.count as f64 / max + 4.0) y=(y + row_h * 0.65) { (fmt_count(s.count)) }
                     }
                 }
-                @if with_legend {
-                    ul.legend {
-                        @for (k, n) in &legend {
+                @if !legend.is_empty() {
+                    ul.legend aria-label="Legend" {
+                        @for (k, n) in legend {
                             li {
-                                svg.swatch viewBox="0 0 10 10" width="10" height="10" aria-hidden="true" {
-                                    rect width="10" height="10" fill=(colour(k)) {}
+                                svg.swatch width="10" height="10" aria-hidden="true" {
+                                    rect width="10" height="10" fill=(colour(&Some(k.clone()))) {}
                                 }
-                                " " (label(k)) " (" (fmt_count(*n)) ")"
+                                " " (k) " (" (fmt_count(*n)) ")"
+                            }
+                        }
+                        @if has_other {
+                            li {
+                                svg.swatch width="10" height="10" aria-hidden="true" { rect width="10" height="10" fill=(OTHER) {} }
+                                " other"
                             }
                         }
                     }
@@ -125,15 +197,14 @@ fn bars(
     }
 }
 
-/// Each segment of a bar with its x position and width.
-fn segments(s: &Stack, left: f64, width: f64, max: f64) -> Vec<(f64, f64, &crate::query::Bucket)> {
-    let mut x = left;
+/// Each segment of a bar with its start (in events from the left).
+fn segments(s: &Stack) -> Vec<(u64, &Bucket)> {
+    let mut x = 0;
     s.by.iter()
         .map(|b| {
-            let w = width * b.count as f64 / max;
             let at = x;
-            x += w;
-            (at, w, b)
+            x += b.count;
+            (at, b)
         })
         .collect()
 }
@@ -144,7 +215,7 @@ fn table_alt(title: &str, stacks: &[Stack]) -> Markup {
             summary { "Data table: " (title) }
             div.table-wrap {
                 table {
-                    thead { tr { th { "Value" } th { "Events" } th { "Breakdown" } } }
+                    thead { tr { th scope="col" { "Value" } th scope="col" { "Events" } th scope="col" { "Breakdown" } } }
                     tbody {
                         @for s in stacks {
                             tr {
@@ -160,55 +231,123 @@ fn table_alt(title: &str, stacks: &[Stack]) -> Markup {
     }
 }
 
-/// Vertical bars over time; `link(start, end)` gives each bucket's search URL.
+/// Tick steps for time axes (µs) and how their labels read.
+const TICKS: [(i64, &str); 14] = [
+    (60_000_000, "%H:%M"),
+    (300_000_000, "%H:%M"),
+    (900_000_000, "%H:%M"),
+    (1_800_000_000, "%H:%M"),
+    (3_600_000_000, "%H:%M"),
+    (3 * 3_600_000_000, "%H:%M"),
+    (6 * 3_600_000_000, "%H:%M"),
+    (12 * 3_600_000_000, "%H:%M"),
+    (86_400_000_000, "%b %d"),
+    (2 * 86_400_000_000, "%b %d"),
+    (7 * 86_400_000_000, "%b %d"),
+    (14 * 86_400_000_000, "%b %d"),
+    (30 * 86_400_000_000, "%b %d"),
+    (91 * 86_400_000_000, "%b %d"),
+];
+
+/// Round tick times in `[lo, hi]`: the smallest step giving at most eight ticks (at
+/// least four whenever the range allows), with labels; a tick at midnight of a
+/// sub-day axis names the day instead of the hour.
+pub fn time_ticks(lo: i64, hi: i64) -> Vec<(i64, String)> {
+    let span = (hi - lo).max(1);
+    let (step, fmt) = TICKS
+        .into_iter()
+        .find(|(s, _)| span / s <= 8)
+        .unwrap_or(TICKS[TICKS.len() - 1]);
+    let first = lo.div_euclid(step) * step + if lo.rem_euclid(step) == 0 { 0 } else { step };
+    let mut out = Vec::new();
+    let mut t = first;
+    while t <= hi && out.len() < 16 {
+        let Some(d) = DateTime::<Utc>::from_timestamp_micros(t) else {
+            break;
+        };
+        let midnight = t.rem_euclid(86_400_000_000) == 0;
+        let text = if step < 86_400_000_000 && midnight {
+            d.format("%b %d").to_string()
+        } else {
+            d.format(fmt).to_string()
+        };
+        out.push((t, text));
+        t += step;
+    }
+    out
+}
+
+/// Vertical bars over time; `link(start, end)` gives each bucket's search URL. The
+/// axis spans `[lo, hi]` (µs) when given, else the buckets.
 pub fn histogram(
     id: &str,
     title: &str,
     buckets: &[(i64, u64)],
     interval_us: i64,
+    range: Option<(i64, i64)>,
     link: impl Fn(i64, i64) -> String,
 ) -> Markup {
-    let max = buckets.iter().map(|b| b.1).max().unwrap_or(1).max(1) as f64;
-    let (w, h, left, bottom) = (680.0, 160.0, 50.0, 20.0);
-    let (lo, hi) = match (buckets.first(), buckets.last()) {
-        (Some(a), Some(b)) => (a.0, b.0 + interval_us),
+    let max = buckets.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    let (lo, hi) = match (range, buckets.first(), buckets.last()) {
+        (Some(r), _, _) => r,
+        (None, Some(a), Some(b)) => (a.0, b.0 + interval_us),
         _ => (0, 1),
     };
+    let (lo, hi) = (
+        lo.min(buckets.first().map_or(lo, |b| b.0)),
+        hi.max(buckets.last().map_or(hi, |b| b.0 + interval_us)),
+    );
     let span = (hi - lo).max(1) as f64;
-    let bar_w = ((w - left) * interval_us as f64 / span).max(1.0);
+    let x = |t: i64| pct((t - lo) as f64, span);
+    let bar_w = pct(interval_us as f64 * 0.92, span);
+    let (plot_h, axis_h) = (150.0, 22.0);
+    let y = |n: u64| plot_h - (plot_h - 4.0) * n as f64 / max as f64;
     let total: u64 = buckets.iter().map(|b| b.1).sum();
+    let ticks = time_ticks(lo, hi);
     html! {
-        figure.chart {
+        figure.chart.histogram #(id) aria-labelledby=(format!("{id}-t")) aria-describedby=(format!("{id}-d")) {
             figcaption #(format!("{id}-t")) { (title) }
+            p.chart-desc #(format!("{id}-d")) {
+                (fmt_count(total)) " events from " (super::when(lo)) " to " (super::when(hi))
+                ", busiest bucket " (fmt_count(max)) " events."
+            }
             @if buckets.is_empty() {
                 p.empty { "No events in this window." }
             } @else {
-                svg viewBox=(format!("0 0 {w} {}", h + bottom)) role="img" aria-labelledby=(format!("{id}-t {id}-d")) {
-                    desc #(format!("{id}-d")) {
-                        (fmt_count(total)) " events from " (crate::query::fmt_time(lo)) " to " (crate::query::fmt_time(hi))
-                        ", busiest bucket " (fmt_count(max as u64)) " events."
+                div.plot {
+                    div.yaxis aria-hidden="true" {
+                        span { (fmt_count(max)) }
+                        span { (fmt_count(max / 2)) }
+                        span { "0" }
                     }
-                    line.axis x1=(left) y1=(h) x2=(w) y2=(h) stroke="currentColor" {}
-                    text.axis x=(left - 4.0) y="12" text-anchor="end" { (fmt_count(max as u64)) }
-                    text.axis x=(left - 4.0) y=(h) text-anchor="end" { "0" }
-                    text.axis x=(left) y=(h + 15.0) { (crate::query::fmt_time(lo)) }
-                    text.axis x=(w) y=(h + 15.0) text-anchor="end" { (crate::query::fmt_time(hi)) }
-                    @for (t, n) in buckets {
-                        @let x = left + (w - left) * (t - lo) as f64 / span;
-                        @let bh = (h - 4.0) * *n as f64 / max;
-                        a href=(link(*t, t + interval_us - 1)) {
-                            rect x=(format!("{x:.1}")) y=(format!("{:.1}", h - bh)) width=(format!("{bar_w:.1}")) height=(format!("{bh:.1}")) fill=(PALETTE[0]) {
-                                title { (crate::query::fmt_time(*t)) ": " (fmt_count(*n)) " events" }
+                    svg.timeline width="100%" height=(plot_h + axis_h) {
+                        @for n in [max, max / 2] {
+                            line.grid x1="0" x2="100%" y1=(format!("{:.1}", y(n))) y2=(format!("{:.1}", y(n))) {}
+                        }
+                        @for (t, _) in &ticks {
+                            line.grid x1=(x(*t)) x2=(x(*t)) y1="0" y2=(plot_h) {}
+                        }
+                        line.axis x1="0" x2="100%" y1=(plot_h) y2=(plot_h) {}
+                        @for (i, (t, text)) in ticks.iter().enumerate() {
+                            @let anchor = if ticks.len() > 1 && i == ticks.len() - 1 && (hi - t) * 20 < hi - lo { "end" } else if i == 0 && (t - lo) * 20 < hi - lo { "start" } else { "middle" };
+                            text.tick.odd[ticks.len() > 6 && i % 2 == 1] x=(x(*t)) y=(plot_h + 15.0) text-anchor=(anchor) data-t=(t) { (text) }
+                        }
+                        @for (t, n) in buckets {
+                            @let name = format!("{}: {} events", crate::query::fmt_time(*t), fmt_count(*n));
+                            a href=(link(*t, t + interval_us - 1)) aria-label=(name) {
+                                title { (name) }
+                                rect x=(x(*t)) y=(format!("{:.1}", y(*n))) width=(bar_w) height=(format!("{:.1}", plot_h - y(*n))) fill=(SERIES) {}
                             }
                         }
                     }
                 }
+                p.axis-zone { "Time in " span.tz-name { "UTC" } }
                 details.alt {
                     summary { "Data table: " (title) }
                     div.table-wrap {
                         table {
-                            thead { tr { th { "From" } th { "Events" } } }
-                            tbody { @for (t, n) in buckets { tr { td { (crate::query::fmt_time(*t)) } td.num { (fmt_count(*n)) } } } }
+                            thead { tr { th scope="col" { "From" } th scope="col" { "Events" } } }
+                            tbody { @for (t, n) in buckets { tr { td { (super::when(*t)) } td.num { (fmt_count(*n)) } } } }
                         }
                     }
                 }
@@ -219,7 +358,7 @@ pub fn histogram(
 
 /// Top-N horizontal bars; `link(key)` gives each bar's search URL.
 pub fn top_bars(id: &str, title: &str, rows: &[Bucket], link: impl Fn(&str) -> String) -> Markup {
-    // Each bar is one segment as long as the whole bar.
+    // Each bar is one segment as long as the whole bar, in the one series colour.
     let bars: Vec<Stack> = rows
         .iter()
         .map(|b| Stack {
@@ -231,13 +370,10 @@ pub fn top_bars(id: &str, title: &str, rows: &[Bucket], link: impl Fn(&str) -> S
     self::bars(
         id,
         title,
-        &format!(
-            "{title}: the {} largest values and their event counts.",
-            rows.len()
-        ),
+        &format!("The {} largest values and their event counts.", rows.len()),
         &bars,
+        &[],
         |k, _| link(k),
-        false,
     )
 }
 
@@ -245,11 +381,17 @@ pub fn top_bars(id: &str, title: &str, rows: &[Bucket], link: impl Fn(&str) -> S
 mod tests {
     use super::*;
 
+    fn b(k: &str, n: u64) -> Bucket {
+        Bucket {
+            key: Some(k.into()),
+            count: n,
+        }
+    }
+
     #[test]
     fn counts_and_labels() {
         assert_eq!(fmt_count(1234567), "1,234,567");
         assert_eq!(fmt_count(12), "12");
-        assert_eq!(truncate("abcdef", 4), "abc…");
     }
 
     #[test]
@@ -258,10 +400,7 @@ mod tests {
             key: Some("<alice>".into()),
             count: 3,
             by: vec![
-                Bucket {
-                    key: Some("GetObject".into()),
-                    count: 2,
-                },
+                b("GetObject", 2),
                 Bucket {
                     key: None,
                     count: 1,
@@ -277,5 +416,69 @@ mod tests {
         assert_eq!(svg.matches("<rect x=").count(), 2);
         assert!(svg.contains("e=GetObject"));
         assert!(svg.contains("(other)"));
+        // No viewBox: text is never scaled with the picture.
+        assert!(!svg.contains("viewBox"));
+    }
+
+    #[test]
+    fn no_colour_repeats_and_bars_keep_five_segments() {
+        // 12 users with 7 distinct event names each, 30 names overall.
+        let stacks: Vec<Stack> = (0..12)
+            .map(|u| {
+                let by: Vec<Bucket> = (0..7)
+                    .map(|i| b(&format!("Name{}", (u * 3 + i) % 30), 10 - i as u64))
+                    .collect();
+                Stack {
+                    key: Some(format!("user{u}")),
+                    count: by.iter().map(|b| b.count).sum(),
+                    by,
+                }
+            })
+            .collect();
+        let (folded, legend) = fold(&stacks);
+        assert!(legend.len() <= PALETTE.len());
+        for s in &folded {
+            let named = s.by.iter().filter(|b| b.key.is_some()).count();
+            assert!(named <= SEGMENTS_PER_BAR, "{named}");
+            assert_eq!(s.by.iter().map(|b| b.count).sum::<u64>(), s.count);
+            for b in s.by.iter().filter(|b| b.key.is_some()) {
+                assert!(legend.iter().any(|(k, _)| Some(k) == b.key.as_ref()));
+            }
+        }
+        let html = stacked_bars("c", "t", "d", &stacks, |_, _| String::new()).into_string();
+        let mut fills: Vec<&str> = html.split("fill=\"").skip(1).map(|s| &s[..7]).collect();
+        fills.retain(|f| *f != OTHER);
+        fills.sort_unstable();
+        fills.dedup();
+        assert!(fills.len() <= PALETTE.len());
+        // Every legend entry is drawn somewhere.
+        assert!(legend.iter().all(|(_, n)| *n > 0));
+    }
+
+    #[test]
+    fn time_axes_have_four_to_eight_round_ticks() {
+        let day = 86_400_000_000;
+        let lo = 1_700_000_000_000_000 - 1_700_000_000_000_000 % day;
+        for span in [
+            3_600_000_000,
+            6 * 3_600_000_000,
+            day,
+            7 * day,
+            30 * day,
+            90 * day,
+        ] {
+            let ticks = time_ticks(lo + 1, lo + span);
+            assert!((3..=9).contains(&ticks.len()), "{span}: {ticks:?}");
+        }
+        let week = time_ticks(lo, lo + 7 * day);
+        assert_eq!(
+            week[0].1,
+            DateTime::<Utc>::from_timestamp_micros(lo)
+                .unwrap()
+                .format("%b %d")
+                .to_string()
+        );
+        let hours = time_ticks(lo + 3_600_000_000, lo + 7 * 3_600_000_000);
+        assert_eq!(hours[0].1, "01:00");
     }
 }

@@ -93,8 +93,8 @@ pub async fn page(
     let f = Figures::read(&cx).await?;
     let body = html! {
         h1 { "Dashboard" }
-        (window_form(&start_text, w.end.as_deref().unwrap_or("")))
-        p.window { "From " (cx.start) " to " (cx.end) " (UTC)." }
+        (super::time_control("/", &start_text, w.end.as_deref().unwrap_or(""), None))
+        p.window { "From " (super::when(start)) " to " (super::when(end)) " (" span.tz-name { "UTC" } ")." }
         (totals(&cx, &f))
         div.grid {
             (per_user(&cx, &f))
@@ -179,41 +179,26 @@ impl Figures {
     }
 }
 
-fn window_form(start: &str, end: &str) -> Markup {
-    html! {
-        form.window method="get" action="/" {
-            label { "Window start " input type="text" name="start" value=(start) placeholder="7d, 2024-05-01 …"; }
-            label { "end " input type="text" name="end" value=(end) placeholder="now"; }
-            button type="submit" { "Show" }
-            span.quick {
-                @for (label, v) in [("24 hours", "24h"), ("7 days", "7d"), ("30 days", "30d"), ("90 days", "90d")] {
-                    a href=(url("/", &[("start", v)])) { (label) }
-                }
-            }
-        }
-    }
-}
-
 fn totals(cx: &Ctx<'_>, f: &Figures) -> Markup {
     let events: u64 = f.users.iter().map(|b| b.count).sum();
     let errors: u64 = f.errors.iter().map(|b| b.count).sum();
     html! {
         ul.totals {
-            li { a href=(cx.link(&[])) { strong { (events) } " events" } }
-            li { a href="/users" { strong { (f.users.len()) } " users" } }
-            li { a href="/services" { strong { (f.services.len()) } " services" } }
-            li { a href=(cx.link(&[("errors", "true")])) { strong { (errors) } " errors" } }
+            li { a href=(cx.link(&[])) { strong { (chart::fmt_count(events)) } " events" } }
+            li { a href="/users" { strong { (chart::fmt_count(f.users.len() as u64)) } " users" } }
+            li { a href="/services" { strong { (chart::fmt_count(f.services.len() as u64)) } " services" } }
+            li { a href=(cx.link(&[("errors", "true")])) { strong { (chart::fmt_count(errors)) } " errors" } }
         }
     }
 }
 
 fn per_user(cx: &Ctx<'_>, f: &Figures) -> Markup {
     let top = &f.users[..f.users.len().min(15)];
-    let stacks = query::stack(top, &f.pairs, 8);
+    let stacks = query::stack(top, &f.pairs, chart::SEGMENTS_PER_BAR);
     chart::stacked_bars(
         "per-user",
         "Events per user, by event name",
-        "The 15 most active users; each bar is split into their 8 most frequent event names and the rest.",
+        "The 15 most active users; each bar is split into their five most frequent event names and the rest (grey).",
         &stacks,
         |user, name| match name {
             Some(n) => cx.link(&[("username", user), ("eventName", n)]),
@@ -233,6 +218,7 @@ async fn activity(cx: &Ctx<'_>, span: i64) -> Result<Markup, ApiError> {
         ),
         &buckets,
         interval,
+        Some((cx.base.start.unwrap_or(0), cx.base.end.unwrap_or(0))),
         |a, b| {
             url(
                 "/search",

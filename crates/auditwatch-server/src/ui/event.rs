@@ -1,13 +1,80 @@
-//! One event: its fields, the record pretty-printed, and links onward (user,
-//! service, resources, and what the same principal did around that time).
+//! One event: its fields in a fixed two-column table where every value is a pivot to
+//! a search, the events related to it (same request, same shared event, same access key
+//! within an hour), and the record as a collapsible JSON viewer with copy.
 
+use auditwatch_store::{Attribute, Lookup};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
+use serde_json::Value;
 
-use super::{PageError, layout, or_dash, seg, url};
+use super::{PageError, layout, or_dash, seg, url, when};
 use crate::query::{self, Queries};
+use crate::view::EventView;
 use crate::{ApiError, AppState, Caller, view};
+
+/// Deepest nesting the JSON viewer unfolds; deeper values are shown as text.
+const MAX_JSON_DEPTH: usize = 32;
+/// Related events listed per kind.
+const RELATED: usize = 10;
+
+/// A string of the record at `pointer`, when it is one.
+fn text_at(record: &Value, pointer: &str) -> Option<String> {
+    record
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// A search for events whose record mentions `text`.
+fn mentions(text: &str) -> String {
+    url("/search", &[("q", text)])
+}
+
+/// The record as nested `<details>`: objects and arrays fold, the first two levels
+/// open.
+fn json(key: Option<&str>, v: &Value, depth: usize) -> Markup {
+    let name = html! { @if let Some(k) = key { span.k { "\"" (k) "\"" } ": " } };
+    match v {
+        Value::Object(m) if depth < MAX_JSON_DEPTH && !m.is_empty() => html! {
+            details open[depth < 2] {
+                summary { (name) "{" span.c { " " (m.len()) @if m.len() == 1 { " key " } @else { " keys " } } "}" }
+                @for (k, v) in m { (json(Some(k), v, depth + 1)) }
+            }
+        },
+        Value::Array(a) if depth < MAX_JSON_DEPTH && !a.is_empty() => html! {
+            details open[depth < 2] {
+                summary { (name) "[" span.c { " " (a.len()) @if a.len() == 1 { " item " } @else { " items " } } "]" }
+                @for (i, v) in a.iter().enumerate() { (json(Some(&i.to_string()), v, depth + 1)) }
+            }
+        },
+        Value::String(s) => html! { div.leaf { (name) span.s { "\"" (s) "\"" } } },
+        Value::Number(n) => html! { div.leaf { (name) span.n { (n.to_string()) } } },
+        other => html! { div.leaf { (name) span.c { (other.to_string()) } } },
+    }
+}
+
+/// A list of related events with a link to all of them.
+fn related(title: &str, all: &str, events: &[EventView], this: &str) -> Markup {
+    let others: Vec<&EventView> = events
+        .iter()
+        .filter(|e| e.event_id.as_deref() != Some(this))
+        .collect();
+    html! {
+        @if !others.is_empty() {
+            h3 { (title) " " a href=(all) { "(search them)" } }
+            ul.related {
+                @for e in others {
+                    li {
+                        @if let Some(id) = &e.event_id { a href=(format!("/events/{}", seg(id))) { (when(e.time_us)) } } @else { (when(e.time_us)) }
+                        " " (or_dash(&e.event_name)) " by " (or_dash(&e.username))
+                        @if let Some(o) = e.outcome() { " — " span.outcome.bad { (o) } }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// `GET /events/{id}`.
 pub async fn page(
@@ -15,61 +82,136 @@ pub async fn page(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let batch = Queries::new(&state, &caller)
-        .event(&id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no event with eventID {id:?} in your accounts"))
-        })?;
+    let q = Queries::new(&state, &caller);
+    let batch = q.event(&id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("no event with eventID {id:?} in your accounts"))
+    })?;
     let events = view::events(&batch)?;
     let e = events
         .first()
         .ok_or_else(|| ApiError::not_found(format!("no event {id:?}")))?;
-    let record = serde_json::to_string_pretty(&e.record()).unwrap_or_else(|_| e.raw.clone());
-    let around = |minutes: i64| {
-        e.username.as_ref().map(|u| {
-            url(
-                "/search",
-                &[
-                    ("username", u),
-                    ("start", &query::fmt_time(e.time_us - minutes * 60_000_000)),
-                    ("end", &query::fmt_time(e.time_us + minutes * 60_000_000)),
-                    ("limit", "200"),
-                ],
-            )
-        })
-    };
+    let record = e.record();
+    let pretty = serde_json::to_string_pretty(&record).unwrap_or_else(|_| e.raw.clone());
+    let request_id = text_at(&record, "/requestID");
+    let shared_id = text_at(&record, "/sharedEventID");
+    let hour = 3_600_000_000;
     let title = format!("{} by {}", or_dash(&e.event_name), or_dash(&e.username));
-    let fields: Vec<(&str, String)> = vec![
-        ("eventTime", query::fmt_time(e.time_us)),
-        ("eventID", or_dash(&e.event_id).to_string()),
-        ("eventName", or_dash(&e.event_name).to_string()),
-        ("eventSource", or_dash(&e.event_source).to_string()),
-        ("eventType", or_dash(&e.event_type).to_string()),
+    let search = |pairs: &[(&str, &str)]| url("/search", pairs);
+    let opt =
+        |v: &Option<String>, p: &str| v.as_ref().map(|v| (v.clone(), Some(search(&[(p, v)]))));
+    // (field, value, search pivot)
+    let fields: Vec<(&str, Option<(String, Option<String>)>)> = vec![
+        ("eventID", e.event_id.clone().map(|v| (v, None))),
+        ("eventName", opt(&e.event_name, "eventName")),
+        ("eventSource", opt(&e.event_source, "eventSource")),
+        ("eventType", e.event_type.clone().map(|v| (v, None))),
         (
             "readOnly",
-            e.read_only.map_or("–".into(), |b| b.to_string()),
+            e.read_only
+                .map(|b| (b.to_string(), Some(search(&[("readOnly", &b.to_string())])))),
         ),
-        ("username", or_dash(&e.username).to_string()),
-        ("userIdentity.type", or_dash(&e.identity_type).to_string()),
-        ("userIdentity.arn", or_dash(&e.identity_arn).to_string()),
+        ("username", opt(&e.username, "username")),
+        (
+            "userIdentity.type",
+            e.identity_type.clone().map(|v| (v, None)),
+        ),
+        (
+            "userIdentity.arn",
+            e.identity_arn.clone().map(|v| {
+                let l = mentions(&v);
+                (v, Some(l))
+            }),
+        ),
         (
             "userIdentity.accessKeyId",
-            or_dash(&e.access_key_id).to_string(),
+            opt(&e.access_key_id, "accessKeyId"),
         ),
-        ("accountId", or_dash(&e.account_id).to_string()),
-        ("awsRegion", or_dash(&e.region).to_string()),
-        ("sourceIPAddress", or_dash(&e.source_ip).to_string()),
-        ("userAgent", or_dash(&e.user_agent).to_string()),
-        ("errorCode", or_dash(&e.error_code).to_string()),
-        ("errorMessage", or_dash(&e.error_message).to_string()),
-        ("source", e.source.clone()),
+        ("accountId", opt(&e.account_id, "account")),
+        (
+            "recipientAccountId",
+            text_at(&record, "/recipientAccountId").map(|v| {
+                let l = search(&[("account", &v)]);
+                (v, Some(l))
+            }),
+        ),
+        ("awsRegion", opt(&e.region, "region")),
+        ("sourceIPAddress", opt(&e.source_ip, "sourceIp")),
+        (
+            "userAgent",
+            e.user_agent.clone().map(|v| {
+                let l = mentions(&v);
+                (v, Some(l))
+            }),
+        ),
+        (
+            "outcome",
+            Some((e.outcome().unwrap_or_else(|| "OK".into()), None)),
+        ),
+        ("errorCode", opt(&e.error_code, "errorCode")),
+        ("errorMessage", e.error_message.clone().map(|v| (v, None))),
+        (
+            "requestID",
+            request_id.clone().map(|v| {
+                let l = mentions(&v);
+                (v, Some(l))
+            }),
+        ),
+        (
+            "sharedEventID",
+            shared_id.clone().map(|v| {
+                let l = mentions(&v);
+                (v, Some(l))
+            }),
+        ),
+        (
+            "vpcEndpointId",
+            text_at(&record, "/vpcEndpointId").map(|v| (v, None)),
+        ),
+        ("log file", Some((e.source.clone(), None))),
     ];
-    let integrity = Queries::new(&state, &caller)
-        .integrity_of_source(&e.source)
-        .await?;
+    // Related events: same request, same shared event, same key within an hour.
+    let this = e.event_id.clone().unwrap_or_default();
+    let nearby = |text: Option<&str>, attr: Option<(Attribute, &str)>| Lookup {
+        text: text.map(str::to_string),
+        attributes: attr
+            .map(|(a, v)| vec![(a, v.to_string())])
+            .unwrap_or_default(),
+        start: attr.map(|_| e.time_us - hour),
+        end: attr.map(|_| e.time_us + hour),
+        max_results: RELATED + 1,
+        ..Lookup::default()
+    };
+    let mut same_request = Vec::new();
+    if let Some(r) = &request_id {
+        same_request = view::events(&q.search(&nearby(Some(r), None)).await?.events)?;
+    }
+    let mut same_shared = Vec::new();
+    if let Some(s) = &shared_id {
+        same_shared = view::events(&q.search(&nearby(Some(s), None)).await?.events)?;
+    }
+    let mut same_key = Vec::new();
+    if let Some(k) = &e.access_key_id {
+        same_key = view::events(
+            &q.search(&nearby(None, Some((Attribute::AccessKeyId, k))))
+                .await?
+                .events,
+        )?;
+    }
+    let key_window = |k: &str| {
+        search(&[
+            ("accessKeyId", k),
+            ("start", &query::fmt_time(e.time_us - hour)),
+            ("end", &query::fmt_time(e.time_us + hour)),
+        ])
+    };
+    let has_related = [&same_request, &same_shared, &same_key].iter().any(|l| {
+        l.iter()
+            .any(|r| r.event_id.as_deref() != Some(this.as_str()))
+    });
+    let integrity = q.integrity_of_source(&e.source).await?;
     let body = html! {
         h1 { (title) }
+        p.when { (when(e.time_us)) " (" span.tz-name { "UTC" } ")" }
         @match &integrity {
             Some(i) if i.verdict == "valid" => {
                 p.badge.ok #integrity { "Log file verified intact against its signed CloudTrail digest" }
@@ -85,32 +227,58 @@ pub async fn page(
         p.links {
             @if let Some(u) = &e.username { a href=(format!("/users/{}", seg(u))) { "User " (u) } " · " }
             @if let Some(s) = &e.event_source { a href=(format!("/services/{}", seg(s))) { "Service " (s) } " · " }
-            @if let Some(link) = around(60) { a #around href=(link) { "What this principal did within an hour of this" } " · " }
-            @if let Some(k) = &e.access_key_id { a href=(url("/search", &[("accessKeyId", k)])) { "Everything with key " (k) } }
+            @if let Some(u) = &e.username {
+                a #around href=(search(&[("username", u), ("start", &query::fmt_time(e.time_us - hour)), ("end", &query::fmt_time(e.time_us + hour)), ("limit", "200")])) { "What this principal did within an hour of this" }
+            }
         }
-        div.detail {
-            table.fields {
-                tbody {
-                    @for (k, v) in &fields {
-                        tr { th scope="row" { (k) } td.wrap { (v) } }
-                    }
-                    tr {
-                        th scope="row" { "resources" }
-                        td.wrap {
-                            @if e.resources.is_empty() { "–" }
-                            @for (t, a) in &e.resources {
-                                div {
-                                    @if let Some(a) = a { a href=(url("/search", &[("resourceName", a)])) { (a) } } @else { "–" }
-                                    @if let Some(t) = t { " (" a href=(url("/search", &[("resourceType", t)])) { (t) } ")" }
+        div.event-layout {
+            section aria-labelledby="fields-h" {
+                h2 #fields-h { "Fields" }
+                table.fields {
+                    tbody {
+                        @for (k, v) in &fields {
+                            tr {
+                                th scope="row" { (k) }
+                                td {
+                                    @match v {
+                                        Some((v, Some(link))) => { a href=(link) title=(format!("Search for {k} {v}")) { (v) } }
+                                        Some((v, None)) => { (v) }
+                                        None => { "–" }
+                                    }
+                                }
+                            }
+                        }
+                        tr {
+                            th scope="row" { "resources" }
+                            td {
+                                @if e.resources.is_empty() { "–" }
+                                @for (t, a) in &e.resources {
+                                    div {
+                                        @if let Some(a) = a { a href=(search(&[("resourceName", a)])) { (a) } } @else { "–" }
+                                        @if let Some(t) = t { " (" a href=(search(&[("resourceType", t)])) { (t) } ")" }
+                                    }
                                 }
                             }
                         }
                     }
                 }
+                section.related aria-labelledby="related-h" {
+                    h2 #related-h { "Related events" }
+                    @if let Some(r) = &request_id { (related("Same request (requestID)", &mentions(r), &same_request, &this)) }
+                    @if let Some(s) = &shared_id { (related("Same shared event (sharedEventID)", &mentions(s), &same_shared, &this)) }
+                    @if let Some(k) = &e.access_key_id { (related("Same access key within an hour", &key_window(k), &same_key, &this)) }
+                    @if !has_related {
+                        p.empty { "No other event shares this event's request, shared event ID or access key (within an hour)." }
+                    }
+                }
             }
-            section {
-                h2 { "Record" }
-                pre.record tabindex="0" { code { (record) } }
+            section aria-labelledby="record-h" {
+                div.record-head {
+                    h2 #record-h { "Record" }
+                    button.copy.secondary type="button" data-copy-from="record-text" { "Copy JSON" }
+                }
+                div.json tabindex="0" aria-label="The record as JSON" { (json(None, &record, 0)) }
+                pre #record-text hidden { (pretty) }
             }
         }
     };

@@ -189,6 +189,9 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
                     header.top {
                         a.brand href="/" { "Auditwatch" }
                         @if let Some(c) = caller {
+                            // Narrow screens fold the menu behind this toggle (CSS only).
+                            input.menu-toggle #menu-toggle type="checkbox" aria-label="Show the menu";
+                            label.menu-button for="menu-toggle" aria-hidden="true" { "☰ Menu" }
                             nav aria-label="Main" {
                                 @for (href, label) in &nav {
                                     @if *label == active {
@@ -196,6 +199,13 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
                                     } @else {
                                         a href=(href) { (label) }
                                     }
+                                }
+                            }
+                            label.tz hidden {
+                                "Times in "
+                                select #tz-choice aria-label="Time zone of every time shown" {
+                                    option value="utc" { "UTC" }
+                                    option value="local" { "this browser's zone" }
                                 }
                             }
                             span.who title="Signed in as" { (c.name) " (" (c.role.name()) ")" }
@@ -213,6 +223,42 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
         }
         .into_string(),
     )
+}
+
+/// A µs time as the pages show it: `2024-05-01 12:00:00` in UTC, inside a `<time>`
+/// element whose machine value lets the script show it in the browser's zone when the
+/// reader chose that.
+pub fn when(us: i64) -> Markup {
+    let Some(t) = chrono::DateTime::from_timestamp_micros(us) else {
+        return html! { (us) };
+    };
+    html! {
+        time datetime=(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()) {
+            (t.format("%Y-%m-%d %H:%M:%S").to_string())
+        }
+    }
+}
+
+/// The time control of the dashboard and the user and service pages: a start and an
+/// end (absolute or relative, `7d`), and the relative presets the search page offers.
+/// `all_history` adds a preset from the first event on.
+pub fn time_control(path: &str, start: &str, end: &str, all_history: Option<&str>) -> Markup {
+    html! {
+        form.window method="get" action=(path) {
+            label { "From " input type="text" name="start" value=(start) placeholder="7d, 2024-05-01 …"; }
+            label { "to " input type="text" name="end" value=(end) placeholder="now"; }
+            button type="submit" { "Show" }
+            span.presets {
+                "Last: "
+                @for (label, v) in search::PRESETS {
+                    @if start == v && end.is_empty() { strong aria-current="true" { (label) } } @else { a href=(url(path, &[("start", v)])) { (label) } }
+                }
+                @if let Some(all) = all_history {
+                    @if start == all { strong aria-current="true" { "all history" } } @else { a href=(url(path, &[("start", all)])) { "all history" } }
+                }
+            }
+        }
+    }
 }
 
 /// A URL with query pairs, percent-encoded; empty values are left out.

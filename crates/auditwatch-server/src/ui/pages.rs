@@ -126,21 +126,33 @@ async fn overview(
     latest.max_results = 25;
     let page = q.search(&latest).await?;
     let events = view::events(&page.events)?;
+    // Every link searches the same window the page shows.
+    let (from, to) = (
+        base.start.map(query::fmt_time).unwrap_or_default(),
+        base.end.map(query::fmt_time).unwrap_or_default(),
+    );
+    let window = [("start", from.as_str()), ("end", to.as_str())];
+    let link = |pairs: &[(&str, &str)]| {
+        let mut all = vec![attribute];
+        all.extend_from_slice(pairs);
+        if !pairs.iter().any(|(k, _)| *k == "start") {
+            all.extend_from_slice(&window);
+        }
+        url("/search", &all)
+    };
     let mut charts = Vec::new();
     for (id, title, field, param) in facets {
         let mut rows = q.terms(base, *field, 10).await?;
         rows.retain(|b| b.key.is_some());
-        charts.push(chart::top_bars(id, title, &rows, |k| {
-            url("/search", &[attribute, (param, k)])
-        }));
+        charts.push(chart::top_bars(id, title, &rows, |k| link(&[(param, k)])));
     }
     Ok(Some(html! {
         p.window {
-            strong { (total) } " events from " (query::fmt_time(range.0)) " to " (query::fmt_time(range.1)) ". "
-            a href=(url("/search", &[attribute])) { "Search them" }
+            strong { (chart::fmt_count(total)) } " events from " (super::when(range.0)) " to " (super::when(range.1)) ". "
+            a href=(link(&[])) { "Search them" }
         }
-        (chart::histogram("timeline", &format!("Activity (per {})", query::interval_label(interval)), &hist, interval, |a, b| {
-            url("/search", &[attribute, ("start", &query::fmt_time(a)), ("end", &query::fmt_time(b))])
+        (chart::histogram("timeline", &format!("Activity (per {})", query::interval_label(interval)), &hist, interval, None, |a, b| {
+            link(&[("start", &query::fmt_time(a)), ("end", &query::fmt_time(b))])
         }))
         div.grid.tops { @for c in charts { (c) } }
         h2 { "Latest events" }
@@ -157,15 +169,12 @@ fn principal_page(
     w: &Window,
     body: Option<Markup>,
 ) -> Response {
-    let window = html! {
-        p.window-choice {
-            "Window: "
-            @for (label, start) in [("30 days", "30d"), ("90 days", "90d"), ("all history", ALL_HISTORY)] {
-                @if w.start.as_deref() == Some(start) { strong { (label) } } @else { a href=(url(path, &[("start", start)])) { (label) } }
-                " "
-            }
-        }
-    };
+    let window = super::time_control(
+        path,
+        w.start.as_deref().unwrap_or(""),
+        w.end.as_deref().unwrap_or(""),
+        Some(ALL_HISTORY),
+    );
     match body {
         Some(b) => layout(
             Some(caller),

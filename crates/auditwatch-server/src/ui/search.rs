@@ -1,33 +1,76 @@
-//! The search page: the Auditwatch form (start/end with pickers, a lookup attribute and
-//! value, max results) plus free text, account, region, error and more ANDed
-//! conditions; results with paging and a column chooser. The query lives in the URL.
+//! The search page: the form (time with presets, attribute conditions, more filters),
+//! the active filters as removable chips, then the total, a histogram of the hits over
+//! the range, facets (top values of the current query, each to include or exclude),
+//! and the results with sort and paging both ways.
+//!
+//! One mapping holds the state: [`SearchForm`] is read from the URL, the form shows
+//! every filter it carries, and every link (chips, facets, histogram, pages, sort,
+//! export) is that form changed in one place and written back by [`form_url`].
 
-use auditwatch_store::Attribute;
+use auditwatch_store::{Attribute, Lookup};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
+use serde::Deserialize;
 
-use super::{layout, or_dash, seg, url};
-use crate::query::{self, Q, Queries, SearchForm};
+use super::{chart, layout, seg, url, when};
+use crate::query::{self, Field, Q, Queries, SearchForm};
 use crate::view::{self, EventView};
 use crate::{ApiError, AppState, Caller};
 
 /// Max-results choices.
 const LIMITS: [usize; 7] = [10, 25, 50, 100, 200, 500, 1000];
 
+/// Relative time presets: (label, `start` value).
+pub const PRESETS: [(&str, &str); 6] = [
+    ("15 min", "15m"),
+    ("1 hour", "1h"),
+    ("24 hours", "24h"),
+    ("7 days", "7d"),
+    ("30 days", "30d"),
+    ("90 days", "90d"),
+];
+
 /// Columns of the results table (the chooser hides them by index).
 pub const COLUMNS: [&str; 9] = [
-    "Time (UTC)",
+    "Time",
     "User",
     "Event name",
     "Event source",
     "Resource",
     "Region",
     "Source IP",
-    "Error",
+    "Outcome",
     "Account",
 ];
+
+/// Facets: (field, heading, how a value is included).
+const FACETS: [(Field, &str); 7] = [
+    (Field::Username, "User"),
+    (Field::EventName, "Event name"),
+    (Field::EventSource, "Event source"),
+    (Field::SourceIp, "Source IP"),
+    (Field::ErrorCode, "Error code"),
+    (Field::AccountId, "Account"),
+    (Field::AwsRegion, "Region"),
+];
+
+/// Values shown per facet.
+const FACET_VALUES: usize = 5;
+
+/// Most newer pages the "Newer" link can go back through (each is one cursor in the
+/// URL); past it, "Newest" starts again from the first page.
+const MAX_BACK: usize = 30;
+
+/// The page's own state besides the filters: the cursors of the newer pages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Paging {
+    /// Cursors of the pages before this one, oldest visit first (`-` is the first
+    /// page).
+    back: Vec<String>,
+}
 
 /// A time value as a `datetime-local` input shows it.
 fn input_time(name: &str, v: &Option<String>, end: bool) -> String {
@@ -39,46 +82,77 @@ fn input_time(name: &str, v: &Option<String>, end: bool) -> String {
     }
 }
 
-/// The URL of this form with `cursor` replaced.
-pub fn form_url(path: &str, f: &SearchForm, cursor: Option<&str>) -> String {
-    fn put<'a>(pairs: &mut Vec<(&'a str, &'a str)>, k: &'static str, v: &'a Option<String>) {
-        if let Some(v) = v {
-            pairs.push((k, v.as_str()));
+/// The query pairs of `f` (filters, order, limit, cursor), in a stable order.
+fn pairs(f: &SearchForm) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    let mut put = |k: &'static str, v: &Option<String>| {
+        if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
+            out.push((k, v.to_string()));
+        }
+    };
+    put("start", &f.start);
+    put("end", &f.end);
+    put("eventId", &f.event_id);
+    put("eventName", &f.event_name);
+    put("readOnly", &f.read_only);
+    put("username", &f.username);
+    put("resourceType", &f.resource_type);
+    put("resourceName", &f.resource_name);
+    put("eventSource", &f.event_source);
+    put("accessKeyId", &f.access_key_id);
+    put("q", &f.q);
+    put("account", &f.account);
+    put("region", &f.region);
+    put("errorCode", &f.error_code);
+    put("errors", &f.errors);
+    put("sourceIp", &f.source_ip);
+    put("order", &f.order);
+    for (k, v) in f.attr.iter().zip(&f.value) {
+        if !k.is_empty() || !v.is_empty() {
+            out.push(("attr", k.clone()));
+            out.push(("value", v.clone()));
         }
     }
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
-    let p = &mut pairs;
-    put(p, "start", &f.start);
-    put(p, "end", &f.end);
-    put(p, "eventId", &f.event_id);
-    put(p, "eventName", &f.event_name);
-    put(p, "readOnly", &f.read_only);
-    put(p, "username", &f.username);
-    put(p, "resourceType", &f.resource_type);
-    put(p, "resourceName", &f.resource_name);
-    put(p, "eventSource", &f.event_source);
-    put(p, "accessKeyId", &f.access_key_id);
-    put(p, "q", &f.q);
-    put(p, "account", &f.account);
-    put(p, "region", &f.region);
-    put(p, "errorCode", &f.error_code);
-    put(p, "errors", &f.errors);
-    put(p, "sourceIp", &f.source_ip);
-    let limit = f.limit.map(|l| l.to_string());
-    if let Some(l) = &limit {
-        pairs.push(("limit", l));
+    for p in f.param.iter().filter(|p| !p.trim().is_empty()) {
+        out.push(("param", p.clone()));
     }
-    for (k, v) in f.attr.iter().zip(&f.value) {
-        pairs.push(("attr", k));
-        pairs.push(("value", v));
+    for e in f.exclude.iter().filter(|e| !e.trim().is_empty()) {
+        out.push(("exclude", e.clone()));
     }
-    for p in &f.param {
-        pairs.push(("param", p));
+    if let Some(l) = f.limit {
+        out.push(("limit", l.to_string()));
     }
-    if let Some(c) = cursor {
-        pairs.push(("cursor", c));
+    if let Some(c) = f.cursor.as_deref().filter(|c| !c.is_empty()) {
+        out.push(("cursor", c.to_string()));
     }
-    url(path, &pairs)
+    out
+}
+
+/// The URL of this form with `cursor` replaced.
+pub fn form_url(path: &str, f: &SearchForm, cursor: Option<&str>) -> String {
+    let f = SearchForm {
+        cursor: cursor.map(str::to_string),
+        ..f.clone()
+    };
+    paged_url(path, &f, &[])
+}
+
+/// The URL of `f` (its own cursor) with the newer pages' cursors `back`.
+fn paged_url(path: &str, f: &SearchForm, back: &[String]) -> String {
+    let mut p = pairs(f);
+    p.extend(back.iter().map(|b| ("back", b.clone())));
+    let borrowed: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    url(path, &borrowed)
+}
+
+/// `f` as a new search (first page) after `change`.
+fn changed(f: &SearchForm, change: impl FnOnce(&mut SearchForm)) -> SearchForm {
+    let mut g = SearchForm {
+        cursor: None,
+        ..f.clone()
+    };
+    change(&mut g);
+    g
 }
 
 /// The form's attribute conditions: the named ones a link may carry (`username=…`,
@@ -92,16 +166,117 @@ fn conditions(f: &SearchForm) -> Vec<(String, String)> {
     named.chain(pairs).collect()
 }
 
+/// Clears the named attribute `a` of `g`.
+fn clear_named(g: &mut SearchForm, a: Attribute) {
+    let slot = match a {
+        Attribute::EventId => &mut g.event_id,
+        Attribute::EventName => &mut g.event_name,
+        Attribute::ReadOnly => &mut g.read_only,
+        Attribute::Username => &mut g.username,
+        Attribute::ResourceType => &mut g.resource_type,
+        Attribute::ResourceName => &mut g.resource_name,
+        Attribute::EventSource => &mut g.event_source,
+        Attribute::AccessKeyId => &mut g.access_key_id,
+    };
+    *slot = None;
+}
+
+/// Every filter of `f` as a chip: (what it says, the search without it).
+pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
+    let mut out = Vec::new();
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    type Slot = fn(&mut SearchForm) -> &mut Option<String>;
+    let fields: [(&str, Slot); 8] = [
+        ("from", |g| &mut g.start),
+        ("to", |g| &mut g.end),
+        ("text", |g| &mut g.q),
+        ("account", |g| &mut g.account),
+        ("region", |g| &mut g.region),
+        ("errorCode", |g| &mut g.error_code),
+        ("sourceIp", |g| &mut g.source_ip),
+        ("errors", |g| &mut g.errors),
+    ];
+    for (name, slot) in fields {
+        let mut probe = f.clone();
+        if let Some(v) = text(slot(&mut probe)) {
+            if name == "errors" {
+                if query::flag("errors", &Some(v)).unwrap_or(false) {
+                    out.push(("errors only".to_string(), changed(f, |g| *slot(g) = None)));
+                }
+                continue;
+            }
+            out.push((format!("{name}: {v}"), changed(f, |g| *slot(g) = None)));
+        }
+    }
+    for (a, v) in f.named_attributes() {
+        out.push((
+            format!("{}: {v}", a.name()),
+            changed(f, |g| clear_named(g, a)),
+        ));
+    }
+    for (i, (k, v)) in f.attr.iter().zip(&f.value).enumerate() {
+        if k.is_empty() && v.is_empty() {
+            continue;
+        }
+        out.push((
+            format!("{k}: {v}"),
+            changed(f, |g| {
+                g.attr.remove(i);
+                g.value.remove(i);
+            }),
+        ));
+    }
+    for (i, p) in f
+        .param
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.trim().is_empty())
+    {
+        out.push((
+            format!("requestParameters {p}"),
+            changed(f, |g| {
+                g.param.remove(i);
+            }),
+        ));
+    }
+    for (i, e) in f
+        .exclude
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.trim().is_empty())
+    {
+        out.push((
+            format!("NOT {e}"),
+            changed(f, |g| {
+                g.exclude.remove(i);
+            }),
+        ));
+    }
+    out
+}
+
 fn form(f: &SearchForm) -> Markup {
     let mut conditions = conditions(f);
     conditions.push((String::new(), String::new()));
     let limit = f.limit.unwrap_or(50);
+    let oldest = f.oldest_first().unwrap_or(false);
     html! {
         form.search #search-form method="get" action="/search" {
-            fieldset {
-                legend { "Time (UTC)" }
+            fieldset.time {
+                legend { "Time (" span.tz-name { "UTC" } ")" }
                 label { "Start " input #start type="datetime-local" step="1" name="start" value=(input_time("start", &f.start, false)); }
                 label { "End " input #end type="datetime-local" step="1" name="end" value=(input_time("end", &f.end, true)); }
+                span.presets {
+                    "Last: "
+                    @for (label, v) in PRESETS {
+                        a href=(form_url("/search", &changed(f, |g| { g.start = Some(v.into()); g.end = None; }), None)) { (label) }
+                    }
+                }
                 p.field-error #range-error role="alert" hidden { }
             }
             fieldset {
@@ -134,8 +309,17 @@ fn form(f: &SearchForm) -> Markup {
                     label { "requestParameters " input type="text" name="param" value=(p); }
                 }
                 label { "requestParameters " input type="text" name="param" placeholder="bucketName=prod-data"; }
+                @for e in f.exclude.iter().filter(|e| !e.trim().is_empty()) {
+                    label.check { input type="checkbox" name="exclude" value=(e) checked; " NOT " (e) }
+                }
             }
             div.actions {
+                label { "Order "
+                    select name="order" {
+                        option value="newest" selected[!oldest] { "Newest first" }
+                        option value="oldest" selected[oldest] { "Oldest first" }
+                    }
+                }
                 label { "Max results "
                     select name="limit" {
                         @for l in LIMITS { option value=(l) selected[l == limit] { (l) } }
@@ -144,6 +328,40 @@ fn form(f: &SearchForm) -> Markup {
                 button type="submit" { "Search" }
                 a href="/search" { "Reset" }
             }
+        }
+    }
+}
+
+/// Shortens `s` in the middle to at most `n` characters.
+pub fn middle(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    if count <= n {
+        return s.to_string();
+    }
+    let head = (n - 1) / 2;
+    let tail = n - 1 - head;
+    let a: String = s.chars().take(head).collect();
+    let b: String = s.chars().skip(count - tail).collect();
+    format!("{a}…{b}")
+}
+
+/// A long value shortened in the middle, the whole on hover, with a copy button.
+fn long(text: &str, n: usize, href: Option<String>) -> Markup {
+    let short = middle(text, n);
+    html! {
+        @if let Some(h) = href { a href=(h) title=(text) { (short) } } @else { span title=(text) { (short) } }
+        @if short != text {
+            " " button.copy type="button" data-copy=(text) aria-label=(format!("Copy {text}")) title="Copy" { (copy_icon()) }
+        }
+    }
+}
+
+/// Two overlapping sheets: the copy button's icon.
+pub fn copy_icon() -> Markup {
+    html! {
+        svg width="12" height="12" aria-hidden="true" focusable="false" {
+            rect x="3.5" y="0.5" width="8" height="8" rx="1" fill="none" stroke="currentColor" {}
+            rect.front x="0.5" y="3.5" width="8" height="8" rx="1" stroke="currentColor" {}
         }
     }
 }
@@ -163,7 +381,7 @@ pub fn results(events: &[EventView]) -> Markup {
                     tr {
                         @for (i, c) in COLUMNS.iter().enumerate() {
                             @if i == 0 {
-                                th data-col=(i) scope="col" { button.sort type="button" #sort-time aria-label="Reverse the time order of this page" { (c) " ↓" } }
+                                th data-col=(i) scope="col" { (c) " (" span.tz-name { "UTC" } ")" }
                             } @else {
                                 th data-col=(i) scope="col" { (c) }
                             }
@@ -172,24 +390,27 @@ pub fn results(events: &[EventView]) -> Markup {
                 }
                 tbody {
                     @for e in events {
-                        tr.failed[e.error_code.is_some()] {
+                        @let outcome = e.outcome();
+                        tr.failed[outcome.is_some()] {
                             td data-col="0" {
                                 @if let Some(id) = &e.event_id {
-                                    a href=(format!("/events/{}", seg(id))) { (query::fmt_time(e.time_us)) }
-                                } @else { (query::fmt_time(e.time_us)) }
+                                    a href=(format!("/events/{}", seg(id))) { (when(e.time_us)) }
+                                } @else { (when(e.time_us)) }
                             }
                             td data-col="1" {
-                                @if let Some(u) = &e.username { a href=(format!("/users/{}", seg(u))) { (u) } } @else { "–" }
+                                @if let Some(u) = &e.username { (long(u, 28, Some(format!("/users/{}", seg(u))))) } @else { "–" }
                             }
-                            td data-col="2" { (or_dash(&e.event_name)) }
+                            td data-col="2" { (e.event_name.as_deref().unwrap_or("–")) }
                             td data-col="3" {
-                                @if let Some(s) = &e.event_source { a href=(format!("/services/{}", seg(s))) { (s) } } @else { "–" }
+                                @if let Some(s) = &e.event_source { a href=(format!("/services/{}", seg(s))) title=(s) { (s.trim_end_matches(".amazonaws.com")) } } @else { "–" }
                             }
-                            td.wrap data-col="4" { @if let Some(r) = e.first_resource() { a href=(url("/search", &[("resourceName", r)])) { (r) } } @else { "–" } }
-                            td data-col="5" { (or_dash(&e.region)) }
-                            td data-col="6" { (or_dash(&e.source_ip)) }
-                            td data-col="7" { (or_dash(&e.error_code)) }
-                            td data-col="8" { (or_dash(&e.account_id)) }
+                            td data-col="4" { @if let Some(r) = e.first_resource() { (long(r, 26, Some(url("/search", &[("resourceName", r)])))) } @else { "–" } }
+                            td data-col="5" { (e.region.as_deref().unwrap_or("–")) }
+                            td data-col="6" { (e.source_ip.as_deref().map(|s| middle(s, 24)).unwrap_or_else(|| "–".into())) }
+                            td data-col="7" {
+                                @match &outcome { Some(o) => { span.outcome.bad { (o) } } None => { span.outcome { "OK" } } }
+                            }
+                            td data-col="8" { (e.account_id.as_deref().unwrap_or("–")) }
                         }
                     }
                 }
@@ -198,47 +419,284 @@ pub fn results(events: &[EventView]) -> Markup {
     }
 }
 
-/// `GET /search`.
-pub async fn page(State(state): State<AppState>, caller: Caller, Q(f): Q<SearchForm>) -> Response {
-    let outcome = async {
-        let lookup = f.to_lookup(state.config().max_page)?;
-        let page = Queries::new(&state, &caller).search(&lookup).await?;
-        Ok::<_, ApiError>((view::events(&page.events)?, page.next_token))
+/// The facets of `base` (the search without its page position).
+async fn facets(q: &Queries<'_>, f: &SearchForm, base: &Lookup) -> Result<Markup, ApiError> {
+    let mut lists = Vec::new();
+    for (field, heading) in FACETS {
+        let mut top = q.terms(base, field, FACET_VALUES + 1).await?;
+        top.retain(|b| b.key.is_some());
+        top.truncate(FACET_VALUES);
+        lists.push((field, heading, top));
     }
-    .await;
-    let (status, body) = match outcome {
-        Ok((events, next)) => (
-            StatusCode::OK,
-            html! {
-                h1 { "Search" }
-                (form(&f))
-                section aria-labelledby="results-h" {
-                    h2 #results-h { (events.len()) " events" @if next.is_some() { " (more on the next page)" } }
-                    @if events.is_empty() {
-                        p.empty { "No events match. Widen the time range or remove a filter." }
-                    } @else {
-                        (results(&events))
-                    }
-                    nav.pager aria-label="Pages" {
-                        @if f.cursor.as_deref().is_some_and(|c| !c.is_empty()) {
-                            a href=(form_url("/search", &f, None)) { "« Newest" }
+    Ok(html! {
+        aside.facets aria-labelledby="facets-h" {
+            h2 #facets-h { "Top values" }
+            @for (field, heading, top) in &lists {
+                section.facet {
+                    h3 { (heading) }
+                    @if top.is_empty() { p.empty { "none" } }
+                    ul {
+                        @for b in top {
+                            @let v = b.key.clone().unwrap_or_default();
+                            li {
+                                span.facet-value title=(v) { (middle(&v, 30)) }
+                                span.facet-count { (chart::fmt_count(b.count)) }
+                                a.facet-in href=(form_url("/search", &include(f, *field, &v), None)) aria-label=(format!("Only {heading} {v}")) title="Only this value" { "+" }
+                                a.facet-out href=(form_url("/search", &changed(f, |g| g.exclude.push(format!("{}:{v}", field.name()))), None)) aria-label=(format!("Leave out {heading} {v}")) title="Leave this value out" { "−" }
+                            }
                         }
-                        @if let Some(n) = &next {
-                            a #next-page href=(form_url("/search", &f, Some(n))) { "Older »" }
-                        }
-                        a href=(form_url("/api/v1/export", &SearchForm { cursor: None, limit: None, ..f.clone() }, None)) { "Export CSV" }
                     }
                 }
-            },
-        ),
+            }
+        }
+    })
+}
+
+/// `f` narrowed to events whose `field` is `v`.
+fn include(f: &SearchForm, field: Field, v: &str) -> SearchForm {
+    changed(f, |g| match field {
+        Field::SourceIp => g.source_ip = Some(v.into()),
+        Field::ErrorCode => g.error_code = Some(v.into()),
+        Field::AccountId => g.account = Some(v.into()),
+        Field::AwsRegion => g.region = Some(v.into()),
+        other => {
+            let attr = match other {
+                Field::Username => Attribute::Username,
+                Field::EventSource => Attribute::EventSource,
+                _ => Attribute::EventName,
+            };
+            g.attr.push(attr.name().into());
+            g.value.push(v.into());
+        }
+    })
+}
+
+/// The histogram of the hits over the searched range (or the hits' own range).
+async fn timeline(q: &Queries<'_>, f: &SearchForm, base: &Lookup) -> Result<Markup, ApiError> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let range = match (base.start, base.end) {
+        (Some(s), e) => Some((s, e.unwrap_or(now))),
+        _ => q.time_range(base).await?,
+    };
+    let Some((lo, hi)) = range else {
+        return Ok(html! {});
+    };
+    let interval = query::auto_interval(hi - lo);
+    let buckets = q.histogram(base, interval).await?;
+    Ok(chart::histogram(
+        "hits",
+        &format!("Hits over time (per {})", query::interval_label(interval)),
+        &buckets,
+        interval,
+        Some((lo, hi)),
+        |a, b| {
+            let g = changed(f, |g| {
+                g.start = Some(query::fmt_time(a));
+                g.end = Some(query::fmt_time(b));
+            });
+            form_url("/search", &g, None)
+        },
+    ))
+}
+
+fn chip_bar(f: &SearchForm) -> Markup {
+    let chips = chips(f);
+    html! {
+        @if !chips.is_empty() {
+            ul.chips aria-label="Active filters" {
+                @for (text, without) in &chips {
+                    li { span { (text) } a href=(form_url("/search", without, None)) aria-label=(format!("Remove {text}")) title="Remove this filter" { "×" } }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /search`.
+pub async fn page(
+    State(state): State<AppState>,
+    caller: Caller,
+    Q(f): Q<SearchForm>,
+    Q(paging): Q<Paging>,
+) -> Response {
+    let q = Queries::new(&state, &caller);
+    let outcome = async {
+        let lookup = f.to_lookup(state.config().max_page)?;
+        let page = q.search(&lookup).await?;
+        let events = view::events(&page.events)?;
+        let base = Lookup {
+            next_token: None,
+            ..lookup.clone()
+        };
+        let total = q.count(&base).await?;
+        let (timeline, facets) = if total > 0 {
+            (timeline(&q, &f, &base).await?, facets(&q, &f, &base).await?)
+        } else {
+            (html! {}, html! {})
+        };
+        Ok::<_, ApiError>((events, page.next_token, total, timeline, facets))
+    }
+    .await;
+    let back: Vec<String> = paging
+        .back
+        .iter()
+        .rev()
+        .take(MAX_BACK)
+        .rev()
+        .cloned()
+        .collect();
+    let (status, body) = match outcome {
+        Ok((events, next, total, timeline, facets)) => {
+            let oldest = f.oldest_first().unwrap_or(false);
+            let cursor = f.cursor.clone().filter(|c| !c.is_empty());
+            let newer = cursor.as_ref().map(|_| match back.split_last() {
+                Some((prev, rest)) => {
+                    let g = SearchForm {
+                        cursor: (prev != "-").then(|| prev.clone()),
+                        ..f.clone()
+                    };
+                    paged_url("/search", &g, rest)
+                }
+                None => form_url("/search", &f, None),
+            });
+            let older = next.as_ref().map(|n| {
+                let mut b = back.clone();
+                b.push(cursor.clone().unwrap_or_else(|| "-".into()));
+                let g = SearchForm {
+                    cursor: Some(n.clone()),
+                    ..f.clone()
+                };
+                paged_url("/search", &g, &b)
+            });
+            let (earlier, later) = if oldest {
+                ("Newer", "Older")
+            } else {
+                ("Older", "Newer")
+            };
+            (
+                StatusCode::OK,
+                html! {
+                    h1 { "Search" }
+                    (form(&f))
+                    (chip_bar(&f))
+                    section.results aria-labelledby="results-h" {
+                        div.results-head {
+                            h2 #results-h { (chart::fmt_count(total)) @if total == 1 { " event" } @else { " events" } }
+                            span.sort {
+                                "Order: "
+                                @if oldest {
+                                    a href=(form_url("/search", &changed(&f, |g| g.order = None), None)) { "newest first" }
+                                    " · " strong aria-current="true" { "oldest first" }
+                                } @else {
+                                    strong aria-current="true" { "newest first" }
+                                    " · " a #sort-oldest href=(form_url("/search", &changed(&f, |g| g.order = Some("oldest".into())), None)) { "oldest first" }
+                                }
+                            }
+                        }
+                        (timeline)
+                        div.results-layout {
+                            (facets)
+                            div.results-main {
+                                @if events.is_empty() {
+                                    p.empty { "No events match. Widen the time range or remove a filter." }
+                                } @else {
+                                    p.showing { "Showing " (events.len()) " of " (chart::fmt_count(total)) "." }
+                                    (results(&events))
+                                }
+                                nav.pager aria-label="Pages" {
+                                    @if let Some(n) = &newer {
+                                        a #newer-page href=(n) rel="prev" { "« " (later) }
+                                        a href=(form_url("/search", &f, None)) { (if oldest { "Oldest" } else { "Newest" }) }
+                                    }
+                                    @if let Some(o) = &older {
+                                        a #next-page href=(o) rel="next" { (earlier) " »" }
+                                    }
+                                    a href=(form_url("/api/v1/export", &SearchForm { cursor: None, limit: None, ..f.clone() }, None)) { "Export CSV" }
+                                }
+                            }
+                        }
+                    }
+                },
+            )
+        }
         Err(e) => (
             e.status,
             html! {
                 h1 { "Search" }
                 p.error role="alert" { (e.message) }
                 (form(&f))
+                (chip_bar(&f))
             },
         ),
     };
     (status, layout(Some(&caller), "Search", "Search", body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_filter_is_a_chip_that_removes_only_itself() {
+        let f = SearchForm {
+            start: Some("24h".into()),
+            username: Some("mallory".into()),
+            attr: vec!["EventName".into()],
+            value: vec!["GetObject".into()],
+            errors: Some("true".into()),
+            exclude: vec!["awsRegion:us-east-1".into()],
+            param: vec!["bucketName=prod".into()],
+            cursor: Some("abc".into()),
+            ..SearchForm::default()
+        };
+        let chips = chips(&f);
+        let labels: Vec<&str> = chips.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "from: 24h",
+                "errors only",
+                "Username: mallory",
+                "EventName: GetObject",
+                "requestParameters bucketName=prod",
+                "NOT awsRegion:us-east-1"
+            ]
+        );
+        for (label, without) in &chips {
+            assert_eq!(chips_of(without).len(), chips.len() - 1, "{label}");
+            assert!(without.cursor.is_none());
+            assert!(!chips_of(without).contains(&label.to_string()));
+        }
+    }
+
+    fn chips_of(f: &SearchForm) -> Vec<String> {
+        chips(f).into_iter().map(|(l, _)| l).collect()
+    }
+
+    #[test]
+    fn urls_round_trip_through_the_form() {
+        let f = SearchForm {
+            username: Some("a b".into()),
+            exclude: vec!["eventName:X".into()],
+            order: Some("oldest".into()),
+            limit: Some(25),
+            ..SearchForm::default()
+        };
+        let u = form_url("/search", &f, Some("c1"));
+        let uri: axum::http::Uri = u.parse().unwrap();
+        let back = axum_extra::extract::Query::<SearchForm>::try_from_uri(&uri)
+            .unwrap()
+            .0;
+        assert_eq!(back.username.as_deref(), Some("a b"));
+        assert_eq!(back.exclude, vec!["eventName:X".to_string()]);
+        assert_eq!(back.order.as_deref(), Some("oldest"));
+        assert_eq!(back.limit, Some(25));
+        assert_eq!(back.cursor.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn middle_keeps_both_ends() {
+        assert_eq!(middle("abcdefghij", 5), "ab…ij");
+        assert_eq!(middle("abc", 5), "abc");
+    }
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{PageError, layout, url};
@@ -79,15 +79,18 @@ pub async fn page(State(state): State<AppState>, caller: Caller, Q(f): Q<SqlForm
         }
         @match &outcome {
             None => {},
-            Some(Err(e)) => { p.error role="alert" { (e.message) } },
+            Some(Err(e)) => {
+                p.error role="alert" { (e.message) }
+                @if let Some(h) = hint(&e.message) { p.hint { (h) } }
+            },
             Some(Ok(t)) => {
-                p { (t.rows.len()) " rows" @if t.truncated { " (cut at the row limit)" } }
-                div.table-wrap {
+                p { (t.rows.len()) " rows" @if t.truncated { " (cut at the row limit)" } ". Long values are folded: click or focus a cell to unfold it." }
+                div.grid-wrap tabindex="0" aria-label="Query results" {
                     table.events #sql-results {
                         thead { tr { @for c in &t.columns { th scope="col" { (c) } } } }
                         tbody {
                             @for r in &t.rows {
-                                tr { @for v in r { td.wrap { (cell(v)) } } }
+                                tr { @for v in r { @let (text, cut) = cell_text(v); td.cell tabindex="0" { (text) @if cut { span.hint { " … (cut here; the CSV has it whole)" } } } } }
                             }
                         }
                     }
@@ -95,7 +98,90 @@ pub async fn page(State(state): State<AppState>, caller: Caller, Q(f): Q<SqlForm
             },
         }
     };
+    let body = html! {
+        div.sql-layout {
+            div { (body) }
+            (columns())
+        }
+    };
     (status, layout(Some(&caller), "SQL", "SQL", body)).into_response()
+}
+
+/// Longest cell text the page shows (the CSV has every value whole).
+const MAX_CELL_CHARS: usize = 4096;
+
+/// A cell as the page shows it, and whether it was cut.
+fn cell_text(v: &serde_json::Value) -> (String, bool) {
+    let s = cell(v);
+    match s.char_indices().nth(MAX_CELL_CHARS) {
+        Some((at, _)) => (s[..at].to_string(), true),
+        None => (s, false),
+    }
+}
+
+/// The columns of `events` (top level, with their types) beside the editor.
+fn columns() -> Markup {
+    let schema = auditwatch_store::schema::events_schema();
+    html! {
+        aside.columns-list aria-labelledby="columns-h" {
+            h2 #columns-h { "Columns of " code { "events" } }
+            ul {
+                @for f in schema.fields() {
+                    li { code { (f.name()) } " " span.type { (type_name(f.data_type())) } }
+                }
+            }
+        }
+    }
+}
+
+/// A short type name for the column list.
+fn type_name(t: &datafusion::arrow::datatypes::DataType) -> String {
+    use datafusion::arrow::datatypes::DataType as T;
+    match t {
+        T::Utf8 | T::LargeUtf8 | T::Utf8View | T::Dictionary(..) => "text".into(),
+        T::Timestamp(..) => "timestamp".into(),
+        T::Boolean => "boolean".into(),
+        T::Struct(_) => "struct".into(),
+        T::List(_) | T::LargeList(_) => "list".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// A hint for an error that names an unknown column or table: the column of
+/// `events` spelt the same but for case, or the one table there is.
+pub fn hint(message: &str) -> Option<String> {
+    let lower = message.to_lowercase();
+    if let Some(at) = lower.find("no field named ") {
+        let rest = &message[at + "no field named ".len()..];
+        let name: String = rest
+            .trim_start_matches(['"', '\''])
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
+        let bare = name.rsplit('.').next().unwrap_or(&name).to_lowercase();
+        let schema = auditwatch_store::schema::events_schema();
+        let close: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .filter(|f| {
+                f.to_lowercase() == bare || (bare.len() >= 4 && f.to_lowercase().contains(&bare))
+            })
+            .collect();
+        return Some(match close.as_slice() {
+            [] => format!(
+                "There is no column {name}: the columns of events are listed beside the editor."
+            ),
+            found => format!(
+                "Did you mean {}? Column names are case-sensitive; write them in double quotes when they have capitals (\"eventName\").",
+                found.join(" or ")
+            ),
+        });
+    }
+    if lower.contains("table") && lower.contains("not found") {
+        return Some("The one table is events (your accounts' events); views of it can be made with WITH … AS.".into());
+    }
+    None
 }
 
 fn cell(v: &serde_json::Value) -> String {
