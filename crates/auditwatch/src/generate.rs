@@ -55,6 +55,67 @@ const REGIONS: [(&str, u32); 4] = [
 ];
 const EVENTS_PER_FILE: u64 = 1000;
 
+/// Calls that are rare in real trails, and how many of each picked is kept (the rest
+/// become the service's most common call): a handful a week in the demo, not hundreds.
+const RARE: [(&str, u32); 9] = [
+    ("StopLogging", 60),
+    ("DeleteTrail", 60),
+    ("DeleteEventDataStore", 60),
+    ("UpdateTrail", 20),
+    ("PutEventSelectors", 20),
+    ("CreateAccessKey", 25),
+    ("DeleteAccessKey", 15),
+    ("CreateLoginProfile", 15),
+    ("AttachUserPolicy", 8),
+];
+
+/// How busy an hour of the week is (UTC): office hours on weekdays, a quieter evening,
+/// little at night and at weekends (automation runs all the time).
+fn activity(t: DateTime<Utc>) -> f64 {
+    use chrono::{Datelike, Timelike};
+    let weekend = t.weekday().number_from_monday() >= 6;
+    let by_hour = match t.hour() {
+        0..=5 => 0.15,
+        6 | 7 => 0.4,
+        8..=11 => 1.0,
+        12 => 0.8,
+        13..=16 => 1.0,
+        17 | 18 => 0.6,
+        _ => 0.3,
+    };
+    if weekend {
+        0.15 + by_hour * 0.2
+    } else {
+        by_hour
+    }
+}
+
+/// Where each file's stretch of time starts (and the last one ends), so that every
+/// file holds its share of the period's activity: busy hours get more files, and
+/// the events over the period follow [`activity`].
+fn file_bounds(start: DateTime<Utc>, end: DateTime<Utc>, files: u64) -> Vec<DateTime<Utc>> {
+    let minutes = (end - start).num_minutes().max(1);
+    let weights: Vec<f64> = (0..minutes)
+        .map(|m| activity(start + Duration::minutes(m)))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut bounds = Vec::with_capacity(files as usize + 1);
+    bounds.push(start);
+    let mut acc = 0.0;
+    let mut next = 1;
+    for (m, w) in weights.iter().enumerate() {
+        acc += w;
+        while next < files && acc >= total * next as f64 / files as f64 {
+            bounds.push(start + Duration::minutes(m as i64 + 1));
+            next += 1;
+        }
+    }
+    while (bounds.len() as u64) < files + 1 {
+        bounds.push(end);
+    }
+    bounds
+}
+
 /// (service, [event names]); the first names of each service are the common ones.
 const SERVICES: &[(&str, &[&str])] = &[
     (
@@ -506,6 +567,9 @@ const ERRORS: &[(&str, &str)] = &[
 /// Writes the dataset.
 pub fn generate(spec: &Spec) -> Result<Generated> {
     let files = spec.events.div_ceil(EVENTS_PER_FILE).max(1);
+    let span = Duration::days(i64::from(spec.days.max(1)));
+    let bounds = file_bounds(spec.end - span, spec.end, files);
+    let bounds = &bounds;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let results: Vec<Result<u64>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -514,7 +578,7 @@ pub fn generate(spec: &Spec) -> Result<Generated> {
                     let mut bytes = 0;
                     let mut f = t;
                     while f < files {
-                        bytes += write_file(spec, f, files)?;
+                        bytes += write_file(spec, f, files, bounds)?;
                         f += threads;
                     }
                     Ok(bytes)
@@ -557,6 +621,8 @@ fn skewed(rng: &mut ChaCha8Rng, n: usize) -> usize {
 
 struct Actor {
     identity: String,
+    /// Which services this principal mostly uses (its name's hash).
+    habit: usize,
     agent: &'static str,
     ip: String,
 }
@@ -571,8 +637,10 @@ fn actor(rng: &mut ChaCha8Rng, account: &str) -> Actor {
     );
     let agent = AGENTS[skewed(rng, AGENTS.len())];
     let roll = rng.random_range(0..100);
+    let habit;
     let identity = if roll < 55 {
         let user = USERS[skewed(rng, USERS.len())];
+        habit = fnv(user) as usize;
         let key = format!("AKIA{:016}", fnv(user) % 10_000_000_000_000_000);
         format!(
             r#"{{"type":"IAMUser","principalId":"AIDA{p:016}","arn":"arn:aws:iam::{account}:user/{user}","accountId":"{account}","accessKeyId":"{key}","userName":"{user}"}}"#,
@@ -581,6 +649,7 @@ fn actor(rng: &mut ChaCha8Rng, account: &str) -> Actor {
     } else if roll < 93 {
         let (role, sessions) = ROLES[skewed(rng, ROLES.len())];
         let session = sessions[skewed(rng, sessions.len())];
+        habit = fnv(role) as usize;
         let key = format!("ASIA{:016}", fnv(session) % 10_000_000_000_000_000);
         let rid = format!("AROA{:016}", fnv(role) % 10_000_000_000_000_000);
         format!(
@@ -594,6 +663,7 @@ fn actor(rng: &mut ChaCha8Rng, account: &str) -> Actor {
             "lambda.amazonaws.com",
         ][skewed(rng, 4)];
         return Actor {
+            habit: fnv(svc) as usize,
             identity: format!(r#"{{"type":"AWSService","invokedBy":"{svc}"}}"#),
             agent: svc,
             ip: svc.to_string(),
@@ -601,6 +671,7 @@ fn actor(rng: &mut ChaCha8Rng, account: &str) -> Actor {
     };
     Actor {
         identity,
+        habit,
         agent,
         ip,
     }
@@ -731,18 +802,16 @@ fn planted(file: u64, files: u64) -> Option<Planted> {
     })
 }
 
-fn write_file(spec: &Spec, file: u64, files: u64) -> Result<u64> {
+fn write_file(spec: &Spec, file: u64, files: u64, bounds: &[DateTime<Utc>]) -> Result<u64> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(0x9E3779B97F4A7C15) ^ file);
     let account = *pick(&mut rng, &ACCOUNTS);
     let region = *pick(&mut rng, &REGIONS);
-    let span = Duration::days(i64::from(spec.days.max(1)));
-    let start = spec.end - span;
-    let slot = span.num_seconds() / files as i64;
-    let base = start + Duration::seconds(slot * file as i64);
+    // The file's events spread over its whole stretch of time (busy hours have short
+    // stretches, so more events per minute).
+    let base = bounds[file as usize];
+    let slot = (bounds[file as usize + 1] - base).num_seconds().max(1);
     let count = EVENTS_PER_FILE.min(spec.events - file * EVENTS_PER_FILE);
-    let mut times: Vec<i64> = (0..count)
-        .map(|_| rng.random_range(0..slot.clamp(1, 300)))
-        .collect();
+    let mut times: Vec<i64> = (0..count).map(|_| rng.random_range(0..slot)).collect();
     times.sort_unstable();
     let plant = planted(file, files);
     let mut body = String::with_capacity(count as usize * 1400);
@@ -789,8 +858,22 @@ fn event(
     i: usize,
 ) {
     let mut a = actor(rng, account);
-    let (service, names) = SERVICES[skewed(rng, SERVICES.len())];
+    // Principals keep to their habits: most of their calls go to three of the
+    // everyday services (which three depends on who they are), and within a service
+    // to its common calls.
+    let everyday = SERVICES.len().min(8);
+    let pick_service = if rng.random_range(0..100) < 70 {
+        (a.habit + skewed(rng, 3) * 3) % everyday
+    } else {
+        skewed(rng, SERVICES.len())
+    };
+    let (service, names) = SERVICES[pick_service];
     let mut name = names[skewed(rng, names.len())];
+    if let Some((_, keep)) = RARE.iter().find(|(n, _)| *n == name)
+        && rng.random_range(0..*keep) != 0
+    {
+        name = names[0];
+    }
     let mut service = service;
     let mut error: Option<(&str, &str)> = None;
     if rng.random_range(0..100) < 4 {

@@ -8,6 +8,31 @@ use super::{Outcome, open_store};
 use crate::config::Config;
 use crate::generate::{Spec, generate};
 
+/// What `demo` watches for when the configuration sets no detection: the CIS pack
+/// and an alarm on reads of the secret the generated data plants an attack on.
+const DEMO_DETECTION: &str = r#"
+[detection]
+packs = ["cis"]
+
+[[alarms]]
+name = "TopSecretInfo read"
+filter_pattern = '{ ($.eventName = "GetSecretValue") && ($.requestParameters.secretId = "TopSecretInfo") }'
+"#;
+
+#[derive(serde::Deserialize)]
+struct DemoDetection {
+    detection: auditwatch_detect::config::DetectionSettings,
+    alarms: Vec<auditwatch_detect::config::AlarmSettings>,
+}
+
+fn demo_detection() -> Result<auditwatch_detect::Definitions> {
+    let d: DemoDetection =
+        toml::from_str(DEMO_DETECTION).context("the demo's detection settings")?;
+    let (defs, _warnings) = auditwatch_detect::config::resolve(d.detection, d.alarms, Vec::new())
+        .map_err(|e| anyhow::anyhow!("the demo's detection settings: {e}"))?;
+    Ok(defs)
+}
+
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Number of events to generate.
@@ -28,7 +53,15 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
         config.data_dir = config.data_dir.with_file_name("auditwatch-demo");
     }
     let input = config.data_dir.join("demo-input");
-    let end = super::generate::default_end() + chrono::Duration::days(1);
+    // The period ends at the current hour, so the newest events are recent.
+    let now = chrono::Utc::now();
+    let end = now
+        - chrono::Duration::seconds(i64::from(
+            chrono::Timelike::num_seconds_from_midnight(&now) % 3600,
+        ));
+    if config.detection.is_empty() {
+        config.detection = demo_detection()?;
+    }
     if !input.exists() {
         println!(
             "generating {} events under {} ...",
