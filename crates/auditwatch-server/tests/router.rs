@@ -555,6 +555,172 @@ async fn the_search_form_keeps_a_links_attribute_for_the_next_search() {
     }
 }
 
+/// The total a search page shows (`<h2 id="results-h">1,234 events</h2>`).
+fn total_of(body: &str) -> u64 {
+    let pattern = "id=\"results-h\">";
+    let at = body.find(pattern).expect("a results heading") + pattern.len();
+    body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a total")
+}
+
+#[tokio::test]
+async fn search_pages_total_facets_exclusions_and_both_orders() {
+    let f = fixture();
+    let all = get(&f.app, "/search?start=2000-01-01").await;
+    assert_eq!(all.status, StatusCode::OK);
+    let total = total_of(&all.body);
+    assert_eq!(total, 72);
+    assert!(all.body.contains("Hits over time"), "a histogram");
+    assert!(all.body.contains("class=\"facets\""), "facets");
+    // Including bob gives his count; excluding him the rest, to the event.
+    let bob = total_of(
+        &get(&f.app, "/search?start=2000-01-01&username=bob")
+            .await
+            .body,
+    );
+    assert!(bob > 0 && bob < total);
+    let not_bob = get(&f.app, "/search?start=2000-01-01&exclude=username:bob").await;
+    assert_eq!(total_of(&not_bob.body), total - bob);
+    assert!(
+        not_bob.body.contains("NOT username:bob"),
+        "a chip for the exclusion"
+    );
+    // The facet's own links say the same.
+    assert!(all.body.contains("exclude=username%3Abob"), "{}", all.body);
+    // Events without the field are kept by an exclusion (no error code is not an error).
+    let errors = total_of(
+        &get(&f.app, "/search?start=2000-01-01&errors=true")
+            .await
+            .body,
+    );
+    let codes: Vec<String> = get(&f.app, "/api/v1/aggregate?field=errorCode&start=2000-01-01")
+        .await
+        .json()["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| !b["key"].is_null())
+        .map(|b| b["key"].as_str().unwrap().to_string())
+        .collect();
+    let first = &codes[0];
+    let with_first = total_of(
+        &get(
+            &f.app,
+            &format!("/search?start=2000-01-01&errorCode={first}"),
+        )
+        .await
+        .body,
+    );
+    let without_first = total_of(
+        &get(
+            &f.app,
+            &format!("/search?start=2000-01-01&exclude=errorCode:{first}"),
+        )
+        .await
+        .body,
+    );
+    assert_eq!(without_first, total - with_first);
+    assert!(errors >= with_first);
+    // The API takes the same parameters.
+    let api = get(
+        &f.app,
+        "/api/v1/events?start=2000-01-01&exclude=username:bob&limit=100",
+    )
+    .await;
+    let events = api.json()["events"].as_array().unwrap().clone();
+    assert_eq!(events.len() as u64, total - bob);
+    assert!(events.iter().all(|e| e["username"] != "bob"));
+    // Oldest first is the newest-first order reversed, page by page.
+    let newest = get(&f.app, "/api/v1/events?start=2000-01-01&limit=100")
+        .await
+        .json()["events"]
+        .clone();
+    let mut oldest = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = get(
+            &f.app,
+            &format!("/api/v1/events?start=2000-01-01&order=oldest&limit=10{cursor}"),
+        )
+        .await
+        .json();
+        oldest.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["eventID"].clone()),
+        );
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut newest: Vec<_> = newest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventID"].clone())
+        .collect();
+    newest.reverse();
+    assert_eq!(oldest, newest);
+    // Bad values are named.
+    for (q, says) in [
+        ("exclude=nosuch:x", "cannot exclude by"),
+        ("exclude=username", "field:value"),
+        ("order=sideways", "order must be newest or oldest"),
+    ] {
+        let r = get(&f.app, &format!("/api/v1/events?{q}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
+        assert!(r.body.contains(says), "{q}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn search_pages_page_back_and_forth() {
+    let f = fixture();
+    let first = get(&f.app, "/search?start=2000-01-01&limit=10").await;
+    let href = |body: &str, id: &str| -> Option<String> {
+        let pattern = format!("id=\"{id}\" href=\"");
+        let at = body.find(&pattern)? + pattern.len();
+        Some(body[at..].split('"').next()?.replace("&amp;", "&"))
+    };
+    let older = href(&first.body, "next-page").expect("an older page");
+    let second = get(&f.app, &older).await;
+    let third = get(
+        &f.app,
+        &href(&second.body, "next-page").expect("a third page"),
+    )
+    .await;
+    // Newer goes back one page at a time, to the first.
+    let back = get(
+        &f.app,
+        &href(&third.body, "newer-page").expect("a newer page"),
+    )
+    .await;
+    let rows = |body: &str| body.matches("<a href=\"/events/").count();
+    assert_eq!(rows(&back.body), 10);
+    let ids = |body: &str| -> Vec<String> {
+        body.split("<a href=\"/events/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&back.body), ids(&second.body));
+    let home = get(
+        &f.app,
+        &href(&back.body, "newer-page").expect("back to the first"),
+    )
+    .await;
+    assert_eq!(ids(&home.body), ids(&first.body));
+    assert!(href(&home.body, "newer-page").is_none());
+}
+
 #[tokio::test]
 async fn ui_pages_render_and_link() {
     let f = fixture();
@@ -598,7 +764,15 @@ async fn ui_pages_render_and_link() {
     assert!(get(&f.app, "/users").await.body.contains("/users/%3Dcmd"));
 
     let r = get(&f.app, "/sql?q=SELECT+count(*)+AS+n+FROM+events").await;
-    assert!(r.body.contains("<td class=\"wrap\">72</td>"), "{}", r.body);
+    assert!(
+        r.body.contains("<td class=\"cell\" tabindex=\"0\">72</td>"),
+        "{}",
+        r.body
+    );
+    // A wrong column name gets a hint naming the right one.
+    let r = get(&f.app, "/sql?q=SELECT+eventname+FROM+events").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Did you mean eventName?"), "{}", r.body);
     let r = get(&f.app, "/sql?q=DROP+TABLE+events").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = get(

@@ -158,7 +158,8 @@ pub fn hint(message: &str) -> Option<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
             .collect();
-        let bare = name.rsplit('.').next().unwrap_or(&name).to_lowercase();
+        let name = name.trim_end_matches('.');
+        let bare = name.rsplit('.').next().unwrap_or(name).to_lowercase();
         let schema = auditwatch_store::schema::events_schema();
         let close: Vec<String> = schema
             .fields()
