@@ -71,8 +71,10 @@ if (await page.locator("#next-page").count()) {
 
 // 2. Open an event.
 await Promise.all([page.waitForURL(/\/events\//), page.locator("#results tbody td[data-col='0'] a").first().click()]);
-await page.waitForSelector("pre.record");
-assert.match(await page.locator("pre.record").textContent(), /"eventName": "GetSecretValue"/);
+// The record as a JSON viewer (folding), with its text kept for "Copy JSON".
+await page.waitForSelector(".json details");
+assert.match(await page.locator(".json").textContent(), /"eventName": "GetSecretValue"/);
+assert.match(await page.locator("#record-text").textContent(), /"eventName": "GetSecretValue"/);
 assert.ok(await page.locator("#around").count(), "no link to the principal's activity around this time");
 await shot("event");
 

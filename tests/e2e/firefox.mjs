@@ -64,15 +64,20 @@ assert.ok(names.length > 0 && names.length <= 25, `${names.length} rows`);
 assert.ok(names.every((n) => n === "GetSecretValue"), names.join(","));
 await page.screenshot({ path: `${shots}/firefox-search.png`, fullPage: true });
 
-// The column chooser hides a column and remembers it; sorting reverses the page.
+// The column chooser hides a column and remembers it; sorting asks the server for the oldest first.
 await page.click("details.columns summary");
 await page.click("details.columns input[data-col='8']");
 const hidden = await page.$eval("#results th[data-col='8']", (th) => getComputedStyle(th).display);
 assert.equal(hidden, "none");
 await page.click("details.columns input[data-col='8']");
 const times = await texts(page, "#results tbody td[data-col='0']");
-await page.click("#sort-time");
-assert.deepEqual(await texts(page, "#results tbody td[data-col='0']"), [...times].reverse());
+assert.deepEqual(times, [...times].sort().reverse(), "newest first");
+await Promise.all([page.waitForNavigation(), page.click("#sort-oldest")]);
+assert.match(page.url(), /order=oldest/);
+assert.match(page.url(), /value=GetSecretValue/);
+const ascending = await texts(page, "#results tbody td[data-col='0']");
+assert.ok(ascending.length > 0);
+assert.deepEqual(ascending, [...ascending].sort(), "oldest first");
 
 // "+ condition" from the keyboard adds a row and moves the focus into it.
 await page.goto(`${url}/search`);
@@ -94,7 +99,7 @@ await page.goto(`${url}/search?attr=EventName&value=GetSecretValue&start=2000-01
 await Promise.all([page.waitForNavigation(), page.click("#results tbody td[data-col='0'] a")]);
 assert.match(page.url(), /\/events\//);
 const eventId = decodeURIComponent(page.url().split("/events/")[1].split(/[?#]/)[0]);
-assert.match(await page.$eval("pre.record", (e) => e.textContent), /"eventName": "GetSecretValue"/);
+assert.match(await page.$eval(".json", (e) => e.textContent), /"eventName": "GetSecretValue"/);
 assert.ok(await page.$("#around"), "no link to the principal's activity around this time");
 
 // 4. The dashboard's SVG charts render, and a bar leads to the matching search.
@@ -118,7 +123,7 @@ for (const path of ["/search?attr=EventName&value=GetSecretValue&start=2000-01-0
   await page.goto(url + path);
   const wide = await page.evaluate(() => [...document.querySelectorAll("body *")]
     .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-    .filter((e) => !e.closest(".table-wrap, pre"))
+    .filter((e) => !e.closest(".table-wrap, .grid-wrap, table.data, pre"))
     .map((e) => `${e.tagName.toLowerCase()}.${e.getAttribute("class") || ""}`).slice(0, 5));
   assert.deepEqual(wide, [], `${path} is wider than a 390 px screen`);
 }
