@@ -34,6 +34,33 @@ pub fn routes() -> Routes {
         .post("/admin/tokens/{id}/revoke", ADMIN, revoke_token)
         .get("/admin/audit", ADMIN, audit_page)
         .get("/admin/audit.csv", ADMIN, audit_csv)
+        .get("/admin/contact", ADMIN, contact_page)
+}
+
+/// `GET /admin/contact`: the messages people sent through the contact form, newest
+/// first.
+async fn contact_page(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, PageError> {
+    let store = state.store().clone();
+    let mut items = tokio::task::spawn_blocking(move || store.catalog()?.feedback())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?;
+    items.sort_by_key(|f| std::cmp::Reverse(f.at));
+    let body = html! {
+        h1 { "Contact messages" }
+        p { (items.len()) " messages sent through the " a href="/contact" { "contact form" } ", newest first (also " code { "GET /api/v1/feedback" } ")." }
+        @if items.is_empty() { p.empty { "No messages yet." } }
+        @for f in &items {
+            article.message {
+                p.meta { (crate::ui::when(f.at)) " · " strong { (f.sender) } @if !f.contact.is_empty() { " · " (f.contact) } }
+                p.text { (f.message) }
+            }
+        }
+    };
+    Ok(layout(Some(&caller), "Contact messages", "Admin", body).into_response())
 }
 
 /// Writes an admin change (or a refused one) to the audit log.
@@ -71,6 +98,7 @@ async fn users_view(
     let (users, tokens) = blocking(move || Ok((auth.users()?, auth.tokens(None)?))).await?;
     let body = html! {
         h1 { "Users and keys" }
+        p { "Also: " a href="/admin/audit" { "the audit log" } " · " a href="/admin/contact" { "contact messages" } }
         @if let Some(n) = notice { (n) }
         table.data {
             thead { tr { th { "Name" } th { "Role" } th { "Accounts" } th { "Sign-in" } th { "State" } th { "Created" } th { "" } } }

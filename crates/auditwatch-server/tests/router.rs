@@ -829,6 +829,11 @@ async fn contact_messages_reach_admins() {
     let list = get(&f.app, "/api/v1/feedback").await.json();
     assert_eq!(list[0]["message"], "The chart is great");
     assert_eq!(list[0]["contact"], "me@example.com");
+    // Admins read them on a page too.
+    let page = get(&f.app, "/admin/contact").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("The chart is great"), "{}", page.body);
+    assert!(page.body.contains("me@example.com"));
 }
 
 #[tokio::test]
