@@ -78,6 +78,14 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
         .context("generating demo data")?;
     }
     let store = open_store(&config)?;
+    // The demo's events are detection's first input: queued as they are committed,
+    // judged as soon as `serve` starts (alarms over the last day, as for late files).
+    if !config.detection.is_empty() {
+        store
+            .catalog()
+            .and_then(|c| c.set_detection(true))
+            .context("turning on detection for the demo")?;
+    }
     let summary = auditwatch_ingest::ingest_paths(
         &store,
         std::slice::from_ref(&input),
