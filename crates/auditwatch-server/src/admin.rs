@@ -110,7 +110,7 @@ async fn users_view(
                         td { (accounts_text(&u.accounts)) }
                         td { @if let Some((iss, _)) = &u.oidc { "OpenID (" (iss) ")" } @else { "password" @if u.totp { " + TOTP" } } }
                         td { @if u.disabled { "disabled" } @else { "active" } }
-                        td { (fmt_time(u.created_at)) }
+                        td { (crate::ui::when(u.created_at)) }
                         td.actions {
                             form.inline method="post" action=(format!("/admin/users/{}", crate::ui::seg(&u.name))) {
                                 (csrf_field(caller))
@@ -144,7 +144,7 @@ async fn users_view(
                         td { code { (t.id) } }
                         td { (t.user) }
                         td { (t.kind) }
-                        td { (fmt_time(t.created_at)) }
+                        td { (crate::ui::when(t.created_at)) }
                         td { (t.expires_at.map_or_else(|| "never".to_string(), fmt_time)) }
                         td { (t.last_used_at.map_or_else(|| "–".to_string(), fmt_time)) }
                         td { form.inline method="post" action=(format!("/admin/tokens/{}/revoke", crate::ui::seg(&t.id))) { (csrf_field(caller)) button type="submit" { "Revoke" } } }
@@ -524,7 +524,7 @@ async fn audit_page(
             tbody {
                 @for e in &entries {
                     tr {
-                        td { (fmt_time(e.at)) }
+                        td { (crate::ui::when(e.at)) }
                         td { (e.actor) }
                         td { (e.ip) }
                         td { (e.action) }

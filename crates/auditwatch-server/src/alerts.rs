@@ -287,13 +287,13 @@ async fn alerts_page(
                     @for a in &alerts {
                         tr.(level_class(&a.level)) {
                             td { a href={ "/alerts/" (a.id) } { (a.id) } }
-                            td { (a.raised_at) }
+                            td { (crate::ui::when_text(&a.raised_at)) }
                             td { (a.level) }
                             td { code { (a.rule) } }
                             td { (a.title) }
                             td { (a.accounts.join(", ")) }
                             td.count { (a.count) }
-                            td { (a.last_seen) }
+                            td { (crate::ui::when_text(&a.last_seen)) }
                             td.status { (a.status) }
                         }
                     }
@@ -332,8 +332,8 @@ async fn alert_page(
             tr { th { "Level" } td { (a.level) } }
             @if let Some(au) = &a.author { tr { th { "Rule author" } td { (au) } } }
             tr { th { "Status" } td #status { (a.status) @if let Some(b) = &a.status_by { " (by " (b) ")" } } }
-            tr { th { "Raised" } td { (a.raised_at) } }
-            tr { th { "Events" } td { (a.count) " between " (a.first_seen) " and " (a.last_seen) } }
+            tr { th { "Raised" } td { (crate::ui::when_text(&a.raised_at)) } }
+            tr { th { "Events" } td { (a.count) " between " (crate::ui::when_text(&a.first_seen)) " and " (crate::ui::when_text(&a.last_seen)) } }
             tr { th { "Accounts" } td { (a.accounts.join(", ")) } }
         }
         pre #reason { (a.reason) }
@@ -567,7 +567,7 @@ async fn alarms_page(State(state): State<AppState>, caller: Caller) -> Result<Re
                         tr.(state_class(&a.state)) {
                             td { a href={ "/alarms/" (a.name) } { (a.name) } br; small { (a.title) } }
                             td.state { (a.state) }
-                            td { (a.since.clone().unwrap_or_default()) }
+                            td { (crate::ui::when_text(a.since.as_deref().unwrap_or_default())) }
                             td { (a.condition) }
                             td { (a.reason) }
                         }
@@ -626,7 +626,7 @@ async fn alarm_page(
         p { (a.title) }
         table.data #alarm {
             tr { th { "State" } td.state #state { (a.state) } }
-            tr { th { "Since" } td { (a.since.clone().unwrap_or_default()) } }
+            tr { th { "Since" } td { (crate::ui::when_text(a.since.as_deref().unwrap_or_default())) } }
             tr { th { "Reason" } td { (a.reason) } }
             tr { th { "Filter pattern" } td { code { (a.filter_pattern) } } }
             tr { th { "Metric value" } td { code { (a.metric_value) } } }
@@ -643,7 +643,7 @@ async fn alarm_page(
                 thead { tr { th { "Decided" } th { "Period" } th { "From" } th { "To" } th { "Why" } } }
                 tbody {
                     @for t in &d.history {
-                        tr.(state_class(&t.to)) { td { (t.at) } td { (t.period) } td { (t.from) } td { (t.to) } td { (t.reason) } }
+                        tr.(state_class(&t.to)) { td { (crate::ui::when_text(&t.at)) } td { (t.period) } td { (t.from) } td { (t.to) } td { (t.reason) } }
                     }
                 }
             }

@@ -239,6 +239,15 @@ pub fn when(us: i64) -> Markup {
     }
 }
 
+/// A time the server already wrote as RFC 3339 UTC (`2024-05-01T12:00:00Z`, as the API
+/// answers carry them), shown like [`when`]; other text is shown as it is.
+pub fn when_text(iso: &str) -> Markup {
+    match chrono::DateTime::parse_from_rfc3339(iso) {
+        Ok(t) => when(t.timestamp_micros()),
+        Err(_) => html! { (iso) },
+    }
+}
+
 /// The time control of the dashboard and the user and service pages: a start and an
 /// end (absolute or relative, `7d`), and the relative presets the search page offers.
 /// `all_history` adds a preset from the first event on.
