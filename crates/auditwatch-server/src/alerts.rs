@@ -581,7 +581,7 @@ async fn alarms_page(State(state): State<AppState>, caller: Caller) -> Result<Re
 
 /// Bars of the metric per period, with the threshold as a line.
 fn chart(d: &AlarmDetail, threshold: f64) -> Markup {
-    let (w, h, pad) = (720.0_f64, 160.0_f64, 20.0_f64);
+    let (h, pad) = (160.0_f64, 20.0_f64);
     let max = d
         .series
         .iter()
@@ -589,19 +589,21 @@ fn chart(d: &AlarmDetail, threshold: f64) -> Markup {
         .fold(threshold, f64::max)
         .max(1.0);
     let n = d.series.len().max(1) as f64;
-    let bw = (w - 2.0 * pad) / n;
+    // No viewBox: the label stays at the stylesheet's size at any width; bars are
+    // placed in percent of the width.
+    let pct = |x: f64| format!("{:.3}%", 100.0 * x);
     let y = |v: f64| h - pad - (v / max) * (h - 2.0 * pad);
     html! {
-        svg #metric width=(w) height=(h) viewBox={ "0 0 " (w) " " (h) } role="img" aria-label="metric per period" {
+        svg #metric width="100%" height=(h) role="img" aria-label="metric per period" {
             @for (i, p) in d.series.iter().enumerate() {
                 @if let Some(v) = p.value {
-                    rect x=(pad + i as f64 * bw) y=(y(v)) width=((bw - 1.0).max(1.0)) height=((h - pad - y(v)).max(0.0)) fill=(if v >= threshold { "#c0392b" } else { "#2e86c1" }) {
+                    rect x=(pct(i as f64 / n)) y=(y(v)) width=(pct(0.9 / n)) height=((h - pad - y(v)).max(0.0)) fill=(if v >= threshold { "#c0392b" } else { "#2e86c1" }) {
                         title { (p.period) ": " (v) }
                     }
                 }
             }
-            line x1=(pad) x2=(w - pad) y1=(y(threshold)) y2=(y(threshold)) stroke="#555" stroke-dasharray="4 3" {}
-            text x=(w - pad) y=(y(threshold) - 3.0) text-anchor="end" font-size="10" { "threshold " (threshold) }
+            line x1="0" x2="100%" y1=(y(threshold)) y2=(y(threshold)) stroke="#555" stroke-dasharray="4 3" {}
+            text.threshold x="100%" y=(y(threshold) - 3.0) text-anchor="end" { "threshold " (threshold) }
         }
     }
 }

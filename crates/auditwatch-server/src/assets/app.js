@@ -55,6 +55,10 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // On a phone the facets start folded, so the results come first.
+  const facetsBox = document.querySelector("details.facets-box");
+  if (facetsBox && window.innerWidth < 600) facetsBox.open = false;
+
   // Copy buttons: the value in data-copy, or the text of the element data-copy-from names.
   document.querySelectorAll("button.copy").forEach((b) => {
     b.addEventListener("click", () => {
@@ -67,6 +71,19 @@ document.addEventListener("DOMContentLoaded", () => {
         setTimeout(() => b.classList.remove("done"), 1500);
       });
     });
+  });
+
+  // Regions that scroll inside themselves take the keyboard focus, so they can be
+  // scrolled without a mouse (the pages mark the ones that always scroll).
+  document.querySelectorAll("table.data, .table-wrap, .columns-list, pre").forEach((el) => {
+    const scrolls = el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+    if (scrolls && !el.hasAttribute("tabindex")) {
+      el.setAttribute("tabindex", "0");
+      if (!["TABLE", "ASIDE"].includes(el.tagName)) el.setAttribute("role", "region");
+      if (!el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby")) {
+        el.setAttribute("aria-label", "Scrollable: " + (el.querySelector("caption, h2, th")?.textContent || "content").trim().slice(0, 60));
+      }
+    }
   });
 
   // SQL grid: a click folds an unfolded cell again.

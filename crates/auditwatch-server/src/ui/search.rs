@@ -429,8 +429,9 @@ async fn facets(q: &Queries<'_>, f: &SearchForm, base: &Lookup) -> Result<Markup
         lists.push((field, heading, top));
     }
     Ok(html! {
-        aside.facets aria-labelledby="facets-h" {
-            h2 #facets-h { "Top values" }
+        details.facets-box open {
+            summary #facets-h { "Top values" }
+            aside.facets aria-labelledby="facets-h" {
             @for (field, heading, top) in &lists {
                 section.facet {
                     h3 { (heading) }
@@ -447,6 +448,7 @@ async fn facets(q: &Queries<'_>, f: &SearchForm, base: &Lookup) -> Result<Markup
                         }
                     }
                 }
+            }
             }
         }
     })
@@ -593,10 +595,10 @@ pub async fn page(
                                 }
                             }
                         }
-                        (timeline)
                         div.results-layout {
                             (facets)
                             div.results-main {
+                                (timeline)
                                 @if events.is_empty() {
                                     p.empty { "No events match. Widen the time range or remove a filter." }
                                 } @else {
