@@ -55,6 +55,51 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // Time histograms: dragging across one narrows the search to the dragged span (a
+  // click on a bar still follows that bar's link).
+  document.querySelectorAll("svg.timeline[data-lo]").forEach((svg) => {
+    const lo = Number(svg.dataset.lo), hi = Number(svg.dataset.hi);
+    let from = null, band = null, dragged = false;
+    const at = (ev) => {
+      const r = svg.getBoundingClientRect();
+      return Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+    };
+    svg.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0) return;
+      from = at(ev);
+      dragged = false;
+      band = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      band.setAttribute("class", "band");
+      band.setAttribute("y", "0");
+      band.setAttribute("height", "150");
+      band.setAttribute("width", "0");
+      svg.appendChild(band);
+    });
+    svg.addEventListener("pointermove", (ev) => {
+      if (from === null) return;
+      const x = at(ev);
+      if (Math.abs(x - from) > 0.01) dragged = true;
+      band.setAttribute("x", (Math.min(x, from) * 100) + "%");
+      band.setAttribute("width", (Math.abs(x - from) * 100) + "%");
+    });
+    const end = (ev) => {
+      if (from === null) return;
+      const x = at(ev), a = Math.min(x, from), b = Math.max(x, from);
+      from = null;
+      if (!dragged) { band.remove(); return; }
+      const iso = (f) => new Date((lo + f * (hi - lo)) / 1000).toISOString().slice(0, 19) + "Z";
+      const u = new URL(svg.dataset.href, location.href);
+      u.searchParams.set("start", iso(a));
+      u.searchParams.set("end", iso(b));
+      u.searchParams.delete("cursor");
+      u.searchParams.delete("back");
+      location.href = u.toString();
+    };
+    svg.addEventListener("pointerup", end);
+    // The click that ends a drag does not also follow the bar under the pointer.
+    svg.addEventListener("click", (ev) => { if (dragged) { ev.preventDefault(); ev.stopPropagation(); } }, true);
+  });
+
   // On a phone the facets start folded, so the results come first.
   const facetsBox = document.querySelector("details.facets-box");
   if (facetsBox && window.innerWidth < 600) facetsBox.open = false;

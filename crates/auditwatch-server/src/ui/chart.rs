@@ -320,7 +320,7 @@ pub fn histogram(
                         span { (fmt_count(max / 2)) }
                         span { "0" }
                     }
-                    svg.timeline width="100%" height=(plot_h + axis_h) {
+                    svg.timeline width="100%" height=(plot_h + axis_h) data-lo=(lo) data-hi=(hi) data-href=(link(lo, hi)) {
                         @for n in [max, max / 2] {
                             line.grid x1="0" x2="100%" y1=(format!("{:.1}", y(n))) y2=(format!("{:.1}", y(n))) {}
                         }

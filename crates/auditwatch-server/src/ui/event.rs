@@ -13,6 +13,9 @@ use crate::query::{self, Queries};
 use crate::view::EventView;
 use crate::{ApiError, AppState, Caller, view};
 
+/// A field's value, when present, and the search it pivots to, when it has one.
+type Pivot = Option<(String, Option<String>)>;
+
 /// Deepest nesting the JSON viewer unfolds; deeper values are shown as text.
 const MAX_JSON_DEPTH: usize = 32;
 /// Related events listed per kind.
@@ -100,7 +103,7 @@ pub async fn page(
     let opt =
         |v: &Option<String>, p: &str| v.as_ref().map(|v| (v.clone(), Some(search(&[(p, v)]))));
     // (field, value, search pivot)
-    let fields: Vec<(&str, Option<(String, Option<String>)>)> = vec![
+    let fields: Vec<(&str, Pivot)> = vec![
         ("eventID", e.event_id.clone().map(|v| (v, None))),
         ("eventName", opt(&e.event_name, "eventName")),
         ("eventSource", opt(&e.event_source, "eventSource")),
