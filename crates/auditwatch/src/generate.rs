@@ -29,6 +29,10 @@ pub struct Spec {
     pub end: DateTime<Utc>,
     /// Length of the period in days.
     pub days: u32,
+    /// When set, each file's events fall within this many seconds of its start (as a
+    /// CloudTrail file covers about five minutes); by default they spread over the
+    /// file's whole share of the period.
+    pub file_span_seconds: Option<u32>,
 }
 
 /// What was generated.
@@ -810,10 +814,21 @@ fn write_file(spec: &Spec, file: u64, files: u64, bounds: &[DateTime<Utc>]) -> R
     // stretches, so more events per minute).
     let base = bounds[file as usize];
     let slot = (bounds[file as usize + 1] - base).num_seconds().max(1);
+    let slot = spec
+        .file_span_seconds
+        .map_or(slot, |s| slot.min(i64::from(s)).max(1));
     let count = EVENTS_PER_FILE.min(spec.events - file * EVENTS_PER_FILE);
     let mut times: Vec<i64> = (0..count).map(|_| rng.random_range(0..slot)).collect();
     times.sort_unstable();
     let plant = planted(file, files);
+    // A planted incident is a burst: its events come within the first minute of the
+    // file's stretch (as an attacker's script makes them), not spread over it.
+    if plant.is_some() {
+        for (i, t) in times.iter_mut().take(30).enumerate() {
+            *t = (*t).min(i as i64 * 2);
+        }
+        times.sort_unstable();
+    }
     let mut body = String::with_capacity(count as usize * 1400);
     body.push_str("{\"Records\":[");
     for (i, dt) in times.iter().enumerate() {
@@ -1004,6 +1019,7 @@ mod tests {
             .with_timezone(&Utc);
         let gen_to = |dir: &Path| {
             generate(&Spec {
+                file_span_seconds: None,
                 out: dir.to_path_buf(),
                 events: 2500,
                 seed: 7,

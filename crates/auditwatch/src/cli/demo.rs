@@ -69,6 +69,7 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
             input.display()
         );
         generate(&Spec {
+            file_span_seconds: None,
             out: input.clone(),
             events: args.events,
             seed: 1,

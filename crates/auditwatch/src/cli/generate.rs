@@ -27,6 +27,11 @@ pub struct GenerateArgs {
     /// Length of the period in days.
     #[arg(long, default_value_t = 30)]
     days: u32,
+    /// Each file's events within this many seconds of its start (CloudTrail's files
+    /// cover about 300); by default the events of a file spread over its share of the
+    /// period, which follows a weekly rhythm of activity.
+    #[arg(long)]
+    file_span: Option<u32>,
 }
 
 /// Today's midnight (UTC): a default end that is the same all day.
@@ -63,6 +68,7 @@ pub fn run(args: GenerateArgs) -> Result<Outcome> {
         seed: args.seed,
         end,
         days: args.days,
+        file_span_seconds: args.file_span,
     })?;
     say!(
         "wrote {} events in {} files ({} bytes) under {}",
