@@ -165,6 +165,9 @@ pub(crate) enum Test<'a> {
     AnyOf(Vec<&'a str>),
     /// Not null.
     Present,
+    /// Null or none of these values (an exclusion: a row without the value does not
+    /// have it).
+    NoneOf(Vec<&'a str>),
     /// True of the value: an expression of SQL's `WHERE` over the one column,
     /// evaluated on the segment's distinct values ([`crate::tallied`]).
     Predicate(Arc<dyn PhysicalExpr>),
@@ -183,6 +186,10 @@ impl Filter<'_> {
                 .chain([false])
                 .collect(),
             Test::Present => c.values.iter().map(|_| true).chain([false]).collect(),
+            Test::NoneOf(list) => (c.values.iter())
+                .map(|v| !list.contains(&&**v))
+                .chain([true])
+                .collect(),
             Test::Predicate(expr) => {
                 let name = self.column.column();
                 let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]));
@@ -224,7 +231,7 @@ pub(crate) struct Plan<'a> {
 /// The filters of `q` (besides its time range), the lookups' conditions
 /// ([`seek::conditions`]), or `None` when it has one this path does not answer.
 fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
-    if !q.params.is_empty() || !q.exclude.is_empty() {
+    if !q.params.is_empty() {
         return Ok(None);
     }
     // The scope is applied per segment, only where a segment holds other accounts.
@@ -239,6 +246,12 @@ fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
             _ => return Ok(None),
         };
         f.push(Filter { column, test });
+    }
+    for (column, value) in &q.exclude {
+        f.push(Filter {
+            column: *column,
+            test: Test::NoneOf(vec![value.as_str()]),
+        });
     }
     Ok(Some(f))
 }

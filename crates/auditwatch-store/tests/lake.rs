@@ -1220,6 +1220,21 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
             attributes: vec![attr(Attribute::Username, "nobody")],
             ..Lookup::default()
         },
+        // Exclusions: nulls kept, several on one column, with other filters.
+        Lookup {
+            exclude: vec![(Narrow::ErrorCode, "AccessDenied".into())],
+            ..Lookup::default()
+        },
+        Lookup {
+            exclude: vec![
+                (Narrow::Username, "carol".into()),
+                (Narrow::Username, "alice".into()),
+                (Narrow::AwsRegion, "eu-west-1".into()),
+            ],
+            accounts: vec!["444455556666".into()],
+            start: Some(day1 + 2 * hour),
+            ..Lookup::default()
+        },
     ];
     let breakdowns: [&[Narrow]; 6] = [
         &[],
@@ -1250,7 +1265,7 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
             }
         }
     }
-    assert!(nonempty >= 80, "{nonempty} breakdowns found events");
+    assert!(nonempty >= 90, "{nonempty} breakdowns found events");
     // Filters only the query engine answers.
     for q in [
         Lookup {
