@@ -231,31 +231,26 @@ pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
             }),
         ));
     }
-    for (i, p) in f
-        .param
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !p.trim().is_empty())
-    {
-        out.push((
-            format!("requestParameters {p}"),
-            changed(f, |g| {
-                g.param.remove(i);
-            }),
-        ));
-    }
-    for (i, e) in f
-        .exclude
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| !e.trim().is_empty())
-    {
-        out.push((
-            format!("NOT {e}"),
-            changed(f, |g| {
-                g.exclude.remove(i);
-            }),
-        ));
+    // Repeated parameters: each non-empty value is a chip that removes that one.
+    type List = fn(&mut SearchForm) -> &mut Vec<String>;
+    let lists: [(&str, List); 2] = [
+        ("requestParameters ", |g| &mut g.param),
+        ("NOT ", |g| &mut g.exclude),
+    ];
+    for (prefix, list) in lists {
+        let values = list(&mut f.clone()).clone();
+        for (i, v) in values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.trim().is_empty())
+        {
+            out.push((
+                format!("{prefix}{v}"),
+                changed(f, |g| {
+                    list(g).remove(i);
+                }),
+            ));
+        }
     }
     out
 }
@@ -579,11 +574,14 @@ pub async fn page(
                 StatusCode::OK,
                 html! {
                     h1 { "Search" }
+                    // For keyboards: past the form's fields straight to the answer.
+                    a.skip href="#results-h" { "Skip to the results" }
+                    a.skip href="#facets-h" { "Skip to the top values" }
                     (form(&f))
                     (chip_bar(&f))
                     section.results aria-labelledby="results-h" {
                         div.results-head {
-                            h2 #results-h { (chart::fmt_count(total)) @if total == 1 { " event" } @else { " events" } }
+                            h2 #results-h tabindex="-1" { (chart::fmt_count(total)) @if total == 1 { " event" } @else { " events" } }
                             span.sort {
                                 "Order: "
                                 @if oldest {
