@@ -665,6 +665,18 @@ async fn search_pages_total_facets_exclusions_and_both_orders() {
         .collect();
     newest.reverse();
     assert_eq!(oldest, newest);
+    // A text search has its total, histogram and facets over at most 7 days.
+    let unbounded = get(&f.app, "/search?q=alice").await;
+    assert!(
+        unbounded.body.contains("tabindex=\"-1\">Events</h2>"),
+        "{}",
+        unbounded.body
+    );
+    assert!(unbounded.body.contains("over at most 7 days"));
+    assert!(!unbounded.body.contains("class=\"facets\""));
+    let week = get(&f.app, "/search?q=alice&start=2024-04-28&end=2024-05-03").await;
+    assert!(total_of(&week.body) > 0);
+    assert!(week.body.contains("class=\"facets\""));
     // Bad values are named.
     for (q, says) in [
         ("exclude=nosuch:x", "cannot exclude by"),

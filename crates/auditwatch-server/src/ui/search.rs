@@ -56,6 +56,10 @@ const FACETS: [(Field, &str); 7] = [
     (Field::AwsRegion, "Region"),
 ];
 
+/// Longest range over which a free-text search also gets its total, histogram and
+/// facets (each of them reads every record of the range).
+const MAX_TEXT_SUMMARY_US: i64 = 7 * 86_400_000_000;
+
 /// Values shown per facet.
 const FACET_VALUES: usize = 5;
 
@@ -525,8 +529,19 @@ pub async fn page(
             next_token: None,
             ..lookup.clone()
         };
-        let total = q.count(&base).await?;
-        let (timeline, facets) = if total > 0 {
+        // Free text (other than the token-indexed kinds) reads every record of the
+        // range, once per figure: its summaries are drawn over short ranges only.
+        let now = chrono::Utc::now().timestamp_micros();
+        let summarise = base.text.is_none()
+            || base
+                .start
+                .is_some_and(|s| base.end.unwrap_or(now) - s <= MAX_TEXT_SUMMARY_US);
+        let total = if summarise {
+            Some(q.count(&base).await?)
+        } else {
+            None
+        };
+        let (timeline, facets) = if total.is_some_and(|t| t > 0) {
             (timeline(&q, &f, &base).await?, facets(&q, &f, &base).await?)
         } else {
             (html! {}, html! {})
@@ -581,7 +596,13 @@ pub async fn page(
                     (chip_bar(&f))
                     section.results aria-labelledby="results-h" {
                         div.results-head {
-                            h2 #results-h tabindex="-1" { (chart::fmt_count(total)) @if total == 1 { " event" } @else { " events" } }
+                            h2 #results-h tabindex="-1" {
+                                @match total {
+                                    Some(1) => { "1 event" }
+                                    Some(t) => { (chart::fmt_count(t)) " events" }
+                                    None => { "Events" }
+                                }
+                            }
                             span.sort {
                                 "Order: "
                                 @if oldest {
@@ -600,7 +621,15 @@ pub async fn page(
                                 @if events.is_empty() {
                                     p.empty { "No events match. Widen the time range or remove a filter." }
                                 } @else {
-                                    p.showing { "Showing " (events.len()) " of " (chart::fmt_count(total)) "." }
+                                    @match total {
+                                        Some(t) => { p.showing { "Showing " (events.len()) " of " (chart::fmt_count(t)) "." } }
+                                        None => {
+                                            p.showing {
+                                                "Showing the " (events.len()) " newest. A text search shows its total, histogram and top values over at most 7 days "
+                                                "(each reads every record of the range): narrow the time range to see them."
+                                            }
+                                        }
+                                    }
                                     (results(&events))
                                 }
                                 nav.pager aria-label="Pages" {
