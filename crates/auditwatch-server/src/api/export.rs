@@ -151,7 +151,7 @@ fn encode(format: Format, events: &[EventView], first: bool) -> Result<Vec<u8>, 
         (status = 200, description = "The events, streamed; CSV and NDJSON end with a trailer line (`# auditwatch end rows=N`, `{\"_auditwatch\":\"end\",\"rows\":N}`), and a stream cut by an error ends with an error line and no clean end of the chunked body", content(
             (String = "text/csv"),
             (String = "application/x-ndjson"),
-            (String = "application/json"),
+            (Object = "application/json"),
         )),
         (status = 400, description = "Invalid filters", body = ErrorBody),
         (status = 403, description = "The caller may not export", body = ErrorBody),
