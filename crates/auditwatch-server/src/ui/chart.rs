@@ -232,7 +232,7 @@ fn table_alt(title: &str, stacks: &[Stack]) -> Markup {
 }
 
 /// Tick steps for time axes (µs) and how their labels read.
-const TICKS: [(i64, &str); 14] = [
+const TICKS: [(i64, &str); 18] = [
     (60_000_000, "%H:%M"),
     (300_000_000, "%H:%M"),
     (900_000_000, "%H:%M"),
@@ -247,6 +247,10 @@ const TICKS: [(i64, &str); 14] = [
     (14 * 86_400_000_000, "%b %d"),
     (30 * 86_400_000_000, "%b %d"),
     (91 * 86_400_000_000, "%b %d"),
+    (365 * 86_400_000_000, "%Y"),
+    (2 * 365 * 86_400_000_000, "%Y"),
+    (5 * 365 * 86_400_000_000, "%Y"),
+    (10 * 365 * 86_400_000_000, "%Y"),
 ];
 
 /// Round tick times in `[lo, hi]`: the smallest step giving at most eight ticks (at
@@ -266,7 +270,11 @@ pub fn time_ticks(lo: i64, hi: i64) -> Vec<(i64, String)> {
             break;
         };
         let midnight = t.rem_euclid(86_400_000_000) == 0;
-        let text = if step < 86_400_000_000 && midnight {
+        let text = if step >= 365 * 86_400_000_000 {
+            // Year steps are counted in days, so they drift off 1 January; the label
+            // names the year the tick falls in.
+            d.format("%Y").to_string()
+        } else if step < 86_400_000_000 && midnight {
             d.format("%b %d").to_string()
         } else {
             d.format(fmt).to_string()

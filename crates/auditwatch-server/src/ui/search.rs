@@ -476,7 +476,12 @@ fn include(f: &SearchForm, field: Field, v: &str) -> SearchForm {
 async fn timeline(q: &Queries<'_>, f: &SearchForm, base: &Lookup) -> Result<Markup, ApiError> {
     let now = chrono::Utc::now().timestamp_micros();
     let range = match (base.start, base.end) {
-        (Some(s), e) => Some((s, e.unwrap_or(now))),
+        // A long asked range ("since 2000") is drawn over the part that holds events.
+        (Some(s), e) if e.unwrap_or(now) - s <= 90 * 86_400_000_000 => Some((s, e.unwrap_or(now))),
+        (Some(s), e) => q
+            .time_range(base)
+            .await?
+            .map(|(lo, hi)| (lo.max(s), hi.min(e.unwrap_or(now)).max(lo.max(s)))),
         _ => q.time_range(base).await?,
     };
     let Some((lo, hi)) = range else {
