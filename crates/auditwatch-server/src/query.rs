@@ -141,6 +141,12 @@ pub const MAX_PARAM_DEPTH: usize = 16;
 /// Most exclusions (`exclude=field:value`) one search may have.
 pub const MAX_EXCLUSIONS: usize = 20;
 
+fn too_many_exclusions(n: usize) -> ApiError {
+    ApiError::limit(format!(
+        "{n} exclusions: at most {MAX_EXCLUSIONS} (MAX_EXCLUSIONS) per search"
+    ))
+}
+
 /// Refuses a lookup beyond the limits above, naming the limit. Every path from query
 /// parameters to a [`Lookup`] (search form, tracker) goes through it, before the store
 /// builds an expression.
@@ -178,10 +184,7 @@ pub fn check_limits(l: &Lookup) -> Result<(), ApiError> {
         }
     }
     if l.exclude.len() > MAX_EXCLUSIONS {
-        return Err(ApiError::limit(format!(
-            "{} exclusions: at most {MAX_EXCLUSIONS} (MAX_EXCLUSIONS) per search",
-            l.exclude.len()
-        )));
+        return Err(too_many_exclusions(l.exclude.len()));
     }
     if let Some(t) = &l.text
         && t.len() > MAX_TEXT_BYTES
@@ -288,11 +291,9 @@ impl SearchForm {
             .iter()
             .filter(|e| !e.trim().is_empty())
             .collect();
+        // Counted before parsing, so a long list is refused without the work.
         if given.len() > MAX_EXCLUSIONS {
-            return Err(ApiError::limit(format!(
-                "{} exclusions: at most {MAX_EXCLUSIONS} (MAX_EXCLUSIONS) per search",
-                given.len()
-            )));
+            return Err(too_many_exclusions(given.len()));
         }
         given
             .into_iter()

@@ -101,17 +101,8 @@ fn fold(stacks: &[Stack]) -> (Vec<Stack>, Vec<(String, u64)>) {
             }
         })
         .collect();
-    let mut legend: Vec<(String, u64)> = totals.into_iter().map(|(k, _)| (k, 0)).collect();
-    for s in &folded {
-        for b in &s.by {
-            if let Some(k) = &b.key
-                && let Some(l) = legend.iter_mut().find(|(t, _)| t == k)
-            {
-                l.1 += b.count;
-            }
-        }
-    }
-    (folded, legend)
+    // The drawn named segments are exactly those `totals` summed: it is the legend.
+    (folded, totals)
 }
 
 /// Horizontal bars, one per `stacks` row, split into segments by the second field
