@@ -2,7 +2,7 @@
 //! log with filters and CSV export, in the UI (`/admin/…`) and the API
 //! (`/api/v1/audit`). Every change made here is itself written to the audit log.
 
-use auditwatch_auth::{AuditFilter, AuditRecord, IssuedToken, NewAudit, Role, TokenKind};
+use auditwatch_auth::{AuditFilter, AuditRecord, IssuedToken, Role, TokenKind};
 use axum::Json;
 use axum::extract::{Form, Path, State};
 use axum::http::{StatusCode, header};
@@ -11,10 +11,12 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::{Access, Routes};
+use crate::kit::access::{Access, Routes};
+use crate::kit::audit::note;
+use crate::kit::blocking::blocking;
+use crate::kit::csv::safe_cell;
+use crate::kit::page::{PageError, csrf_field, layout, url};
 use crate::query::{Q, fmt_time};
-use crate::signin::blocking;
-use crate::ui::{PageError, csrf_field, layout, url};
 use crate::{ApiError, AppState, Caller};
 
 const ADMIN: Access = Access::Role(Role::Admin);
@@ -25,7 +27,7 @@ const MAX_AUDIT_PAGE: usize = 1000;
 const MAX_AUDIT_EXPORT: usize = 100_000;
 
 /// The admin pages.
-pub fn routes() -> Routes {
+pub fn pages() -> Routes {
     Routes::pages()
         .get("/admin/users", ADMIN, users_page)
         .post("/admin/users", ADMIN, add_user)
@@ -35,6 +37,11 @@ pub fn routes() -> Routes {
         .get("/admin/audit", ADMIN, audit_page)
         .get("/admin/audit.csv", ADMIN, audit_csv)
         .get("/admin/contact", ADMIN, contact_page)
+}
+
+/// The audit log in the API (`/api/v1/audit`).
+pub fn api() -> Routes {
+    Routes::api().get("/audit", ADMIN, audit_api)
 }
 
 /// `GET /admin/contact`: the messages people sent through the contact form, newest
@@ -55,33 +62,12 @@ async fn contact_page(
         @if items.is_empty() { p.empty { "No messages yet." } }
         @for f in &items {
             article.message {
-                p.meta { (crate::ui::when(f.at)) " · " strong { (f.sender) } @if !f.contact.is_empty() { " · " (f.contact) } }
+                p.meta { (crate::kit::page::when(f.at)) " · " strong { (f.sender) } @if !f.contact.is_empty() { " · " (f.contact) } }
                 p.text { (f.message) }
             }
         }
     };
     Ok(layout(Some(&caller), "Contact messages", "Admin", body).into_response())
-}
-
-/// Writes an admin change (or a refused one) to the audit log.
-pub(crate) async fn note(
-    state: &AppState,
-    caller: &Caller,
-    action: &str,
-    target: &str,
-    detail: String,
-    outcome: &str,
-) {
-    state
-        .record(NewAudit {
-            actor: caller.name.clone(),
-            ip: caller.ip.clone(),
-            action: action.into(),
-            target: target.into(),
-            detail,
-            outcome: outcome.into(),
-        })
-        .await;
 }
 
 fn accounts_text(a: &Option<Vec<String>>) -> String {
@@ -110,9 +96,9 @@ async fn users_view(
                         td { (accounts_text(&u.accounts)) }
                         td { @if let Some((iss, _)) = &u.oidc { "OpenID (" (iss) ")" } @else { "password" @if u.totp { " + TOTP" } } }
                         td { @if u.disabled { "disabled" } @else { "active" } }
-                        td { (crate::ui::when(u.created_at)) }
+                        td { (crate::kit::page::when(u.created_at)) }
                         td.actions {
-                            form.inline method="post" action=(format!("/admin/users/{}", crate::ui::seg(&u.name))) {
+                            form.inline method="post" action=(format!("/admin/users/{}", crate::kit::page::seg(&u.name))) {
                                 (csrf_field(caller))
                                 @if u.disabled {
                                     button type="submit" name="action" value="enable" { "Enable" }
@@ -144,10 +130,10 @@ async fn users_view(
                         td { code { (t.id) } }
                         td { (t.user) }
                         td { (t.kind) }
-                        td { (crate::ui::when(t.created_at)) }
+                        td { (crate::kit::page::when(t.created_at)) }
                         td { (t.expires_at.map_or_else(|| "never".to_string(), fmt_time)) }
                         td { (t.last_used_at.map_or_else(|| "–".to_string(), fmt_time)) }
-                        td { form.inline method="post" action=(format!("/admin/tokens/{}/revoke", crate::ui::seg(&t.id))) { (csrf_field(caller)) button type="submit" { "Revoke" } } }
+                        td { form.inline method="post" action=(format!("/admin/tokens/{}/revoke", crate::kit::page::seg(&t.id))) { (csrf_field(caller)) button type="submit" { "Revoke" } } }
                     }
                 }
             }
@@ -472,7 +458,7 @@ pub struct AuditPage {
 
 /// Auditwatch's own audit log, newest first (admins only).
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AuditPage), (status = 400, body = crate::kit::error::ErrorBody), (status = 403, body = crate::kit::error::ErrorBody)))]
 pub async fn audit_api(
     State(state): State<AppState>,
     Q(q): Q<AuditQuery>,
@@ -524,7 +510,7 @@ async fn audit_page(
             tbody {
                 @for e in &entries {
                     tr {
-                        td { (crate::ui::when(e.at)) }
+                        td { (crate::kit::page::when(e.at)) }
                         td { (e.actor) }
                         td { (e.ip) }
                         td { (e.action) }
@@ -561,11 +547,11 @@ async fn audit_csv(
     for e in &entries {
         w.write_record([
             fmt_time(e.at).as_str(),
-            &crate::api::safe_cell(&e.actor),
+            &safe_cell(&e.actor),
             &e.ip,
             &e.action,
-            &crate::api::safe_cell(&e.target),
-            &crate::api::safe_cell(&e.detail),
+            &safe_cell(&e.target),
+            &safe_cell(&e.detail),
             &e.outcome,
         ])
         .map_err(csv_err)?;

@@ -21,12 +21,12 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::access::{Access, Routes};
-use crate::admin::note;
-use crate::api::J;
-use crate::caller::Role;
+use crate::kit::access::{Access, Routes};
+use crate::kit::audit::note;
+use crate::kit::caller::Role;
+use crate::kit::json::J;
+use crate::kit::page::{PageError, csrf_field, layout};
 use crate::query::fmt_time;
-use crate::ui::{PageError, csrf_field, layout};
 use crate::{ApiError, AppState, Caller};
 
 /// Most alerts listed.
@@ -37,7 +37,7 @@ const CHART_PERIODS: i64 = 48;
 const HISTORY: usize = 100;
 
 /// The Alerts and Alarms pages and their forms.
-pub fn routes() -> Routes {
+pub fn pages() -> Routes {
     Routes::pages()
         .get("/alerts", Access::Role(Role::Viewer), alerts_page)
         .get("/alerts/{id}", Access::Role(Role::Viewer), alert_page)
@@ -48,6 +48,16 @@ pub fn routes() -> Routes {
         )
         .get("/alarms", Access::Role(Role::Viewer), alarms_page)
         .get("/alarms/{name}", Access::Role(Role::Viewer), alarm_page)
+}
+
+/// Alerts and alarm states in the API (`/api/v1/alerts`, `/api/v1/alarms`).
+pub fn api() -> Routes {
+    Routes::api()
+        .get("/alerts", Access::Role(Role::Viewer), list_api)
+        .get("/alerts/{id}", Access::Role(Role::Viewer), one_api)
+        .post("/alerts/{id}", Access::Role(Role::Analyst), status_api)
+        .get("/alarms", Access::Role(Role::Viewer), alarms_api)
+        .get("/alarms/{name}", Access::Role(Role::Viewer), alarm_api)
 }
 
 /// An alert as the API shows it.
@@ -166,7 +176,7 @@ async fn one(state: &AppState, scope: Scope, id: i64) -> Result<AlertView, ApiEr
 
 /// Alerts of the caller's accounts, newest first (at most 500).
 #[utoipa::path(get, path = "/api/v1/alerts", params(AlertFilter),
-    responses((status = 200, body = Vec<AlertView>), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Vec<AlertView>), (status = 400, body = crate::kit::error::ErrorBody)))]
 pub async fn list_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -177,7 +187,7 @@ pub async fn list_api(
 
 /// One alert.
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", params(("id" = String, Path, description = "Alert id")),
-    responses((status = 200, body = AlertView), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AlertView), (status = 404, body = crate::kit::error::ErrorBody)))]
 pub async fn one_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,8 +226,8 @@ async fn set_status(
 /// Acknowledges, resolves or reopens an alert (analysts and admins).
 #[utoipa::path(post, path = "/api/v1/alerts/{id}", params(("id" = String, Path, description = "Alert id")),
     request_body = StatusChange,
-    responses((status = 200, body = AlertView), (status = 400, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AlertView), (status = 400, body = crate::kit::error::ErrorBody),
+        (status = 404, body = crate::kit::error::ErrorBody)))]
 pub async fn status_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -287,13 +297,13 @@ async fn alerts_page(
                     @for a in &alerts {
                         tr.(level_class(&a.level)) {
                             td { a href={ "/alerts/" (a.id) } { (a.id) } }
-                            td { (crate::ui::when_text(&a.raised_at)) }
+                            td { (crate::kit::page::when_text(&a.raised_at)) }
                             td { (a.level) }
                             td { code { (a.rule) } }
                             td { (a.title) }
                             td { (a.accounts.join(", ")) }
                             td.count { (a.count) }
-                            td { (crate::ui::when_text(&a.last_seen)) }
+                            td { (crate::kit::page::when_text(&a.last_seen)) }
                             td.status { (a.status) }
                         }
                     }
@@ -332,8 +342,8 @@ async fn alert_page(
             tr { th { "Level" } td { (a.level) } }
             @if let Some(au) = &a.author { tr { th { "Rule author" } td { (au) } } }
             tr { th { "Status" } td #status { (a.status) @if let Some(b) = &a.status_by { " (by " (b) ")" } } }
-            tr { th { "Raised" } td { (crate::ui::when_text(&a.raised_at)) } }
-            tr { th { "Events" } td { (a.count) " between " (crate::ui::when_text(&a.first_seen)) " and " (crate::ui::when_text(&a.last_seen)) } }
+            tr { th { "Raised" } td { (crate::kit::page::when_text(&a.raised_at)) } }
+            tr { th { "Events" } td { (a.count) " between " (crate::kit::page::when_text(&a.first_seen)) " and " (crate::kit::page::when_text(&a.last_seen)) } }
             tr { th { "Accounts" } td { (a.accounts.join(", ")) } }
         }
         pre #reason { (a.reason) }
@@ -526,7 +536,7 @@ fn transition(t: Transition) -> TransitionView {
 /// The alarms with their states: every one for callers who see every account, else
 /// those limited to accounts the caller sees.
 #[utoipa::path(get, path = "/api/v1/alarms",
-    responses((status = 200, body = Vec<AlarmView>), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Vec<AlarmView>), (status = 403, body = crate::kit::error::ErrorBody)))]
 pub async fn alarms_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -536,8 +546,8 @@ pub async fn alarms_api(
 
 /// One alarm: its metric over the last 48 periods and its history.
 #[utoipa::path(get, path = "/api/v1/alarms/{name}", params(("name" = String, Path, description = "Alarm name")),
-    responses((status = 200, body = AlarmDetail), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AlarmDetail), (status = 403, body = crate::kit::error::ErrorBody),
+        (status = 404, body = crate::kit::error::ErrorBody)))]
 pub async fn alarm_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -567,7 +577,7 @@ async fn alarms_page(State(state): State<AppState>, caller: Caller) -> Result<Re
                         tr.(state_class(&a.state)) {
                             td { a href={ "/alarms/" (a.name) } { (a.name) } br; small { (a.title) } }
                             td.state { (a.state) }
-                            td { (crate::ui::when_text(a.since.as_deref().unwrap_or_default())) }
+                            td { (crate::kit::page::when_text(a.since.as_deref().unwrap_or_default())) }
                             td { (a.condition) }
                             td { (a.reason) }
                         }
@@ -628,7 +638,7 @@ async fn alarm_page(
         p { (a.title) }
         table.data #alarm {
             tr { th { "State" } td.state #state { (a.state) } }
-            tr { th { "Since" } td { (crate::ui::when_text(a.since.as_deref().unwrap_or_default())) } }
+            tr { th { "Since" } td { (crate::kit::page::when_text(a.since.as_deref().unwrap_or_default())) } }
             tr { th { "Reason" } td { (a.reason) } }
             tr { th { "Filter pattern" } td { code { (a.filter_pattern) } } }
             tr { th { "Metric value" } td { code { (a.metric_value) } } }
@@ -645,7 +655,7 @@ async fn alarm_page(
                 thead { tr { th { "Decided" } th { "Period" } th { "From" } th { "To" } th { "Why" } } }
                 tbody {
                     @for t in &d.history {
-                        tr.(state_class(&t.to)) { td { (crate::ui::when_text(&t.at)) } td { (t.period) } td { (t.from) } td { (t.to) } td { (t.reason) } }
+                        tr.(state_class(&t.to)) { td { (crate::kit::page::when_text(&t.at)) } td { (t.period) } td { (t.from) } td { (t.to) } td { (t.reason) } }
                     }
                 }
             }

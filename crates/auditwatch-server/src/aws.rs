@@ -19,8 +19,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::{Access, Routes};
-use crate::caller::Role;
+use crate::kit::access::{Access, Routes};
+use crate::kit::caller::Role;
+use crate::kit::error::AwsError;
 use crate::query::Queries;
 use crate::{ApiError, AppState, Caller, view};
 
@@ -34,59 +35,6 @@ pub fn routes() -> Routes {
     Routes::aws()
         .post("/", Access::Role(Role::Viewer), dispatch)
         .audit("lookup-events")
-}
-
-/// An error in AWS's JSON 1.1 shape.
-#[derive(Debug)]
-pub struct AwsError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl AwsError {
-    /// An error of AWS type `kind` (status 400).
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for AwsError {
-    fn into_response(self) -> Response {
-        let body = json!({"__type": self.kind, "message": self.message}).to_string();
-        (
-            self.status,
-            [
-                (header::CONTENT_TYPE, "application/x-amz-json-1.1"),
-                (
-                    header::HeaderName::from_static("x-amzn-errortype"),
-                    self.kind,
-                ),
-            ],
-            body,
-        )
-            .into_response()
-    }
-}
-
-impl From<ApiError> for AwsError {
-    fn from(e: ApiError) -> Self {
-        let kind = match e.status {
-            StatusCode::FORBIDDEN => "AccessDeniedException",
-            StatusCode::UNAUTHORIZED => "UnrecognizedClientException",
-            s if s.is_client_error() => "ValidationException",
-            _ => "InternalFailure",
-        };
-        Self {
-            status: e.status,
-            kind,
-            message: e.message,
-        }
-    }
 }
 
 async fn dispatch(

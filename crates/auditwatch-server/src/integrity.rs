@@ -9,18 +9,23 @@ use maud::html;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::access::{Access, Routes};
-use crate::caller::Role;
+use crate::kit::access::{Access, Routes};
+use crate::kit::caller::Role;
+use crate::kit::page::{PageError, layout};
 use crate::query::{Queries, fmt_time};
-use crate::ui::{PageError, layout};
 use crate::{ApiError, AppState, Caller};
 
 /// Most problems and gaps listed.
 const LISTED: usize = 200;
 
 /// The Integrity page.
-pub fn routes() -> Routes {
+pub fn pages() -> Routes {
     Routes::pages().get("/integrity", Access::Role(Role::Viewer), page)
+}
+
+/// Integrity results in the API (`/api/v1/integrity`).
+pub fn api() -> Routes {
+    Routes::api().get("/integrity", Access::Role(Role::Viewer), report_api)
 }
 
 /// Counts of one kind of file.
@@ -152,8 +157,8 @@ async fn report(state: &AppState, caller: &Caller) -> Result<IntegrityReport, Ap
 
 /// Integrity results of the caller's accounts, as `auditwatch verify` stored them.
 #[utoipa::path(get, path = "/api/v1/integrity",
-    responses((status = 200, body = IntegrityReport), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn api(
+    responses((status = 200, body = IntegrityReport), (status = 401, body = crate::kit::error::ErrorBody)))]
+pub async fn report_api(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<IntegrityReport>, ApiError> {

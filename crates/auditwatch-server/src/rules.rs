@@ -27,13 +27,13 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::{Access, Routes};
-use crate::admin::note;
-use crate::api::J;
-use crate::caller::Role;
+use crate::kit::access::{Access, Routes};
+use crate::kit::audit::note;
+use crate::kit::caller::Role;
+use crate::kit::chart::fmt_count;
+use crate::kit::json::J;
+use crate::kit::page::{PageError, csrf_field, layout, seg};
 use crate::query::{FilterTest, Queries, check_range, fmt_time, time_field};
-use crate::ui::chart::fmt_count;
-use crate::ui::{PageError, csrf_field, layout, seg};
 use crate::{ApiError, AppState, Caller};
 
 const ADMIN: Access = Access::Role(Role::Admin);
@@ -46,13 +46,28 @@ pub const MAX_TEST_LISTED: usize = 100;
 const TEST_LISTED: usize = 20;
 
 /// The Rules page and its forms.
-pub fn routes() -> Routes {
+pub fn pages() -> Routes {
     Routes::pages()
         .get("/rules", Access::Role(Role::Viewer), page)
         .post("/rules/test", Access::Role(Role::Analyst), test_form)
         .post("/rules/alarms", ADMIN, save_form)
         .post("/rules/alarms/{name}/remove", ADMIN, remove_form)
         .post("/rules/switch", ADMIN, switch_form)
+}
+
+/// Rules and alarm definitions in the API (`/api/v1/rules`, `/api/v1/alarms`).
+pub fn api() -> Routes {
+    Routes::api()
+        .post("/alarms", Access::Role(Role::Admin), declare_api)
+        .audit("alarm.declare")
+        .put("/alarms/{name}", Access::Role(Role::Admin), update_api)
+        .audit("alarm.update")
+        .delete("/alarms/{name}", Access::Role(Role::Admin), remove_api)
+        .audit("alarm.remove")
+        .get("/rules", Access::Role(Role::Viewer), list_api)
+        .post("/rules/test", Access::Role(Role::Analyst), test_api)
+        .post("/rules/{kind}/{id}", Access::Role(Role::Admin), switch_api)
+        .audit("rule.switch")
 }
 
 impl From<LibraryError> for ApiError {
@@ -197,8 +212,8 @@ fn entry(lib: &Library, kind: &str, id: &str) -> Result<RuleView, ApiError> {
     params(("kind" = String, Path, description = "alarm, rule, sigma or correlation"),
         ("id" = String, Path, description = "Its name or id")),
     request_body = SwitchBody,
-    responses((status = 200, body = RuleView), (status = 400, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RuleView), (status = 400, body = crate::kit::error::ErrorBody),
+        (status = 403, body = crate::kit::error::ErrorBody), (status = 404, body = crate::kit::error::ErrorBody)))]
 pub async fn switch_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,9 +233,9 @@ pub async fn switch_api(
 /// now on.
 #[utoipa::path(post, path = "/api/v1/alarms",
     request_body(content = Object, description = "An alarm table: name, filter_pattern and the optional settings of docs/DETECTION.md"),
-    responses((status = 201, body = RuleView), (status = 400, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 409, description = "An alarm of that name exists", body = crate::error::ErrorBody)))]
+    responses((status = 201, body = RuleView), (status = 400, body = crate::kit::error::ErrorBody),
+        (status = 403, body = crate::kit::error::ErrorBody),
+        (status = 409, description = "An alarm of that name exists", body = crate::kit::error::ErrorBody)))]
 pub async fn declare_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,9 +252,9 @@ pub async fn declare_api(
 #[utoipa::path(put, path = "/api/v1/alarms/{name}",
     params(("name" = String, Path, description = "The alarm's name")),
     request_body(content = Object, description = "The whole alarm table, with the same name"),
-    responses((status = 200, body = RuleView), (status = 400, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody),
-        (status = 409, description = "Declared in the configuration file", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RuleView), (status = 400, body = crate::kit::error::ErrorBody),
+        (status = 404, body = crate::kit::error::ErrorBody),
+        (status = 409, description = "Declared in the configuration file", body = crate::kit::error::ErrorBody)))]
 pub async fn update_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,8 +271,8 @@ pub async fn update_api(
 /// Removes an alarm declared here (admins); its state and history stay.
 #[utoipa::path(delete, path = "/api/v1/alarms/{name}",
     params(("name" = String, Path, description = "The alarm's name")),
-    responses((status = 204, description = "Removed"), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, description = "Declared in the configuration file", body = crate::error::ErrorBody)))]
+    responses((status = 204, description = "Removed"), (status = 404, body = crate::kit::error::ErrorBody),
+        (status = 409, description = "Declared in the configuration file", body = crate::kit::error::ErrorBody)))]
 pub async fn remove_api(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -365,8 +380,8 @@ async fn run_test(
 /// Tries a filter pattern on the caller's newest stored events (analysts): what it
 /// matches, and the metric it would count. Nothing is saved.
 #[utoipa::path(post, path = "/api/v1/rules/test", request_body = TestBody,
-    responses((status = 200, body = TestResult), (status = 400, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TestResult), (status = 400, body = crate::kit::error::ErrorBody),
+        (status = 403, body = crate::kit::error::ErrorBody)))]
 pub async fn test_api(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,11 +14,11 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::{Access, Routes};
-use crate::admin::note;
-use crate::api::J;
-use crate::caller::Role;
-use crate::ui::{PageError, csrf_field, layout};
+use crate::kit::access::{Access, Routes};
+use crate::kit::audit::note;
+use crate::kit::caller::Role;
+use crate::kit::json::J;
+use crate::kit::page::{PageError, csrf_field, layout};
 use crate::{ApiError, AppState, Caller};
 
 const ADMIN: Access = Access::Role(Role::Admin);
@@ -30,11 +30,21 @@ const MAX_TABLE_BYTES: usize = 16 * 1024;
 const MAX_FAILED_LISTED: usize = 100;
 
 /// The Sources page and its forms.
-pub fn routes() -> Routes {
+pub fn pages() -> Routes {
     Routes::pages()
         .get("/sources", ADMIN, page)
         .post("/sources", ADMIN, declare_form)
         .post("/sources/{name}/remove", ADMIN, remove_form)
+}
+
+/// Sources in the API (`/api/v1/sources`).
+pub fn api() -> Routes {
+    Routes::api()
+        .get("/sources", ADMIN, list_api)
+        .post("/sources", ADMIN, declare_api)
+        .audit("source.declare")
+        .delete("/sources/{name}", ADMIN, remove_api)
+        .audit("source.remove")
 }
 
 impl From<DeclareError> for ApiError {
@@ -117,8 +127,8 @@ async fn views(state: &AppState) -> Result<Vec<SourceView>, ApiError> {
 
 /// The declared sources with their status (admins only).
 #[utoipa::path(get, path = "/api/v1/sources",
-    responses((status = 200, body = Vec<SourceView>), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn api(State(state): State<AppState>) -> Result<Json<Vec<SourceView>>, ApiError> {
+    responses((status = 200, body = Vec<SourceView>), (status = 403, body = crate::kit::error::ErrorBody)))]
+pub async fn list_api(State(state): State<AppState>) -> Result<Json<Vec<SourceView>>, ApiError> {
     Ok(Json(views(&state).await?))
 }
 
@@ -130,8 +140,8 @@ pub async fn api(State(state): State<AppState>) -> Result<Json<Vec<SourceView>>,
 #[utoipa::path(post, path = "/api/v1/sources",
     request_body(content = Object, description = "A source table: name, kind (s3 | sqs | lookup) and the kind's fields, as in docs/SOURCES.md"),
     responses((status = 201, description = "Declared and started", body = Object),
-        (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 409, description = "A source of that name exists", body = crate::error::ErrorBody)))]
+        (status = 400, body = crate::kit::error::ErrorBody), (status = 403, body = crate::kit::error::ErrorBody),
+        (status = 409, description = "A source of that name exists", body = crate::kit::error::ErrorBody)))]
 pub async fn declare_api(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,8 +158,8 @@ pub async fn declare_api(
 #[utoipa::path(delete, path = "/api/v1/sources/{name}",
     params(("name" = String, Path, description = "The source's name")),
     responses((status = 204, description = "Removed"),
-        (status = 404, body = crate::error::ErrorBody),
-        (status = 409, description = "Declared in the configuration file", body = crate::error::ErrorBody)))]
+        (status = 404, body = crate::kit::error::ErrorBody),
+        (status = 409, description = "Declared in the configuration file", body = crate::kit::error::ErrorBody)))]
 pub async fn remove_api(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -304,7 +314,7 @@ async fn render(
                             td.actions {
                                 @if s.origin == FROM_UI {
                                     "by " (s.declared_by.clone().unwrap_or_default())
-                                    form.inline method="post" action=(format!("/sources/{}/remove", crate::ui::seg(&s.name))) {
+                                    form.inline method="post" action=(format!("/sources/{}/remove", crate::kit::page::seg(&s.name))) {
                                         (csrf_field(caller))
                                         button type="submit" { "Remove" }
                                     }

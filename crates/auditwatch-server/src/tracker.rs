@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Access, Routes};
-use crate::caller::Role;
+use crate::kit::access::{Access, Routes};
+use crate::kit::caller::Role;
 use crate::query::{self, Field, Q, Queries};
 use crate::{ApiError, AppState, Caller, view};
 

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::chart;
-use super::{PageError, layout, url};
+use crate::kit::chart;
+use crate::kit::page::{PageError, layout, time_control, url, when};
 
 use crate::query::{self, Bucket, Field, Q, Queries};
 use crate::{ApiError, AppState, Caller};
@@ -93,8 +93,8 @@ pub async fn page(
     let f = Figures::read(&cx).await?;
     let body = html! {
         h1 { "Dashboard" }
-        (super::time_control("/", &start_text, w.end.as_deref().unwrap_or(""), None))
-        p.window { "From " (super::when(start)) " to " (super::when(end)) " (" span.tz-name { "UTC" } ")." }
+        (time_control("/", &start_text, w.end.as_deref().unwrap_or(""), None))
+        p.window { "From " (when(start)) " to " (when(end)) " (" span.tz-name { "UTC" } ")." }
         (totals(&cx, &f))
         div.grid {
             (per_user(&cx, &f))

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::{PageError, layout, or_dash, seg, url, when};
+use crate::kit::page::{PageError, layout, or_dash, seg, url, when};
 use crate::query::{self, Queries};
 use crate::view::EventView;
 use crate::{ApiError, AppState, Caller, view};

@@ -14,23 +14,14 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{chart, layout, seg, url, when};
+use crate::kit::chart;
+use crate::kit::page::{PRESETS, layout, seg, url, when};
 use crate::query::{self, Field, Q, Queries, SearchForm};
 use crate::view::{self, EventView};
 use crate::{ApiError, AppState, Caller};
 
 /// Max-results choices.
 const LIMITS: [usize; 7] = [10, 25, 50, 100, 200, 500, 1000];
-
-/// Relative time presets: (label, `start` value).
-pub const PRESETS: [(&str, &str); 6] = [
-    ("15 min", "15m"),
-    ("1 hour", "1h"),
-    ("24 hours", "24h"),
-    ("7 days", "7d"),
-    ("30 days", "30d"),
-    ("90 days", "90d"),
-];
 
 /// Columns of the results table (the chooser hides them by index).
 pub const COLUMNS: [&str; 9] = [

@@ -1,63 +1,36 @@
-//! The web UI: server-rendered HTML (maud, escaped by construction), one stylesheet
-//! and one small script embedded in the binary, charts as server-side SVG.
+//! The page kit: the shell every page is drawn in (navigation, title, content), an
+//! error as a page, the CSRF field, times, the time control, URLs, and the embedded
+//! stylesheet, script and icon with the page for paths no route matches.
 //!
-//! Pages keep their whole query in the URL, so every view can be bookmarked or
-//! shared, and every chart element links to the search it summarises. No inline
+//! Pages are server-rendered HTML (maud, escaped by construction) that keep their
+//! whole query in the URL, so every view can be bookmarked or shared. No inline
 //! script or style: the CSP forbids both.
-
-mod about;
-pub mod chart;
-mod dashboard;
-mod event;
-mod pages;
-mod search;
-mod sql;
 
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::access::{Access, Routes};
-use crate::caller::Role;
+use crate::kit::access::{Access, Routes};
+use crate::kit::caller::Role;
 use crate::{ApiError, Caller};
 
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const ICON: &str = include_str!("../assets/icon.svg");
 
-/// The UI routes.
-pub fn routes() -> Routes {
+/// Relative time presets: (label, `start` value).
+pub const PRESETS: [(&str, &str); 6] = [
+    ("15 min", "15m"),
+    ("1 hour", "1h"),
+    ("24 hours", "24h"),
+    ("7 days", "7d"),
+    ("30 days", "30d"),
+    ("90 days", "90d"),
+];
+
+/// The stylesheet, script and icon, and the not-found page for other paths.
+pub fn assets() -> Routes {
     Routes::pages()
-        .get("/", Access::Role(Role::Viewer), dashboard::page)
-        .get("/search", Access::Role(Role::Viewer), search::page)
-        .audit("search")
-        .get("/events/{id}", Access::Role(Role::Viewer), event::page)
-        .get("/users", Access::Role(Role::Viewer), pages::users)
-        .get("/users/{name}", Access::Role(Role::Viewer), pages::user)
-        .audit("search")
-        .get("/services", Access::Role(Role::Viewer), pages::services)
-        .get(
-            "/services/{name}",
-            Access::Role(Role::Viewer),
-            pages::service,
-        )
-        .audit("search")
-        .get("/sql", Access::Role(Role::Analyst), sql::page)
-        .audit("sql")
-        .get("/sql.csv", Access::Role(Role::Analyst), sql::csv)
-        .audit("export")
-        .get("/about", Access::Role(Role::Viewer), about::about)
-        .get("/contact", Access::Role(Role::Viewer), about::contact)
-        .post("/contact", Access::Role(Role::Viewer), about::send)
-        .get("/login", Access::Public, crate::signin::login_form)
-        .post("/login", Access::Public, crate::signin::login)
-        .post("/logout", Access::Role(Role::Viewer), crate::signin::logout)
-        .get("/login/oidc", Access::Public, crate::oidc::start)
-        .get(
-            "/login/oidc/callback",
-            Access::Public,
-            crate::oidc::callback,
-        )
         .get("/assets/app.css", Access::Public, css)
         .get("/assets/app.js", Access::Public, js)
         .get("/assets/icon.svg", Access::Public, icon)
@@ -259,7 +232,7 @@ pub fn time_control(path: &str, start: &str, end: &str, all_history: Option<&str
             button type="submit" { "Show" }
             span.presets {
                 "Last: "
-                @for (label, v) in search::PRESETS {
+                @for (label, v) in PRESETS {
                     @if start == v && end.is_empty() { strong aria-current="true" { (label) } } @else { a href=(url(path, &[("start", v)])) { (label) } }
                 }
                 @if let Some(all) = all_history {

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{PageError, layout, url};
-use crate::api::sql_table;
+use super::api::table as sql_table;
+use crate::kit::page::{PageError, layout, url};
 use crate::query::{Q, Queries};
 use crate::{ApiError, AppState, Caller};
 
@@ -214,7 +214,7 @@ pub async fn csv(
     for row in &t.rows {
         w.write_record(
             row.iter()
-                .map(|v| crate::api::safe_cell(&cell(v)).into_owned()),
+                .map(|v| crate::kit::csv::safe_cell(&cell(v)).into_owned()),
         )
         .map_err(ApiError::internal)?;
     }

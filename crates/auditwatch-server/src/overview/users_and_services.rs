@@ -11,8 +11,10 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{PageError, chart, layout, search, seg, url};
+use crate::kit::chart;
+use crate::kit::page::{PageError, layout, seg, time_control, url, when};
 use crate::query::{self, Bucket, Field, Q, Queries};
+use crate::search::page as search;
 use crate::{ApiError, AppState, Caller, view};
 
 /// A window for the pages (index pages: all history; a user's or service's page: the
@@ -148,7 +150,7 @@ async fn overview(
     }
     Ok(Some(html! {
         p.window {
-            strong { (chart::fmt_count(total)) } " events from " (super::when(range.0)) " to " (super::when(range.1)) ". "
+            strong { (chart::fmt_count(total)) } " events from " (when(range.0)) " to " (when(range.1)) ". "
             a href=(link(&[])) { "Search them" }
         }
         (chart::histogram("timeline", &format!("Activity (per {})", query::interval_label(interval)), &hist, interval, None, |a, b| {
@@ -169,7 +171,7 @@ fn principal_page(
     w: &Window,
     body: Option<Markup>,
 ) -> Response {
-    let window = super::time_control(
+    let window = time_control(
         path,
         w.start.as_deref().unwrap_or(""),
         w.end.as_deref().unwrap_or(""),

@@ -10,7 +10,7 @@ use auditwatch_store::Scope;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 
-use crate::error::ApiError;
+use crate::kit::error::ApiError;
 
 pub use auditwatch_auth::Role;
 

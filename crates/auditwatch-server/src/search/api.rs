@@ -5,8 +5,7 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::EventItem;
-use crate::error::ErrorBody;
+use crate::kit::error::ErrorBody;
 use crate::query::{Q, Queries, SearchForm};
 use crate::{ApiError, AppState, Caller, view};
 
@@ -70,4 +69,40 @@ pub async fn one(
         .first()
         .ok_or_else(|| ApiError::not_found(format!("no event {id:?}")))?;
     Ok(Json(EventItem::from(e)))
+}
+
+/// One event as the API returns it: where and whose it is, and the CloudTrail
+/// record exactly as it was delivered.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventItem {
+    /// eventTime (RFC 3339, UTC, µs).
+    pub event_time: String,
+    /// eventID.
+    #[serde(rename = "eventID")]
+    pub event_id: Option<String>,
+    /// The derived user name (CloudTrail Event history's "User name").
+    pub username: Option<String>,
+    /// The AWS account the event belongs to.
+    pub account_id: Option<String>,
+    /// Where Auditwatch read it (file, `archive.zip!entry`).
+    pub source: String,
+    /// The CloudTrail record, verbatim.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+}
+
+impl From<&view::EventView> for EventItem {
+    fn from(e: &view::EventView) -> Self {
+        EventItem {
+            event_time: chrono::DateTime::from_timestamp_micros(e.time_us)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default(),
+            event_id: e.event_id.clone(),
+            username: e.username.clone(),
+            account_id: e.account_id.clone(),
+            source: e.source.clone(),
+            record: e.record(),
+        }
+    }
 }

@@ -307,7 +307,7 @@ pub fn histogram(
         figure.chart.histogram #(id) aria-labelledby=(format!("{id}-t")) aria-describedby=(format!("{id}-d")) {
             figcaption #(format!("{id}-t")) { (title) }
             p.chart-desc #(format!("{id}-d")) {
-                (fmt_count(total)) " events from " (super::when(lo)) " to " (super::when(hi))
+                (fmt_count(total)) " events from " (super::page::when(lo)) " to " (super::page::when(hi))
                 ", busiest bucket " (fmt_count(max)) " events."
             }
             @if buckets.is_empty() {
@@ -346,7 +346,7 @@ pub fn histogram(
                     div.table-wrap {
                         table {
                             thead { tr { th scope="col" { "From" } th scope="col" { "Events" } } }
-                            tbody { @for (t, n) in buckets { tr { td { (super::when(*t)) } td.num { (fmt_count(*n)) } } } }
+                            tbody { @for (t, n) in buckets { tr { td { (super::page::when(*t)) } td.num { (fmt_count(*n)) } } } }
                         }
                     }
                 }

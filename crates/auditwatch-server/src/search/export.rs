@@ -23,7 +23,8 @@ use utoipa::IntoParams;
 
 use auditwatch_store::Lookup;
 
-use crate::error::ErrorBody;
+use crate::kit::csv::safe_cell;
+use crate::kit::error::ErrorBody;
 use crate::query::{Q, Queries, SearchForm};
 use crate::view::{self, EventView};
 use crate::{ApiError, AppState, Caller};
@@ -71,14 +72,6 @@ const CSV_COLUMNS: [&str; 16] = [
     "readOnly",
     "resources",
 ];
-
-/// Neutralises a cell that a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, CR).
-pub fn safe_cell(s: &str) -> std::borrow::Cow<'_, str> {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}").into(),
-        _ => s.into(),
-    }
-}
 
 fn csv_row(w: &mut csv::Writer<Vec<u8>>, e: &EventView) -> csv::Result<()> {
     let o = |v: &Option<String>| v.clone().unwrap_or_default();

@@ -6,8 +6,8 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::J;
-use crate::error::ErrorBody;
+use crate::kit::error::ErrorBody;
+use crate::kit::json::J;
 use crate::query::Queries;
 use crate::{ApiError, AppState, Caller};
 

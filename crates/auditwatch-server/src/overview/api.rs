@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ErrorBody;
+use crate::kit::error::ErrorBody;
 use crate::query::{self, Bucket, Field, Q, Queries, SearchForm, Stack};
 use crate::{ApiError, AppState, Caller};
 
@@ -292,49 +292,4 @@ pub async fn histogram(
         interval: query::interval_label(interval),
         buckets,
     }))
-}
-
-/// A Contact-form message.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FeedbackItem {
-    /// When (RFC 3339).
-    pub at: String,
-    /// Who sent it.
-    pub sender: String,
-    /// How to reach them.
-    pub contact: String,
-    /// The message.
-    pub message: String,
-}
-
-/// Messages left with the Contact form (admins only).
-#[utoipa::path(
-    get,
-    path = "/api/v1/feedback",
-    tag = "admin",
-    responses(
-        (status = 200, description = "Messages, newest first", body = Vec<FeedbackItem>),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-    )
-)]
-pub async fn feedback(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Vec<FeedbackItem>>, ApiError> {
-    caller.require_admin()?;
-    let store = state.store().clone();
-    let items = tokio::task::spawn_blocking(move || store.catalog()?.feedback())
-        .await
-        .map_err(ApiError::internal)??;
-    Ok(Json(
-        items
-            .into_iter()
-            .map(|f| FeedbackItem {
-                at: query::fmt_time(f.at),
-                sender: f.sender,
-                contact: f.contact,
-                message: f.message,
-            })
-            .collect(),
-    ))
 }

@@ -11,25 +11,48 @@
 //!    redirect, JSON 401/403, or AWS error);
 //! 4. checks the CSRF token of state-changing requests made with a session cookie;
 //! 5. after the handler, writes audited routes to the audit log with the outcome.
+//!
+//! Sign-in through an OpenID Connect provider is [`oidc`].
+
+pub mod oidc;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use auditwatch_auth::sigv4::{self, SigError};
 use auditwatch_auth::{NewAudit, User};
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Form, MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::access::{Access, Kind, Policies, Rule};
-use crate::aws::AwsError;
-use crate::caller::Via;
-use crate::ui::{PageError, layout};
+use crate::kit::access::{Access, Kind, Policies, Routes, Rule};
+use crate::kit::blocking::blocking;
+use crate::kit::caller::{Role, Via};
+use crate::kit::error::AwsError;
+use crate::kit::error::ErrorBody;
+use crate::kit::page::{PageError, layout};
 use crate::{ApiError, AppState, Caller};
+
+/// The sign-in and sign-out pages (with an identity provider's, when configured).
+pub fn pages() -> Routes {
+    Routes::pages()
+        .get("/login", Access::Public, login_form)
+        .post("/login", Access::Public, login)
+        .post("/logout", Access::Role(Role::Viewer), logout)
+        .get("/login/oidc", Access::Public, oidc::start)
+        .get("/login/oidc/callback", Access::Public, oidc::callback)
+}
+
+/// Who the caller is (`/api/v1/me`).
+pub fn api() -> Routes {
+    Routes::api().get("/me", Access::Role(Role::Viewer), me)
+}
 
 /// What the gate needs: the app and the policy table.
 #[derive(Clone)]
@@ -59,20 +82,11 @@ pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a
         .map(|(_, v)| v)
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> auditwatch_auth::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
-}
-
 fn unauthenticated(kind: Kind, method: &Method, uri: &axum::http::Uri) -> Response {
     match kind {
         Kind::Page if method == Method::GET || method == Method::HEAD => {
             let next = uri.path_and_query().map_or("/", |p| p.as_str());
-            Redirect::to(&crate::ui::url("/login", &[("next", next)])).into_response()
+            Redirect::to(&crate::kit::page::url("/login", &[("next", next)])).into_response()
         }
         Kind::Page => PageError(ApiError::unauthenticated()).into_response(),
         Kind::Api => {
@@ -482,7 +496,7 @@ fn login_page(
                     button type="submit" { "Sign in" }
                 }
                 @if let Some(label) = oidc {
-                    p { a.button href=(crate::ui::url("/login/oidc", &[("next", safe_next(next))])) { "Sign in with " (label) } }
+                    p { a.button href=(crate::kit::page::url("/login/oidc", &[("next", safe_next(next))])) { "Sign in with " (label) } }
                 }
             }
         },
@@ -719,4 +733,28 @@ mod tests {
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(r.headers()[header::LOCATION], "/");
     }
+}
+
+/// Who the caller is, as the server sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// User name.
+    pub name: String,
+    /// `admin`, `analyst` or `viewer`.
+    pub role: String,
+    /// The AWS accounts visible; absent means all.
+    pub accounts: Option<Vec<String>>,
+}
+
+/// The signed-in principal.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
+        name: caller.name,
+        role: caller.role.name().into(),
+        accounts: match caller.scope {
+            auditwatch_store::Scope::All => None,
+            auditwatch_store::Scope::Accounts(set) => Some(set.iter().cloned().collect()),
+        },
+    })
 }

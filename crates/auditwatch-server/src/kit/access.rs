@@ -14,7 +14,7 @@ use axum::http::Method;
 use axum::routing::MethodRouter;
 
 use crate::AppState;
-use crate::caller::Role;
+use crate::kit::caller::Role;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

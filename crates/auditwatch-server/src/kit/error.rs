@@ -1,10 +1,12 @@
-//! API errors: a status code and `{"error": code, "message": text}`.
+//! Errors as the API answers them (a status code and `{"error": code, "message":
+//! text}`) and as the AWS-compatible endpoint does (AWS's JSON 1.1 error shape).
 
 use auditwatch_store::StoreError;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 /// An error answered as JSON.
@@ -136,5 +138,58 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response()
+    }
+}
+
+/// An error in AWS's JSON 1.1 shape.
+#[derive(Debug)]
+pub struct AwsError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl AwsError {
+    /// An error of AWS type `kind` (status 400).
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for AwsError {
+    fn into_response(self) -> Response {
+        let body = json!({"__type": self.kind, "message": self.message}).to_string();
+        (
+            self.status,
+            [
+                (header::CONTENT_TYPE, "application/x-amz-json-1.1"),
+                (
+                    header::HeaderName::from_static("x-amzn-errortype"),
+                    self.kind,
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl From<ApiError> for AwsError {
+    fn from(e: ApiError) -> Self {
+        let kind = match e.status {
+            StatusCode::FORBIDDEN => "AccessDeniedException",
+            StatusCode::UNAUTHORIZED => "UnrecognizedClientException",
+            s if s.is_client_error() => "ValidationException",
+            _ => "InternalFailure",
+        };
+        Self {
+            status: e.status,
+            kind,
+            message: e.message,
+        }
     }
 }

@@ -1,18 +1,35 @@
 //! About (version, data location, schema) and Contact (a feedback form stored in
 //! the catalog for admins).
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
 use maud::html;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use auditwatch_store::{Lookup, Scope};
 
-use super::{PageError, layout};
-use crate::query::Queries;
+use crate::kit::access::{Access, Routes};
+use crate::kit::caller::Role;
+use crate::kit::error::ErrorBody;
+use crate::kit::page::{PageError, csrf_field, layout};
+use crate::query::{self, Queries};
 use crate::{ApiError, AppState, Caller};
+
+/// The About and Contact pages.
+pub fn pages() -> Routes {
+    Routes::pages()
+        .get("/about", Access::Role(Role::Viewer), about)
+        .get("/contact", Access::Role(Role::Viewer), contact)
+        .post("/contact", Access::Role(Role::Viewer), send)
+}
+
+/// The Contact messages, for admins (`/api/v1/feedback`).
+pub fn api() -> Routes {
+    Routes::api().get("/feedback", Access::Role(Role::Admin), feedback)
+}
 
 /// Longest feedback message accepted.
 const MAX_MESSAGE: usize = 10_000;
@@ -87,7 +104,7 @@ fn form(
             None => {},
         }
         form.contact method="post" action="/contact" {
-            (super::csrf_field(caller))
+            (csrf_field(caller))
             label { "How to reach you (optional) " input type="text" name="contact" maxlength="200" value=(contact); }
             label for="message" { "Message" }
             textarea #message name="message" rows="6" maxlength=(MAX_MESSAGE) required { (message) }
@@ -142,4 +159,49 @@ pub async fn send(
         "",
     );
     Ok(layout(Some(&caller), "Contact", "Contact", body).into_response())
+}
+
+/// A Contact-form message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedbackItem {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who sent it.
+    pub sender: String,
+    /// How to reach them.
+    pub contact: String,
+    /// The message.
+    pub message: String,
+}
+
+/// Messages left with the Contact form (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/feedback",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Messages, newest first", body = Vec<FeedbackItem>),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    )
+)]
+pub async fn feedback(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<FeedbackItem>>, ApiError> {
+    caller.require_admin()?;
+    let store = state.store().clone();
+    let items = tokio::task::spawn_blocking(move || store.catalog()?.feedback())
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(
+        items
+            .into_iter()
+            .map(|f| FeedbackItem {
+                at: query::fmt_time(f.at),
+                sender: f.sender,
+                contact: f.contact,
+                message: f.message,
+            })
+            .collect(),
+    ))
 }

@@ -6,222 +6,28 @@
 //! maps to a role and to AWS accounts, and the provider stays the authority on them:
 //! they are taken afresh at every sign-in.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+pub mod provider;
 
-use auditwatch_auth::Role;
+pub use provider::*;
+use provider::{MAX_PENDING, PENDING_TTL, Pending, error_chain};
+
+/// The cookie binding `state` to the browser that started the sign-in.
+const STATE_COOKIE: &str = "auditwatch_oidc";
+
+use std::time::Instant;
+
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
-};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::kit::page::PageError;
 use crate::signin::ClientIp;
-use crate::ui::PageError;
 use crate::{ApiError, AppState};
-
-/// How long a started sign-in may take at the provider.
-const PENDING_TTL: Duration = Duration::from_secs(600);
-/// Most sign-ins pending at once (bounded memory).
-const MAX_PENDING: usize = 10_000;
-/// The cookie binding `state` to the browser that started the sign-in.
-const STATE_COOKIE: &str = "auditwatch_oidc";
-
-/// The provider settings (the `[oidc]` section of the configuration).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcSettings {
-    /// The issuer URL; `<issuer>/.well-known/openid-configuration` is read at start.
-    pub issuer: String,
-    /// The client id registered with the provider.
-    pub client_id: String,
-    /// The client secret (or env `AUDITWATCH_OIDC_CLIENT_SECRET`); none for public clients.
-    pub client_secret: Option<String>,
-    /// This server's callback: `https://HOST/login/oidc/callback`.
-    pub redirect_url: String,
-    /// The sign-in button's label.
-    #[serde(default = "default_label")]
-    pub label: String,
-    /// Scopes to ask for (`openid` is always asked).
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
-    /// The ID-token claim whose value(s) pick role and accounts (`groups`,
-    /// `cognito:groups`, …).
-    #[serde(default = "default_claim")]
-    pub claim: String,
-    /// Claim value → role; the highest matching role wins.
-    #[serde(default)]
-    pub roles: BTreeMap<String, Role>,
-    /// Claim value → AWS account ids (`"*"` for all); matching lists are joined.
-    #[serde(default)]
-    pub accounts: BTreeMap<String, Vec<String>>,
-    /// The role when no claim value matches; without it such users are refused.
-    pub default_role: Option<Role>,
-    /// The accounts when no claim value matches (`["*"]` for all); without it such
-    /// users are refused.
-    pub default_accounts: Option<Vec<String>>,
-}
-
-fn default_label() -> String {
-    "single sign-on".into()
-}
-fn default_scopes() -> Vec<String> {
-    vec!["openid".into(), "email".into(), "profile".into()]
-}
-fn default_claim() -> String {
-    "groups".into()
-}
-
-/// Role and accounts for the claim `values`, or why the user is refused.
-pub fn map_claims(
-    s: &OidcSettings,
-    values: &[String],
-) -> Result<(Role, Option<Vec<String>>), String> {
-    let role = values
-        .iter()
-        .filter_map(|v| s.roles.get(v).copied())
-        .max()
-        .or(s.default_role)
-        .ok_or_else(|| format!("none of your {} values grants an Auditwatch role", s.claim))?;
-    let lists: Vec<&Vec<String>> = values.iter().filter_map(|v| s.accounts.get(v)).collect();
-    let lists: Vec<&Vec<String>> = if lists.is_empty() {
-        s.default_accounts.iter().collect()
-    } else {
-        lists
-    };
-    if lists.is_empty() {
-        return Err(format!(
-            "none of your {} values grants access to any AWS account",
-            s.claim
-        ));
-    }
-    if lists.iter().any(|l| l.iter().any(|a| a == "*")) {
-        return Ok((role, None));
-    }
-    let mut all: Vec<String> = lists.into_iter().flatten().cloned().collect();
-    all.sort();
-    all.dedup();
-    Ok((role, Some(all)))
-}
-
-type Client = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
-
-struct Pending {
-    verifier: PkceCodeVerifier,
-    nonce: Nonce,
-    next: String,
-    at: Instant,
-}
-
-/// A configured provider, discovered at start.
-pub struct Oidc {
-    settings: OidcSettings,
-    client: Client,
-    http: openidconnect::reqwest::Client,
-    pending: Mutex<HashMap<String, Pending>>,
-}
-
-impl std::fmt::Debug for Oidc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Oidc")
-            .field("issuer", &self.settings.issuer)
-            .finish()
-    }
-}
-
-/// Why the provider could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum OidcError {
-    /// A setting is malformed.
-    #[error("oidc.{field}: {message}")]
-    Setting {
-        /// Which.
-        field: &'static str,
-        /// Why.
-        message: String,
-    },
-    /// Discovery failed.
-    #[error("OpenID provider {issuer}: discovery failed: {message}")]
-    Discovery {
-        /// The issuer.
-        issuer: String,
-        /// Why.
-        message: String,
-    },
-}
-
-impl Oidc {
-    /// Reads the provider's metadata and keys.
-    pub async fn discover(settings: OidcSettings) -> Result<Self, OidcError> {
-        let setting = |field, e: &dyn std::fmt::Display| OidcError::Setting {
-            field,
-            message: e.to_string(),
-        };
-        let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| setting("issuer", &e))?;
-        let redirect = RedirectUrl::new(settings.redirect_url.clone())
-            .map_err(|e| setting("redirect_url", &e))?;
-        let http = openidconnect::reqwest::ClientBuilder::new()
-            // Following redirects would open the client to SSRF.
-            .redirect(openidconnect::reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|e| setting("issuer", &e))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &http)
-            .await
-            .map_err(|e| OidcError::Discovery {
-                issuer: settings.issuer.clone(),
-                message: error_chain(&e),
-            })?;
-        let secret = settings
-            .client_secret
-            .clone()
-            .or_else(|| std::env::var("AUDITWATCH_OIDC_CLIENT_SECRET").ok())
-            .map(ClientSecret::new);
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(settings.client_id.clone()),
-            secret,
-        )
-        .set_redirect_uri(redirect);
-        Ok(Self {
-            settings,
-            client,
-            http,
-            pending: Mutex::default(),
-        })
-    }
-
-    /// The sign-in button's label.
-    pub fn label(&self) -> &str {
-        &self.settings.label
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 /// `GET /login/oidc` parameters.
 #[derive(Debug, Deserialize)]
@@ -408,7 +214,7 @@ pub async fn callback(
     };
     let auth = state.auth().clone();
     let (iss, sub, disp) = (issuer.clone(), subject.clone(), display.clone());
-    let user = match crate::signin::blocking(move || {
+    let user = match crate::kit::blocking::blocking(move || {
         auth.upsert_oidc_user(&iss, &sub, &disp, role, accounts)
     })
     .await
@@ -430,6 +236,7 @@ pub async fn callback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auditwatch_auth::Role;
 
     fn settings() -> OidcSettings {
         from_json(
