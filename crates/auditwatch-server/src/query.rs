@@ -816,6 +816,14 @@ impl<'a> Queries<'a> {
         interval_us: i64,
     ) -> Result<Vec<(i64, u64)>, ApiError> {
         let t = Instant::now();
+        let store = self.state.store();
+        if let Some(counted) = store
+            .tally_histogram(&self.caller.scope, q, interval_us)
+            .await?
+        {
+            self.timed("histogram", t);
+            return Ok(counted);
+        }
         let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval_us * 1000));
         let origin = lit(ScalarValue::TimestampMicrosecond(
             Some(0),

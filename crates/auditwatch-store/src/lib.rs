@@ -385,6 +385,26 @@ impl Store {
         .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))?
     }
 
+    /// Events matching `q`, as `scope` sees them, per time bucket of `bucket_us` (a
+    /// whole number of seconds, buckets starting at its multiples since the epoch), as
+    /// (bucket start µs, events), oldest first, straight from the segments' columns
+    /// ([`tally::histogram`]); `None` when only DataFusion answers `q` or the bucket.
+    pub async fn tally_histogram(
+        &self,
+        scope: &Scope,
+        q: &Lookup,
+        bucket_us: i64,
+    ) -> Result<Option<Vec<(i64, u64)>>> {
+        let segments = self.segments()?;
+        let store = self.clone();
+        let (scope, q) = (scope.clone(), q.clone());
+        tokio::task::spawn_blocking(move || {
+            tally::histogram(&store.tally_lake(&segments), &scope, &q, bucket_us)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))?
+    }
+
     /// Runs a typed lookup as seen by `scope`: straight from the segment files
     /// ([`seek`]) when it can, else through DataFusion.
     pub async fn lookup(&self, scope: &Scope, q: &Lookup) -> Result<Page> {

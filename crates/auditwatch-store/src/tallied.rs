@@ -296,6 +296,7 @@ pub(crate) fn answer(
             accounts: &[],
             regions: &[],
             deadline: Some(deadline),
+            bucket_secs: None,
         };
         if let Some(mut groups) = tally_plan(&lake, &ask.scope, &plan, &ask.by)? {
             groups.sort_unstable();

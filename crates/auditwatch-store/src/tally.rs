@@ -10,6 +10,10 @@
 //! Segment files never change, so the codes are kept ([`TallyCache`], bounded, least
 //! recently used first) until compaction retires the file.
 //!
+//! A time histogram is counted the same way ([`histogram`]): each segment's event times
+//! are kept as seconds after its first ([`Seconds`], 4 bytes a row), and a query turns
+//! them into one more key column, the number of each row's time bucket.
+//!
 //! Filters answered here: the caller's scope, the time range (row groups wholly inside
 //! it are counted without reading `eventTime`; only those the range cuts read it), the
 //! account, region, error-code and source-IP lists, errors only, and the EventName,
@@ -122,6 +126,16 @@ impl Coded {
 #[derive(Debug)]
 pub struct TallyCache {
     columns: SizedLru<(String, Narrow), Arc<Coded>>,
+    /// Event times, for histograms: a quarter of the bound.
+    times: SizedLru<String, Arc<Seconds>>,
+}
+
+/// A segment's event times as whole seconds after `base` (Unix seconds): what a
+/// histogram whose buckets are whole seconds needs of them.
+#[derive(Debug)]
+struct Seconds {
+    base: i64,
+    offsets: Vec<u32>,
 }
 
 /// Default bound of [`TallyCache`]: 384 MiB, e.g. six columns of 16 M events.
@@ -137,13 +151,16 @@ impl TallyCache {
     /// An empty cache keeping at most `limit` bytes (always the newest column).
     pub fn with_limit(limit: usize) -> Self {
         Self {
-            columns: SizedLru::new(limit),
+            columns: SizedLru::new(limit - limit / 4),
+            times: SizedLru::new(limit / 4),
         }
     }
 
     /// Columns cached, and their bytes in memory.
     pub fn cached(&self) -> (usize, usize) {
-        self.columns.cached()
+        let (columns, bytes) = self.columns.cached();
+        let (times, time_bytes) = self.times.cached();
+        (columns + times, bytes + time_bytes)
     }
 
     /// Forgets the columns of segments no longer listed (compacted away).
@@ -151,6 +168,7 @@ impl TallyCache {
         let live: std::collections::HashSet<&str> =
             segments.iter().map(|s| s.path.as_str()).collect();
         self.columns.retain(|(p, _)| live.contains(p.as_str()));
+        self.times.retain(|p| live.contains(p.as_str()));
     }
 }
 
@@ -226,6 +244,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) regions: &'a [String],
     /// When to give up (a query's time limit): checked between segments.
     pub(crate) deadline: Option<Instant>,
+    /// Counted by time bucket too, of this many seconds (buckets start at multiples
+    /// of it since the Unix epoch), as the last key column.
+    pub(crate) bucket_secs: Option<i64>,
 }
 
 /// The filters of `q` (besides its time range), the lookups' conditions
@@ -285,8 +306,50 @@ pub(crate) fn tally(
         accounts: &q.accounts,
         regions: &q.regions,
         deadline: None,
+        bucket_secs: None,
     };
     tally_plan(lake, scope, &plan, by)
+}
+
+/// Events matching `q`, as `scope` sees them, per time bucket of `bucket_us` (a whole
+/// number of seconds; buckets start at its multiples since the Unix epoch), as
+/// (bucket start µs, events), oldest first, empty buckets left out; `None` when `q`
+/// has a filter this path does not answer or the bucket is not whole seconds.
+pub(crate) fn histogram(
+    lake: &Lake,
+    scope: &Scope,
+    q: &Lookup,
+    bucket_us: i64,
+) -> Result<Option<Vec<(i64, u64)>>> {
+    if bucket_us <= 0 || bucket_us % 1_000_000 != 0 {
+        return Ok(None);
+    }
+    let Some(filters) = filters(q)? else {
+        return Ok(None);
+    };
+    let plan = Plan {
+        start: q.start.unwrap_or(i64::MIN),
+        end: q.end.unwrap_or(i64::MAX),
+        filters: &filters,
+        accounts: &q.accounts,
+        regions: &q.regions,
+        deadline: None,
+        bucket_secs: Some(bucket_us / 1_000_000),
+    };
+    let Some(groups) = tally_plan(lake, scope, &plan, &[])? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, n) in groups {
+        let start = key
+            .first()
+            .and_then(|k| k.as_deref())
+            .and_then(|k| k.parse::<i64>().ok())
+            .ok_or_else(|| StoreError::Query("a histogram bucket without a start".into()))?;
+        out.push((start, n));
+    }
+    out.sort_unstable();
+    Ok(Some(out))
 }
 
 /// Events of `plan`, as `scope` sees them, counted by `by` as [`tally`] does; `None`
@@ -298,7 +361,7 @@ pub(crate) fn tally_plan(
     plan: &Plan,
     by: &[Narrow],
 ) -> Result<Option<Counted>> {
-    if by.len() > MOST_COLUMNS {
+    if by.len() + usize::from(plan.bucket_secs.is_some()) > MOST_COLUMNS {
         return Ok(None);
     }
     lake.cache.retain(lake.segments);
@@ -314,8 +377,9 @@ pub(crate) fn tally_plan(
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let shares = share_out(&todo, threads, |s| s.rows as usize);
+    let columns = by.len() + usize::from(plan.bucket_secs.is_some());
     let counted = on_threads(&shares, |share| {
-        let mut merged = Merged::new(by.len());
+        let mut merged = Merged::new(columns);
         for s in share {
             if plan.deadline.is_some_and(|d| Instant::now() > d) {
                 return Err(StoreError::Query(
@@ -330,7 +394,7 @@ pub(crate) fn tally_plan(
     })
     .into_iter()
     .collect::<Result<Vec<Option<Merged>>>>()?;
-    let mut total = Merged::new(by.len());
+    let mut total = Merged::new(columns);
     for part in counted {
         let Some(part) = part else {
             return Ok(None);
@@ -443,7 +507,75 @@ impl Merged {
 /// segment's counts fit `u32`); more go to a hash map.
 const DENSE_GROUPS: usize = 1 << 22;
 
-/// Counts segment `s` into `merged`; `false` when its file is of an older schema.
+/// Most buckets one segment's histogram counts as codes.
+const MOST_BUCKETS: i64 = 1 << 16;
+
+/// Segment `o`'s event times as the numbers of their buckets of `step` seconds within
+/// `lo..=hi` (µs): a key column whose values are the buckets' starts (µs, as text).
+/// Rows outside the range get code 0; they are never counted. `None` past
+/// [`MOST_BUCKETS`].
+fn time_buckets(secs: &Seconds, step: i64, lo: i64, hi: i64) -> Option<Coded> {
+    let last_offset = i64::from(secs.offsets.iter().copied().max().unwrap_or(0));
+    let first_sec = secs.base.max(lo.div_euclid(1_000_000));
+    let last_sec = (secs.base + last_offset).min(hi.div_euclid(1_000_000));
+    if last_sec < first_sec {
+        return Some(Coded {
+            values: vec!["0".into()],
+            codes: vec![0; secs.offsets.len()],
+        });
+    }
+    let (first, last) = (first_sec.div_euclid(step), last_sec.div_euclid(step));
+    if last - first >= MOST_BUCKETS {
+        return None;
+    }
+    let values = (first..=last)
+        .map(|b| Arc::from((b * step * 1_000_000).to_string()))
+        .collect();
+    let codes = secs
+        .offsets
+        .iter()
+        .map(|&o| {
+            ((secs.base + i64::from(o)).div_euclid(step) - first).clamp(0, last - first) as u32
+        })
+        .collect();
+    Some(Coded { values, codes })
+}
+
+/// Segment `o`'s event times as [`Seconds`], from the cache or read from its file;
+/// `None` when they span more than 136 years (not kept as 32-bit seconds).
+fn segment_seconds(cache: &TallyCache, o: &Opened) -> Result<Option<Arc<Seconds>>> {
+    let key = o.rel.to_string();
+    if let Some(t) = cache.times.get(&key) {
+        return Ok(Some(t));
+    }
+    let groups = o.meta.metadata().row_groups();
+    let mut micros =
+        Vec::with_capacity(o.meta.metadata().file_metadata().num_rows().max(0) as usize);
+    for (rg, group) in groups.iter().enumerate() {
+        micros.extend(event_times(o, rg, group.num_rows() as usize)?);
+    }
+    let base = micros
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(0)
+        .div_euclid(1_000_000);
+    let Ok(offsets) = micros
+        .iter()
+        .map(|&t| u32::try_from(t.div_euclid(1_000_000) - base))
+        .collect::<std::result::Result<Vec<u32>, _>>()
+    else {
+        return Ok(None);
+    };
+    let seconds = Arc::new(Seconds { base, offsets });
+    cache
+        .times
+        .insert(key, seconds.clone(), seconds.offsets.len() * 4 + 64);
+    Ok(Some(seconds))
+}
+
+/// Counts segment `s` into `merged`; `false` when it cannot be counted here (its
+/// file is of an older schema, or its times do not fit the codes).
 fn count_segment(
     lake: &Lake,
     scope: &Scope,
@@ -460,10 +592,10 @@ fn count_segment(
         s,
         |o| count_opened(lake.cache, scope, plan, by, o, s, merged),
     )?;
-    Ok(counted.is_some())
+    Ok(counted == Some(true))
 }
 
-/// Counts segment `s`, opened as `o`, into `merged`.
+/// Counts segment `s`, opened as `o`, into `merged`; `false` when it cannot.
 fn count_opened(
     cache: &TallyCache,
     scope: &Scope,
@@ -472,7 +604,7 @@ fn count_opened(
     o: &Opened,
     s: &Segment,
     merged: &mut Merged,
-) -> Result<()> {
+) -> Result<bool> {
     let (lo, hi) = (plan.start, plan.end);
     let counts = &mut merged.counter;
     let coded = |column: Narrow| column_codes(cache, o, column);
@@ -489,7 +621,7 @@ fn count_opened(
             }
             .mask(&accounts, None)?;
             if !mask.contains(&true) {
-                return Ok(());
+                return Ok(true);
             }
             Some((accounts, mask))
         }
@@ -504,12 +636,20 @@ fn count_opened(
         };
         let mask = f.mask(&c, seen.as_deref())?;
         if !mask.contains(&true) {
-            return Ok(());
+            return Ok(true);
         }
         masks.push((c, mask));
     }
     masks.extend(in_scope);
-    let keys: Vec<Arc<Coded>> = by.iter().map(|&b| coded(b)).collect::<Result<_>>()?;
+    let mut keys: Vec<Arc<Coded>> = by.iter().map(|&b| coded(b)).collect::<Result<_>>()?;
+    if let Some(step) = plan.bucket_secs {
+        let buckets = segment_seconds(cache, o)?.and_then(|t| time_buckets(&t, step, lo, hi));
+        let Some(buckets) = buckets else {
+            // Too many buckets in one segment for codes: counted another way.
+            return Ok(false);
+        };
+        keys.push(Arc::new(buckets));
+    }
     let mut strides = Vec::with_capacity(keys.len());
     let mut combinations = 1usize;
     for k in &keys {
@@ -566,7 +706,7 @@ fn count_opened(
         );
         *merged.groups.entry(packed).or_default() += n;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether segment `o` may hold rows without an account (which no scope shows): its

@@ -1176,15 +1176,12 @@ fn engine_groups(
     groups
 }
 
-#[test]
-fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = overlapping_segments(dir.path());
-    let rt = rt();
+/// Lookups over [`overlapping_segments`] whose every filter the tally answers.
+fn tallied_queries() -> Vec<Lookup> {
     let attr = |a: Attribute, v: &str| (a, v.to_string());
     let hour = 3_600_000_000i64;
     let day1 = 1_709_251_200_000_000i64; // 2024-03-01T00:00Z
-    let queries = vec![
+    vec![
         Lookup::default(),
         Lookup {
             attributes: vec![attr(Attribute::Username, "carol")],
@@ -1235,7 +1232,16 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
             start: Some(day1 + 2 * hour),
             ..Lookup::default()
         },
-    ];
+    ]
+}
+
+#[test]
+fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = overlapping_segments(dir.path());
+    let rt = rt();
+    let attr = |a: Attribute, v: &str| (a, v.to_string());
+    let queries = tallied_queries();
     let breakdowns: [&[Narrow]; 6] = [
         &[],
         &[Narrow::EventName],
@@ -1303,6 +1309,100 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
     assert_eq!(
         direct,
         engine_groups(&rt, &store, &Scope::All, &queries[0], &[Narrow::Username])
+    );
+}
+
+/// Events of `q` per bucket of `bucket_us`, counted here from the event times the
+/// query engine returns.
+fn engine_histogram(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    scope: &Scope,
+    q: &Lookup,
+    bucket_us: i64,
+) -> Vec<(i64, u64)> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    let ctx = store.session(scope).unwrap();
+    let batches = rt.block_on(async {
+        let mut df = ctx.table("events").await.unwrap();
+        if let Some(p) = q
+            .filters()
+            .unwrap()
+            .into_iter()
+            .reduce(datafusion::prelude::Expr::and)
+        {
+            df = df.filter(p).unwrap();
+        }
+        df.select_columns(&["eventTime"])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    });
+    let mut counts = std::collections::BTreeMap::new();
+    for b in &batches {
+        for t in b
+            .column(0)
+            .as_primitive::<TimestampMicrosecondType>()
+            .values()
+        {
+            *counts
+                .entry(t.div_euclid(bucket_us) * bucket_us)
+                .or_insert(0u64) += 1;
+        }
+    }
+    counts.into_iter().collect()
+}
+
+#[test]
+fn histograms_without_sql_answer_exactly_what_the_query_engine_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = overlapping_segments(dir.path());
+    let rt = rt();
+    let scopes = [
+        Scope::All,
+        Scope::accounts(["222222222222"]),
+        Scope::accounts(["444455556666", "111111111111"]),
+    ];
+    let minute = 60_000_000i64;
+    let mut buckets = 0;
+    for scope in &scopes {
+        for q in &tallied_queries() {
+            for bucket in [
+                minute,
+                7 * minute,
+                3_600_000_000,
+                86_400_000_000,
+                7 * 86_400_000_000,
+            ] {
+                let direct = rt
+                    .block_on(store.tally_histogram(scope, q, bucket))
+                    .unwrap()
+                    .expect("these filters are answered without SQL");
+                let engine = engine_histogram(&rt, &store, scope, q, bucket);
+                assert_eq!(direct, engine, "per {bucket} µs of {q:?} as {scope:?}");
+                buckets += engine.len();
+            }
+        }
+    }
+    assert!(buckets >= 500, "{buckets} buckets held events");
+    // Buckets that are not whole seconds, and filters only the engine answers, are
+    // left to it.
+    let q = Lookup::default();
+    assert!(
+        rt.block_on(store.tally_histogram(&Scope::All, &q, 1_500_000))
+            .unwrap()
+            .is_none()
+    );
+    let text = Lookup {
+        text: Some("alice".into()),
+        ..Lookup::default()
+    };
+    assert!(
+        rt.block_on(store.tally_histogram(&Scope::All, &text, minute))
+            .unwrap()
+            .is_none()
     );
 }
 

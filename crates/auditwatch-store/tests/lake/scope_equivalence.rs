@@ -459,6 +459,11 @@ fn assert_equivalent(rt: &tokio::runtime::Runtime, all: &Store, only_a: &Store, 
             groups
         };
         assert_eq!(counted(all), counted(only_a), "{when}: breakdown {q:?}");
+        let histogram = |store: &Store| {
+            rt.block_on(store.tally_histogram(&scope, &q, 3_600_000_000))
+                .unwrap()
+        };
+        assert_eq!(histogram(all), histogram(only_a), "{when}: histogram {q:?}");
     }
 }
 
