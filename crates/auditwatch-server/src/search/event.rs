@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde_json::Value;
 
+use super::record_tree::Node;
 use crate::kit::page::{PageError, layout, or_dash, seg, url, when};
 use crate::query::{self, Queries};
 use crate::view::EventView;
@@ -45,25 +46,31 @@ fn mentions(text: &str, at_us: i64) -> String {
 }
 
 /// The record as nested `<details>`: objects and arrays fold, the first two levels
-/// open.
-fn json(key: Option<&str>, v: &Value, depth: usize) -> Markup {
+/// open; keys in the record's order.
+fn json(key: Option<&str>, v: &Node, depth: usize) -> Markup {
     let name = html! { @if let Some(k) = key { span.k { "\"" (k) "\"" } ": " } };
     match v {
-        Value::Object(m) if depth < MAX_JSON_DEPTH && !m.is_empty() => html! {
+        Node::Object(m) if depth < MAX_JSON_DEPTH && !m.is_empty() => html! {
             details open[depth < 2] {
                 summary { (name) "{" span.c { " " (m.len()) @if m.len() == 1 { " key " } @else { " keys " } } "}" }
                 @for (k, v) in m { (json(Some(k), v, depth + 1)) }
             }
         },
-        Value::Array(a) if depth < MAX_JSON_DEPTH && !a.is_empty() => html! {
+        Node::Array(a) if depth < MAX_JSON_DEPTH && !a.is_empty() => html! {
             details open[depth < 2] {
                 summary { (name) "[" span.c { " " (a.len()) @if a.len() == 1 { " item " } @else { " items " } } "]" }
                 @for (i, v) in a.iter().enumerate() { (json(Some(&i.to_string()), v, depth + 1)) }
             }
         },
-        Value::String(s) => html! { div.leaf { (name) span.s { "\"" (s) "\"" } } },
-        Value::Number(n) => html! { div.leaf { (name) span.n { (n.to_string()) } } },
-        other => html! { div.leaf { (name) span.c { (other.to_string()) } } },
+        Node::Object(m) => {
+            html! { div.leaf { (name) span.c { @if m.is_empty() { "{}" } @else { "{…}" } } } }
+        }
+        Node::Array(a) => {
+            html! { div.leaf { (name) span.c { @if a.is_empty() { "[]" } @else { "[…]" } } } }
+        }
+        Node::String(s) => html! { div.leaf { (name) span.s { "\"" (s) "\"" } } },
+        Node::Number(n) => html! { div.leaf { (name) span.n { (n) } } },
+        Node::Literal(l) => html! { div.leaf { (name) span.c { (l) } } },
     }
 }
 
@@ -104,7 +111,6 @@ pub async fn page(
         .first()
         .ok_or_else(|| ApiError::not_found(format!("no event {id:?}")))?;
     let record = e.record();
-    let pretty = serde_json::to_string_pretty(&record).unwrap_or_else(|_| e.raw.clone());
     let request_id = text_at(&record, "/requestID");
     let shared_id = text_at(&record, "/sharedEventID");
     let hour = 3_600_000_000;
@@ -291,8 +297,8 @@ pub async fn page(
                     h2 #record-h { "Record" }
                     button.copy.secondary type="button" data-copy-from="record-text" { "Copy JSON" }
                 }
-                div.json tabindex="0" aria-label="The record as JSON" { (json(None, &record, 0)) }
-                pre #record-text hidden { (pretty) }
+                div.json tabindex="0" aria-label="The record as JSON" { (json(None, &Node::parse(&e.raw), 0)) }
+                pre #record-text hidden { (e.raw) }
             }
         }
     };

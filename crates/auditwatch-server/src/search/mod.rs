@@ -5,6 +5,7 @@ pub mod api;
 pub mod event;
 pub mod export;
 pub mod page;
+pub mod record_tree;
 
 use crate::kit::access::{Access, Routes};
 use crate::kit::caller::Role;
