@@ -489,7 +489,7 @@ function expectedChips(href) {
     if (!v.trim()) continue;
     if (plain[k]) out.push(`${plain[k]}: ${v.trim()}`);
     else if (named[k]) out.push(`${named[k]}: ${v}`);
-    else if (k === "errors" && v === "true") out.push("errors only");
+    else if (k === "errors" && v === "true") out.push("with an error code");
     else if (k === "param") out.push(`requestParameters ${v}`);
     else if (k === "exclude") out.push(`NOT ${v}`);
   }
@@ -561,12 +561,12 @@ const chipTexts = async (page) =>
       if (!hasChip(chips, w)) fail("drill-down", `${label}: no chip "${w}" (chips: ${JSON.stringify(chips)})`);
     }
     await checkTotal("drill-down", page, label);
-    // Change the form: "Errors only" if not ticked yet, else one more condition.
+    // Change the form: "With an error code" if not ticked yet, else one more condition.
     let added;
     const errorsBox = page.locator("#search-form input[name=errors]");
     if (!(await errorsBox.isChecked())) {
       await errorsBox.check();
-      added = "errors only";
+      added = "with an error code";
     } else {
       await page.click("#add-condition");
       await page.locator("#search-form .condition select[name=attr]").last().selectOption("ReadOnly");

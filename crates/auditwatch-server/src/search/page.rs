@@ -201,7 +201,10 @@ pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
         if let Some(v) = text(slot(&mut probe)) {
             if name == "errors" {
                 if query::flag("errors", &Some(v)).unwrap_or(false) {
-                    out.push(("errors only".to_string(), changed(f, |g| *slot(g) = None)));
+                    out.push((
+                        "with an error code".to_string(),
+                        changed(f, |g| *slot(g) = None),
+                    ));
                 }
                 continue;
             }
@@ -294,7 +297,7 @@ fn form(f: &SearchForm) -> Markup {
                 label { "Regions " input type="text" name="region" value=(f.region.clone().unwrap_or_default()) placeholder="us-east-1,…"; }
                 label { "Error codes " input type="text" name="errorCode" value=(f.error_code.clone().unwrap_or_default()) placeholder="AccessDenied,…"; }
                 label { "Source IPs " input type="text" name="sourceIp" value=(f.source_ip.clone().unwrap_or_default()); }
-                label.check { input type="checkbox" name="errors" value="true" checked[query::flag("errors", &f.errors).unwrap_or(false)]; " Errors only" }
+                label.check { input type="checkbox" name="errors" value="true" checked[query::flag("errors", &f.errors).unwrap_or(false)]; " With an error code" }
                 @for p in f.param.iter().filter(|p| !p.is_empty()) {
                     label { "requestParameters " input type="text" name="param" value=(p); }
                 }
@@ -680,7 +683,7 @@ mod tests {
             labels,
             [
                 "from: 24h",
-                "errors only",
+                "with an error code",
                 "Username: mallory",
                 "EventName: GetObject",
                 "requestParameters bucketName=prod",
