@@ -15,7 +15,8 @@ The SQLite table has one column per field the rules name: the value at that dott
 
 Usage: sigma_crosscheck.py BIN WORK CORPUS
 Exits 0 when every rule agrees (or differs only as docs/DETECTION.md explains), 1 if
-not, and skips (exit 0) when the corpus is absent.
+not; when the corpus is absent it fails under AUDITWATCH_REQUIRE_FIXTURES=1, else
+records a skip (exit 0).
 """
 
 import glob
@@ -168,7 +169,14 @@ def resolve(event, path):
 
 def main():
     if not os.path.isdir(RULES):
+        if os.environ.get("AUDITWATCH_REQUIRE_FIXTURES") == "1":
+            print(f"FAIL: the corpus is absent ({RULES}), and AUDITWATCH_REQUIRE_FIXTURES=1 requires it")
+            return 1
         print("skipped: the corpus is absent")
+        log = os.environ.get("AUDITWATCH_SKIP_LOG")
+        if log:
+            with open(log, "a") as f:
+                f.write(f"sigma_crosscheck.py: the shared corpus folder {RULES} is missing\n")
         return 0
     files = sorted(glob.glob(os.path.join(RULES, "*.yml")))
     rules = [SigmaCollection.from_yaml(open(f).read()).rules[0] for f in files]

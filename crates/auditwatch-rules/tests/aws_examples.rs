@@ -1,4 +1,4 @@
-//! Table-driven from AWS's own text (in the shared corpus; skipped when absent): every
+//! Table-driven from AWS's own text (in the shared corpus; see `auditwatch-fixtures` for when it is absent): every
 //! JSON example of the "Filter and pattern syntax" page against the page's example
 //! events, with the verdict its heading states, and every Security Hub / CIS control
 //! pattern against CloudTrail records written here.
@@ -9,9 +9,7 @@ use auditwatch_rules::Pattern;
 use serde_json::{Value, json};
 
 fn corpus() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/awsdocs-cloudwatch-metric-filters");
-    p.is_dir().then_some(p)
+    auditwatch_fixtures::corpus("awsdocs-cloudwatch-metric-filters")
 }
 
 /// The code blocks of the JSON part of the page, each with the last example heading
@@ -43,7 +41,6 @@ fn blocks(page: &str) -> Vec<(String, String)> {
 #[test]
 fn every_json_example_of_the_aws_syntax_page() {
     let Some(dir) = corpus() else {
-        eprintln!("skipped: ../shared/corpus is absent");
         return;
     };
     let page = std::fs::read_to_string(dir.join("FilterAndPatternSyntax.md")).unwrap();
@@ -103,7 +100,6 @@ fn record(fields: Value) -> Value {
 #[test]
 fn security_hub_and_cis_patterns_match_what_they_describe() {
     let Some(dir) = corpus() else {
-        eprintln!("skipped: ../shared/corpus is absent");
         return;
     };
     let text = std::fs::read_to_string(dir.join("securityhub-cis-cloudwatch-metric-filters.json"))
@@ -302,7 +298,6 @@ fn probes(patterns: &[String]) -> Vec<Value> {
 #[test]
 fn the_security_hub_pack_matches_what_aws_publishes() {
     let Some(dir) = corpus() else {
-        eprintln!("skipped: ../shared/corpus is absent");
         return;
     };
     let text = std::fs::read_to_string(dir.join("securityhub-cis-cloudwatch-metric-filters.json"))

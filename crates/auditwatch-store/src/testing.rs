@@ -106,11 +106,12 @@ impl Drop for Postgres {
     }
 }
 
-/// A fresh server, or `None` (and a note on stderr) when PostgreSQL is not installed.
+/// A fresh server, or `None` when PostgreSQL is not installed (a recorded skip, or a
+/// failure when fixtures are required: `auditwatch-fixtures`).
 pub fn postgres() -> Option<Postgres> {
     let pg = Postgres::start();
     if pg.is_none() {
-        eprintln!("skipped: PostgreSQL is not installed (scripts/test installs it)");
+        auditwatch_fixtures::missing("PostgreSQL (scripts/test installs it)");
     }
     pg
 }

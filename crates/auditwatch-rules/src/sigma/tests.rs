@@ -1,12 +1,11 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
 use super::*;
 
 fn corpus(dir: &str) -> Option<Vec<(String, String)>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/sigmahq");
-    let dir = root.join(dir);
+    let dir = auditwatch_fixtures::corpus("sigmahq")?.join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .ok()?
         .map(|e| e.unwrap().path())
@@ -37,7 +36,6 @@ fn titles(set: &SigmaSet, record: &Value) -> Vec<String> {
 #[test]
 fn sigmahq_cloudtrail_rules_all_load() {
     let Some(rules) = corpus("rules/cloud/aws/cloudtrail") else {
-        eprintln!("skipped: ../shared/corpus/sigmahq is absent");
         return;
     };
     let unsupported = corpus("unsupported/cloud").unwrap();

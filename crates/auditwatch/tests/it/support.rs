@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The shared corpus, when present beside the project.
+/// The shared corpus, when present beside the project (else a recorded skip, or a
+/// failure when fixtures are required: `auditwatch-fixtures`).
 pub fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    p.is_dir().then_some(p)
+    auditwatch_fixtures::corpus("")
 }
 
 /// Runs `auditwatch --data-dir DATA ARGS...`.
