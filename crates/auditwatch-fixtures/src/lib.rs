@@ -47,7 +47,9 @@ pub fn missing(what: &str) {
 /// when fixtures are required or the skip cannot be recorded in `log`.
 fn decide(require: bool, log: Option<&Path>, test: &str, what: &str) -> Result<(), String> {
     if require {
-        return Err(format!("{test}: {what} is missing, and {REQUIRE}=1 requires it"));
+        return Err(format!(
+            "{test}: {what} is missing, and {REQUIRE}=1 requires it"
+        ));
     }
     eprintln!("skipped: {test}: {what} is missing");
     if let Some(log) = log {
@@ -72,13 +74,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("skips");
         let e = decide(true, Some(&log), "t1", "the corpus").unwrap_err();
-        assert_eq!(e, "t1: the corpus is missing, and AUDITWATCH_REQUIRE_FIXTURES=1 requires it");
+        assert_eq!(
+            e,
+            "t1: the corpus is missing, and AUDITWATCH_REQUIRE_FIXTURES=1 requires it"
+        );
         assert!(!log.exists());
         decide(false, Some(&log), "t1", "the corpus").unwrap();
         decide(false, Some(&log), "t2", "PostgreSQL").unwrap();
         decide(false, None, "t3", "PostgreSQL").unwrap();
         let text = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(text, "t1: the corpus is missing\nt2: PostgreSQL is missing\n");
+        assert_eq!(
+            text,
+            "t1: the corpus is missing\nt2: PostgreSQL is missing\n"
+        );
         let e = decide(false, Some(&dir), "t4", "x").unwrap_err();
         assert!(e.starts_with("cannot record a skip in"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
