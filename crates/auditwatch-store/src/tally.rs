@@ -126,7 +126,7 @@ impl Coded {
 #[derive(Debug)]
 pub struct TallyCache {
     columns: SizedLru<(String, Narrow), Arc<Coded>>,
-    /// Event times, for histograms: a quarter of the bound.
+    /// Event times, for histograms: a quarter of the columns' bound more.
     times: SizedLru<String, Arc<Seconds>>,
 }
 
@@ -148,10 +148,11 @@ impl Default for TallyCache {
 }
 
 impl TallyCache {
-    /// An empty cache keeping at most `limit` bytes (always the newest column).
+    /// An empty cache keeping at most `limit` bytes of columns (always the newest
+    /// one), and a quarter of that of event times.
     pub fn with_limit(limit: usize) -> Self {
         Self {
-            columns: SizedLru::new(limit - limit / 4),
+            columns: SizedLru::new(limit),
             times: SizedLru::new(limit / 4),
         }
     }
