@@ -81,10 +81,20 @@ mod tests {
         ];
         check(&files, &allowed);
         // Below the kit: the query layer, the event view, the state and what it holds.
-        check(
-            &["query.rs", "view.rs"],
-            &["ApiError", "AppState", "Caller"],
-        );
+        // Every file of the query layer (listed, so that a new one is seen).
+        let query = [
+            "query/mod.rs",
+            "query/form.rs",
+            "query/fields.rs",
+            "query/interval.rs",
+            "query/metric_filter.rs",
+        ];
+        let in_folder = std::fs::read_dir(kit.with_file_name("query"))
+            .unwrap()
+            .count();
+        assert_eq!(in_folder, query.len(), "list every file of src/query/ here");
+        check(&query, &["ApiError", "AppState", "Caller", "query"]);
+        check(&["view.rs"], &["ApiError"]);
         check(&["metrics/registry.rs", "signin/oidc/provider.rs"], &[]);
         check(&["state.rs"], &["metrics", "signin"]);
     }
