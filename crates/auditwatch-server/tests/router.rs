@@ -555,6 +555,44 @@ async fn the_search_form_keeps_a_links_attribute_for_the_next_search() {
     }
 }
 
+#[tokio::test]
+async fn failed_calls_are_a_filter_of_the_api_and_the_page() {
+    let f = fixture();
+    // The fixture's failures are bob's AccessDenied calls (no console sign-ins).
+    let errors = get(&f.app, "/api/v1/events?errors=true&limit=1000")
+        .await
+        .json();
+    let failed = get(&f.app, "/api/v1/events?failed=true&limit=1000")
+        .await
+        .json();
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["eventID"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!ids(&errors).is_empty());
+    assert_eq!(ids(&failed), ids(&errors));
+    let r = get(&f.app, "/search?failed=true").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains(">failed calls<"), "{}", r.body);
+    assert!(
+        r.body.contains(r#"name="failed" value="true" checked"#),
+        "{}",
+        r.body
+    );
+    assert_eq!(total_of(&r.body), ids(&failed).len() as u64);
+    let r = get(&f.app, "/api/v1/events?failed=maybe").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("failed"),
+        "{}",
+        r.body
+    );
+}
+
 /// The total a search page shows (`<h2 id="results-h">1,234 events</h2>`).
 fn total_of(body: &str) -> u64 {
     let heading = body.find("id=\"results-h\"").expect("a results heading");

@@ -105,6 +105,10 @@ pub struct Lookup {
     pub error_codes: Vec<String>,
     /// Only events with an error code.
     pub errors_only: bool,
+    /// Only failed calls: those with an error code, and console sign-ins whose
+    /// `responseElements.ConsoleLogin` is `Failure` (CloudTrail gives a failed sign-in
+    /// an error message but no error code).
+    pub failed_only: bool,
     /// Only these source IP addresses.
     pub source_ips: Vec<String>,
     /// `requestParameters` paths (keys from the top) whose value, as text, must equal
@@ -177,6 +181,14 @@ impl Lookup {
         }
         if !self.source_ips.is_empty() {
             f.push(any_of("sourceIPAddress", &self.source_ips));
+        }
+        if self.failed_only {
+            let sign_in =
+                json_as_text_udf().call(vec![ident("responseElements"), lit("ConsoleLogin")]);
+            let failed_sign_in = ident("eventName")
+                .eq(lit("ConsoleLogin"))
+                .and(sign_in.eq(lit("Failure")));
+            f.push(ident("errorCode").is_not_null().or(failed_sign_in));
         }
         for (path, value) in &self.params {
             if path.is_empty() {

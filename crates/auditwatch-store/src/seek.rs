@@ -206,7 +206,7 @@ fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Whether this path evaluates every filter of `q`.
 fn handles(q: &Lookup) -> bool {
-    q.params.is_empty() && q.exclude.is_empty() && !q.oldest_first
+    q.params.is_empty() && q.exclude.is_empty() && !q.oldest_first && !q.failed_only
 }
 
 /// One equality-style condition on a column (a leaf's dotted path in the file).

@@ -253,7 +253,8 @@ pub(crate) struct Plan<'a> {
 /// The filters of `q` (besides its time range), the lookups' conditions
 /// ([`seek::conditions`]), or `None` when it has one this path does not answer.
 fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
-    if !q.params.is_empty() {
+    // Failed calls are a condition over three columns: DataFusion answers it.
+    if !q.params.is_empty() || q.failed_only {
         return Ok(None);
     }
     // The scope is applied per segment, only where a segment holds other accounts.

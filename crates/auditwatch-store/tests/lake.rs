@@ -1478,3 +1478,76 @@ fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["n"], 0);
 }
+
+#[test]
+fn failed_calls_are_error_codes_and_console_sign_ins_recorded_as_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let record = |id: &str, name: &str, extra: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","accountId":"111122223333","userName":"u"}},"eventTime":"2024-03-01T10:00:0{}Z","eventSource":"signin.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","eventID":"{id}","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"{extra}}}"#,
+            id.len() % 10
+        )
+    };
+    let texts = vec![
+        // Failed: an error code; a failed sign-in (also spelled with spaces).
+        record(
+            "e-code",
+            "GetObject",
+            r#","errorCode":"AccessDenied","errorMessage":"denied""#,
+        ),
+        record(
+            "e-signin",
+            "ConsoleLogin",
+            r#","responseElements":{"ConsoleLogin":"Failure"},"errorMessage":"Failed authentication""#,
+        ),
+        record(
+            "e-signin-spaced",
+            "ConsoleLogin",
+            r#","responseElements": { "ConsoleLogin" : "Failure" }"#,
+        ),
+        // Not failed: a successful sign-in; "Failure" elsewhere in the record; another
+        // call whose response happens to have the key.
+        record(
+            "ok-signin",
+            "ConsoleLogin",
+            r#","responseElements":{"ConsoleLogin":"Success"}"#,
+        ),
+        record(
+            "ok-text",
+            "PutObject",
+            r#","requestParameters":{"key":"Failure"}"#,
+        ),
+        record(
+            "ok-other",
+            "GetObject",
+            r#","responseElements":{"ConsoleLogin":"Failure"}"#,
+        ),
+    ];
+    commit(&store, &texts, "failed.json");
+    let rt = rt();
+    let ids = |q: &Lookup| -> Vec<String> {
+        let page = rt.block_on(store.lookup(&Scope::All, q)).unwrap();
+        let mut ids: Vec<String> = to_json(std::slice::from_ref(&page.events))
+            .unwrap()
+            .iter()
+            .map(|r| r["eventID"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let failed = Lookup {
+        failed_only: true,
+        max_results: 100,
+        ..Lookup::default()
+    };
+    assert_eq!(ids(&failed), ["e-code", "e-signin", "e-signin-spaced"]);
+    let failed_sign_ins = Lookup {
+        attributes: vec![(Attribute::EventName, "ConsoleLogin".into())],
+        ..failed.clone()
+    };
+    assert_eq!(ids(&failed_sign_ins), ["e-signin", "e-signin-spaced"]);
+    // The breakdown path leaves the condition to the query engine.
+    let counted = rt.block_on(store.tally(&Scope::All, &failed, &[])).unwrap();
+    assert!(counted.is_none(), "{counted:?}");
+}

@@ -131,6 +131,7 @@ pub async fn parameters() -> Json<Parameters> {
             "region",
             "errorCode",
             "errors",
+            "failed",
             "sourceIp",
             "param",
             "limit",

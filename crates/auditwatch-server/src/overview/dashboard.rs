@@ -242,7 +242,7 @@ async fn unusual(cx: &Ctx<'_>, f: &Figures) -> Result<Markup, ApiError> {
     let failed_logins =
         cx.q.count(&cx.with(|l| {
             l.attributes = vec![(Attribute::EventName, "ConsoleLogin".into())];
-            l.text = Some("Failure".into());
+            l.failed_only = true;
         }))
         .await?;
     let mut denied = sum_by(
@@ -265,7 +265,7 @@ async fn unusual(cx: &Ctx<'_>, f: &Figures) -> Result<Markup, ApiError> {
             h2 #unusual-h { "Unusual activity" }
             ul {
                 li.alert[failed_logins > 0] {
-                    a href=(cx.link(&[("eventName", "ConsoleLogin"), ("q", "Failure")])) { strong { (failed_logins) } " failed console sign-ins" }
+                    a href=(cx.link(&[("eventName", "ConsoleLogin"), ("failed", "true")])) { strong { (failed_logins) } " failed console sign-ins" }
                 }
                 li.alert[!denied.is_empty()] {
                     a href=(cx.link(&[("errorCode", &denied_list)])) { "Access denied / unauthorized" }

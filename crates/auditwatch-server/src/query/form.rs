@@ -75,6 +75,9 @@ pub struct SearchForm {
     pub error_code: Option<String>,
     /// `true`: only events with an error code.
     pub errors: Option<String>,
+    /// `true`: only failed calls (an error code, or a console sign-in CloudTrail
+    /// records as `Failure`).
+    pub failed: Option<String>,
     /// Source IP addresses, comma-separated.
     pub source_ip: Option<String>,
     /// `requestParameters` conditions `path=value`, the path dotted from the top
@@ -354,6 +357,7 @@ impl SearchForm {
             regions: list(&self.region),
             error_codes: list(&self.error_code),
             errors_only: flag("errors", &self.errors)?,
+            failed_only: flag("failed", &self.failed)?,
             source_ips: list(&self.source_ip),
             params,
             text: present(&self.q).map(str::to_string),

@@ -100,6 +100,7 @@ fn pairs(f: &SearchForm) -> Vec<(&'static str, String)> {
     put("region", &f.region);
     put("errorCode", &f.error_code);
     put("errors", &f.errors);
+    put("failed", &f.failed);
     put("sourceIp", &f.source_ip);
     put("order", &f.order);
     for (k, v) in f.attr.iter().zip(&f.value) {
@@ -186,7 +187,7 @@ pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
             .map(str::to_string)
     };
     type Slot = fn(&mut SearchForm) -> &mut Option<String>;
-    let fields: [(&str, Slot); 8] = [
+    let fields: [(&str, Slot); 9] = [
         ("from", |g| &mut g.start),
         ("to", |g| &mut g.end),
         ("text", |g| &mut g.q),
@@ -195,16 +196,19 @@ pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
         ("errorCode", |g| &mut g.error_code),
         ("sourceIp", |g| &mut g.source_ip),
         ("errors", |g| &mut g.errors),
+        ("failed", |g| &mut g.failed),
     ];
     for (name, slot) in fields {
         let mut probe = f.clone();
         if let Some(v) = text(slot(&mut probe)) {
-            if name == "errors" {
-                if query::flag("errors", &Some(v)).unwrap_or(false) {
-                    out.push((
-                        "with an error code".to_string(),
-                        changed(f, |g| *slot(g) = None),
-                    ));
+            let flag = match name {
+                "errors" => Some("with an error code"),
+                "failed" => Some("failed calls"),
+                _ => None,
+            };
+            if let Some(label) = flag {
+                if query::flag(name, &Some(v)).unwrap_or(false) {
+                    out.push((label.to_string(), changed(f, |g| *slot(g) = None)));
                 }
                 continue;
             }
@@ -298,6 +302,7 @@ fn form(f: &SearchForm) -> Markup {
                 label { "Error codes " input type="text" name="errorCode" value=(f.error_code.clone().unwrap_or_default()) placeholder="AccessDenied,…"; }
                 label { "Source IPs " input type="text" name="sourceIp" value=(f.source_ip.clone().unwrap_or_default()); }
                 label.check { input type="checkbox" name="errors" value="true" checked[query::flag("errors", &f.errors).unwrap_or(false)]; " With an error code" }
+                label.check title="An error code, or a console sign-in CloudTrail records as Failure" { input type="checkbox" name="failed" value="true" checked[query::flag("failed", &f.failed).unwrap_or(false)]; " Failed calls" }
                 @for p in f.param.iter().filter(|p| !p.is_empty()) {
                     label { "requestParameters " input type="text" name="param" value=(p); }
                 }
