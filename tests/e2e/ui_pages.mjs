@@ -490,6 +490,7 @@ function expectedChips(href) {
     if (plain[k]) out.push(`${plain[k]}: ${v.trim()}`);
     else if (named[k]) out.push(`${named[k]}: ${v}`);
     else if (k === "errors" && v === "true") out.push("with an error code");
+    else if (k === "failed" && v === "true") out.push("failed calls");
     else if (k === "param") out.push(`requestParameters ${v}`);
     else if (k === "exclude") out.push(`NOT ${v}`);
   }
