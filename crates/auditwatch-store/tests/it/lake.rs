@@ -4,7 +4,6 @@ use auditwatch_store::rows::to_json;
 use auditwatch_store::tally::Narrow;
 use auditwatch_store::{Attribute, Lookup, Scope, SqlLimits, Store};
 
-#[path = "lake/scope_equivalence.rs"]
 mod scope_equivalence;
 
 fn record(i: usize, account: &str, user: &str, name: &str, day: u32) -> String {

@@ -1,7 +1,6 @@
 //! Declaring sources through the API and the Sources page: checked like the
 //! configuration file, kept across restarts, removable, admins only, audited.
 
-mod common;
 
 use auditwatch_auth::{AuditFilter, AuthStore, Role};
 use auditwatch_server::{AppState, ServerConfig, router};
@@ -10,7 +9,7 @@ use auditwatch_sources::runner::Runner;
 use auditwatch_store::Store;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::{App, As, bearer_for, get, send, session_for};
+use crate::common::{App, As, bearer_for, get, send, session_for};
 use serde_json::{Value, json};
 
 fn post_json(uri: &str, body: Value) -> Request<Body> {

@@ -4,7 +4,6 @@
 //! then sign-in, sessions, CSRF, throttling, TOTP, API keys, Signature V4 and the
 //! audit log.
 
-mod common;
 
 use auditwatch_auth::sigv4;
 use auditwatch_auth::{AuthStore, IssuedToken, Role, TokenKind};
@@ -14,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 
-use common::*;
+use crate::common::*;
 
 const B_EVENT: &str = "00000000-0000-4000-8000-000000000060";
 

@@ -3,7 +3,7 @@
 //! run as a formula), users of every role, and helpers that send requests through
 //! the router (no socket) as one of them.
 
-#![allow(dead_code)]
+
 
 use std::path::Path;
 

@@ -1,13 +1,12 @@
 //! The whole HTTP surface driven through the router (no socket) as a signed-in admin,
 //! over the small lake of `common`.
 
-mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
@@ -935,12 +934,12 @@ async fn aws_list_public_keys_answers_the_configured_keys_by_validity() {
     use auditwatch_integrity::testing::Signer;
     let signer = |bytes: &[u8]| Signer::from_der(bytes).public();
     let mut old = signer(include_bytes!(
-        "../../auditwatch-integrity/tests/data/test-key-1.der"
+        "../../../auditwatch-integrity/tests/data/test-key-1.der"
     ));
     old.valid_from = Some(1_700_000_000);
     old.valid_to = Some(1_702_592_000);
     let mut current = signer(include_bytes!(
-        "../../auditwatch-integrity/tests/data/test-key-2.der"
+        "../../../auditwatch-integrity/tests/data/test-key-2.der"
     ));
     current.valid_from = Some(1_702_000_000);
     let f = fixture_with(auditwatch_server::ServerConfig {

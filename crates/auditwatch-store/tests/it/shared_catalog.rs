@@ -1,6 +1,7 @@
 //! The shared catalog (`[catalog] url`, PostgreSQL) against a real server: Debian's
 //! PostgreSQL started here on loopback with a throwaway cluster. `scripts/test`
-//! installs it; without it these tests say so and pass without checking anything.
+//! installs it; without it these tests fail under `AUDITWATCH_REQUIRE_FIXTURES=1`, else record
+//! a skip (`auditwatch-fixtures`).
 
 use auditwatch_store::catalog::NewSegment;
 use auditwatch_store::shared::Shared;
