@@ -4,7 +4,6 @@
 //! then sign-in, sessions, CSRF, throttling, TOTP, API keys, Signature V4 and the
 //! audit log.
 
-
 use auditwatch_auth::sigv4;
 use auditwatch_auth::{AuthStore, IssuedToken, Role, TokenKind};
 use auditwatch_server::access::{Access, Kind};

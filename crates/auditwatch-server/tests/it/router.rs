@@ -1,7 +1,6 @@
 //! The whole HTTP surface driven through the router (no socket) as a signed-in admin,
 //! over the small lake of `common`.
 
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};

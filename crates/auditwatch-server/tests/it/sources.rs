@@ -1,7 +1,7 @@
 //! Declaring sources through the API and the Sources page: checked like the
 //! configuration file, kept across restarts, removable, admins only, audited.
 
-
+use crate::common::{App, As, bearer_for, get, send, session_for};
 use auditwatch_auth::{AuditFilter, AuthStore, Role};
 use auditwatch_server::{AppState, ServerConfig, router};
 use auditwatch_sources::config::SourceConfig;
@@ -9,7 +9,6 @@ use auditwatch_sources::runner::Runner;
 use auditwatch_store::Store;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use crate::common::{App, As, bearer_for, get, send, session_for};
 use serde_json::{Value, json};
 
 fn post_json(uri: &str, body: Value) -> Request<Body> {

@@ -3,8 +3,6 @@
 //! run as a formula), users of every role, and helpers that send requests through
 //! the router (no socket) as one of them.
 
-
-
 use std::path::Path;
 
 use auditwatch_auth::{AuthStore, IssuedToken, Role, TokenKind};

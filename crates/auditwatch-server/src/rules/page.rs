@@ -1,404 +1,21 @@
-//! The Rules page and its API: every alarm and rule detection knows, with where it
-//! was declared and whether it runs; administrators switch any of them off or on,
-//! and declare, edit and remove filter-pattern alarms (kept in the catalog by
-//! [`auditwatch_detect::Library`]); analysts test a filter pattern against the
-//! newest stored events before anyone saves it.
-//!
-//! - `GET /api/v1/rules`, `POST /api/v1/rules/{kind}/{id}` (`{"enabled": bool}`),
-//!   `POST /api/v1/rules/test`;
-//! - `POST /api/v1/alarms`, `PUT|DELETE /api/v1/alarms/{name}` (the body is an
-//!   `[[alarms]]` table as JSON).
-//!
-//! Tests read only what the caller's accounts allow. Declaring an alarm takes a
-//! caller who sees every account unless the alarm names its `accounts` and the
-//! caller sees them all (an alarm's metric counts every account it covers).
+//! The Rules page: the table of alarms and rules with their switches, the alarm form
+//! (declare, edit, remove) and the filter-pattern test, as HTML forms that work
+//! without JavaScript.
 
-use std::sync::Arc;
-
-use auditwatch_detect::Library;
 use auditwatch_detect::config::AlarmSettings;
-use auditwatch_detect::library::{Entry, FROM_UI, LibraryError};
-use auditwatch_store::Scope;
-use axum::Json;
+use auditwatch_detect::library::{Entry, FROM_UI};
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 
-use crate::kit::access::{Access, Routes};
+use super::*;
 use crate::kit::audit::note;
 use crate::kit::caller::Role;
 use crate::kit::chart::fmt_count;
-use crate::kit::json::J;
 use crate::kit::page::{PageError, csrf_field, layout, seg};
-use crate::query::{FilterTest, Queries, check_range, fmt_time, time_field};
 use crate::{ApiError, AppState, Caller};
-
-const ADMIN: Access = Access::Role(Role::Admin);
-
-/// Most events one test looks at (the newest of its window).
-pub const MAX_TEST_SCAN: usize = 200_000;
-/// Most matches a test lists.
-pub const MAX_TEST_LISTED: usize = 100;
-/// Matches a test lists unless asked otherwise.
-const TEST_LISTED: usize = 20;
-
-/// The Rules page and its forms.
-pub fn pages() -> Routes {
-    Routes::pages()
-        .get("/rules", Access::Role(Role::Viewer), page)
-        .post("/rules/test", Access::Role(Role::Analyst), test_form)
-        .post("/rules/alarms", ADMIN, save_form)
-        .post("/rules/alarms/{name}/remove", ADMIN, remove_form)
-        .post("/rules/switch", ADMIN, switch_form)
-}
-
-/// Rules and alarm definitions in the API (`/api/v1/rules`, `/api/v1/alarms`).
-pub fn api() -> Routes {
-    Routes::api()
-        .post("/alarms", Access::Role(Role::Admin), declare_api)
-        .audit("alarm.declare")
-        .put("/alarms/{name}", Access::Role(Role::Admin), update_api)
-        .audit("alarm.update")
-        .delete("/alarms/{name}", Access::Role(Role::Admin), remove_api)
-        .audit("alarm.remove")
-        .get("/rules", Access::Role(Role::Viewer), list_api)
-        .post("/rules/test", Access::Role(Role::Analyst), test_api)
-        .post("/rules/{kind}/{id}", Access::Role(Role::Admin), switch_api)
-        .audit("rule.switch")
-}
-
-impl From<LibraryError> for ApiError {
-    fn from(e: LibraryError) -> Self {
-        let (status, code) = match &e {
-            LibraryError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            LibraryError::Exists(_) | LibraryError::FromConfig(_) => {
-                (StatusCode::CONFLICT, "conflict")
-            }
-            LibraryError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            LibraryError::Sql(_) => return ApiError::internal(e),
-        };
-        ApiError {
-            status,
-            code,
-            message: e.to_string(),
-        }
-    }
-}
-
-/// A rule or alarm as the API lists it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RuleView {
-    /// `alarm`, `rule` (filter pattern), `sigma` or `correlation`.
-    pub kind: String,
-    /// Name or id.
-    pub id: String,
-    /// What it means.
-    pub title: String,
-    /// Alert level.
-    pub level: String,
-    /// `configuration file`, a pack (`builtin:cis`), `rule file`, a Sigma file
-    /// (`path:line`) or `UI`.
-    pub origin: String,
-    /// Whether it runs.
-    pub enabled: bool,
-    /// Who last switched or edited it here.
-    pub changed_by: Option<String>,
-    /// When (RFC 3339).
-    pub changed_at: Option<String>,
-    /// The filter pattern (alarms, filter-pattern rules).
-    pub pattern: Option<String>,
-    /// The alarm's condition in words.
-    pub condition: Option<String>,
-    /// The table of an alarm declared here.
-    #[schema(value_type = Option<Object>)]
-    pub settings: Option<AlarmSettings>,
-}
-
-fn secs(t: i64) -> String {
-    fmt_time(t * 1_000_000)
-}
-
-impl From<Entry> for RuleView {
-    fn from(e: Entry) -> Self {
-        Self {
-            kind: e.kind.to_string(),
-            id: e.id,
-            title: e.title,
-            level: e.level,
-            origin: e.origin,
-            enabled: e.enabled,
-            changed_by: e.changed.as_ref().map(|c| c.by.clone()),
-            changed_at: e.changed.map(|c| secs(c.at)),
-            pattern: e.pattern,
-            condition: e.condition,
-            settings: e.settings,
-        }
-    }
-}
-
-fn library(state: &AppState) -> Arc<Library> {
-    state.config().detection.clone()
-}
-
-/// Runs a library change off the async workers (it touches SQLite), then turns the
-/// ingest queue on or off to match, so that an alarm declared on an idle server
-/// counts the very next commit (the detection loop would only notice next tick).
-async fn run_blocking<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce() -> Result<T, LibraryError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let (store, lib) = (state.store().clone(), library(state));
-    tokio::task::spawn_blocking(move || {
-        let out = f().map_err(ApiError::from)?;
-        store
-            .catalog()
-            .and_then(|c| c.set_detection(!lib.current().is_empty()))?;
-        Ok(out)
-    })
-    .await
-    .map_err(ApiError::internal)?
-}
-
-/// An alarm counts every account it covers: declaring one takes a caller who sees
-/// them all.
-fn may_declare(caller: &Caller, a: &AlarmSettings) -> Result<(), ApiError> {
-    match &caller.scope {
-        Scope::All => Ok(()),
-        Scope::Accounts(set) => match &a.accounts {
-            Some(list) if list.iter().all(|x| set.contains(x)) => Ok(()),
-            _ => Err(ApiError::forbidden(
-                "an alarm counts events of every account it covers: name `accounts` you may all see",
-            )),
-        },
-    }
-}
-
-/// Every alarm and rule, enabled or not: alarms first, then filter-pattern rules,
-/// Sigma rules and correlations.
-#[utoipa::path(get, path = "/api/v1/rules",
-    responses((status = 200, body = Vec<RuleView>)))]
-pub async fn list_api(State(state): State<AppState>) -> Json<Vec<RuleView>> {
-    Json(
-        library(&state)
-            .entries()
-            .into_iter()
-            .map(RuleView::from)
-            .collect(),
-    )
-}
-
-/// A switch.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SwitchBody {
-    /// Run it (true) or not (false).
-    pub enabled: bool,
-}
-
-fn entry(lib: &Library, kind: &str, id: &str) -> Result<RuleView, ApiError> {
-    lib.entries()
-        .into_iter()
-        .find(|e| e.kind == kind && e.id == id)
-        .map(RuleView::from)
-        .ok_or_else(|| ApiError::not_found(format!("no {kind} with id `{id}`")))
-}
-
-/// Switches a rule or alarm on or off (admins). Kept across restarts; a disabled
-/// alarm counts nothing and is not evaluated, a disabled rule raises no alert.
-#[utoipa::path(post, path = "/api/v1/rules/{kind}/{id}",
-    params(("kind" = String, Path, description = "alarm, rule, sigma or correlation"),
-        ("id" = String, Path, description = "Its name or id")),
-    request_body = SwitchBody,
-    responses((status = 200, body = RuleView), (status = 400, body = crate::kit::error::ErrorBody),
-        (status = 403, body = crate::kit::error::ErrorBody), (status = 404, body = crate::kit::error::ErrorBody)))]
-pub async fn switch_api(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((kind, id)): Path<(String, String)>,
-    J(body): J<SwitchBody>,
-) -> Result<Json<RuleView>, ApiError> {
-    let lib = library(&state);
-    let by = caller.name.clone();
-    let (k, i) = (kind.clone(), id.clone());
-    let l = lib.clone();
-    run_blocking(&state, move || l.set_enabled(&k, &i, body.enabled, &by)).await?;
-    Ok(Json(entry(&lib, &kind, &id)?))
-}
-
-/// Declares a filter-pattern alarm (admins): the body is an `[[alarms]]` table as
-/// JSON, checked as the configuration file's are. It counts events detected from
-/// now on.
-#[utoipa::path(post, path = "/api/v1/alarms",
-    request_body(content = Object, description = "An alarm table: name, filter_pattern and the optional settings of docs/DETECTION.md"),
-    responses((status = 201, body = RuleView), (status = 400, body = crate::kit::error::ErrorBody),
-        (status = 403, body = crate::kit::error::ErrorBody),
-        (status = 409, description = "An alarm of that name exists", body = crate::kit::error::ErrorBody)))]
-pub async fn declare_api(
-    State(state): State<AppState>,
-    caller: Caller,
-    J(settings): J<AlarmSettings>,
-) -> Result<(StatusCode, Json<RuleView>), ApiError> {
-    may_declare(&caller, &settings)?;
-    let lib = library(&state);
-    let (l, by, name) = (lib.clone(), caller.name.clone(), settings.name.clone());
-    run_blocking(&state, move || l.declare_alarm(settings, &by)).await?;
-    Ok((StatusCode::CREATED, Json(entry(&lib, "alarm", &name)?)))
-}
-
-/// Replaces an alarm declared here (admins). Its metric keeps what it counted.
-#[utoipa::path(put, path = "/api/v1/alarms/{name}",
-    params(("name" = String, Path, description = "The alarm's name")),
-    request_body(content = Object, description = "The whole alarm table, with the same name"),
-    responses((status = 200, body = RuleView), (status = 400, body = crate::kit::error::ErrorBody),
-        (status = 404, body = crate::kit::error::ErrorBody),
-        (status = 409, description = "Declared in the configuration file", body = crate::kit::error::ErrorBody)))]
-pub async fn update_api(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-    J(settings): J<AlarmSettings>,
-) -> Result<Json<RuleView>, ApiError> {
-    may_declare(&caller, &settings)?;
-    let lib = library(&state);
-    let (l, by, n) = (lib.clone(), caller.name.clone(), name.clone());
-    run_blocking(&state, move || l.update_alarm(&n, settings, &by)).await?;
-    Ok(Json(entry(&lib, "alarm", &name)?))
-}
-
-/// Removes an alarm declared here (admins); its state and history stay.
-#[utoipa::path(delete, path = "/api/v1/alarms/{name}",
-    params(("name" = String, Path, description = "The alarm's name")),
-    responses((status = 204, description = "Removed"), (status = 404, body = crate::kit::error::ErrorBody),
-        (status = 409, description = "Declared in the configuration file", body = crate::kit::error::ErrorBody)))]
-pub async fn remove_api(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let lib = library(&state);
-    run_blocking(&state, move || lib.remove_alarm(&name)).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// A filter pattern to try on stored events.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TestBody {
-    /// The CloudWatch Logs filter pattern.
-    pub filter_pattern: String,
-    /// `"1"` (default), another number, or a selector (`"$.field"`).
-    pub metric_value: Option<String>,
-    /// Only these accounts (as the alarm's `accounts`).
-    pub accounts: Option<Vec<String>>,
-    /// Window start (RFC 3339, `YYYY-MM-DD` or relative such as `24h`); default 24 hours ago.
-    pub start: Option<String>,
-    /// Window end, same forms; default now.
-    pub end: Option<String>,
-    /// Matches to list, newest first (default 20, at most 100).
-    pub limit: Option<usize>,
-}
-
-/// A match.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TestMatch {
-    /// `eventID`.
-    pub event_id: String,
-    /// `eventTime` (RFC 3339).
-    pub time: String,
-    /// The account.
-    pub account: Option<String>,
-    /// `user EventName from IP in account`.
-    pub summary: String,
-}
-
-/// What a test found.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TestResult {
-    /// Window start (RFC 3339).
-    pub start: String,
-    /// Window end (RFC 3339).
-    pub end: String,
-    /// Events looked at (yours, in the window, the newest 200,000 at most).
-    pub scanned: u64,
-    /// Whether the window held more events than were looked at.
-    pub capped: bool,
-    /// Events matched.
-    pub matched: u64,
-    /// The metric's sum over the matches.
-    pub metric_sum: f64,
-    /// The newest matches.
-    pub events: Vec<TestMatch>,
-    /// What would make an alarm on this pattern useless, if anything.
-    pub warnings: Vec<String>,
-}
-
-async fn run_test(
-    state: &AppState,
-    caller: &Caller,
-    settings: AlarmSettings,
-    start: &Option<String>,
-    end: &Option<String>,
-    limit: usize,
-) -> Result<TestResult, ApiError> {
-    let start = time_field("start", start, false)?
-        .unwrap_or_else(|| (chrono::Utc::now().timestamp() - 86_400) * 1_000_000);
-    let end = time_field("end", end, true)?.unwrap_or(i64::MAX / 2);
-    check_range(Some(start), Some(end))?;
-    let channels = library(state).file().channel_names();
-    let (def, warnings) = auditwatch_detect::config::alarm(settings, &channels, FROM_UI)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let found: FilterTest = Queries::new(state, caller)
-        .test_filter(&def, start, end, MAX_TEST_SCAN, limit.min(MAX_TEST_LISTED))
-        .await?;
-    Ok(TestResult {
-        start: fmt_time(start),
-        end: if end >= i64::MAX / 2 {
-            "now".into()
-        } else {
-            fmt_time(end)
-        },
-        scanned: found.scanned,
-        capped: found.capped,
-        matched: found.matched,
-        metric_sum: found.sum,
-        events: found
-            .newest
-            .into_iter()
-            .map(|s| TestMatch {
-                time: fmt_time(s.time_us),
-                event_id: s.event_id,
-                account: s.account,
-                summary: s.summary,
-            })
-            .collect(),
-        warnings,
-    })
-}
-
-/// Tries a filter pattern on the caller's newest stored events (analysts): what it
-/// matches, and the metric it would count. Nothing is saved.
-#[utoipa::path(post, path = "/api/v1/rules/test", request_body = TestBody,
-    responses((status = 200, body = TestResult), (status = 400, body = crate::kit::error::ErrorBody),
-        (status = 403, body = crate::kit::error::ErrorBody)))]
-pub async fn test_api(
-    State(state): State<AppState>,
-    caller: Caller,
-    J(b): J<TestBody>,
-) -> Result<Json<TestResult>, ApiError> {
-    let settings = AlarmSettings {
-        name: "test".into(),
-        filter_pattern: b.filter_pattern,
-        metric_value: b.metric_value,
-        accounts: b.accounts,
-        ..AlarmSettings::default()
-    };
-    let limit = b.limit.unwrap_or(TEST_LISTED);
-    Ok(Json(
-        run_test(&state, &caller, settings, &b.start, &b.end, limit).await?,
-    ))
-}
 
 /// The alarm form: every field as text, empty meaning "the default".
 #[derive(Debug, Default, Deserialize)]
@@ -425,12 +42,12 @@ pub struct AlarmForm {
     end: String,
 }
 
-fn text(s: &str) -> Option<String> {
+pub(super) fn text(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_string())
 }
 
-fn list(s: &str) -> Option<Vec<String>> {
+pub(super) fn list(s: &str) -> Option<Vec<String>> {
     text(s).map(|s| {
         s.split([',', ' ', '\n'])
             .map(str::trim)
@@ -440,7 +57,7 @@ fn list(s: &str) -> Option<Vec<String>> {
     })
 }
 
-fn number<T: std::str::FromStr>(field: &str, s: &str) -> Result<Option<T>, ApiError> {
+pub(super) fn number<T: std::str::FromStr>(field: &str, s: &str) -> Result<Option<T>, ApiError> {
     text(s)
         .map(|v| {
             v.parse()
@@ -498,19 +115,19 @@ impl AlarmForm {
 
 /// What the page shows below the list.
 #[derive(Default)]
-struct Shown {
+pub(super) struct Shown {
     form: AlarmForm,
     error: Option<String>,
     test: Option<TestResult>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct PageQuery {
+pub(super) struct PageQuery {
     #[serde(default)]
     edit: String,
 }
 
-async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     caller: Caller,
     axum::extract::Query(q): axum::extract::Query<PageQuery>,
@@ -525,7 +142,7 @@ async fn page(
     Ok(render(&state, &caller, shown).into_response())
 }
 
-async fn test_form(
+pub(super) async fn test_form(
     State(state): State<AppState>,
     caller: Caller,
     Form(form): Form<AlarmForm>,
@@ -556,7 +173,7 @@ async fn test_form(
     Ok(r)
 }
 
-async fn save_form(
+pub(super) async fn save_form(
     State(state): State<AppState>,
     caller: Caller,
     Form(form): Form<AlarmForm>,
@@ -619,7 +236,7 @@ async fn save_form(
     }
 }
 
-async fn remove_form(
+pub(super) async fn remove_form(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -638,7 +255,7 @@ pub struct SwitchForm {
     enabled: String,
 }
 
-async fn switch_form(
+pub(super) async fn switch_form(
     State(state): State<AppState>,
     caller: Caller,
     Form(f): Form<SwitchForm>,
@@ -660,7 +277,7 @@ async fn switch_form(
 
 /// Audits a change and shows the page again: redirected on success, with the
 /// error otherwise.
-async fn finish(
+pub(super) async fn finish(
     state: &AppState,
     caller: &Caller,
     action: &str,
@@ -690,14 +307,14 @@ async fn finish(
     }
 }
 
-fn level_class(level: &str) -> &'static str {
+pub(super) fn level_class(level: &str) -> &'static str {
     match level {
         "critical" | "high" => "failed",
         _ => "ok",
     }
 }
 
-fn rules_table(caller: &Caller, entries: &[Entry], editable: bool) -> Markup {
+pub(super) fn rules_table(caller: &Caller, entries: &[Entry], editable: bool) -> Markup {
     let admin = caller.role >= Role::Admin && editable;
     html! {
         table.data #rules {
@@ -747,7 +364,7 @@ fn rules_table(caller: &Caller, entries: &[Entry], editable: bool) -> Markup {
     }
 }
 
-fn field(label: &str, name: &str, value: &str, hint: &str) -> Markup {
+pub(super) fn field(label: &str, name: &str, value: &str, hint: &str) -> Markup {
     html! {
         label { (label) " "
             input type="text" name=(name) value=(value) placeholder=(hint);
@@ -755,7 +372,7 @@ fn field(label: &str, name: &str, value: &str, hint: &str) -> Markup {
     }
 }
 
-fn alarm_form(caller: &Caller, f: &AlarmForm, editable: bool) -> Markup {
+pub(super) fn alarm_form(caller: &Caller, f: &AlarmForm, editable: bool) -> Markup {
     let admin = caller.role >= Role::Admin && editable;
     let editing = !f.editing.is_empty();
     html! {
@@ -838,7 +455,7 @@ fn alarm_form(caller: &Caller, f: &AlarmForm, editable: bool) -> Markup {
     }
 }
 
-fn test_section(t: &TestResult) -> Markup {
+pub(super) fn test_section(t: &TestResult) -> Markup {
     html! {
         section #test-result aria-live="polite" {
             h2 { "Test result" }
@@ -867,7 +484,11 @@ fn test_section(t: &TestResult) -> Markup {
     }
 }
 
-fn render(state: &AppState, caller: &Caller, shown: Shown) -> axum::response::Html<String> {
+pub(super) fn render(
+    state: &AppState,
+    caller: &Caller,
+    shown: Shown,
+) -> axum::response::Html<String> {
     let lib = library(state);
     let entries = lib.entries();
     let editable = lib.editable();
