@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::kit::chart;
 use crate::kit::page::{PageError, layout, seg, time_control, url, when};
 use crate::query::{self, Bucket, Field, Q, Queries};
-use crate::search::page as search;
+use crate::search::results as search;
 use crate::{ApiError, AppState, Caller, view};
 
 /// A window for the pages (index pages: all history; a user's or service's page: the

@@ -6,6 +6,8 @@ pub mod event;
 pub mod export;
 pub mod page;
 pub mod record_tree;
+pub mod results;
+pub mod state;
 
 use crate::kit::access::{Access, Routes};
 use crate::kit::caller::Role;

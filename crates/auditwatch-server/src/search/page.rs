@@ -14,27 +14,16 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::results::{middle, results};
+use super::state::*;
 use crate::kit::chart;
-use crate::kit::page::{PRESETS, layout, seg, url, when};
+use crate::kit::page::{PRESETS, layout};
 use crate::query::{self, Field, Q, Queries, SearchForm};
-use crate::view::{self, EventView};
+use crate::view::{self};
 use crate::{ApiError, AppState, Caller};
 
 /// Max-results choices.
 const LIMITS: [usize; 7] = [10, 25, 50, 100, 200, 500, 1000];
-
-/// Columns of the results table (the chooser hides them by index).
-pub const COLUMNS: [&str; 9] = [
-    "Time",
-    "User",
-    "Event name",
-    "Event source",
-    "Resource",
-    "Region",
-    "Source IP",
-    "Outcome",
-    "Account",
-];
 
 /// Facets: (field, heading, how a value is included).
 const FACETS: [(Field, &str); 7] = [
@@ -77,186 +66,7 @@ fn input_time(name: &str, v: &Option<String>, end: bool) -> String {
     }
 }
 
-/// The query pairs of `f` (filters, order, limit, cursor), in a stable order.
-fn pairs(f: &SearchForm) -> Vec<(&'static str, String)> {
-    let mut out: Vec<(&'static str, String)> = Vec::new();
-    let mut put = |k: &'static str, v: &Option<String>| {
-        if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
-            out.push((k, v.to_string()));
-        }
-    };
-    put("start", &f.start);
-    put("end", &f.end);
-    put("eventId", &f.event_id);
-    put("eventName", &f.event_name);
-    put("readOnly", &f.read_only);
-    put("username", &f.username);
-    put("resourceType", &f.resource_type);
-    put("resourceName", &f.resource_name);
-    put("eventSource", &f.event_source);
-    put("accessKeyId", &f.access_key_id);
-    put("q", &f.q);
-    put("account", &f.account);
-    put("region", &f.region);
-    put("errorCode", &f.error_code);
-    put("errors", &f.errors);
-    put("failed", &f.failed);
-    put("sourceIp", &f.source_ip);
-    put("order", &f.order);
-    for (k, v) in f.attr.iter().zip(&f.value) {
-        if !k.is_empty() || !v.is_empty() {
-            out.push(("attr", k.clone()));
-            out.push(("value", v.clone()));
-        }
-    }
-    for p in f.param.iter().filter(|p| !p.trim().is_empty()) {
-        out.push(("param", p.clone()));
-    }
-    for e in f.exclude.iter().filter(|e| !e.trim().is_empty()) {
-        out.push(("exclude", e.clone()));
-    }
-    if let Some(l) = f.limit {
-        out.push(("limit", l.to_string()));
-    }
-    if let Some(c) = f.cursor.as_deref().filter(|c| !c.is_empty()) {
-        out.push(("cursor", c.to_string()));
-    }
-    out
-}
-
-/// The URL of this form with `cursor` replaced.
-pub fn form_url(path: &str, f: &SearchForm, cursor: Option<&str>) -> String {
-    let f = SearchForm {
-        cursor: cursor.map(str::to_string),
-        ..f.clone()
-    };
-    paged_url(path, &f, &[])
-}
-
-/// The URL of `f` (its own cursor) with the newer pages' cursors `back`.
-fn paged_url(path: &str, f: &SearchForm, back: &[String]) -> String {
-    let mut p = pairs(f);
-    p.extend(back.iter().map(|b| ("back", b.clone())));
-    let borrowed: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    url(path, &borrowed)
-}
-
-/// `f` as a new search (first page) after `change`.
-fn changed(f: &SearchForm, change: impl FnOnce(&mut SearchForm)) -> SearchForm {
-    let mut g = SearchForm {
-        cursor: None,
-        ..f.clone()
-    };
-    change(&mut g);
-    g
-}
-
-/// The form's attribute conditions: the named ones a link may carry (`username=…`,
-/// `eventName=…`), which the form has no field of their own for, then the `attr`/`value`
-/// pairs. Shown as pairs, they are sent back as pairs: the next search keeps them.
-fn conditions(f: &SearchForm) -> Vec<(String, String)> {
-    let named = (f.named_attributes()).map(|(a, v)| (a.name().to_string(), v.to_string()));
-    let pairs = (f.attr.iter().zip(&f.value))
-        .filter(|(k, v)| !k.is_empty() || !v.is_empty())
-        .map(|(k, v)| (k.clone(), v.clone()));
-    named.chain(pairs).collect()
-}
-
-/// Clears the named attribute `a` of `g`.
-fn clear_named(g: &mut SearchForm, a: Attribute) {
-    let slot = match a {
-        Attribute::EventId => &mut g.event_id,
-        Attribute::EventName => &mut g.event_name,
-        Attribute::ReadOnly => &mut g.read_only,
-        Attribute::Username => &mut g.username,
-        Attribute::ResourceType => &mut g.resource_type,
-        Attribute::ResourceName => &mut g.resource_name,
-        Attribute::EventSource => &mut g.event_source,
-        Attribute::AccessKeyId => &mut g.access_key_id,
-    };
-    *slot = None;
-}
-
-/// Every filter of `f` as a chip: (what it says, the search without it).
-pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
-    let mut out = Vec::new();
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    type Slot = fn(&mut SearchForm) -> &mut Option<String>;
-    let fields: [(&str, Slot); 9] = [
-        ("from", |g| &mut g.start),
-        ("to", |g| &mut g.end),
-        ("text", |g| &mut g.q),
-        ("account", |g| &mut g.account),
-        ("region", |g| &mut g.region),
-        ("errorCode", |g| &mut g.error_code),
-        ("sourceIp", |g| &mut g.source_ip),
-        ("errors", |g| &mut g.errors),
-        ("failed", |g| &mut g.failed),
-    ];
-    for (name, slot) in fields {
-        let mut probe = f.clone();
-        if let Some(v) = text(slot(&mut probe)) {
-            let flag = match name {
-                "errors" => Some("with an error code"),
-                "failed" => Some("failed calls"),
-                _ => None,
-            };
-            if let Some(label) = flag {
-                if query::flag(name, &Some(v)).unwrap_or(false) {
-                    out.push((label.to_string(), changed(f, |g| *slot(g) = None)));
-                }
-                continue;
-            }
-            out.push((format!("{name}: {v}"), changed(f, |g| *slot(g) = None)));
-        }
-    }
-    for (a, v) in f.named_attributes() {
-        out.push((
-            format!("{}: {v}", a.name()),
-            changed(f, |g| clear_named(g, a)),
-        ));
-    }
-    for (i, (k, v)) in f.attr.iter().zip(&f.value).enumerate() {
-        if k.is_empty() && v.is_empty() {
-            continue;
-        }
-        out.push((
-            format!("{k}: {v}"),
-            changed(f, |g| {
-                g.attr.remove(i);
-                g.value.remove(i);
-            }),
-        ));
-    }
-    // Repeated parameters: each non-empty value is a chip that removes that one.
-    type List = fn(&mut SearchForm) -> &mut Vec<String>;
-    let lists: [(&str, List); 2] = [
-        ("requestParameters ", |g| &mut g.param),
-        ("NOT ", |g| &mut g.exclude),
-    ];
-    for (prefix, list) in lists {
-        let values = list(&mut f.clone()).clone();
-        for (i, v) in values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.trim().is_empty())
-        {
-            out.push((
-                format!("{prefix}{v}"),
-                changed(f, |g| {
-                    list(g).remove(i);
-                }),
-            ));
-        }
-    }
-    out
-}
-
+/// The search form, filled in with `f`.
 fn form(f: &SearchForm) -> Markup {
     let mut conditions = conditions(f);
     conditions.push((String::new(), String::new()));
@@ -325,93 +135,6 @@ fn form(f: &SearchForm) -> Markup {
                 }
                 button type="submit" { "Search" }
                 a href="/search" { "Reset" }
-            }
-        }
-    }
-}
-
-/// Shortens `s` in the middle to at most `n` characters.
-pub fn middle(s: &str, n: usize) -> String {
-    let count = s.chars().count();
-    if count <= n {
-        return s.to_string();
-    }
-    let head = (n - 1) / 2;
-    let tail = n - 1 - head;
-    let a: String = s.chars().take(head).collect();
-    let b: String = s.chars().skip(count - tail).collect();
-    format!("{a}…{b}")
-}
-
-/// A long value shortened in the middle, the whole on hover, with a copy button.
-fn long(text: &str, n: usize, href: Option<String>) -> Markup {
-    let short = middle(text, n);
-    html! {
-        @if let Some(h) = href { a href=(h) title=(text) { (short) } } @else { span title=(text) { (short) } }
-        @if short != text {
-            " " button.copy type="button" data-copy=(text) aria-label=(format!("Copy {text}")) title="Copy" { (copy_icon()) }
-        }
-    }
-}
-
-/// Two overlapping sheets: the copy button's icon.
-pub fn copy_icon() -> Markup {
-    html! {
-        svg width="12" height="12" aria-hidden="true" focusable="false" {
-            rect x="3.5" y="0.5" width="8" height="8" rx="1" fill="none" stroke="currentColor" {}
-            rect.front x="0.5" y="3.5" width="8" height="8" rx="1" stroke="currentColor" {}
-        }
-    }
-}
-
-/// The results table.
-pub fn results(events: &[EventView]) -> Markup {
-    html! {
-        details.columns {
-            summary { "Columns" }
-            @for (i, c) in COLUMNS.iter().enumerate() {
-                label.check { input type="checkbox" checked data-col=(i) ; " " (c) }
-            }
-        }
-        div.table-wrap {
-            table.events #results {
-                thead {
-                    tr {
-                        @for (i, c) in COLUMNS.iter().enumerate() {
-                            @if i == 0 {
-                                th data-col=(i) scope="col" { (c) " (" span.tz-name { "UTC" } ")" }
-                            } @else {
-                                th data-col=(i) scope="col" { (c) }
-                            }
-                        }
-                    }
-                }
-                tbody {
-                    @for e in events {
-                        @let outcome = e.outcome();
-                        tr.failed[outcome.is_some()] {
-                            td data-col="0" {
-                                @if let Some(id) = &e.event_id {
-                                    a href=(format!("/events/{}", seg(id))) { (when(e.time_us)) }
-                                } @else { (when(e.time_us)) }
-                            }
-                            td data-col="1" {
-                                @if let Some(u) = &e.username { (long(u, 28, Some(format!("/users/{}", seg(u))))) } @else { "–" }
-                            }
-                            td data-col="2" { (e.event_name.as_deref().unwrap_or("–")) }
-                            td data-col="3" {
-                                @if let Some(s) = &e.event_source { a href=(format!("/services/{}", seg(s))) title=(s) { (s.trim_end_matches(".amazonaws.com")) } } @else { "–" }
-                            }
-                            td data-col="4" { @if let Some(r) = e.first_resource() { (long(r, 26, Some(url("/search", &[("resourceName", r)])))) } @else { "–" } }
-                            td data-col="5" { (e.region.as_deref().unwrap_or("–")) }
-                            td data-col="6" { (e.source_ip.as_deref().map(|s| middle(s, 24)).unwrap_or_else(|| "–".into())) }
-                            td data-col="7" {
-                                @match &outcome { Some(o) => { span.outcome.bad { (o) } } None => { span.outcome { "OK" } } }
-                            }
-                            td data-col="8" { (e.account_id.as_deref().unwrap_or("–")) }
-                        }
-                    }
-                }
             }
         }
     }
