@@ -21,13 +21,20 @@
 //! requestParameters, access key, event id, readOnly) makes [`tally`] return `None`,
 //! and the caller asks DataFusion; the answers are the same (a test compares them).
 
-use std::collections::HashMap;
+mod groups;
+mod times;
+
+pub use groups::MOST_COLUMNS;
+use groups::*;
+pub(crate) use times::histogram;
+use times::*;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -128,14 +135,6 @@ pub struct TallyCache {
     columns: SizedLru<(String, Narrow), Arc<Coded>>,
     /// Event times, for histograms: a quarter of the columns' bound more.
     times: SizedLru<String, Arc<Seconds>>,
-}
-
-/// A segment's event times as whole seconds after `base` (Unix seconds): what a
-/// histogram whose buckets are whole seconds needs of them.
-#[derive(Debug)]
-struct Seconds {
-    base: i64,
-    offsets: Vec<u32>,
 }
 
 /// Default bound of [`TallyCache`]: 384 MiB, e.g. six columns of 16 M events.
@@ -313,47 +312,6 @@ pub(crate) fn tally(
     tally_plan(lake, scope, &plan, by)
 }
 
-/// Events matching `q`, as `scope` sees them, per time bucket of `bucket_us` (a whole
-/// number of seconds; buckets start at its multiples since the Unix epoch), as
-/// (bucket start µs, events), oldest first, empty buckets left out; `None` when `q`
-/// has a filter this path does not answer or the bucket is not whole seconds.
-pub(crate) fn histogram(
-    lake: &Lake,
-    scope: &Scope,
-    q: &Lookup,
-    bucket_us: i64,
-) -> Result<Option<Vec<(i64, u64)>>> {
-    if bucket_us <= 0 || bucket_us % 1_000_000 != 0 {
-        return Ok(None);
-    }
-    let Some(filters) = filters(q)? else {
-        return Ok(None);
-    };
-    let plan = Plan {
-        start: q.start.unwrap_or(i64::MIN),
-        end: q.end.unwrap_or(i64::MAX),
-        filters: &filters,
-        accounts: &q.accounts,
-        regions: &q.regions,
-        deadline: None,
-        bucket_secs: Some(bucket_us / 1_000_000),
-    };
-    let Some(groups) = tally_plan(lake, scope, &plan, &[])? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(groups.len());
-    for (key, n) in groups {
-        let start = key
-            .first()
-            .and_then(|k| k.as_deref())
-            .and_then(|k| k.parse::<i64>().ok())
-            .ok_or_else(|| StoreError::Query("a histogram bucket without a start".into()))?;
-        out.push((start, n));
-    }
-    out.sort_unstable();
-    Ok(Some(out))
-}
-
 /// Events of `plan`, as `scope` sees them, counted by `by` as [`tally`] does; `None`
 /// when a segment's file is of an older schema or `by` has more than
 /// [`MOST_COLUMNS`] columns.
@@ -404,176 +362,6 @@ pub(crate) fn tally_plan(
         total.absorb(part);
     }
     Ok(Some(total.into_groups()))
-}
-
-/// Most columns one breakdown counts by (their numbers share one `u128`).
-pub const MOST_COLUMNS: usize = 4;
-
-/// Groups counted so far, keyed by the numbers of their values: each column's values
-/// are numbered once per query (a segment's codes are translated, its few distinct
-/// values hashed), so merging a segment's groups hashes integers, not strings.
-struct Merged {
-    columns: Vec<Numbered>,
-    groups: HashMap<u128, u64, foldhash::fast::FixedState>,
-    /// The thread's counts of the segment being read.
-    counter: Counter,
-}
-
-/// One column's values seen by a query, numbered in order of first sight.
-#[derive(Default)]
-struct Numbered {
-    values: Vec<Arc<str>>,
-    numbers: HashMap<Arc<str>, u32, foldhash::fast::FixedState>,
-}
-
-/// The number of a null value.
-const NULL_NUMBER: u32 = u32::MAX;
-
-impl Numbered {
-    fn number(&mut self, v: &str) -> u32 {
-        if let Some(&n) = self.numbers.get(v) {
-            return n;
-        }
-        let n = self.values.len() as u32;
-        let v: Arc<str> = v.into();
-        self.values.push(v.clone());
-        self.numbers.insert(v, n);
-        n
-    }
-
-    /// The numbers of a segment's codes (its null code last).
-    fn of_codes(&mut self, c: &Coded) -> Vec<u32> {
-        let mut out: Vec<u32> = c.values.iter().map(|v| self.number(v)).collect();
-        out.push(NULL_NUMBER);
-        out
-    }
-
-    fn value(&self, n: u32) -> Option<String> {
-        (n != NULL_NUMBER).then(|| self.values[n as usize].to_string())
-    }
-}
-
-fn pack(numbers: impl Iterator<Item = u32>) -> u128 {
-    numbers
-        .enumerate()
-        .fold(0u128, |acc, (i, n)| acc | (u128::from(n) << (32 * i)))
-}
-
-fn unpack(key: u128, i: usize) -> u32 {
-    (key >> (32 * i)) as u32
-}
-
-impl Merged {
-    fn new(columns: usize) -> Self {
-        Self {
-            columns: (0..columns).map(|_| Numbered::default()).collect(),
-            groups: HashMap::default(),
-            counter: Counter::default(),
-        }
-    }
-
-    /// Adds another thread's groups.
-    fn absorb(&mut self, other: Merged) {
-        let translate: Vec<Vec<u32>> = self
-            .columns
-            .iter_mut()
-            .zip(&other.columns)
-            .map(|(mine, theirs)| theirs.values.iter().map(|v| mine.number(v)).collect())
-            .collect();
-        for (key, n) in other.groups {
-            let numbers = translate.iter().enumerate().map(|(i, t)| {
-                let n = unpack(key, i);
-                if n == NULL_NUMBER { n } else { t[n as usize] }
-            });
-            *self.groups.entry(pack(numbers)).or_default() += n;
-        }
-    }
-
-    fn into_groups(self) -> Counted {
-        self.groups
-            .into_iter()
-            .map(|(key, n)| {
-                let values = self
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| c.value(unpack(key, i)))
-                    .collect();
-                (values, n)
-            })
-            .collect()
-    }
-}
-
-/// Most combinations of codes counted in a plain array (16 MiB a thread at most; a
-/// segment's counts fit `u32`); more go to a hash map.
-const DENSE_GROUPS: usize = 1 << 22;
-
-/// Most buckets one segment's histogram counts as codes.
-const MOST_BUCKETS: i64 = 1 << 16;
-
-/// Segment `o`'s event times as the numbers of their buckets of `step` seconds within
-/// `lo..=hi` (µs): a key column whose values are the buckets' starts (µs, as text).
-/// Rows outside the range get code 0; they are never counted. `None` past
-/// [`MOST_BUCKETS`].
-fn time_buckets(secs: &Seconds, step: i64, lo: i64, hi: i64) -> Option<Coded> {
-    let last_offset = i64::from(secs.offsets.iter().copied().max().unwrap_or(0));
-    let first_sec = secs.base.max(lo.div_euclid(1_000_000));
-    let last_sec = (secs.base + last_offset).min(hi.div_euclid(1_000_000));
-    if last_sec < first_sec {
-        return Some(Coded {
-            values: vec!["0".into()],
-            codes: vec![0; secs.offsets.len()],
-        });
-    }
-    let (first, last) = (first_sec.div_euclid(step), last_sec.div_euclid(step));
-    if last - first >= MOST_BUCKETS {
-        return None;
-    }
-    let values = (first..=last)
-        .map(|b| Arc::from((b * step * 1_000_000).to_string()))
-        .collect();
-    let codes = secs
-        .offsets
-        .iter()
-        .map(|&o| {
-            ((secs.base + i64::from(o)).div_euclid(step) - first).clamp(0, last - first) as u32
-        })
-        .collect();
-    Some(Coded { values, codes })
-}
-
-/// Segment `o`'s event times as [`Seconds`], from the cache or read from its file;
-/// `None` when they span more than 136 years (not kept as 32-bit seconds).
-fn segment_seconds(cache: &TallyCache, o: &Opened) -> Result<Option<Arc<Seconds>>> {
-    let key = o.rel.to_string();
-    if let Some(t) = cache.times.get(&key) {
-        return Ok(Some(t));
-    }
-    let groups = o.meta.metadata().row_groups();
-    let mut micros =
-        Vec::with_capacity(o.meta.metadata().file_metadata().num_rows().max(0) as usize);
-    for (rg, group) in groups.iter().enumerate() {
-        micros.extend(event_times(o, rg, group.num_rows() as usize)?);
-    }
-    let base = micros
-        .iter()
-        .copied()
-        .min()
-        .unwrap_or(0)
-        .div_euclid(1_000_000);
-    let Ok(offsets) = micros
-        .iter()
-        .map(|&t| u32::try_from(t.div_euclid(1_000_000) - base))
-        .collect::<std::result::Result<Vec<u32>, _>>()
-    else {
-        return Ok(None);
-    };
-    let seconds = Arc::new(Seconds { base, offsets });
-    cache
-        .times
-        .insert(key, seconds.clone(), seconds.offsets.len() * 4 + 64);
-    Ok(Some(seconds))
 }
 
 /// Counts segment `s` into `merged`; `false` when it cannot be counted here (its
@@ -734,83 +522,6 @@ fn seen_in(c: &Coded, accounts: &Coded, scoped: &[bool]) -> Vec<bool> {
     seen
 }
 
-/// Counts by combination of codes, kept by a thread from segment to segment: an
-/// array while the combinations are few enough, a hash map past that.
-#[derive(Default)]
-struct Counter {
-    dense: Vec<u32>,
-    /// The array's slots a segment touched, when there are too many to read back.
-    touched: Vec<usize>,
-    /// Keyed by a fast non-cryptographic hash: the keys are codes, not input.
-    sparse: HashMap<usize, u64, foldhash::fast::FixedState>,
-    mode: Mode,
-}
-
-#[derive(Default, Clone, Copy)]
-enum Mode {
-    /// A plain array of this many slots, read back whole.
-    #[default]
-    Small,
-    /// A large array: the slots touched are listed as they are.
-    Large,
-    /// A hash map.
-    Sparse,
-}
-
-/// Most combinations read back by scanning the whole array.
-const SMALL_GROUPS: usize = 1 << 16;
-
-impl Counter {
-    /// Starts a segment of `combinations` possible keys.
-    fn begin(&mut self, combinations: usize) {
-        self.mode = if combinations <= SMALL_GROUPS {
-            Mode::Small
-        } else if combinations <= DENSE_GROUPS {
-            Mode::Large
-        } else {
-            Mode::Sparse
-        };
-        if !matches!(self.mode, Mode::Sparse) && self.dense.len() < combinations {
-            self.dense.resize(combinations, 0);
-        }
-    }
-
-    #[inline]
-    fn add(&mut self, key: usize) {
-        match self.mode {
-            Mode::Small => self.dense[key] += 1,
-            Mode::Large => {
-                let n = &mut self.dense[key];
-                if *n == 0 {
-                    self.touched.push(key);
-                }
-                *n += 1;
-            }
-            Mode::Sparse => *self.sparse.entry(key).or_default() += 1,
-        }
-    }
-
-    /// The segment's counts, cleared for the next one.
-    fn drain(&mut self) -> Vec<(usize, u64)> {
-        match self.mode {
-            Mode::Small => self
-                .dense
-                .iter_mut()
-                .take(SMALL_GROUPS)
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-                .map(|(k, n)| (k, u64::from(std::mem::take(n))))
-                .collect(),
-            Mode::Large => self
-                .touched
-                .drain(..)
-                .map(|k| (k, u64::from(std::mem::take(&mut self.dense[k]))))
-                .collect(),
-            Mode::Sparse => self.sparse.drain().collect(),
-        }
-    }
-}
-
 /// Segment `o`'s `column` as codes, from the cache or read from its file.
 fn column_codes(cache: &TallyCache, o: &Opened, column: Narrow) -> Result<Arc<Coded>> {
     let key = (o.rel.to_string(), column);
@@ -888,14 +599,4 @@ fn read_codes(o: &Opened, column: Narrow) -> Result<Coded> {
         values: numbered.values,
         codes,
     })
-}
-
-/// The event times (µs) of row group `rg` (of `rows` rows).
-fn event_times(o: &Opened, rg: usize, rows: usize) -> Result<Vec<i64>> {
-    let batch = o.read(rg, &["eventTime"], None, rows)?;
-    Ok(batch
-        .column(0)
-        .as_primitive::<TimestampMicrosecondType>()
-        .values()
-        .to_vec())
 }
