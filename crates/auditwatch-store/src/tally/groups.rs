@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-
 use super::*;
 
 /// Most columns one breakdown counts by (their numbers share one `u128`).

@@ -20,22 +20,18 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatchReader;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::compute::kernels::cmp::eq;
-use datafusion::arrow::compute::kernels::comparison::contains;
-use datafusion::arrow::compute::{concat_batches, is_not_null, or};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelectionPolicy,
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelectionPolicy,
 };
-use datafusion::parquet::bloom_filter::Sbbf;
 use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
+use datafusion::parquet::file::metadata::RowGroupMetaData;
 use datafusion::parquet::file::statistics::Statistics;
 
 use auditwatch_event::Record;
@@ -43,266 +39,26 @@ use auditwatch_event::Record;
 use crate::catalog::Segment;
 use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
-use crate::lookup::{Attribute, Cursor, Lookup, Page, decode_token, encode_token, read_only};
-use crate::lru::SizedLru;
+use crate::lookup::{Cursor, Lookup, Page, decode_token, encode_token};
 use crate::positioned::PositionedFile;
 use crate::rawpage::RawReader;
 use crate::remote::Remote;
 use crate::schema::events_schema;
 use crate::scope::Scope;
 use crate::tokens::{self, TokenCache};
-use crate::udf::{Part, resources_match};
 
-/// Footers (with page indexes) of segment files, and their small bloom filters, kept
-/// between lookups: segment files never change once written. Bounded: past
-/// [`Footers::with_limit`] bytes of footers, the least recently used file's footer and
-/// bloom filters are dropped (a footer takes ~44 KB of memory per 32 k-row group, so a
-/// lake of billions of events would not fit; docs/SCALING.md).
-#[derive(Debug)]
-pub struct Footers {
-    by_path: SizedLru<PathBuf, Footer>,
-    /// Bloom filters of at most [`CACHED_BLOOM_BYTES`] by (file, row group, leaf): a
-    /// rare value looked up over all history checks every row group's filter, and
-    /// reading each from the file cost ~20 µs. eventID's filters (~64 KiB a row group)
-    /// are read when needed instead, so the cache stays a few KiB per row group.
-    blooms: Mutex<HashMap<BloomKey, Option<Arc<Sbbf>>>>,
-    /// The files' token indexes ([`crate::tokens`]), shared with the SQL table.
-    tokens: Arc<TokenCache>,
-}
+mod conditions;
+mod footers;
+mod threads;
 
-/// A bloom filter's place: (segment file, row group, leaf column).
-type BloomKey = (PathBuf, usize, usize);
-
-/// A cached footer.
-#[derive(Debug, Clone)]
-struct Footer {
-    meta: ArrowReaderMetadata,
-    leaves: Arc<Leaves>,
-}
-
-/// Leaf column index by dotted path, worked out once per footer.
-pub(crate) type Leaves = HashMap<String, usize>;
-
-/// Default bound of [`Footers`]: 256 MiB, the footers of ~6,000 row groups (~200 M
-/// events).
-pub const DEFAULT_FOOTER_CACHE_BYTES: usize = 256 << 20;
-
-impl Default for Footers {
-    fn default() -> Self {
-        Self::with_limit(DEFAULT_FOOTER_CACHE_BYTES)
-    }
-}
-
-/// Largest bloom filter [`Footers`] keeps in memory.
-const CACHED_BLOOM_BYTES: u64 = 16 * 1024;
-
-impl Footers {
-    /// An empty cache keeping at most `limit` bytes of footers (always the newest one).
-    pub fn with_limit(limit: usize) -> Self {
-        Self {
-            by_path: SizedLru::new(limit),
-            blooms: Mutex::default(),
-            tokens: Arc::default(),
-        }
-    }
-
-    /// The token indexes of the files, kept as their footers are.
-    pub fn tokens(&self) -> &Arc<TokenCache> {
-        &self.tokens
-    }
-
-    /// Files whose footers are cached, and their bytes in memory.
-    pub fn cached(&self) -> (usize, usize) {
-        self.by_path.cached()
-    }
-
-    /// The footer of the file at `path` and its leaf columns by path, and the file
-    /// when it had to be opened (by `open`) to read the footer.
-    fn get(
-        &self,
-        path: &Path,
-        open: impl FnOnce() -> Result<File>,
-    ) -> Result<(ArrowReaderMetadata, Arc<Leaves>, Option<File>)> {
-        if let Some(f) = self.by_path.get(path) {
-            return Ok((f.meta, f.leaves, None));
-        }
-        let file = open()?;
-        // The offset index (where each page starts) lets a row selection skip pages;
-        // the column index (per-page min/max, large for strings) would only cost parsing.
-        let options = ArrowReaderOptions::new()
-            .with_offset_index_policy(PageIndexPolicy::Optional)
-            .with_column_index_policy(PageIndexPolicy::Skip);
-        let meta =
-            ArrowReaderMetadata::load(&file, options).map_err(|source| StoreError::Parquet {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let leaves: Arc<Leaves> = Arc::new(
-            meta.metadata()
-                .file_metadata()
-                .schema_descr()
-                .columns()
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.path().string(), i))
-                .collect(),
-        );
-        self.insert(path, meta.clone(), leaves.clone());
-        Ok((meta, leaves, Some(file)))
-    }
-
-    /// Caches `meta`, then drops the least recently used footers (and their bloom
-    /// filters) while over the limit.
-    fn insert(&self, path: &Path, meta: ArrowReaderMetadata, leaves: Arc<Leaves>) {
-        let bytes = meta.metadata().memory_size();
-        let evicted = self
-            .by_path
-            .insert(path.to_path_buf(), Footer { meta, leaves }, bytes);
-        if !evicted.is_empty() {
-            relock(&self.blooms).retain(|(p, _, _), _| !evicted.contains(p));
-        }
-    }
-
-    /// The bloom filter of leaf column `leaf` in row group `rg` of `o`, if it has one.
-    fn bloom(&self, o: &Opened, rg: usize, leaf: usize) -> Result<Option<Arc<Sbbf>>> {
-        let key = (o.path.clone(), rg, leaf);
-        if let Some(b) = relock(&self.blooms).get(&key) {
-            return Ok(b.clone());
-        }
-        let bloom = o
-            .builder()?
-            .get_row_group_column_bloom_filter(rg, leaf)
-            .map_err(|e| o.parquet_err(e))?
-            .map(Arc::new);
-        let column = o.meta.metadata().row_group(rg).column(leaf);
-        let small = column
-            .bloom_filter_length()
-            .is_some_and(|n| u64::try_from(n).is_ok_and(|n| n <= CACHED_BLOOM_BYTES));
-        if small || bloom.is_none() {
-            relock(&self.blooms).insert(key, bloom.clone());
-        }
-        Ok(bloom)
-    }
-
-    /// Forgets the footers of files no longer in `segments` (compacted away).
-    fn retain(&self, lake: &Path, segments: &[Segment]) {
-        if self.by_path.cached().0 > 2 * segments.len() + 16 {
-            let live: std::collections::HashSet<PathBuf> =
-                segments.iter().map(|s| lake.join(&s.path)).collect();
-            self.by_path.retain(|p| live.contains(p));
-            relock(&self.blooms).retain(|(p, _, _), _| live.contains(p));
-            let live: std::collections::HashSet<&str> =
-                segments.iter().map(|s| s.path.as_str()).collect();
-            self.tokens.retain(|p| live.contains(p));
-        }
-    }
-}
-
-/// A cache's map, also after a panic elsewhere while it was held (entries are only
-/// ever inserted whole, so what it holds stays valid).
-fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use conditions::*;
+pub(crate) use conditions::{Condition, Test, conditions};
+pub use footers::*;
+pub(crate) use threads::{on_threads, share_out};
 
 /// Whether this path evaluates every filter of `q`.
 fn handles(q: &Lookup) -> bool {
     q.params.is_empty() && q.exclude.is_empty() && !q.oldest_first && !q.failed_only
-}
-
-/// One equality-style condition on a column (a leaf's dotted path in the file).
-pub(crate) struct Condition<'a> {
-    pub(crate) column: &'static str,
-    pub(crate) test: Test<'a>,
-}
-
-impl Condition<'_> {
-    /// The array the test reads, in a batch of [`Self::column`] read alone: the column,
-    /// or for a resource test the whole `resources` list (of that one leaf).
-    fn array<'b>(&self, batch: &'b RecordBatch) -> &'b ArrayRef {
-        match self.test {
-            Test::Resource(..) => column(batch, "resources"),
-            _ => column(batch, self.column),
-        }
-    }
-}
-
-pub(crate) enum Test<'a> {
-    /// Equal to one of these (an empty list matches nothing).
-    AnyOf(Vec<&'a str>),
-    /// Equal to this boolean.
-    Bool(bool),
-    /// Not null.
-    Present,
-    /// Contains this text.
-    Contains(&'a str),
-    /// A `resources` entry matches (ResourceType, ResourceName).
-    Resource(Part, &'a str),
-}
-
-/// The conditions of `q`'s filters (not its time range), each on one column, and the
-/// scope's accounts (`requestParameters` paths are not among them).
-pub(crate) fn conditions<'a>(q: &'a Lookup, scope: &'a Scope) -> Result<Vec<Condition<'a>>> {
-    let mut c = Vec::new();
-    let any = |column, values: Vec<&'a str>| Condition {
-        column,
-        test: Test::AnyOf(values),
-    };
-    for (attr, value) in &q.attributes {
-        let column = match attr {
-            Attribute::EventId => "eventID",
-            Attribute::EventName => "eventName",
-            Attribute::Username => "username",
-            Attribute::EventSource => "eventSource",
-            Attribute::AccessKeyId => "userIdentity.accessKeyId",
-            Attribute::ReadOnly => {
-                c.push(Condition {
-                    column: "readOnly",
-                    test: Test::Bool(read_only(value)?),
-                });
-                continue;
-            }
-            Attribute::ResourceType | Attribute::ResourceName => {
-                let (part, column) = if *attr == Attribute::ResourceType {
-                    (Part::Type, "resources.list.element.type")
-                } else {
-                    (Part::Name, "resources.list.element.ARN")
-                };
-                c.push(Condition {
-                    column,
-                    test: Test::Resource(part, value),
-                });
-                continue;
-            }
-        };
-        c.push(any(column, vec![value.as_str()]));
-    }
-    if let Scope::Accounts(set) = scope {
-        c.push(any("accountId", set.iter().map(String::as_str).collect()));
-    }
-    let lists: [(&'static str, &'a [String]); 4] = [
-        ("accountId", &q.accounts),
-        ("awsRegion", &q.regions),
-        ("errorCode", &q.error_codes),
-        ("sourceIPAddress", &q.source_ips),
-    ];
-    for (column, values) in lists {
-        if !values.is_empty() {
-            c.push(any(column, values.iter().map(String::as_str).collect()));
-        }
-    }
-    if q.errors_only {
-        c.push(Condition {
-            column: "errorCode",
-            test: Test::Present,
-        });
-    }
-    if let Some(text) = &q.text {
-        c.push(Condition {
-            column: "raw",
-            test: Test::Contains(text),
-        });
-    }
-    Ok(c)
 }
 
 /// A row group that may hold matches.
@@ -782,42 +538,6 @@ fn fetch_records(groups: &[Group], opened: &[Opened<'_>], part: &[&Work]) -> Res
 /// A row group (its index in the lookup's list) and the rows wanted from it.
 type Work = (usize, Vec<usize>);
 
-/// `work` dealt into at most `n` non-empty parts of about the same `weight` each, the
-/// heaviest first to the lightest part.
-pub(crate) fn share_out<T>(work: &[T], n: usize, weight: impl Fn(&T) -> usize) -> Vec<Vec<&T>> {
-    let mut order: Vec<&T> = work.iter().collect();
-    order.sort_by_key(|w| std::cmp::Reverse(weight(w)));
-    let mut parts: Vec<(usize, Vec<&T>)> = Vec::new();
-    parts.resize_with(n.max(1), || (0, Vec::new()));
-    for w in order {
-        let lightest = parts
-            .iter_mut()
-            .min_by_key(|p| p.0)
-            .expect("at least one part");
-        lightest.0 += weight(w);
-        lightest.1.push(w);
-    }
-    parts
-        .into_iter()
-        .map(|p| p.1)
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// `f` of each part, each on a thread of its own when there are several.
-pub(crate) fn on_threads<P: Sync, R: Send>(parts: &[P], f: impl Fn(&P) -> R + Sync) -> Vec<R> {
-    if parts.len() < 2 {
-        return parts.iter().map(f).collect();
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts.iter().map(|part| scope.spawn(|| f(part))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
 /// Rows of one row group passing every condition (and inside `range` when given), as
 /// (row, eventTime, eventID or ""). The columns are read one after the other, each only
 /// for the rows that passed the ones before it, cheapest test first. `indexed`: the
@@ -931,37 +651,4 @@ pub(crate) fn selection(rows: impl IntoIterator<Item = usize>, total: usize) -> 
         }
     }
     RowSelection::from_consecutive_ranges(runs.into_iter(), total)
-}
-
-/// The column at a dotted path of a projected batch.
-fn column<'b>(batch: &'b RecordBatch, path: &str) -> &'b ArrayRef {
-    let mut parts = path.split('.');
-    let mut col = batch
-        .column_by_name(parts.next().unwrap_or_default())
-        .expect("projected column");
-    for p in parts {
-        col = col.as_struct().column_by_name(p).expect("projected field");
-    }
-    col
-}
-
-/// The result of one test over a column (null: fails).
-fn test(col: &ArrayRef, t: &Test<'_>) -> Result<BooleanArray> {
-    Ok(match t {
-        Test::AnyOf(values) => {
-            let mut m: Option<BooleanArray> = None;
-            for v in values {
-                let e = eq(col, &StringArray::new_scalar(*v))?;
-                m = Some(match m {
-                    Some(m) => or(&m, &e)?,
-                    None => e,
-                });
-            }
-            m.unwrap_or_else(|| BooleanArray::from(vec![false; col.len()]))
-        }
-        Test::Bool(b) => eq(col, &BooleanArray::new_scalar(*b))?,
-        Test::Present => is_not_null(col)?,
-        Test::Contains(text) => contains(col, &StringArray::new_scalar(*text))?,
-        Test::Resource(part, value) => resources_match(col.as_ref(), *part, value)?,
-    })
 }
