@@ -9,6 +9,12 @@
 //! lake location, segments, event keys and source checkpoints — lives in PostgreSQL,
 //! and the methods below that read or write it go there; the rest stays in this file.
 
+mod feedback;
+mod schema;
+
+pub use feedback::Feedback;
+use schema::SCHEMA;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,165 +22,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
 use crate::shared::Shared;
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS segments(
-    id INTEGER PRIMARY KEY,
-    day INTEGER NOT NULL,
-    path TEXT NOT NULL UNIQUE,
-    rows INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    min_time INTEGER NOT NULL,
-    max_time INTEGER NOT NULL,
-    accounts TEXT NOT NULL,
-    regions TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS segments_day ON segments(day);
-CREATE TABLE IF NOT EXISTS segment_keys(
-    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
-    day INTEGER NOT NULL,
-    keys BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS segment_keys_day ON segment_keys(day);
-CREATE TABLE IF NOT EXISTS source_objects(
-    location TEXT PRIMARY KEY,
-    size INTEGER,
-    mtime INTEGER,
-    etag TEXT,
-    status TEXT NOT NULL,
-    records INTEGER NOT NULL,
-    errors INTEGER NOT NULL,
-    reason TEXT,
-    ingested_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS integrity_files(
-    key TEXT PRIMARY KEY,
-    location TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    reason TEXT,
-    trail TEXT NOT NULL,
-    chain TEXT NOT NULL,
-    file_time INTEGER,
-    checked_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS integrity_files_chain ON integrity_files(trail, chain);
-CREATE TABLE IF NOT EXISTS integrity_gaps(
-    trail TEXT NOT NULL,
-    chain TEXT NOT NULL,
-    from_time INTEGER,
-    to_time INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    checked_at INTEGER NOT NULL,
-    PRIMARY KEY(trail, chain, to_time)
-);
-CREATE TABLE IF NOT EXISTS detect_queue(
-    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE
-);
-CREATE TABLE IF NOT EXISTS detect_done(segment_id INTEGER PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS metric_points(
-    metric TEXT NOT NULL,
-    minute INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    sum REAL NOT NULL,
-    min REAL NOT NULL,
-    max REAL NOT NULL,
-    PRIMARY KEY(metric, minute)
-);
-CREATE TABLE IF NOT EXISTS event_minutes(minute INTEGER PRIMARY KEY, events INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS metric_dirty(metric TEXT PRIMARY KEY, from_minute INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS metric_samples(
-    metric TEXT NOT NULL,
-    minute INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    time_us INTEGER NOT NULL,
-    account TEXT,
-    summary TEXT NOT NULL,
-    PRIMARY KEY(metric, minute, event_id)
-);
-CREATE TABLE IF NOT EXISTS alarms(
-    name TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    since INTEGER NOT NULL,
-    evaluated_through INTEGER
-);
-CREATE TABLE IF NOT EXISTS alarm_history(
-    id INTEGER PRIMARY KEY,
-    alarm TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    period INTEGER NOT NULL,
-    old_state TEXT NOT NULL,
-    new_state TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alarm_history_alarm ON alarm_history(alarm, id);
-CREATE TABLE IF NOT EXISTS alerts(
-    id INTEGER PRIMARY KEY,
-    rule TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    title TEXT NOT NULL,
-    level TEXT NOT NULL,
-    author TEXT,
-    group_key TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    accounts TEXT NOT NULL,
-    events TEXT NOT NULL,
-    first_seen INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    status_by TEXT,
-    status_at INTEGER,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alerts_group ON alerts(rule, group_key, id);
-CREATE TABLE IF NOT EXISTS outbox(
-    id INTEGER PRIMARY KEY,
-    alert_id INTEGER NOT NULL REFERENCES alerts(id),
-    channel TEXT NOT NULL,
-    key TEXT NOT NULL UNIQUE,
-    attempts INTEGER NOT NULL,
-    next_at INTEGER NOT NULL,
-    sent_at INTEGER,
-    error TEXT,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent_at, next_at);
-CREATE TABLE IF NOT EXISTS feedback(
-    id INTEGER PRIMARY KEY,
-    at INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    contact TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback_mail(
-    feedback_id INTEGER NOT NULL REFERENCES feedback(id),
-    channel TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    next_at INTEGER NOT NULL,
-    sent_at INTEGER,
-    error TEXT,
-    PRIMARY KEY (feedback_id, channel)
-);
-"#;
-
-/// A message left with the Contact form, kept for admins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Feedback {
-    /// Row id.
-    pub id: i64,
-    /// When it was left (µs since the epoch).
-    pub at: i64,
-    /// Who left it (the signed-in principal).
-    pub sender: String,
-    /// How to reach them, as they gave it (may be empty).
-    pub contact: String,
-    /// The message.
-    pub message: String,
-}
 
 /// One Parquet segment as the catalog lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -658,86 +505,6 @@ impl Catalog {
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
-
-    /// Stores a Contact-form message and returns its id.
-    pub fn add_feedback(&self, sender: &str, contact: &str, message: &str) -> Result<i64> {
-        let at = chrono::Utc::now().timestamp_micros();
-        self.conn
-            .execute(
-                "INSERT INTO feedback(at, sender, contact, message) VALUES (?1, ?2, ?3, ?4)",
-                params![at, sender, contact, message],
-            )
-            .map_err(self.err())?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Contact-form messages from `since_us` on that `channel` has not delivered and
-    /// that are due at `now` (seconds), oldest first.
-    pub fn feedback_to_mail(
-        &self,
-        channel: &str,
-        since_us: i64,
-        now: i64,
-        limit: usize,
-    ) -> Result<Vec<Feedback>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT f.id, f.at, f.sender, f.contact, f.message FROM feedback f
-                 LEFT JOIN feedback_mail m ON m.feedback_id = f.id AND m.channel = ?1
-                 WHERE f.at >= ?2 AND m.sent_at IS NULL AND (m.next_at IS NULL OR m.next_at <= ?3)
-                 ORDER BY f.id LIMIT ?4",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![channel, since_us, now, limit as i64], feedback_row)
-            .map_err(self.err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
-    }
-
-    /// Records a Contact-form message's delivery to a channel (`error: None`) or a
-    /// failure to retry at `next_at` (seconds).
-    pub fn feedback_mailed(
-        &self,
-        id: i64,
-        channel: &str,
-        error: Option<&str>,
-        next_at: i64,
-    ) -> Result<()> {
-        let sent_at = error.is_none().then(|| chrono::Utc::now().timestamp());
-        self.conn
-            .execute(
-                "INSERT INTO feedback_mail(feedback_id, channel, attempts, next_at, sent_at, error)
-                 VALUES (?1, ?2, 1, ?3, ?4, ?5)
-                 ON CONFLICT(feedback_id, channel) DO UPDATE SET attempts = attempts + 1,
-                 next_at = ?3, sent_at = ?4, error = ?5",
-                params![id, channel, next_at, sent_at, error],
-            )
-            .map_err(self.err())?;
-        Ok(())
-    }
-
-    /// Contact-form messages, newest first.
-    pub fn feedback(&self) -> Result<Vec<Feedback>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, at, sender, contact, message FROM feedback ORDER BY id DESC",
-            )
-            .map_err(self.err())?;
-        let rows = stmt.query_map([], feedback_row).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
-    }
-}
-
-fn feedback_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Feedback> {
-    Ok(Feedback {
-        id: r.get(0)?,
-        at: r.get(1)?,
-        sender: r.get(2)?,
-        contact: r.get(3)?,
-        message: r.get(4)?,
-    })
 }
 
 #[cfg(test)]
