@@ -249,6 +249,22 @@ pub(crate) struct Plan<'a> {
     pub(crate) bucket_secs: Option<i64>,
 }
 
+impl<'a> Plan<'a> {
+    /// The events of lookup `q` passing `filters` (its own, from [`filters`]), counted
+    /// by time bucket too when `bucket_secs` is given.
+    pub(crate) fn of(q: &'a Lookup, filters: &'a [Filter<'a>], bucket_secs: Option<i64>) -> Self {
+        Plan {
+            start: q.start.unwrap_or(i64::MIN),
+            end: q.end.unwrap_or(i64::MAX),
+            filters,
+            accounts: &q.accounts,
+            regions: &q.regions,
+            deadline: None,
+            bucket_secs,
+        }
+    }
+}
+
 /// The filters of `q` (besides its time range), the lookups' conditions
 /// ([`seek::conditions`]), or `None` when it has one this path does not answer.
 fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
@@ -300,16 +316,7 @@ pub(crate) fn tally(
     let Some(filters) = filters(q)? else {
         return Ok(None);
     };
-    let plan = Plan {
-        start: q.start.unwrap_or(i64::MIN),
-        end: q.end.unwrap_or(i64::MAX),
-        filters: &filters,
-        accounts: &q.accounts,
-        regions: &q.regions,
-        deadline: None,
-        bucket_secs: None,
-    };
-    tally_plan(lake, scope, &plan, by)
+    tally_plan(lake, scope, &Plan::of(q, &filters, None), by)
 }
 
 /// Events of `plan`, as `scope` sees them, counted by `by` as [`tally`] does; `None`

@@ -38,15 +38,7 @@ pub(crate) fn histogram(
     let Some(filters) = filters(q)? else {
         return Ok(None);
     };
-    let plan = Plan {
-        start: q.start.unwrap_or(i64::MIN),
-        end: q.end.unwrap_or(i64::MAX),
-        filters: &filters,
-        accounts: &q.accounts,
-        regions: &q.regions,
-        deadline: None,
-        bucket_secs: Some(bucket_us / 1_000_000),
-    };
+    let plan = Plan::of(q, &filters, Some(bucket_us / 1_000_000));
     let Some(groups) = tally_plan(lake, scope, &plan, &[])? else {
         return Ok(None);
     };
