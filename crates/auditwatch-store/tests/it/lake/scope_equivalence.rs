@@ -427,6 +427,18 @@ fn assert_equivalent(rt: &tokio::runtime::Runtime, all: &Store, only_a: &Store, 
             max_results: 7,
             ..Lookup::default()
         },
+        // Failed calls: a condition over three columns (one of them JSON), answered
+        // by DataFusion under the same barrier.
+        Lookup {
+            failed_only: true,
+            ..Lookup::default()
+        },
+        Lookup {
+            failed_only: true,
+            attributes: vec![(Attribute::EventName, "ConsoleLogin".into())],
+            oldest_first: true,
+            ..Lookup::default()
+        },
         Lookup::default(),
     ];
     for q in lookups {
