@@ -20,6 +20,8 @@ use super::*;
 pub(super) struct Seconds {
     pub(super) base: i64,
     pub(super) offsets: Vec<u32>,
+    /// The largest offset: the segment's last second is `base + last`.
+    pub(super) last: u32,
 }
 
 /// Events matching `q`, as `scope` sees them, per time bucket of `bucket_us` (a whole
@@ -63,9 +65,8 @@ pub(super) const MOST_BUCKETS: i64 = 1 << 16;
 /// Rows outside the range get code 0; they are never counted. `None` past
 /// [`MOST_BUCKETS`].
 pub(super) fn time_buckets(secs: &Seconds, step: i64, lo: i64, hi: i64) -> Option<Coded> {
-    let last_offset = i64::from(secs.offsets.iter().copied().max().unwrap_or(0));
     let first_sec = secs.base.max(lo.div_euclid(1_000_000));
-    let last_sec = (secs.base + last_offset).min(hi.div_euclid(1_000_000));
+    let last_sec = (secs.base + i64::from(secs.last)).min(hi.div_euclid(1_000_000));
     if last_sec < first_sec {
         return Some(Coded {
             values: vec!["0".into()],
@@ -115,7 +116,12 @@ pub(super) fn segment_seconds(cache: &TallyCache, o: &Opened) -> Result<Option<A
     else {
         return Ok(None);
     };
-    let seconds = Arc::new(Seconds { base, offsets });
+    let last = offsets.iter().copied().max().unwrap_or(0);
+    let seconds = Arc::new(Seconds {
+        base,
+        offsets,
+        last,
+    });
     cache
         .times
         .insert(key, seconds.clone(), seconds.offsets.len() * 4 + 64);
