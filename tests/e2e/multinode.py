@@ -205,17 +205,18 @@ url = "http://127.0.0.1:{hook_port}/alerts"
         publish(120, days)
         print(f"== multinode: 3 workers on one queue, {len(expected)} events in 120 files, "
               "each notified twice", flush=True)
-        # Two workers stop at fail points of the commit protocol; the third runs.
-        workers = [Worker("w0", config, FP_BIN, "store.segments_uploaded"),
-                   Worker("w1", config, FP_BIN, "sqs.before_delete"),
-                   Worker("w2", config), detector]
-        for i in (0, 1):
-            w = workers[i]
+        # Two workers stop at fail points of the commit protocol, one after the
+        # other, each alone on the queue so that it surely gets there (with company
+        # it may find every message taken); then all three run at once.
+        for name, point in (("w1", "sqs.before_delete"), ("w0", "store.segments_uploaded")):
+            w = Worker(name, config, FP_BIN, point)
+            workers.append(w)
             if not w.reached.wait(timeout=90):
                 raise SystemExit(f"{w.name} never reached {w.failpoint}: {''.join(w.lines)[-3000:]}")
             w.kill()
+            workers.remove(w)
             log(f"{w.name} killed at {w.failpoint}")
-            workers[i] = Worker(w.name, config)
+        workers = [Worker("w0", config), Worker("w1", config), Worker("w2", config), detector]
         # More work arrives while workers die at random moments and come back.
         kills = 2
         for round_ in range(6):

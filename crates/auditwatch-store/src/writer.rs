@@ -34,7 +34,16 @@ pub const TRASH_GRACE: Duration = Duration::from_secs(600);
 const MAX_CACHED_KEYS: usize = 3_000_000;
 
 /// Attempts at one commit when other nodes keep storing the same events first.
-const COMMIT_ATTEMPTS: u32 = 5;
+const COMMIT_ATTEMPTS: u32 = 8;
+
+/// The pause before the next attempt after a conflict: random within a window that
+/// doubles each time (50 ms, 100 ms, … 3.2 s), so nodes that clashed do not clash
+/// again in lock step.
+fn conflict_pause(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let window = 50u64 << attempt.saturating_sub(1).min(6);
+    std::time::Duration::from_millis(rand::rng().random_range(window / 2..=window))
+}
 
 /// What one commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -160,6 +169,7 @@ impl Writer {
                 // The next attempt catches up on exactly the segments that clashed.
                 Err(StoreError::Conflict(why)) if attempt < COMMIT_ATTEMPTS => {
                     tracing::info!(attempt, %why, "commit conflict: retrying");
+                    std::thread::sleep(conflict_pause(attempt));
                     attempt += 1;
                 }
                 done => return done,
