@@ -250,7 +250,7 @@ pub enum Channel {
         /// Topic.
         topic_arn: String,
         /// Where and how to reach SNS.
-        aws: auditwatch_sources::aws::AwsSettings,
+        aws: auditwatch_aws::AwsSettings,
     },
 }
 
@@ -477,7 +477,7 @@ fn channel(c: ChannelSettings) -> Result<Channel, DetectError> {
             Channel::Sns {
                 name,
                 topic_arn,
-                aws: auditwatch_sources::aws::AwsSettings {
+                aws: auditwatch_aws::AwsSettings {
                     region,
                     endpoint_url,
                     profile: None,

@@ -128,9 +128,9 @@ pub async fn send(
         }
         Channel::Smtp { .. } => smtp(channel, r.subject, r.body, key, None).await,
         Channel::Sns { topic_arn, aws, .. } => {
-            let client = aws_sdk_sns::Client::new(&aws.load().await);
+            let client = aws.sns().await;
             let subject: String = r.subject.chars().take(100).collect();
-            let attr = aws_sdk_sns::types::MessageAttributeValue::builder()
+            let attr = auditwatch_aws::sns::types::MessageAttributeValue::builder()
                 .data_type("String")
                 .string_value(key)
                 .build()
@@ -143,7 +143,7 @@ pub async fn send(
                 .message_attributes("idempotency_key", attr)
                 .send()
                 .await
-                .map_err(|e| fail(channel, aws_sdk_sns::error::DisplayErrorContext(e)))?;
+                .map_err(|e| fail(channel, auditwatch_aws::sns::error::DisplayErrorContext(e)))?;
             Ok(())
         }
     }

@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use auditwatch_ingest::EventFilter;
 
-use crate::aws::AwsSettings;
 use crate::lookup::LookupSettings;
 use crate::s3::{S3Settings, Selection};
 use crate::sqs::SqsSettings;
+use auditwatch_aws::AwsSettings;
 
 /// One `[[sources]]` table as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -19,9 +19,9 @@ use chrono::NaiveDate;
 
 use auditwatch_integrity::chain::{Objects, StoredSignature};
 
-use crate::aws::AwsSettings;
 use crate::error::{SourceError, chain};
 use crate::s3::{list_folders, list_objects};
+use auditwatch_aws::AwsSettings;
 
 /// Largest object read (compressed): digests are kilobytes, logs a few megabytes.
 pub const MAX_OBJECT_BYTES: i64 = 256 << 20;

@@ -7,7 +7,6 @@
 //! its checkpoint become visible in one catalog transaction; the store drops events
 //! it already holds. Sources share one [`WriteSlot`]: one writer at a time.
 
-pub mod aws;
 pub mod config;
 pub mod declared;
 pub mod digests;

@@ -17,9 +17,9 @@ use auditwatch_store::{SourceObject, Store};
 use aws_smithy_types::DateTime;
 use serde::Deserialize;
 
-use crate::aws::AwsSettings;
 use crate::error::{SourceError, chain};
 use crate::{WriteSlot, blocking};
+use auditwatch_aws::AwsSettings;
 
 /// What a LookupEvents source reads.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -363,7 +363,7 @@ struct Task {
 /// How a source verifies digests: its AWS settings (for ListPublicKeys) and the
 /// operator's keys, when configured.
 struct Verify {
-    aws: crate::aws::AwsSettings,
+    aws: auditwatch_aws::AwsSettings,
     keys: Option<auditwatch_integrity::KeyRing>,
 }
 

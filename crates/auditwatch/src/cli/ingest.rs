@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use auditwatch_aws::AwsSettings;
 use auditwatch_ingest::{Observer, Summary, ingest_paths};
-use auditwatch_sources::aws::AwsSettings;
 use auditwatch_sources::s3::{S3Settings, S3Source, S3Url, Selection};
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -7,10 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use auditwatch_aws::AwsSettings;
 use auditwatch_integrity::chain::{FileKind, Objects, Request, StoredSignature};
 use auditwatch_integrity::layout::{TrailArn, parse_digest_key};
 use auditwatch_integrity::{KeyRing, Report, Verdict};
-use auditwatch_sources::aws::AwsSettings;
 use auditwatch_sources::digests::{
     S3Objects, digest_days, digest_keys, public_keys, records, regions_of,
 };

@@ -1,7 +1,11 @@
-//! AWS clients from the standard configuration chain: credentials from the
-//! environment, profiles, SSO, web identity or the instance role; region and
-//! endpoint from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
-//! `AWS_ENDPOINT_URL_S3` …) unless the source names its own.
+//! How Auditwatch reaches AWS: clients from the standard configuration chain
+//! (credentials from the environment, profiles, SSO, web identity or the instance
+//! role; region and endpoint from the environment, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_S3` …) unless a source or a channel names its own.
+//!
+//! Each service is a feature (`s3`, `sqs`, `cloudtrail`, `sns`) and its SDK crate is
+//! re-exported under that name, so a crate builds only the SDKs it calls: the
+//! detection side sends to SNS without compiling the S3 and SQS clients.
 //!
 //! TLS is rustls with *ring*, the provider the server already uses, so one crypto
 //! library serves both. The SDK's standard retry mode retries throttling, 500 and
@@ -13,7 +17,17 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
-/// Where and how to reach AWS (or an S3/SQS-compatible service) for one source.
+#[cfg(feature = "cloudtrail")]
+pub use aws_sdk_cloudtrail as cloudtrail;
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3 as s3;
+#[cfg(feature = "sns")]
+pub use aws_sdk_sns as sns;
+#[cfg(feature = "sqs")]
+pub use aws_sdk_sqs as sqs;
+
+/// Where and how to reach AWS (or an S3/SQS-compatible service) for one source or
+/// notification channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSettings {
@@ -68,6 +82,7 @@ impl AwsSettings {
     }
 
     /// An S3 client.
+    #[cfg(feature = "s3")]
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         let sdk = self.load().await;
         let conf = aws_sdk_s3::config::Builder::from(&sdk)
@@ -77,12 +92,20 @@ impl AwsSettings {
     }
 
     /// An SQS client.
+    #[cfg(feature = "sqs")]
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.load().await)
     }
 
+    /// An SNS client.
+    #[cfg(feature = "sns")]
+    pub async fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.load().await)
+    }
+
     /// CloudTrail clients for `regions` (none given: the configured region), from one
     /// loaded configuration, so they share credentials and their cache.
+    #[cfg(feature = "cloudtrail")]
     pub async fn cloudtrail(
         &self,
         regions: &[String],
