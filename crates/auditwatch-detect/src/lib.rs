@@ -16,6 +16,7 @@
 pub mod config;
 pub mod detector;
 pub mod evaluator;
+pub mod hunt;
 pub mod library;
 pub mod notify;
 pub mod service;

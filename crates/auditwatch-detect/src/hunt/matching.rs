@@ -28,7 +28,7 @@ use auditwatch_rules::sigma::{FieldView, RuleMatch, SigmaSet, viewable};
 use auditwatch_store::scan::{FieldSource, Leaf, Read, ScanBatch, Step, Wanted, field_source};
 use serde_json::{Map, Value};
 
-use super::timeline::{Ev, Hit, Row};
+use super::hits::{Ev, Hit, Row};
 
 /// Fields taken as key fields when a rule reads them: string leaves with few
 /// distinct values (an API's service and name, an error code, the identity's kind).
@@ -81,8 +81,8 @@ struct Typed {
 
 /// The rules of a hunt and how each is decided.
 pub struct Plan<'a> {
-    pub patterns: &'a [Rule],
-    pub sigma: Option<&'a SigmaSet>,
+    pub(super) patterns: &'a [Rule],
+    pub(super) sigma: Option<&'a SigmaSet>,
     /// What the scan reads of each record.
     pub read: Read,
     /// Why (for the hunt's message).
