@@ -5,10 +5,8 @@
 //! (`Idempotency-Key` header, e-mail `Message-ID`, SNS message attribute) so that
 //! receivers can drop the repeat.
 //!
-//! Contact-form messages go the same way to every SMTP channel (the administrators'
-//! mail): tracked per message and channel in the catalog, retried every minute,
-//! `Message-ID` `auditwatch-feedback-<id>-<channel>`, `Reply-To` the sender's contact
-//! when it is an address.
+//! [`email`] sends one message through an SMTP channel, for the server's Contact
+//! form, whose messages go to every SMTP channel (the administrators' mail).
 
 use std::time::Duration;
 
@@ -126,7 +124,7 @@ pub async fn send(
             }
             Ok(())
         }
-        Channel::Smtp { .. } => smtp(channel, r.subject, r.body, key, None).await,
+        Channel::Smtp { .. } => email(channel, r.subject, r.body, key, None).await,
         Channel::Sns { topic_arn, aws, .. } => {
             let client = aws.sns().await;
             let subject: String = r.subject.chars().take(100).collect();
@@ -149,8 +147,10 @@ pub async fn send(
     }
 }
 
-/// Sends one plain-text e-mail through an SMTP channel.
-async fn smtp(
+/// Sends one plain-text e-mail through the SMTP `channel`, with `key` as its
+/// `Message-ID` (so a repeat can be recognised) and an optional `Reply-To`; an error
+/// for a channel that is not SMTP.
+pub async fn email(
     channel: &Channel,
     subject: String,
     body: String,
@@ -193,69 +193,6 @@ async fn smtp(
         .await
         .map_err(|e| fail(channel, e))?;
     Ok(())
-}
-
-/// Contact-form messages older than this are not mailed (a channel configured
-/// later does not flood anyone with the backlog).
-const FEEDBACK_MAX_AGE_SECS: i64 = 7 * 86_400;
-
-/// E-mails the Contact-form messages that are due to every SMTP channel.
-pub async fn send_feedback_due(
-    store: &Store,
-    defs: &Definitions,
-    now: i64,
-) -> Result<Round, DetectError> {
-    let mut round = Round::default();
-    let mail: Vec<&Channel> = defs
-        .channels
-        .iter()
-        .filter(|c| matches!(c, Channel::Smtp { .. }))
-        .collect();
-    if mail.is_empty() {
-        return Ok(round);
-    }
-    let catalog = store.catalog()?;
-    for channel in mail {
-        let name = channel.name();
-        let since = (now - FEEDBACK_MAX_AGE_SECS) * 1_000_000;
-        for f in catalog.feedback_to_mail(name, since, now, 20)? {
-            let subject = format!("[Auditwatch] Contact form: a message from {}", f.sender);
-            let mut body = format!(
-                "{} wrote on {} through the Contact form:\n\n{}\n\nContact: {}\n",
-                f.sender,
-                time(f.at),
-                f.message,
-                if f.contact.is_empty() {
-                    "(none given)"
-                } else {
-                    &f.contact
-                }
-            );
-            if let Some(b) = &defs.base_url {
-                body.push_str(&format!("All messages: {b}/api/v1/feedback\n"));
-            }
-            let key = format!("auditwatch-feedback-{}-{name}", f.id);
-            let reply_to = f.contact.contains('@').then_some(f.contact.as_str());
-            match smtp(channel, subject, body, &key, reply_to).await {
-                Ok(()) => {
-                    catalog.feedback_mailed(f.id, name, None, now)?;
-                    round.sent += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(channel = %name, feedback = f.id, "contact e-mail failed: {e}");
-                    let attempts = 1; // the back-off restarts per round; failures are rare
-                    catalog.feedback_mailed(
-                        f.id,
-                        name,
-                        Some(&e.to_string()),
-                        now + backoff(attempts),
-                    )?;
-                    round.failed += 1;
-                }
-            }
-        }
-    }
-    Ok(round)
 }
 
 /// What one round of sending did.

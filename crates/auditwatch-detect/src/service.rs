@@ -1,5 +1,5 @@
 //! The loop `serve` runs: every tick, detection over what ingest queued, then alarm
-//! evaluation, then the outbox, then Contact-form e-mail. Detection and evaluation run in one blocking task,
+//! evaluation, then the outbox. Detection and evaluation run in one blocking task,
 //! one after the other (see `evaluator`); sending is async.
 
 use std::sync::Arc;
@@ -97,9 +97,6 @@ pub async fn run(
         }
         if let Err(e) = notify::send_due(&store, &defs, now).await {
             tracing::warn!(error = %e, "sending notifications failed; retrying");
-        }
-        if let Err(e) = notify::send_feedback_due(&store, &defs, now).await {
-            tracing::warn!(error = %e, "e-mailing contact messages failed; retrying");
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}

@@ -50,11 +50,11 @@ async fn contact_page(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, PageError> {
-    let store = state.store().clone();
-    let mut items = tokio::task::spawn_blocking(move || store.catalog()?.feedback())
+    let messages = crate::contact::messages(&state);
+    let mut items = tokio::task::spawn_blocking(move || messages.all())
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::from)?;
+        .map_err(ApiError::internal)?;
     items.sort_by_key(|f| std::cmp::Reverse(f.at));
     let body = html! {
         h1 { "Contact messages" }
@@ -63,7 +63,7 @@ async fn contact_page(
         @for f in &items {
             article.message {
                 p.meta { (crate::kit::page::when(f.at)) " · " strong { (f.sender) } @if !f.contact.is_empty() { " · " (f.contact) } }
-                p.text { (f.message) }
+                p.text { (f.text) }
             }
         }
     };

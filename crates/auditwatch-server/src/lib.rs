@@ -9,7 +9,7 @@
 //!   the caller's accounts) and [`view`] (events as pages and the API show them).
 //! - Features, each with its pages and its API routes: [`overview`] (dashboard,
 //!   users, services), [`search`] (search, event, export), [`sql`], [`alerts`],
-//!   [`rules`], [`sources`], [`integrity`], [`admin`], [`about`], [`signin`] (the
+//!   [`rules`], [`sources`], [`integrity`], [`admin`], [`about`], [`contact`], [`signin`] (the
 //!   gate that identifies every caller, sign-in pages, OpenID Connect), [`aws`] (the
 //!   AWS-compatible endpoint), [`tracker`] and [`metrics`].
 //! - [`routes`] assembles them into one router ([`router`]), so tests drive it
@@ -20,6 +20,7 @@ pub mod about;
 pub mod admin;
 pub mod alerts;
 pub mod aws;
+pub mod contact;
 pub mod integrity;
 pub mod kit;
 pub mod metrics;

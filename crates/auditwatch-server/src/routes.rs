@@ -15,8 +15,8 @@ use crate::kit::access::{Access, Policies, Routes, Rule};
 use crate::kit::error::ErrorBody;
 use crate::kit::{guard, page};
 use crate::{
-    ApiError, AppState, about, admin, alerts, aws, integrity, metrics, overview, rules, search,
-    signin, sources, sql, tracker,
+    ApiError, AppState, about, admin, alerts, aws, contact, integrity, metrics, overview, rules,
+    search, signin, sources, sql, tracker,
 };
 
 /// The API's OpenAPI description.
@@ -36,7 +36,7 @@ use crate::{
         crate::overview::api::aggregate,
         crate::overview::api::histogram,
         crate::sql::api::sql,
-        crate::about::feedback,
+        crate::contact::feedback,
         crate::signin::me,
         crate::admin::audit_api,
         crate::sources::list_api,
@@ -73,6 +73,7 @@ fn routes() -> Routes {
         .merge(search::pages())
         .merge(sql::pages())
         .merge(about::pages())
+        .merge(contact::pages())
         .merge(signin::pages())
         .merge(admin::pages())
         .merge(sources::pages())
@@ -94,7 +95,7 @@ fn api() -> Routes {
         .merge(search::api())
         .merge(overview::api())
         .merge(sql::api())
-        .merge(about::api())
+        .merge(contact::api())
         .merge(admin::api())
         .merge(sources::api())
         .merge(integrity::api())

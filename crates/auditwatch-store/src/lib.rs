@@ -49,7 +49,7 @@ use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionContext;
 
-pub use catalog::{Catalog, DayGuard, Feedback, Segment, SourceObject};
+pub use catalog::{Catalog, DayGuard, Segment, SourceObject};
 pub use error::{Result, StoreError};
 pub use lookup::{Attribute, Lookup, Page};
 pub use scope::Scope;

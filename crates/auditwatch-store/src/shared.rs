@@ -2,7 +2,7 @@
 //! part of the catalog — the lake location, the segments, their event keys and the
 //! source checkpoints — in PostgreSQL, so that several ingest workers and query nodes
 //! see one table. Everything else a node keeps (integrity verdicts, alert state,
-//! feedback) stays in its own `catalog.db`.
+//! Contact-form messages) stays in its own `catalog.db`.
 //!
 //! What makes several writers safe:
 //! - **A lock per event day.** A commit takes a transaction-scoped advisory lock on

@@ -9,10 +9,8 @@
 //! lake location, segments, event keys and source checkpoints — lives in PostgreSQL,
 //! and the methods below that read or write it go there; the rest stays in this file.
 
-mod feedback;
 mod schema;
 
-pub use feedback::Feedback;
 use schema::SCHEMA;
 
 use std::path::{Path, PathBuf};

@@ -127,20 +127,4 @@ CREATE TABLE IF NOT EXISTS outbox(
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent_at, next_at);
-CREATE TABLE IF NOT EXISTS feedback(
-    id INTEGER PRIMARY KEY,
-    at INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    contact TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback_mail(
-    feedback_id INTEGER NOT NULL REFERENCES feedback(id),
-    channel TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    next_at INTEGER NOT NULL,
-    sent_at INTEGER,
-    error TEXT,
-    PRIMARY KEY (feedback_id, channel)
-);
 "#;

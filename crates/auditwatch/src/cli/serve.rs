@@ -132,6 +132,12 @@ pub fn serve(
                 }
             })
         };
+        // Contact-form messages left on this node, e-mailed to the SMTP channels.
+        let mailer = tokio::spawn(auditwatch_server::contact::mail::run(
+            auditwatch_server::contact::Messages::of(store.data_dir()),
+            library.clone(),
+            sources_stopped.clone(),
+        ));
         let source_count = runner.snapshot().len();
         let server_config = ServerConfig {
             loopback_only: listen.ip().is_loopback(),
@@ -179,6 +185,7 @@ pub fn serve(
         }
         let _ = stop_sources.send(true);
         let _ = detector.await;
+        let _ = mailer.await;
         println!("stopped");
         Ok(Outcome::Success)
     })
