@@ -15,9 +15,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use auditwatch_catalog::detection::{Detected, MinutePoint, RuleHit, Sample};
 use auditwatch_rules::correlate::Windows;
 use auditwatch_rules::sigma::SigmaSet;
-use auditwatch_store::detection::{Detected, MinutePoint, RuleHit, Sample};
 use auditwatch_store::{Catalog, Segment, Store, StoreError, segment};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;

@@ -13,9 +13,9 @@
 
 use std::collections::BTreeMap;
 
+use auditwatch_catalog::detection::{NewAlert, Transition};
 use auditwatch_rules::alarm::{State, Stats, evaluate};
 use auditwatch_store::Catalog;
-use auditwatch_store::detection::{NewAlert, Transition};
 
 use crate::DetectError;
 use crate::config::AlarmDef;

@@ -42,3 +42,9 @@ pub enum DetectError {
         message: String,
     },
 }
+
+impl From<auditwatch_catalog::CatalogError> for DetectError {
+    fn from(e: auditwatch_catalog::CatalogError) -> Self {
+        DetectError::Store(e.into())
+    }
+}

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use auditwatch_store::detection::{Alert, OutboxItem};
+use auditwatch_catalog::detection::{Alert, OutboxItem};
 use auditwatch_store::{Scope, Store};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;

@@ -63,7 +63,7 @@ pub async fn run(
         if queueing != Some(!defs.is_empty()) {
             match store
                 .catalog()
-                .and_then(|c| c.set_detection(!defs.is_empty()))
+                .and_then(|c| Ok(c.set_detection(!defs.is_empty())?))
             {
                 Ok(()) => queueing = Some(!defs.is_empty()),
                 Err(e) => {

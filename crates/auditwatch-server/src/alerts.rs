@@ -10,10 +10,10 @@
 //!   An alarm's metric counts events of every account, so these are for callers who
 //!   see every account.
 
+use auditwatch_catalog::detection::{Alert, STATUSES, Transition};
 use auditwatch_detect::config::AlarmDef;
 use auditwatch_detect::evaluator::period_values;
 use auditwatch_store::Scope;
-use auditwatch_store::detection::{Alert, STATUSES, Transition};
 use axum::Json;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -161,14 +161,14 @@ async fn list(
         check_status(s)?;
     }
     let alerts = blocking(state, move |s| {
-        s.catalog()?.alerts(&scope, status.as_deref(), LISTED)
+        Ok(s.catalog()?.alerts(&scope, status.as_deref(), LISTED)?)
     })
     .await?;
     Ok(alerts.into_iter().map(AlertView::from).collect())
 }
 
 async fn one(state: &AppState, scope: Scope, id: i64) -> Result<AlertView, ApiError> {
-    blocking(state, move |s| s.catalog()?.alert(&scope, id))
+    blocking(state, move |s| Ok(s.catalog()?.alert(&scope, id)?))
         .await?
         .map(AlertView::from)
         .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))
@@ -213,7 +213,7 @@ async fn set_status(
     check_status(&status)?;
     let (scope, by, s2) = (caller.scope.clone(), caller.name.clone(), status.clone());
     let done = blocking(state, move |s| {
-        s.catalog()?.set_alert_status(&scope, id, &s2, &by)
+        Ok(s.catalog()?.set_alert_status(&scope, id, &s2, &by)?)
     })
     .await?;
     if !done {
@@ -273,7 +273,7 @@ async fn alerts_page(
     let alerts = list(&state, caller.scope.clone(), status.clone()).await?;
     let detection = state.config().detection.current();
     let channels = if caller.role >= Role::Admin {
-        blocking(&state, |s| s.catalog()?.outbox_summary()).await?
+        blocking(&state, |s| Ok(s.catalog()?.outbox_summary()?)).await?
     } else {
         Vec::new()
     };
@@ -466,7 +466,7 @@ async fn alarm_views(state: &AppState, caller: &Caller) -> Result<Vec<AlarmView>
     .await
 }
 
-fn view(d: &AlarmDef, row: Option<auditwatch_store::detection::AlarmRow>) -> AlarmView {
+fn view(d: &AlarmDef, row: Option<auditwatch_catalog::detection::AlarmRow>) -> AlarmView {
     AlarmView {
         name: d.name.clone(),
         title: d.title.clone(),

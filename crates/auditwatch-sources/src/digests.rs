@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use auditwatch_catalog::integrity::{IntegrityGap, IntegrityRecord, key_of};
 use auditwatch_integrity::chain::{FileKind, Request};
 use auditwatch_integrity::layout::{TrailArn, parse_digest_key};
 use auditwatch_integrity::{KeyRing, PublicKey, Report, Verdict};
 use auditwatch_store::Store;
-use auditwatch_store::integrity::{IntegrityGap, IntegrityRecord, key_of};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
@@ -342,6 +342,7 @@ pub async fn verify_new(
             store
                 .catalog()?
                 .record_integrity(&arn, start, end, &files, &gaps)
+                .map_err(SourceError::from)
         })?;
     }
     Ok(out)

@@ -18,6 +18,12 @@ pub enum SourceError {
     Ingest(#[from] auditwatch_ingest::IngestError),
 }
 
+impl From<auditwatch_catalog::CatalogError> for SourceError {
+    fn from(e: auditwatch_catalog::CatalogError) -> Self {
+        SourceError::Store(e.into())
+    }
+}
+
 /// An error and its causes on one line (the SDK's top-level message alone is often
 /// just "service error").
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -130,7 +130,13 @@ impl LookupSource {
     ) -> Result<(), SourceError> {
         let cursor_key = format!("{}{region}", self.location_prefix());
         let now = chrono::Utc::now().timestamp();
-        let cursor = blocking(|| store.catalog()?.source(&cursor_key))?.and_then(|s| s.mtime);
+        let cursor = blocking(|| {
+            store
+                .catalog()?
+                .source(&cursor_key)
+                .map_err(SourceError::from)
+        })?
+        .and_then(|s| s.mtime);
         let overlap = self.settings.overlap_minutes.unwrap_or(20) as i64 * 60;
         let from = match cursor {
             Some(c) => c - overlap,

@@ -447,7 +447,10 @@ impl Task {
                 .expect("status lock")
                 .location_prefix
                 .clone();
-            self.store.catalog()?.troubled_sources(&prefix, 10_000)
+            self.store
+                .catalog()?
+                .troubled_sources(&prefix, 10_000)
+                .map_err(SourceError::from)
         })
         .map(|v| v.len() as u64)
         .unwrap_or(0);

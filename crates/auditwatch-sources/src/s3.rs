@@ -387,7 +387,9 @@ impl S3Source {
         };
         let known: HashMap<String, SourceObject> = blocking(|| {
             let catalog = store.catalog()?;
-            catalog.sources_under(&self.location_prefix())
+            catalog
+                .sources_under(&self.location_prefix())
+                .map_err(SourceError::from)
         })?
         .into_iter()
         .map(|s| (s.location.clone(), s))

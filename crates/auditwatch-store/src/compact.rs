@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
-use crate::catalog::{NewSegment, Segment};
-use crate::dedup::{from_blob, to_blob};
 use crate::error::Result;
 use crate::segment;
 use crate::writer::Writer;
+use auditwatch_catalog::keys::{from_blob, to_blob};
+use auditwatch_catalog::{NewSegment, Segment};
 
 /// A segment with fewer rows than this is "small".
 pub const SMALL_ROWS: u64 = 100_000;

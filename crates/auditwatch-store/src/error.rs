@@ -17,22 +17,9 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The SQLite catalog failed.
-    #[error("catalog {path}: {source}")]
-    Catalog {
-        /// The catalog file.
-        path: PathBuf,
-        /// The cause.
-        source: rusqlite::Error,
-    },
-    /// The shared catalog (PostgreSQL) failed; the URL is shown without its password.
-    #[error("catalog {url}: {message}")]
-    Shared {
-        /// The catalog URL, password removed.
-        url: String,
-        /// What failed.
-        message: String,
-    },
+    /// The catalog failed (SQLite or PostgreSQL, named with its file or URL).
+    #[error(transparent)]
+    Catalog(auditwatch_catalog::CatalogError),
     /// Another node changed the same event days first; the commit was not made and
     /// may be tried again.
     #[error("commit conflict: {0}")]
@@ -74,6 +61,19 @@ impl From<datafusion::error::DataFusionError> for StoreError {
         match e.find_root() {
             E::ResourcesExhausted(m) => StoreError::Limit(m.clone()),
             _ => StoreError::Query(e.strip_backtrace().to_string()),
+        }
+    }
+}
+
+impl From<auditwatch_catalog::CatalogError> for StoreError {
+    /// A conflict stays one (the writer retries it) and a malformed request stays
+    /// one (a 400, not a 500); anything else is the catalog's failure.
+    fn from(e: auditwatch_catalog::CatalogError) -> Self {
+        use auditwatch_catalog::CatalogError as E;
+        match e {
+            E::Conflict(m) => StoreError::Conflict(m),
+            E::Invalid(m) => StoreError::InvalidRequest(m),
+            e => StoreError::Catalog(e),
         }
     }
 }

@@ -7,15 +7,12 @@
 //! limited to the caller's [`Scope`].
 
 mod bounded;
-pub mod catalog;
 pub mod compact;
 pub mod convert;
 pub mod dedup;
-pub mod detection;
 mod error;
 pub mod failpoint;
 mod files;
-pub mod integrity;
 pub mod lookup;
 mod lru;
 mod positioned;
@@ -25,12 +22,10 @@ pub mod retention;
 pub mod rows;
 pub mod scan;
 pub mod schema;
-mod scope;
 mod scoped;
 pub mod seek;
 pub mod segment;
 pub mod session;
-pub mod shared;
 pub mod sql_runtime;
 mod statement;
 pub mod table;
@@ -49,10 +44,9 @@ use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionContext;
 
-pub use catalog::{Catalog, DayGuard, Segment, SourceObject};
+pub use auditwatch_catalog::{Catalog, DayGuard, Scope, Segment, SourceObject};
 pub use error::{Result, StoreError};
 pub use lookup::{Attribute, Lookup, Page};
-pub use scope::Scope;
 pub use session::{SqlLimits, SqlResult};
 pub use writer::{CommitStats, Writer};
 
@@ -90,7 +84,10 @@ impl std::fmt::Debug for Placement {
             .field("cache_bytes", &self.cache_bytes)
             .field(
                 "catalog_url",
-                &self.catalog_url.as_deref().map(shared::redact),
+                &self
+                    .catalog_url
+                    .as_deref()
+                    .map(auditwatch_catalog::postgres::redact),
             )
             .field(
                 "catalog_password",
@@ -105,14 +102,14 @@ impl std::fmt::Debug for Placement {
 pub struct Store {
     data_dir: PathBuf,
     lake: PathBuf,
-    /// Shared by every query session, so Parquet metadata stays cached between queries.
+    /// PgCatalog by every query session, so Parquet metadata stays cached between queries.
     runtime: Arc<RuntimeEnv>,
     /// Footers for typed lookups ([`seek`]), cached the same way.
     footers: Arc<seek::Footers>,
     /// Where the segments live when not only here ([`remote`]).
     remote: Option<Arc<remote::Remote>>,
-    /// The table's part of the catalog, when several nodes share it ([`shared`]).
-    shared: Option<Arc<shared::Shared>>,
+    /// The table's part of the catalog, when several nodes share it ([`auditwatch_catalog::postgres`]).
+    postgres: Option<Arc<auditwatch_catalog::postgres::PgCatalog>>,
     /// A catalog connection kept for listing the segments of each query: opening one
     /// (pragmas, schema check) cost ~0.5 ms a query.
     lister: Arc<Mutex<Option<Catalog>>>,
@@ -156,13 +153,13 @@ impl Store {
         let lake = data_dir.join("lake");
         std::fs::create_dir_all(lake.join("events")).io("create", &lake)?;
         let shared = match &placement.catalog_url {
-            Some(url) => Some(shared::Shared::connect(
+            Some(url) => Some(auditwatch_catalog::postgres::PgCatalog::connect(
                 url,
                 placement.catalog_password.as_deref(),
             )?),
             None => None,
         };
-        let catalog = Catalog::open_shared(&data_dir.join("catalog.db"), shared.clone())?;
+        let catalog = Catalog::open_with(&data_dir.join("catalog.db"), shared.clone())?;
         let cache_bytes = placement.cache_bytes;
         let remote = match placement.lake_url.as_deref() {
             Some(url) if catalog.check_lake_url(url)? => {
@@ -216,7 +213,7 @@ impl Store {
             runtime: Arc::new(runtime),
             footers: Arc::default(),
             remote,
-            shared,
+            postgres: shared,
             lister: Arc::default(),
             tallies: Arc::default(),
             sql_threads: Arc::default(),
@@ -249,7 +246,10 @@ impl Store {
     /// A new connection to the catalog (the table's part in the shared catalog, if
     /// any).
     pub fn catalog(&self) -> Result<Catalog> {
-        Catalog::open_shared(&self.data_dir.join("catalog.db"), self.shared.clone())
+        Ok(Catalog::open_with(
+            &self.data_dir.join("catalog.db"),
+            self.postgres.clone(),
+        )?)
     }
 
     /// The segments listed now, through the kept connection (a new one after an error).
@@ -260,7 +260,7 @@ impl Store {
             Some(c) => c,
             None => self.catalog()?,
         };
-        let listed = catalog.segments();
+        let listed = catalog.segments().map_err(StoreError::from);
         if listed.is_ok() {
             *kept = Some(catalog);
         }
@@ -268,8 +268,8 @@ impl Store {
     }
 
     /// The shared catalog, if several nodes share this table.
-    pub fn shared(&self) -> Option<&shared::Shared> {
-        self.shared.as_deref()
+    pub fn postgres(&self) -> Option<&auditwatch_catalog::postgres::PgCatalog> {
+        self.postgres.as_deref()
     }
 
     /// Takes the write lock and returns the writer. Refused in a data directory whose
@@ -278,7 +278,7 @@ impl Store {
     pub fn writer(&self) -> Result<Writer> {
         let catalog = self.catalog()?;
         if let Some(remote) = &self.remote
-            && self.shared.is_none()
+            && self.postgres.is_none()
         {
             let marker = self.data_dir.join(LAKE_WRITER_FILE);
             let mine = std::fs::read_to_string(&marker).unwrap_or_default();

@@ -164,7 +164,7 @@ impl Remote {
     pub fn trim_cache(
         &self,
         lake: &Path,
-        listed: &[crate::catalog::Segment],
+        listed: &[auditwatch_catalog::Segment],
         keep: Option<&Path>,
     ) -> u64 {
         let Some(limit) = self.cache_bytes else {
@@ -438,7 +438,7 @@ pub fn local_segment(
     lake: &Path,
     remote: Option<&Remote>,
     rel: &str,
-    listed: impl FnOnce() -> Result<Vec<crate::catalog::Segment>>,
+    listed: impl FnOnce() -> Result<Vec<auditwatch_catalog::Segment>>,
 ) -> Result<PathBuf> {
     let path = lake.join(rel);
     if path.exists() {

@@ -15,11 +15,11 @@ use auditwatch_event::EventKey;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 use datafusion::arrow::compute::filter_record_batch;
 
-use crate::catalog::{NewSegment, Segment};
-use crate::dedup::to_blob;
 use crate::error::{Result, StoreError};
 use crate::segment;
 use crate::writer::Writer;
+use auditwatch_catalog::keys::to_blob;
+use auditwatch_catalog::{NewSegment, Segment};
 
 /// How long events are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

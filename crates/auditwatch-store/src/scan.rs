@@ -23,7 +23,7 @@ use crate::Store;
 use crate::error::Result;
 use crate::lookup::ts;
 use crate::schema::{PAYLOAD_COLUMNS, events_schema};
-use crate::scope::Scope;
+use auditwatch_catalog::scope::Scope;
 
 /// One stored event as a scan sees it.
 #[derive(Debug, Clone, Copy)]

@@ -21,8 +21,8 @@ use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 
-use crate::catalog::Segment;
 use crate::error::{IoContext, Result, StoreError};
+use auditwatch_catalog::Segment;
 
 /// Rows per Parquet row group: small enough that time and bloom-filter pruning skip
 /// most of a file for a narrow lookup, large enough for good compression.

@@ -33,13 +33,13 @@ use datafusion::prelude::{DataFrame, SessionContext, ident};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use crate::catalog::Segment;
 use crate::error::{Result, StoreError};
-use crate::scope::Scope;
 use crate::sql_runtime::SqlRuntime;
 use crate::table::EventsTable;
 use crate::tokens::TokenCache;
 use crate::{bounded, statement, udf};
+use auditwatch_catalog::Segment;
+use auditwatch_catalog::scope::Scope;
 
 /// Bounds on one SQL query (docs/SECURITY.md lists them with their defaults).
 #[derive(Debug, Clone, Copy)]

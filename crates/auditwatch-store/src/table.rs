@@ -38,11 +38,11 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::prelude::{ident, lit};
 
-use crate::catalog::Segment;
 use crate::schema::events_schema;
-use crate::scope::Scope;
 use crate::scoped::ScopeExec;
 use crate::tokens::{self, TokenCache, TokenIndex};
+use auditwatch_catalog::Segment;
+use auditwatch_catalog::scope::Scope;
 
 /// A snapshot of the table: the segments listed when the query started.
 #[derive(Debug)]

@@ -33,11 +33,11 @@ use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::col;
 
 use crate::Store;
-use crate::catalog::Segment;
 use crate::error::Result;
-use crate::scope::Scope;
 use crate::table::EventsTable;
 use crate::tally::{Counted, Filter, MOST_COLUMNS, Narrow, Plan, Test, tally_plan};
+use auditwatch_catalog::Segment;
+use auditwatch_catalog::scope::Scope;
 
 /// What one aggregate asks, as the tally takes it.
 pub(crate) struct Ask {

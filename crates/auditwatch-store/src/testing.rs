@@ -165,15 +165,9 @@ pub fn commit_with(
 /// index), and updates its size in the catalog; returns how many were rewritten.
 pub fn strip_token_indexes(store: &crate::Store, matching: &str) -> usize {
     use datafusion::parquet::arrow::ArrowWriter;
-    let catalog = store.data_dir().join("catalog.db");
-    let db = rusqlite::Connection::open(&catalog).expect("the catalog");
+    let catalog = store.catalog().expect("catalog");
     let mut n = 0;
-    for s in store
-        .catalog()
-        .expect("catalog")
-        .segments()
-        .expect("segments")
-    {
+    for s in catalog.segments().expect("segments") {
         if !s.path.contains(matching) {
             continue;
         }
@@ -185,12 +179,10 @@ pub fn strip_token_indexes(store: &crate::Store, matching: &str) -> usize {
             w.write(b).unwrap();
         }
         w.close().unwrap();
-        let bytes = std::fs::metadata(&path).unwrap().len() as i64;
-        db.execute(
-            "UPDATE segments SET bytes = ?1 WHERE path = ?2",
-            rusqlite::params![bytes, s.path],
-        )
-        .expect("update the size");
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        catalog
+            .set_segment_bytes(&s.path, bytes)
+            .expect("update the size");
         n += 1;
     }
     n

@@ -5,7 +5,7 @@
 //! One writer per data directory at a time, enforced by an OS file lock: a second
 //! `ingest` waits for nothing and fails with a clear message instead of racing.
 //! Several data directories may write one table through a shared catalog
-//! ([`crate::shared`]): a commit that finds another node stored some of its events
+//! ([`auditwatch_catalog::postgres`]): a commit that finds another node stored some of its events
 //! first reads the segments it missed and is made again, without those events.
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,12 +17,13 @@ use std::time::{Duration, SystemTime};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
-use crate::catalog::{Catalog, DayGuard, NewSegment, SourceObject};
 use crate::convert::DayBatch;
-use crate::dedup::{DedupIndex, to_blob};
+use crate::dedup::DedupIndex;
 use crate::error::{IoContext, Result, StoreError};
 use crate::remote::Remote;
 use crate::segment;
+use auditwatch_catalog::keys::to_blob;
+use auditwatch_catalog::{Catalog, DayGuard, NewSegment, SourceObject};
 
 /// How long retired files wait in `.trash` before deletion, so that a query that
 /// planned them a moment ago still finds them.
@@ -185,7 +186,7 @@ impl Writer {
         by_day: &BTreeMap<i32, Vec<DayBatch>>,
         sources: &[SourceObject],
     ) -> Result<CommitStats> {
-        if self.catalog.shared().is_some() {
+        if self.catalog.postgres().is_some() {
             self.dedup.catch_up(&self.catalog, by_day.keys().copied())?;
         }
         let mut stats = CommitStats::default();
@@ -296,9 +297,9 @@ impl Writer {
 
     /// A local copy of a listed segment, fetched from the remote location when this
     /// machine has none.
-    pub fn segment_file(&self, segment: &crate::catalog::Segment) -> Result<PathBuf> {
+    pub fn segment_file(&self, segment: &auditwatch_catalog::Segment) -> Result<PathBuf> {
         crate::remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path, || {
-            self.catalog.segments()
+            Ok(self.catalog.segments()?)
         })
     }
 
@@ -367,7 +368,7 @@ impl Writer {
         }
         purge_trash(&self.lake, TRASH_GRACE);
         if let Some(remote) = &self.remote {
-            remote.sweep(TRASH_GRACE, self.catalog.shared().is_some(), listed_now)?;
+            remote.sweep(TRASH_GRACE, self.catalog.postgres().is_some(), listed_now)?;
         }
         Ok(())
     }
@@ -383,7 +384,7 @@ impl Writer {
         let ids: Vec<i64> = retired.iter().map(|(id, _)| *id).collect();
         let committed = self
             .publish(&new)
-            .and_then(|()| self.catalog.commit(&new, &ids, &[], false, &[]));
+            .and_then(|()| Ok(self.catalog.commit(&new, &ids, &[], false, &[])?));
         let new_ids = match committed {
             Ok(ids) => ids,
             Err(e) => {

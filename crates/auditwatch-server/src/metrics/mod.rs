@@ -90,7 +90,7 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.store().clone();
-    match tokio::task::spawn_blocking(move || store.catalog().and_then(|c| c.segments())).await {
+    match tokio::task::spawn_blocking(move || store.segments()).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -349,11 +349,11 @@ impl<'a> Queries<'a> {
 #[derive(Debug, Default)]
 pub struct IntegrityView {
     /// Health per trail and chain.
-    pub chains: Vec<auditwatch_store::integrity::ChainHealth>,
+    pub chains: Vec<auditwatch_catalog::integrity::ChainHealth>,
     /// Files that are not valid, newest first.
-    pub problems: Vec<auditwatch_store::integrity::IntegrityRecord>,
+    pub problems: Vec<auditwatch_catalog::integrity::IntegrityRecord>,
     /// Stretches no verified digest covers.
-    pub gaps: Vec<auditwatch_store::integrity::IntegrityGap>,
+    pub gaps: Vec<auditwatch_catalog::integrity::IntegrityGap>,
     /// Digest files sources took that no check has verified yet.
     pub unchecked_digests: u64,
 }
@@ -387,8 +387,8 @@ impl Queries<'_> {
     pub async fn integrity_of_source(
         &self,
         source: &str,
-    ) -> Result<Option<auditwatch_store::integrity::IntegrityRecord>, ApiError> {
-        let Some(key) = auditwatch_store::integrity::key_of(source).map(str::to_string) else {
+    ) -> Result<Option<auditwatch_catalog::integrity::IntegrityRecord>, ApiError> {
+        let Some(key) = auditwatch_catalog::integrity::key_of(source).map(str::to_string) else {
             return Ok(None);
         };
         let store = self.state.store().clone();

@@ -152,8 +152,9 @@ async fn run_blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let out = f().map_err(ApiError::from)?;
         store
-            .catalog()
-            .and_then(|c| c.set_detection(!lib.current().is_empty()))?;
+            .catalog()?
+            .set_detection(!lib.current().is_empty())
+            .map_err(auditwatch_store::StoreError::from)?;
         Ok(out)
     })
     .await

@@ -990,7 +990,7 @@ async fn aws_list_public_keys_answers_the_configured_keys_by_validity() {
 
 #[tokio::test]
 async fn integrity_results_are_shown_per_account_and_on_events() {
-    use auditwatch_store::integrity::{IntegrityGap, IntegrityRecord};
+    use auditwatch_catalog::integrity::{IntegrityGap, IntegrityRecord};
     let f = fixture();
     let store = auditwatch_store::Store::open(&f.dir.path().join("data")).unwrap();
     let log_key = |acct: &str| {
@@ -1084,7 +1084,7 @@ async fn integrity_results_are_shown_per_account_and_on_events() {
 
 #[tokio::test]
 async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
-    use auditwatch_store::detection::{Detected, RuleHit, Sample};
+    use auditwatch_catalog::detection::{Detected, RuleHit, Sample};
     let alarm: auditwatch_detect::config::AlarmSettings = toml::from_str(
         "name = \"secret-read\"\nfilter_pattern = '{ $.eventName = \"GetSecretValue\" }'\ntreat_missing_data = \"notBreaching\"",
     )
@@ -1118,7 +1118,7 @@ async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
         .unwrap()
         .record_detected(
             &found,
-            &auditwatch_store::detection::AlertPolicy {
+            &auditwatch_catalog::detection::AlertPolicy {
                 dedup_us: 3_600_000_000,
                 max_new_per_hour: 30,
             },

@@ -8,8 +8,8 @@ use datafusion::arrow::compute::{is_not_null, or};
 
 use crate::error::Result;
 use crate::lookup::{Attribute, Lookup, read_only};
-use crate::scope::Scope;
 use crate::udf::{Part, resources_match};
+use auditwatch_catalog::scope::Scope;
 
 /// One equality-style condition on a column (a leaf's dotted path in the file).
 pub(crate) struct Condition<'a> {

@@ -10,10 +10,10 @@ use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderO
 use datafusion::parquet::bloom_filter::Sbbf;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 
-use crate::catalog::Segment;
 use crate::error::{Result, StoreError};
 use crate::lru::SizedLru;
 use crate::tokens::TokenCache;
+use auditwatch_catalog::Segment;
 
 use super::*;
 

@@ -36,7 +36,6 @@ use datafusion::parquet::file::statistics::Statistics;
 
 use auditwatch_event::Record;
 
-use crate::catalog::Segment;
 use crate::convert::{EventRow, to_batch};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Cursor, Lookup, Page, decode_token, encode_token};
@@ -44,8 +43,9 @@ use crate::positioned::PositionedFile;
 use crate::rawpage::RawReader;
 use crate::remote::Remote;
 use crate::schema::events_schema;
-use crate::scope::Scope;
 use crate::tokens::{self, TokenCache};
+use auditwatch_catalog::Segment;
+use auditwatch_catalog::scope::Scope;
 
 mod conditions;
 mod footers;

@@ -42,15 +42,15 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::parquet::errors::ParquetError;
 use datafusion::physical_expr::PhysicalExpr;
 
-use crate::catalog::Segment;
 use crate::error::{Result, StoreError};
 use crate::lookup::Lookup;
 use crate::lru::SizedLru;
 use crate::positioned::PositionedFile;
 use crate::remote::Remote;
 use crate::schema::events_schema;
-use crate::scope::Scope;
 use crate::seek::{self, Footers, Opened, on_threads, share_out, time_range};
+use auditwatch_catalog::Segment;
+use auditwatch_catalog::scope::Scope;
 
 /// A top-level text column events can be counted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,8 +9,8 @@ use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
 use crate::error::{Result, StoreError};
 use crate::lookup::Lookup;
-use crate::scope::Scope;
 use crate::seek::Opened;
+use auditwatch_catalog::scope::Scope;
 
 use super::*;
 

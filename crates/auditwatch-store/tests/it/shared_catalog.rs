@@ -3,11 +3,11 @@
 //! installs it; without it these tests fail under `AUDITWATCH_REQUIRE_FIXTURES=1`, else record
 //! a skip (`auditwatch-fixtures`).
 
-use auditwatch_store::catalog::NewSegment;
-use auditwatch_store::shared::Shared;
+use auditwatch_catalog::NewSegment;
+use auditwatch_catalog::postgres::PgCatalog;
 use auditwatch_store::testing::{commit_records, postgres};
 use auditwatch_store::{
-    Catalog, DayGuard, Placement, Scope, Segment, SourceObject, SqlLimits, Store, StoreError,
+    Catalog, DayGuard, Placement, Scope, Segment, SourceObject, SqlLimits, Store,
 };
 
 fn segment(day: i32, path: &str) -> Segment {
@@ -27,7 +27,7 @@ fn segment(day: i32, path: &str) -> Segment {
 fn new_segment(day: i32, path: &str, keys: &[u128]) -> NewSegment {
     NewSegment {
         segment: segment(day, path),
-        keys: auditwatch_store::dedup::to_blob(keys),
+        keys: auditwatch_catalog::keys::to_blob(keys),
     }
 }
 
@@ -35,9 +35,9 @@ fn new_segment(day: i32, path: &str, keys: &[u128]) -> NewSegment {
 fn a_commit_is_refused_when_another_node_stored_its_events_first() {
     let Some(pg) = postgres() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let shared = Shared::connect(&pg.url, None).unwrap();
-    let mut a = Catalog::open_shared(&dir.path().join("a.db"), Some(shared.clone())).unwrap();
-    let mut b = Catalog::open_shared(&dir.path().join("b.db"), Some(shared)).unwrap();
+    let shared = PgCatalog::connect(&pg.url, None).unwrap();
+    let mut a = Catalog::open_with(&dir.path().join("a.db"), Some(shared.clone())).unwrap();
+    let mut b = Catalog::open_with(&dir.path().join("b.db"), Some(shared)).unwrap();
 
     // Node a stores keys 1–3 of day 5.
     let keys_a = [1u128, 2, 3];
@@ -80,7 +80,10 @@ fn a_commit_is_refused_when_another_node_stored_its_events_first() {
             }],
         )
         .unwrap_err();
-    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert!(
+        matches!(e, auditwatch_catalog::CatalogError::Conflict(_)),
+        "{e}"
+    );
     assert_eq!(b.segments().unwrap().len(), 1);
     assert_eq!(b.source("s3://trail/b").unwrap(), None);
     // Having read a's segment (after = its id), b's keys without 3 go in.
@@ -153,7 +156,10 @@ fn a_commit_is_refused_when_another_node_stored_its_events_first() {
             &[],
         )
         .unwrap_err();
-    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert!(
+        matches!(e, auditwatch_catalog::CatalogError::Conflict(_)),
+        "{e}"
+    );
     let paths: Vec<String> = b.segments().unwrap().into_iter().map(|s| s.path).collect();
     assert_eq!(paths, ["events/day=5/merged-a", "events/day=6/b"]);
 }
@@ -251,7 +257,7 @@ fn a_shared_catalog_needs_a_shared_lake_and_a_reachable_server() {
         .local_addr()
         .unwrap()
         .port();
-    let e = Shared::connect(
+    let e = PgCatalog::connect(
         &format!("postgres://aw:hunter2@127.0.0.1:{port}/lake?connect_timeout=2"),
         None,
     )
@@ -264,12 +270,12 @@ fn a_shared_catalog_needs_a_shared_lake_and_a_reachable_server() {
 
 #[test]
 fn one_node_runs_live_detection_over_what_every_node_commits() {
-    use auditwatch_store::detection::{AlertPolicy, Detected};
+    use auditwatch_catalog::detection::{AlertPolicy, Detected};
     let Some(pg) = postgres() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let shared = Shared::connect(&pg.url, None).unwrap();
-    let mut a = Catalog::open_shared(&dir.path().join("a.db"), Some(shared.clone())).unwrap();
-    let mut b = Catalog::open_shared(&dir.path().join("b.db"), Some(shared)).unwrap();
+    let shared = PgCatalog::connect(&pg.url, None).unwrap();
+    let mut a = Catalog::open_with(&dir.path().join("a.db"), Some(shared.clone())).unwrap();
+    let mut b = Catalog::open_with(&dir.path().join("b.db"), Some(shared)).unwrap();
 
     // Before any node detects, ingest queues nothing.
     b.commit(

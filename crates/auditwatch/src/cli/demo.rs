@@ -84,7 +84,7 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
     if !config.detection.is_empty() {
         store
             .catalog()
-            .and_then(|c| c.set_detection(true))
+            .and_then(|c| Ok(c.set_detection(true)?))
             .context("turning on detection for the demo")?;
     }
     let summary = auditwatch_ingest::ingest_paths(

@@ -130,7 +130,7 @@ pub(crate) fn open_auth(config: &Config) -> Result<auditwatch_auth::AuthStore> {
         Some(url) => auditwatch_auth::AuthStore::open_shared(
             &config.data_dir,
             url,
-            &auditwatch_store::shared::redact(url),
+            &auditwatch_catalog::postgres::redact(url),
             placement.catalog_password.as_deref(),
         ),
         None => auditwatch_auth::AuthStore::open(&config.data_dir),

@@ -99,7 +99,7 @@ pub fn serve(
     if !library.current().is_empty() {
         store
             .catalog()
-            .and_then(|c| c.set_detection(true))
+            .and_then(|c| Ok(c.set_detection(true)?))
             .context("starting live detection")?;
     }
     runtime()?.block_on(async move {

@@ -206,7 +206,7 @@ struct LocalObjects {
 
 impl Objects for LocalObjects {
     fn get(&self, _bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        let Some(rel) = auditwatch_store::integrity::key_of(key) else {
+        let Some(rel) = auditwatch_catalog::integrity::key_of(key) else {
             return Ok(None);
         };
         for root in &self.roots {

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
-use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::scope::Scope;
+use crate::segments::Catalog;
 
 /// The latest verdict for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl Catalog {
         files: &[IntegrityRecord],
         gaps: &[IntegrityGap],
     ) -> Result<()> {
-        let path_err = crate::catalog::sql_error(&self.path);
+        let path_err = crate::segments::sql_error(&self.path);
         let tx = self.conn.transaction().map_err(&path_err)?;
         {
             let mut put = tx

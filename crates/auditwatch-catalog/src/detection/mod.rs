@@ -18,7 +18,7 @@
 //!   sender marks it sent after delivery (at least once; a crash in between sends it
 //!   again, so at most twice), with its idempotency key.
 //!
-//! With a shared catalog ([`crate::shared`]) one node runs detection: it registers
+//! With a shared catalog ([`crate::postgres`]) one node runs detection: it registers
 //! itself there, and the queue is the shared one. This node records the segments it
 //! has taken through detection in `detect_done`, in the transaction of their results,
 //! then takes them off the shared queue; a crash in between finds them in
@@ -28,8 +28,8 @@ mod state;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::catalog::{Catalog, SEGMENT_COLUMNS, Segment, segment_row, sql_error};
-use crate::error::{Result, StoreError};
+use crate::error::{CatalogError, Result};
+use crate::segments::{Catalog, SEGMENT_COLUMNS, Segment, segment_row, sql_error};
 
 /// Most sample events kept per metric and minute.
 pub const SAMPLES_PER_MINUTE: i64 = 20;
@@ -350,12 +350,12 @@ impl Catalog {
     /// already is named in the refusal. Turning it off releases only this node's
     /// registration.
     pub fn set_detection(&self, on: bool) -> Result<()> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             let me = self.node_id()?;
             if on {
                 let detector = shared.claim_detector(&me)?;
                 if detector != me {
-                    return Err(StoreError::InvalidRequest(format!(
+                    return Err(CatalogError::Invalid(format!(
                         "live detection already runs on another node of the shared catalog \
                          {} (node {detector}); configure [detection] on that node only, or \
                          turn it off there first",
@@ -400,7 +400,7 @@ impl Catalog {
 
     /// Segments waiting for detection, oldest first.
     pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             // Those this node already took through (a crash before they left the
             // shared queue) leave it now.
             let done = self.done_ids()?;
@@ -450,7 +450,7 @@ impl Catalog {
 
     /// How many segments wait for detection.
     pub fn detection_backlog(&self) -> Result<u64> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return Ok(shared.queued_ids()?.len() as u64);
         }
         self.conn
@@ -463,7 +463,7 @@ impl Catalog {
 
     /// Ids of the segments waiting for detection (compaction leaves them alone).
     pub fn queued_segment_ids(&self) -> Result<std::collections::HashSet<i64>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return Ok(shared.queued_ids()?.into_iter().collect());
         }
         self.segment_ids("detect_queue")
@@ -621,7 +621,7 @@ impl Catalog {
             // Off the queue: the local one, or (shared catalog) marked done here in
             // this transaction and taken off the shared queue after it.
             let mut done = tx
-                .prepare_cached(if self.shared.is_some() {
+                .prepare_cached(if self.postgres.is_some() {
                     "INSERT OR IGNORE INTO detect_done(segment_id) VALUES (?1)"
                 } else {
                     "DELETE FROM detect_queue WHERE segment_id = ?1"
@@ -632,7 +632,7 @@ impl Catalog {
             }
         }
         tx.commit().map_err(&err)?;
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             shared.dequeue(&d.segments)?;
             self.forget_done(&d.segments)?;
         }

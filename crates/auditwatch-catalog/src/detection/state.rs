@@ -5,9 +5,9 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::*;
-use crate::catalog::{Catalog, sql_error};
 use crate::error::Result;
 use crate::scope::Scope;
+use crate::segments::{Catalog, sql_error};
 
 impl Catalog {
     /// A metric's minute points in `[from, to]` (seconds).

@@ -1,25 +1,23 @@
-//! The SQLite catalog: which Parquet segments make up the table, their dedup keys,
-//! which source objects were already taken, and what integrity checks found about
-//! them (`integrity.rs`), and what live detection keeps (`detection.rs`).
+//! The node's SQLite catalog: which Parquet segments make up the table, their dedup
+//! keys, which source objects were already taken (what integrity checks found about
+//! them is in [`crate::integrity`], what live detection keeps in [`crate::detection`]).
 //!
 //! WAL mode with `synchronous=FULL`: a committed transaction survives power loss. The
 //! catalog is the truth: a Parquet file it does not list is never read.
 //!
-//! With a shared catalog (`[catalog] url`, [`crate::shared`]) the table's part — the
+//! With a shared catalog (`[catalog] url`, [`crate::postgres`]) the table's part — the
 //! lake location, segments, event keys and source checkpoints — lives in PostgreSQL,
 //! and the methods below that read or write it go there; the rest stays in this file.
 
-mod schema;
-
-use schema::SCHEMA;
+use crate::schema::SCHEMA;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::{Result, StoreError};
-use crate::shared::Shared;
+use crate::error::{CatalogError, Result};
+use crate::postgres::PgCatalog;
 
 /// One Parquet segment as the catalog lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +91,7 @@ pub struct Catalog {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
     /// The shared catalog holding the table's part, if any.
-    pub(crate) shared: Option<Arc<Shared>>,
+    pub(crate) postgres: Option<Arc<PgCatalog>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -147,8 +145,8 @@ pub(crate) fn split(s: String) -> Vec<String> {
 
 /// Maps SQLite errors of the catalog file at `path` (a free function, so it can
 /// borrow the path while a transaction borrows the connection).
-pub(crate) fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Catalog {
+pub(crate) fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
+    move |source| CatalogError::Sqlite {
         path: path.to_path_buf(),
         source,
     }
@@ -171,30 +169,44 @@ impl Catalog {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
-            shared: None,
+            postgres: None,
         })
     }
 
-    /// Opens the node's catalog at `path` with the table's part in `shared`.
-    pub fn open_shared(path: &Path, shared: Option<Arc<Shared>>) -> Result<Self> {
+    /// Opens the node's catalog at `path` with the table's part in `postgres`, when
+    /// given.
+    pub fn open_with(path: &Path, postgres: Option<Arc<PgCatalog>>) -> Result<Self> {
         Ok(Self {
-            shared,
+            postgres,
             ..Self::open(path)?
         })
     }
 
-    /// The shared catalog, if the table's part lives in one.
-    pub fn shared(&self) -> Option<&Shared> {
-        self.shared.as_deref()
+    /// The PostgreSQL catalog, if the table's part lives in one.
+    pub fn postgres(&self) -> Option<&PgCatalog> {
+        self.postgres.as_deref()
     }
 
-    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
         sql_error(&self.path)
+    }
+
+    /// Sets the size a listed segment is recorded with, for tests that rewrite a
+    /// segment's file in place (this node's SQLite catalog only).
+    #[cfg(feature = "testing")]
+    pub fn set_segment_bytes(&self, path: &str, bytes: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE segments SET bytes = ?1 WHERE path = ?2",
+                params![bytes as i64, path],
+            )
+            .map_err(self.err())?;
+        Ok(())
     }
 
     /// The remote location of the lake's segments (`[lake] url`), once set.
     pub fn lake_url(&self) -> Result<Option<String>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.meta("lake_url");
         }
         self.conn
@@ -214,12 +226,12 @@ impl Catalog {
             if current == url {
                 return Ok(false);
             }
-            return Err(StoreError::InvalidRequest(format!(
+            return Err(CatalogError::Invalid(format!(
                 "{} keeps its segments at {current}; it cannot move to {url}",
                 self.holder()
             )));
         }
-        let segments: i64 = match &self.shared {
+        let segments: i64 = match &self.postgres {
             Some(shared) => shared.segment_count()?,
             None => self
                 .conn
@@ -227,7 +239,7 @@ impl Catalog {
                 .map_err(self.err())?,
         };
         if segments > 0 {
-            return Err(StoreError::InvalidRequest(format!(
+            return Err(CatalogError::Invalid(format!(
                 "{} already holds {segments} segments written locally; a lake location \
                  ({url}) can only be set on a new data directory",
                 self.holder()
@@ -238,7 +250,7 @@ impl Catalog {
 
     /// What holds the table's catalog, for messages.
     fn holder(&self) -> String {
-        match &self.shared {
+        match &self.postgres {
             Some(shared) => format!("the shared catalog {}", shared.shown_url()),
             None => "this data directory".to_string(),
         }
@@ -248,10 +260,10 @@ impl Catalog {
     /// identity of the data directory that writes it. A shared catalog keeps what
     /// another node recorded first, and refuses when its location differs.
     pub fn set_lake_url(&self, url: &str, writer_id: &str) -> Result<()> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             let (recorded, _) = shared.set_lake(url, writer_id)?;
             if recorded != url {
-                return Err(StoreError::InvalidRequest(format!(
+                return Err(CatalogError::Invalid(format!(
                     "the shared catalog {} keeps its segments at {recorded}; this node is \
                      configured with {url}",
                     shared.shown_url()
@@ -270,7 +282,7 @@ impl Catalog {
 
     /// The identity of the data directory that writes the lake location, if set.
     pub fn lake_writer_id(&self) -> Result<Option<String>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.meta("lake_writer");
         }
         self.conn
@@ -285,7 +297,7 @@ impl Catalog {
 
     /// Every segment, oldest day first.
     pub fn segments(&self) -> Result<Vec<Segment>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.segments();
         }
         let mut stmt = self
@@ -300,7 +312,7 @@ impl Catalog {
 
     /// The key blobs of every segment of `day`.
     pub fn day_keys(&self, day: i32) -> Result<Vec<(i64, Vec<u8>)>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.day_keys_after(day, i64::MIN);
         }
         let mut stmt = self
@@ -315,7 +327,7 @@ impl Catalog {
 
     /// The key blobs of the segments of `day` whose id is above `after`.
     pub fn day_keys_after(&self, day: i32, after: i64) -> Result<Vec<(i64, Vec<u8>)>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.day_keys_after(day, after);
         }
         let mut stmt = self
@@ -332,7 +344,7 @@ impl Catalog {
 
     /// The recorded state of a source object.
     pub fn source(&self, location: &str) -> Result<Option<SourceObject>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.source(location);
         }
         self.conn
@@ -364,7 +376,7 @@ impl Catalog {
 
     fn sources_where(&self, prefix: &str, tail: &str) -> Result<Vec<SourceObject>> {
         // `location >= prefix AND location < prefix + U+10FFFF`: an index range scan.
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.sources_where(prefix, tail);
         }
         let upper = format!("{prefix}\u{10FFFF}");
@@ -395,7 +407,7 @@ impl Catalog {
         fresh: bool,
         guards: &[DayGuard<'_>],
     ) -> Result<Vec<i64>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.commit(added, retired, sources, fresh, guards);
         }
         let err = sql_error(&self.path);
@@ -481,7 +493,7 @@ impl Catalog {
 
     /// Source objects taken so far, by status: (status, objects, records, errors).
     pub fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>> {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.postgres {
             return shared.source_counts();
         }
         let mut stmt = self

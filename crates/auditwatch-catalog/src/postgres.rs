@@ -11,7 +11,7 @@
 //! - **Keys checked under the lock.** A writer drops duplicates against the key sets
 //!   it loaded; under the day's lock the commit reads the key sets of the segments
 //!   listed for that day since then (segment ids only grow, and a day's segments are
-//!   only added under its lock) and refuses with [`StoreError::Conflict`] when one of
+//!   only added under its lock) and refuses with [`CatalogError::Conflict`] when one of
 //!   its keys is among them. The writer then reads those segments' keys and tries again.
 //! - **Retiring is checked.** A compaction or retention commit whose segments another
 //!   node retired first is refused the same way.
@@ -28,13 +28,13 @@ use std::sync::Arc;
 
 use auditwatch_postgres::{Pool, describe, off_runtime, postgres};
 
-use crate::catalog::{DayGuard, NewSegment, Segment, SourceObject, join, split};
-use crate::dedup::from_blob;
-use crate::error::{Result, StoreError};
+use crate::error::{CatalogError, Result};
+use crate::keys::from_blob;
+use crate::segments::{DayGuard, NewSegment, Segment, SourceObject, join, split};
 
 /// The tables, created by the first node that connects (under [`SCHEMA_LOCK`]).
 /// Source locations compare byte by byte (`COLLATE "C"`), as in SQLite: the prefix
-/// ranges of [`Shared::sources_where`] then hold whatever the database's locale, and
+/// ranges of [`PgCatalog::sources_where`] then hold whatever the database's locale, and
 /// the primary key serves them.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS auditwatch_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,22 +80,24 @@ const SCHEMA_LOCK: i64 = 0x4155_4449_5457_0001;
 const DAY_LOCK: i32 = 0x4157_4459;
 
 /// A connection pool to the shared catalog.
-pub struct Shared {
+pub struct PgCatalog {
     /// The URL without its password, for messages.
     shown: String,
     pool: Pool,
 }
 
-impl std::fmt::Debug for Shared {
+impl std::fmt::Debug for PgCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("url", &self.shown).finish()
+        f.debug_struct("PgCatalog")
+            .field("url", &self.shown)
+            .finish()
     }
 }
 
 /// What failed inside a catalog call.
 enum Failure {
     Db(postgres::Error),
-    Store(StoreError),
+    Store(CatalogError),
 }
 
 impl From<postgres::Error> for Failure {
@@ -108,7 +110,7 @@ type Step<T> = std::result::Result<T, Failure>;
 
 pub use auditwatch_postgres::redact;
 
-impl Shared {
+impl PgCatalog {
     /// Connects to the catalog at `url` (`postgres://user[:password]@host[:port]/db`)
     /// and creates its tables if they are missing. Fails, naming the URL without its
     /// password, when the server cannot be reached within 15 seconds. `password`, when
@@ -116,12 +118,14 @@ impl Shared {
     pub fn connect(url: &str, password: Option<&str>) -> Result<Arc<Self>> {
         let pool = auditwatch_postgres::connect(url, password).map_err(|e| match e {
             auditwatch_postgres::ConnectError::BadUrl { .. } => {
-                StoreError::InvalidRequest(e.to_string())
+                CatalogError::Invalid(e.to_string())
             }
-            auditwatch_postgres::ConnectError::Unreachable { url, reason } => StoreError::Shared {
-                url,
-                message: format!("cannot connect: {reason}"),
-            },
+            auditwatch_postgres::ConnectError::Unreachable { url, reason } => {
+                CatalogError::Postgres {
+                    url,
+                    message: format!("cannot connect: {reason}"),
+                }
+            }
         })?;
         let shared = Arc::new(Self {
             shown: redact(url),
@@ -145,12 +149,12 @@ impl Shared {
         f: impl FnOnce(&mut postgres::Client) -> Step<T> + Send,
     ) -> Result<T> {
         let go = || -> Result<T> {
-            let mut conn = self.pool.get().map_err(|e| StoreError::Shared {
+            let mut conn = self.pool.get().map_err(|e| CatalogError::Postgres {
                 url: self.shown.clone(),
                 message: format!("{what}: no connection: {e}"),
             })?;
             f(&mut conn).map_err(|e| match e {
-                Failure::Db(e) => StoreError::Shared {
+                Failure::Db(e) => CatalogError::Postgres {
                     url: self.shown.clone(),
                     message: format!("{what}: {}", describe(&e)),
                 },
@@ -389,7 +393,7 @@ impl Shared {
                 }
             }
             if !clashing.is_empty() {
-                return Err(Failure::Store(StoreError::Conflict(format!(
+                return Err(Failure::Store(CatalogError::Conflict(format!(
                     "another node stored some of these events first (days {clashing:?})"
                 ))));
             }
@@ -399,7 +403,7 @@ impl Shared {
                     &[&retired],
                 )?;
                 if gone != retired.len() as u64 {
-                    return Err(Failure::Store(StoreError::Conflict(format!(
+                    return Err(Failure::Store(CatalogError::Conflict(format!(
                         "{} of the {} segments to retire were retired by another node",
                         retired.len() as u64 - gone,
                         retired.len()
