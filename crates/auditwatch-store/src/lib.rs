@@ -10,6 +10,7 @@ mod bounded;
 pub mod compact;
 pub mod convert;
 pub mod dedup;
+pub mod dimension;
 mod error;
 pub mod failpoint;
 mod files;
@@ -26,6 +27,7 @@ mod scoped;
 pub mod seek;
 pub mod segment;
 pub mod session;
+pub mod sql_limits;
 pub mod sql_runtime;
 mod statement;
 pub mod table;
@@ -373,7 +375,7 @@ impl Store {
         &self,
         scope: &Scope,
         q: &Lookup,
-        by: &[tally::Narrow],
+        by: &[dimension::Dimension],
     ) -> Result<Option<tally::Counted>> {
         let segments = self.segments()?;
         let store = self.clone();

@@ -19,9 +19,9 @@ use datafusion::prelude::{SessionContext, ident};
 use datafusion::scalar::ScalarValue;
 use datafusion_functions_json::udfs::json_as_text_udf;
 
+use crate::dimension::Dimension;
 use crate::error::{Result, StoreError};
 use crate::schema::events_schema;
-use crate::tally::Narrow;
 use crate::udf;
 
 /// The lookup attribute keys of CloudTrail's LookupEvents.
@@ -118,7 +118,7 @@ pub struct Lookup {
     pub text: Option<String>,
     /// Values a column must not have (`NOT username:alice`). An event without the
     /// column (a null) is kept: it does not have the value.
-    pub exclude: Vec<(Narrow, String)>,
+    pub exclude: Vec<(Dimension, String)>,
     /// Oldest first instead of newest first (its tokens continue in that order).
     pub oldest_first: bool,
     /// Most events per page.

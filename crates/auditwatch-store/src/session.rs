@@ -17,7 +17,6 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
@@ -34,49 +33,13 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use crate::error::{Result, StoreError};
+pub use crate::sql_limits::SqlLimits;
 use crate::sql_runtime::SqlRuntime;
 use crate::table::EventsTable;
 use crate::tokens::TokenCache;
 use crate::{bounded, statement, udf};
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
-
-/// Bounds on one SQL query (docs/SECURITY.md lists them with their defaults).
-#[derive(Debug, Clone, Copy)]
-pub struct SqlLimits {
-    /// Most rows returned; the result says when it was cut.
-    pub max_rows: usize,
-    /// Longest run time, waiting for a turn included.
-    pub timeout: Duration,
-    /// Longest SQL text, in bytes.
-    pub max_sql_bytes: usize,
-    /// Deepest nesting of expressions and subqueries ([`crate::statement`]).
-    pub max_depth: usize,
-    /// Most tables (FROM and JOIN items, subqueries' included) one query reads.
-    pub max_tables: usize,
-    /// Most memory the query's operators (joins, sorts, aggregates) may hold.
-    pub memory_bytes: usize,
-    /// Most bytes of the answer (its columns as Arrow holds them); rows past it are
-    /// cut, as by `max_rows`.
-    pub max_result_bytes: usize,
-    /// Most queries running at once; others wait ([`crate::sql_runtime`]).
-    pub concurrency: usize,
-}
-
-impl Default for SqlLimits {
-    fn default() -> Self {
-        Self {
-            max_rows: 100_000,
-            timeout: Duration::from_secs(300),
-            max_sql_bytes: 64 << 10,
-            max_depth: 256,
-            max_tables: 16,
-            memory_bytes: 1 << 30,
-            max_result_bytes: 64 << 20,
-            concurrency: 4,
-        }
-    }
-}
 
 /// Rows of a SQL query.
 #[derive(Debug, Clone)]

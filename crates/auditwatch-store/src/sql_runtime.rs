@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::{Result, StoreError};
-use crate::session::SqlLimits;
+use crate::sql_limits::SqlLimits;
 
 /// The stack of each SQL thread.
 pub const SQL_THREAD_STACK_BYTES: usize = 16 << 20;

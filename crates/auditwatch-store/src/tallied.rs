@@ -4,7 +4,7 @@
 //!
 //! The query is planned and optimized by DataFusion as always. Then each `Aggregate`
 //! node of the optimized plan that counts rows (`count(*)`, `count(1)`) grouped by
-//! narrow text columns of `events` ([`Narrow`]), over nothing but projections, aliases,
+//! narrow text columns of `events` ([`Dimension`]), over nothing but projections, aliases,
 //! filters and the table's scan, is answered by the tally, and the node is replaced by
 //! a scan of its answer; the rest of the plan (ordering, `LIMIT`, `HAVING`, joins)
 //! runs on that as it would have on the aggregate's output. A filter's conditions
@@ -33,9 +33,10 @@ use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::col;
 
 use crate::Store;
+use crate::dimension::Dimension;
 use crate::error::Result;
 use crate::table::EventsTable;
-use crate::tally::{Counted, Filter, MOST_COLUMNS, Narrow, Plan, Test, tally_plan};
+use crate::tally::{Counted, Filter, MOST_COLUMNS, Plan, Test, tally_plan};
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
 
@@ -43,7 +44,7 @@ use auditwatch_catalog::scope::Scope;
 pub(crate) struct Ask {
     /// The aggregate node, to find it again when replacing it.
     node: Aggregate,
-    pub(crate) by: Vec<Narrow>,
+    pub(crate) by: Vec<Dimension>,
     pub(crate) start: i64,
     pub(crate) end: i64,
     pub(crate) filters: Vec<Filter<'static>>,
@@ -145,7 +146,7 @@ fn ask(agg: &Aggregate) -> datafusion::error::Result<Option<Ask>> {
     let mut by = Vec::new();
     for g in &agg.group_expr {
         match g {
-            Expr::Column(c) if let Some(n) = Narrow::named(&c.name) => by.push(n),
+            Expr::Column(c) if let Some(n) = Dimension::named(&c.name) => by.push(n),
             _ => return Ok(None),
         }
     }
@@ -194,7 +195,7 @@ fn ask(agg: &Aggregate) -> datafusion::error::Result<Option<Ask>> {
             end = end.min(hi);
             continue;
         }
-        let Some(column) = Narrow::named(&only.name) else {
+        let Some(column) = Dimension::named(&only.name) else {
             return Ok(None);
         };
         filters.push(Filter {
@@ -257,7 +258,7 @@ fn time_bounds(e: &Expr) -> Option<(i64, i64)> {
 /// `e`, whose one column is `column`, as an expression over a batch of that column.
 fn one_column_expr(
     e: &Expr,
-    column: Narrow,
+    column: Dimension,
 ) -> datafusion::error::Result<Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
     let name = column.column();
     let bare = e

@@ -162,7 +162,7 @@ pub fn layout(caller: Option<&Caller>, title: &str, active: &str, content: Marku
                     header.top {
                         a.brand href="/" { "Auditwatch" }
                         @if let Some(c) = caller {
-                            // Narrow screens fold the menu behind this toggle (CSS only).
+                            // Dimension screens fold the menu behind this toggle (CSS only).
                             input.menu-toggle #menu-toggle type="checkbox" aria-label="Show the menu";
                             label.menu-button for="menu-toggle" aria-hidden="true" { "☰ Menu" }
                             nav aria-label="Main" {

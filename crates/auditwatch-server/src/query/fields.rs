@@ -1,7 +1,8 @@
 //! The fields events are grouped by ([`Field`]) and the shapes of their answers:
 //! [`Bucket`]s, and [`Stack`]s for stacked charts.
 
-use auditwatch_store::tally::{Counted, Narrow};
+use auditwatch_store::dimension::Dimension;
+use auditwatch_store::tally::Counted;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::Expr;
@@ -107,8 +108,8 @@ impl Field {
 
     /// The same column for the store's breakdowns without SQL, when it is one (the
     /// API names are the table's column names).
-    pub(super) fn narrow(self) -> Option<Narrow> {
-        Narrow::named(self.name())
+    pub(super) fn narrow(self) -> Option<Dimension> {
+        Dimension::named(self.name())
     }
 
     pub(super) fn expr(self) -> Expr {

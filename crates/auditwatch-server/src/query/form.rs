@@ -4,7 +4,7 @@
 //! written in one format.
 
 use auditwatch_event::timearg;
-use auditwatch_store::tally::Narrow;
+use auditwatch_store::dimension::Dimension;
 use auditwatch_store::{Attribute, Lookup};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -272,7 +272,7 @@ impl SearchForm {
     }
 
     /// The exclusions of the form (`field:value`), validated.
-    pub fn exclusions(&self) -> Result<Vec<(Narrow, String)>, ApiError> {
+    pub fn exclusions(&self) -> Result<Vec<(Dimension, String)>, ApiError> {
         let given: Vec<&String> = self
             .exclude
             .iter()
@@ -288,10 +288,10 @@ impl SearchForm {
                 let (field, value) = e.split_once(':').ok_or_else(|| {
                     ApiError::invalid(format!("exclude {e:?} must look like field:value"))
                 })?;
-                let column = Narrow::named(field.trim()).ok_or_else(|| {
+                let column = Dimension::named(field.trim()).ok_or_else(|| {
                     ApiError::invalid(format!(
                         "exclude {e:?}: cannot exclude by {field:?}; use one of {}",
-                        Narrow::ALL.map(Narrow::column).join(", ")
+                        Dimension::ALL.map(Dimension::column).join(", ")
                     ))
                 })?;
                 Ok((column, value.to_string()))

@@ -42,6 +42,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::parquet::errors::ParquetError;
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::dimension::Dimension;
 use crate::error::{Result, StoreError};
 use crate::lookup::Lookup;
 use crate::lru::SizedLru;
@@ -51,64 +52,6 @@ use crate::schema::events_schema;
 use crate::seek::{self, Footers, Opened, on_threads, share_out, time_range};
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
-
-/// A top-level text column events can be counted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Narrow {
-    /// `eventName`.
-    EventName,
-    /// `eventSource`.
-    EventSource,
-    /// The derived `username`.
-    Username,
-    /// The derived `accountId`.
-    AccountId,
-    /// `awsRegion`.
-    AwsRegion,
-    /// `errorCode`.
-    ErrorCode,
-    /// `sourceIPAddress`.
-    SourceIp,
-    /// `userAgent`.
-    UserAgent,
-    /// `eventType`.
-    EventType,
-}
-
-impl Narrow {
-    /// Every narrow column.
-    pub const ALL: [Narrow; 9] = [
-        Narrow::EventName,
-        Narrow::EventSource,
-        Narrow::Username,
-        Narrow::AccountId,
-        Narrow::AwsRegion,
-        Narrow::ErrorCode,
-        Narrow::SourceIp,
-        Narrow::UserAgent,
-        Narrow::EventType,
-    ];
-
-    /// The narrow column named `name`.
-    pub fn named(name: &str) -> Option<Narrow> {
-        Narrow::ALL.into_iter().find(|n| n.column() == name)
-    }
-
-    /// The column's name in the `events` table.
-    pub fn column(self) -> &'static str {
-        match self {
-            Narrow::EventName => "eventName",
-            Narrow::EventSource => "eventSource",
-            Narrow::Username => "username",
-            Narrow::AccountId => "accountId",
-            Narrow::AwsRegion => "awsRegion",
-            Narrow::ErrorCode => "errorCode",
-            Narrow::SourceIp => "sourceIPAddress",
-            Narrow::UserAgent => "userAgent",
-            Narrow::EventType => "eventType",
-        }
-    }
-}
 
 /// Groups of events: the values of the counted columns (in their order; `None` for a
 /// null) and how many events have them.
@@ -132,7 +75,7 @@ impl Coded {
 /// [`DEFAULT_TALLY_CACHE_BYTES`] (4 bytes a row and column, plus the distinct values).
 #[derive(Debug)]
 pub struct TallyCache {
-    columns: SizedLru<(String, Narrow), Arc<Coded>>,
+    columns: SizedLru<(String, Dimension), Arc<Coded>>,
     /// Event times, for histograms: a quarter of the columns' bound more.
     times: SizedLru<String, Arc<Seconds>>,
 }
@@ -174,7 +117,7 @@ impl TallyCache {
 
 /// What rows must hold: a condition on one column's value.
 pub(crate) struct Filter<'a> {
-    pub(crate) column: Narrow,
+    pub(crate) column: Dimension,
     pub(crate) test: Test<'a>,
 }
 
@@ -275,7 +218,7 @@ fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
     // The scope is applied per segment, only where a segment holds other accounts.
     let mut f = Vec::new();
     for c in seek::conditions(q, &Scope::All)? {
-        let Some(column) = Narrow::named(c.column) else {
+        let Some(column) = Dimension::named(c.column) else {
             return Ok(None);
         };
         let test = match c.test {
@@ -311,7 +254,7 @@ pub(crate) fn tally(
     lake: &Lake,
     scope: &Scope,
     q: &Lookup,
-    by: &[Narrow],
+    by: &[Dimension],
 ) -> Result<Option<Counted>> {
     let Some(filters) = filters(q)? else {
         return Ok(None);
@@ -326,7 +269,7 @@ pub(crate) fn tally_plan(
     lake: &Lake,
     scope: &Scope,
     plan: &Plan,
-    by: &[Narrow],
+    by: &[Dimension],
 ) -> Result<Option<Counted>> {
     if by.len() + usize::from(plan.bucket_secs.is_some()) > MOST_COLUMNS {
         return Ok(None);
@@ -377,7 +320,7 @@ fn count_segment(
     lake: &Lake,
     scope: &Scope,
     plan: &Plan,
-    by: &[Narrow],
+    by: &[Dimension],
     s: &Segment,
     merged: &mut Merged,
 ) -> Result<bool> {
@@ -397,23 +340,23 @@ fn count_opened(
     cache: &TallyCache,
     scope: &Scope,
     plan: &Plan,
-    by: &[Narrow],
+    by: &[Dimension],
     o: &Opened,
     s: &Segment,
     merged: &mut Merged,
 ) -> Result<bool> {
     let (lo, hi) = (plan.start, plan.end);
     let counts = &mut merged.counter;
-    let coded = |column: Narrow| column_codes(cache, o, column);
+    let coded = |column: Dimension| column_codes(cache, o, column);
     // Rows of the scope, when the segment holds other accounts' too: applied first,
     // so that the caller's conditions see only the values of those rows.
     let in_scope = match scope {
         Scope::Accounts(set)
             if !s.accounts.iter().all(|a| set.contains(a)) || may_lack_accounts(o) =>
         {
-            let accounts = coded(Narrow::AccountId)?;
+            let accounts = coded(Dimension::AccountId)?;
             let mask = Filter {
-                column: Narrow::AccountId,
+                column: Dimension::AccountId,
                 test: Test::AnyOf(set.iter().map(String::as_str).collect()),
             }
             .mask(&accounts, None)?;
@@ -530,7 +473,7 @@ fn seen_in(c: &Coded, accounts: &Coded, scoped: &[bool]) -> Vec<bool> {
 }
 
 /// Segment `o`'s `column` as codes, from the cache or read from its file.
-fn column_codes(cache: &TallyCache, o: &Opened, column: Narrow) -> Result<Arc<Coded>> {
+fn column_codes(cache: &TallyCache, o: &Opened, column: Dimension) -> Result<Arc<Coded>> {
     let key = (o.rel.to_string(), column);
     if let Some(c) = cache.columns.get(&key) {
         return Ok(c);
@@ -542,7 +485,7 @@ fn column_codes(cache: &TallyCache, o: &Opened, column: Narrow) -> Result<Arc<Co
 
 /// Reads `column` of the whole file as dictionary arrays (one per row group, as
 /// Parquet stores it) and numbers its distinct values across them.
-fn read_codes(o: &Opened, column: Narrow) -> Result<Coded> {
+fn read_codes(o: &Opened, column: Dimension) -> Result<Coded> {
     let name = column.column();
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let hint: Vec<Field> = events_schema()

@@ -1,7 +1,7 @@
 //! End-to-end tests of the lake: commit, query, lookup, dedup, compaction and scope.
 
+use auditwatch_store::dimension::Dimension;
 use auditwatch_store::rows::to_json;
-use auditwatch_store::tally::Narrow;
 use auditwatch_store::{Attribute, Lookup, Scope, SqlLimits, Store};
 
 mod scope_equivalence;
@@ -1130,7 +1130,7 @@ fn engine_groups(
     store: &Store,
     scope: &Scope,
     q: &Lookup,
-    by: &[Narrow],
+    by: &[Dimension],
 ) -> Groups {
     use datafusion::functions_aggregate::count::count_all;
     use datafusion::prelude::ident;
@@ -1218,14 +1218,14 @@ fn tallied_queries() -> Vec<Lookup> {
         },
         // Exclusions: nulls kept, several on one column, with other filters.
         Lookup {
-            exclude: vec![(Narrow::ErrorCode, "AccessDenied".into())],
+            exclude: vec![(Dimension::ErrorCode, "AccessDenied".into())],
             ..Lookup::default()
         },
         Lookup {
             exclude: vec![
-                (Narrow::Username, "carol".into()),
-                (Narrow::Username, "alice".into()),
-                (Narrow::AwsRegion, "eu-west-1".into()),
+                (Dimension::Username, "carol".into()),
+                (Dimension::Username, "alice".into()),
+                (Dimension::AwsRegion, "eu-west-1".into()),
             ],
             accounts: vec!["444455556666".into()],
             start: Some(day1 + 2 * hour),
@@ -1241,13 +1241,17 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
     let rt = rt();
     let attr = |a: Attribute, v: &str| (a, v.to_string());
     let queries = tallied_queries();
-    let breakdowns: [&[Narrow]; 6] = [
+    let breakdowns: [&[Dimension]; 6] = [
         &[],
-        &[Narrow::EventName],
-        &[Narrow::Username, Narrow::EventName],
-        &[Narrow::ErrorCode],
-        &[Narrow::AccountId, Narrow::AwsRegion],
-        &[Narrow::SourceIp, Narrow::EventType, Narrow::EventSource],
+        &[Dimension::EventName],
+        &[Dimension::Username, Dimension::EventName],
+        &[Dimension::ErrorCode],
+        &[Dimension::AccountId, Dimension::AwsRegion],
+        &[
+            Dimension::SourceIp,
+            Dimension::EventType,
+            Dimension::EventSource,
+        ],
     ];
     let scopes = [
         Scope::All,
@@ -1286,12 +1290,12 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
             ..Lookup::default()
         },
     ] {
-        let direct = rt.block_on(store.tally(&Scope::All, &q, &[Narrow::EventName]));
+        let direct = rt.block_on(store.tally(&Scope::All, &q, &[Dimension::EventName]));
         assert!(direct.unwrap().is_none(), "{q:?}");
     }
     // After compaction the retired segments' columns are forgotten and the answers stay.
     let before = rt
-        .block_on(store.tally(&Scope::All, &queries[0], &[Narrow::Username]))
+        .block_on(store.tally(&Scope::All, &queries[0], &[Dimension::Username]))
         .unwrap()
         .unwrap()
         .len();
@@ -1300,14 +1304,20 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
         .merged;
     assert!(merged > 1, "{merged} segments merged");
     let mut direct = rt
-        .block_on(store.tally(&Scope::All, &queries[0], &[Narrow::Username]))
+        .block_on(store.tally(&Scope::All, &queries[0], &[Dimension::Username]))
         .unwrap()
         .unwrap();
     direct.sort();
     assert_eq!(direct.len(), before);
     assert_eq!(
         direct,
-        engine_groups(&rt, &store, &Scope::All, &queries[0], &[Narrow::Username])
+        engine_groups(
+            &rt,
+            &store,
+            &Scope::All,
+            &queries[0],
+            &[Dimension::Username]
+        )
     );
 }
 

@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 
+use auditwatch_store::dimension::Dimension;
 use auditwatch_store::rows::to_json;
-use auditwatch_store::tally::Narrow;
 use auditwatch_store::{Attribute, Lookup, Scope, SqlLimits, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -411,13 +411,13 @@ fn assert_equivalent(rt: &tokio::runtime::Runtime, all: &Store, only_a: &Store, 
         // Exclusions and the oldest-first order run through DataFusion, under the same
         // barrier: another account's value excluded, a null-bearing column excluded.
         Lookup {
-            exclude: vec![(Narrow::Username, "CANARYB_USER".into())],
+            exclude: vec![(Dimension::Username, "CANARYB_USER".into())],
             ..Lookup::default()
         },
         Lookup {
             exclude: vec![
-                (Narrow::ErrorCode, "AccessDenied".into()),
-                (Narrow::SourceIp, "203.0.113.11".into()),
+                (Dimension::ErrorCode, "AccessDenied".into()),
+                (Dimension::SourceIp, "203.0.113.11".into()),
             ],
             oldest_first: true,
             ..Lookup::default()
@@ -463,7 +463,7 @@ fn assert_equivalent(rt: &tokio::runtime::Runtime, all: &Store, only_a: &Store, 
         assert_eq!(ids(all), ids(only_a), "{when}: lookup {q:?}");
         let counted = |store: &Store| {
             let mut groups = rt
-                .block_on(store.tally(&scope, &q, &[Narrow::Username, Narrow::EventName]))
+                .block_on(store.tally(&scope, &q, &[Dimension::Username, Dimension::EventName]))
                 .unwrap();
             if let Some(g) = groups.as_mut() {
                 g.sort();
