@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
+use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::scope::Scope;
-use crate::segments::Catalog;
 
 /// The latest verdict for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl Catalog {
         files: &[IntegrityRecord],
         gaps: &[IntegrityGap],
     ) -> Result<()> {
-        let path_err = crate::segments::sql_error(&self.path);
+        let path_err = crate::sqlite::sql_error(&self.path);
         let tx = self.conn.transaction().map_err(&path_err)?;
         {
             let mut put = tx
@@ -217,24 +217,21 @@ impl Catalog {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
-    /// Digest files sources took (recorded in `source_objects`) that no check has
-    /// verified yet, counted per account.
+    /// Digest files sources took (recorded with the table's source objects) that no
+    /// check has verified yet, counted per account.
     pub fn unchecked_digests(&self) -> Result<HashMap<String, u64>> {
-        let mut stmt = self
+        let mut checked = self
             .conn
-            .prepare_cached(
-                "SELECT s.location FROM source_objects s
-                 WHERE s.location LIKE '%/CloudTrail-Digest/%'
-                   AND NOT EXISTS (SELECT 1 FROM integrity_files f
-                                   WHERE f.key = substr(s.location, instr(s.location, 'AWSLogs/')))",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+            .prepare_cached("SELECT 1 FROM integrity_files WHERE key = ?1")
             .map_err(self.err())?;
         let mut out: HashMap<String, u64> = HashMap::new();
-        for location in rows {
-            let location = location.map_err(self.err())?;
+        for location in self.table().digest_locations()? {
+            let Some(key) = key_of(&location) else {
+                continue;
+            };
+            if checked.exists([key]).map_err(self.err())? {
+                continue;
+            }
             if let Some(k) = auditwatch_event::layout::parse_key(&location) {
                 *out.entry(k.account).or_default() += 1;
             }

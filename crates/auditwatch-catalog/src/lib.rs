@@ -1,12 +1,14 @@
 //! The table's catalog: the truth about what the events table holds. A Parquet
 //! segment the catalog does not list is never read.
 //!
-//! - [`segments`]: [`Catalog`], the node's SQLite file (WAL, `synchronous=FULL`): the
-//!   segments that make up the table, their event keys ([`keys`]), the source objects
-//!   already taken, the lake's remote location; one transaction per commit;
-//! - [`postgres`]: with `[catalog] url`, the table's part of it (lake location,
-//!   segments, event keys, source checkpoints, the detection queue) in PostgreSQL,
-//!   shared by several nodes, with a lock per event day and conflict checks;
+//! - [`table`]: the table's part, behind the [`TableCatalog`] trait: the lake's
+//!   location, the segments that make up the table and their event keys ([`keys`]),
+//!   the source objects already taken, the detection queue; one transaction per
+//!   commit, with a lock per event day and conflict checks. Two implementations pass
+//!   one conformance suite: [`sqlite`] (the data directory's `catalog.db`, one node)
+//!   and [`postgres`] (`[catalog] url`, shared by several nodes);
+//! - [`catalog`]: [`Catalog`], one node's view: its own `catalog.db` (WAL,
+//!   `synchronous=FULL`) for what the node keeps, and the table's part;
 //! - [`detection`]: live detection's queue of committed segments and what it keeps
 //!   between ingests (metric points, alarm state, alerts, the outbox);
 //! - [`integrity`]: what digest-file checks found about the log files taken;
@@ -15,6 +17,7 @@
 //! Only this crate knows the SQL schemas of the table; it knows nothing of Parquet
 //! or of the query engine.
 
+pub mod catalog;
 pub mod detection;
 pub mod error;
 pub mod integrity;
@@ -22,8 +25,12 @@ pub mod keys;
 pub mod postgres;
 mod schema;
 pub mod scope;
-pub mod segments;
+pub mod sqlite;
+pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use catalog::Catalog;
 pub use error::{CatalogError, Result};
 pub use scope::Scope;
-pub use segments::{Catalog, DayGuard, NewSegment, Segment, SourceObject};
+pub use table::{DayGuard, NewSegment, Segment, SourceObject, TableCatalog};

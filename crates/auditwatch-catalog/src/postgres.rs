@@ -30,11 +30,13 @@ use auditwatch_postgres::{Pool, describe, off_runtime, postgres};
 
 use crate::error::{CatalogError, Result};
 use crate::keys::from_blob;
-use crate::segments::{DayGuard, NewSegment, Segment, SourceObject, join, split};
+use crate::table::{
+    DayGuard, NewSegment, Segment, SourceObject, TAKEN, TableCatalog, intersects, join, split,
+};
 
 /// The tables, created by the first node that connects (under [`SCHEMA_LOCK`]).
 /// Source locations compare byte by byte (`COLLATE "C"`), as in SQLite: the prefix
-/// ranges of [`PgCatalog::sources_where`] then hold whatever the database's locale, and
+/// ranges of [`PgCatalog::sources_under`] then hold whatever the database's locale, and
 /// the primary key serves them.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS auditwatch_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -163,9 +165,15 @@ impl PgCatalog {
         };
         off_runtime(go)
     }
+}
+
+impl TableCatalog for PgCatalog {
+    fn holder(&self) -> String {
+        format!("the shared catalog {}", self.shown)
+    }
 
     /// A value of the meta table.
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+    fn meta(&self, key: &str) -> Result<Option<String>> {
         self.run("read meta", |c| {
             Ok(
                 c.query_opt("SELECT value FROM auditwatch_meta WHERE key = $1", &[&key])?
@@ -176,7 +184,7 @@ impl PgCatalog {
 
     /// Records the lake location and its writer identity unless another node recorded
     /// them first; returns what is recorded.
-    pub fn set_lake(&self, url: &str, writer_id: &str) -> Result<(String, String)> {
+    fn set_lake(&self, url: &str, writer_id: &str) -> Result<(String, String)> {
         self.run("record the lake location", |c| {
             let mut tx = c.transaction()?;
             tx.execute(
@@ -197,7 +205,7 @@ impl PgCatalog {
 
     /// Registers `node` as the one node that runs live detection (or finds it is
     /// already); returns the node that is registered.
-    pub fn claim_detector(&self, node: &str) -> Result<String> {
+    fn claim_detector(&self, node: &str) -> Result<String> {
         self.run("register the detector", |c| {
             c.execute(
                 "INSERT INTO auditwatch_meta(key, value) VALUES ('detector', $1) \
@@ -213,7 +221,7 @@ impl PgCatalog {
     }
 
     /// Unregisters `node` as the detector, if it is, and empties the queue.
-    pub fn release_detector(&self, node: &str) -> Result<()> {
+    fn release_detector(&self, node: &str) -> Result<()> {
         self.run("unregister the detector", |c| {
             let mut tx = c.transaction()?;
             let n = tx.execute(
@@ -229,7 +237,7 @@ impl PgCatalog {
     }
 
     /// Segments waiting for detection, oldest first.
-    pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
+    fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
         let limit = limit as i64;
         self.run("read the detection queue", |c| {
             let rows = c.query(
@@ -243,19 +251,20 @@ impl PgCatalog {
     }
 
     /// Ids of the segments waiting for detection.
-    pub fn queued_ids(&self) -> Result<Vec<i64>> {
+    fn queued_ids(&self) -> Result<Vec<i64>> {
         self.run("read the detection queue", |c| {
-            Ok(
-                c.query("SELECT segment_id FROM auditwatch_detect_queue", &[])?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect(),
-            )
+            Ok(c.query(
+                "SELECT segment_id FROM auditwatch_detect_queue ORDER BY segment_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
         })
     }
 
     /// Takes segments off the detection queue.
-    pub fn dequeue(&self, ids: &[i64]) -> Result<()> {
+    fn dequeue(&self, ids: &[i64]) -> Result<()> {
         self.run("update the detection queue", |c| {
             c.execute(
                 "DELETE FROM auditwatch_detect_queue WHERE segment_id = ANY($1)",
@@ -266,7 +275,7 @@ impl PgCatalog {
     }
 
     /// Segments listed.
-    pub fn segment_count(&self) -> Result<i64> {
+    fn segment_count(&self) -> Result<i64> {
         self.run("count segments", |c| {
             Ok(
                 c.query_one("SELECT count(*) FROM auditwatch_segments", &[])?
@@ -276,7 +285,7 @@ impl PgCatalog {
     }
 
     /// Every segment, oldest day first.
-    pub fn segments(&self) -> Result<Vec<Segment>> {
+    fn segments(&self) -> Result<Vec<Segment>> {
         self.run("list segments", |c| {
             let rows = c.query(
                 "SELECT id, day, path, rows, bytes, min_time, max_time, accounts, regions \
@@ -288,35 +297,64 @@ impl PgCatalog {
     }
 
     /// The key blobs of the segments of `day` whose id is above `after`.
-    pub fn day_keys_after(&self, day: i32, after: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+    fn day_keys_after(&self, day: i32, after: i64) -> Result<Vec<(i64, Vec<u8>)>> {
         self.run("read event keys", |c| {
             let rows = c.query(
                 "SELECT segment_id, keys FROM auditwatch_segment_keys \
-                 WHERE day = $1 AND segment_id > $2",
+                 WHERE day = $1 AND segment_id > $2 ORDER BY segment_id",
                 &[&day, &after],
             )?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
     }
 
-    /// Source objects whose location starts with `prefix`, filtered by `tail` (SQL
-    /// after `AND`, a constant of this crate).
-    pub fn sources_where(&self, prefix: &str, tail: &str) -> Result<Vec<SourceObject>> {
+    fn sources_under(&self, prefix: &str) -> Result<Vec<SourceObject>> {
         let upper = format!("{prefix}\u{10FFFF}");
-        let sql = format!(
-            "SELECT location, size, mtime, etag, status, records, errors, reason \
-             FROM auditwatch_sources WHERE location >= $1 AND location < $2 AND {tail}"
-        );
         self.run("read sources", |c| {
-            Ok(c.query(&sql, &[&prefix, &upper])?
-                .iter()
-                .map(source_row)
-                .collect())
+            Ok(c.query(
+                "SELECT location, size, mtime, etag, status, records, errors, reason \
+                 FROM auditwatch_sources WHERE location >= $1 AND location < $2 \
+                 ORDER BY location",
+                &[&prefix, &upper],
+            )?
+            .iter()
+            .map(source_row)
+            .collect())
+        })
+    }
+
+    fn troubled_sources(&self, prefix: &str, limit: usize) -> Result<Vec<SourceObject>> {
+        let upper = format!("{prefix}\u{10FFFF}");
+        let taken: Vec<&str> = TAKEN.to_vec();
+        let limit = limit as i64;
+        self.run("read sources", |c| {
+            Ok(c.query(
+                "SELECT location, size, mtime, etag, status, records, errors, reason \
+                 FROM auditwatch_sources WHERE location >= $1 AND location < $2 \
+                 AND status <> ALL($3) ORDER BY ingested_at DESC, location LIMIT $4",
+                &[&prefix, &upper, &taken, &limit],
+            )?
+            .iter()
+            .map(source_row)
+            .collect())
+        })
+    }
+
+    fn digest_locations(&self) -> Result<Vec<String>> {
+        self.run("read sources", |c| {
+            Ok(c.query(
+                "SELECT location FROM auditwatch_sources \
+                 WHERE location LIKE '%/CloudTrail-Digest/%' ORDER BY location",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
         })
     }
 
     /// The recorded state of a source object.
-    pub fn source(&self, location: &str) -> Result<Option<SourceObject>> {
+    fn source(&self, location: &str) -> Result<Option<SourceObject>> {
         self.run("read a source", |c| {
             Ok(c.query_opt(
                 "SELECT location, size, mtime, etag, status, records, errors, reason \
@@ -329,7 +367,7 @@ impl PgCatalog {
     }
 
     /// Source objects by status: (status, objects, records, errors).
-    pub fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>> {
+    fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>> {
         self.run("count sources", |c| {
             let rows = c.query(
                 "SELECT status, count(*), coalesce(sum(records), 0)::BIGINT, \
@@ -354,7 +392,7 @@ impl PgCatalog {
     /// Registers `added`, retires `retired` and records `sources` in one transaction,
     /// under the locks of every day touched, after checking `guards`. Returns the new
     /// segments' ids.
-    pub fn commit(
+    fn commit(
         &self,
         added: &[NewSegment],
         retired: &[i64],
@@ -501,19 +539,6 @@ fn source_row(r: &postgres::Row) -> SourceObject {
         errors: r.get::<_, i64>(6) as u64,
         reason: r.get(7),
     }
-}
-
-/// Whether two sorted key lists share a key.
-fn intersects(a: &[u128], b: &[u128]) -> bool {
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => return true,
-        }
-    }
-    false
 }
 
 #[cfg(test)]

@@ -186,9 +186,9 @@ impl Writer {
         by_day: &BTreeMap<i32, Vec<DayBatch>>,
         sources: &[SourceObject],
     ) -> Result<CommitStats> {
-        if self.catalog.postgres().is_some() {
-            self.dedup.catch_up(&self.catalog, by_day.keys().copied())?;
-        }
+        // What other writers listed since (a shared catalog has several): one small
+        // read per day, so a retry after a conflict builds on what clashed.
+        self.dedup.catch_up(&self.catalog, by_day.keys().copied())?;
         let mut stats = CommitStats::default();
         let mut written: Vec<(NewSegment, Vec<u128>)> = Vec::new();
         let started = std::time::Instant::now();
@@ -368,7 +368,7 @@ impl Writer {
         }
         purge_trash(&self.lake, TRASH_GRACE);
         if let Some(remote) = &self.remote {
-            remote.sweep(TRASH_GRACE, self.catalog.postgres().is_some(), listed_now)?;
+            remote.sweep(TRASH_GRACE, self.catalog.is_shared(), listed_now)?;
         }
         Ok(())
     }

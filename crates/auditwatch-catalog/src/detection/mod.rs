@@ -18,18 +18,21 @@
 //!   sender marks it sent after delivery (at least once; a crash in between sends it
 //!   again, so at most twice), with its idempotency key.
 //!
-//! With a shared catalog ([`crate::postgres`]) one node runs detection: it registers
-//! itself there, and the queue is the shared one. This node records the segments it
-//! has taken through detection in `detect_done`, in the transaction of their results,
-//! then takes them off the shared queue; a crash in between finds them in
-//! `detect_done` and does not count them twice.
+//! The queue is the table's ([`crate::table::TableCatalog`]): in this file, or with a
+//! shared catalog ([`crate::postgres`]) in PostgreSQL, where one node runs detection
+//! (it registers itself there). Either way this node records the segments it has
+//! taken through detection in its `detect_done`, in the transaction of their results,
+//! then takes them off the queue; a crash in between finds them in `detect_done` and
+//! does not count them twice.
 
 mod state;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::catalog::Catalog;
 use crate::error::{CatalogError, Result};
-use crate::segments::{Catalog, SEGMENT_COLUMNS, Segment, segment_row, sql_error};
+use crate::sqlite::sql_error;
+use crate::table::Segment;
 
 /// Most sample events kept per metric and minute.
 pub const SAMPLES_PER_MINUTE: i64 = 20;
@@ -350,33 +353,18 @@ impl Catalog {
     /// already is named in the refusal. Turning it off releases only this node's
     /// registration.
     pub fn set_detection(&self, on: bool) -> Result<()> {
-        if let Some(shared) = &self.postgres {
-            let me = self.node_id()?;
-            if on {
-                let detector = shared.claim_detector(&me)?;
-                if detector != me {
-                    return Err(CatalogError::Invalid(format!(
-                        "live detection already runs on another node of the shared catalog \
-                         {} (node {detector}); configure [detection] on that node only, or \
-                         turn it off there first",
-                        shared.shown_url()
-                    )));
-                }
-            } else {
-                shared.release_detector(&me)?;
+        let me = self.node_id()?;
+        if on {
+            let detector = self.table().claim_detector(&me)?;
+            if detector != me {
+                return Err(CatalogError::Invalid(format!(
+                    "live detection already runs on another node of {} (node {detector}); \
+                     configure [detection] on that node only, or turn it off there first",
+                    self.table().holder()
+                )));
             }
-        }
-        self.conn
-            .execute(
-                "INSERT INTO meta(key, value) VALUES ('detection', ?1)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [if on { "on" } else { "off" }],
-            )
-            .map_err(self.err())?;
-        if !on {
-            self.conn
-                .execute("DELETE FROM detect_queue", [])
-                .map_err(self.err())?;
+        } else {
+            self.table().release_detector(&me)?;
         }
         Ok(())
     }
@@ -400,38 +388,20 @@ impl Catalog {
 
     /// Segments waiting for detection, oldest first.
     pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
-        if let Some(shared) = &self.postgres {
-            // Those this node already took through (a crash before they left the
-            // shared queue) leave it now.
-            let done = self.done_ids()?;
-            if !done.is_empty() {
-                shared.dequeue(&done)?;
-                self.forget_done(&done)?;
-            }
-            return shared.detection_queue(limit);
+        // Those this node already took through (a crash before they left the queue)
+        // leave it now.
+        let done = self.done_ids()?;
+        if !done.is_empty() {
+            self.table().dequeue(&done)?;
+            self.forget_done(&done)?;
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {SEGMENT_COLUMNS} FROM detect_queue JOIN segments
-                 ON segments.id = detect_queue.segment_id ORDER BY segments.id LIMIT ?1"
-            ))
-            .map_err(self.err())?;
-        stmt.query_map([limit as i64], segment_row)
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(self.err())
+        self.table().detection_queue(limit)
     }
 
     fn done_ids(&self) -> Result<Vec<i64>> {
-        self.segment_ids("detect_done")
-    }
-
-    /// The segment ids listed in this catalog's `table` (`detect_queue`, `detect_done`).
-    fn segment_ids<C: FromIterator<i64>>(&self, table: &'static str) -> Result<C> {
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("SELECT segment_id FROM {table}"))
+            .prepare_cached("SELECT segment_id FROM detect_done")
             .map_err(self.err())?;
         stmt.query_map([], |r| r.get(0))
             .map_err(self.err())?
@@ -450,23 +420,12 @@ impl Catalog {
 
     /// How many segments wait for detection.
     pub fn detection_backlog(&self) -> Result<u64> {
-        if let Some(shared) = &self.postgres {
-            return Ok(shared.queued_ids()?.len() as u64);
-        }
-        self.conn
-            .query_row("SELECT count(*) FROM detect_queue", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(self.err())
+        Ok(self.table().queued_ids()?.len() as u64)
     }
 
     /// Ids of the segments waiting for detection (compaction leaves them alone).
     pub fn queued_segment_ids(&self) -> Result<std::collections::HashSet<i64>> {
-        if let Some(shared) = &self.postgres {
-            return Ok(shared.queued_ids()?.into_iter().collect());
-        }
-        self.segment_ids("detect_queue")
+        Ok(self.table().queued_ids()?.into_iter().collect())
     }
 
     /// Records what detection found in some queued segments and takes them off the
@@ -618,24 +577,17 @@ impl Catalog {
                     raised.push(insert_alert(&tx, &alert, channels, now).map_err(&err)?);
                 }
             }
-            // Off the queue: the local one, or (shared catalog) marked done here in
-            // this transaction and taken off the shared queue after it.
+            // Marked done here, in this transaction, and taken off the queue after it.
             let mut done = tx
-                .prepare_cached(if self.postgres.is_some() {
-                    "INSERT OR IGNORE INTO detect_done(segment_id) VALUES (?1)"
-                } else {
-                    "DELETE FROM detect_queue WHERE segment_id = ?1"
-                })
+                .prepare_cached("INSERT OR IGNORE INTO detect_done(segment_id) VALUES (?1)")
                 .map_err(&err)?;
             for id in &d.segments {
                 done.execute([id]).map_err(&err)?;
             }
         }
         tx.commit().map_err(&err)?;
-        if let Some(shared) = &self.postgres {
-            shared.dequeue(&d.segments)?;
-            self.forget_done(&d.segments)?;
-        }
+        self.table().dequeue(&d.segments)?;
+        self.forget_done(&d.segments)?;
         Ok(raised)
     }
 }

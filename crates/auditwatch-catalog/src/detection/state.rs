@@ -5,9 +5,10 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::*;
+use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::scope::Scope;
-use crate::segments::{Catalog, sql_error};
+use crate::sqlite::sql_error;
 
 impl Catalog {
     /// A metric's minute points in `[from, to]` (seconds).
