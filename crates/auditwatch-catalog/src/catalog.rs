@@ -1,6 +1,5 @@
-//! [`Catalog`]: one node's view of the catalog. The node's own state — live
-//! detection's results ([`crate::detection`]), integrity verdicts
-//! ([`crate::integrity`]), its identity — is in its `catalog.db`; the table's part
+//! [`Catalog`]: one node's view of the catalog. The node's own part — integrity
+//! verdicts ([`crate::integrity`]) — is in its `catalog.db`; the table's part
 //! goes through a [`TableCatalog`]: the same file ([`SqliteTable`]) or PostgreSQL
 //! ([`PgCatalog`]), chosen once when the catalog is opened.
 
@@ -63,6 +62,11 @@ impl Catalog {
     /// The table's part of the catalog.
     pub fn table(&self) -> &dyn TableCatalog {
         self.table.as_ref()
+    }
+
+    /// A handle on the table's part, to keep beside this catalog.
+    pub fn table_handle(&self) -> Arc<dyn TableCatalog> {
+        self.table.clone()
     }
 
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {

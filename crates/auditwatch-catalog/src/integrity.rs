@@ -99,13 +99,6 @@ const COLUMNS: &str = "key, location, kind, verdict, reason, trail, chain, file_
 const IN_SCOPE: &str =
     "(?1 IS NULL OR substr(chain, 1, instr(chain, ' ') - 1) IN (SELECT value FROM json_each(?1)))";
 
-pub(crate) fn scope_param(scope: &Scope) -> Option<String> {
-    match scope {
-        Scope::All => None,
-        Scope::Accounts(a) => Some(serde_json::to_string(&**a).unwrap_or_else(|_| "[]".into())),
-    }
-}
-
 impl Catalog {
     /// Stores one check of `trail` over `[start, end]`: every file's verdict (replacing
     /// earlier ones) and the gaps (replacing the gaps earlier checks found in the
@@ -203,7 +196,7 @@ impl Catalog {
         let n =
             |r: &rusqlite::Row<'_>, i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0) as u64);
         let rows = stmt
-            .query_map([scope_param(scope)], |r| {
+            .query_map([scope.json_accounts()], |r| {
                 Ok(ChainHealth {
                     trail: r.get(0)?,
                     chain: r.get(1)?,
@@ -249,7 +242,7 @@ impl Catalog {
             ))
             .map_err(self.err())?;
         let rows = stmt
-            .query_map(params![scope_param(scope), limit as i64], record)
+            .query_map(params![scope.json_accounts(), limit as i64], record)
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
@@ -264,7 +257,7 @@ impl Catalog {
             ))
             .map_err(self.err())?;
         let rows = stmt
-            .query_map(params![scope_param(scope), limit as i64], |r| {
+            .query_map(params![scope.json_accounts(), limit as i64], |r| {
                 Ok(IntegrityGap {
                     trail: r.get(0)?,
                     chain: r.get(1)?,

@@ -9,8 +9,6 @@
 //!   and [`postgres`] (`[catalog] url`, shared by several nodes);
 //! - [`catalog`]: [`Catalog`], one node's view: its own `catalog.db` (WAL,
 //!   `synchronous=FULL`) for what the node keeps, and the table's part;
-//! - [`detection`]: live detection's queue of committed segments and what it keeps
-//!   between ingests (metric points, alarm state, alerts, the outbox);
 //! - [`integrity`]: what digest-file checks found about the log files taken;
 //! - [`scope`]: which accounts a caller may see, which every query path takes.
 //!
@@ -18,7 +16,6 @@
 //! or of the query engine.
 
 pub mod catalog;
-pub mod detection;
 pub mod error;
 pub mod integrity;
 pub mod keys;

@@ -1,4 +1,6 @@
-//! The SQLite catalog's tables, created (if missing) at every open.
+//! The SQLite catalog's tables (the table's part and the node's integrity verdicts),
+//! created (if missing) at every open. Other crates keep their own tables in the same
+//! file (auth, detection's state and library, the Contact form).
 
 /// The schema, as one batch of statements.
 pub(super) const SCHEMA: &str = r#"
@@ -57,74 +59,4 @@ CREATE TABLE IF NOT EXISTS integrity_gaps(
 CREATE TABLE IF NOT EXISTS detect_queue(
     segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE
 );
-CREATE TABLE IF NOT EXISTS detect_done(segment_id INTEGER PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS metric_points(
-    metric TEXT NOT NULL,
-    minute INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    sum REAL NOT NULL,
-    min REAL NOT NULL,
-    max REAL NOT NULL,
-    PRIMARY KEY(metric, minute)
-);
-CREATE TABLE IF NOT EXISTS event_minutes(minute INTEGER PRIMARY KEY, events INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS metric_dirty(metric TEXT PRIMARY KEY, from_minute INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS metric_samples(
-    metric TEXT NOT NULL,
-    minute INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    time_us INTEGER NOT NULL,
-    account TEXT,
-    summary TEXT NOT NULL,
-    PRIMARY KEY(metric, minute, event_id)
-);
-CREATE TABLE IF NOT EXISTS alarms(
-    name TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    since INTEGER NOT NULL,
-    evaluated_through INTEGER
-);
-CREATE TABLE IF NOT EXISTS alarm_history(
-    id INTEGER PRIMARY KEY,
-    alarm TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    period INTEGER NOT NULL,
-    old_state TEXT NOT NULL,
-    new_state TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alarm_history_alarm ON alarm_history(alarm, id);
-CREATE TABLE IF NOT EXISTS alerts(
-    id INTEGER PRIMARY KEY,
-    rule TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    title TEXT NOT NULL,
-    level TEXT NOT NULL,
-    author TEXT,
-    group_key TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    accounts TEXT NOT NULL,
-    events TEXT NOT NULL,
-    first_seen INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    status_by TEXT,
-    status_at INTEGER,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alerts_group ON alerts(rule, group_key, id);
-CREATE TABLE IF NOT EXISTS outbox(
-    id INTEGER PRIMARY KEY,
-    alert_id INTEGER NOT NULL REFERENCES alerts(id),
-    channel TEXT NOT NULL,
-    key TEXT NOT NULL UNIQUE,
-    attempts INTEGER NOT NULL,
-    next_at INTEGER NOT NULL,
-    sent_at INTEGER,
-    error TEXT,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent_at, next_at);
 "#;

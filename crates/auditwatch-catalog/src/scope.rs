@@ -33,4 +33,13 @@ impl Scope {
             Scope::Accounts(set) => accounts.iter().any(|a| set.contains(a)),
         }
     }
+
+    /// The scope as an SQL parameter: NULL for every account, else a JSON array of
+    /// the accounts (for `json_each`).
+    pub fn json_accounts(&self) -> Option<String> {
+        match self {
+            Scope::All => None,
+            Scope::Accounts(a) => Some(serde_json::to_string(&**a).unwrap_or_else(|_| "[]".into())),
+        }
+    }
 }

@@ -58,8 +58,9 @@ pub(crate) fn open_file(path: &Path) -> Result<Connection> {
 }
 
 /// Maps SQLite errors of the catalog file at `path` (a free function, so it can
-/// borrow the path while a transaction borrows the connection).
-pub(crate) fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
+/// borrow the path while a transaction borrows the connection); for the other
+/// modules that keep tables in the same file too.
+pub fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
     move |source| CatalogError::Sqlite {
         path: path.to_path_buf(),
         source,

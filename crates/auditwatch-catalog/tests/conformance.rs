@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use auditwatch_catalog::detection::{AlertPolicy, Detected};
 use auditwatch_catalog::keys::to_blob;
 use auditwatch_catalog::postgres::PgCatalog;
 use auditwatch_catalog::sqlite::SqliteTable;
@@ -84,7 +83,6 @@ conformance!(
     the_lake_location_first_recorded_stays,
     the_detection_queue_fills_only_while_a_detector_is_registered,
     a_retired_segment_leaves_the_detection_queue,
-    detection_results_take_their_segments_off_the_queue_once,
     two_handles_on_one_table_see_each_others_commits,
 );
 
@@ -431,45 +429,6 @@ fn a_retired_segment_leaves_the_detection_queue(b: &Backend) {
     t.commit(&[new_segment(1, "a2", &[1])], &ids, &[], false, &[])
         .unwrap();
     assert!(t.queued_ids().unwrap().is_empty());
-}
-
-fn detection_results_take_their_segments_off_the_queue_once(b: &Backend) {
-    let mut node = b.catalog("detector");
-    node.set_detection(true).unwrap();
-    let ids = node
-        .commit(
-            &[new_segment(1, "a", &[1]), new_segment(1, "b", &[2])],
-            &[],
-            &[],
-            true,
-            &[],
-        )
-        .unwrap();
-    assert_eq!(node.detection_backlog().unwrap(), 2);
-    let queued: Vec<i64> = node
-        .detection_queue(10)
-        .unwrap()
-        .iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(queued, ids);
-    let done = Detected {
-        segments: vec![ids[0]],
-        minutes: vec![(60, 3)],
-        ..Detected::default()
-    };
-    node.record_detected(&done, &AlertPolicy::default(), &[])
-        .unwrap();
-    assert_eq!(
-        node.queued_segment_ids()
-            .unwrap()
-            .into_iter()
-            .collect::<Vec<_>>(),
-        [ids[1]]
-    );
-    assert_eq!(node.event_minutes(0, 120).unwrap(), [(60, 3)]);
-    node.set_detection(false).unwrap();
-    assert_eq!(node.detection_backlog().unwrap(), 0);
 }
 
 fn two_handles_on_one_table_see_each_others_commits(b: &Backend) {

@@ -1,7 +1,7 @@
 //! Several nodes on one shared catalog (PostgreSQL, started here on loopback): what
-//! only a shared table has — nodes that clash on the same events, and one node that
-//! runs live detection over what every node commits. What every backend does alike
-//! is in the conformance suite.
+//! only a shared table has — nodes that clash on the same events. What every backend
+//! does alike is in the conformance suite; one detecting node for all is in the
+//! detection crate's tests.
 
 use auditwatch_catalog::postgres::PgCatalog;
 use auditwatch_catalog::testing::postgres;
@@ -159,76 +159,4 @@ fn a_commit_is_refused_when_another_node_stored_its_events_first() {
     );
     let paths: Vec<String> = b.segments().unwrap().into_iter().map(|s| s.path).collect();
     assert_eq!(paths, ["events/day=5/merged-a", "events/day=6/b"]);
-}
-
-#[test]
-fn one_node_runs_live_detection_over_what_every_node_commits() {
-    use auditwatch_catalog::detection::{AlertPolicy, Detected};
-    let Some(pg) = postgres() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let shared = PgCatalog::connect(&pg.url, None).unwrap();
-    let mut a = Catalog::open_with(&dir.path().join("a.db"), Some(shared.clone())).unwrap();
-    let mut b = Catalog::open_with(&dir.path().join("b.db"), Some(shared)).unwrap();
-
-    // Before any node detects, ingest queues nothing.
-    b.commit(
-        &[new_segment(3, "events/day=3/early", &[1])],
-        &[],
-        &[],
-        true,
-        &[],
-    )
-    .unwrap();
-    a.set_detection(true).unwrap();
-    assert_eq!(a.detection_backlog().unwrap(), 0);
-    // A second detector is refused by name; turning detection off on a node that
-    // does not run it leaves the detector registered.
-    let e = b.set_detection(true).unwrap_err().to_string();
-    assert!(e.contains("already runs on another node"), "{e}");
-    b.set_detection(false).unwrap();
-
-    // What node b's ingest commits waits in node a's queue; compactions (fresh =
-    // false) queue nothing, and compaction anywhere leaves queued segments alone.
-    let ids = b
-        .commit(
-            &[new_segment(3, "events/day=3/x", &[2])],
-            &[],
-            &[],
-            true,
-            &[],
-        )
-        .unwrap();
-    b.commit(
-        &[new_segment(4, "events/day=4/merged", &[3])],
-        &[],
-        &[],
-        false,
-        &[],
-    )
-    .unwrap();
-    let queued: Vec<i64> = a
-        .detection_queue(10)
-        .unwrap()
-        .iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(queued, ids);
-    assert!(b.queued_segment_ids().unwrap().contains(&ids[0]));
-
-    // Once node a recorded its results, the segment is off the queue everywhere.
-    a.record_detected(
-        &Detected {
-            segments: ids.clone(),
-            ..Detected::default()
-        },
-        &AlertPolicy::default(),
-        &[],
-    )
-    .unwrap();
-    assert!(a.detection_queue(10).unwrap().is_empty());
-    assert_eq!(b.detection_backlog().unwrap(), 0);
-
-    // Node a stops detecting; node b may take over.
-    a.set_detection(false).unwrap();
-    b.set_detection(true).unwrap();
 }

@@ -294,7 +294,7 @@ pub struct Definitions {
     /// Notification channels.
     pub channels: Vec<Channel>,
     /// How rule hits become alerts (dedup window, throttle).
-    pub alerting: auditwatch_catalog::detection::AlertPolicy,
+    pub alerting: crate::state::AlertPolicy,
     /// How far back late data re-opens alarm periods (seconds).
     pub max_lateness_secs: i64,
     /// The UI's public address, for links.
@@ -586,7 +586,7 @@ pub fn resolve(
     channels: Vec<ChannelSettings>,
 ) -> Result<(Definitions, Vec<String>), DetectError> {
     let mut defs = Definitions {
-        alerting: auditwatch_catalog::detection::AlertPolicy {
+        alerting: crate::state::AlertPolicy {
             dedup_us: detection.dedup_minutes.unwrap_or(60) as i64 * 60_000_000,
             max_new_per_hour: detection.max_alerts_per_rule_per_hour.unwrap_or(30).max(1),
         },

@@ -15,10 +15,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use auditwatch_catalog::detection::{Detected, MinutePoint, RuleHit, Sample};
+use crate::state::{Detected, MinutePoint, RuleHit, Sample};
 use auditwatch_rules::correlate::Windows;
 use auditwatch_rules::sigma::SigmaSet;
-use auditwatch_store::{Catalog, Segment, Store, StoreError, segment};
+use auditwatch_store::{Segment, Store, StoreError, segment};
+
+use crate::state::DetectionState;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use serde_json::Value;
@@ -249,7 +251,7 @@ fn read(store: &Store, s: &Segment) -> Result<Option<RecordBatch>, DetectError> 
 /// Takes up to `max_segments` queued segments through detection.
 pub fn drain(
     store: &Store,
-    catalog: &mut Catalog,
+    catalog: &mut DetectionState,
     defs: &Definitions,
     memory: &mut Memory,
     now: i64,

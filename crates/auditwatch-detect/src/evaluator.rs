@@ -13,9 +13,8 @@
 
 use std::collections::BTreeMap;
 
-use auditwatch_catalog::detection::{NewAlert, Transition};
+use crate::state::{DetectionState, NewAlert, Transition};
 use auditwatch_rules::alarm::{State, Stats, evaluate};
-use auditwatch_store::Catalog;
 
 use crate::DetectError;
 use crate::config::AlarmDef;
@@ -24,7 +23,7 @@ use crate::config::AlarmDef;
 /// seconds), from its minute points; a period with events but no match takes the
 /// default value, if any.
 pub fn period_values(
-    catalog: &Catalog,
+    catalog: &DetectionState,
     def: &AlarmDef,
     from: i64,
     to: i64,
@@ -64,7 +63,7 @@ pub fn period_values(
 
 /// Evaluates one alarm at `now` (seconds). Returns the alerts raised.
 pub fn evaluate_alarm(
-    catalog: &mut Catalog,
+    catalog: &mut DetectionState,
     def: &AlarmDef,
     now: i64,
     max_lateness: i64,

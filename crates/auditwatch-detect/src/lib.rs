@@ -11,7 +11,10 @@
 //!   SNS, each message with an idempotency key;
 //! - [`library`]: the definitions in force: the configuration file's plus alarms
 //!   declared and rules switched on or off on the Rules page (kept in the catalog);
-//! - [`service`]: the loop `serve` runs.
+//! - [`service`]: the loop `serve` runs;
+//! - [`state`]: what detection keeps on its node (metric points, alarm state and
+//!   history, alerts, the outbox), in tables of the node's `catalog.db` this crate
+//!   owns, and how it drains the table's detection queue.
 
 pub mod config;
 pub mod detector;
@@ -20,6 +23,7 @@ pub mod hunt;
 pub mod library;
 pub mod notify;
 pub mod service;
+pub mod state;
 
 pub use config::Definitions;
 pub use library::Library;

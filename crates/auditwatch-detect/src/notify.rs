@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use auditwatch_catalog::detection::{Alert, OutboxItem};
+use crate::state::{Alert, OutboxItem};
 use auditwatch_store::{Scope, Store};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
@@ -210,7 +210,7 @@ fn backoff(attempts: i64) -> i64 {
 
 /// Sends what is due at `now` (seconds).
 pub async fn send_due(store: &Store, defs: &Definitions, now: i64) -> Result<Round, DetectError> {
-    let catalog = store.catalog()?;
+    let catalog = crate::state::DetectionState::of(store)?;
     let due: Vec<OutboxItem> = catalog.outbox_due(now, 50)?;
     let mut round = Round::default();
     for item in due {

@@ -32,7 +32,7 @@ pub fn detect_and_evaluate(
     memory: &mut Memory,
     now: i64,
 ) -> Result<Tick, DetectError> {
-    let mut catalog = store.catalog()?;
+    let mut catalog = crate::state::DetectionState::of(store)?;
     let pass = detector::drain(store, &mut catalog, defs, memory, now, SEGMENTS_PER_TICK)?;
     let mut alarm_alerts = Vec::new();
     for def in &defs.alarms {
@@ -61,8 +61,7 @@ pub async fn run(
         let now = chrono::Utc::now().timestamp();
         let defs = library.current();
         if queueing != Some(!defs.is_empty()) {
-            match store
-                .catalog()
+            match crate::state::DetectionState::of(&store)
                 .and_then(|c| Ok(c.set_detection(!defs.is_empty())?))
             {
                 Ok(()) => queueing = Some(!defs.is_empty()),

@@ -10,9 +10,9 @@
 //!   An alarm's metric counts events of every account, so these are for callers who
 //!   see every account.
 
-use auditwatch_catalog::detection::{Alert, STATUSES, Transition};
 use auditwatch_detect::config::AlarmDef;
 use auditwatch_detect::evaluator::period_values;
+use auditwatch_detect::state::{Alert, STATUSES, Transition};
 use auditwatch_store::Scope;
 use axum::Json;
 use axum::extract::{Form, Path, Query, State};
@@ -161,17 +161,23 @@ async fn list(
         check_status(s)?;
     }
     let alerts = blocking(state, move |s| {
-        Ok(s.catalog()?.alerts(&scope, status.as_deref(), LISTED)?)
+        Ok(auditwatch_detect::state::DetectionState::of(s)?.alerts(
+            &scope,
+            status.as_deref(),
+            LISTED,
+        )?)
     })
     .await?;
     Ok(alerts.into_iter().map(AlertView::from).collect())
 }
 
 async fn one(state: &AppState, scope: Scope, id: i64) -> Result<AlertView, ApiError> {
-    blocking(state, move |s| Ok(s.catalog()?.alert(&scope, id)?))
-        .await?
-        .map(AlertView::from)
-        .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))
+    blocking(state, move |s| {
+        Ok(auditwatch_detect::state::DetectionState::of(s)?.alert(&scope, id)?)
+    })
+    .await?
+    .map(AlertView::from)
+    .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))
 }
 
 /// Alerts of the caller's accounts, newest first (at most 500).
@@ -213,7 +219,8 @@ async fn set_status(
     check_status(&status)?;
     let (scope, by, s2) = (caller.scope.clone(), caller.name.clone(), status.clone());
     let done = blocking(state, move |s| {
-        Ok(s.catalog()?.set_alert_status(&scope, id, &s2, &by)?)
+        Ok(auditwatch_detect::state::DetectionState::of(s)?
+            .set_alert_status(&scope, id, &s2, &by)?)
     })
     .await?;
     if !done {
@@ -273,7 +280,10 @@ async fn alerts_page(
     let alerts = list(&state, caller.scope.clone(), status.clone()).await?;
     let detection = state.config().detection.current();
     let channels = if caller.role >= Role::Admin {
-        blocking(&state, |s| Ok(s.catalog()?.outbox_summary()?)).await?
+        blocking(&state, |s| {
+            Ok(auditwatch_detect::state::DetectionState::of(s)?.outbox_summary()?)
+        })
+        .await?
     } else {
         Vec::new()
     };
@@ -454,7 +464,7 @@ async fn alarm_views(state: &AppState, caller: &Caller) -> Result<Vec<AlarmView>
         .cloned()
         .collect();
     blocking(state, move |s| {
-        let c = s.catalog()?;
+        let c = auditwatch_detect::state::DetectionState::of(s)?;
         visible
             .iter()
             .map(|d| {
@@ -466,7 +476,7 @@ async fn alarm_views(state: &AppState, caller: &Caller) -> Result<Vec<AlarmView>
     .await
 }
 
-fn view(d: &AlarmDef, row: Option<auditwatch_catalog::detection::AlarmRow>) -> AlarmView {
+fn view(d: &AlarmDef, row: Option<auditwatch_detect::state::AlarmRow>) -> AlarmView {
     AlarmView {
         name: d.name.clone(),
         title: d.title.clone(),
@@ -496,7 +506,7 @@ async fn detail(state: &AppState, caller: &Caller, name: String) -> Result<Alarm
         )));
     }
     blocking(state, move |s| {
-        let c = s.catalog()?;
+        let c = auditwatch_detect::state::DetectionState::of(s)?;
         let p = i64::from(def.spec.period_secs);
         let now = chrono::Utc::now().timestamp();
         let current = now.div_euclid(p) * p;

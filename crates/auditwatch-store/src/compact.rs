@@ -61,7 +61,8 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
     let mut stats = CompactStats::default();
     // Segments detection has not seen yet stay as they are: merged, their events
     // would be seen again, or not at all.
-    let queued = writer.catalog().queued_segment_ids()?;
+    let queued: std::collections::HashSet<i64> =
+        writer.catalog().table().queued_ids()?.into_iter().collect();
     let mut segments = writer.catalog().segments()?;
     segments.retain(|s| !queued.contains(&s.id));
     for group in plan(&segments) {

@@ -245,6 +245,17 @@ impl Store {
         &self.lake
     }
 
+    /// The table's part of the catalog (the shared catalog, if any), without the
+    /// node's own file: for what drains the detection queue.
+    pub fn table(&self) -> Result<Arc<dyn auditwatch_catalog::TableCatalog>> {
+        Ok(match &self.postgres {
+            Some(pg) => pg.clone(),
+            None => Arc::new(auditwatch_catalog::sqlite::SqliteTable::new(
+                &self.data_dir.join("catalog.db"),
+            )),
+        })
+    }
+
     /// A new connection to the catalog (the table's part in the shared catalog, if
     /// any).
     pub fn catalog(&self) -> Result<Catalog> {

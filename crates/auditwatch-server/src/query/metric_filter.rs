@@ -23,7 +23,7 @@ pub struct FilterTest {
     /// were looked at.
     pub capped: bool,
     /// The newest matches.
-    pub newest: Vec<auditwatch_catalog::detection::Sample>,
+    pub newest: Vec<auditwatch_detect::state::Sample>,
 }
 
 impl Queries<'_> {
@@ -86,7 +86,7 @@ impl Queries<'_> {
                     };
                     out.matched += 1;
                     out.sum += v;
-                    newest.push(auditwatch_catalog::detection::Sample {
+                    newest.push(auditwatch_detect::state::Sample {
                         event_id: e.event_id.unwrap_or_default().to_string(),
                         time_us: e.time_us,
                         account: e.account_id.map(str::to_string),

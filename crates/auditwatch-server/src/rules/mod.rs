@@ -151,8 +151,7 @@ async fn run_blocking<T: Send + 'static>(
     let (store, lib) = (state.store().clone(), library(state));
     tokio::task::spawn_blocking(move || {
         let out = f().map_err(ApiError::from)?;
-        store
-            .catalog()?
+        auditwatch_detect::state::DetectionState::of(&store)?
             .set_detection(!lib.current().is_empty())
             .map_err(auditwatch_store::StoreError::from)?;
         Ok(out)

@@ -1084,7 +1084,7 @@ async fn integrity_results_are_shown_per_account_and_on_events() {
 
 #[tokio::test]
 async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
-    use auditwatch_catalog::detection::{Detected, RuleHit, Sample};
+    use auditwatch_detect::state::{Detected, RuleHit, Sample};
     let alarm: auditwatch_detect::config::AlarmSettings = toml::from_str(
         "name = \"secret-read\"\nfilter_pattern = '{ $.eventName = \"GetSecretValue\" }'\ntreat_missing_data = \"notBreaching\"",
     )
@@ -1113,12 +1113,11 @@ async fn alerts_are_scoped_and_acknowledged_and_alarms_show_their_metric() {
         hits: vec![hit(A, "ev-a"), hit(B, "ev-b")],
         ..Default::default()
     };
-    let ids = store
-        .catalog()
+    let ids = auditwatch_detect::state::DetectionState::of(&store)
         .unwrap()
         .record_detected(
             &found,
-            &auditwatch_catalog::detection::AlertPolicy {
+            &auditwatch_detect::state::AlertPolicy {
                 dedup_us: 3_600_000_000,
                 max_new_per_hour: 30,
             },

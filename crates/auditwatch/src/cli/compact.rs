@@ -24,7 +24,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
         c.written,
         c.rows
     )?;
-    let waiting = store.catalog()?.detection_backlog()?;
+    let waiting = store.table()?.queued_ids()?.len();
     if waiting > 0 {
         say!(
             "{waiting} segments wait for live detection and were left as they are; \

@@ -82,8 +82,7 @@ pub fn run(args: DemoArgs, explicit_dir: Option<&Path>, config: &Config) -> Resu
     // The demo's events are detection's first input: queued as they are committed,
     // judged as soon as `serve` starts (alarms over the last day, as for late files).
     if !config.detection.is_empty() {
-        store
-            .catalog()
+        auditwatch_detect::state::DetectionState::of(&store)
             .and_then(|c| Ok(c.set_detection(true)?))
             .context("turning on detection for the demo")?;
     }

@@ -97,8 +97,7 @@ pub fn serve(
     // Refused at start rather than warned about at every tick: with a shared catalog,
     // only one node may run detection.
     if !library.current().is_empty() {
-        store
-            .catalog()
+        auditwatch_detect::state::DetectionState::of(&store)
             .and_then(|c| Ok(c.set_detection(true)?))
             .context("starting live detection")?;
     }

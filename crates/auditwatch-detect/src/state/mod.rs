@@ -18,21 +18,144 @@
 //!   sender marks it sent after delivery (at least once; a crash in between sends it
 //!   again, so at most twice), with its idempotency key.
 //!
-//! The queue is the table's ([`crate::table::TableCatalog`]): in this file, or with a
-//! shared catalog ([`crate::postgres`]) in PostgreSQL, where one node runs detection
+//! The queue is the table's ([`TableCatalog`]): in this file, or with a
+//! shared catalog ([`auditwatch_catalog::postgres`]) in PostgreSQL, where one node runs detection
 //! (it registers itself there). Either way this node records the segments it has
 //! taken through detection in its `detect_done`, in the transaction of their results,
 //! then takes them off the queue; a crash in between finds them in `detect_done` and
 //! does not count them twice.
 
-mod state;
+mod reads;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::catalog::Catalog;
-use crate::error::{CatalogError, Result};
-use crate::sqlite::sql_error;
-use crate::table::Segment;
+use auditwatch_catalog::sqlite::sql_error;
+use auditwatch_catalog::{CatalogError, Result, Segment, TableCatalog};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// The tables, created (if missing) at every open. `meta` is the file's shared
+/// key-value table (made by the catalog too): this node's identity is kept there
+/// under `node_id`.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS detect_done(segment_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS metric_points(
+    metric TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum REAL NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    PRIMARY KEY(metric, minute)
+);
+CREATE TABLE IF NOT EXISTS event_minutes(minute INTEGER PRIMARY KEY, events INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS metric_dirty(metric TEXT PRIMARY KEY, from_minute INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS metric_samples(
+    metric TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    time_us INTEGER NOT NULL,
+    account TEXT,
+    summary TEXT NOT NULL,
+    PRIMARY KEY(metric, minute, event_id)
+);
+CREATE TABLE IF NOT EXISTS alarms(
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    evaluated_through INTEGER
+);
+CREATE TABLE IF NOT EXISTS alarm_history(
+    id INTEGER PRIMARY KEY,
+    alarm TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    period INTEGER NOT NULL,
+    old_state TEXT NOT NULL,
+    new_state TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_history_alarm ON alarm_history(alarm, id);
+CREATE TABLE IF NOT EXISTS alerts(
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    level TEXT NOT NULL,
+    author TEXT,
+    group_key TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    accounts TEXT NOT NULL,
+    events TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_by TEXT,
+    status_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_group ON alerts(rule, group_key, id);
+CREATE TABLE IF NOT EXISTS outbox(
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    error TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent_at, next_at);
+"#;
+
+/// Detection's state on this node, and the table whose queue it drains.
+pub struct DetectionState {
+    conn: Connection,
+    path: PathBuf,
+    table: Arc<dyn TableCatalog>,
+}
+
+impl std::fmt::Debug for DetectionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectionState")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl DetectionState {
+    /// Opens the state kept in `data_dir`'s `catalog.db`, draining `table`'s queue.
+    pub fn open(data_dir: &Path, table: Arc<dyn TableCatalog>) -> Result<Self> {
+        let path = data_dir.join("catalog.db");
+        let conn = {
+            let err = &sql_error(&path);
+            let conn = Connection::open(&path).map_err(err)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))
+                .map_err(err)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(err)?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(err)?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(err)?;
+            conn.execute_batch(SCHEMA).map_err(err)?;
+            conn
+        };
+        Ok(Self { conn, path, table })
+    }
+
+    /// The state of the node `store` is, draining its table's queue.
+    pub fn of(store: &auditwatch_store::Store) -> Result<Self, auditwatch_store::StoreError> {
+        Ok(Self::open(store.data_dir(), store.table()?)?)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
+        sql_error(&self.path)
+    }
+}
 
 /// Most sample events kept per metric and minute.
 pub const SAMPLES_PER_MINUTE: i64 = 20;
@@ -346,7 +469,7 @@ fn insert_alert(
     Ok(id)
 }
 
-impl Catalog {
+impl DetectionState {
     /// Turns live detection on (ingest commits queue their segments, whichever
     /// process commits them) or off (the queue is emptied). With a shared catalog,
     /// this node registers as the one that runs detection; another node that did
@@ -355,16 +478,16 @@ impl Catalog {
     pub fn set_detection(&self, on: bool) -> Result<()> {
         let me = self.node_id()?;
         if on {
-            let detector = self.table().claim_detector(&me)?;
+            let detector = self.table.claim_detector(&me)?;
             if detector != me {
                 return Err(CatalogError::Invalid(format!(
                     "live detection already runs on another node of {} (node {detector}); \
                      configure [detection] on that node only, or turn it off there first",
-                    self.table().holder()
+                    self.table.holder()
                 )));
             }
         } else {
-            self.table().release_detector(&me)?;
+            self.table.release_detector(&me)?;
         }
         Ok(())
     }
@@ -392,10 +515,10 @@ impl Catalog {
         // leave it now.
         let done = self.done_ids()?;
         if !done.is_empty() {
-            self.table().dequeue(&done)?;
+            self.table.dequeue(&done)?;
             self.forget_done(&done)?;
         }
-        self.table().detection_queue(limit)
+        self.table.detection_queue(limit)
     }
 
     fn done_ids(&self) -> Result<Vec<i64>> {
@@ -420,12 +543,12 @@ impl Catalog {
 
     /// How many segments wait for detection.
     pub fn detection_backlog(&self) -> Result<u64> {
-        Ok(self.table().queued_ids()?.len() as u64)
+        Ok(self.table.queued_ids()?.len() as u64)
     }
 
     /// Ids of the segments waiting for detection (compaction leaves them alone).
     pub fn queued_segment_ids(&self) -> Result<std::collections::HashSet<i64>> {
-        Ok(self.table().queued_ids()?.into_iter().collect())
+        Ok(self.table.queued_ids()?.into_iter().collect())
     }
 
     /// Records what detection found in some queued segments and takes them off the
@@ -586,7 +709,7 @@ impl Catalog {
             }
         }
         tx.commit().map_err(&err)?;
-        self.table().dequeue(&d.segments)?;
+        self.table.dequeue(&d.segments)?;
         self.forget_done(&d.segments)?;
         Ok(raised)
     }

@@ -5,12 +5,9 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::*;
-use crate::catalog::Catalog;
-use crate::error::Result;
-use crate::scope::Scope;
-use crate::sqlite::sql_error;
+use auditwatch_catalog::Scope;
 
-impl Catalog {
+impl DetectionState {
     /// A metric's minute points in `[from, to]` (seconds).
     pub fn metric_points(&self, metric: &str, from: i64, to: i64) -> Result<Vec<MinutePoint>> {
         let mut stmt = self
@@ -195,7 +192,7 @@ impl Catalog {
             ))
             .map_err(self.err())?;
         stmt.query_map(
-            params![crate::integrity::scope_param(scope), status, limit as i64],
+            params![scope.json_accounts(), status, limit as i64],
             alert_row,
         )
         .map_err(self.err())?
@@ -208,7 +205,7 @@ impl Catalog {
         self.conn
             .query_row(
                 &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE {ALERT_IN_SCOPE} AND id = ?2"),
-                params![crate::integrity::scope_param(scope), id],
+                params![scope.json_accounts(), id],
                 alert_row,
             )
             .optional()
@@ -225,7 +222,7 @@ impl Catalog {
                      WHERE {ALERT_IN_SCOPE} AND id = ?2"
                 ),
                 params![
-                    crate::integrity::scope_param(scope),
+                    scope.json_accounts(),
                     id,
                     status,
                     by,

@@ -8,6 +8,7 @@ use auditwatch_detect::Definitions;
 use auditwatch_detect::config::{AlarmSettings, DetectionSettings, resolve};
 use auditwatch_detect::detector::Memory;
 use auditwatch_detect::service::detect_and_evaluate;
+use auditwatch_detect::state::DetectionState;
 use auditwatch_store::{Scope, Store};
 use serde_json::json;
 
@@ -69,8 +70,7 @@ fn sigma_definitions(rules: std::path::PathBuf) -> (Definitions, Vec<String>) {
 
 fn open(dir: &Path, defs: &Definitions) -> Store {
     let store = Store::open(&dir.join("data")).unwrap();
-    store
-        .catalog()
+    DetectionState::of(&store)
         .unwrap()
         .set_detection(!defs.is_empty())
         .unwrap();
@@ -111,11 +111,17 @@ fn a_secret_read_fires_the_alarm_once_with_its_event_and_a_notification() {
             ),
         ],
     );
-    assert_eq!(store.catalog().unwrap().detection_backlog().unwrap(), 1);
+    assert_eq!(
+        DetectionState::of(&store)
+            .unwrap()
+            .detection_backlog()
+            .unwrap(),
+        1
+    );
     let tick = detect_and_evaluate(&store, &d, &mut memory, T0 + 120).unwrap();
     assert_eq!((tick.pass.segments, tick.pass.events), (1, 3));
     assert_eq!(tick.alarm_alerts.len(), 1, "{tick:?}");
-    let c = store.catalog().unwrap();
+    let c = DetectionState::of(&store).unwrap();
     assert_eq!(c.detection_backlog().unwrap(), 0);
     let alert = c.alert(&Scope::All, tick.alarm_alerts[0]).unwrap().unwrap();
     assert_eq!(
@@ -211,7 +217,7 @@ fn late_data_counts_in_the_period_it_happened_in() {
         t.alarm_alerts.is_empty(),
         "one breaching period of three is not enough"
     );
-    let c = store.catalog().unwrap();
+    let c = DetectionState::of(&store).unwrap();
     assert_eq!(c.alarm("secret-read").unwrap().unwrap().state, "OK");
     // A file delivered late, with two reads in the second period.
     ingest(
@@ -302,7 +308,7 @@ fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_c
     drop(w);
     let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 7300).unwrap();
     assert_eq!(t.pass.alerts.len(), 3, "{t:?}");
-    let c = store.catalog().unwrap();
+    let c = DetectionState::of(&store).unwrap();
     let alerts = c.alerts(&Scope::All, None, 10).unwrap();
     let seen: Vec<(Vec<String>, i64)> = alerts
         .iter()
@@ -377,7 +383,7 @@ fn a_rule_raises_at_most_its_hourly_quota_of_alerts() {
     ingest(&store, dir.path(), "burst.json", &records);
     let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 60).unwrap();
     assert_eq!(t.pass.alerts.len(), 2, "the quota of 2 new alerts per hour");
-    let c = store.catalog().unwrap();
+    let c = DetectionState::of(&store).unwrap();
     let alerts = c.alerts(&Scope::All, None, 10).unwrap();
     assert_eq!(
         alerts[0].accounts,
@@ -443,7 +449,7 @@ fn sigma_rules_alert_with_their_author_and_correlations_span_segments_and_accoun
     );
     let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 900).unwrap();
     assert_eq!(t.pass.alerts.len(), 1, "{t:?}");
-    let c = store.catalog().unwrap();
+    let c = DetectionState::of(&store).unwrap();
     let alerts = c.alerts(&Scope::All, None, 10).unwrap();
     let burst = alerts.iter().find(|a| a.rule == "burst").unwrap();
     assert_eq!(burst.author.as_deref(), Some("Grace"));
@@ -518,7 +524,7 @@ fn switched_off_rules_raise_nothing_and_alarms_limited_to_accounts_count_only_th
         t.pass.alerts.is_empty() && t.alarm_alerts.is_empty(),
         "{t:?}"
     );
-    let c = store.catalog().unwrap();
+    let c = DetectionState::of(&store).unwrap();
     assert!(c.metric_points("ours", 0, i64::MAX).unwrap().is_empty());
 
     // Its own account's read fires it; switching the rule back on alerts again.

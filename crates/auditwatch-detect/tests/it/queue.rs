@@ -1,0 +1,170 @@
+//! Detection's queue: one detecting node over a shared table, and the two-step
+//! dequeue (results and `detect_done` in one transaction, then off the queue) on both
+//! kinds of table (PostgreSQL started here on loopback, see `auditwatch-catalog`).
+
+use std::sync::Arc;
+
+use auditwatch_catalog::postgres::PgCatalog;
+use auditwatch_catalog::sqlite::SqliteTable;
+use auditwatch_catalog::testing::postgres;
+use auditwatch_catalog::{NewSegment, Segment, TableCatalog};
+use auditwatch_detect::state::{AlertPolicy, Detected, DetectionState};
+
+fn new_segment(day: i32, path: &str, keys: &[u128]) -> NewSegment {
+    NewSegment {
+        segment: Segment {
+            id: 0,
+            day,
+            path: path.into(),
+            rows: 1,
+            bytes: 1,
+            min_time: 0,
+            max_time: 0,
+            accounts: vec![],
+            regions: vec![],
+        },
+        keys: auditwatch_catalog::keys::to_blob(keys),
+    }
+}
+
+#[test]
+fn one_node_runs_live_detection_over_what_every_node_commits() {
+    let Some(pg) = postgres() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let shared = PgCatalog::connect(&pg.url, None).unwrap();
+    let node = |name: &str| {
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        let table: Arc<dyn TableCatalog> = shared.clone();
+        (DetectionState::open(&data, table.clone()).unwrap(), table)
+    };
+    let (mut a, _) = node("a");
+    let (b, b_table) = node("b");
+
+    // Before any node detects, ingest queues nothing.
+    b_table
+        .commit(
+            &[new_segment(3, "events/day=3/early", &[1])],
+            &[],
+            &[],
+            true,
+            &[],
+        )
+        .unwrap();
+    a.set_detection(true).unwrap();
+    assert_eq!(a.detection_backlog().unwrap(), 0);
+    // A second detector is refused by name; turning detection off on a node that
+    // does not run it leaves the detector registered.
+    let e = b.set_detection(true).unwrap_err().to_string();
+    assert!(e.contains("already runs on another node"), "{e}");
+    b.set_detection(false).unwrap();
+
+    // What node b's ingest commits waits in node a's queue; compactions (fresh =
+    // false) queue nothing, and compaction anywhere leaves queued segments alone.
+    let ids = b_table
+        .commit(
+            &[new_segment(3, "events/day=3/x", &[2])],
+            &[],
+            &[],
+            true,
+            &[],
+        )
+        .unwrap();
+    b_table
+        .commit(
+            &[new_segment(4, "events/day=4/merged", &[3])],
+            &[],
+            &[],
+            false,
+            &[],
+        )
+        .unwrap();
+    let queued: Vec<i64> = a
+        .detection_queue(10)
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(queued, ids);
+    assert!(b.queued_segment_ids().unwrap().contains(&ids[0]));
+
+    // Once node a recorded its results, the segment is off the queue everywhere.
+    a.record_detected(
+        &Detected {
+            segments: ids.clone(),
+            ..Detected::default()
+        },
+        &AlertPolicy::default(),
+        &[],
+    )
+    .unwrap();
+    assert!(a.detection_queue(10).unwrap().is_empty());
+    assert_eq!(b.detection_backlog().unwrap(), 0);
+
+    // Node a stops detecting; node b may take over.
+    a.set_detection(false).unwrap();
+    b.set_detection(true).unwrap();
+}
+
+fn detection_results_take_their_segments_off_the_queue_once(
+    dir: &std::path::Path,
+    table: Arc<dyn TableCatalog>,
+) {
+    let mut node = DetectionState::open(dir, table.clone()).unwrap();
+    node.set_detection(true).unwrap();
+    let ids = table
+        .commit(
+            &[new_segment(1, "a", &[1]), new_segment(1, "b", &[2])],
+            &[],
+            &[],
+            true,
+            &[],
+        )
+        .unwrap();
+    assert_eq!(node.detection_backlog().unwrap(), 2);
+    let queued: Vec<i64> = node
+        .detection_queue(10)
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(queued, ids);
+    let done = Detected {
+        segments: vec![ids[0]],
+        minutes: vec![(60, 3)],
+        ..Detected::default()
+    };
+    node.record_detected(&done, &AlertPolicy::default(), &[])
+        .unwrap();
+    assert!(
+        node.detection_queue(10)
+            .unwrap()
+            .iter()
+            .all(|s| s.id != ids[0])
+    );
+    assert_eq!(
+        node.queued_segment_ids()
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [ids[1]]
+    );
+    assert_eq!(node.event_minutes(0, 120).unwrap(), [(60, 3)]);
+    node.set_detection(false).unwrap();
+    assert_eq!(node.detection_backlog().unwrap(), 0);
+}
+
+#[test]
+fn detection_results_take_their_segments_off_a_local_queue_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(SqliteTable::new(&dir.path().join("catalog.db")));
+    detection_results_take_their_segments_off_the_queue_once(dir.path(), table);
+}
+
+#[test]
+fn detection_results_take_their_segments_off_a_shared_queue_once() {
+    let Some(pg) = postgres() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let table = PgCatalog::connect(&pg.url, None).unwrap();
+    detection_results_take_their_segments_off_the_queue_once(dir.path(), table);
+}
