@@ -169,7 +169,7 @@ impl Catalog {
     /// Registers new segments and source objects, and retires old segments, in one
     /// transaction: all of it becomes visible at once or none of it does. New events
     /// (`fresh`, an ingest commit) also join the detection queue in that transaction
-    /// when live detection is on (see [`Catalog::set_detection`]). `guards` are the
+    /// while a detector is registered ([`TableCatalog::claim_detector`]). `guards` are the
     /// keys the writer checked per day (see [`TableCatalog::commit`]). Returns the
     /// ids given to the new segments.
     pub fn commit(

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::state::{Detected, MinutePoint, RuleHit, Sample};
 use auditwatch_rules::correlate::Windows;
 use auditwatch_rules::sigma::SigmaSet;
-use auditwatch_store::{Segment, Store, StoreError, segment};
+use auditwatch_store::write::segment;
+use auditwatch_store::{Segment, Store, StoreError};
 
 use crate::state::DetectionState;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};

@@ -7,7 +7,7 @@
 use auditwatch_event::layout::{ObjectKind, parse_key};
 use auditwatch_event::split::{Shape, split};
 use auditwatch_event::{Limits, Record, RecordError};
-use auditwatch_store::convert::{DayBatch, EventRow, to_day_batches};
+use auditwatch_store::write::convert::{DayBatch, EventRow, to_day_batches};
 
 use crate::filter::EventFilter;
 

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use auditwatch_event::{Limits, decode::is_zip};
-use auditwatch_store::convert::DayBatch;
+use auditwatch_store::write::convert::DayBatch;
 use auditwatch_store::{SourceObject, Store, StoreError, Writer};
 use crossbeam_channel::bounded;
 

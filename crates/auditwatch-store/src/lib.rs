@@ -1,43 +1,30 @@
-//! The events lake: Parquet segments partitioned by event day, a SQLite catalog,
-//! and DataFusion over them.
+//! The events lake: Parquet segments partitioned by event day, listed by the catalog
+//! (`auditwatch-catalog`), and DataFusion over them.
 //!
-//! Only this crate knows Parquet, SQLite and DataFusion. Writing goes through one
-//! [`Writer`] per data directory (convert → dedup → segment files → one catalog
-//! transaction); reading goes through a [`session`] whose `events` view is already
-//! limited to the caller's [`Scope`].
+//! Only this crate reads and writes Parquet and plans queries. In folders:
+//! - [`write`]: one [`Writer`] per data directory (convert → dedup → segment files →
+//!   one catalog commit), compaction and retention;
+//! - [`storage`]: where segment files are read from and kept (local, remote, trash);
+//! - [`sql`]: the DataFusion path, where reading goes through a session whose
+//!   `events` view is already limited to the caller's [`Scope`];
+//! - [`direct`]: readers that answer without the query engine (lookups, raw records,
+//!   the token index, breakdown counts, scans).
+//!
+//! Beside them: the `events` [`schema`], typed [`lookup`]s, the [`dimension`]s events
+//! are counted by, [`rows`] as JSON, and fail points for crash tests.
 
-mod bounded;
-pub mod compact;
-pub mod convert;
-pub mod dedup;
 pub mod dimension;
+pub mod direct;
 mod error;
 pub mod failpoint;
-mod files;
 pub mod lookup;
-mod lru;
-mod positioned;
-mod rawpage;
-pub mod remote;
-pub mod retention;
 pub mod rows;
-pub mod scan;
 pub mod schema;
-mod scoped;
-pub mod seek;
-pub mod segment;
-pub mod session;
-pub mod sql_limits;
-pub mod sql_runtime;
-mod statement;
-pub mod table;
-mod tallied;
-pub mod tally;
+pub mod sql;
+pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod tokens;
-pub mod udf;
-mod writer;
+pub mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -49,8 +36,8 @@ use datafusion::prelude::SessionContext;
 pub use auditwatch_catalog::{Catalog, DayGuard, Scope, Segment, SourceObject};
 pub use error::{Result, StoreError};
 pub use lookup::{Attribute, Lookup, Page};
-pub use session::{SqlLimits, SqlResult};
-pub use writer::{CommitStats, Writer};
+pub use sql::session::{SqlLimits, SqlResult};
+pub use write::writer::{CommitStats, Writer};
 
 use error::IoContext;
 
@@ -106,19 +93,19 @@ pub struct Store {
     lake: PathBuf,
     /// PgCatalog by every query session, so Parquet metadata stays cached between queries.
     runtime: Arc<RuntimeEnv>,
-    /// Footers for typed lookups ([`seek`]), cached the same way.
-    footers: Arc<seek::Footers>,
-    /// Where the segments live when not only here ([`remote`]).
-    remote: Option<Arc<remote::Remote>>,
+    /// Footers for typed lookups ([`direct::lookups`]), cached the same way.
+    footers: Arc<direct::lookups::Footers>,
+    /// Where the segments live when not only here ([`storage::remote`]).
+    remote: Option<Arc<storage::remote::Remote>>,
     /// The table's part of the catalog, when several nodes share it ([`auditwatch_catalog::postgres`]).
     postgres: Option<Arc<auditwatch_catalog::postgres::PgCatalog>>,
     /// A catalog connection kept for listing the segments of each query: opening one
     /// (pragmas, schema check) cost ~0.5 ms a query.
     lister: Arc<Mutex<Option<Catalog>>>,
-    /// Segments' narrow columns as codes, for breakdowns ([`tally`]).
-    tallies: Arc<tally::TallyCache>,
-    /// The threads SQL runs on ([`sql_runtime`]), started on the first query.
-    sql_threads: Arc<sql_runtime::SqlRuntime>,
+    /// Segments' narrow columns as codes, for breakdowns ([`direct::counts`]).
+    counts: Arc<direct::counts::CodesCache>,
+    /// The threads SQL runs on ([`sql::runtime`]), started on the first query.
+    sql_threads: Arc<sql::runtime::SqlRuntime>,
 }
 
 impl Store {
@@ -170,7 +157,7 @@ impl Store {
                 // itself (another data directory pointed at it is refused), and
                 // recorded in the catalog. A copy of a local catalog on another
                 // machine only reads.
-                let remote = remote::Remote::new(url, cache_bytes)?;
+                let remote = storage::remote::Remote::new(url, cache_bytes)?;
                 let mut id = hex::encode(rand::random::<[u8; 16]>());
                 if shared.is_some() {
                     // Nodes starting together: the first to record its id wins, and
@@ -187,7 +174,7 @@ impl Store {
                 Some(remote)
             }
             _ => match catalog.lake_url()? {
-                Some(url) => Some(remote::Remote::new(&url, cache_bytes)?),
+                Some(url) => Some(storage::remote::Remote::new(&url, cache_bytes)?),
                 None => None,
             },
         }
@@ -207,7 +194,7 @@ impl Store {
             .build()?;
         runtime.register_object_store(
             datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
-            Arc::new(files::LakeFiles::new(&lake, remote.clone())),
+            Arc::new(storage::lake_store::LakeFiles::new(&lake, remote.clone())),
         );
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
@@ -217,7 +204,7 @@ impl Store {
             remote,
             postgres: shared,
             lister: Arc::default(),
-            tallies: Arc::default(),
+            counts: Arc::default(),
             sql_threads: Arc::default(),
         })
     }
@@ -225,13 +212,13 @@ impl Store {
     /// A local copy of a listed segment: its file, or its retired copy, or one fetched
     /// from the remote location.
     pub fn segment_file(&self, segment: &Segment) -> Result<PathBuf> {
-        remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path, || {
+        storage::remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path, || {
             self.segments()
         })
     }
 
     /// The remote location of the segments, if they have one.
-    pub fn remote(&self) -> Option<&remote::Remote> {
+    pub fn remote(&self) -> Option<&storage::remote::Remote> {
         self.remote.as_deref()
     }
 
@@ -315,7 +302,7 @@ impl Store {
     /// A query session over the current segments, limited to `scope`.
     pub fn session(&self, scope: &Scope) -> Result<SessionContext> {
         let segments = Arc::new(self.segments()?);
-        session::session(
+        sql::session::session(
             self.lake.clone(),
             segments,
             scope,
@@ -328,13 +315,13 @@ impl Store {
     /// DataFusion alone: for a process that asks once (the command line), reading a
     /// column's codes for [`Store::sql_in`] costs more than the scan it would replace.
     pub async fn sql(&self, scope: &Scope, sql: &str, limits: SqlLimits) -> Result<SqlResult> {
-        session::run_sql(&self.sql_threads, &self.session(scope)?, sql, limits).await
+        sql::session::run_sql(&self.sql_threads, &self.session(scope)?, sql, limits).await
     }
 
     /// Runs read-only SQL in `session` (one of [`Store::session`]'s) for a process that
     /// keeps the store open (`serve`): breakdowns it asks for (`count(*)` grouped by
     /// narrow columns under simple conditions) are answered from the segments' columns
-    /// kept as codes ([`tallied`]), with DataFusion's answers.
+    /// kept as codes ([`sql::counts_rewrite`]), with DataFusion's answers.
     pub async fn sql_in(
         &self,
         session: &SessionContext,
@@ -343,66 +330,67 @@ impl Store {
     ) -> Result<SqlResult> {
         let store = self.clone();
         let deadline = std::time::Instant::now() + limits.timeout;
-        let rewrite: session::Rewrite = Box::new(move |plan| {
+        let rewrite: sql::session::Rewrite = Box::new(move |plan| {
             Box::pin(async move {
-                let asks = tallied::asks(&plan)?;
+                let asks = sql::counts_rewrite::asks(&plan)?;
                 if asks.is_empty() {
                     return Ok(plan);
                 }
-                let answered =
-                    tokio::task::spawn_blocking(move || tallied::answer(&store, asks, deadline))
-                        .await
-                        .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))??;
+                let answered = tokio::task::spawn_blocking(move || {
+                    sql::counts_rewrite::answer(&store, asks, deadline)
+                })
+                .await
+                .map_err(|e| StoreError::Query(format!("counting task failed: {e}")))??;
                 tracing::debug!(
                     aggregates = answered.len(),
-                    "SQL breakdowns answered by the tally"
+                    "SQL breakdowns answered by direct counts"
                 );
-                tallied::replace(plan, answered)
+                sql::counts_rewrite::replace(plan, answered)
             })
         });
-        session::run_sql_with(&self.sql_threads, session, sql, limits, rewrite).await
+        sql::session::run_sql_with(&self.sql_threads, session, sql, limits, rewrite).await
     }
 
-    /// The lake as the tally reads `segments` of it.
-    fn tally_lake<'a>(&'a self, segments: &'a [Segment]) -> tally::Lake<'a> {
-        tally::Lake {
+    /// The lake as the direct counts read `segments` of it.
+    fn counts_lake<'a>(&'a self, segments: &'a [Segment]) -> direct::counts::Lake<'a> {
+        direct::counts::Lake {
             lake: &self.lake,
             remote: self.remote.as_deref(),
             segments,
             footers: &self.footers,
-            cache: &self.tallies,
+            cache: &self.counts,
         }
     }
 
     /// Segment columns kept as codes for breakdowns, and their bytes in memory.
-    pub fn tally_cached(&self) -> (usize, usize) {
-        self.tallies.cached()
+    pub fn counts_cached(&self) -> (usize, usize) {
+        self.counts.cached()
     }
 
     /// Events matching `q`, as `scope` sees them, counted by the combination of `by`'s
     /// values, in no particular order, straight from the segments' columns kept as
-    /// codes ([`tally`]); `None` when `q` has a filter only DataFusion answers.
-    pub async fn tally(
+    /// codes ([`direct::counts`]); `None` when `q` has a filter only DataFusion answers.
+    pub async fn count_by(
         &self,
         scope: &Scope,
         q: &Lookup,
         by: &[dimension::Dimension],
-    ) -> Result<Option<tally::Counted>> {
+    ) -> Result<Option<direct::counts::Counted>> {
         let segments = self.segments()?;
         let store = self.clone();
         let (scope, q, by) = (scope.clone(), q.clone(), by.to_vec());
         tokio::task::spawn_blocking(move || {
-            tally::tally(&store.tally_lake(&segments), &scope, &q, &by)
+            direct::counts::count_by(&store.counts_lake(&segments), &scope, &q, &by)
         })
         .await
-        .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))?
+        .map_err(|e| StoreError::Query(format!("counting task failed: {e}")))?
     }
 
     /// Events matching `q`, as `scope` sees them, per time bucket of `bucket_us` (a
     /// whole number of seconds, buckets starting at its multiples since the epoch), as
     /// (bucket start µs, events), oldest first, straight from the segments' columns
-    /// ([`tally::histogram`]); `None` when only DataFusion answers `q` or the bucket.
-    pub async fn tally_histogram(
+    /// ([`direct::counts::histogram`]); `None` when only DataFusion answers `q` or the bucket.
+    pub async fn count_histogram(
         &self,
         scope: &Scope,
         q: &Lookup,
@@ -412,20 +400,20 @@ impl Store {
         let store = self.clone();
         let (scope, q) = (scope.clone(), q.clone());
         tokio::task::spawn_blocking(move || {
-            tally::histogram(&store.tally_lake(&segments), &scope, &q, bucket_us)
+            direct::counts::histogram(&store.counts_lake(&segments), &scope, &q, bucket_us)
         })
         .await
-        .map_err(|e| StoreError::Query(format!("tally task failed: {e}")))?
+        .map_err(|e| StoreError::Query(format!("counting task failed: {e}")))?
     }
 
     /// Runs a typed lookup as seen by `scope`: straight from the segment files
-    /// ([`seek`]) when it can, else through DataFusion.
+    /// ([`direct::lookups`]) when it can, else through DataFusion.
     pub async fn lookup(&self, scope: &Scope, q: &Lookup) -> Result<Page> {
         let segments = self.segments()?;
         let (lake, footers) = (self.lake.clone(), self.footers.clone());
         let (scope_, q_, remote) = (scope.clone(), q.clone(), self.remote.clone());
         let direct = tokio::task::spawn_blocking(move || {
-            seek::lookup(&lake, remote.as_deref(), &segments, &footers, &scope_, &q_)
+            direct::lookups::lookup(&lake, remote.as_deref(), &segments, &footers, &scope_, &q_)
         })
         .await
         .map_err(|e| StoreError::Query(format!("lookup task failed: {e}")))??;

@@ -22,7 +22,7 @@ use datafusion_functions_json::udfs::json_as_text_udf;
 use crate::dimension::Dimension;
 use crate::error::{Result, StoreError};
 use crate::schema::events_schema;
-use crate::udf;
+use crate::sql::udf;
 
 /// The lookup attribute keys of CloudTrail's LookupEvents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -24,16 +24,16 @@ pub fn commit_with(
     location: &str,
     account: Option<&str>,
 ) -> crate::CommitStats {
-    let rows: Vec<crate::convert::EventRow<'_>> = texts
+    let rows: Vec<crate::write::convert::EventRow<'_>> = texts
         .iter()
-        .map(|t| crate::convert::EventRow {
+        .map(|t| crate::write::convert::EventRow {
             record: auditwatch_event::Record::parse(t).expect("a CloudTrail record"),
             account_from_key: account,
             source: location,
         })
         .collect();
     w.stage(
-        crate::convert::to_day_batches(&rows),
+        crate::write::convert::to_day_batches(&rows),
         crate::SourceObject {
             location: location.into(),
             size: Some(1),
@@ -60,7 +60,7 @@ pub fn strip_token_indexes(store: &crate::Store, matching: &str) -> usize {
             continue;
         }
         let path = store.lake().join(&s.path);
-        let batches = crate::segment::read_batches(&path).expect("a segment");
+        let batches = crate::write::segment::read_batches(&path).expect("a segment");
         let file = std::fs::File::create(&path).expect("rewrite");
         let mut w = ArrowWriter::try_new(file, crate::schema::events_schema(), None).unwrap();
         for b in &batches {

@@ -100,7 +100,7 @@ pub struct Config {
     pub sources: Vec<auditwatch_sources::config::Spec>,
     /// How long events are kept (`[retention]`; applied by `serve` hourly and by
     /// `compact`).
-    pub retention: auditwatch_store::retention::Retention,
+    pub retention: auditwatch_store::write::retention::Retention,
     /// CloudTrail public keys the AWS-compatible endpoint lists (`[integrity]
     /// public_keys`).
     pub public_keys: auditwatch_integrity::KeyRing,
@@ -221,7 +221,7 @@ impl Config {
             auth,
             oidc: raw.oidc,
             sources,
-            retention: auditwatch_store::retention::Retention {
+            retention: auditwatch_store::write::retention::Retention {
                 days: raw.retention.days,
                 accounts: raw.retention.accounts,
             },

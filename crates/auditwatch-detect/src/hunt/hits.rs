@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use auditwatch_store::scan::{ScanBatch, Scanned};
+use auditwatch_store::direct::scan::{ScanBatch, Scanned};
 
 /// What a match says of its rule (correlation lines carry their measure in the title).
 #[derive(Debug, Clone)]

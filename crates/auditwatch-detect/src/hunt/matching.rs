@@ -25,7 +25,9 @@ use auditwatch_rules::correlate::Input;
 use auditwatch_rules::rulefile::Rule;
 use auditwatch_rules::sieve::Sieve;
 use auditwatch_rules::sigma::{FieldView, RuleMatch, SigmaSet, viewable};
-use auditwatch_store::scan::{FieldSource, Leaf, Read, ScanBatch, Step, Wanted, field_source};
+use auditwatch_store::direct::scan::{
+    FieldSource, Leaf, Read, ScanBatch, Step, Wanted, field_source,
+};
 use serde_json::{Map, Value};
 
 use super::hits::{Ev, Hit, Row};

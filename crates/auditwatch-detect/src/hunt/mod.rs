@@ -24,7 +24,7 @@ use auditwatch_rules::packs;
 use auditwatch_rules::rulefile::Rule;
 use auditwatch_rules::sigma::{Placeholders, RuleMatch, SigmaSet};
 use auditwatch_store::Scope;
-use auditwatch_store::scan::ScanBatch;
+use auditwatch_store::direct::scan::ScanBatch;
 use serde_json::Value;
 
 use crate::config::load_rules;

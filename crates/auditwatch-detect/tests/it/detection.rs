@@ -303,7 +303,7 @@ fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_c
     );
     // Queued segments stay as they are.
     let mut w = store.writer().unwrap();
-    let merged = auditwatch_store::compact::compact(&mut w).unwrap();
+    let merged = auditwatch_store::write::compact::compact(&mut w).unwrap();
     assert_eq!(merged.merged, 0);
     drop(w);
     let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 7300).unwrap();
@@ -326,7 +326,9 @@ fn rules_alert_per_account_within_the_dedup_window_and_queued_segments_are_not_c
     // Once detected, they compact.
     let mut w = store.writer().unwrap();
     assert_eq!(
-        auditwatch_store::compact::compact(&mut w).unwrap().merged,
+        auditwatch_store::write::compact::compact(&mut w)
+            .unwrap()
+            .merged,
         2
     );
     // Status changes.

@@ -2,7 +2,7 @@
 //! [`Bucket`]s, and [`Stack`]s for stacked charts.
 
 use auditwatch_store::dimension::Dimension;
-use auditwatch_store::tally::Counted;
+use auditwatch_store::direct::counts::Counted;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::Expr;

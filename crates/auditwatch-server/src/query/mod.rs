@@ -20,7 +20,7 @@ pub use metric_filter::FilterTest;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use auditwatch_store::tally::Counted;
+use auditwatch_store::direct::counts::Counted;
 use auditwatch_store::{Attribute, Lookup, Page, SqlLimits, SqlResult, StoreError};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
@@ -126,7 +126,7 @@ impl<'a> Queries<'a> {
     /// Events matching `q` (ignoring its page position).
     pub async fn count(&self, q: &Lookup) -> Result<u64, ApiError> {
         let t = Instant::now();
-        if let Some(groups) = self.tally(q, &[]).await? {
+        if let Some(groups) = self.count_by(q, &[]).await? {
             self.timed("count", t);
             return Ok(groups.iter().map(|(_, n)| n).sum());
         }
@@ -160,7 +160,7 @@ impl<'a> Queries<'a> {
         top: usize,
     ) -> Result<Vec<(Vec<Option<String>>, u64)>, ApiError> {
         let t = Instant::now();
-        if let Some(mut groups) = self.tally(q, fields).await? {
+        if let Some(mut groups) = self.count_by(q, fields).await? {
             largest_first(&mut groups);
             groups.truncate(top);
             self.timed("aggregate", t);
@@ -172,7 +172,7 @@ impl<'a> Queries<'a> {
 
     /// Events matching `q` counted by `fields` straight from the store's columns kept
     /// as codes, when every field is one and the store answers every filter of `q`.
-    async fn tally(&self, q: &Lookup, fields: &[Field]) -> Result<Option<Counted>, ApiError> {
+    async fn count_by(&self, q: &Lookup, fields: &[Field]) -> Result<Option<Counted>, ApiError> {
         let Some(by) = fields
             .iter()
             .map(|f| f.narrow())
@@ -180,7 +180,11 @@ impl<'a> Queries<'a> {
         else {
             return Ok(None);
         };
-        Ok(self.state.store().tally(&self.caller.scope, q, &by).await?)
+        Ok(self
+            .state
+            .store()
+            .count_by(&self.caller.scope, q, &by)
+            .await?)
     }
 
     async fn grouped(
@@ -226,7 +230,7 @@ impl<'a> Queries<'a> {
         top_by: usize,
     ) -> Result<Vec<Stack>, ApiError> {
         let t = Instant::now();
-        if let Some(mut pairs) = self.tally(q, &[field, by]).await? {
+        if let Some(mut pairs) = self.count_by(q, &[field, by]).await? {
             // The first field's counts are the pairs' sums; only the top values
             // (not the null one) are split, as below.
             let mut firsts: HashMap<Option<String>, u64> = HashMap::new();
@@ -290,7 +294,7 @@ impl<'a> Queries<'a> {
         let t = Instant::now();
         let store = self.state.store();
         if let Some(counted) = store
-            .tally_histogram(&self.caller.scope, q, interval_us)
+            .count_histogram(&self.caller.scope, q, interval_us)
             .await?
         {
             self.timed("histogram", t);

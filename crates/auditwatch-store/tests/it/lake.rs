@@ -209,7 +209,7 @@ fn commit_query_lookup_dedup_compact_and_scope() {
 
     // Compaction merges the 6 small segments into 3 (one per day) and keeps every row.
     let mut w = store.writer().unwrap();
-    let c = auditwatch_store::compact::compact(&mut w).unwrap();
+    let c = auditwatch_store::write::compact::compact(&mut w).unwrap();
     assert_eq!((c.merged, c.written, c.rows), (6, 3, 300));
     drop(w);
     assert_eq!(store.catalog().unwrap().segments().unwrap().len(), 3);
@@ -247,7 +247,7 @@ fn orphan_files_are_moved_out_of_the_table_at_start() {
 
 #[test]
 fn retention_drops_old_days_per_account_in_one_step_and_keeps_the_rest_exact() {
-    use auditwatch_store::retention::{Retention, apply};
+    use auditwatch_store::write::retention::{Retention, apply};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     // Days 1, 2 and 3 of March 2024; both accounts in every day's segment: account
@@ -357,7 +357,7 @@ fn one_writer_still_finds_duplicates_after_compacting_the_days_it_had_read() {
     // The writer now holds the three days' keys; two segments a day after this.
     let s = commit_with(&mut w, &texts[30..], "b", None);
     assert_eq!((s.added, s.duplicates), (60, 30));
-    let c = auditwatch_store::compact::compact(&mut w).unwrap();
+    let c = auditwatch_store::write::compact::compact(&mut w).unwrap();
     assert_eq!((c.merged, c.written, c.rows), (6, 3, 120));
     // The same writer, its cached days' segments retired: every key is still known.
     let s = commit_with(&mut w, &texts, "c", None);
@@ -373,7 +373,9 @@ fn one_writer_still_finds_duplicates_after_compacting_the_days_it_had_read() {
 fn compact_the_two(store: &Store) {
     let mut w = store.writer().unwrap();
     assert_eq!(
-        auditwatch_store::compact::compact(&mut w).unwrap().merged,
+        auditwatch_store::write::compact::compact(&mut w)
+            .unwrap()
+            .merged,
         2
     );
 }
@@ -416,11 +418,17 @@ fn a_direct_lookup_listed_before_compaction_reads_the_retired_segments() {
         max_results: 500,
         ..Lookup::default()
     };
-    let footers = auditwatch_store::seek::Footers::default();
-    let page =
-        auditwatch_store::seek::lookup(store.lake(), None, &listed, &footers, &Scope::All, &q)
-            .unwrap()
-            .unwrap();
+    let footers = auditwatch_store::direct::lookups::Footers::default();
+    let page = auditwatch_store::direct::lookups::lookup(
+        store.lake(),
+        None,
+        &listed,
+        &footers,
+        &Scope::All,
+        &q,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(page.events.num_rows(), 200);
 }
 
@@ -516,7 +524,7 @@ fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
     let lake = store.lake().to_path_buf();
     let segments = store.catalog().unwrap().segments().unwrap();
     assert!(segments.len() >= 4, "{} segments", segments.len());
-    let footers = auditwatch_store::seek::Footers::default();
+    let footers = auditwatch_store::direct::lookups::Footers::default();
     let attr = |a: Attribute, v: &str| (a, v.to_string());
     let queries = vec![
         Lookup::default(),
@@ -614,10 +622,11 @@ fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
                 // page and token.
                 let pages = if max_results == 7 { 60 } else { 6 };
                 for _ in 0..pages {
-                    let direct =
-                        auditwatch_store::seek::lookup(&lake, None, &segments, &footers, scope, &q)
-                            .unwrap()
-                            .expect("the direct path handles these filters");
+                    let direct = auditwatch_store::direct::lookups::lookup(
+                        &lake, None, &segments, &footers, scope, &q,
+                    )
+                    .unwrap()
+                    .expect("the direct path handles these filters");
                     let ctx = store.session(scope).unwrap();
                     let engine = rt
                         .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
@@ -681,9 +690,9 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
     let rt = rt();
     let lake = store.lake().to_path_buf();
     let segments = store.catalog().unwrap().segments().unwrap();
-    let footers = auditwatch_store::seek::Footers::default();
+    let footers = auditwatch_store::direct::lookups::Footers::default();
     // A cache bounded to one footer answers the same, holding one file at a time.
-    let one = auditwatch_store::seek::Footers::with_limit(1);
+    let one = auditwatch_store::direct::lookups::Footers::with_limit(1);
     let mut q = Lookup {
         attributes: vec![(Attribute::Username, "zed".into())],
         max_results: 20,
@@ -691,13 +700,26 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
     };
     let mut all = Vec::new();
     loop {
-        let direct =
-            auditwatch_store::seek::lookup(&lake, None, &segments, &footers, &Scope::All, &q)
-                .unwrap()
-                .unwrap();
-        let bounded = auditwatch_store::seek::lookup(&lake, None, &segments, &one, &Scope::All, &q)
-            .unwrap()
-            .unwrap();
+        let direct = auditwatch_store::direct::lookups::lookup(
+            &lake,
+            None,
+            &segments,
+            &footers,
+            &Scope::All,
+            &q,
+        )
+        .unwrap()
+        .unwrap();
+        let bounded = auditwatch_store::direct::lookups::lookup(
+            &lake,
+            None,
+            &segments,
+            &one,
+            &Scope::All,
+            &q,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(bounded.events, direct.events);
         assert_eq!(one.cached().0, 1);
         assert!(footers.cached().0 > 1, "{:?}", footers.cached());
@@ -892,7 +914,7 @@ fn segments_kept_in_a_remote_location_answer_on_a_machine_without_local_copies()
     // Compaction on the first machine: the merged-away segments leave the remote
     // table folder for its trash; the merged ones are uploaded before they are listed.
     let mut w = store.writer().unwrap();
-    let stats = auditwatch_store::compact::compact(&mut w).unwrap();
+    let stats = auditwatch_store::write::compact::compact(&mut w).unwrap();
     drop(w);
     assert_eq!(stats.merged, 6);
     let now = listed_paths(&store);
@@ -1085,7 +1107,7 @@ fn a_damaged_token_index_is_an_error_naming_the_segment() {
     let meta = datafusion::parquet::file::metadata::ParquetMetaDataReader::new()
         .parse_and_finish(&file)
         .unwrap();
-    let (offset, len, _) = auditwatch_store::tokens::locate(meta.file_metadata())
+    let (offset, len, _) = auditwatch_store::direct::token_index::locate(meta.file_metadata())
         .unwrap()
         .expect("the writer embeds an index");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -1175,8 +1197,8 @@ fn engine_groups(
     groups
 }
 
-/// Lookups over [`overlapping_segments`] whose every filter the tally answers.
-fn tallied_queries() -> Vec<Lookup> {
+/// Lookups over [`overlapping_segments`] whose every filter the direct counts answer.
+fn counted_queries() -> Vec<Lookup> {
     let attr = |a: Attribute, v: &str| (a, v.to_string());
     let hour = 3_600_000_000i64;
     let day1 = 1_709_251_200_000_000i64; // 2024-03-01T00:00Z
@@ -1240,7 +1262,7 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
     let store = overlapping_segments(dir.path());
     let rt = rt();
     let attr = |a: Attribute, v: &str| (a, v.to_string());
-    let queries = tallied_queries();
+    let queries = counted_queries();
     let breakdowns: [&[Dimension]; 6] = [
         &[],
         &[Dimension::EventName],
@@ -1264,7 +1286,7 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
         for q in &queries {
             for by in breakdowns {
                 let mut direct = rt
-                    .block_on(store.tally(scope, q, by))
+                    .block_on(store.count_by(scope, q, by))
                     .unwrap()
                     .expect("these filters are answered without SQL");
                 direct.sort();
@@ -1290,21 +1312,21 @@ fn breakdowns_without_sql_answer_exactly_what_the_query_engine_answers() {
             ..Lookup::default()
         },
     ] {
-        let direct = rt.block_on(store.tally(&Scope::All, &q, &[Dimension::EventName]));
+        let direct = rt.block_on(store.count_by(&Scope::All, &q, &[Dimension::EventName]));
         assert!(direct.unwrap().is_none(), "{q:?}");
     }
     // After compaction the retired segments' columns are forgotten and the answers stay.
     let before = rt
-        .block_on(store.tally(&Scope::All, &queries[0], &[Dimension::Username]))
+        .block_on(store.count_by(&Scope::All, &queries[0], &[Dimension::Username]))
         .unwrap()
         .unwrap()
         .len();
-    let merged = auditwatch_store::compact::compact(&mut store.writer().unwrap())
+    let merged = auditwatch_store::write::compact::compact(&mut store.writer().unwrap())
         .unwrap()
         .merged;
     assert!(merged > 1, "{merged} segments merged");
     let mut direct = rt
-        .block_on(store.tally(&Scope::All, &queries[0], &[Dimension::Username]))
+        .block_on(store.count_by(&Scope::All, &queries[0], &[Dimension::Username]))
         .unwrap()
         .unwrap();
     direct.sort();
@@ -1377,7 +1399,7 @@ fn histograms_without_sql_answer_exactly_what_the_query_engine_answers() {
     let minute = 60_000_000i64;
     let mut buckets = 0;
     for scope in &scopes {
-        for q in &tallied_queries() {
+        for q in &counted_queries() {
             for bucket in [
                 minute,
                 7 * minute,
@@ -1386,7 +1408,7 @@ fn histograms_without_sql_answer_exactly_what_the_query_engine_answers() {
                 7 * 86_400_000_000,
             ] {
                 let direct = rt
-                    .block_on(store.tally_histogram(scope, q, bucket))
+                    .block_on(store.count_histogram(scope, q, bucket))
                     .unwrap()
                     .expect("these filters are answered without SQL");
                 let engine = engine_histogram(&rt, &store, scope, q, bucket);
@@ -1400,7 +1422,7 @@ fn histograms_without_sql_answer_exactly_what_the_query_engine_answers() {
     // left to it.
     let q = Lookup::default();
     assert!(
-        rt.block_on(store.tally_histogram(&Scope::All, &q, 1_500_000))
+        rt.block_on(store.count_histogram(&Scope::All, &q, 1_500_000))
             .unwrap()
             .is_none()
     );
@@ -1409,14 +1431,14 @@ fn histograms_without_sql_answer_exactly_what_the_query_engine_answers() {
         ..Lookup::default()
     };
     assert!(
-        rt.block_on(store.tally_histogram(&Scope::All, &text, minute))
+        rt.block_on(store.count_histogram(&Scope::All, &text, minute))
             .unwrap()
             .is_none()
     );
 }
 
 #[test]
-fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
+fn sql_breakdowns_answered_by_direct_counts_are_those_of_the_query_engine() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let texts: Vec<String> = (0..60_000).map(varied).collect();
@@ -1436,7 +1458,7 @@ fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
         r#"SELECT * FROM (SELECT "eventSource", "sourceIPAddress", count(*) AS n FROM events WHERE "errorCode" IS NOT NULL GROUP BY 1, 2) t WHERE n > 5 ORDER BY 1, 2"#,
         r#"SELECT "eventName", count(*) AS n FROM events WHERE "eventName" = 'Nope' GROUP BY 1"#,
     ];
-    // Shapes the tally leaves to the query engine: still answered, the same way.
+    // Shapes the direct counts leave to the query engine: still answered, the same way.
     let not_answered = [
         r#"SELECT "eventName", count(DISTINCT "username") AS n FROM events GROUP BY 1 ORDER BY 1"#,
         r#"SELECT "eventName", count(*) AS n FROM events WHERE "readOnly" GROUP BY 1 ORDER BY 1"#,
@@ -1452,7 +1474,7 @@ fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
     let rows = |r: auditwatch_store::SqlResult| to_json(&r.batches).unwrap();
     for scope in &scopes {
         for (i, sql) in answered.iter().chain(&not_answered).enumerate() {
-            let before = store.tally_cached().0;
+            let before = store.counts_cached().0;
             let ctx = store.session(scope).unwrap();
             let ours = rows(
                 rt.block_on(store.sql_in(&ctx, sql, SqlLimits::default()))
@@ -1471,7 +1493,10 @@ fn sql_breakdowns_answered_by_the_tally_are_those_of_the_query_engine() {
                 assert!(!ours.is_empty(), "{sql}");
             }
             if i == 0 && *scope == Scope::All {
-                assert!(store.tally_cached().0 > before, "the tally answered {sql}");
+                assert!(
+                    store.counts_cached().0 > before,
+                    "direct counts answered {sql}"
+                );
             }
         }
     }
@@ -1557,6 +1582,8 @@ fn failed_calls_are_error_codes_and_console_sign_ins_recorded_as_failure() {
     };
     assert_eq!(ids(&failed_sign_ins), ["e-signin", "e-signin-spaced"]);
     // The breakdown path leaves the condition to the query engine.
-    let counted = rt.block_on(store.tally(&Scope::All, &failed, &[])).unwrap();
+    let counted = rt
+        .block_on(store.count_by(&Scope::All, &failed, &[]))
+        .unwrap();
     assert!(counted.is_none(), "{counted:?}");
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use auditwatch_store::Store;
-use auditwatch_store::compact::{CompactStats, compact};
-use auditwatch_store::retention::{self, Retention, RetentionStats};
+use auditwatch_store::write::compact::{CompactStats, compact};
+use auditwatch_store::write::retention::{self, Retention, RetentionStats};
 
 /// How often `serve` runs maintenance, and how long after start the first run is.
 pub const PERIOD: Duration = Duration::from_secs(3600);

@@ -463,7 +463,7 @@ fn assert_equivalent(rt: &tokio::runtime::Runtime, all: &Store, only_a: &Store, 
         assert_eq!(ids(all), ids(only_a), "{when}: lookup {q:?}");
         let counted = |store: &Store| {
             let mut groups = rt
-                .block_on(store.tally(&scope, &q, &[Dimension::Username, Dimension::EventName]))
+                .block_on(store.count_by(&scope, &q, &[Dimension::Username, Dimension::EventName]))
                 .unwrap();
             if let Some(g) = groups.as_mut() {
                 g.sort();
@@ -472,7 +472,7 @@ fn assert_equivalent(rt: &tokio::runtime::Runtime, all: &Store, only_a: &Store, 
         };
         assert_eq!(counted(all), counted(only_a), "{when}: breakdown {q:?}");
         let histogram = |store: &Store| {
-            rt.block_on(store.tally_histogram(&scope, &q, 3_600_000_000))
+            rt.block_on(store.count_histogram(&scope, &q, 3_600_000_000))
                 .unwrap()
         };
         assert_eq!(histogram(all), histogram(only_a), "{when}: histogram {q:?}");
@@ -522,7 +522,12 @@ fn a_scoped_caller_is_answered_as_if_the_lake_held_only_their_accounts() {
 
     for store in [&all, &only_a] {
         let mut w = store.writer().unwrap();
-        assert!(auditwatch_store::compact::compact(&mut w).unwrap().merged > 0);
+        assert!(
+            auditwatch_store::write::compact::compact(&mut w)
+                .unwrap()
+                .merged
+                > 0
+        );
     }
     assert_equivalent(&rt, &all, &only_a, "after compaction");
     let days: BTreeMap<i32, usize> =

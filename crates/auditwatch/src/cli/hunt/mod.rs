@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use auditwatch_detect::hunt::{Day, Hunt, Meta};
-use auditwatch_store::scan::{Read, ScanBatch};
+use auditwatch_store::direct::scan::{Read, ScanBatch};
 
 use timeline::COLUMNS;
 

@@ -5,7 +5,7 @@
 //! entry and its text, nothing more.
 
 use auditwatch_detect::hunt::{Ev, Hit, Meta};
-use auditwatch_store::scan::ScanBatch;
+use auditwatch_store::direct::scan::ScanBatch;
 
 use crate::output::{Cell, RowWriter, json_text, needs_escape};
 

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use datafusion::parquet::file::metadata::{FileMetaData, KeyValue};
 
-use crate::lru::SizedLru;
+use crate::storage::sized_lru::SizedLru;
 
 /// The footer key naming where the index is: `offset:length:size` (bytes in the file,
 /// compressed, and uncompressed).

@@ -7,7 +7,7 @@
 //! arrays, into one code per row and the column's distinct values ([`Coded`]). A
 //! breakdown then filters rows through a mask over the codes and counts combinations of
 //! codes in an array; only the few distinct values are ever handled as strings.
-//! Segment files never change, so the codes are kept ([`TallyCache`], bounded, least
+//! Segment files never change, so the codes are kept ([`CodesCache`], bounded, least
 //! recently used first) until compaction retires the file.
 //!
 //! A time histogram is counted the same way ([`histogram`]): each segment's event times
@@ -18,7 +18,7 @@
 //! it are counted without reading `eventTime`; only those the range cuts read it), the
 //! account, region, error-code and source-IP lists, errors only, and the EventName,
 //! Username and EventSource attributes. Any other filter (free text, resources,
-//! requestParameters, access key, event id, readOnly) makes [`tally`] return `None`,
+//! requestParameters, access key, event id, readOnly) makes [`count_by`] return `None`,
 //! and the caller asks DataFusion; the answers are the same (a test compares them).
 
 mod groups;
@@ -43,13 +43,13 @@ use datafusion::parquet::errors::ParquetError;
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::dimension::Dimension;
+use crate::direct::lookups::{self, Footers, Opened, on_threads, share_out, time_range};
 use crate::error::{Result, StoreError};
 use crate::lookup::Lookup;
-use crate::lru::SizedLru;
-use crate::positioned::PositionedFile;
-use crate::remote::Remote;
 use crate::schema::events_schema;
-use crate::seek::{self, Footers, Opened, on_threads, share_out, time_range};
+use crate::storage::pread::PositionedFile;
+use crate::storage::remote::Remote;
+use crate::storage::sized_lru::SizedLru;
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
 
@@ -74,22 +74,22 @@ impl Coded {
 /// The segments' columns as codes, kept between queries: at most
 /// [`DEFAULT_TALLY_CACHE_BYTES`] (4 bytes a row and column, plus the distinct values).
 #[derive(Debug)]
-pub struct TallyCache {
+pub struct CodesCache {
     columns: SizedLru<(String, Dimension), Arc<Coded>>,
     /// Event times, for histograms: a quarter of the columns' bound more.
     times: SizedLru<String, Arc<Seconds>>,
 }
 
-/// Default bound of [`TallyCache`]: 384 MiB, e.g. six columns of 16 M events.
+/// Default bound of [`CodesCache`]: 384 MiB, e.g. six columns of 16 M events.
 pub const DEFAULT_TALLY_CACHE_BYTES: usize = 384 << 20;
 
-impl Default for TallyCache {
+impl Default for CodesCache {
     fn default() -> Self {
         Self::with_limit(DEFAULT_TALLY_CACHE_BYTES)
     }
 }
 
-impl TallyCache {
+impl CodesCache {
     /// An empty cache keeping at most `limit` bytes of columns (always the newest
     /// one), and a quarter of that of event times.
     pub fn with_limit(limit: usize) -> Self {
@@ -130,7 +130,7 @@ pub(crate) enum Test<'a> {
     /// have it).
     NoneOf(Vec<&'a str>),
     /// True of the value: an expression of SQL's `WHERE` over the one column,
-    /// evaluated on the segment's distinct values ([`crate::tallied`]).
+    /// evaluated on the segment's distinct values ([`crate::sql::counts_rewrite`]).
     Predicate(Arc<dyn PhysicalExpr>),
 }
 
@@ -176,7 +176,7 @@ impl Filter<'_> {
     }
 }
 
-/// Which events a tally counts: those in a time range (µs, inclusive) passing every
+/// Which events a count covers: those in a time range (µs, inclusive) passing every
 /// filter.
 pub(crate) struct Plan<'a> {
     pub(crate) start: i64,
@@ -209,7 +209,7 @@ impl<'a> Plan<'a> {
 }
 
 /// The filters of `q` (besides its time range), the lookups' conditions
-/// ([`seek::conditions`]), or `None` when it has one this path does not answer.
+/// ([`lookups::conditions`]), or `None` when it has one this path does not answer.
 fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
     // Failed calls are a condition over three columns: DataFusion answers it.
     if !q.params.is_empty() || q.failed_only {
@@ -217,13 +217,13 @@ fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
     }
     // The scope is applied per segment, only where a segment holds other accounts.
     let mut f = Vec::new();
-    for c in seek::conditions(q, &Scope::All)? {
+    for c in lookups::conditions(q, &Scope::All)? {
         let Some(column) = Dimension::named(c.column) else {
             return Ok(None);
         };
         let test = match c.test {
-            seek::Test::AnyOf(values) => Test::AnyOf(values),
-            seek::Test::Present => Test::Present,
+            lookups::Test::AnyOf(values) => Test::AnyOf(values),
+            lookups::Test::Present => Test::Present,
             _ => return Ok(None),
         };
         f.push(Filter { column, test });
@@ -243,14 +243,14 @@ pub(crate) struct Lake<'a> {
     pub(crate) remote: Option<&'a Remote>,
     pub(crate) segments: &'a [Segment],
     pub(crate) footers: &'a Footers,
-    pub(crate) cache: &'a TallyCache,
+    pub(crate) cache: &'a CodesCache,
 }
 
 /// Events matching `q`, as `scope` sees them, counted by the combination of `by`'s
 /// values (no columns: one group, every matching event); `None` when `q` has a filter
 /// this path does not answer (or more than [`MOST_COLUMNS`] columns are asked for).
 /// Groups come in no particular order.
-pub(crate) fn tally(
+pub(crate) fn count_by(
     lake: &Lake,
     scope: &Scope,
     q: &Lookup,
@@ -259,13 +259,13 @@ pub(crate) fn tally(
     let Some(filters) = filters(q)? else {
         return Ok(None);
     };
-    tally_plan(lake, scope, &Plan::of(q, &filters, None), by)
+    count_plan(lake, scope, &Plan::of(q, &filters, None), by)
 }
 
-/// Events of `plan`, as `scope` sees them, counted by `by` as [`tally`] does; `None`
+/// Events of `plan`, as `scope` sees them, counted by `by` as [`count_by`] does; `None`
 /// when a segment's file is of an older schema or `by` has more than
 /// [`MOST_COLUMNS`] columns.
-pub(crate) fn tally_plan(
+pub(crate) fn count_plan(
     lake: &Lake,
     scope: &Scope,
     plan: &Plan,
@@ -324,7 +324,7 @@ fn count_segment(
     s: &Segment,
     merged: &mut Merged,
 ) -> Result<bool> {
-    let counted = seek::with_segment(
+    let counted = lookups::with_segment(
         lake.lake,
         lake.remote,
         lake.segments,
@@ -337,7 +337,7 @@ fn count_segment(
 
 /// Counts segment `s`, opened as `o`, into `merged`; `false` when it cannot.
 fn count_opened(
-    cache: &TallyCache,
+    cache: &CodesCache,
     scope: &Scope,
     plan: &Plan,
     by: &[Dimension],
@@ -473,7 +473,7 @@ fn seen_in(c: &Coded, accounts: &Coded, scoped: &[bool]) -> Vec<bool> {
 }
 
 /// Segment `o`'s `column` as codes, from the cache or read from its file.
-fn column_codes(cache: &TallyCache, o: &Opened, column: Dimension) -> Result<Arc<Coded>> {
+fn column_codes(cache: &CodesCache, o: &Opened, column: Dimension) -> Result<Arc<Coded>> {
     let key = (o.rel.to_string(), column);
     if let Some(c) = cache.columns.get(&key) {
         return Ok(c);

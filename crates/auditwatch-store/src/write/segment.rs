@@ -249,7 +249,7 @@ fn encode(file: File, rows: Rows<'_>, path: &Path) -> Result<(File, Seen)> {
         .and_then(ArrowWriter::into_serialized_writer)
         .map_err(perr)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut tokens = crate::tokens::Builder::default();
+    let mut tokens = crate::direct::token_index::Builder::default();
     let mut seen = Seen::default();
     let mut offset = 0;
     let mut index = 0;
@@ -275,13 +275,17 @@ fn encode(file: File, rows: Rows<'_>, path: &Path) -> Result<(File, Seen)> {
     let (compressed, size) = tokens.finish();
     let at = writer.bytes_written();
     writer.write_all(&compressed).io("write", path)?;
-    writer.append_key_value_metadata(crate::tokens::footer_entry(at, compressed.len(), size));
+    writer.append_key_value_metadata(crate::direct::token_index::footer_entry(
+        at,
+        compressed.len(),
+        size,
+    ));
     let file = writer.into_inner().map_err(perr)?;
     Ok((file, seen))
 }
 
-/// Indexes the text of each row of `part` (`tokens`), in order.
-fn add_tokens(tokens: &mut crate::tokens::Builder, part: &RecordBatch) {
+/// Indexes the text of each row of `part` (`token_index`), in order.
+fn add_tokens(tokens: &mut crate::direct::token_index::Builder, part: &RecordBatch) {
     if let Some(raw) = part.column_by_name("raw") {
         let raw = raw.as_string::<i32>();
         for i in 0..raw.len() {

@@ -7,8 +7,8 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
 use crate::error::Result;
-use crate::segment;
-use crate::writer::Writer;
+use crate::write::segment;
+use crate::write::writer::Writer;
 use auditwatch_catalog::keys::{from_blob, to_blob};
 use auditwatch_catalog::{NewSegment, Segment};
 

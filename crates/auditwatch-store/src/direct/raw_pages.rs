@@ -516,18 +516,18 @@ mod tests {
                 )
             })
             .collect();
-        let rows: Vec<crate::convert::EventRow<'_>> = raws
+        let rows: Vec<crate::write::convert::EventRow<'_>> = raws
             .iter()
-            .map(|r| crate::convert::EventRow {
+            .map(|r| crate::write::convert::EventRow {
                 record: auditwatch_event::Record::parse(r).unwrap(),
                 account_from_key: None,
                 source: "test",
             })
             .collect();
-        let refs: Vec<&crate::convert::EventRow<'_>> = rows.iter().collect();
-        let batch = crate::convert::to_batch(&refs);
+        let refs: Vec<&crate::write::convert::EventRow<'_>> = rows.iter().collect();
+        let batch = crate::write::convert::to_batch(&refs);
         let day = 19844; // 2024-05-01
-        let seg = crate::segment::write(dir.path(), day, &batch).unwrap();
+        let seg = crate::write::segment::write(dir.path(), day, &batch).unwrap();
         let path = dir.path().join(&seg.path);
         let file = File::open(&path).unwrap();
         let m = meta(&file);

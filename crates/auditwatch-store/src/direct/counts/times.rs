@@ -7,9 +7,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
+use crate::direct::lookups::Opened;
 use crate::error::{Result, StoreError};
 use crate::lookup::Lookup;
-use crate::seek::Opened;
 use auditwatch_catalog::scope::Scope;
 
 use super::*;
@@ -41,7 +41,7 @@ pub(crate) fn histogram(
         return Ok(None);
     };
     let plan = Plan::of(q, &filters, Some(bucket_us / 1_000_000));
-    let Some(groups) = tally_plan(lake, scope, &plan, &[])? else {
+    let Some(groups) = count_plan(lake, scope, &plan, &[])? else {
         return Ok(None);
     };
     let mut out = Vec::with_capacity(groups.len());
@@ -92,7 +92,7 @@ pub(super) fn time_buckets(secs: &Seconds, step: i64, lo: i64, hi: i64) -> Optio
 
 /// Segment `o`'s event times as [`Seconds`], from the cache or read from its file;
 /// `None` when they span more than 136 years (not kept as 32-bit seconds).
-pub(super) fn segment_seconds(cache: &TallyCache, o: &Opened) -> Result<Option<Arc<Seconds>>> {
+pub(super) fn segment_seconds(cache: &CodesCache, o: &Opened) -> Result<Option<Arc<Seconds>>> {
     let key = o.rel.to_string();
     if let Some(t) = cache.times.get(&key) {
         return Ok(Some(t));

@@ -5,12 +5,12 @@
 //! scope by naming another table. Identifiers are case-sensitive, unquoted or quoted,
 //! so CloudTrail Lake / Athena queries port over (`SELECT eventName FROM events`).
 //! Under the view, every scan of a scoped session drops other accounts' rows before
-//! any operator sees them ([`crate::scoped`]).
+//! any operator sees them ([`crate::sql::scoped`]).
 //!
 //! Running SQL ([`run_sql`]): the text is parsed within its size and depth bounds
-//! ([`crate::statement`]), planned, refused unless read-only, and run on the SQL
-//! threads ([`crate::sql_runtime`]) with a memory pool of its own and the bounded
-//! functions ([`crate::bounded`]). A scoped caller's `EXPLAIN` answers the logical
+//! ([`crate::sql::statement`]), planned, refused unless read-only, and run on the SQL
+//! threads ([`crate::sql::runtime`]) with a memory pool of its own and the bounded
+//! functions ([`crate::sql::bounded`]). A scoped caller's `EXPLAIN` answers the logical
 //! plan only, and `EXPLAIN ANALYZE` is refused to them: the physical plan and its
 //! figures depend on the other accounts' rows in the same files.
 
@@ -32,12 +32,12 @@ use datafusion::prelude::{DataFrame, SessionContext, ident};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
+use crate::direct::token_index::TokenCache;
 use crate::error::{Result, StoreError};
-pub use crate::sql_limits::SqlLimits;
-use crate::sql_runtime::SqlRuntime;
-use crate::table::EventsTable;
-use crate::tokens::TokenCache;
-use crate::{bounded, statement, udf};
+pub use crate::sql::limits::SqlLimits;
+use crate::sql::runtime::SqlRuntime;
+use crate::sql::table::EventsTable;
+use crate::sql::{bounded, statement, udf};
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
 
@@ -182,7 +182,7 @@ fn read_only() -> SQLOptions {
 /// Refuses regular-expression operators (`~`, `~*`, `!~`, `!~*`, `SIMILAR TO`) whose
 /// pattern comes from a column: each distinct pattern would be compiled and kept for
 /// the batch, up to megabytes each (the `regexp_*` functions check the same,
-/// [`crate::bounded`]).
+/// [`crate::sql::bounded`]).
 fn constant_patterns(plan: &LogicalPlan) -> Result<()> {
     let mut found = None;
     plan.apply_with_subqueries(|node| {

@@ -17,7 +17,7 @@ use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Query, TableFactor, Visit, Visitor};
 
 use crate::error::{Result, StoreError};
-use crate::sql_limits::SqlLimits;
+use crate::sql::limits::SqlLimits;
 
 /// The stack of the thread that parses: a tree as deep as [`SqlLimits::max_sql_bytes`]
 /// allows (one level per two bytes) is dropped within it.

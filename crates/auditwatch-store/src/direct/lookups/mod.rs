@@ -13,7 +13,7 @@
 //! whose schema is not the current one send the lookup back to DataFusion ([`lookup`]
 //! returns `None`). The resource attributes read one leaf of the `resources` list
 //! (`ARN` or `type`), never the whole list. Free text the segments' token indexes
-//! answer ([`crate::tokens`]) reads only the rows they name, and skips row groups
+//! answer ([`crate::direct::token_index`]) reads only the rows they name, and skips row groups
 //! without any.
 
 use std::collections::HashMap;
@@ -36,14 +36,14 @@ use datafusion::parquet::file::statistics::Statistics;
 
 use auditwatch_event::Record;
 
-use crate::convert::{EventRow, to_batch};
+use crate::direct::raw_pages::RawReader;
+use crate::direct::token_index::{self, TokenCache};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Cursor, Lookup, Page, decode_token, encode_token};
-use crate::positioned::PositionedFile;
-use crate::rawpage::RawReader;
-use crate::remote::Remote;
 use crate::schema::events_schema;
-use crate::tokens::{self, TokenCache};
+use crate::storage::pread::PositionedFile;
+use crate::storage::remote::Remote;
+use crate::write::convert::{EventRow, to_batch};
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
 
@@ -141,11 +141,13 @@ impl Place<'_> {
 
     /// Where segment `rel` is read from here (fetched first when remote).
     fn local(&self, rel: &str) -> Result<PathBuf> {
-        crate::remote::local_segment(self.lake, self.remote, rel, || Ok(self.segments.to_vec()))
+        crate::storage::remote::local_segment(self.lake, self.remote, rel, || {
+            Ok(self.segments.to_vec())
+        })
     }
 }
 
-/// `read` given segment `s` of `segments` (for [`crate::tally`]): its footer through
+/// `read` given segment `s` of `segments` (for [`crate::direct::counts`]): its footer through
 /// `footers`, its file opened when first read (fetched first when remote); `None` when
 /// its schema is not the current one.
 pub(crate) fn with_segment<R>(
@@ -236,7 +238,7 @@ impl Opened<'_> {
             Some(cached) => cached,
             None => {
                 let meta = self.meta.metadata().file_metadata();
-                let index = tokens::read(self.file()?, meta)
+                let index = token_index::read(self.file()?, meta)
                     .map_err(|e| self.parquet_err(ParquetError::General(e)))?
                     .map(Arc::new);
                 tokens.insert(self.rel, index.clone());
@@ -347,7 +349,7 @@ pub fn lookup(
     let text = q
         .text
         .as_deref()
-        .filter(|t| tokens::searchable(t).is_some());
+        .filter(|t| token_index::searchable(t).is_some());
     let mut known: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
     if let Some(text) = text {
         for g in &groups {
@@ -491,7 +493,7 @@ type Fetched = (Vec<((usize, usize), StoredRecord)>, std::time::Duration);
 /// converter that wrote it, so only those three columns are read, through a row
 /// selection: a record costs one `raw` page, not a page of each of the ~60 columns.
 /// `raw` is read straight from its pages, each decompressed only up to the last record
-/// wanted from it (`rawpage`); the Parquet reader reads it when the file's layout is
+/// wanted from it (`raw_pages`); the Parquet reader reads it when the file's layout is
 /// another.
 fn fetch_records(groups: &[Group], opened: &[Opened<'_>], part: &[&Work]) -> Result<Fetched> {
     let mut out = Vec::new();
@@ -609,11 +611,11 @@ fn keep(rows: Option<Vec<usize>>, total: usize, kept: impl Fn(usize) -> bool) ->
 }
 
 /// Opens a listed segment, or its retired copy in `.trash/` when a compaction or
-/// retention swap moved it after the list was read (as `files.rs` does for DataFusion).
+/// retention swap moved it after the list was read (as `storage/lake_store.rs` does for DataFusion).
 fn open_segment(lake: &Path, path: &Path) -> Result<File> {
     match File::open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match crate::segment::retired_path(lake, path).map(File::open) {
+            match crate::write::segment::retired_path(lake, path).map(File::open) {
                 Some(Ok(f)) => Ok(f),
                 _ => Err(e).io("open", path),
             }
@@ -628,7 +630,7 @@ fn blooms_allow(footers: &Footers, o: &Opened, rg: usize, conds: &[Condition<'_>
         let Test::AnyOf(values) = &c.test else {
             continue;
         };
-        if !crate::segment::BLOOM_COLUMNS.contains(&c.column) {
+        if !crate::write::segment::BLOOM_COLUMNS.contains(&c.column) {
             continue;
         }
         let leaf = o.leaves[c.column];

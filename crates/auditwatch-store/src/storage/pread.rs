@@ -4,7 +4,7 @@
 //! and clones of a `File` share one offset: two threads reading one segment that way
 //! can read each other's bytes. Reading at an offset has no shared state, so the
 //! direct lookups fetch a page's records on several threads whatever segments they
-//! lie in (`seek`).
+//! lie in (`direct::lookups`).
 
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -10,9 +10,9 @@ use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderO
 use datafusion::parquet::bloom_filter::Sbbf;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 
+use crate::direct::token_index::TokenCache;
 use crate::error::{Result, StoreError};
-use crate::lru::SizedLru;
-use crate::tokens::TokenCache;
+use crate::storage::sized_lru::SizedLru;
 use auditwatch_catalog::Segment;
 
 use super::*;
@@ -30,7 +30,7 @@ pub struct Footers {
     /// reading each from the file cost ~20 µs. eventID's filters (~64 KiB a row group)
     /// are read when needed instead, so the cache stays a few KiB per row group.
     blooms: Mutex<HashMap<BloomKey, Option<Arc<Sbbf>>>>,
-    /// The files' token indexes ([`crate::tokens`]), shared with the SQL table.
+    /// The files' token indexes ([`crate::direct::token_index`]), shared with the SQL table.
     tokens: Arc<TokenCache>,
 }
 

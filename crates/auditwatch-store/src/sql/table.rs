@@ -4,7 +4,7 @@
 //! the caller's account scope, and time and account predicates found in the query's
 //! filters. The remaining files are scanned by DataFusion's Parquet reader with the
 //! same filters (row-group statistics, page index, bloom filters). A free-text filter
-//! the segments' token indexes answer ([`crate::tokens`]) becomes a row selection per
+//! the segments' token indexes answer ([`crate::direct::token_index`]) becomes a row selection per
 //! file, so only the rows holding the text are read.
 
 use std::collections::BTreeSet;
@@ -38,9 +38,9 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::prelude::{ident, lit};
 
+use crate::direct::token_index::{self, TokenCache, TokenIndex};
 use crate::schema::events_schema;
-use crate::scoped::ScopeExec;
-use crate::tokens::{self, TokenCache, TokenIndex};
+use crate::sql::scoped::ScopeExec;
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
 
@@ -316,7 +316,7 @@ impl TableProvider for EventsTable {
                 continue;
             }
             let rows = rows.iter().map(|&r| r as usize);
-            let selection = crate::seek::selection(rows, index.rows() as usize);
+            let selection = crate::direct::lookups::selection(rows, index.rows() as usize);
             indexed.push(f.with_extension(ParquetRowSelection::new(selection)));
         }
         let mut plans = Vec::new();
@@ -362,11 +362,12 @@ impl EventsTable {
             readers.create_reader(0, file.clone(), None, &ExecutionPlanMetricsSet::new())?;
         let meta = reader.get_metadata(None).await?;
         let bad = |e: String| DataFusionError::Execution(format!("{}: {e}", s.path));
-        let index = match tokens::locate(meta.file_metadata()).map_err(bad)? {
+        let index = match token_index::locate(meta.file_metadata()).map_err(bad)? {
             None => None,
             Some((offset, len, size)) => {
                 let bytes = reader.get_bytes(offset..offset + len as u64).await?;
-                let index = tokens::parse_for(meta.file_metadata(), &bytes, size).map_err(bad)?;
+                let index =
+                    token_index::parse_for(meta.file_metadata(), &bytes, size).map_err(bad)?;
                 Some(Arc::new(index))
             }
         };
@@ -511,7 +512,7 @@ fn scope_and_time(accounts: &BTreeSet<String>, bounds: &Bounds) -> Expr {
 
 /// The text of a filter the token index answers exactly: `raw LIKE '%text%'` (ILIKE
 /// too where case cannot matter: digits and dots) or `contains(raw, 'text')`, for a
-/// text of a shape the index keeps ([`tokens::searchable`]).
+/// text of a shape the index keeps ([`token_index::searchable`]).
 fn indexed_search(e: &Expr) -> Option<String> {
     match e {
         Expr::Like(like) if !like.negated && column_name(&like.expr) == Some("raw") => {
@@ -520,8 +521,8 @@ fn indexed_search(e: &Expr) -> Option<String> {
             if text.contains(['%', '_']) || like.escape_char.is_some_and(|c| text.contains(c)) {
                 return None;
             }
-            let class = tokens::searchable(text)?;
-            if like.case_insensitive && class != tokens::Class::Dotted {
+            let class = token_index::searchable(text)?;
+            if like.case_insensitive && class != token_index::Class::Dotted {
                 return None;
             }
             Some(text.to_string())
@@ -532,7 +533,7 @@ fn indexed_search(e: &Expr) -> Option<String> {
                 && column_name(&f.args[0]) == Some("raw") =>
         {
             let text = string(&f.args[1])?;
-            tokens::searchable(&text)?;
+            token_index::searchable(&text)?;
             Some(text)
         }
         _ => None,

@@ -1,5 +1,5 @@
 //! A lookup's filters as conditions on single columns ([`conditions`]), and how one
-//! is tested over a column of a row group ([`test`]); also what the tally reuses.
+//! is tested over a column of a row group ([`test`]); also what the direct counts reuse.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::kernels::cmp::eq;
@@ -8,7 +8,7 @@ use datafusion::arrow::compute::{is_not_null, or};
 
 use crate::error::Result;
 use crate::lookup::{Attribute, Lookup, read_only};
-use crate::udf::{Part, resources_match};
+use crate::sql::udf::{Part, resources_match};
 use auditwatch_catalog::scope::Scope;
 
 /// One equality-style condition on a column (a leaf's dotted path in the file).

@@ -8,10 +8,10 @@
 //! for the recursion of planning and of DataFusion's operators); the operating system
 //! shares the cores between it and the server's threads, so requests that do not run
 //! SQL are answered while SQL runs. At most [`SqlLimits::concurrency`] queries run at
-//! once (each within its own memory limit, [`crate::session`]); others wait their turn
+//! once (each within its own memory limit, [`crate::sql::session`]); others wait their turn
 //! within their time limit. When the time limit passes, the caller is answered at once
 //! and the query's task is aborted: it stops at its next batch boundary (bounded
-//! functions, [`crate::bounded`], keep a batch short).
+//! functions, [`crate::sql::bounded`], keep a batch short).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::{Result, StoreError};
-use crate::sql_limits::SqlLimits;
+use crate::sql::limits::SqlLimits;
 
 /// The stack of each SQL thread.
 pub const SQL_THREAD_STACK_BYTES: usize = 16 << 20;

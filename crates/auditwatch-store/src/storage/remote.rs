@@ -5,7 +5,7 @@
 //! - a segment is uploaded before the catalog lists it, so every listed segment is in
 //!   the remote location, whatever happens to this machine's disk;
 //! - readers that find no local copy read the remote one: DataFusion through
-//!   [`crate::files::LakeFiles`] (ranged reads), the direct lookups, compaction and
+//!   [`crate::storage::lake_store::LakeFiles`] (ranged reads), the direct lookups, compaction and
 //!   retention through a downloaded copy ([`Remote::fetch`]);
 //! - a retired segment moves to the remote `.trash/` and is deleted there after the
 //!   same grace as local retired files;
@@ -36,7 +36,7 @@ use object_store::{
 const UPLOAD_PART_BYTES: usize = 8 << 20;
 
 use crate::error::{IoContext, Result, StoreError};
-use crate::segment;
+use crate::write::segment;
 
 /// A remote home for a lake's segments.
 #[derive(Debug)]
@@ -123,7 +123,7 @@ impl Remote {
     ///
     /// - objects in the table folder that `listed` (the catalog's segment paths, read
     ///   after the folder) does not name — uploaded by a writer that stopped before
-    ///   its catalog commit — move to the trash. With `shared`, other nodes write
+    ///   its catalog commit — move to the trash. With a shared catalog, other nodes write
     ///   too, and an object one uploaded a moment ago is not listed yet: only objects
     ///   older than `grace` move. Without, this process is the only writer, and it
     ///   holds the write lock, so every unlisted object is an orphan;

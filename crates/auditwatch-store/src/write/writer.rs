@@ -17,11 +17,11 @@ use std::time::{Duration, SystemTime};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
-use crate::convert::DayBatch;
-use crate::dedup::DedupIndex;
 use crate::error::{IoContext, Result, StoreError};
-use crate::remote::Remote;
-use crate::segment;
+use crate::storage::remote::Remote;
+use crate::write::convert::DayBatch;
+use crate::write::dedup::DedupIndex;
+use crate::write::segment;
 use auditwatch_catalog::keys::to_blob;
 use auditwatch_catalog::{Catalog, DayGuard, NewSegment, SourceObject};
 
@@ -68,7 +68,7 @@ pub struct Writer {
     sources: Vec<SourceObject>,
     pending_rows: usize,
     pending_bytes: usize,
-    /// The segments' remote location ([`crate::remote`]), if any.
+    /// The segments' remote location ([`crate::storage::remote`]), if any.
     remote: Option<Arc<Remote>>,
 }
 
@@ -298,9 +298,12 @@ impl Writer {
     /// A local copy of a listed segment, fetched from the remote location when this
     /// machine has none.
     pub fn segment_file(&self, segment: &auditwatch_catalog::Segment) -> Result<PathBuf> {
-        crate::remote::local_segment(&self.lake, self.remote.as_deref(), &segment.path, || {
-            Ok(self.catalog.segments()?)
-        })
+        crate::storage::remote::local_segment(
+            &self.lake,
+            self.remote.as_deref(),
+            &segment.path,
+            || Ok(self.catalog.segments()?),
+        )
     }
 
     /// Picks a day's fresh rows: drops rows whose key is already stored or repeated,

@@ -1,11 +1,11 @@
-//! SQL breakdowns answered by the [`tally`](crate::tally): `SELECT a, b, count(*) FROM
+//! SQL breakdowns answered by the [direct counts](crate::direct::counts): `SELECT a, b, count(*) FROM
 //! events WHERE … GROUP BY a, b` (the shape of most audit questions: events by user,
 //! by event name, errors by user) without decoding a string per row.
 //!
 //! The query is planned and optimized by DataFusion as always. Then each `Aggregate`
 //! node of the optimized plan that counts rows (`count(*)`, `count(1)`) grouped by
 //! narrow text columns of `events` ([`Dimension`]), over nothing but projections, aliases,
-//! filters and the table's scan, is answered by the tally, and the node is replaced by
+//! filters and the table's scan, is answered by the direct counts, and the node is replaced by
 //! a scan of its answer; the rest of the plan (ordering, `LIMIT`, `HAVING`, joins)
 //! runs on that as it would have on the aggregate's output. A filter's conditions
 //! must each be either a comparison of `eventTime` with a time (a range) or an
@@ -34,13 +34,13 @@ use datafusion::prelude::col;
 
 use crate::Store;
 use crate::dimension::Dimension;
+use crate::direct::counts::{Counted, Filter, MOST_COLUMNS, Plan, Test, count_plan};
 use crate::error::Result;
-use crate::table::EventsTable;
-use crate::tally::{Counted, Filter, MOST_COLUMNS, Plan, Test, tally_plan};
+use crate::sql::table::EventsTable;
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
 
-/// What one aggregate asks, as the tally takes it.
+/// What one aggregate asks, as the direct counts take it.
 pub(crate) struct Ask {
     /// The aggregate node, to find it again when replacing it.
     node: Aggregate,
@@ -52,7 +52,7 @@ pub(crate) struct Ask {
     pub(crate) scope: Scope,
 }
 
-/// The aggregates of `plan` the tally can answer.
+/// The aggregates of `plan` the direct counts can answer.
 pub(crate) fn asks(plan: &LogicalPlan) -> Result<Vec<Ask>> {
     if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
         return Ok(Vec::new());
@@ -126,16 +126,16 @@ fn answer_plan(agg: &Aggregate, groups: &Counted) -> datafusion::error::Result<L
             } else {
                 "n".into()
             };
-            col(Column::new(Some("tally"), source))
+            col(Column::new(Some("counts"), source))
                 .alias_qualified(qualifier.cloned(), field.name())
         })
         .collect();
-    LogicalPlanBuilder::scan("tally", provider_as_source(Arc::new(table)), None)?
+    LogicalPlanBuilder::scan("counts", provider_as_source(Arc::new(table)), None)?
         .project(names)?
         .build()
 }
 
-/// What `agg` asks, when the tally can answer it.
+/// What `agg` asks, when the direct counts can answer it.
 fn ask(agg: &Aggregate) -> datafusion::error::Result<Option<Ask>> {
     if agg.aggr_expr.len() != 1 || !counts_rows(&agg.aggr_expr[0]) {
         return Ok(None);
@@ -289,7 +289,7 @@ pub(crate) fn answer(
 ) -> Result<Vec<(Ask, Counted)>> {
     let mut out = Vec::new();
     for ask in asks {
-        let lake = store.tally_lake(&ask.segments);
+        let lake = store.counts_lake(&ask.segments);
         let plan = Plan {
             start: ask.start,
             end: ask.end,
@@ -299,7 +299,7 @@ pub(crate) fn answer(
             deadline: Some(deadline),
             bucket_secs: None,
         };
-        if let Some(mut groups) = tally_plan(&lake, &ask.scope, &plan, &ask.by)? {
+        if let Some(mut groups) = count_plan(&lake, &ask.scope, &plan, &ask.by)? {
             groups.sort_unstable();
             out.push((ask, groups));
         }

@@ -12,7 +12,7 @@ pub struct SqlLimits {
     pub timeout: Duration,
     /// Longest SQL text, in bytes.
     pub max_sql_bytes: usize,
-    /// Deepest nesting of expressions and subqueries ([`crate::statement`]).
+    /// Deepest nesting of expressions and subqueries ([`crate::sql::statement`]).
     pub max_depth: usize,
     /// Most tables (FROM and JOIN items, subqueries' included) one query reads.
     pub max_tables: usize,
@@ -21,7 +21,7 @@ pub struct SqlLimits {
     /// Most bytes of the answer (its columns as Arrow holds them); rows past it are
     /// cut, as by `max_rows`.
     pub max_result_bytes: usize,
-    /// Most queries running at once; others wait ([`crate::sql_runtime`]).
+    /// Most queries running at once; others wait ([`crate::sql::runtime`]).
     pub concurrency: usize,
 }
 

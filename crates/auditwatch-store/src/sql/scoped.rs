@@ -10,7 +10,7 @@
 //! to the optimizer: it accepts no filter, projection, limit or sort pushed through it
 //! (the defaults of [`ExecutionPlan`]), and it reports no statistics. Everything above
 //! it sees in-scope rows only; below it, the Parquet reader is given nothing of the
-//! caller's but the scope itself and the query's time bounds ([`crate::table`]).
+//! caller's but the scope itself and the query's time bounds ([`crate::sql::table`]).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -8,7 +8,7 @@
 //! minutes, and this wrapper reads them there, so such a query still answers from
 //! the set of segments it planned with: consistent, never an error.
 //!
-//! With a remote location ([`crate::remote`]) a segment this machine has no copy of
+//! With a remote location ([`crate::storage::remote`]) a segment this machine has no copy of
 //! is read there, by ranges, from its place or from the remote trash.
 
 use std::fmt;
@@ -26,8 +26,8 @@ use datafusion::object_store::{
 };
 use futures::stream::BoxStream;
 
-use crate::remote::Remote;
-use crate::segment;
+use crate::storage::remote::Remote;
+use crate::write::segment;
 
 /// Local files with the trash fallback for retired segments of one lake, and the
 /// remote location behind both.

@@ -1,6 +1,6 @@
 //! A map bounded by the bytes of what it holds: past its limit the least recently used
-//! entries are dropped. The caches of segment footers ([`crate::seek::Footers`]) and
-//! token indexes ([`crate::tokens::TokenCache`]) keep their entries in one, shared by
+//! entries are dropped. The caches of segment footers ([`crate::direct::lookups::Footers`]) and
+//! token indexes ([`crate::direct::token_index::TokenCache`]) keep their entries in one, shared by
 //! the threads that query (one lock around the map).
 //!
 //! Eviction scans the map for the oldest entry. The maps hold one entry per segment

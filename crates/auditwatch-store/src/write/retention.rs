@@ -16,8 +16,8 @@ use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 use datafusion::arrow::compute::filter_record_batch;
 
 use crate::error::{Result, StoreError};
-use crate::segment;
-use crate::writer::Writer;
+use crate::write::segment;
+use crate::write::writer::Writer;
 use auditwatch_catalog::keys::to_blob;
 use auditwatch_catalog::{NewSegment, Segment};
 
