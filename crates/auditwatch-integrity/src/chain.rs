@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::digest::{Digest, sha256_hex};
+use crate::digest_keys::{DigestKey, TrailArn, parse_digest_key};
 use crate::gzip;
 use crate::keys::KeyRing;
-use crate::layout::{DigestKey, TrailArn, parse_digest_key};
 use crate::sign;
 
 /// The signature stored with a digest object.

@@ -9,9 +9,9 @@
 
 pub mod chain;
 pub mod digest;
+pub mod digest_keys;
 pub mod gzip;
 pub mod keys;
-pub mod layout;
 pub mod sign;
 #[cfg(feature = "testing")]
 pub mod testing;

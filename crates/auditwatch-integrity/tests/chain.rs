@@ -3,7 +3,7 @@
 
 use auditwatch_integrity::chain::{FileKind, Request};
 use auditwatch_integrity::digest::sha256_hex;
-use auditwatch_integrity::layout::TrailArn;
+use auditwatch_integrity::digest_keys::TrailArn;
 use auditwatch_integrity::testing::{Bucket, Layout, Signer, gz};
 use auditwatch_integrity::{KeyRing, PublicKey, Report, Verdict, sign, verify};
 use serde_json::{Value, json};

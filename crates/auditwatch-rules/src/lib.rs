@@ -6,7 +6,7 @@
 //! - [`rulefile`]: JSON files of such patterns with ids, titles and levels (`hunt`).
 //! - [`alarm`]: metric filters, datapoint statistics and CloudWatch alarm evaluation.
 //! - [`packs`]: the built-in packs (`builtin:cis`, `builtin:securityhub`).
-//! - [`sieve`]: necessary conditions of a rule over a few fields, to skip records
+//! - [`prefilter`]: necessary conditions of a rule over a few fields, to skip records
 //!   it cannot match without evaluating it.
 //! - [`sigma`]: Sigma rules and correlations ([`sigma_legacy`] upgrades Sigma 1
 //!   aggregations; [`correlate`] judges correlation windows).
@@ -15,8 +15,8 @@ pub mod alarm;
 pub mod correlate;
 pub mod packs;
 pub mod pattern;
+pub mod prefilter;
 pub mod rulefile;
-pub mod sieve;
 pub mod sigma;
 pub mod sigma_legacy;
 

@@ -33,7 +33,7 @@ use serde_json::Value;
 use yaml_serde::Value as Yaml;
 
 use crate::correlate::{Correlation, Firing, Input, Kind, Op, Windows};
-use crate::sieve::{self, Sieve};
+use crate::prefilter::{self, Prefilter};
 use crate::sigma_legacy;
 
 /// What every alert of a rule says about it.
@@ -101,8 +101,8 @@ pub struct SigmaSet {
     /// Every field the rules and correlations read (dotted, as Sigma names them);
     /// `None` when one searches the whole record (keywords) or scopes into arrays.
     fields: Option<std::collections::BTreeSet<String>>,
-    /// Per rule: the fields it reads (`None` as above) and its sieve.
-    reads: Vec<(Option<std::collections::BTreeSet<String>>, Sieve)>,
+    /// Per rule: the fields it reads (`None` as above) and its prefilter.
+    reads: Vec<(Option<std::collections::BTreeSet<String>>, Prefilter)>,
     /// Per rule: its place among the engine's compiled rules.
     compiled: Vec<usize>,
 }
@@ -517,7 +517,7 @@ impl SigmaSet {
             self.compiled.push(self.engine.rules().len() - 1);
             self.reads.push((
                 own,
-                sieve::of_sigma(&rule.detection.named, &rule.detection.conditions),
+                prefilter::of_sigma(&rule.detection.named, &rule.detection.conditions),
             ));
             let i = self.rules.len();
             self.by_result.insert(key, i);
@@ -650,8 +650,8 @@ impl SigmaSet {
         self.reads[m.0].0.as_ref()
     }
 
-    /// A necessary condition for one rule to match ([`crate::sieve`]).
-    pub fn sieve(&self, m: RuleMatch) -> &Sieve {
+    /// A necessary condition for one rule to match ([`crate::prefilter`]).
+    pub fn prefilter(&self, m: RuleMatch) -> &Prefilter {
         &self.reads[m.0].1
     }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use auditwatch_ingest::EventFilter;
 
-use crate::lookup::LookupSettings;
+use crate::lookup_events::LookupSettings;
 use crate::s3::{S3Settings, Selection};
 use crate::sqs::SqsSettings;
 use auditwatch_aws::AwsSettings;

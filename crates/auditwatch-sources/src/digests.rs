@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use auditwatch_catalog::integrity::{IntegrityGap, IntegrityRecord, key_of};
 use auditwatch_integrity::chain::{FileKind, Request};
-use auditwatch_integrity::layout::{TrailArn, parse_digest_key};
+use auditwatch_integrity::digest_keys::{TrailArn, parse_digest_key};
 use auditwatch_integrity::{KeyRing, PublicKey, Report, Verdict};
 use auditwatch_store::Store;
 use aws_sdk_s3::Client;

@@ -1,7 +1,7 @@
 //! Live sources of CloudTrail events, run continuously by `serve` or once by
 //! `ingest s3://…`: S3 buckets in the CloudTrail layout ([`s3`]), S3 notifications
 //! through SQS ([`sqs`]), and the LookupEvents API for accounts without a trail
-//! ([`lookup`]).
+//! ([`lookup_events`]).
 //!
 //! Every source feeds the same committer as local ingest, so an object's events and
 //! its checkpoint become visible in one catalog transaction; the store drops events
@@ -11,10 +11,10 @@ pub mod config;
 pub mod declared;
 pub mod digests;
 mod error;
-pub mod lookup;
-pub mod notify;
+pub mod lookup_events;
 pub mod runner;
 pub mod s3;
+pub mod s3_events;
 pub mod sqs;
 
 pub use error::{SourceError, chain};

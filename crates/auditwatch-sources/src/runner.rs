@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::config::{Kind, SourceConfig, Spec};
 use crate::declared::{DeclaredError, DeclaredSources};
 use crate::error::SourceError;
-use crate::lookup::LookupSource;
+use crate::lookup_events::LookupSource;
 use crate::s3::{S3Settings, S3Source, S3Url};
 use crate::sqs::SqsSource;
 use crate::{WriteSlot, blocking};
@@ -559,7 +559,9 @@ impl Task {
         for ((bucket, prefix), new) in by_place {
             let ends: Vec<i64> = new
                 .iter()
-                .filter_map(|k| auditwatch_integrity::layout::parse_digest_key(k).map(|d| d.end))
+                .filter_map(|k| {
+                    auditwatch_integrity::digest_keys::parse_digest_key(k).map(|d| d.end)
+                })
                 .collect();
             // Reaching back before the oldest new digest, so its predecessor is listed.
             let (first, last) = crate::digests::digest_days(

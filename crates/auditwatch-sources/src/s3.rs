@@ -374,7 +374,7 @@ impl S3Source {
     ) -> Result<PassReport, SourceError> {
         let listed = self.list().await?;
         let is_digest =
-            |o: &&Listed| auditwatch_integrity::layout::parse_digest_key(&o.key).is_some();
+            |o: &&Listed| auditwatch_integrity::digest_keys::parse_digest_key(&o.key).is_some();
         let mut report = PassReport {
             listed: listed.len() as u64,
             newest_object: listed.iter().filter_map(|o| o.modified).max(),

@@ -30,8 +30,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::error::{SourceError, chain};
-use crate::notify::{Notice, ObjectRef, parse};
 use crate::s3::{FetchError, failed, object_location, read_object, taken};
+use crate::s3_events::{Notice, ObjectRef, parse};
 use crate::{WriteSlot, blocking};
 
 /// What an SQS source reads.
@@ -298,7 +298,7 @@ impl SqsSource {
                     }
                     _ => {
                         report.objects_read += 1;
-                        if auditwatch_integrity::layout::parse_digest_key(&o.key).is_some() {
+                        if auditwatch_integrity::digest_keys::parse_digest_key(&o.key).is_some() {
                             report.new_digests.push((o.bucket.clone(), o.key.clone()));
                         }
                         committer.take(unit);

@@ -7,14 +7,14 @@
 //! key values, so it is evaluated once per distinct combination (a memo per worker)
 //! and each record costs a hash of its key values. A rule that reads more is judged
 //! on the key fields as far as they decide it — a filter pattern three-valued
-//! ([`auditwatch_rules::Pattern::judge`]), a Sigma rule by its sieve
-//! ([`auditwatch_rules::sieve`]) — and evaluated on the record only where they do
+//! ([`auditwatch_rules::Pattern::judge`]), a Sigma rule by its prefilter
+//! ([`auditwatch_rules::prefilter`]) — and evaluated on the record only where they do
 //! not. That record is rebuilt from the typed columns, or, for a Sigma rule that
 //! reads what only the text holds (keywords, a field CloudTrail never writes), read
 //! as text after the scan for just those events.
 //!
 //! Every answer is the one evaluating every rule on every record gives: the memo
-//! evaluates the same rules on the same values, and the sieves only skip records a
+//! evaluates the same rules on the same values, and the prefilters only skip records a
 //! rule cannot match. `hunt --exact-text` evaluates every rule on every record's
 //! text, and the tests compare the two.
 
@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use auditwatch_rules::correlate::Input;
+use auditwatch_rules::prefilter::Prefilter;
 use auditwatch_rules::rulefile::Rule;
-use auditwatch_rules::sieve::Sieve;
 use auditwatch_rules::sigma::{FieldView, RuleMatch, SigmaSet, viewable};
 use auditwatch_store::direct::scan::{
     FieldSource, Leaf, Read, ScanBatch, Step, Wanted, field_source,
@@ -54,9 +54,9 @@ const MEMO_LIMIT: usize = 1 << 16;
 enum How {
     /// On key fields alone.
     Keys,
-    /// On the record rebuilt from typed columns, where its sieve admits it.
+    /// On the record rebuilt from typed columns, where its prefilter admits it.
     Record,
-    /// On the record's text, where its sieve admits it.
+    /// On the record's text, where its prefilter admits it.
     Text,
 }
 
@@ -66,8 +66,8 @@ struct SigmaPlan {
     /// Evaluated alone on a view of the columns (its fields are all plain dotted
     /// names), not on the record rebuilt as JSON.
     view: bool,
-    /// Its sieve on key fields.
-    sieve: Sieve,
+    /// Its prefilter on key fields.
+    prefilter: Prefilter,
 }
 
 /// What reading typed columns takes: the columns, and how each rule is decided.
@@ -186,8 +186,8 @@ impl<'a> Plan<'a> {
                 match p.how {
                     How::Keys if matched.contains(&RuleMatch(j)) => entry.sure.push(r),
                     How::Keys => {}
-                    How::Record if p.sieve.admits(get) => entry.record.push(r),
-                    How::Text if p.sieve.admits(get) => entry.text.push(r),
+                    How::Record if p.prefilter.admits(get) => entry.record.push(r),
+                    How::Text if p.prefilter.admits(get) => entry.text.push(r),
                     How::Record | How::Text => {}
                 }
             }
@@ -233,7 +233,7 @@ fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
     if let Some(sigma) = sigma {
         for j in 0..sigma.rule_count() {
             let m = RuleMatch(j);
-            let sieve = sigma.sieve(m).restricted(is_key);
+            let prefilter = sigma.prefilter(m).restricted(is_key);
             let fields = sigma.rule_fields(m);
             let text_field = fields.and_then(|f| {
                 f.iter()
@@ -250,7 +250,7 @@ fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
                         How::Record
                     }
                 }
-                _ if !sieve.is_open() => How::Text,
+                _ if !prefilter.is_open() => How::Text,
                 (None, _) => {
                     return Err("a Sigma rule searches whole records (keywords)".into());
                 }
@@ -260,7 +260,7 @@ fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
                     ));
                 }
             };
-            for f in sieve.fields() {
+            for f in prefilter.fields() {
                 reads(dotted(f), &mut t.keys);
             }
             let view = how == How::Record && fields.is_some_and(|f| f.iter().all(|f| viewable(f)));
@@ -271,7 +271,11 @@ fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
                     }
                 }
             }
-            t.sigma.push(SigmaPlan { how, view, sieve });
+            t.sigma.push(SigmaPlan {
+                how,
+                view,
+                prefilter,
+            });
         }
         for f in sigma.correlation_fields() {
             if field_source(&steps(f)) == FieldSource::Text {
@@ -295,7 +299,7 @@ fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
     let on_text = t.sigma.iter().filter(|p| p.how == How::Text).count();
     if on_text > 0 {
         t.why.push_str(&format!(
-            " (and {on_text} Sigma rule(s) the text of the events their sieve admits)"
+            " (and {on_text} Sigma rule(s) the text of the events their prefilter admits)"
         ));
     }
     t.wanted = top

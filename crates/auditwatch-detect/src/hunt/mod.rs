@@ -330,7 +330,7 @@ fn confirm(
 }
 
 /// Evaluates Sigma rules that read what only the text holds on the text of the
-/// events their sieves admitted (`texts`, read for just those events).
+/// events their prefilters admitted (`texts`, read for just those events).
 fn on_text_of(
     sigma: &SigmaSet,
     patterns: usize,

@@ -325,7 +325,7 @@ impl FieldView for JsonView<'_> {
 }
 
 #[test]
-fn one_rule_on_a_view_and_every_sieve_agree_with_the_whole_set() {
+fn one_rule_on_a_view_and_every_prefilter_agree_with_the_whole_set() {
     let Some(rules) = corpus("rules/cloud/aws/cloudtrail") else {
         return;
     };
@@ -361,7 +361,7 @@ fn one_rule_on_a_view_and_every_sieve_agree_with_the_whole_set() {
             assert_eq!(set.matches_rule(m, record), all.contains(&m), "{title}");
             if all.contains(&m) {
                 matched += 1;
-                // Sieves are for fields holding a string (see `Sieve::admits`).
+                // Prefilters are for fields holding a string (see `Prefilter::admits`).
                 let string_or_nothing = |f: &str| {
                     f.split('.')
                         .try_fold(record, |v, k| v.get(k))
@@ -369,8 +369,8 @@ fn one_rule_on_a_view_and_every_sieve_agree_with_the_whole_set() {
                 };
                 let get = |f: &str| view.text(f).flatten();
                 assert!(
-                    set.sieve(m).restricted(string_or_nothing).admits(get),
-                    "{title}: its sieve refuses {record}"
+                    set.prefilter(m).restricted(string_or_nothing).admits(get),
+                    "{title}: its prefilter refuses {record}"
                 );
             }
             if set

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use auditwatch_aws::AwsSettings;
 use auditwatch_integrity::chain::{FileKind, Objects, Request, StoredSignature};
-use auditwatch_integrity::layout::{TrailArn, parse_digest_key};
+use auditwatch_integrity::digest_keys::{TrailArn, parse_digest_key};
 use auditwatch_integrity::{KeyRing, Report, Verdict};
 use auditwatch_sources::digests::{
     S3Objects, digest_days, digest_keys, public_keys, records, regions_of,

@@ -310,7 +310,7 @@ fn a_relative_data_directory_is_queried_like_an_absolute_one() {
 /// Every built-in pattern and every SigmaHQ CloudTrail rule (with the legacy
 /// aggregations, run as correlations) over generated events, the corpus's real
 /// samples and records made to reach each way a rule is decided: the default hunt
-/// (key values through a memo, sieves, rules alone on column views, the text for
+/// (key values through a memo, prefilters, rules alone on column views, the text for
 /// what only it holds) prints exactly what evaluating every rule on every record's
 /// text prints.
 #[test]
@@ -376,7 +376,7 @@ fn every_rule_decides_as_on_the_exact_text() {
             "GetCallerIdentity",
             json!({"eventSource": "sts.amazonaws.com", "userAgent": "TruffleHog"}),
         ),
-        // Payloads: a prefix sieve, an object searched as text, sign-ins.
+        // Payloads: a prefix prefilter, an object searched as text, sign-ins.
         record(
             "p1",
             at,
@@ -463,7 +463,7 @@ fn every_rule_decides_as_on_the_exact_text() {
     assert!(code == 0 || code == 2, "{err}");
     assert!(
         err.contains("reading typed columns, not each record's text")
-            && err.contains("the text of the events their sieve admits"),
+            && err.contains("the text of the events their prefilter admits"),
         "{err}"
     );
     let exact_args: Vec<&str> = args.iter().copied().chain(["--exact-text"]).collect();

@@ -1,11 +1,11 @@
-//! Sieves: a necessary condition for a rule to match, over a few fields, cheap to test
+//! Prefilters: a necessary condition for a rule to match, over a few fields, cheap to test
 //! and true of every record the rule matches.
 //!
 //! A hunt over millions of records asks "could this rule match this record?" far more
 //! often than "does it?". Nearly every SigmaHQ CloudTrail rule names its
-//! `eventSource` and `eventName`; a sieve keeps just such plain-value conditions of
+//! `eventSource` and `eventName`; a prefilter keeps just such plain-value conditions of
 //! the rule's condition, so that a record whose `eventName` is none of the listed
-//! ones is skipped without evaluating the rule. A sieve may admit records the rule
+//! ones is skipped without evaluating the rule. A prefilter may admit records the rule
 //! does not match (it says nothing about the other conditions), never the reverse:
 //! it is derived so that dropping a condition only widens it.
 //!
@@ -19,7 +19,7 @@
 //!
 //! Values compare case-insensitively (Sigma's plain values do), both sides folded
 //! with `to_lowercase`: strings equal (or a prefix, suffix or part of one another)
-//! under ASCII case folding are so too once folded, so the sieve is never narrower
+//! under ASCII case folding are so too once folded, so the prefilter is never narrower
 //! than the rule.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -51,11 +51,11 @@ impl Alt {
 /// A conjunction of "field's value satisfies one of these" terms; no terms admits
 /// every record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sieve {
+pub struct Prefilter {
     terms: BTreeMap<String, BTreeSet<Alt>>,
 }
 
-impl Sieve {
+impl Prefilter {
     /// Admits every record.
     pub fn any() -> Self {
         Self::default()
@@ -71,7 +71,7 @@ impl Sieve {
         self.terms.keys().map(String::as_str)
     }
 
-    /// Only the terms on fields `keep` accepts (a weaker sieve).
+    /// Only the terms on fields `keep` accepts (a weaker prefilter).
     pub fn restricted(&self, keep: impl Fn(&str) -> bool) -> Self {
         Self {
             terms: self
@@ -86,7 +86,7 @@ impl Sieve {
     /// Whether a record with these field values (`get` by dotted name; `None` for
     /// absent or null) may match. Terms read a field as one string: a field that
     /// may hold an object or an array (which Sigma matches as text, or element by
-    /// element) is no field to sieve on, see [`Sieve::restricted`].
+    /// element) is no field to prefilter on, see [`Prefilter::restricted`].
     pub fn admits<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.terms.iter().all(|(field, alts)| {
             get(field).is_some_and(|v| {
@@ -124,28 +124,28 @@ impl Sieve {
         Self { terms }
     }
 
-    fn all(sieves: impl IntoIterator<Item = Self>) -> Self {
-        sieves.into_iter().fold(Self::any(), Self::and)
+    fn all(prefilters: impl IntoIterator<Item = Self>) -> Self {
+        prefilters.into_iter().fold(Self::any(), Self::and)
     }
 
     /// `None` for no alternatives (the caller decides what that means).
-    fn either(sieves: impl IntoIterator<Item = Self>) -> Option<Self> {
-        sieves.into_iter().reduce(Self::or)
+    fn either(prefilters: impl IntoIterator<Item = Self>) -> Option<Self> {
+        prefilters.into_iter().reduce(Self::or)
     }
 }
 
-/// The sieve of a Sigma rule: its conditions are alternatives.
-pub fn of_sigma(named: &HashMap<String, Detection>, conditions: &[ConditionExpr]) -> Sieve {
-    Sieve::either(conditions.iter().map(|c| of_condition(c, named))).unwrap_or_default()
+/// The prefilter of a Sigma rule: its conditions are alternatives.
+pub fn of_sigma(named: &HashMap<String, Detection>, conditions: &[ConditionExpr]) -> Prefilter {
+    Prefilter::either(conditions.iter().map(|c| of_condition(c, named))).unwrap_or_default()
 }
 
-fn of_condition(c: &ConditionExpr, named: &HashMap<String, Detection>) -> Sieve {
+fn of_condition(c: &ConditionExpr, named: &HashMap<String, Detection>) -> Prefilter {
     match c {
-        ConditionExpr::And(xs) => Sieve::all(xs.iter().map(|x| of_condition(x, named))),
+        ConditionExpr::And(xs) => Prefilter::all(xs.iter().map(|x| of_condition(x, named))),
         ConditionExpr::Or(xs) => {
-            Sieve::either(xs.iter().map(|x| of_condition(x, named))).unwrap_or_default()
+            Prefilter::either(xs.iter().map(|x| of_condition(x, named))).unwrap_or_default()
         }
-        ConditionExpr::Not(_) => Sieve::any(),
+        ConditionExpr::Not(_) => Prefilter::any(),
         ConditionExpr::Identifier(name) => named.get(name).map(of_detection).unwrap_or_default(),
         ConditionExpr::Selector {
             quantifier,
@@ -164,37 +164,37 @@ fn of_condition(c: &ConditionExpr, named: &HashMap<String, Detection>) -> Sieve 
             };
             match quantifier {
                 Quantifier::Any | Quantifier::Count(1) => {
-                    Sieve::either(chosen(true)).unwrap_or_default()
+                    Prefilter::either(chosen(true)).unwrap_or_default()
                 }
-                Quantifier::All => Sieve::all(chosen(false)),
-                Quantifier::Count(_) => Sieve::any(),
+                Quantifier::All => Prefilter::all(chosen(false)),
+                Quantifier::Count(_) => Prefilter::any(),
             }
         }
     }
 }
 
-fn of_detection(d: &Detection) -> Sieve {
+fn of_detection(d: &Detection) -> Prefilter {
     match d {
-        Detection::AllOf(items) => Sieve::all(items.iter().map(of_item)),
-        Detection::AnyOf(ds) => Sieve::either(ds.iter().map(of_detection)).unwrap_or_default(),
-        Detection::And(ds) => Sieve::all(ds.iter().map(of_detection)),
-        _ => Sieve::any(),
+        Detection::AllOf(items) => Prefilter::all(items.iter().map(of_item)),
+        Detection::AnyOf(ds) => Prefilter::either(ds.iter().map(of_detection)).unwrap_or_default(),
+        Detection::And(ds) => Prefilter::all(ds.iter().map(of_detection)),
+        _ => Prefilter::any(),
     }
 }
 
-fn of_item(item: &DetectionItem) -> Sieve {
+fn of_item(item: &DetectionItem) -> Prefilter {
     let Some(field) = &item.field.name else {
-        return Sieve::any();
+        return Prefilter::any();
     };
     let alt: fn(String) -> Alt = match item.field.modifiers.as_slice() {
         [] => Alt::Is,
         [Modifier::StartsWith] => Alt::StartsWith,
         [Modifier::EndsWith] => Alt::EndsWith,
         [Modifier::Contains] => Alt::Contains,
-        _ => return Sieve::any(),
+        _ => return Prefilter::any(),
     };
     if item.values.is_empty() {
-        return Sieve::any();
+        return Prefilter::any();
     }
     let mut values = BTreeSet::new();
     for v in &item.values {
@@ -203,12 +203,12 @@ fn of_item(item: &DetectionItem) -> Sieve {
                 Some(plain) => {
                     values.insert(alt(plain.to_lowercase()));
                 }
-                None => return Sieve::any(),
+                None => return Prefilter::any(),
             },
-            _ => return Sieve::any(),
+            _ => return Prefilter::any(),
         }
     }
-    Sieve {
+    Prefilter {
         terms: BTreeMap::from([(field.clone(), values)]),
     }
 }
@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use rsigma_parser::parse_sigma_yaml;
 
-    fn sieve(detection: &str) -> Sieve {
+    fn prefilter(detection: &str) -> Prefilter {
         let yaml = format!(
             "title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{detection}"
         );
@@ -241,13 +241,13 @@ mod tests {
         of_sigma(&rule.detection.named, &rule.detection.conditions)
     }
 
-    fn admits(s: &Sieve, pairs: &[(&str, &str)]) -> bool {
+    fn admits(s: &Prefilter, pairs: &[(&str, &str)]) -> bool {
         s.admits(|f| pairs.iter().find(|(k, _)| *k == f).map(|(_, v)| *v))
     }
 
     #[test]
     fn keeps_plain_values_and_widens_everything_else() {
-        let s = sieve(
+        let s = prefilter(
             "  selection:\n    eventSource: iam.amazonaws.com\n    eventName:\n      - CreateUser\n      - DeleteUser\n    userAgent|contains: boto\n  condition: selection\n",
         );
         assert_eq!(
@@ -263,7 +263,7 @@ mod tests {
         assert!(!admits(&s, &[iam, ua]), "absent field");
 
         // or: only fields on both sides, values of either.
-        let s = sieve(
+        let s = prefilter(
             "  a:\n    eventSource: s3.amazonaws.com\n    eventName: PutBucketAcl\n  b:\n    eventSource: ec2.amazonaws.com\n  condition: a or b\n",
         );
         assert_eq!(s.fields().collect::<Vec<_>>(), ["eventSource"]);
@@ -271,7 +271,7 @@ mod tests {
         assert!(!admits(&s, &[("eventSource", "sts.amazonaws.com")]));
 
         // startswith, endswith and contains alone are terms.
-        let s = sieve(
+        let s = prefilter(
             "  a:\n    eventName|startswith: Update\n    userAgent|contains: [Boto, cli]\n    eventSource|endswith: .amazonaws.com\n  condition: a\n",
         );
         let ok = [
@@ -289,7 +289,7 @@ mod tests {
             assert!(!admits(&s, &r), "{bad}");
         }
         // and of a prefix and an equality keeps one of them.
-        let s = sieve(
+        let s = prefilter(
             "  a:\n    eventName|startswith: Update\n  b:\n    eventName: UpdateUser\n  condition: a and b\n",
         );
         assert!(admits(&s, &[("eventName", "UpdateUser")]));
@@ -303,9 +303,9 @@ mod tests {
             "  a:\n    eventName: null\n  condition: a\n",
             "  keywords:\n    - evil\n  condition: keywords\n",
         ] {
-            assert!(sieve(open).is_open(), "{open}");
+            assert!(prefilter(open).is_open(), "{open}");
         }
-        let s = sieve(
+        let s = prefilter(
             "  a:\n    eventName: [A, B]\n  b:\n    eventName: [B, C]\n  condition: a and b\n",
         );
         assert!(admits(&s, &[("eventName", "b")]));
@@ -315,14 +315,14 @@ mod tests {
     #[test]
     fn selectors() {
         let d = "  selection_a:\n    eventName: A\n  selection_b:\n    eventName: B\n  filter:\n    eventSource: x\n";
-        let s = sieve(&format!(
+        let s = prefilter(&format!(
             "{d}  condition: 1 of selection_* and not filter\n"
         ));
         assert!(admits(&s, &[("eventName", "A")]) && admits(&s, &[("eventName", "B")]));
         assert!(!admits(&s, &[("eventName", "C")]));
-        let s = sieve(&format!("{d}  condition: all of selection_*\n"));
+        let s = prefilter(&format!("{d}  condition: all of selection_*\n"));
         assert!(!admits(&s, &[("eventName", "A")]), "A and B at once: never");
-        let s = sieve(&format!("{d}  condition: 1 of them\n"));
+        let s = prefilter(&format!("{d}  condition: 1 of them\n"));
         assert!(s.is_open(), "filter constrains another field");
         assert!(glob("sel*_x*", "selection_xy") && !glob("sel*_x", "selection_xy"));
     }
