@@ -269,6 +269,21 @@ fn a_commit_whose_keys_clash_with_a_segment_listed_since_is_refused(b: &Backend)
     )
     .unwrap();
     assert_eq!(paths(one.as_ref()), ["base", "theirs", "mine"]);
+    // A segment listed since that shares no key refuses nothing.
+    two.commit(&[new_segment(5, "more", &[7])], &[], &[], true, &[])
+        .unwrap();
+    one.commit(
+        &[new_segment(5, "disjoint", &[8, 9])],
+        &[],
+        &[],
+        true,
+        &[DayGuard {
+            day: 5,
+            after: theirs[0],
+            keys: &[8, 9],
+        }],
+    )
+    .unwrap();
 }
 
 fn a_commit_that_retires_a_segment_already_gone_is_refused(b: &Backend) {
@@ -438,5 +453,11 @@ fn two_handles_on_one_table_see_each_others_commits(b: &Backend) {
         .unwrap();
     assert_eq!(paths(two.as_ref()), ["from-one"]);
     assert!(one.source("/seen").unwrap().is_some());
-    assert!(!one.holder().is_empty());
+    let holder = one.holder();
+    match b {
+        Backend::Sqlite(_) => assert_eq!(holder, "this data directory"),
+        Backend::Postgres(_, pg) => {
+            assert!(holder.contains(&pg.url), "{holder} names {}", pg.url)
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The connection to a shared catalog in PostgreSQL (`[catalog] url`), for the crates
-//! that keep tables there: the lake's catalog (`auditwatch-store`) and the sign-in
+//! that keep tables there: the table catalog (`auditwatch-catalog`) and the sign-in
 //! tables (`auditwatch-auth`).
 //!
 //! - [`connect`]: a pool of synchronous `postgres` clients (r2d2), failing within

@@ -511,8 +511,8 @@ impl DetectionState {
 
     /// Segments waiting for detection, oldest first.
     pub fn detection_queue(&self, limit: usize) -> Result<Vec<Segment>> {
-        // Those this node already took through (a crash before they left the queue)
-        // leave it now.
+        // Those this node already took through leave it now, if a crash kept them
+        // there, and their marks are dropped.
         let done = self.done_ids()?;
         if !done.is_empty() {
             self.table.dequeue(&done)?;
@@ -532,13 +532,18 @@ impl DetectionState {
             .map_err(self.err())
     }
 
+    /// Drops the marks of segments already off the queue, in one transaction.
     fn forget_done(&self, ids: &[i64]) -> Result<()> {
-        for id in ids {
-            self.conn
-                .execute("DELETE FROM detect_done WHERE segment_id = ?1", [id])
+        let tx = self.conn.unchecked_transaction().map_err(self.err())?;
+        {
+            let mut forget = tx
+                .prepare_cached("DELETE FROM detect_done WHERE segment_id = ?1")
                 .map_err(self.err())?;
+            for id in ids {
+                forget.execute([id]).map_err(self.err())?;
+            }
         }
-        Ok(())
+        tx.commit().map_err(self.err())
     }
 
     /// How many segments wait for detection.
@@ -709,8 +714,9 @@ impl DetectionState {
             }
         }
         tx.commit().map_err(&err)?;
+        // Their marks stay until the next look at the queue forgets them all at once:
+        // one durable write less per segment.
         self.table.dequeue(&d.segments)?;
-        self.forget_done(&d.segments)?;
         Ok(raised)
     }
 }

@@ -168,3 +168,142 @@ fn detection_results_take_their_segments_off_a_shared_queue_once() {
     let table = PgCatalog::connect(&pg.url, None).unwrap();
     detection_results_take_their_segments_off_the_queue_once(dir.path(), table);
 }
+
+/// A table whose first `dequeue` fails, as a crash between the results commit and
+/// taking the segments off the queue would leave it.
+#[derive(Debug)]
+struct DequeueFailsOnce {
+    inner: SqliteTable,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl TableCatalog for DequeueFailsOnce {
+    fn holder(&self) -> String {
+        self.inner.holder()
+    }
+    fn meta(&self, key: &str) -> auditwatch_catalog::Result<Option<String>> {
+        self.inner.meta(key)
+    }
+    fn set_lake(&self, url: &str, writer: &str) -> auditwatch_catalog::Result<(String, String)> {
+        self.inner.set_lake(url, writer)
+    }
+    fn segment_count(&self) -> auditwatch_catalog::Result<i64> {
+        self.inner.segment_count()
+    }
+    fn segments(&self) -> auditwatch_catalog::Result<Vec<Segment>> {
+        self.inner.segments()
+    }
+    fn day_keys_after(
+        &self,
+        day: i32,
+        after: i64,
+    ) -> auditwatch_catalog::Result<Vec<(i64, Vec<u8>)>> {
+        self.inner.day_keys_after(day, after)
+    }
+    fn source(
+        &self,
+        location: &str,
+    ) -> auditwatch_catalog::Result<Option<auditwatch_catalog::SourceObject>> {
+        self.inner.source(location)
+    }
+    fn sources_under(
+        &self,
+        prefix: &str,
+    ) -> auditwatch_catalog::Result<Vec<auditwatch_catalog::SourceObject>> {
+        self.inner.sources_under(prefix)
+    }
+    fn troubled_sources(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> auditwatch_catalog::Result<Vec<auditwatch_catalog::SourceObject>> {
+        self.inner.troubled_sources(prefix, limit)
+    }
+    fn digest_locations(&self) -> auditwatch_catalog::Result<Vec<String>> {
+        self.inner.digest_locations()
+    }
+    fn source_counts(&self) -> auditwatch_catalog::Result<Vec<(String, u64, u64, u64)>> {
+        self.inner.source_counts()
+    }
+    fn commit(
+        &self,
+        added: &[NewSegment],
+        retired: &[i64],
+        sources: &[auditwatch_catalog::SourceObject],
+        fresh: bool,
+        guards: &[auditwatch_catalog::DayGuard<'_>],
+    ) -> auditwatch_catalog::Result<Vec<i64>> {
+        self.inner.commit(added, retired, sources, fresh, guards)
+    }
+    fn claim_detector(&self, node: &str) -> auditwatch_catalog::Result<String> {
+        self.inner.claim_detector(node)
+    }
+    fn release_detector(&self, node: &str) -> auditwatch_catalog::Result<()> {
+        self.inner.release_detector(node)
+    }
+    fn detection_queue(&self, limit: usize) -> auditwatch_catalog::Result<Vec<Segment>> {
+        self.inner.detection_queue(limit)
+    }
+    fn queued_ids(&self) -> auditwatch_catalog::Result<Vec<i64>> {
+        self.inner.queued_ids()
+    }
+    fn dequeue(&self, ids: &[i64]) -> auditwatch_catalog::Result<()> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(auditwatch_catalog::CatalogError::Invalid(
+                "the node stopped before taking its segments off the queue".into(),
+            ));
+        }
+        self.inner.dequeue(ids)
+    }
+}
+
+#[test]
+fn results_recorded_before_a_crash_are_not_counted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.db");
+    let failing = Arc::new(DequeueFailsOnce {
+        inner: SqliteTable::new(&file),
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let mut node = DetectionState::open(dir.path(), failing.clone()).unwrap();
+    node.set_detection(true).unwrap();
+    let ids = failing
+        .commit(
+            &[new_segment(1, "a", &[1]), new_segment(1, "b", &[2])],
+            &[],
+            &[],
+            true,
+            &[],
+        )
+        .unwrap();
+    let done = Detected {
+        segments: vec![ids[0]],
+        minutes: vec![(60, 3)],
+        ..Detected::default()
+    };
+    assert!(
+        node.record_detected(&done, &AlertPolicy::default(), &[])
+            .is_err()
+    );
+    assert_eq!(
+        failing.queued_ids().unwrap(),
+        ids,
+        "still queued, as after a crash"
+    );
+
+    // The node starts again: the segment whose results were kept leaves the queue
+    // without being detected twice.
+    let node = DetectionState::open(dir.path(), Arc::new(SqliteTable::new(&file))).unwrap();
+    let queued: Vec<i64> = node
+        .detection_queue(10)
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(queued, [ids[1]]);
+    assert_eq!(
+        node.event_minutes(0, 120).unwrap(),
+        [(60, 3)],
+        "counted once"
+    );
+}

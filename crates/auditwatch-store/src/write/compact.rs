@@ -60,10 +60,12 @@ pub fn plan(segments: &[Segment]) -> Vec<Vec<Segment>> {
 pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
     let mut stats = CompactStats::default();
     // Segments detection has not seen yet stay as they are: merged, their events
-    // would be seen again, or not at all.
+    // would be seen again, or not at all. The list is read before the queue, so a
+    // segment another node commits (and queues) in between is in the queue read, or
+    // not in the list at all.
+    let mut segments = writer.catalog().segments()?;
     let queued: std::collections::HashSet<i64> =
         writer.catalog().table().queued_ids()?.into_iter().collect();
-    let mut segments = writer.catalog().segments()?;
     segments.retain(|s| !queued.contains(&s.id));
     for group in plan(&segments) {
         let day = group[0].day;
