@@ -4,11 +4,12 @@
 //! The flow is [`decode`] (gzip, caps) → [`split`] (record boundaries, shape) →
 //! [`Record::parse`] (typed borrowed fields, derived username/account/key). Zip
 //! archives go through [`archive::for_each_entry`]; object keys through
-//! [`layout::parse_key`].
+//! [`layout::parse_key`]; who is behind a call through [`identity`].
 
 pub mod archive;
 pub mod decode;
 mod error;
+pub mod identity;
 pub mod layout;
 mod lenient;
 mod record;
