@@ -22,6 +22,7 @@ pub mod keys;
 pub mod postgres;
 mod schema;
 pub mod scope;
+mod sessions;
 pub mod sqlite;
 pub mod table;
 #[cfg(feature = "testing")]

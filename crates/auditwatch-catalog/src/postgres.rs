@@ -26,10 +26,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use auditwatch_event::identity::Issued;
 use auditwatch_postgres::{Pool, describe, off_runtime, postgres};
 
 use crate::error::{CatalogError, Result};
 use crate::keys::from_blob;
+use crate::sessions;
 use crate::table::{
     DayGuard, NewSegment, Segment, SourceObject, TAKEN, TableCatalog, intersects, join, split,
 };
@@ -74,6 +76,24 @@ CREATE TABLE IF NOT EXISTS auditwatch_sources(
 CREATE TABLE IF NOT EXISTS auditwatch_detect_queue(
     segment_id BIGINT PRIMARY KEY REFERENCES auditwatch_segments(id) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS auditwatch_sessions(
+    access_key_id TEXT COLLATE "C" PRIMARY KEY,
+    call TEXT NOT NULL,
+    session_arn TEXT,
+    account TEXT,
+    event_id TEXT,
+    time_us BIGINT NOT NULL,
+    expires_us BIGINT,
+    source_identity TEXT,
+    caller_kind TEXT NOT NULL,
+    caller_name TEXT NOT NULL,
+    caller_provider TEXT,
+    caller_key TEXT,
+    caller_role_arn TEXT,
+    caller_source_identity TEXT
+);
+CREATE INDEX IF NOT EXISTS auditwatch_sessions_arn ON auditwatch_sessions(session_arn);
+CREATE INDEX IF NOT EXISTS auditwatch_sessions_caller_key ON auditwatch_sessions(caller_key);
 "#;
 
 /// Advisory lock key serialising schema creation between nodes starting together.
@@ -392,6 +412,58 @@ impl TableCatalog for PgCatalog {
     /// Registers `added`, retires `retired` and records `sources` in one transaction,
     /// under the locks of every day touched, after checking `guards`. Returns the new
     /// segments' ids.
+    fn record_sessions(&self, sessions: &[Issued]) -> Result<()> {
+        self.run("record sessions", |c| {
+            let mut tx = c.transaction()?;
+            for i in sessions {
+                insert_session(&mut tx, i)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.run("write meta", |c| {
+            c.execute(
+                "INSERT INTO auditwatch_meta(key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, access_key_id: &str) -> Result<Option<Issued>> {
+        self.run("read a session", |c| {
+            Ok(c.query_opt(
+                &format!(
+                    "SELECT {} FROM auditwatch_sessions WHERE access_key_id = $1",
+                    sessions::COLUMNS
+                ),
+                &[&access_key_id],
+            )?
+            .as_ref()
+            .map(session_row))
+        })
+    }
+
+    fn sessions_named(&self, session_arn: &str) -> Result<Vec<Issued>> {
+        self.run("read sessions", |c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {} FROM auditwatch_sessions WHERE session_arn = $1 \
+                     ORDER BY time_us DESC, access_key_id",
+                    sessions::COLUMNS
+                ),
+                &[&session_arn],
+            )?
+            .iter()
+            .map(session_row)
+            .collect())
+        })
+    }
+
     fn commit(
         &self,
         added: &[NewSegment],
@@ -485,6 +557,9 @@ impl TableCatalog for PgCatalog {
                     )?;
                 }
                 ids.push(id);
+                for i in &new.sessions {
+                    insert_session(&mut tx, i)?;
+                }
             }
             for s in sources {
                 tx.execute(
@@ -526,6 +601,58 @@ fn segment_from(r: &postgres::Row) -> Segment {
         accounts: split(r.get(7)),
         regions: split(r.get(8)),
     }
+}
+
+/// Records one issue, unless its key is recorded already.
+fn insert_session(tx: &mut postgres::Transaction<'_>, i: &Issued) -> Step<()> {
+    let c = sessions::columns(&i.caller);
+    tx.execute(
+        &format!(
+            "INSERT INTO auditwatch_sessions({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14) ON CONFLICT (access_key_id) DO NOTHING",
+            sessions::COLUMNS
+        ),
+        &[
+            &i.access_key_id,
+            &i.call,
+            &i.session_arn,
+            &i.account,
+            &i.event_id,
+            &i.time_us,
+            &i.expires_us,
+            &i.source_identity,
+            &c.kind,
+            &c.name,
+            &c.provider,
+            &c.key,
+            &c.role_arn,
+            &c.source_identity,
+        ],
+    )?;
+    Ok(())
+}
+
+fn session_row(r: &postgres::Row) -> Issued {
+    sessions::issued(
+        sessions::Head {
+            access_key_id: r.get(0),
+            call: r.get(1),
+            session_arn: r.get(2),
+            account: r.get(3),
+            event_id: r.get(4),
+            time_us: r.get(5),
+            expires_us: r.get(6),
+            source_identity: r.get(7),
+        },
+        sessions::principal(
+            r.get(8),
+            r.get(9),
+            r.get(10),
+            r.get(11),
+            r.get(12),
+            r.get(13),
+        ),
+    )
 }
 
 fn source_row(r: &postgres::Row) -> SourceObject {

@@ -59,4 +59,22 @@ CREATE TABLE IF NOT EXISTS integrity_gaps(
 CREATE TABLE IF NOT EXISTS detect_queue(
     segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS sessions(
+    access_key_id TEXT PRIMARY KEY,
+    call TEXT NOT NULL,
+    session_arn TEXT,
+    account TEXT,
+    event_id TEXT,
+    time_us INTEGER NOT NULL,
+    expires_us INTEGER,
+    source_identity TEXT,
+    caller_kind TEXT NOT NULL,
+    caller_name TEXT NOT NULL,
+    caller_provider TEXT,
+    caller_key TEXT,
+    caller_role_arn TEXT,
+    caller_source_identity TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_arn ON sessions(session_arn);
+CREATE INDEX IF NOT EXISTS sessions_caller_key ON sessions(caller_key);
 "#;

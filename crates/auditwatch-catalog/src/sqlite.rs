@@ -10,11 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
+use auditwatch_event::identity::Issued;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{CatalogError, Result};
 use crate::keys::from_blob;
 use crate::schema::SCHEMA;
+use crate::sessions;
 use crate::table::{
     DayGuard, NewSegment, Segment, SourceObject, TAKEN, TableCatalog, intersects, join, split,
 };
@@ -81,6 +83,29 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     })
 }
 
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Issued> {
+    Ok(sessions::issued(
+        sessions::Head {
+            access_key_id: r.get(0)?,
+            call: r.get(1)?,
+            session_arn: r.get(2)?,
+            account: r.get(3)?,
+            event_id: r.get(4)?,
+            time_us: r.get(5)?,
+            expires_us: r.get(6)?,
+            source_identity: r.get(7)?,
+        },
+        sessions::principal(
+            &r.get::<_, String>(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+            r.get(12)?,
+            r.get(13)?,
+        ),
+    ))
+}
+
 fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceObject> {
     Ok(SourceObject {
         location: r.get(0)?,
@@ -136,7 +161,7 @@ impl SqliteTable {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
-    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+    fn write_meta(&self, key: &str, value: &str) -> Result<()> {
         self.conn()?
             .execute(
                 "INSERT INTO meta(key, value) VALUES (?1, ?2)
@@ -277,6 +302,75 @@ impl TableCatalog for SqliteTable {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
+    fn record_sessions(&self, sessions: &[Issued]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let err = sql_error(&self.path);
+        let tx = conn.transaction().map_err(&err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO sessions({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                     ?11, ?12, ?13, ?14) ON CONFLICT(access_key_id) DO NOTHING",
+                    sessions::COLUMNS
+                ))
+                .map_err(&err)?;
+            for i in sessions {
+                let c = sessions::columns(&i.caller);
+                insert
+                    .execute(params![
+                        i.access_key_id,
+                        i.call,
+                        i.session_arn,
+                        i.account,
+                        i.event_id,
+                        i.time_us,
+                        i.expires_us,
+                        i.source_identity,
+                        c.kind,
+                        c.name,
+                        c.provider,
+                        c.key,
+                        c.role_arn,
+                        c.source_identity
+                    ])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.write_meta(key, value)
+    }
+
+    fn session(&self, access_key_id: &str) -> Result<Option<Issued>> {
+        self.conn()?
+            .query_row(
+                &format!(
+                    "SELECT {} FROM sessions WHERE access_key_id = ?1",
+                    sessions::COLUMNS
+                ),
+                [access_key_id],
+                session_row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    fn sessions_named(&self, session_arn: &str) -> Result<Vec<Issued>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM sessions WHERE session_arn = ?1 ORDER BY time_us DESC, access_key_id",
+                sessions::COLUMNS
+            ))
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([session_arn], session_row)
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
     fn commit(
         &self,
         added: &[NewSegment],
@@ -361,6 +455,13 @@ impl TableCatalog for SqliteTable {
                     "INSERT INTO segment_keys(segment_id, day, keys) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(&err)?;
+            let mut session = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO sessions({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                     ?11, ?12, ?13, ?14) ON CONFLICT(access_key_id) DO NOTHING",
+                    sessions::COLUMNS
+                ))
+                .map_err(&err)?;
             for (n, new) in added.iter().enumerate() {
                 let s = &new.segment;
                 let id = high + 1 + n as i64;
@@ -378,6 +479,27 @@ impl TableCatalog for SqliteTable {
                 ])
                 .map_err(&err)?;
                 keys.execute(params![id, s.day, new.keys]).map_err(&err)?;
+                for i in &new.sessions {
+                    let c = sessions::columns(&i.caller);
+                    session
+                        .execute(params![
+                            i.access_key_id,
+                            i.call,
+                            i.session_arn,
+                            i.account,
+                            i.event_id,
+                            i.time_us,
+                            i.expires_us,
+                            i.source_identity,
+                            c.kind,
+                            c.name,
+                            c.provider,
+                            c.key,
+                            c.role_arn,
+                            c.source_identity
+                        ])
+                        .map_err(&err)?;
+                }
                 if detect {
                     tx.execute("INSERT INTO detect_queue(segment_id) VALUES (?1)", [id])
                         .map_err(&err)?;
@@ -423,7 +545,7 @@ impl TableCatalog for SqliteTable {
 
     fn claim_detector(&self, node: &str) -> Result<String> {
         // One node per file: the claim always holds.
-        self.set_meta("detection", "on")?;
+        self.write_meta("detection", "on")?;
         Ok(node.to_string())
     }
 

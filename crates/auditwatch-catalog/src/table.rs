@@ -37,6 +37,8 @@ pub struct NewSegment {
     pub segment: Segment,
     /// Its sorted event keys, 16 bytes little-endian each.
     pub keys: Vec<u8>,
+    /// The temporary credentials its events issued (`sessions`), recorded with it.
+    pub sessions: Vec<auditwatch_event::identity::Issued>,
 }
 
 /// What is recorded about one source object after it was read.
@@ -108,7 +110,8 @@ pub trait TableCatalog: Send + Sync + std::fmt::Debug {
     fn digest_locations(&self) -> Result<Vec<String>>;
     /// Source objects by status: (status, objects, records, errors), by status.
     fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>>;
-    /// Registers `added`, retires `retired` and records `sources` in one
+    /// Registers `added` (with the sessions their events issued; a key recorded
+    /// before keeps its first record), retires `retired` and records `sources` in one
     /// transaction; new events (`fresh`, an ingest commit) join the detection queue
     /// in it while a detector is registered. Returns the new segments' ids, in order.
     fn commit(
@@ -130,6 +133,16 @@ pub trait TableCatalog: Send + Sync + std::fmt::Debug {
     fn queued_ids(&self) -> Result<Vec<i64>>;
     /// Takes segments off the detection queue (ids not in it are ignored).
     fn dequeue(&self, ids: &[i64]) -> Result<()>;
+    /// Records issues of temporary keys found apart from a commit (the events were
+    /// stored before the index existed); a key recorded before keeps its record.
+    fn record_sessions(&self, sessions: &[auditwatch_event::identity::Issued]) -> Result<()>;
+    /// Sets a value of the table's meta data (`sessions_indexed`).
+    fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+    /// The recorded issue of the temporary key `access_key_id`, if any.
+    fn session(&self, access_key_id: &str) -> Result<Option<auditwatch_event::identity::Issued>>;
+    /// The recorded issues of the session named `session_arn` (one per key), newest
+    /// first.
+    fn sessions_named(&self, session_arn: &str) -> Result<Vec<auditwatch_event::identity::Issued>>;
 }
 
 /// A list of names as the catalogs store it.

@@ -13,6 +13,7 @@ use auditwatch_catalog::testing::{Postgres, postgres};
 use auditwatch_catalog::{
     Catalog, CatalogError, DayGuard, NewSegment, Segment, SourceObject, TableCatalog,
 };
+use auditwatch_event::identity::{Issued, Principal};
 
 /// Where a case's tables live: a fresh SQLite file or a fresh PostgreSQL server.
 /// `table()` opens another handle on the same table, as another process or node
@@ -84,6 +85,7 @@ conformance!(
     the_detection_queue_fills_only_while_a_detector_is_registered,
     a_retired_segment_leaves_the_detection_queue,
     two_handles_on_one_table_see_each_others_commits,
+    sessions_are_recorded_with_their_segment_once_per_key,
 );
 
 fn segment(day: i32, path: &str) -> Segment {
@@ -104,6 +106,7 @@ fn new_segment(day: i32, path: &str, keys: &[u128]) -> NewSegment {
     NewSegment {
         segment: segment(day, path),
         keys: to_blob(keys),
+        sessions: Vec::new(),
     }
 }
 
@@ -460,4 +463,96 @@ fn two_handles_on_one_table_see_each_others_commits(b: &Backend) {
             assert!(holder.contains(&pg.url), "{holder} names {}", pg.url)
         }
     }
+}
+
+fn issued(key: &str, event: &str, caller: Principal) -> Issued {
+    Issued {
+        access_key_id: key.into(),
+        call: "AssumeRole".into(),
+        session_arn: Some("arn:aws:sts::222222222222:assumed-role/Admin/hop".into()),
+        account: Some("222222222222".into()),
+        event_id: Some(event.into()),
+        time_us: 1_700_000_000_000_000,
+        expires_us: Some(1_700_003_600_000_000),
+        source_identity: None,
+        caller,
+    }
+}
+
+fn sessions_are_recorded_with_their_segment_once_per_key(b: &Backend) {
+    let t = b.table();
+    let chained = issued(
+        "ASIASECOND",
+        "e2",
+        Principal::Session {
+            access_key_id: "ASIAFIRST".into(),
+            session_arn: "arn:aws:sts::111111111111:assumed-role/Deploy/alice".into(),
+            role_arn: Some("arn:aws:iam::111111111111:role/Deploy".into()),
+            source_identity: Some("alice".into()),
+        },
+    );
+    let mut saml = issued(
+        "ASIASAML",
+        "s1",
+        Principal::SamlUser {
+            provider: "https://idp.example/".into(),
+            subject: "bob".into(),
+        },
+    );
+    saml.session_arn = None;
+    saml.expires_us = None;
+    let mut first = new_segment(1, "a", &[1]);
+    first.sessions = vec![chained.clone(), saml.clone()];
+    add(t.as_ref(), &[first]);
+    assert_eq!(t.session("ASIASECOND").unwrap(), Some(chained.clone()));
+    assert_eq!(t.session("ASIASAML").unwrap(), Some(saml));
+    assert_eq!(t.session("ASIANONE").unwrap(), None);
+    // The role's account's copy of the same issue (another event id) changes nothing.
+    let mut copy = new_segment(1, "b", &[2]);
+    copy.sessions = vec![issued(
+        "ASIASECOND",
+        "e2-copy",
+        Principal::Root { arn: "r".into() },
+    )];
+    add(t.as_ref(), &[copy]);
+    assert_eq!(t.session("ASIASECOND").unwrap(), Some(chained.clone()));
+    assert_eq!(
+        t.sessions_named("arn:aws:sts::222222222222:assumed-role/Admin/hop")
+            .unwrap(),
+        [chained]
+    );
+    // A commit that fails records none of its sessions.
+    let mut failing = new_segment(1, "a", &[3]);
+    failing.sessions = vec![issued("ASIALOST", "x", Principal::Root { arn: "r".into() })];
+    assert!(t.commit(&[failing], &[], &[], false, &[]).is_err());
+    assert_eq!(t.session("ASIALOST").unwrap(), None);
+    // Sessions found apart from a commit (events stored before the index) join it
+    // the same way, and the table remembers that it was filled.
+    let late = issued(
+        "ASIALATE",
+        "l",
+        Principal::Service {
+            name: "ec2.amazonaws.com".into(),
+        },
+    );
+    t.record_sessions(&[
+        late.clone(),
+        issued("ASIASECOND", "e9", Principal::Root { arn: "r".into() }),
+    ])
+    .unwrap();
+    assert_eq!(t.session("ASIALATE").unwrap(), Some(late));
+    assert_eq!(
+        t.session("ASIASECOND")
+            .unwrap()
+            .unwrap()
+            .event_id
+            .as_deref(),
+        Some("e2")
+    );
+    assert_eq!(t.meta("sessions_indexed").unwrap(), None);
+    t.set_meta("sessions_indexed", "1").unwrap();
+    assert_eq!(
+        b.table().meta("sessions_indexed").unwrap().as_deref(),
+        Some("1")
+    );
 }

@@ -25,6 +25,7 @@ fn new_segment(day: i32, path: &str, keys: &[u128]) -> NewSegment {
     NewSegment {
         segment: segment(day, path),
         keys: auditwatch_catalog::keys::to_blob(keys),
+        sessions: Vec::new(),
     }
 }
 

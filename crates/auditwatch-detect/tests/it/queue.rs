@@ -24,6 +24,7 @@ fn new_segment(day: i32, path: &str, keys: &[u128]) -> NewSegment {
             regions: vec![],
         },
         keys: auditwatch_catalog::keys::to_blob(keys),
+        sessions: Vec::new(),
     }
 }
 
@@ -246,6 +247,27 @@ impl TableCatalog for DequeueFailsOnce {
     }
     fn queued_ids(&self) -> auditwatch_catalog::Result<Vec<i64>> {
         self.inner.queued_ids()
+    }
+    fn record_sessions(
+        &self,
+        sessions: &[auditwatch_event::identity::Issued],
+    ) -> auditwatch_catalog::Result<()> {
+        self.inner.record_sessions(sessions)
+    }
+    fn set_meta(&self, key: &str, value: &str) -> auditwatch_catalog::Result<()> {
+        self.inner.set_meta(key, value)
+    }
+    fn session(
+        &self,
+        key: &str,
+    ) -> auditwatch_catalog::Result<Option<auditwatch_event::identity::Issued>> {
+        self.inner.session(key)
+    }
+    fn sessions_named(
+        &self,
+        arn: &str,
+    ) -> auditwatch_catalog::Result<Vec<auditwatch_event::identity::Issued>> {
+        self.inner.sessions_named(arn)
     }
     fn dequeue(&self, ids: &[i64]) -> auditwatch_catalog::Result<()> {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {

@@ -107,6 +107,7 @@ pub fn compact(writer: &mut Writer) -> Result<CompactStats> {
                 NewSegment {
                     segment: new,
                     keys: to_blob(&keys),
+                    sessions: Vec::new(),
                 },
                 keys,
             )],

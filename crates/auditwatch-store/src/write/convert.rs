@@ -36,6 +36,9 @@ pub struct DayBatch {
     pub batch: RecordBatch,
     /// The identity of each row, in row order.
     pub keys: Vec<EventKey>,
+    /// The temporary credentials its rows issued (`AssumeRole*`, `GetSessionToken`,
+    /// `GetFederationToken`), for the sessions index.
+    pub sessions: Vec<auditwatch_event::identity::Issued>,
 }
 
 /// Converts rows, grouped by event day.
@@ -54,6 +57,10 @@ pub fn to_day_batches(rows: &[EventRow<'_>]) -> Vec<DayBatch> {
             DayBatch {
                 day,
                 keys: picked.iter().map(|r| r.record.key()).collect(),
+                sessions: picked
+                    .iter()
+                    .filter_map(|r| auditwatch_event::identity::issued(&r.record))
+                    .collect(),
                 batch: to_batch(&picked),
             }
         })

@@ -147,6 +147,7 @@ pub fn apply(writer: &mut Writer, policy: &Retention, today: i32) -> Result<Rete
                         NewSegment {
                             segment: new,
                             keys: to_blob(&keys),
+                            sessions: Vec::new(),
                         },
                         keys,
                     ));

@@ -220,6 +220,9 @@ impl Writer {
                     NewSegment {
                         segment: seg,
                         keys: to_blob(&sorted),
+                        // A duplicate event's session is the one recorded before:
+                        // the index keeps a key's first record.
+                        sessions: batches.iter().flat_map(|b| b.sessions.clone()).collect(),
                     },
                     sorted,
                 ));

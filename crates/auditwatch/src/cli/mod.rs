@@ -12,6 +12,7 @@ mod serve;
 mod sql;
 mod users;
 mod verify;
+mod whois;
 
 use std::path::PathBuf;
 
@@ -67,6 +68,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Manage users, second factors and API keys.
     Users(users::UsersArgs),
+    /// Who is behind a temporary key, a role session or an event: the chain of
+    /// sessions to the origin (IAM user, root, federated subject, service).
+    Whois(whois::WhoisArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -89,6 +93,7 @@ pub fn run() -> Result<Outcome> {
         Command::Users(a) => users::run(a, &config?),
         Command::Verify(a) => verify::run(a, &config?),
         Command::Hunt(a) => hunt::run(a, &config?),
+        Command::Whois(a) => whois::run(a, &config?),
     }
 }
 

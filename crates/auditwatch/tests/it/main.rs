@@ -8,3 +8,4 @@ mod hunt;
 mod shared;
 mod support;
 mod verify;
+mod whois;

@@ -1,0 +1,113 @@
+//! The sessions index: every set of temporary credentials an ingested call issued
+//! (`auditwatch_event::identity::Issued`), keyed by its access key, recorded with the
+//! segment that holds the issuing event. Attribution walks it from a session to its
+//! origin; a key is recorded once, whichever copy of the issuing event (the caller's
+//! account or the role's) arrives first, so the index is the same in any order.
+//!
+//! A caller is kept in six columns (kind, name, provider, access key, role ARN,
+//! source identity), written and read here for both backends.
+
+use auditwatch_event::identity::{Issued, Principal};
+
+/// The columns of a session row after its key, in order.
+pub(crate) const COLUMNS: &str = "access_key_id, call, session_arn, account, event_id, time_us, \
+     expires_us, source_identity, caller_kind, caller_name, caller_provider, caller_key, \
+     caller_role_arn, caller_source_identity";
+
+/// A caller as its six columns.
+pub(crate) struct CallerColumns {
+    pub kind: &'static str,
+    pub name: String,
+    pub provider: Option<String>,
+    pub key: Option<String>,
+    pub role_arn: Option<String>,
+    pub source_identity: Option<String>,
+}
+
+/// The columns of `p`.
+pub(crate) fn columns(p: &Principal) -> CallerColumns {
+    let (provider, key, role_arn, source_identity) = match p {
+        Principal::SamlUser { provider, .. } | Principal::WebIdentityUser { provider, .. } => {
+            (Some(provider.clone()), None, None, None)
+        }
+        Principal::Session {
+            access_key_id,
+            role_arn,
+            source_identity,
+            ..
+        } => (
+            None,
+            Some(access_key_id.clone()),
+            role_arn.clone(),
+            source_identity.clone(),
+        ),
+        _ => (None, None, None, None),
+    };
+    CallerColumns {
+        kind: p.kind(),
+        name: p.name().to_string(),
+        provider,
+        key,
+        role_arn,
+        source_identity,
+    }
+}
+
+/// The principal six columns describe.
+pub(crate) fn principal(
+    kind: &str,
+    name: String,
+    provider: Option<String>,
+    key: Option<String>,
+    role_arn: Option<String>,
+    source_identity: Option<String>,
+) -> Principal {
+    match (kind, key) {
+        ("IAMUser", _) => Principal::IamUser { arn: name },
+        ("Root", _) => Principal::Root { arn: name },
+        ("SAMLUser", _) => Principal::SamlUser {
+            provider: provider.unwrap_or_default(),
+            subject: name,
+        },
+        ("WebIdentityUser", _) => Principal::WebIdentityUser {
+            provider: provider.unwrap_or_default(),
+            subject: name,
+        },
+        ("IdentityCenterUser", _) => Principal::IdentityCenterUser { user: name },
+        ("AWSService", _) => Principal::Service { name },
+        ("Session", Some(access_key_id)) => Principal::Session {
+            access_key_id,
+            session_arn: name,
+            role_arn,
+            source_identity,
+        },
+        _ => Principal::Unknown { described: name },
+    }
+}
+
+/// Everything a row holds but the caller, in [`COLUMNS`] order.
+pub(crate) struct Head {
+    pub access_key_id: String,
+    pub call: String,
+    pub session_arn: Option<String>,
+    pub account: Option<String>,
+    pub event_id: Option<String>,
+    pub time_us: i64,
+    pub expires_us: Option<i64>,
+    pub source_identity: Option<String>,
+}
+
+/// A row back into what was issued.
+pub(crate) fn issued(head: Head, caller: Principal) -> Issued {
+    Issued {
+        access_key_id: head.access_key_id,
+        call: head.call,
+        session_arn: head.session_arn,
+        account: head.account,
+        event_id: head.event_id,
+        time_us: head.time_us,
+        expires_us: head.expires_us,
+        source_identity: head.source_identity,
+        caller,
+    }
+}
