@@ -92,8 +92,6 @@ CREATE TABLE IF NOT EXISTS auditwatch_sessions(
     caller_role_arn TEXT,
     caller_source_identity TEXT
 );
-CREATE INDEX IF NOT EXISTS auditwatch_sessions_arn ON auditwatch_sessions(session_arn);
-CREATE INDEX IF NOT EXISTS auditwatch_sessions_caller_key ON auditwatch_sessions(caller_key);
 "#;
 
 /// Advisory lock key serialising schema creation between nodes starting together.

@@ -75,6 +75,4 @@ CREATE TABLE IF NOT EXISTS sessions(
     caller_role_arn TEXT,
     caller_source_identity TEXT
 );
-CREATE INDEX IF NOT EXISTS sessions_arn ON sessions(session_arn);
-CREATE INDEX IF NOT EXISTS sessions_caller_key ON sessions(caller_key);
 "#;
