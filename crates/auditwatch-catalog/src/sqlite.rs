@@ -45,6 +45,15 @@ impl std::fmt::Debug for SqliteTable {
 /// Opens (creating if needed) the SQLite catalog at `path`: WAL, `synchronous=FULL`
 /// (a committed transaction survives power loss), foreign keys on, the tables made.
 pub(crate) fn open_file(path: &Path) -> Result<Connection> {
+    let conn = connect(path)?;
+    conn.execute_batch(SCHEMA).map_err(sql_error(path))?;
+    Ok(conn)
+}
+
+/// A connection to the SQLite file at `path` as every module that keeps tables in it
+/// opens one: WAL, `synchronous=FULL`, foreign keys on, 30 s of patience with a
+/// writer that holds the lock.
+pub fn connect(path: &Path) -> Result<Connection> {
     let err = &sql_error(path);
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -55,7 +64,6 @@ pub(crate) fn open_file(path: &Path) -> Result<Connection> {
         .map_err(err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(err)?;
-    conn.execute_batch(SCHEMA).map_err(err)?;
     Ok(conn)
 }
 
@@ -81,6 +89,35 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
         accounts: split(r.get(7)?),
         regions: split(r.get(8)?),
     })
+}
+
+/// Records issues of temporary keys in `tx`, unless their key is recorded already.
+fn insert_sessions(tx: &rusqlite::Transaction<'_>, sessions: &[Issued]) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO sessions({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+         ?13, ?14) ON CONFLICT(access_key_id) DO NOTHING",
+        sessions::COLUMNS
+    ))?;
+    for i in sessions {
+        let c = sessions::columns(&i.caller);
+        insert.execute(params![
+            i.access_key_id,
+            i.call,
+            i.session_arn,
+            i.account,
+            i.event_id,
+            i.time_us,
+            i.expires_us,
+            i.source_identity,
+            c.kind,
+            c.name,
+            c.provider,
+            c.key,
+            c.role_arn,
+            c.source_identity
+        ])?;
+    }
+    Ok(())
 }
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Issued> {
@@ -306,36 +343,7 @@ impl TableCatalog for SqliteTable {
         let mut conn = self.conn()?;
         let err = sql_error(&self.path);
         let tx = conn.transaction().map_err(&err)?;
-        {
-            let mut insert = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO sessions({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                     ?11, ?12, ?13, ?14) ON CONFLICT(access_key_id) DO NOTHING",
-                    sessions::COLUMNS
-                ))
-                .map_err(&err)?;
-            for i in sessions {
-                let c = sessions::columns(&i.caller);
-                insert
-                    .execute(params![
-                        i.access_key_id,
-                        i.call,
-                        i.session_arn,
-                        i.account,
-                        i.event_id,
-                        i.time_us,
-                        i.expires_us,
-                        i.source_identity,
-                        c.kind,
-                        c.name,
-                        c.provider,
-                        c.key,
-                        c.role_arn,
-                        c.source_identity
-                    ])
-                    .map_err(&err)?;
-            }
-        }
+        insert_sessions(&tx, sessions).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 
@@ -455,13 +463,6 @@ impl TableCatalog for SqliteTable {
                     "INSERT INTO segment_keys(segment_id, day, keys) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(&err)?;
-            let mut session = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO sessions({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                     ?11, ?12, ?13, ?14) ON CONFLICT(access_key_id) DO NOTHING",
-                    sessions::COLUMNS
-                ))
-                .map_err(&err)?;
             for (n, new) in added.iter().enumerate() {
                 let s = &new.segment;
                 let id = high + 1 + n as i64;
@@ -479,27 +480,7 @@ impl TableCatalog for SqliteTable {
                 ])
                 .map_err(&err)?;
                 keys.execute(params![id, s.day, new.keys]).map_err(&err)?;
-                for i in &new.sessions {
-                    let c = sessions::columns(&i.caller);
-                    session
-                        .execute(params![
-                            i.access_key_id,
-                            i.call,
-                            i.session_arn,
-                            i.account,
-                            i.event_id,
-                            i.time_us,
-                            i.expires_us,
-                            i.source_identity,
-                            c.kind,
-                            c.name,
-                            c.provider,
-                            c.key,
-                            c.role_arn,
-                            c.source_identity
-                        ])
-                        .map_err(&err)?;
-                }
+                insert_sessions(&tx, &new.sessions).map_err(&err)?;
                 if detect {
                     tx.execute("INSERT INTO detect_queue(segment_id) VALUES (?1)", [id])
                         .map_err(&err)?;

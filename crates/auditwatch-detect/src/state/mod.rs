@@ -130,20 +130,8 @@ impl DetectionState {
     /// Opens the state kept in `data_dir`'s `catalog.db`, draining `table`'s queue.
     pub fn open(data_dir: &Path, table: Arc<dyn TableCatalog>) -> Result<Self> {
         let path = data_dir.join("catalog.db");
-        let conn = {
-            let err = &sql_error(&path);
-            let conn = Connection::open(&path).map_err(err)?;
-            conn.busy_timeout(std::time::Duration::from_secs(30))
-                .map_err(err)?;
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(err)?;
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(err)?;
-            conn.pragma_update(None, "foreign_keys", "ON")
-                .map_err(err)?;
-            conn.execute_batch(SCHEMA).map_err(err)?;
-            conn
-        };
+        let conn = auditwatch_catalog::sqlite::connect(&path)?;
+        conn.execute_batch(SCHEMA).map_err(sql_error(&path))?;
         Ok(Self { conn, path, table })
     }
 
