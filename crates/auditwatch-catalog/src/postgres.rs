@@ -631,18 +631,16 @@ fn insert_session(tx: &mut postgres::Transaction<'_>, i: &Issued) -> Step<()> {
 }
 
 fn session_row(r: &postgres::Row) -> Issued {
-    sessions::issued(
-        sessions::Head {
-            access_key_id: r.get(0),
-            call: r.get(1),
-            session_arn: r.get(2),
-            account: r.get(3),
-            event_id: r.get(4),
-            time_us: r.get(5),
-            expires_us: r.get(6),
-            source_identity: r.get(7),
-        },
-        sessions::principal(
+    Issued {
+        access_key_id: r.get(0),
+        call: r.get(1),
+        session_arn: r.get(2),
+        account: r.get(3),
+        event_id: r.get(4),
+        time_us: r.get(5),
+        expires_us: r.get(6),
+        source_identity: r.get(7),
+        caller: sessions::principal(
             r.get(8),
             r.get(9),
             r.get(10),
@@ -650,7 +648,7 @@ fn session_row(r: &postgres::Row) -> Issued {
             r.get(12),
             r.get(13),
         ),
-    )
+    }
 }
 
 fn source_row(r: &postgres::Row) -> SourceObject {

@@ -7,7 +7,7 @@
 //! A caller is kept in six columns (kind, name, provider, access key, role ARN,
 //! source identity), written and read here for both backends.
 
-use auditwatch_event::identity::{Issued, Principal};
+use auditwatch_event::identity::Principal;
 
 /// The columns of a session row after its key, in order.
 pub(crate) const COLUMNS: &str = "access_key_id, call, session_arn, account, event_id, time_us, \
@@ -82,32 +82,5 @@ pub(crate) fn principal(
             source_identity,
         },
         _ => Principal::Unknown { described: name },
-    }
-}
-
-/// Everything a row holds but the caller, in [`COLUMNS`] order.
-pub(crate) struct Head {
-    pub access_key_id: String,
-    pub call: String,
-    pub session_arn: Option<String>,
-    pub account: Option<String>,
-    pub event_id: Option<String>,
-    pub time_us: i64,
-    pub expires_us: Option<i64>,
-    pub source_identity: Option<String>,
-}
-
-/// A row back into what was issued.
-pub(crate) fn issued(head: Head, caller: Principal) -> Issued {
-    Issued {
-        access_key_id: head.access_key_id,
-        call: head.call,
-        session_arn: head.session_arn,
-        account: head.account,
-        event_id: head.event_id,
-        time_us: head.time_us,
-        expires_us: head.expires_us,
-        source_identity: head.source_identity,
-        caller,
     }
 }

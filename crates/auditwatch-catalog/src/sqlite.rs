@@ -121,18 +121,16 @@ fn insert_sessions(tx: &rusqlite::Transaction<'_>, sessions: &[Issued]) -> rusql
 }
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Issued> {
-    Ok(sessions::issued(
-        sessions::Head {
-            access_key_id: r.get(0)?,
-            call: r.get(1)?,
-            session_arn: r.get(2)?,
-            account: r.get(3)?,
-            event_id: r.get(4)?,
-            time_us: r.get(5)?,
-            expires_us: r.get(6)?,
-            source_identity: r.get(7)?,
-        },
-        sessions::principal(
+    Ok(Issued {
+        access_key_id: r.get(0)?,
+        call: r.get(1)?,
+        session_arn: r.get(2)?,
+        account: r.get(3)?,
+        event_id: r.get(4)?,
+        time_us: r.get(5)?,
+        expires_us: r.get(6)?,
+        source_identity: r.get(7)?,
+        caller: sessions::principal(
             &r.get::<_, String>(8)?,
             r.get(9)?,
             r.get(10)?,
@@ -140,7 +138,7 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Issued> {
             r.get(12)?,
             r.get(13)?,
         ),
-    ))
+    })
 }
 
 fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceObject> {
