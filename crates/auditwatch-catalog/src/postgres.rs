@@ -462,6 +462,27 @@ impl TableCatalog for PgCatalog {
         })
     }
 
+    fn sessions_count(&self) -> Result<u64> {
+        self.run("count sessions", |c| {
+            let n: i64 = c
+                .query_one("SELECT count(*) FROM auditwatch_sessions", &[])?
+                .get(0);
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    fn all_sessions(&self) -> Result<Vec<Issued>> {
+        self.run("read sessions", |c| {
+            Ok(c.query(
+                &format!("SELECT {} FROM auditwatch_sessions", sessions::COLUMNS),
+                &[],
+            )?
+            .iter()
+            .map(session_row)
+            .collect())
+        })
+    }
+
     fn commit(
         &self,
         added: &[NewSegment],
@@ -601,15 +622,11 @@ fn segment_from(r: &postgres::Row) -> Segment {
     }
 }
 
-/// Records one issue, unless its key is recorded already.
+/// Records one issue ([`sessions::upsert`]).
 fn insert_session(tx: &mut postgres::Transaction<'_>, i: &Issued) -> Step<()> {
     let c = sessions::columns(&i.caller);
     tx.execute(
-        &format!(
-            "INSERT INTO auditwatch_sessions({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14) ON CONFLICT (access_key_id) DO NOTHING",
-            sessions::COLUMNS
-        ),
+        &sessions::upsert("auditwatch_sessions", '$'),
         &[
             &i.access_key_id,
             &i.call,

@@ -1,18 +1,41 @@
 //! The sessions index: every set of temporary credentials an ingested call issued
 //! (`auditwatch_event::identity::Issued`), keyed by its access key, recorded with the
 //! segment that holds the issuing event. Attribution walks it from a session to its
-//! origin; a key is recorded once, whichever copy of the issuing event (the caller's
-//! account or the role's) arrives first, so the index is the same in any order.
+//! origin. A key has one row: of the copies of its issuing event (the caller's
+//! account's and the role's), the one [`upsert`] prefers, so the index is the same
+//! whatever order the copies arrive in.
 //!
 //! A caller is kept in six columns (kind, name, provider, access key, role ARN,
 //! source identity), written and read here for both backends.
 
 use auditwatch_event::identity::Principal;
 
-/// The columns of a session row after its key, in order.
+/// The columns of a session row, its key first.
 pub(crate) const COLUMNS: &str = "access_key_id, call, session_arn, account, event_id, time_us, \
      expires_us, source_identity, caller_kind, caller_name, caller_provider, caller_key, \
      caller_role_arn, caller_source_identity";
+
+/// The statement recording one issue in `table`, its values numbered from `$1` or
+/// `?1` (`mark`). Of two records of one key (the copies of a cross-account call in the
+/// caller's and in the role's account), the index keeps the one whose caller says
+/// more (the role's account's copy names only an `AWSAccount`), then the smaller
+/// event id: the same record whichever arrived first.
+pub(crate) fn upsert(table: &str, mark: char) -> String {
+    let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
+    let values: Vec<String> = (1..=columns.len()).map(|n| format!("{mark}{n}")).collect();
+    let set: Vec<String> = columns[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table}({COLUMNS}) VALUES ({}) \
+         ON CONFLICT (access_key_id) DO UPDATE SET {} \
+         WHERE (excluded.caller_kind = 'Unknown', coalesce(excluded.event_id, '')) \
+             < ({table}.caller_kind = 'Unknown', coalesce({table}.event_id, ''))",
+        values.join(", "),
+        set.join(", ")
+    )
+}
 
 /// A caller as its six columns.
 pub(crate) struct CallerColumns {

@@ -91,13 +91,9 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     })
 }
 
-/// Records issues of temporary keys in `tx`, unless their key is recorded already.
+/// Records issues of temporary keys in `tx` ([`sessions::upsert`]).
 fn insert_sessions(tx: &rusqlite::Transaction<'_>, sessions: &[Issued]) -> rusqlite::Result<()> {
-    let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO sessions({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-         ?13, ?14) ON CONFLICT(access_key_id) DO NOTHING",
-        sessions::COLUMNS
-    ))?;
+    let mut insert = tx.prepare_cached(&sessions::upsert("sessions", '?'))?;
     for i in sessions {
         let c = sessions::columns(&i.caller);
         insert.execute(params![
@@ -374,6 +370,22 @@ impl TableCatalog for SqliteTable {
         let rows = stmt
             .query_map([session_arn], session_row)
             .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    fn sessions_count(&self) -> Result<u64> {
+        self.conn()?
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(self.err())
+    }
+
+    fn all_sessions(&self) -> Result<Vec<Issued>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(&format!("SELECT {} FROM sessions", sessions::COLUMNS))
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], session_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 

@@ -110,8 +110,8 @@ pub trait TableCatalog: Send + Sync + std::fmt::Debug {
     fn digest_locations(&self) -> Result<Vec<String>>;
     /// Source objects by status: (status, objects, records, errors), by status.
     fn source_counts(&self) -> Result<Vec<(String, u64, u64, u64)>>;
-    /// Registers `added` (with the sessions their events issued; a key recorded
-    /// before keeps its first record), retires `retired` and records `sources` in one
+    /// Registers `added` (with the sessions their events issued; of two records of a
+    /// key the index keeps the one it prefers, whichever came first), retires `retired` and records `sources` in one
     /// transaction; new events (`fresh`, an ingest commit) join the detection queue
     /// in it while a detector is registered. Returns the new segments' ids, in order.
     fn commit(
@@ -134,7 +134,7 @@ pub trait TableCatalog: Send + Sync + std::fmt::Debug {
     /// Takes segments off the detection queue (ids not in it are ignored).
     fn dequeue(&self, ids: &[i64]) -> Result<()>;
     /// Records issues of temporary keys found apart from a commit (the events were
-    /// stored before the index existed); a key recorded before keeps its record.
+    /// stored before the index existed), as a commit does.
     fn record_sessions(&self, sessions: &[auditwatch_event::identity::Issued]) -> Result<()>;
     /// Sets a value of the table's meta data (`sessions_indexed`).
     fn set_meta(&self, key: &str, value: &str) -> Result<()>;
@@ -143,6 +143,11 @@ pub trait TableCatalog: Send + Sync + std::fmt::Debug {
     /// The recorded issues of the session named `session_arn` (one per key), newest
     /// first.
     fn sessions_named(&self, session_arn: &str) -> Result<Vec<auditwatch_event::identity::Issued>>;
+    /// How many keys are recorded: a key is never removed or changed, so the count
+    /// tells a reader whether its copy of the index is current.
+    fn sessions_count(&self) -> Result<u64>;
+    /// Every recorded issue, in no particular order.
+    fn all_sessions(&self) -> Result<Vec<auditwatch_event::identity::Issued>>;
 }
 
 /// A list of names as the catalogs store it.

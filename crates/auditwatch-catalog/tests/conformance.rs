@@ -549,6 +549,36 @@ fn sessions_are_recorded_with_their_segment_once_per_key(b: &Backend) {
             .as_deref(),
         Some("e2")
     );
+    assert_eq!(t.sessions_count().unwrap(), 3);
+    let mut all: Vec<String> = t
+        .all_sessions()
+        .unwrap()
+        .into_iter()
+        .map(|i| format!("{} {}", i.access_key_id, i.event_id.unwrap_or_default()))
+        .collect();
+    all.sort();
+    assert_eq!(all, ["ASIALATE l", "ASIASAML s1", "ASIASECOND e2"]);
+    // The role's account's copy of a cross-account call names only the calling
+    // account: the caller's copy replaces it when it comes later.
+    let mut role_copy = new_segment(1, "c", &[4]);
+    role_copy.sessions = vec![issued(
+        "ASIAROLE",
+        "a-role-copy",
+        Principal::Unknown {
+            described: "a userIdentity of type AWSAccount".into(),
+        },
+    )];
+    add(t.as_ref(), &[role_copy]);
+    let alice = Principal::IamUser {
+        arn: "arn:aws:iam::111111111111:user/alice".into(),
+    };
+    let mut caller_copy = new_segment(1, "d", &[5]);
+    caller_copy.sessions = vec![issued("ASIAROLE", "z-caller-copy", alice.clone())];
+    add(t.as_ref(), &[caller_copy]);
+    let kept = t.session("ASIAROLE").unwrap().unwrap();
+    assert_eq!(kept.caller, alice);
+    assert_eq!(kept.event_id.as_deref(), Some("z-caller-copy"));
+    assert_eq!(t.sessions_count().unwrap(), 4);
     assert_eq!(t.meta("sessions_indexed").unwrap(), None);
     t.set_meta("sessions_indexed", "1").unwrap();
     assert_eq!(

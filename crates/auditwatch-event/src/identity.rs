@@ -197,6 +197,38 @@ pub fn session_name(arn: &str) -> Option<&str> {
     rest.split_once('/').map(|(_, s)| s)
 }
 
+/// The fields of a `userIdentity` that name its principal, as text (empty is absent):
+/// read from a parsed record ([`caller`]) or from the stored columns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdentityText<'a> {
+    /// `type`.
+    pub kind: Option<&'a str>,
+    /// `arn`.
+    pub arn: Option<&'a str>,
+    /// `accountId` (or the recipient account when the identity has none).
+    pub account_id: Option<&'a str>,
+    /// `accessKeyId`.
+    pub access_key_id: Option<&'a str>,
+    /// `userName`.
+    pub user_name: Option<&'a str>,
+    /// `principalId`.
+    pub principal_id: Option<&'a str>,
+    /// `identityProvider`.
+    pub identity_provider: Option<&'a str>,
+    /// `invokedBy`.
+    pub invoked_by: Option<&'a str>,
+    /// `onBehalfOf`, as JSON text.
+    pub on_behalf_of: Option<&'a str>,
+    /// `sessionContext.sessionIssuer.arn`.
+    pub role_arn: Option<&'a str>,
+    /// `sessionContext.sourceIdentity`.
+    pub source_identity: Option<&'a str>,
+}
+
+fn some<'s>(t: &'s crate::Text<'_>) -> Option<&'s str> {
+    t.as_deref().filter(|s| !s.is_empty())
+}
+
 /// Who made the call a record's fields describe.
 pub fn caller(f: &Fields<'_>) -> Principal {
     let Some(u) = &f.user_identity else {
@@ -204,13 +236,33 @@ pub fn caller(f: &Fields<'_>) -> Principal {
             described: "no userIdentity".into(),
         };
     };
-    let kind = text(&u.kind).unwrap_or_default();
-    let arn = text(&u.arn);
-    let account = text(&u.account_id).or_else(|| text(&f.recipient_account_id));
-    let key = text(&u.access_key_id).filter(|k| k.starts_with("ASIA"));
     let context = u.session_context.as_ref();
-    let source_identity = context.and_then(|c| text(&c.source_identity));
-    match kind.as_str() {
+    principal(&IdentityText {
+        kind: some(&u.kind),
+        arn: some(&u.arn),
+        account_id: some(&u.account_id).or_else(|| some(&f.recipient_account_id)),
+        access_key_id: some(&u.access_key_id),
+        user_name: some(&u.user_name),
+        principal_id: some(&u.principal_id),
+        identity_provider: some(&u.identity_provider),
+        invoked_by: some(&u.invoked_by),
+        on_behalf_of: u.on_behalf_of.0,
+        role_arn: context
+            .and_then(|c| c.session_issuer.as_ref())
+            .and_then(|i| some(&i.arn)),
+        source_identity: context.and_then(|c| some(&c.source_identity)),
+    })
+}
+
+/// The principal a `userIdentity`'s text names.
+pub fn principal(u: &IdentityText<'_>) -> Principal {
+    let given = |t: Option<&str>| t.filter(|s| !s.is_empty()).map(str::to_string);
+    let kind = u.kind.unwrap_or_default();
+    let arn = given(u.arn);
+    let account = given(u.account_id);
+    let key = given(u.access_key_id).filter(|k| k.starts_with("ASIA"));
+    let source_identity = given(u.source_identity);
+    match kind {
         "Root" => Principal::Root {
             arn: arn
                 .unwrap_or_else(|| format!("arn:aws:iam::{}:root", account.unwrap_or_default())),
@@ -220,7 +272,7 @@ pub fn caller(f: &Fields<'_>) -> Principal {
                 format!(
                     "arn:aws:iam::{}:user/{}",
                     account.unwrap_or_default(),
-                    text(&u.user_name).unwrap_or_default()
+                    given(u.user_name).unwrap_or_default()
                 )
             }),
         },
@@ -228,9 +280,7 @@ pub fn caller(f: &Fields<'_>) -> Principal {
             Some(access_key_id) => Principal::Session {
                 access_key_id,
                 session_arn: arn.unwrap_or_default(),
-                role_arn: context
-                    .and_then(|c| c.session_issuer.as_ref())
-                    .and_then(|i| text(&i.arn)),
+                role_arn: given(u.role_arn),
                 source_identity,
             },
             None => Principal::Unknown {
@@ -238,26 +288,26 @@ pub fn caller(f: &Fields<'_>) -> Principal {
             },
         },
         "SAMLUser" => Principal::SamlUser {
-            provider: text(&u.identity_provider).unwrap_or_default(),
-            subject: text(&u.user_name)
-                .or_else(|| text(&u.principal_id))
+            provider: given(u.identity_provider).unwrap_or_default(),
+            subject: given(u.user_name)
+                .or_else(|| given(u.principal_id))
                 .unwrap_or_default(),
         },
         "WebIdentityUser" => Principal::WebIdentityUser {
-            provider: text(&u.identity_provider).unwrap_or_default(),
-            subject: text(&u.user_name)
-                .or_else(|| text(&u.principal_id))
+            provider: given(u.identity_provider).unwrap_or_default(),
+            subject: given(u.user_name)
+                .or_else(|| given(u.principal_id))
                 .unwrap_or_default(),
         },
         "IdentityCenterUser" => Principal::IdentityCenterUser {
-            user: on_behalf_of(u.on_behalf_of.0)
-                .or_else(|| text(&u.user_name))
-                .or_else(|| text(&u.principal_id))
+            user: on_behalf_of(u.on_behalf_of)
+                .or_else(|| given(u.user_name))
+                .or_else(|| given(u.principal_id))
                 .unwrap_or_default(),
         },
         "AWSService" => Principal::Service {
-            name: text(&u.invoked_by)
-                .or_else(|| text(&u.principal_id))
+            name: given(u.invoked_by)
+                .or_else(|| given(u.principal_id))
                 .unwrap_or_default(),
         },
         _ => Principal::Unknown {
@@ -422,6 +472,47 @@ pub fn attribute(who: &Principal, lookup: impl Fn(&str) -> Option<Issued>) -> At
             named.clone_from(&issuing.source_identity);
         }
         chain.push(issuing);
+    }
+}
+
+impl Origin {
+    /// The name the origin is shown and searched by: the principal's
+    /// ([`Principal::name`]), the source identity, or the session CloudTrail names.
+    pub fn name(&self) -> &str {
+        match self {
+            Origin::Resolved(p) => p.name(),
+            Origin::SourceIdentity(s) => s,
+            Origin::Unresolved { session_arn, .. } => session_arn,
+        }
+    }
+
+    /// Its type, as `originType` names it: the principal's type, `SourceIdentity`
+    /// or `Unresolved`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Origin::Resolved(p) => p.kind(),
+            Origin::SourceIdentity(_) => "SourceIdentity",
+            Origin::Unresolved { .. } => "Unresolved",
+        }
+    }
+
+    /// Whether `value` names this origin: its name, or for an IAM user also the user
+    /// name alone (`alice` for `arn:aws:iam::…:user/path/alice`).
+    pub fn matches(&self, value: &str) -> bool {
+        if value.is_empty() {
+            return false;
+        }
+        if self.name() == value {
+            return true;
+        }
+        match self {
+            Origin::Resolved(Principal::IamUser { arn }) => {
+                arn.split_once(":user/")
+                    .and_then(|(_, path)| path.rsplit('/').next())
+                    == Some(value)
+            }
+            _ => false,
+        }
     }
 }
 

@@ -11,13 +11,15 @@
 //!   the token index, breakdown counts, scans).
 //!
 //! Beside them: the `events` [`schema`], typed [`lookup`]s, the [`dimension`]s events
-//! are counted by, [`rows`] as JSON, and fail points for crash tests.
+//! are counted by, [`rows`] as JSON, each event's [`origin`] through the sessions
+//! index, and fail points for crash tests.
 
 pub mod dimension;
 pub mod direct;
 mod error;
 pub mod failpoint;
 pub mod lookup;
+pub mod origin;
 pub mod rows;
 pub mod schema;
 pub mod sql;
@@ -91,7 +93,7 @@ impl std::fmt::Debug for Placement {
 pub struct Store {
     data_dir: PathBuf,
     lake: PathBuf,
-    /// PgCatalog by every query session, so Parquet metadata stays cached between queries.
+    /// Shared by every query session, so Parquet metadata stays cached between queries.
     runtime: Arc<RuntimeEnv>,
     /// Footers for typed lookups ([`direct::lookups`]), cached the same way.
     footers: Arc<direct::lookups::Footers>,
@@ -106,6 +108,8 @@ pub struct Store {
     counts: Arc<direct::counts::CodesCache>,
     /// The threads SQL runs on ([`sql::runtime`]), started on the first query.
     sql_threads: Arc<sql::runtime::SqlRuntime>,
+    /// The sessions index with each key's origin ([`origin`]).
+    origins: Arc<origin::OriginsCache>,
 }
 
 impl Store {
@@ -206,6 +210,7 @@ impl Store {
             lister: Arc::default(),
             counts: Arc::default(),
             sql_threads: Arc::default(),
+            origins: Arc::default(),
         })
     }
 
@@ -302,13 +307,22 @@ impl Store {
     /// A query session over the current segments, limited to `scope`.
     pub fn session(&self, scope: &Scope) -> Result<SessionContext> {
         let segments = Arc::new(self.segments()?);
+        let store = self.clone();
+        let origins = origin::OriginsSource::new(scope.clone(), move || store.origins());
         sql::session::session(
             self.lake.clone(),
             segments,
             scope,
             self.runtime.clone(),
             self.footers.tokens().clone(),
+            Arc::new(origins),
         )
+    }
+
+    /// The sessions index with each key's origin, as of now ([`origin::Origins`]).
+    pub fn origins(&self) -> Result<Arc<origin::Origins>> {
+        let newest = self.segments()?.iter().map(|s| s.id).max();
+        self.origins.get(self.table()?.as_ref(), newest)
     }
 
     /// Runs read-only SQL over `events` as seen by `scope`, planned and run by
@@ -409,6 +423,10 @@ impl Store {
     /// Runs a typed lookup as seen by `scope`: straight from the segment files
     /// ([`direct::lookups`]) when it can, else through DataFusion.
     pub async fn lookup(&self, scope: &Scope, q: &Lookup) -> Result<Page> {
+        if q.origin.is_some() {
+            // Events stored before the sessions index need it filled once.
+            Box::pin(self.index_sessions()).await?;
+        }
         let segments = self.segments()?;
         let (lake, footers) = (self.lake.clone(), self.footers.clone());
         let (scope_, q_, remote) = (scope.clone(), q.clone(), self.remote.clone());

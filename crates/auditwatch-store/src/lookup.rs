@@ -116,6 +116,10 @@ pub struct Lookup {
     pub params: Vec<(Vec<String>, String)>,
     /// Text that must appear somewhere in the record.
     pub text: Option<String>,
+    /// The origin behind the call, directly or through any chain of sessions
+    /// ([`crate::origin`]): an IAM user's name or ARN, a root ARN, a SAML or OIDC
+    /// subject, an Identity Center user, a service, or a source identity.
+    pub origin: Option<String>,
     /// Values a column must not have (`NOT username:alice`). An event without the
     /// column (a null) is kept: it does not have the value.
     pub exclude: Vec<(Dimension, String)>,
@@ -137,9 +141,19 @@ pub struct Page {
 }
 
 impl Lookup {
-    /// The filters of the request as expressions (without the token's position).
-    pub fn filters(&self) -> Result<Vec<Expr>> {
+    /// The filters of the request as expressions (without the token's position), for
+    /// a session of [`crate::Store::session`] (whose functions they may call).
+    pub fn filters(&self, ctx: &SessionContext) -> Result<Vec<Expr>> {
         let mut f = Vec::new();
+        if let Some(origin) = &self.origin {
+            if origin.is_empty() {
+                return Err(StoreError::InvalidRequest(
+                    "an origin filter needs a value (a user name or ARN, a subject, a service)"
+                        .into(),
+                ));
+            }
+            f.push(crate::origin::udf::origin_is(ctx, origin)?);
+        }
         for (attr, value) in &self.attributes {
             f.push(match attr {
                 Attribute::EventId => ident("eventID").eq(lit(value.clone())),
@@ -276,7 +290,7 @@ pub async fn lookup(ctx: &SessionContext, q: &Lookup) -> Result<Page> {
         ));
     }
     let fingerprint = q.fingerprint();
-    let mut filters = q.filters()?;
+    let mut filters = q.filters(ctx)?;
     let id_expr = || coalesce(vec![ident("eventID"), lit("")]);
     if let Some(token) = &q.next_token {
         let c = decode_token(token, fingerprint)?;

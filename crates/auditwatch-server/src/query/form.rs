@@ -80,6 +80,10 @@ pub struct SearchForm {
     pub failed: Option<String>,
     /// Source IP addresses, comma-separated.
     pub source_ip: Option<String>,
+    /// The origin behind the calls, directly or through any chain of role sessions:
+    /// an IAM user's name or ARN, a root ARN, a SAML or OIDC subject, an Identity
+    /// Center user, a service principal, or a source identity; at most 1 KiB.
+    pub origin: Option<String>,
     /// `requestParameters` conditions `path=value`, the path dotted from the top
     /// (`bucketName=prod-data`, `filter.name=x`, at most 16 keys); repeatable, at most 20.
     pub param: Vec<String>,
@@ -179,6 +183,14 @@ pub fn check_limits(l: &Lookup) -> Result<(), ApiError> {
         return Err(ApiError::limit(format!(
             "the free text (q) is {} bytes: at most {MAX_TEXT_BYTES} (MAX_TEXT_BYTES)",
             t.len()
+        )));
+    }
+    if let Some(o) = &l.origin
+        && o.len() > MAX_TEXT_BYTES
+    {
+        return Err(ApiError::limit(format!(
+            "the origin is {} bytes: at most {MAX_TEXT_BYTES} (MAX_TEXT_BYTES)",
+            o.len()
         )));
     }
     Ok(())
@@ -361,6 +373,7 @@ impl SearchForm {
             source_ips: list(&self.source_ip),
             params,
             text: present(&self.q).map(str::to_string),
+            origin: present(&self.origin).map(str::to_string),
             exclude: self.exclusions()?,
             oldest_first: self.oldest_first()?,
             max_results: limit,

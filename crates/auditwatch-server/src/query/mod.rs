@@ -92,7 +92,7 @@ impl<'a> Queries<'a> {
     async fn filtered(&self, q: &Lookup) -> Result<DataFrame, ApiError> {
         let ctx = self.session().await?;
         let mut df = ctx.table("events").await.map_err(ApiError::internal)?;
-        if let Some(p) = q.filters()?.into_iter().reduce(Expr::and) {
+        if let Some(p) = q.filters(ctx)?.into_iter().reduce(Expr::and) {
             df = df.filter(p).map_err(ApiError::internal)?;
         }
         Ok(df)

@@ -1,4 +1,5 @@
-//! Query sessions: a DataFusion context where `events` is the caller's view of the lake.
+//! Query sessions: a DataFusion context where `events` is the caller's view of the lake,
+//! beside the `sessions` table and the origin functions ([`crate::origin`]).
 //!
 //! The table over the lake is never registered under a name. `events` is a view that
 //! filters it to the caller's accounts, so user SQL cannot reach rows outside its
@@ -34,6 +35,7 @@ use futures::future::BoxFuture;
 
 use crate::direct::token_index::TokenCache;
 use crate::error::{Result, StoreError};
+use crate::origin::{self, OriginsSource, table::SessionsTable};
 pub use crate::sql::limits::SqlLimits;
 use crate::sql::runtime::SqlRuntime;
 use crate::sql::table::EventsTable;
@@ -64,6 +66,7 @@ pub fn session(
     scope: &Scope,
     runtime: Arc<RuntimeEnv>,
     tokens: Arc<TokenCache>,
+    origins: Arc<OriginsSource>,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_information_schema(false)
@@ -83,6 +86,8 @@ pub fn session(
     let ctx = SessionContext::new_with_state(state);
     ctx.register_udf(udf::has_resource_type().as_ref().clone());
     ctx.register_udf(udf::has_resource_name().as_ref().clone());
+    origin::udf::register(&ctx, origins.clone());
+    ctx.register_table("sessions", Arc::new(SessionsTable::new(origins)))?;
     let table = Arc::new(EventsTable::new(lake, segments, scope.clone(), tokens));
     let df = ctx.read_table(table)?;
     let df = match scope {

@@ -220,8 +220,8 @@ impl Writer {
                     NewSegment {
                         segment: seg,
                         keys: to_blob(&sorted),
-                        // A duplicate event's session is the one recorded before:
-                        // the index keeps a key's first record.
+                        // A key recorded before keeps the record the index
+                        // prefers (`auditwatch_catalog` sessions), whichever came first.
                         sessions: sorted_sessions(batches),
                     },
                     sorted,

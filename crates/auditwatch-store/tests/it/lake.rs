@@ -1160,7 +1160,7 @@ fn engine_groups(
     let rows = rt.block_on(async {
         let mut df = ctx.table("events").await.unwrap();
         if let Some(p) = q
-            .filters()
+            .filters(&ctx)
             .unwrap()
             .into_iter()
             .reduce(datafusion::prelude::Expr::and)
@@ -1358,7 +1358,7 @@ fn engine_histogram(
     let batches = rt.block_on(async {
         let mut df = ctx.table("events").await.unwrap();
         if let Some(p) = q
-            .filters()
+            .filters(&ctx)
             .unwrap()
             .into_iter()
             .reduce(datafusion::prelude::Expr::and)

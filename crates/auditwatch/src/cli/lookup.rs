@@ -43,6 +43,11 @@ pub struct LookupArgs {
     /// Text that must appear anywhere in the record.
     #[arg(long)]
     text: Option<String>,
+    /// Only calls whose origin is this, directly or through any chain of role
+    /// sessions: an IAM user's name or ARN, a root ARN, a SAML or OIDC subject, an
+    /// Identity Center user, a service principal, or a source identity.
+    #[arg(long)]
+    origin: Option<String>,
     /// Continue from a previous page.
     #[arg(long)]
     next_token: Option<String>,
@@ -75,6 +80,7 @@ pub fn run(args: LookupArgs, config: &Config) -> Result<Outcome> {
         errors_only: args.errors_only,
         source_ips: args.source_ips,
         text: args.text,
+        origin: args.origin,
         next_token: args.next_token,
         ..Lookup::default()
     };

@@ -106,6 +106,12 @@ pub fn serve(
             let oidc = auditwatch_server::oidc::Oidc::discover(settings).await?;
             auth_config.oidc = Some(std::sync::Arc::new(oidc));
         }
+        // Events stored before the sessions index existed join it once, before the
+        // origins of searches and SQL read it.
+        let backfilled = store.index_sessions().await.context("indexing sessions")?;
+        if backfilled > 0 {
+            tracing::info!(sessions = backfilled, "indexed the sessions of stored events");
+        }
         let (stop_sources, sources_stopped) = tokio::sync::watch::channel(false);
         let runner = auditwatch_sources::runner::Runner::start(
             store.clone(),

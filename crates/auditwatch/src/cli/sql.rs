@@ -26,7 +26,11 @@ pub fn run(args: SqlArgs, config: &Config) -> Result<Outcome> {
         max_rows: args.max_rows,
         ..SqlLimits::default()
     };
-    let result = runtime()?.block_on(store.sql(&Scope::All, &args.query, limits))?;
+    let rt = runtime()?;
+    // `origin(userIdentity)` and `sessions` read the sessions index, filled once for
+    // events stored before it existed.
+    rt.block_on(store.index_sessions())?;
+    let result = rt.block_on(store.sql(&Scope::All, &args.query, limits))?;
     let columns: Vec<String> = (result.schema.fields().iter())
         .map(|f| f.name().clone())
         .collect();

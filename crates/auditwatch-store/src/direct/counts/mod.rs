@@ -212,7 +212,7 @@ impl<'a> Plan<'a> {
 /// ([`lookups::conditions`]), or `None` when it has one this path does not answer.
 fn filters(q: &Lookup) -> Result<Option<Vec<Filter<'_>>>> {
     // Failed calls are a condition over three columns: DataFusion answers it.
-    if !q.params.is_empty() || q.failed_only {
+    if !q.params.is_empty() || q.failed_only || q.origin.is_some() {
         return Ok(None);
     }
     // The scope is applied per segment, only where a segment holds other accounts.

@@ -58,7 +58,11 @@ pub(crate) use threads::{on_threads, share_out};
 
 /// Whether this path evaluates every filter of `q`.
 fn handles(q: &Lookup) -> bool {
-    q.params.is_empty() && q.exclude.is_empty() && !q.oldest_first && !q.failed_only
+    q.params.is_empty()
+        && q.exclude.is_empty()
+        && !q.oldest_first
+        && !q.failed_only
+        && q.origin.is_none()
 }
 
 /// A row group that may hold matches.
