@@ -264,7 +264,35 @@ async fn subject_page(
     let w = w.or_recent();
     let mut base = w.lookup()?;
     base.attributes = vec![(subject.attribute, name.to_string())];
-    let body = overview(&q, &base, (subject.param, name), subject.facets).await?;
+    let mut body = overview(&q, &base, (subject.param, name), subject.facets).await?;
+    if subject.attribute == Attribute::Username {
+        // A person's calls through roles carry the role session's name, not theirs:
+        // the origin finds them in every account the caller sees.
+        let mut through = w.lookup()?;
+        through.origin = Some(name.to_string());
+        let n = q.count(&through).await?;
+        if n > 0 {
+            let mut pairs = vec![("origin", name)];
+            let (start, end) = (
+                w.start.clone().unwrap_or_default(),
+                w.end.clone().unwrap_or_default(),
+            );
+            if !start.is_empty() {
+                pairs.push(("start", &start));
+            }
+            if !end.is_empty() {
+                pairs.push(("end", &end));
+            }
+            let through = html! {
+                p.through #through-roles {
+                    strong { (chart::fmt_count(n)) } " events in this window whose origin is " (name)
+                    ", directly or through roles, in every account you see. "
+                    a href=(url("/search", &pairs)) { "Search them" }
+                }
+            };
+            body = Some(html! { (through) @if let Some(b) = body { (b) } });
+        }
+    }
     let path = format!("{}/{}", subject.route, seg(name));
     let title = format!("{} {name}", subject.kind);
     Ok(principal_page(

@@ -229,6 +229,8 @@ pub async fn page(
             .any(|r| r.event_id.as_deref() != Some(this.as_str()))
     });
     let integrity = q.integrity_of_source(&e.source).await?;
+    let origins = super::origin::origins(&state).await?;
+    let behind = super::origin::chain(&origins, &super::origin::who(&e.raw), &caller.scope);
     let body = html! {
         h1 { (title) }
         p.when { (when(e.time_us)) " (" span.tz-name { "UTC" } ")" }
@@ -250,6 +252,10 @@ pub async fn page(
             @if let Some(u) = &e.username {
                 a #around href=(search(&[("username", u), ("start", &query::fmt_time(e.time_us - hour)), ("end", &query::fmt_time(e.time_us + hour)), ("limit", "200")])) { "What this principal did within an hour of this" }
             }
+        }
+        section.behind aria-labelledby="behind-h" {
+            h2 #behind-h { "Who is behind it" }
+            (behind)
         }
         div.event-layout {
             section aria-labelledby="fields-h" {

@@ -111,6 +111,7 @@ fn form(f: &SearchForm) -> Markup {
                 label { "Regions " input type="text" name="region" value=(f.region.clone().unwrap_or_default()) placeholder="us-east-1,…"; }
                 label { "Error codes " input type="text" name="errorCode" value=(f.error_code.clone().unwrap_or_default()) placeholder="AccessDenied,…"; }
                 label { "Source IPs " input type="text" name="sourceIp" value=(f.source_ip.clone().unwrap_or_default()); }
+                label title="The person or workload behind the calls, directly or through any chain of roles" { "Origin " input type="text" name="origin" value=(f.origin.clone().unwrap_or_default()) placeholder="alice, arn:aws:iam::…:user/alice, a subject"; }
                 label.check { input type="checkbox" name="errors" value="true" checked[query::flag("errors", &f.errors).unwrap_or(false)]; " With an error code" }
                 label.check title="An error code, or a console sign-in CloudTrail records as Failure" { input type="checkbox" name="failed" value="true" checked[query::flag("failed", &f.failed).unwrap_or(false)]; " Failed calls" }
                 @for p in f.param.iter().filter(|p| !p.is_empty()) {

@@ -33,6 +33,7 @@ pub(super) fn pairs(f: &SearchForm) -> Vec<(&'static str, String)> {
     put("errors", &f.errors);
     put("failed", &f.failed);
     put("sourceIp", &f.source_ip);
+    put("origin", &f.origin);
     put("order", &f.order);
     for (k, v) in f.attr.iter().zip(&f.value) {
         if !k.is_empty() || !v.is_empty() {
@@ -118,7 +119,7 @@ pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
             .map(str::to_string)
     };
     type Slot = fn(&mut SearchForm) -> &mut Option<String>;
-    let fields: [(&str, Slot); 9] = [
+    let fields: [(&str, Slot); 10] = [
         ("from", |g| &mut g.start),
         ("to", |g| &mut g.end),
         ("text", |g| &mut g.q),
@@ -126,6 +127,7 @@ pub fn chips(f: &SearchForm) -> Vec<(String, SearchForm)> {
         ("region", |g| &mut g.region),
         ("errorCode", |g| &mut g.error_code),
         ("sourceIp", |g| &mut g.source_ip),
+        ("origin", |g| &mut g.origin),
         ("errors", |g| &mut g.errors),
         ("failed", |g| &mut g.failed),
     ];

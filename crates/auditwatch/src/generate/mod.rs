@@ -3,7 +3,8 @@
 //! Many principals with skewed activity (a few users do most of the work), ~200 event
 //! names over ~40 services, console sign-ins, errors, and a few attack patterns
 //! (StopLogging, a burst of GetSecretValue on TopSecretInfo, a root sign-in, a run of
-//! failed console logins, new access keys). Each file is generated from its own
+//! failed console logins, new access keys), and role sessions started by calls that
+//! attribution follows to their origin ([`sessions`]). Each file is generated from its own
 //! seeded RNG, so output is identical for the same arguments whatever the threads.
 
 use std::fmt::Write as _;
@@ -15,6 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 use flate2::{Compression, write::GzEncoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+mod sessions;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -534,11 +537,11 @@ const ROLES: &[(&str, &[&str])] = &[
     ),
     (
         "ReadOnlyRole",
-        &["grace@example.com", "heidi@example.com", "auditor"],
+        &["auditor", "grace@example.com", "heidi@example.com"],
     ),
     (
         "LambdaExecutionRole",
-        &["order-processor", "image-resizer", "nightly-report"],
+        &["order-processor", "nightly-report", "image-resizer"],
     ),
     (
         "EKSNodeRole",
@@ -654,11 +657,7 @@ fn actor(rng: &mut ChaCha8Rng, account: &str) -> Actor {
         let (role, sessions) = ROLES[skewed(rng, ROLES.len())];
         let session = sessions[skewed(rng, sessions.len())];
         habit = fnv(role) as usize;
-        let key = format!("ASIA{:016}", fnv(session) % 10_000_000_000_000_000);
-        let rid = format!("AROA{:016}", fnv(role) % 10_000_000_000_000_000);
-        format!(
-            r#"{{"type":"AssumedRole","principalId":"{rid}:{session}","arn":"arn:aws:sts::{account}:assumed-role/{role}/{session}","accountId":"{account}","accessKeyId":"{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"{rid}","arn":"arn:aws:iam::{account}:role/{role}","accountId":"{account}","userName":"{role}"}},"attributes":{{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"false"}}}}}}"#
-        )
+        role_identity(account, role, session)
     } else {
         let svc = [
             "cloudtrail.amazonaws.com",
@@ -679,6 +678,15 @@ fn actor(rng: &mut ChaCha8Rng, account: &str) -> Actor {
         agent,
         ip,
     }
+}
+
+/// The `userIdentity` of a call made in `session` of `role` in `account`.
+fn role_identity(account: &str, role: &str, session: &str) -> String {
+    let key = sessions::session_key(account, session);
+    let rid = format!("AROA{:016}", fnv(role) % 10_000_000_000_000_000);
+    format!(
+        r#"{{"type":"AssumedRole","principalId":"{rid}:{session}","arn":"arn:aws:sts::{account}:assumed-role/{role}/{session}","accountId":"{account}","accessKeyId":"{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"{rid}","arn":"arn:aws:iam::{account}:role/{role}","accountId":"{account}","userName":"{role}"}},"attributes":{{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"false"}}}}}}"#
+    )
 }
 
 fn fnv(s: &str) -> u64 {
@@ -954,8 +962,27 @@ fn event(
             error = None;
         }
     }
+    let mut issued = None;
+    if special.is_none()
+        && service == "sts"
+        && matches!(
+            name,
+            "AssumeRole" | "AssumeRoleWithSAML" | "AssumeRoleWithWebIdentity"
+        )
+    {
+        let i = sessions::issue(rng, account, time);
+        name = i.call;
+        error = None;
+        a.identity = i.identity.clone();
+        extra = format!(r#","responseElements":{}"#, i.response);
+        issued = Some(i);
+    }
     let source = format!("{service}.amazonaws.com");
     let (mut params, mut resources) = resource(service, name, account, region, rng);
+    if let Some(i) = issued {
+        params = i.request;
+        resources = i.resources;
+    }
     if special == Some(Planted::SecretBurst) {
         params = r#"{"secretId":"TopSecretInfo"}"#.into();
         resources = format!(
