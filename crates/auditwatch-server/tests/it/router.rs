@@ -231,7 +231,7 @@ async fn sql_is_read_only_and_limited() {
 }
 
 /// Sends `sql` to `/api/v1/sql` as `app`.
-async fn sql(app: &App, sql: &str) -> Reply {
+pub(crate) async fn sql(app: &App, sql: &str) -> Reply {
     let req = Request::post("/api/v1/sql")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(json!({ "sql": sql }).to_string()))

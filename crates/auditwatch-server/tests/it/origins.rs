@@ -1,0 +1,193 @@
+//! Who is behind a call, through the HTTP surface: the `origin` filter of the API and
+//! the search page, the chain on the event page, the session page — and what a caller
+//! limited to one account sees of a chain that starts in another.
+
+use auditwatch_auth::Role;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{A, B, Fixture, fixture, get, session_for};
+
+const ALICE: &str = "arn:aws:iam::111111111111:user/alice";
+
+fn record(
+    id: &str,
+    minute: u32,
+    name: &str,
+    account: &str,
+    identity: Value,
+    extra: Value,
+) -> Value {
+    let mut r = json!({"eventVersion": "1.08", "eventTime": format!("2024-05-01T12:{minute:02}:00Z"),
+        "eventID": id, "eventName": name, "eventSource": "sts.amazonaws.com",
+        "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.1", "userIdentity": identity,
+        "eventType": "AwsApiCall", "recipientAccountId": account});
+    if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    r
+}
+
+fn session(account: &str, role: &str, name: &str, key: &str) -> Value {
+    json!({"type": "AssumedRole", "accessKeyId": key, "accountId": account,
+        "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}"),
+        "sessionContext": {"sessionIssuer": {"type": "Role", "accountId": account,
+            "arn": format!("arn:aws:iam::{account}:role/{role}"), "userName": role}}})
+}
+
+fn issue(account: &str, role: &str, name: &str, key: &str) -> Value {
+    json!({"responseElements": {"credentials": {"accessKeyId": key,
+        "expiration": "2024-05-01T13:00:00Z"},
+        "assumedRoleUser": {"arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}")}}})
+}
+
+/// The fixture's lake plus a chain: alice (A) assumes Deploy in A, that session
+/// assumes Admin in B, and the Admin session runs an instance in B.
+fn with_chain() -> Fixture {
+    let f = fixture();
+    let alice = json!({"type": "IAMUser", "arn": ALICE, "accountId": A, "userName": "alice",
+        "accessKeyId": "AKIAalice"});
+    let in_a = vec![
+        record(
+            "assume-1",
+            0,
+            "AssumeRole",
+            A,
+            alice,
+            issue(A, "Deploy", "alice-deploy", "ASIAFIRST"),
+        ),
+        record(
+            "assume-2",
+            1,
+            "AssumeRole",
+            A,
+            session(A, "Deploy", "alice-deploy", "ASIAFIRST"),
+            issue(B, "Admin", "hop", "ASIASECOND"),
+        ),
+    ];
+    let mut call = record(
+        "chain-call",
+        2,
+        "RunInstances",
+        B,
+        session(B, "Admin", "hop", "ASIASECOND"),
+        json!({}),
+    );
+    call["eventSource"] = json!("ec2.amazonaws.com");
+    let input = f.dir.path().join("chain");
+    for (account, records) in [(A, in_a), (B, vec![call])] {
+        let d = input.join(format!("AWSLogs/{account}/CloudTrail/us-east-1/2024/05/01"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join(format!(
+                "{account}_CloudTrail_us-east-1_20240501T1200Z_chain.json"
+            )),
+            json!({"Records": records}).to_string(),
+        )
+        .unwrap();
+    }
+    let store = auditwatch_store::Store::open(&f.dir.path().join("data")).unwrap();
+    let summary = auditwatch_ingest::ingest_paths(
+        &store,
+        &[input],
+        &auditwatch_ingest::IngestOptions::default(),
+        &mut (),
+    )
+    .unwrap();
+    assert_eq!(summary.events_added, 3);
+    f
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventID"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn origins_in_the_api_the_pages_and_as_one_account_sees_them() {
+    let f = with_chain();
+    // The API: alice's 30 own calls, her AssumeRole, and the two calls made in her
+    // sessions, across both accounts.
+    let r = get(&f.app, "/api/v1/events?origin=alice&limit=100").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let found = ids(&r.json());
+    assert_eq!(found.len(), 33, "{found:?}");
+    assert!(found.contains(&"chain-call".to_string()));
+    let r = get(&f.app, &format!("/api/v1/events?origin={ALICE}&limit=100")).await;
+    assert_eq!(ids(&r.json()).len(), 33);
+    let r = get(&f.app, "/api/v1/events?origin=nobody-at-all").await;
+    assert_eq!(ids(&r.json()).len(), 0);
+    let long = "x".repeat(2000);
+    let r = get(&f.app, &format!("/api/v1/events?origin={long}")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("origin"), "{}", r.body);
+
+    // The search page keeps the filter as a chip.
+    let r = get(&f.app, "/search?origin=alice").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("origin: alice"), "no chip");
+    assert!(r.body.contains("chain-call"));
+
+    // The event page draws the chain, origin first, each hop a session page.
+    let r = get(&f.app, "/events/chain-call").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let chain = r
+        .body
+        .split("ol class=\"chain\"")
+        .nth(1)
+        .expect("a chain")
+        .split("</ol>")
+        .next()
+        .unwrap();
+    let origin_at = chain
+        .find("origin=arn%3Aaws%3Aiam%3A%3A111111111111%3Auser%2Falice")
+        .expect("origin link");
+    let first = chain.find("/sessions/ASIAFIRST").expect("first hop");
+    let second = chain.find("/sessions/ASIASECOND").expect("second hop");
+    assert!(origin_at < first && first < second, "{chain}");
+
+    // The session page: its events and its chain.
+    let r = get(&f.app, "/sessions/ASIASECOND").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("/events/chain-call"));
+    assert!(r.body.contains("/events/assume-2"), "the issuing event");
+    let r = get(&f.app, "/sessions/not-a-key").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = get(&f.app, "/sessions/ASIANEVERSEEN").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A user of account B: the origin's name, B's hop, nothing of A's.
+    let b = f
+        .app
+        .as_(session_for(&f.auth, "bea", Role::Analyst, Some(&[B])));
+    let r = get(&b, "/api/v1/events?origin=alice&limit=100").await;
+    assert_eq!(ids(&r.json()), ["chain-call"]);
+    let r = get(&b, "/events/chain-call").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains(ALICE));
+    assert!(r.body.contains("/sessions/ASIASECOND"));
+    assert!(
+        !r.body.contains("ASIAFIRST") && !r.body.contains("alice-deploy"),
+        "A's hop shown to B"
+    );
+    assert!(r.body.contains("a session in another account"));
+    let r = get(&b, "/sessions/ASIASECOND").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.body.contains("assume-2"), "A's issuing event shown to B");
+    let r = get(&b, "/sessions/ASIAFIRST").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The SQL sessions table: B's session only, without A's issuing event.
+    let r = crate::router::sql(&b, "SELECT accessKeyId, eventID, origin FROM sessions").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("ASIASECOND")
+            && !r.body.contains("ASIAFIRST")
+            && !r.body.contains("assume-2"),
+        "{}",
+        r.body
+    );
+}
