@@ -192,7 +192,7 @@ pub async fn session_page(
                 @if page.next_token.is_some() {
                     p { "The first " (SESSION_EVENTS) " — " a href=(url("/search", &[("accessKeyId", &key), ("order", "oldest")])) { "search them all" } }
                 }
-                table.events {
+                div.table-wrap { table.events {
                     thead { tr { th { "Time" } th { "Event" } th { "Source" } th { "Account" } th { "Region" } th { "Outcome" } } }
                     tbody {
                         @for e in &events {
@@ -206,7 +206,7 @@ pub async fn session_page(
                             }
                         }
                     }
-                }
+                } }
             }
         }
     };
