@@ -269,6 +269,12 @@ impl TableCatalog for DequeueFailsOnce {
     ) -> auditwatch_catalog::Result<Vec<auditwatch_event::identity::Issued>> {
         self.inner.sessions_named(arn)
     }
+    fn sessions_count(&self) -> auditwatch_catalog::Result<u64> {
+        self.inner.sessions_count()
+    }
+    fn all_sessions(&self) -> auditwatch_catalog::Result<Vec<auditwatch_event::identity::Issued>> {
+        self.inner.all_sessions()
+    }
     fn dequeue(&self, ids: &[i64]) -> auditwatch_catalog::Result<()> {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Err(auditwatch_catalog::CatalogError::Invalid(

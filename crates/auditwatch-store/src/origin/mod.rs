@@ -120,10 +120,13 @@ pub fn in_scope(scope: &Scope, issued: &Issued) -> bool {
         .any(|a| scope.allows(a))
 }
 
+/// What a copy of the index was read at: its number of rows and the newest segment.
+type Version = (u64, Option<i64>);
+
 /// The store's copy of [`Origins`], reloaded when the index may have changed.
 #[derive(Debug, Default)]
 pub struct OriginsCache {
-    current: Mutex<Option<((u64, Option<i64>), Arc<Origins>)>>,
+    current: Mutex<Option<(Version, Arc<Origins>)>>,
 }
 
 impl OriginsCache {

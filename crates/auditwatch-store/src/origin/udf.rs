@@ -177,12 +177,14 @@ impl ScalarUDFImpl for OriginFn {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let value = match (self.answer, args.args.get(1)) {
-            (Answer::Is, Some(ColumnarValue::Scalar(v))) => match v {
-                ScalarValue::Utf8(Some(v))
-                | ScalarValue::Utf8View(Some(v))
-                | ScalarValue::LargeUtf8(Some(v)) => Some(v.clone()),
-                _ => None,
-            },
+            (
+                Answer::Is,
+                Some(ColumnarValue::Scalar(
+                    ScalarValue::Utf8(Some(v))
+                    | ScalarValue::Utf8View(Some(v))
+                    | ScalarValue::LargeUtf8(Some(v)),
+                )),
+            ) => Some(v.clone()),
             _ => None,
         };
         if self.answer == Answer::Is && value.is_none() {
