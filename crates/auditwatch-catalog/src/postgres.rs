@@ -626,7 +626,7 @@ fn segment_from(r: &postgres::Row) -> Segment {
 fn insert_session(tx: &mut postgres::Transaction<'_>, i: &Issued) -> Step<()> {
     let c = sessions::columns(&i.caller);
     tx.execute(
-        &sessions::upsert("auditwatch_sessions", '$'),
+        &sessions::upsert("auditwatch_sessions", '$', "\"C\""),
         &[
             &i.access_key_id,
             &i.call,

@@ -20,7 +20,9 @@ pub(crate) const COLUMNS: &str = "access_key_id, call, session_arn, account, eve
 /// caller's and in the role's account), the index keeps the one whose caller says
 /// more (the role's account's copy names only an `AWSAccount`), then the smaller
 /// event id: the same record whichever arrived first.
-pub(crate) fn upsert(table: &str, mark: char) -> String {
+/// Event ids are compared byte by byte on both backends (`collate`: SQLite's
+/// `BINARY`, PostgreSQL's `"C"`), so both keep the same record.
+pub(crate) fn upsert(table: &str, mark: char, collate: &str) -> String {
     let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
     let values: Vec<String> = (1..=columns.len()).map(|n| format!("{mark}{n}")).collect();
     let set: Vec<String> = columns[1..]
@@ -30,8 +32,8 @@ pub(crate) fn upsert(table: &str, mark: char) -> String {
     format!(
         "INSERT INTO {table}({COLUMNS}) VALUES ({}) \
          ON CONFLICT (access_key_id) DO UPDATE SET {} \
-         WHERE (excluded.caller_kind = 'Unknown', coalesce(excluded.event_id, '')) \
-             < ({table}.caller_kind = 'Unknown', coalesce({table}.event_id, ''))",
+         WHERE (excluded.caller_kind = 'Unknown', coalesce(excluded.event_id, '') COLLATE {collate}) \
+             < ({table}.caller_kind = 'Unknown', coalesce({table}.event_id, '') COLLATE {collate})",
         values.join(", "),
         set.join(", ")
     )

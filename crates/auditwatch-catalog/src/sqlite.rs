@@ -93,7 +93,7 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
 
 /// Records issues of temporary keys in `tx` ([`sessions::upsert`]).
 fn insert_sessions(tx: &rusqlite::Transaction<'_>, sessions: &[Issued]) -> rusqlite::Result<()> {
-    let mut insert = tx.prepare_cached(&sessions::upsert("sessions", '?'))?;
+    let mut insert = tx.prepare_cached(&sessions::upsert("sessions", '?', "BINARY"))?;
     for i in sessions {
         let c = sessions::columns(&i.caller);
         insert.execute(params![

@@ -416,15 +416,16 @@ pub fn attribute(who: &Principal, lookup: impl Fn(&str) -> Option<Issued>) -> At
             source_identity,
         } = &at
         else {
-            let origin = match at {
-                Principal::Unknown { described } => Origin::Unresolved {
+            let origin = match (at, named) {
+                (Principal::Unknown { .. }, Some(s)) => Origin::SourceIdentity(s),
+                (Principal::Unknown { described }, None) => Origin::Unresolved {
                     session_arn: chain
                         .last()
                         .and_then(|i| i.session_arn.clone())
                         .unwrap_or_default(),
                     reason: format!("the caller is {described}"),
                 },
-                p => Origin::Resolved(p),
+                (p, _) => Origin::Resolved(p),
             };
             return Attribution { origin, chain };
         };
@@ -709,6 +710,26 @@ mod tests {
         assert_eq!(
             attribute_with(&call, &[&issue]).origin,
             Origin::SourceIdentity("dave".into())
+        );
+        // A walk that reaches a caller the record does not name (the role account's
+        // copy of a cross-account call names only an AWSAccount) also ends at it.
+        let from_account = assume(
+            "e2",
+            json!({"type": "AWSAccount", "principalId": "AROA:x", "accountId": "111111111111"}),
+            "arn:aws:iam::222222222222:role/Ops",
+            "t",
+            "ASIAOPS2",
+            json!({}),
+        );
+        let call = call_by(session_identity(
+            "arn:aws:iam::222222222222:role/Ops",
+            "t",
+            "ASIAOPS2",
+            Some("erin"),
+        ));
+        assert_eq!(
+            attribute_with(&call, &[&from_account]).origin,
+            Origin::SourceIdentity("erin".into())
         );
     }
 

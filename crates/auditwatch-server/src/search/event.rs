@@ -229,8 +229,15 @@ pub async fn page(
             .any(|r| r.event_id.as_deref() != Some(this.as_str()))
     });
     let integrity = q.integrity_of_source(&e.source).await?;
-    let origins = super::origin::origins(&state).await?;
-    let behind = super::origin::chain(&origins, &super::origin::who(&e.raw), &caller.scope);
+    let who = super::origin::who(&e.raw);
+    // Only a session's origin is read from the sessions index.
+    let origins = match who {
+        auditwatch_event::identity::Principal::Session { .. } => {
+            super::origin::origins(&state).await?
+        }
+        _ => Default::default(),
+    };
+    let behind = super::origin::chain(&origins, &who, &caller.scope);
     let body = html! {
         h1 { (title) }
         p.when { (when(e.time_us)) " (" span.tz-name { "UTC" } ")" }

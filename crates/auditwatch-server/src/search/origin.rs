@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use auditwatch_event::Record;
 use auditwatch_event::identity::{Origin, Principal, caller};
-use auditwatch_store::origin::{Origins, arn_account};
+use auditwatch_store::origin::{Origins, arn_account, visible_name};
 use auditwatch_store::{Attribute, Lookup, Scope};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -75,16 +75,20 @@ pub fn chain(origins: &Origins, who: &Principal, scope: &Scope) -> Markup {
         Origin::SourceIdentity(_) => ("source identity", true),
         Origin::Unresolved { .. } => ("unresolved", false),
     };
+    // An unresolved origin is a role session; in an account the caller does not see,
+    // neither it nor the reason (which names its key) is shown.
+    let name = visible_name(&origin, scope).map(str::to_string);
     let reason = match &origin {
-        Origin::Unresolved { reason, .. } => Some(reason.clone()),
+        Origin::Unresolved { reason, .. } if name.is_some() => Some(reason.clone()),
         _ => None,
     };
-    let name = origin.name().to_string();
     html! {
         ol.chain aria-label="Who is behind this call, from the origin to the call's session" {
             li.origin.unresolved[!resolved] {
-                @if name.is_empty() { "unknown" } @else {
-                    a href=(url("/search", &[("origin", &name)])) title="Every call with this origin, directly or through roles" { (name) }
+                @match &name {
+                    Some(name) => { a href=(url("/search", &[("origin", name)])) title="Every call with this origin, directly or through roles" { (name) } }
+                    None if resolved => { "unknown" }
+                    None => { "a session in another account" }
                 }
                 " " span.kind { "(" (kind) ")" }
                 @if let Some(r) = &reason { " " span.reason { "— " (r) } }

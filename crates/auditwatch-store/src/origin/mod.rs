@@ -110,6 +110,25 @@ pub fn arn_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
+/// The name of `origin` as `scope` may see it: every origin's, except an unresolved
+/// one's — the role session the walk stopped at — when that session is in an account
+/// `scope` does not see (then it is a hop of someone else's account, not a name).
+pub fn visible_name<'o>(origin: &'o Origin, scope: &Scope) -> Option<&'o str> {
+    match origin {
+        Origin::Unresolved { session_arn, .. }
+            if !arn_account(session_arn).is_some_and(|a| scope.allows(a)) =>
+        {
+            None
+        }
+        o => Some(o.name()).filter(|n| !n.is_empty()),
+    }
+}
+
+/// Whether `value` names `origin` as `scope` sees it ([`visible_name`]).
+pub fn visible_match(origin: &Origin, scope: &Scope, value: &str) -> bool {
+    visible_name(origin, scope).is_some() && origin.matches(value)
+}
+
 /// Whether `scope` sees the session `issued` opened: its role's account (from the
 /// session ARN) or the account its issuing call was recorded in.
 pub fn in_scope(scope: &Scope, issued: &Issued) -> bool {

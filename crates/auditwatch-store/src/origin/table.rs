@@ -7,8 +7,11 @@
 //! for the key), `origin`, `originType`.
 //!
 //! A scoped caller sees the sessions opened in, or issued from, one of their accounts;
-//! the issuing call's account and id only when its account is theirs (the call is an
-//! event of that account), and the origin's name always (docs/SECURITY.md).
+//! the issuing call's account, id and caller only when its account is theirs (the call
+//! is an event of that account), and the origin's name always — except an unresolved
+//! origin's, a session of an account they do not see (docs/SECURITY.md).
+//!
+//! The rows are built once per query session, however often the query names the table.
 
 use std::sync::Arc;
 
@@ -21,18 +24,31 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::{OriginsSource, arn_account, in_scope};
+use super::{OriginsSource, arn_account, in_scope, visible_name};
 
 /// The `sessions` table of one query session.
 #[derive(Debug)]
 pub struct SessionsTable {
     source: Arc<OriginsSource>,
+    built: std::sync::OnceLock<RecordBatch>,
 }
 
 impl SessionsTable {
     /// The table over `source`'s origins, as its scope sees them.
     pub fn new(source: Arc<OriginsSource>) -> Self {
-        Self { source }
+        Self {
+            source,
+            built: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The rows, built on the first scan.
+    fn rows(&self) -> Result<RecordBatch> {
+        if let Some(b) = self.built.get() {
+            return Ok(b.clone());
+        }
+        let b = self.batch()?;
+        Ok(self.built.get_or_init(|| b).clone())
     }
 }
 
@@ -91,7 +107,7 @@ impl SessionsTable {
                 i.account.as_deref().filter(|_| recorded_here),
                 i.event_id.as_deref().filter(|_| recorded_here),
                 i.source_identity.as_deref(),
-                Some(i.caller.kind()),
+                Some(i.caller.kind()).filter(|_| recorded_here),
             ];
             for (b, v) in text.iter_mut().zip(values) {
                 b.append_option(v);
@@ -99,8 +115,8 @@ impl SessionsTable {
             issued_at.append_value(i.time_us);
             expires_at.append_option(i.expires_us);
             let name = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
-            tail[0].append_option(name(i.caller.name()));
-            tail[1].append_option(name(origin.name()));
+            tail[0].append_option(name(i.caller.name()).filter(|_| recorded_here));
+            tail[1].append_option(visible_name(origin, scope).map(str::to_string));
             tail[2].append_value(origin.kind());
         }
         let mut columns: Vec<Arc<dyn datafusion::arrow::array::Array>> =
@@ -129,7 +145,7 @@ impl TableProvider for SessionsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch()?;
+        let batch = self.rows()?;
         let table = MemTable::try_new(sessions_schema(), vec![vec![batch]])?;
         table.scan(state, projection, filters, limit).await
     }

@@ -9,6 +9,9 @@
 //!   origin's, only those whose account the caller sees;
 //! - `origin_is(userIdentity, 'alice')`: whether the value names the origin (its name,
 //!   or an IAM user's name alone) — the `origin` filter of lookups.
+//!
+//! An unresolved origin is named by the role session the walk stopped at; to a caller
+//! who does not see that session's account it has no name ([`super::visible_name`]).
 
 use std::sync::Arc;
 
@@ -26,7 +29,7 @@ use datafusion::prelude::{SessionContext, ident, lit};
 
 use auditwatch_event::identity::{IdentityText, Origin, principal};
 
-use super::{OriginsSource, arn_account};
+use super::{OriginsSource, arn_account, visible_match, visible_name};
 
 /// What a function answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -213,7 +216,8 @@ impl ScalarUDFImpl for OriginFn {
             let who = principal(&columns.at(row));
             origins.origin(&who)
         };
-        let named = |o: &Origin| Some(o.name().to_string()).filter(|n| !n.is_empty());
+        let scope = &self.source.scope;
+        let named = |o: &Origin| visible_name(o, scope).map(str::to_string);
         let out: ArrayRef = match self.answer {
             Answer::Name => Arc::new(
                 (0..rows)
@@ -229,7 +233,9 @@ impl ScalarUDFImpl for OriginFn {
                 let value = value.unwrap_or_default();
                 let mut b = BooleanBuilder::with_capacity(rows);
                 for r in 0..rows {
-                    b.append_value(identity.is_valid(r) && origin_at(r).matches(&value));
+                    b.append_value(
+                        identity.is_valid(r) && visible_match(&origin_at(r), scope, &value),
+                    );
                 }
                 Arc::new(b.finish())
             }
@@ -260,7 +266,8 @@ impl ScalarUDFImpl for OriginFn {
                     {
                         arns.push(session_arn.clone());
                     }
-                    arns.dedup();
+                    let mut seen = std::collections::HashSet::new();
+                    arns.retain(|a| seen.insert(a.clone()));
                     for arn in arns {
                         if arn_account(&arn).is_some_and(|a| self.source.scope.allows(a)) {
                             b.values().append_value(arn);

@@ -299,12 +299,22 @@ fn an_origin_resolves_when_its_issuing_call_arrives_and_a_scoped_caller_sees_the
         ids(&rt, &store, &Scope::All, deploy),
         ["deploy-assume", "the-call"]
     );
+    // To B, the walk stopped at a session of A's: no name, and not found by it.
+    let b = Scope::accounts([B]);
+    let rows = sql(
+        &rt,
+        &store,
+        &b,
+        "SELECT eventID, origin(userIdentity) AS o, origin_type(userIdentity) AS t \
+         FROM events WHERE eventID = 'the-call'",
+    );
+    assert_eq!(rows, [json!({"eventID": "the-call", "t": "Unresolved"})]);
+    assert!(ids(&rt, &store, &b, deploy).is_empty());
     auditwatch_store::testing::commit_records(&store, &f[0], "f0", None);
     assert_eq!(ids(&rt, &store, &Scope::All, "alice").len(), 4);
     assert!(ids(&rt, &store, &Scope::All, deploy).is_empty());
 
     // Account B's user: B's events whose origin is alice, her name, and B's hops only.
-    let b = Scope::accounts([B]);
     assert_eq!(ids(&rt, &store, &b, "alice"), ["the-call"]);
     let rows = sql(
         &rt,
@@ -318,17 +328,18 @@ fn an_origin_resolves_when_its_issuing_call_arrives_and_a_scoped_caller_sees_the
         rows[0]["chain"],
         json!(["arn:aws:sts::222222222222:assumed-role/Admin/hop"])
     );
-    // B sees the sessions opened in B, not the issuing call recorded in A.
+    // B sees the sessions opened in B, not the issuing call recorded in A (nor its
+    // caller, A's Deploy session).
     let sessions = sql(
         &rt,
         &store,
         &b,
-        "SELECT accessKeyId, issuedIn, eventID, origin \
+        "SELECT accessKeyId, issuedIn, eventID, caller, callerType, origin \
         FROM sessions ORDER BY accessKeyId",
     );
     assert_eq!(
         sessions,
-        // (the JSON of a row leaves out its nulls: no issuing account, no event id)
+        // (the JSON of a row leaves out its nulls: no issuing account, id or caller)
         [json!({"accessKeyId": "ASIASECOND", "origin": ALICE})]
     );
     // Bad values are named.
