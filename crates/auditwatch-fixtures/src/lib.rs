@@ -8,6 +8,10 @@
 //! records a skip, one line in the file `AUDITWATCH_SKIP_LOG` names (`scripts/test`
 //! counts and prints them at the end), and returns. A test never passes silently
 //! without checking.
+//!
+//! Beside that, hand-written CloudTrail records of role chains ([`chains`]).
+
+pub mod chains;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! limited to one account sees of a chain that starts in another.
 
 use auditwatch_auth::Role;
+use auditwatch_fixtures::chains::{self, session};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -18,27 +19,12 @@ fn record(
     identity: Value,
     extra: Value,
 ) -> Value {
-    let mut r = json!({"eventVersion": "1.08", "eventTime": format!("2024-05-01T12:{minute:02}:00Z"),
-        "eventID": id, "eventName": name, "eventSource": "sts.amazonaws.com",
-        "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.1", "userIdentity": identity,
-        "eventType": "AwsApiCall", "recipientAccountId": account});
-    if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    r
-}
-
-fn session(account: &str, role: &str, name: &str, key: &str) -> Value {
-    json!({"type": "AssumedRole", "accessKeyId": key, "accountId": account,
-        "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}"),
-        "sessionContext": {"sessionIssuer": {"type": "Role", "accountId": account,
-            "arn": format!("arn:aws:iam::{account}:role/{role}"), "userName": role}}})
+    let time = format!("2024-05-01T12:{minute:02}:00Z");
+    chains::record(id, &time, name, account, identity, extra)
 }
 
 fn issue(account: &str, role: &str, name: &str, key: &str) -> Value {
-    json!({"responseElements": {"credentials": {"accessKeyId": key,
-        "expiration": "2024-05-01T13:00:00Z"},
-        "assumedRoleUser": {"arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}")}}})
+    chains::issue(account, role, name, key, "2024-05-01T13:00:00Z")
 }
 
 /// The fixture's lake plus a chain: alice (A) assumes Deploy in A, that session

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use auditwatch_fixtures::chains::{self, session};
 use auditwatch_store::rows::to_json;
 use auditwatch_store::{Lookup, Scope, SqlLimits, Store};
 use serde_json::{Value, json};
@@ -23,28 +24,12 @@ fn record(
     identity: Value,
     extra: Value,
 ) -> String {
-    let mut r = json!({"eventVersion": "1.08", "eventTime": format!("2026-03-01T10:{minute:02}:00Z"),
-        "eventID": id, "eventName": name, "eventSource": "sts.amazonaws.com",
-        "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.1", "userIdentity": identity,
-        "eventType": "AwsApiCall", "recipientAccountId": account});
-    if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    r.to_string()
-}
-
-fn session(account: &str, role: &str, name: &str, key: &str) -> Value {
-    json!({"type": "AssumedRole", "accessKeyId": key, "accountId": account,
-        "principalId": format!("AROA:{name}"),
-        "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}"),
-        "sessionContext": {"sessionIssuer": {"type": "Role", "accountId": account,
-            "arn": format!("arn:aws:iam::{account}:role/{role}"), "userName": role}}})
+    let time = format!("2026-03-01T10:{minute:02}:00Z");
+    chains::record(id, &time, name, account, identity, extra).to_string()
 }
 
 fn issue(account: &str, role: &str, name: &str, key: &str) -> Value {
-    json!({"responseElements": {"credentials": {"accessKeyId": key,
-        "expiration": "Mar 1, 2026, 11:00:00 AM"},
-        "assumedRoleUser": {"arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}")}}})
+    chains::issue(account, role, name, key, "Mar 1, 2026, 11:00:00 AM")
 }
 
 /// Three files: the first issuing calls (alice's, the SAML subject's) and alice's own

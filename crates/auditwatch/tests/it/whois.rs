@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use auditwatch_fixtures::chains::{self, session};
 use serde_json::{Value, json};
 
 use crate::support::{ingest, run_text};
@@ -11,27 +12,15 @@ use crate::support::{ingest, run_text};
 const ALICE: &str = "arn:aws:iam::111111111111:user/alice";
 
 fn record(id: &str, time: &str, name: &str, identity: Value, extra: Value) -> Value {
-    let mut r = json!({"eventVersion": "1.08", "eventTime": time, "eventID": id,
-        "eventName": name, "eventSource": "sts.amazonaws.com", "awsRegion": "us-east-1",
-        "sourceIPAddress": "198.51.100.1", "userIdentity": identity,
-        "recipientAccountId": identity["accountId"]});
-    if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    r
-}
-
-fn session(account: &str, role: &str, name: &str, key: &str) -> Value {
-    json!({"type": "AssumedRole", "accessKeyId": key, "accountId": account,
-        "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}"),
-        "sessionContext": {"sessionIssuer": {"type": "Role", "accountId": account,
-            "arn": format!("arn:aws:iam::{account}:role/{role}"), "userName": role}}})
+    let account = identity["accountId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    chains::record(id, time, name, &account, identity, extra)
 }
 
 fn issue(account: &str, role: &str, name: &str, key: &str) -> Value {
-    json!({"responseElements": {"credentials": {"accessKeyId": key,
-        "expiration": "2026-03-01T12:00:00Z"},
-        "assumedRoleUser": {"arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{name}")}}})
+    chains::issue(account, role, name, key, "2026-03-01T12:00:00Z")
 }
 
 /// The three files: alice assumes Deploy in 111…; that session assumes Admin in
