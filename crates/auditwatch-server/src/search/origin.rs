@@ -52,8 +52,9 @@ struct Hop {
 /// The chain of `who` (origin first, the call's own session last) as links, hops
 /// outside `scope` left unnamed.
 pub fn chain(origins: &Origins, who: &Principal, scope: &Scope) -> Markup {
+    // The walk copies the chain out; its origin is the one `Origins::origin` reads.
     let attribution = origins.attribute(who);
-    let origin = origins.origin(who);
+    let origin = &attribution.origin;
     let mut hops: Vec<Hop> = Vec::new();
     let mut at = Some(who);
     let mut rest = attribution.chain.iter();
@@ -70,15 +71,15 @@ pub fn chain(origins: &Origins, who: &Principal, scope: &Scope) -> Markup {
         at = rest.next().map(|i| &i.caller);
     }
     hops.reverse();
-    let (kind, resolved) = match &origin {
+    let (kind, resolved) = match origin {
         Origin::Resolved(p) => (p.kind(), true),
         Origin::SourceIdentity(_) => ("source identity", true),
         Origin::Unresolved { .. } => ("unresolved", false),
     };
     // An unresolved origin is a role session; in an account the caller does not see,
     // neither it nor the reason (which names its key) is shown.
-    let name = visible_name(&origin, scope).map(str::to_string);
-    let reason = match &origin {
+    let name = visible_name(origin, scope).map(str::to_string);
+    let reason = match origin {
         Origin::Unresolved { reason, .. } if name.is_some() => Some(reason.clone()),
         _ => None,
     };

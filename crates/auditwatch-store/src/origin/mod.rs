@@ -105,9 +105,13 @@ impl Origins {
     }
 }
 
-/// The account of a session ARN (`arn:aws:sts::<account>:assumed-role/…`).
+/// The account of an ARN (`arn:aws:sts::<account>:assumed-role/…`); `None` for text
+/// that is not an ARN (a subject, a service name).
 pub fn arn_account(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty())
+    arn.strip_prefix("arn:")?
+        .split(':')
+        .nth(3)
+        .filter(|a| !a.is_empty())
 }
 
 /// The name of `origin` as `scope` may see it: every origin's, except an unresolved

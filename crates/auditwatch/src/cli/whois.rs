@@ -151,11 +151,7 @@ fn step(n: usize, p: &Principal, issued: Option<&Issued>) -> Map<String, Value> 
     r.insert("identity".into(), json!(p.name()));
     r.insert("type".into(), json!(p.kind()));
     // The identity's own account (from its ARN), else where its issue was recorded.
-    let account = p
-        .name()
-        .strip_prefix("arn:")
-        .and_then(|a| a.split(':').nth(3))
-        .filter(|a| !a.is_empty())
+    let account = auditwatch_store::origin::arn_account(p.name())
         .map(str::to_string)
         .or_else(|| issued.and_then(|i| i.account.clone()));
     r.insert("account".into(), json!(account));
