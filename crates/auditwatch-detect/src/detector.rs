@@ -27,7 +27,9 @@ use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use serde_json::Value;
 
 use crate::config::switch_key;
+use crate::origin::EventOrigin;
 use crate::{Definitions, DetectError};
+use auditwatch_store::origin::Origins;
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -118,8 +120,15 @@ fn correlation_hits(
 }
 
 /// Detects over one segment's records (no IO; `memory` carries correlation windows
-/// from segment to segment).
-pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64, memory: &mut Memory) -> Detected {
+/// from segment to segment). With `origins`, each record carries its origin
+/// ([`crate::origin`]) for the rules to read and the alerts to show.
+pub fn detect(
+    batch: &RecordBatch,
+    defs: &Definitions,
+    origins: Option<&Origins>,
+    now: i64,
+    memory: &mut Memory,
+) -> Detected {
     let col = |name: &str| batch.column_by_name(name);
     let mut d = Detected::default();
     let (Some(time), Some(id), Some(account), Some(user), Some(name), Some(ip), Some(raw)) = (
@@ -151,14 +160,22 @@ pub fn detect(batch: &RecordBatch, defs: &Definitions, now: i64, memory: &mut Me
         }
         let minute = t.div_euclid(60_000_000) * 60;
         *minutes.entry(minute).or_default() += 1;
-        let Ok(event) = serde_json::from_str::<Value>(raw.value(i)) else {
+        let Ok(mut event) = serde_json::from_str::<Value>(raw.value(i)) else {
             continue;
         };
+        let origin = origins.map(|o| EventOrigin::of(o, &event, opt(&account, i)));
+        if let Some(o) = &origin {
+            o.attach(&mut event);
+        }
         let sample = || Sample {
             event_id: opt(&id, i).unwrap_or_default().to_string(),
             time_us: t,
             account: opt(&account, i).map(str::to_string),
-            summary: summary(opt(&user, i), opt(&name, i), opt(&ip, i), opt(&account, i)),
+            summary: summary(opt(&user, i), opt(&name, i), opt(&ip, i), opt(&account, i))
+                + &origin
+                    .as_ref()
+                    .map(EventOrigin::summary_suffix)
+                    .unwrap_or_default(),
         };
         for (k, alarm) in defs.alarms.iter().enumerate() {
             if !alarm.counts(opt(&account, i)) {
@@ -264,7 +281,14 @@ pub fn drain(
         let mut found = match read(store, &s)? {
             Some(batch) if !defs.is_empty() => {
                 pass.events += batch.num_rows() as u64;
-                detect(&batch, defs, now, memory)
+                // The segment's issuing calls were indexed in the commit that added
+                // it, so the copy read now knows them. Without it, rules still run;
+                // those that read `origin` match nothing.
+                let origins = store
+                    .origins()
+                    .inspect_err(|e| tracing::warn!(error = %e, "origins unavailable to detection"))
+                    .ok();
+                detect(&batch, defs, origins.as_deref(), now, memory)
             }
             _ => Detected::default(),
         };

@@ -7,6 +7,8 @@
 //!   points and rule alerts (one catalog transaction per step);
 //! - [`evaluator`]: CloudWatch alarm evaluation over event time, replaying the
 //!   periods late data changed, raising an alert on each transition to ALARM;
+//! - [`origin`]: the origin (who is behind a call, through role chains) each record
+//!   carries to the rules as `origin` and `originType`, and alerts show;
 //! - [`notify`]: the outbox sender: webhook (generic JSON or Slack), SMTP e-mail and
 //!   SNS, each message with an idempotency key;
 //! - [`library`]: the definitions in force: the configuration file's plus alarms
@@ -22,6 +24,7 @@ pub mod evaluator;
 pub mod hunt;
 pub mod library;
 pub mod notify;
+pub mod origin;
 pub mod service;
 pub mod state;
 

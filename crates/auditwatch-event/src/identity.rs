@@ -254,6 +254,36 @@ pub fn caller(f: &Fields<'_>) -> Principal {
     })
 }
 
+/// Who made the call a record already parsed as a JSON value describes: the same
+/// answer as [`caller`] gives for its text.
+pub fn caller_of_value(record: &serde_json::Value) -> Principal {
+    let Some(u) = record.get("userIdentity").filter(|u| u.is_object()) else {
+        return Principal::Unknown {
+            described: "no userIdentity".into(),
+        };
+    };
+    fn text(v: Option<&serde_json::Value>) -> Option<&str> {
+        v.and_then(serde_json::Value::as_str)
+    }
+    let context = u.get("sessionContext");
+    let on_behalf_of = u.get("onBehalfOf").map(serde_json::Value::to_string);
+    principal(&IdentityText {
+        kind: text(u.get("type")),
+        arn: text(u.get("arn")),
+        account_id: text(u.get("accountId"))
+            .filter(|s| !s.is_empty())
+            .or_else(|| text(record.get("recipientAccountId"))),
+        access_key_id: text(u.get("accessKeyId")),
+        user_name: text(u.get("userName")),
+        principal_id: text(u.get("principalId")),
+        identity_provider: text(u.get("identityProvider")),
+        invoked_by: text(u.get("invokedBy")),
+        on_behalf_of: on_behalf_of.as_deref(),
+        role_arn: text(context.and_then(|c| c.get("sessionIssuer")?.get("arn"))),
+        source_identity: text(context.and_then(|c| c.get("sourceIdentity"))),
+    })
+}
+
 /// The principal a `userIdentity`'s text names.
 pub fn principal(u: &IdentityText<'_>) -> Principal {
     let given = |t: Option<&str>| t.filter(|s| !s.is_empty()).map(str::to_string);
@@ -844,55 +874,92 @@ mod tests {
     /// Stratus Red Team's detonations: every call made with temporary credentials
     /// whose issuing call is in the same file resolves to an IAM user, and a
     /// federation token's user to the IAM user that asked for it.
+    /// The records of a corpus file: a `{"Records": [...]}` log file, an array of
+    /// records, or one record.
+    fn corpus_records(path: &std::path::Path) -> Vec<String> {
+        let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        match (v.get("Records").and_then(Value::as_array), v.as_array()) {
+            (Some(rs), _) | (None, Some(rs)) => rs.iter().map(Value::to_string).collect(),
+            (None, None) => vec![v.to_string()],
+        }
+    }
+
+    /// Every record of `records` attributed with the issuing calls among them known:
+    /// every origin has a name or, unresolved, a reason; and reading the caller from
+    /// a parsed value answers as reading it from the text. Returns (calls made with
+    /// credentials issued in the same file, how many of them resolved to an IAM user).
+    fn attribute_all(what: &str, records: &[String]) -> (usize, usize) {
+        let known: HashMap<String, Issued> = records
+            .iter()
+            .filter_map(|t| issued(&Record::parse(t).ok()?))
+            .map(|i| (i.access_key_id.clone(), i))
+            .collect();
+        let (mut sessions, mut to_users) = (0, 0);
+        for t in records {
+            let r = Record::parse(t).unwrap();
+            let who = caller(&r.fields);
+            let value: Value = serde_json::from_str(t).unwrap();
+            assert_eq!(caller_of_value(&value), who, "{what}: {t}");
+            let a = attribute(&who, |k| known.get(k).cloned());
+            match &a.origin {
+                Origin::Unresolved { reason, .. } => {
+                    assert!(!reason.is_empty(), "{what}: no reason: {t}")
+                }
+                o => assert!(!o.name().is_empty(), "{what}: {o:?} has no name: {t}"),
+            }
+            if let Principal::Session { access_key_id, .. } = &who
+                && known.contains_key(access_key_id)
+            {
+                sessions += 1;
+                to_users += usize::from(matches!(
+                    a.origin,
+                    Origin::Resolved(Principal::IamUser { .. })
+                ));
+            }
+        }
+        (sessions, to_users)
+    }
+
     #[test]
-    fn stratus_detonations_resolve_to_the_iam_users_behind_them() {
-        let Some(dir) = auditwatch_fixtures::corpus("stratus-red-team") else {
+    fn every_corpus_event_has_an_origin_or_a_reason_and_stratus_sessions_resolve() {
+        let (Some(stratus), Some(grycap)) = (
+            auditwatch_fixtures::corpus("stratus-red-team"),
+            auditwatch_fixtures::corpus("grycap-cloudtrail-tracker"),
+        ) else {
             return;
         };
-        let (mut sessions, mut resolved) = (0, 0);
-        for entry in std::fs::read_dir(dir).unwrap() {
+        let (mut sessions, mut to_users, mut files) = (0, 0, 0);
+        for entry in std::fs::read_dir(stratus).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let records: Vec<String> = v["Records"]
-                .as_array()
-                .or(v.as_array())
-                .into_iter()
-                .flatten()
-                .map(|r| r.to_string())
-                .collect();
-            let known: HashMap<String, Issued> = records
-                .iter()
-                .filter_map(|t| issued(&Record::parse(t).ok()?))
-                .map(|i| (i.access_key_id.clone(), i))
-                .collect();
-            for t in &records {
-                let r = Record::parse(t).unwrap();
-                let who = caller(&r.fields);
-                let Principal::Session { access_key_id, .. } = &who else {
-                    continue;
-                };
-                if !known.contains_key(access_key_id) {
-                    continue;
-                }
-                sessions += 1;
-                let a = attribute(&who, |k| known.get(k).cloned());
-                assert!(
-                    matches!(a.origin, Origin::Resolved(Principal::IamUser { .. })),
-                    "{}: {:?}",
-                    path.display(),
-                    a.origin
-                );
-                resolved += 1;
-            }
+            let (s, u) = attribute_all(&path.display().to_string(), &corpus_records(&path));
+            sessions += s;
+            to_users += u;
+            files += 1;
         }
+        assert!(files >= 30, "only {files} Stratus detonation files");
         assert!(
             sessions >= 5,
             "only {sessions} calls made with credentials issued in the same file"
         );
-        assert_eq!(resolved, sessions);
+        // Every Stratus session whose issuing call is in its file was opened by the
+        // detonating IAM user.
+        assert_eq!(to_users, sessions);
+        let path = grycap.join("sample-cloudtrail-event.json");
+        let records = corpus_records(&path);
+        assert!(!records.is_empty());
+        attribute_all("grycap", &records);
+        // The processing library's records of every identity type.
+        if let Some(library) = auditwatch_fixtures::corpus("aws-cloudtrail-processing-library") {
+            for file in [
+                "SerializerVariousUserIdentityTestFile.json",
+                "SerializerTestFile.json",
+            ] {
+                attribute_all(file, &corpus_records(&library.join(file)));
+            }
+        }
     }
 
     #[test]

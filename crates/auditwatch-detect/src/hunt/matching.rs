@@ -31,6 +31,8 @@ use auditwatch_store::direct::scan::{
 use serde_json::{Map, Value};
 
 use super::hits::{Ev, Hit, Row};
+use crate::origin::EventOrigin;
+use auditwatch_store::origin::Origins;
 
 /// Fields taken as key fields when a rule reads them: string leaves with few
 /// distinct values (an API's service and name, an error code, the identity's kind).
@@ -97,6 +99,8 @@ pub struct Plan<'a> {
     keys: Vec<String>,
     sigma_plans: Vec<SigmaPlan>,
     view_fields: Vec<String>,
+    /// Whether a rule reads a field detection adds ([`ORIGIN_FIELDS`]).
+    reads_origin: bool,
 }
 
 fn steps(dotted: &str) -> Vec<Step<'_>> {
@@ -111,6 +115,7 @@ impl<'a> Plan<'a> {
     /// Decides what to read and how to judge each rule; `exact_text` reads every
     /// record's text and evaluates every rule on it.
     pub fn new(patterns: &'a [Rule], sigma: Option<&'a SigmaSet>, exact_text: bool) -> Self {
+        let reads_origin = origin_field(patterns, sigma).is_some();
         let typed = if exact_text {
             Err("--exact-text".to_string())
         } else {
@@ -129,6 +134,7 @@ impl<'a> Plan<'a> {
                 keys: t.keys,
                 sigma_plans: t.sigma,
                 view_fields: t.view_fields,
+                reads_origin,
             },
             Err(why) => Plan {
                 patterns,
@@ -139,8 +145,15 @@ impl<'a> Plan<'a> {
                 keys: Vec::new(),
                 sigma_plans: Vec::new(),
                 view_fields: Vec::new(),
+                reads_origin,
             },
         }
+    }
+
+    /// Whether a rule reads `origin` or `originType`, so that records need their
+    /// origin (and are read as text).
+    pub fn reads_origin(&self) -> bool {
+        self.reads_origin
     }
 
     /// Rule `r` (global index: patterns first, then Sigma rules) as a Sigma rule.
@@ -198,6 +211,11 @@ impl<'a> Plan<'a> {
 
 /// What reading typed columns takes, or why the text must be read instead.
 fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
+    if let Some(f) = origin_field(patterns, sigma) {
+        return Err(format!(
+            "a rule reads `{f}`, which detection adds to each record's text"
+        ));
+    }
     let mut t = Typed::default();
     // Every field read from typed columns, as keys (`None`: an array index); the
     // key fields among them.
@@ -308,6 +326,34 @@ fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
         .collect();
     Ok(t)
 }
+
+/// The first field a rule or correlation reads that detection adds to records
+/// ([`crate::origin`]): `origin` or `originType`.
+fn origin_field(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Option<String> {
+    let added = |f: &str| ORIGIN_FIELDS.contains(&f);
+    let from_patterns = patterns
+        .iter()
+        .flat_map(|r| r.pattern.fields())
+        .find_map(|(path, _)| {
+            let first = path.first().copied().flatten()?;
+            (path.len() == 1 && added(first)).then(|| first.to_string())
+        });
+    from_patterns.or_else(|| {
+        let sigma = sigma?;
+        let rules = (0..sigma.rule_count()).flat_map(|j| {
+            sigma
+                .rule_fields(RuleMatch(j))
+                .into_iter()
+                .flatten()
+                .cloned()
+        });
+        let correlations = sigma.correlation_fields().map(str::to_string);
+        rules.chain(correlations).find(|f| added(f))
+    })
+}
+
+/// The fields detection adds to each record before rules read it.
+const ORIGIN_FIELDS: &[&str] = &["origin", "originType"];
 
 /// Sets `record.a.b.c` (a dotted key field) to `v`.
 fn insert_at(record: &mut Map<String, Value>, dotted: &str, v: &str) {
@@ -439,15 +485,18 @@ pub struct Worker<'p> {
     plan: &'p Plan<'p>,
     memo: Memo,
     found: Found,
+    origins: Option<&'p Origins>,
 }
 
 impl<'p> Worker<'p> {
-    /// A worker for `plan`, with a memo made under the same plan.
-    pub fn new(plan: &'p Plan<'p>, memo: Memo) -> Self {
+    /// A worker for `plan`, with a memo made under the same plan; with `origins`,
+    /// records read as text carry their origin ([`crate::origin`]).
+    pub fn new(plan: &'p Plan<'p>, memo: Memo, origins: Option<&'p Origins>) -> Self {
         Self {
             plan,
             memo,
             found: Found::default(),
+            origins,
         }
     }
 
@@ -468,10 +517,13 @@ impl<'p> Worker<'p> {
     fn exact(&mut self, b: u32, batch: &ScanBatch) {
         let plan = self.plan;
         for i in 0..batch.len() {
-            let Some(record) = batch.record(i) else {
+            let Some(mut record) = batch.record(i) else {
                 self.found.unparsed += 1;
                 continue;
             };
+            if let Some(origins) = self.origins {
+                EventOrigin::of(origins, &record, batch.row(i).account_id).attach(&mut record);
+            }
             let ev = Ev::At(b, i as u32);
             for (k, r) in plan.patterns.iter().enumerate() {
                 if r.pattern.matches(&record) {

@@ -162,13 +162,26 @@ impl Hunt {
         }
         let mut metas = Arc::new(metas);
         let days = days_between(store, start, end)?;
+        // Rules that read `origin` run on records read as text, each given its
+        // origin as live detection gives it.
+        let origins = if plan.reads_origin() {
+            Some(store.origins()?)
+        } else {
+            None
+        };
         let mut windows = sigma.as_ref().map(|s| s.windows::<Arc<Row>>());
         let mut totals = Totals::default();
         let count = days.len();
         // What key values decide, remembered from day to day.
         let memos = std::sync::Mutex::new(Vec::new());
         for (d, (lo, hi)) in days.into_iter().enumerate() {
-            let at = Window { rt, store, lo, hi };
+            let at = Window {
+                rt,
+                store,
+                lo,
+                hi,
+                origins: origins.as_deref(),
+            };
             let (n, day, mut found) = scan(&at, plan, &memos)?;
             totals.scanned += n;
             // The text of the records typed columns could not decide, in one read.
@@ -256,6 +269,8 @@ struct Window<'a> {
     lo: i64,
     /// … to (µs).
     hi: i64,
+    /// Origins, when a rule reads them ([`crate::origin`]).
+    origins: Option<&'a auditwatch_store::origin::Origins>,
 }
 
 /// The days holding events in `[start, end]` (µs, either open), oldest first, as
@@ -379,7 +394,7 @@ fn scan(
             .map(|_| {
                 s.spawn(|| {
                     let memo = memos.lock().unwrap_or_else(PoisonError::into_inner).pop();
-                    let mut worker = Worker::new(plan, memo.unwrap_or_default());
+                    let mut worker = Worker::new(plan, memo.unwrap_or_default(), at.origins);
                     loop {
                         let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok((b, batch)) = next else {

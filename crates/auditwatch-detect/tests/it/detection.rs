@@ -553,3 +553,118 @@ fn switched_off_rules_raise_nothing_and_alarms_limited_to_accounts_count_only_th
     rules.sort();
     assert_eq!(rules, ["ours", "top-secret"], "the burst stays off");
 }
+
+#[test]
+fn rules_read_the_origin_and_alerts_name_it_live_and_in_a_hunt() {
+    use auditwatch_fixtures::chains;
+    let mut memory = Memory::default();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("alice.yml"),
+        "title: Alice reads a secret\nid: alice-secret\nlevel: high\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  sel:\n    eventName: GetSecretValue\n    origin|endswith: ':user/alice'\n  \
+         condition: sel\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("unresolved.json"),
+        json!([{"id": "unresolved-secret", "title": "A secret read by nobody known",
+            "level": "medium",
+            "filterPattern": "{ ($.eventName = \"GetSecretValue\") && ($.originType = \"Unresolved\") }"}])
+        .to_string(),
+    )
+    .unwrap();
+    let (d, warnings) = sigma_definitions(rules.clone());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(d.rules.len(), 1);
+    let store = open(dir.path(), &d);
+    const A: &str = "111122223333";
+    let at = |s: i64| {
+        chrono::DateTime::from_timestamp(T0 + s, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let alice = json!({"type": "IAMUser", "arn": format!("arn:aws:iam::{A}:user/alice"),
+        "accountId": A, "userName": "alice", "accessKeyId": "AKIAALICE"});
+    let read = |id: &str, s: i64, key: &str, name: &str| {
+        chains::record(
+            id,
+            &at(s),
+            "GetSecretValue",
+            A,
+            chains::session(A, "Ops", name, key),
+            json!({"eventSource": "secretsmanager.amazonaws.com"}),
+        )
+    };
+    ingest(
+        &store,
+        dir.path(),
+        "1.json",
+        &[
+            chains::record(
+                "issue",
+                &at(0),
+                "AssumeRole",
+                A,
+                alice,
+                chains::issue(A, "Ops", "alice", "ASIAALICE", "Jan 15, 2027, 9:00:00 AM"),
+            ),
+            read("by-alice", 60, "ASIAALICE", "alice"),
+            read("by-ghost", 70, "ASIAGHOST", "ghost"),
+        ],
+    );
+    let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 300).unwrap();
+    assert_eq!(t.pass.alerts.len(), 2, "{t:?}");
+    let c = DetectionState::of(&store).unwrap();
+    let alerts = c.alerts(&Scope::All, None, 10).unwrap();
+    let by_rule = |rule: &str| alerts.iter().find(|a| a.rule == rule).unwrap();
+    let alice_alert = by_rule("alice-secret");
+    assert_eq!(alice_alert.events, ["by-alice"]);
+    assert!(
+        alice_alert
+            .reason
+            .ends_with("; origin arn:aws:iam::111122223333:user/alice (IAMUser)"),
+        "{}",
+        alice_alert.reason
+    );
+    let ghost = by_rule("unresolved-secret");
+    assert_eq!(ghost.events, ["by-ghost"]);
+    assert!(
+        ghost
+            .reason
+            .ends_with("; origin arn:aws:sts::111122223333:assumed-role/Ops/ghost (Unresolved)"),
+        "{}",
+        ghost.reason
+    );
+
+    // A hunt over the same events reads the same origins.
+    let hunt =
+        auditwatch_detect::hunt::Hunt::load(&[rules.display().to_string()], &Default::default())
+            .unwrap();
+    let plan = hunt.plan(false);
+    assert!(plan.reads_origin());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut found = Vec::new();
+    hunt.run(&plan, &store, &rt, (None, None), |day| {
+        for h in &day.hits {
+            let id = h.ev.get(&day.batches).event_id.unwrap().to_string();
+            found.push((day.metas[h.rule as usize].id.clone(), id));
+        }
+        true
+    })
+    .unwrap();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("alice-secret".to_string(), "by-alice".to_string()),
+            ("unresolved-secret".to_string(), "by-ghost".to_string())
+        ]
+    );
+}

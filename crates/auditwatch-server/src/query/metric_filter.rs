@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use auditwatch_detect::origin::EventOrigin;
 use auditwatch_store::Lookup;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
@@ -66,6 +67,8 @@ impl Queries<'_> {
             ..FilterTest::default()
         };
         let mut newest = Vec::new();
+        // Records carry their origin, as live detection gives them to the filter.
+        let origins = crate::search::origin::origins(self.state).await?;
         let scanned = self
             .state
             .store()
@@ -77,10 +80,12 @@ impl Queries<'_> {
                     if !alarm.counts(e.account_id) {
                         return;
                     }
-                    let Some(Ok(record)) = e.raw.map(serde_json::from_str::<serde_json::Value>)
+                    let Some(Ok(mut record)) = e.raw.map(serde_json::from_str::<serde_json::Value>)
                     else {
                         return;
                     };
+                    let origin = EventOrigin::of(&origins, &record, e.account_id);
+                    origin.attach(&mut record);
                     let Some(v) = alarm.filter.value_of(&record) else {
                         return;
                     };
@@ -95,7 +100,7 @@ impl Queries<'_> {
                             e.event_name,
                             e.source_ip,
                             e.account_id,
-                        ),
+                        ) + &origin.summary_suffix(),
                     });
                     if newest.len() >= keep.max(1) * 4 {
                         newest.sort_by_key(|s| std::cmp::Reverse(s.time_us));
