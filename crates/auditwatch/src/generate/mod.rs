@@ -536,8 +536,20 @@ const ROLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "AWSReservedSSO_AdministratorAccess_5f2e1c9a7b3d4e60",
+        &[
+            "ivan@example.com",
+            "judy@example.com",
+            "mallory@example.com",
+        ],
+    ),
+    (
         "ReadOnlyRole",
         &["auditor", "grace@example.com", "heidi@example.com"],
+    ),
+    (
+        "DeployRole",
+        &["carol-deploy", "ivan-deploy", "judy-deploy"],
     ),
     (
         "LambdaExecutionRole",
@@ -577,6 +589,10 @@ pub fn generate(spec: &Spec) -> Result<Generated> {
     let span = Duration::days(i64::from(spec.days.max(1)));
     let bounds = file_bounds(spec.end - span, spec.end, files);
     let bounds = &bounds;
+    let accounts: Vec<&str> = (0..files)
+        .map(|f| *pick(&mut file_rng(spec.seed, f), &ACCOUNTS))
+        .collect();
+    let assigned = &sessions::assigned(&accounts);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let results: Vec<Result<u64>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -585,7 +601,7 @@ pub fn generate(spec: &Spec) -> Result<Generated> {
                     let mut bytes = 0;
                     let mut f = t;
                     while f < files {
-                        bytes += write_file(spec, f, files, bounds)?;
+                        bytes += write_file(spec, f, files, bounds, &assigned[f as usize])?;
                         f += threads;
                     }
                     Ok(bytes)
@@ -684,8 +700,9 @@ fn actor(rng: &mut ChaCha8Rng, account: &str) -> Actor {
 fn role_identity(account: &str, role: &str, session: &str) -> String {
     let key = sessions::session_key(account, session);
     let rid = format!("AROA{:016}", fnv(role) % 10_000_000_000_000_000);
+    let path = sessions::role_path(role);
     format!(
-        r#"{{"type":"AssumedRole","principalId":"{rid}:{session}","arn":"arn:aws:sts::{account}:assumed-role/{role}/{session}","accountId":"{account}","accessKeyId":"{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"{rid}","arn":"arn:aws:iam::{account}:role/{role}","accountId":"{account}","userName":"{role}"}},"attributes":{{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"false"}}}}}}"#
+        r#"{{"type":"AssumedRole","principalId":"{rid}:{session}","arn":"arn:aws:sts::{account}:assumed-role/{role}/{session}","accountId":"{account}","accessKeyId":"{key}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"{rid}","arn":"arn:aws:iam::{account}:role/{path}{role}","accountId":"{account}","userName":"{role}"}},"attributes":{{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"false"}}}}}}"#
     )
 }
 
@@ -814,8 +831,21 @@ fn planted(file: u64, files: u64) -> Option<Planted> {
     })
 }
 
-fn write_file(spec: &Spec, file: u64, files: u64, bounds: &[DateTime<Utc>]) -> Result<u64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(0x9E3779B97F4A7C15) ^ file);
+/// The random numbers of file number `file`.
+fn file_rng(seed: u64, file: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E3779B97F4A7C15) ^ file)
+}
+
+/// Writes file number `file`; its first events issue the started sessions
+/// `issues` ([`sessions::assigned`]).
+fn write_file(
+    spec: &Spec,
+    file: u64,
+    files: u64,
+    bounds: &[DateTime<Utc>],
+    issues: &[usize],
+) -> Result<u64> {
+    let mut rng = file_rng(spec.seed, file);
     let account = *pick(&mut rng, &ACCOUNTS);
     let region = *pick(&mut rng, &REGIONS);
     // The file's events spread over its whole stretch of time (busy hours have short
@@ -847,7 +877,16 @@ fn write_file(spec: &Spec, file: u64, files: u64, bounds: &[DateTime<Utc>]) -> R
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         let special = plant.filter(|_| i < 30);
-        event(&mut body, &mut rng, account, region, &t, special, i);
+        let issue = issues.get(i).copied().filter(|_| special.is_none());
+        event(
+            &mut body,
+            &mut rng,
+            account,
+            region,
+            &t,
+            (special, issue),
+            i,
+        );
     }
     body.push_str("]}");
     let day = base.format("%Y/%m/%d");
@@ -877,7 +916,7 @@ fn event(
     account: &str,
     region: &str,
     time: &str,
-    special: Option<Planted>,
+    (special, issue): (Option<Planted>, Option<usize>),
     i: usize,
 ) {
     let mut a = actor(rng, account);
@@ -963,14 +1002,14 @@ fn event(
         }
     }
     let mut issued = None;
-    if special.is_none()
-        && service == "sts"
+    let random_issue = service == "sts"
         && matches!(
             name,
             "AssumeRole" | "AssumeRoleWithSAML" | "AssumeRoleWithWebIdentity"
-        )
-    {
-        let i = sessions::issue(rng, account, time);
+        );
+    if special.is_none() && (issue.is_some() || random_issue) {
+        service = "sts";
+        let i = sessions::issue(rng, account, time, issue);
         name = i.call;
         error = None;
         a.identity = i.identity.clone();

@@ -12,7 +12,14 @@
 //!   through GitHub's OIDC provider (web identity);
 //! - `EKSNodeRole`: EC2;
 //! - `DeveloperRole/erin@example.com`: its start is never written (as if it came before
-//!   the logs kept), so its calls stay unresolved.
+//!   the logs kept), so its calls stay unresolved;
+//! - `AWSReservedSSO_AdministratorAccess_…`: an IAM Identity Center permission set;
+//!   its sessions are named after the users and their credentials come from the
+//!   access portal, so no issuing call is written in the member accounts (the
+//!   origin is the Identity Center user the session names);
+//! - `DeployRole`: `ivan-deploy` and `judy-deploy` assumed from those Identity Center
+//!   sessions into the next account, `carol-deploy` from carol's SAML
+//!   `DeveloperRole` session (a federated user chaining roles).
 //!
 //! Keys differ per account, as real sessions' do.
 
@@ -33,6 +40,23 @@ pub(super) struct Issue {
 
 /// The session name whose start is never written (unresolved on purpose).
 const NEVER_STARTED: &str = "erin@example.com";
+
+/// The generated Identity Center permission set's role.
+const IDENTITY_CENTER_ROLE: &str = "AWSReservedSSO_AdministratorAccess_5f2e1c9a7b3d4e60";
+
+fn is_identity_center(role: &str) -> bool {
+    role.starts_with("AWSReservedSSO_")
+}
+
+/// The path of `role`'s ARN before its name: Identity Center's roles live under
+/// `aws-reserved/sso.amazonaws.com/`.
+pub(super) fn role_path(role: &str) -> &'static str {
+    if is_identity_center(role) {
+        "aws-reserved/sso.amazonaws.com/"
+    } else {
+        ""
+    }
+}
 
 /// The temporary key of a generated session in `account`.
 pub(super) fn session_key(account: &str, session: &str) -> String {
@@ -56,14 +80,46 @@ fn next_account(account: &str) -> &'static str {
     ACCOUNTS[(at + 1) % ACCOUNTS.len()].0
 }
 
-/// An issuing call made in `account` at `time` for a session picked by `rng`.
-pub(super) fn issue(rng: &mut ChaCha8Rng, account: &str, time: &str) -> Issue {
-    let started: Vec<(&str, &str)> = ROLES
+/// Every session that has an issuing call, as (role, session name).
+pub(super) fn started() -> Vec<(&'static str, &'static str)> {
+    ROLES
         .iter()
         .flat_map(|(r, ss)| ss.iter().map(move |s| (*r, *s)))
-        .filter(|(_, s)| *s != NEVER_STARTED)
-        .collect();
-    let (role, session) = started[rng.random_range(0..started.len())];
+        .filter(|(r, s)| *s != NEVER_STARTED && !is_identity_center(r))
+        .collect()
+}
+
+/// Which started sessions ([`started`]) each file issues first: an account's
+/// sessions are spread over that account's files (`accounts`: each file's
+/// account), so that every session of an account with files has its issuing call
+/// whatever the random calls pick.
+pub(super) fn assigned(accounts: &[&str]) -> Vec<Vec<usize>> {
+    let n = started().len();
+    let mut out = vec![Vec::new(); accounts.len()];
+    for (account, _) in ACCOUNTS {
+        let files: Vec<usize> = (0..accounts.len())
+            .filter(|&f| accounts[f] == account)
+            .collect();
+        for j in 0..n {
+            if !files.is_empty() {
+                out[files[j % files.len()]].push(j);
+            }
+        }
+    }
+    out
+}
+
+/// An issuing call made in `account` at `time` for started session number
+/// `which`, or one picked by `rng`.
+pub(super) fn issue(
+    rng: &mut ChaCha8Rng,
+    account: &str,
+    time: &str,
+    which: Option<usize>,
+) -> Issue {
+    let started = started();
+    let at = which.unwrap_or_else(|| rng.random_range(0..started.len()));
+    let (role, session) = started[at % started.len()];
     let saml_provider = format!("arn:aws:iam::{account}:saml-provider/CorpIdP");
     let oidc_provider =
         format!("arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com");
@@ -83,6 +139,25 @@ pub(super) fn issue(rng: &mut ChaCha8Rng, account: &str, time: &str) -> Issue {
                 "AssumeRole",
                 iam_user(account, user),
                 account,
+                String::new(),
+            )
+        }
+        ("DeployRole", "carol-deploy") => (
+            "AssumeRole",
+            role_identity(account, "DeveloperRole", "carol@example.com"),
+            account,
+            String::new(),
+        ),
+        ("DeployRole", s) => {
+            let user = s.strip_suffix("-deploy").unwrap_or(s);
+            (
+                "AssumeRole",
+                role_identity(
+                    account,
+                    IDENTITY_CENTER_ROLE,
+                    &format!("{user}@example.com"),
+                ),
+                next_account(account),
                 String::new(),
             )
         }
@@ -202,6 +277,7 @@ mod tests {
         }
         let mut kinds: HashMap<String, usize> = HashMap::new();
         let mut crossed = 0;
+        let mut chained_from = std::collections::BTreeSet::new();
         for r in &records {
             let who = caller(&r.fields);
             let Principal::Session { session_arn, .. } = &who else {
@@ -226,9 +302,30 @@ mod tests {
                 assert!(a.origin.matches("alice"), "{a:?}");
                 crossed += 1;
             }
+            // An Identity Center user's session assumed a role in the next account.
+            if session_arn.ends_with("/DeployRole/ivan-deploy") {
+                assert_eq!(a.chain.len(), 1, "{a:?}");
+                assert_eq!(
+                    (a.origin.kind(), a.origin.name()),
+                    ("IdentityCenterUser", "ivan@example.com")
+                );
+                let issued_in = a.chain[0].account.as_deref();
+                assert_ne!(issued_in, session_arn.split(':').nth(4), "{a:?}");
+                chained_from.insert("IdentityCenterUser");
+            }
+            // A SAML subject's session assumed another role.
+            if session_arn.ends_with("/DeployRole/carol-deploy") {
+                assert_eq!(a.chain.len(), 2, "{a:?}");
+                assert_eq!(
+                    (a.origin.kind(), a.origin.name()),
+                    ("SAMLUser", "carol@example.com")
+                );
+                chained_from.insert("SAMLUser");
+            }
         }
         for kind in [
             "IAMUser",
+            "IdentityCenterUser",
             "SAMLUser",
             "WebIdentityUser",
             "AWSService",
@@ -240,5 +337,9 @@ mod tests {
             );
         }
         assert!(crossed > 0, "no call through the chain across accounts");
+        assert_eq!(
+            chained_from.into_iter().collect::<Vec<_>>(),
+            ["IdentityCenterUser", "SAMLUser"]
+        );
     }
 }
