@@ -12,7 +12,9 @@
 
 use auditwatch_detect::config::AlarmDef;
 use auditwatch_detect::evaluator::period_values;
+use auditwatch_detect::origin::EventOrigin;
 use auditwatch_detect::state::{Alert, STATUSES, Transition};
+use auditwatch_event::identity::caller_of_value;
 use auditwatch_store::Scope;
 use axum::Json;
 use axum::extract::{Form, Path, Query, State};
@@ -25,8 +27,9 @@ use crate::kit::access::{Access, Routes};
 use crate::kit::audit::note;
 use crate::kit::caller::Role;
 use crate::kit::json::J;
-use crate::kit::page::{PageError, csrf_field, layout};
+use crate::kit::page::{PageError, csrf_field, layout, url};
 use crate::query::fmt_time;
+use crate::search::origin::hop_name;
 use crate::{ApiError, AppState, Caller};
 
 /// Most alerts listed.
@@ -172,12 +175,71 @@ async fn list(
 }
 
 async fn one(state: &AppState, scope: Scope, id: i64) -> Result<AlertView, ApiError> {
+    one_alert(state, scope, id).await.map(AlertView::from)
+}
+
+async fn one_alert(state: &AppState, scope: Scope, id: i64) -> Result<Alert, ApiError> {
     blocking(state, move |s| {
         Ok(auditwatch_detect::state::DetectionState::of(s)?.alert(&scope, id)?)
     })
     .await?
-    .map(AlertView::from)
     .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))
+}
+
+/// One event of an alert as its page lists it.
+struct EventLine {
+    id: String,
+    /// `eventTime` as the record writes it.
+    time: String,
+    name: String,
+    /// The caller as the record names it.
+    caller: String,
+    /// Who is behind the call, as anyone who sees its account may see it.
+    origin: EventOrigin,
+}
+
+/// The stored events of `alert` with who made them and who is behind them, oldest
+/// first (events no longer stored are left out).
+async fn event_lines(
+    state: &AppState,
+    caller: &Caller,
+    alert: &Alert,
+) -> Result<Vec<EventLine>, ApiError> {
+    if alert.events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let origins = crate::search::origin::origins(state).await?;
+    let rows = state
+        .store()
+        .raw_by_id(
+            &caller.scope,
+            alert.first_seen,
+            alert.last_seen,
+            &alert.events,
+        )
+        .await?;
+    fn text<'v>(v: &'v serde_json::Value, k: &str) -> &'v str {
+        v.get(k).and_then(serde_json::Value::as_str).unwrap_or("")
+    }
+    let mut lines: Vec<EventLine> = rows
+        .into_iter()
+        .filter_map(|(id, raw)| {
+            let v: serde_json::Value = serde_json::from_str(&raw).ok()?;
+            let account = auditwatch_event::Record::parse(&raw)
+                .ok()
+                .and_then(|r| r.account_id(None).map(|a| a.into_owned()));
+            Some(EventLine {
+                time: text(&v, "eventTime").to_string(),
+                name: text(&v, "eventName").to_string(),
+                caller: caller_of_value(&v).name().to_string(),
+                origin: EventOrigin::of(&origins, &v, account.as_deref()),
+                id,
+            })
+        })
+        .collect();
+    lines.sort_by(|a, b| (&a.time, &a.id).cmp(&(&b.time, &b.id)));
+    lines.dedup_by(|a, b| a.id == b.id);
+    Ok(lines)
 }
 
 /// Alerts of the caller's accounts, newest first (at most 500).
@@ -344,7 +406,9 @@ async fn alert_page(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = alert_id(&id)?;
-    let a = one(&state, caller.scope.clone(), id).await?;
+    let alert = one_alert(&state, caller.scope.clone(), id).await?;
+    let lines = event_lines(&state, &caller, &alert).await?;
+    let a = AlertView::from(alert);
     let body = html! {
         h1 { "Alert " (a.id) ": " (a.title) }
         table.data #alert {
@@ -353,8 +417,8 @@ async fn alert_page(
             @if let Some(au) = &a.author { tr { th { "Rule author" } td { (au) } } }
             tr { th { "Status" } td #status { (a.status) @if let Some(b) = &a.status_by { " (by " (b) ")" } } }
             tr { th { "Raised" } td { (crate::kit::page::when_text(&a.raised_at)) } }
-            tr { th { "Events" } td { (a.count) " between " (crate::kit::page::when_text(&a.first_seen)) " and " (crate::kit::page::when_text(&a.last_seen)) } }
-            tr { th { "Accounts" } td { (a.accounts.join(", ")) } }
+            tr { th { "Events" } td.wrap { (a.count) " between " (crate::kit::page::when_text(&a.first_seen)) " and " (crate::kit::page::when_text(&a.last_seen)) } }
+            tr { th { "Accounts" } td.wrap { (a.accounts.join(", ")) } }
         }
         pre #reason { (a.reason) }
         @if caller.role >= Role::Analyst {
@@ -372,8 +436,28 @@ async fn alert_page(
             }
         }
         h2 { "Events" }
-        ul #alert-events {
-            @for e in &a.events { li { a href={ "/events/" (e) } { code { (e) } } } }
+        @if lines.len() < a.events.len() {
+            p { (a.events.len() - lines.len()) " of its " (a.events.len()) " events are no longer stored." }
+        }
+        div.table-wrap {
+            table #alert-events {
+                thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Caller" } th scope="col" { "Who is behind it" } } }
+                tbody {
+                    @for e in &lines {
+                        tr {
+                            td { a href={ "/events/" (e.id) } { (crate::kit::page::when_text(&e.time)) } }
+                            td { (e.name) }
+                            td.wrap { (hop_name(&e.caller)) }
+                            td.wrap {
+                                @match &e.origin.name {
+                                    Some(n) => { a href=(url("/search", &[("origin", n)])) { (n) } " (" (e.origin.kind) ")" }
+                                    None => { "in another account (" (e.origin.kind) ")" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     };
     Ok(layout(Some(&caller), "Alert", "Alerts", body).into_response())

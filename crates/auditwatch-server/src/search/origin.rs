@@ -109,7 +109,7 @@ pub fn chain(origins: &Origins, who: &Principal, scope: &Scope) -> Markup {
 }
 
 /// `role/session @ account` of an assumed-role ARN, else the ARN.
-fn hop_name(arn: &str) -> String {
+pub fn hop_name(arn: &str) -> String {
     match (arn.split_once(":assumed-role/"), arn_account(arn)) {
         (Some((_, rest)), Some(account)) => format!("{rest} @ {account}"),
         _ => arn.to_string(),

@@ -177,3 +177,76 @@ async fn origins_in_the_api_the_pages_and_as_one_account_sees_them() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn an_alert_page_lists_its_events_with_who_is_behind_them() {
+    use auditwatch_detect::state::{AlertPolicy, Detected, DetectionState, RuleHit, Sample};
+    let f = with_chain();
+    let store = auditwatch_store::Store::open(&f.dir.path().join("data")).unwrap();
+    let hit = |id: &str, account: &str| RuleHit {
+        rule: "runs".into(),
+        title: "Instances run".into(),
+        level: "high".into(),
+        author: None,
+        group_key: account.into(),
+        sample: Sample {
+            event_id: id.into(),
+            time_us: 1_714_564_920_000_000, // 2024-05-01T12:02:00Z
+            account: Some(account.into()),
+            summary: "hop RunInstances".into(),
+        },
+    };
+    let found = Detected {
+        hits: vec![hit("chain-call", B), hit("gone-by-now", B)],
+        ..Default::default()
+    };
+    let ids = DetectionState::of(&store)
+        .unwrap()
+        .record_detected(
+            &found,
+            &AlertPolicy {
+                dedup_us: 3_600_000_000,
+                max_new_per_hour: 30,
+            },
+            &[],
+        )
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let page = format!("/alerts/{}", ids[0]);
+    let events = |body: &str| {
+        body.split("id=\"alert-events\"")
+            .nth(1)
+            .expect("the events table")
+            .split("</table>")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let r = get(&f.app, &page).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let table = events(&r.body);
+    assert!(table.contains("/events/chain-call"), "{table}");
+    assert!(table.contains("RunInstances"), "{table}");
+    assert!(
+        table.contains("Admin/hop @ 222222222222"),
+        "the caller: {table}"
+    );
+    assert!(
+        table.contains("origin=arn%3Aaws%3Aiam%3A%3A111111111111%3Auser%2Falice")
+            && table.contains("(IAMUser)"),
+        "the origin, linked to its calls: {table}"
+    );
+    assert!(
+        r.body.contains("1 of its 2 events are no longer stored."),
+        "{}",
+        r.body
+    );
+    // A user of account B sees the alert (every account of it is theirs) and the
+    // origin's name, as on the event page.
+    let b = f
+        .app
+        .as_(session_for(&f.auth, "bea", Role::Analyst, Some(&[B])));
+    let r = get(&b, &page).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(events(&r.body).contains(ALICE));
+}
