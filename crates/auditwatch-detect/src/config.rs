@@ -317,6 +317,17 @@ impl Definitions {
         self.alarms.is_empty() && self.rules.is_empty() && self.sigma.is_none()
     }
 
+    /// Whether a rule, correlation or metric filter reads the origin fields detection
+    /// adds to records ([`crate::origin`]).
+    pub fn reads_origin(&self) -> bool {
+        let patterns = self
+            .rules
+            .iter()
+            .map(|r| &r.pattern)
+            .chain(self.alarms.iter().map(|a| &a.filter.pattern));
+        crate::origin::read_by(patterns, self.sigma.as_deref()).is_some()
+    }
+
     /// The names of every channel.
     pub fn channel_names(&self) -> Vec<String> {
         self.channels.iter().map(|c| c.name().to_string()).collect()

@@ -27,9 +27,9 @@ use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use serde_json::Value;
 
 use crate::config::switch_key;
-use crate::origin::EventOrigin;
+use crate::origin::{EventOrigin, OnDemand};
 use crate::{Definitions, DetectError};
-use auditwatch_store::origin::Origins;
+use auditwatch_event::identity::{Principal, caller_of_value};
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,13 +119,14 @@ fn correlation_hits(
     }
 }
 
-/// Detects over one segment's records (no IO; `memory` carries correlation windows
-/// from segment to segment). With `origins`, each record carries its origin
-/// ([`crate::origin`]) for the rules to read and the alerts to show.
+/// Detects over one segment's records (no IO but `origins`' loading; `memory` carries
+/// correlation windows from segment to segment). When a rule reads the origin, each
+/// record carries it ([`crate::origin`]); alerts on calls made with temporary
+/// credentials name it.
 pub fn detect(
     batch: &RecordBatch,
     defs: &Definitions,
-    origins: Option<&Origins>,
+    origins: &OnDemand<'_>,
     now: i64,
     memory: &mut Memory,
 ) -> Detected {
@@ -153,6 +154,7 @@ pub fn detect(
     let mut points: BTreeMap<(usize, i64), MinutePoint> = BTreeMap::new();
     let mut minutes: BTreeMap<i64, u64> = BTreeMap::new();
     let mut dirty: HashMap<usize, i64> = HashMap::new();
+    let attach = defs.reads_origin();
     for i in 0..batch.num_rows() {
         let t = time.value(i);
         if t < oldest {
@@ -163,19 +165,31 @@ pub fn detect(
         let Ok(mut event) = serde_json::from_str::<Value>(raw.value(i)) else {
             continue;
         };
-        let origin = origins.map(|o| EventOrigin::of(o, &event, opt(&account, i)));
+        let origin = if attach {
+            origins
+                .get()
+                .map(|o| EventOrigin::of(o, &event, opt(&account, i)))
+        } else {
+            None
+        };
         if let Some(o) = &origin {
             o.attach(&mut event);
         }
+        // What an alert's line says of the origin: worked out for matches only.
+        let behind = |event: &Value| match &origin {
+            Some(o) => o.summary_suffix(),
+            None if matches!(caller_of_value(event), Principal::Session { .. }) => origins
+                .get()
+                .map(|o| EventOrigin::of(o, event, opt(&account, i)).summary_suffix())
+                .unwrap_or_default(),
+            None => String::new(),
+        };
         let sample = || Sample {
             event_id: opt(&id, i).unwrap_or_default().to_string(),
             time_us: t,
             account: opt(&account, i).map(str::to_string),
             summary: summary(opt(&user, i), opt(&name, i), opt(&ip, i), opt(&account, i))
-                + &origin
-                    .as_ref()
-                    .map(EventOrigin::summary_suffix)
-                    .unwrap_or_default(),
+                + &behind(&event),
         };
         for (k, alarm) in defs.alarms.iter().enumerate() {
             if !alarm.counts(opt(&account, i)) {
@@ -284,11 +298,15 @@ pub fn drain(
                 // The segment's issuing calls were indexed in the commit that added
                 // it, so the copy read now knows them. Without it, rules still run;
                 // those that read `origin` match nothing.
-                let origins = store
-                    .origins()
-                    .inspect_err(|e| tracing::warn!(error = %e, "origins unavailable to detection"))
-                    .ok();
-                detect(&batch, defs, origins.as_deref(), now, memory)
+                let origins = OnDemand::new(|| {
+                    store
+                        .origins()
+                        .inspect_err(
+                            |e| tracing::warn!(error = %e, "origins unavailable to detection"),
+                        )
+                        .ok()
+                });
+                detect(&batch, defs, &origins, now, memory)
             }
             _ => Detected::default(),
         };

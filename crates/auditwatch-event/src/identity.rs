@@ -266,6 +266,34 @@ pub fn caller_of_value(record: &serde_json::Value) -> Principal {
         v.and_then(serde_json::Value::as_str)
     }
     let context = u.get("sessionContext");
+    // Ingest reads a number or other non-text value of a named field as its text;
+    // such rare records take the text path, so both answer the same.
+    let named = [
+        u.get("type"),
+        u.get("arn"),
+        u.get("accountId"),
+        u.get("accessKeyId"),
+        u.get("userName"),
+        u.get("principalId"),
+        u.get("identityProvider"),
+        u.get("invokedBy"),
+        record.get("recipientAccountId"),
+        context.and_then(|c| c.get("sessionIssuer")?.get("arn")),
+        context.and_then(|c| c.get("sourceIdentity")),
+    ];
+    if named
+        .iter()
+        .flatten()
+        .any(|v| !(v.is_string() || v.is_null()))
+    {
+        let text = record.to_string();
+        return match crate::Record::parse(&text) {
+            Ok(r) => caller(&r.fields),
+            Err(e) => Principal::Unknown {
+                described: format!("a record that does not parse ({e})"),
+            },
+        };
+    }
     let on_behalf_of = u.get("onBehalfOf").map(serde_json::Value::to_string);
     principal(&IdentityText {
         kind: text(u.get("type")),
@@ -918,6 +946,28 @@ mod tests {
             }
         }
         (sessions, to_users)
+    }
+
+    #[test]
+    fn a_caller_read_from_a_value_is_the_one_read_from_the_text_whatever_the_types() {
+        for identity in [
+            json!({"type": "IAMUser", "accountId": 111111111111u64, "userName": "alice"}),
+            json!({"type": 5, "arn": "x"}),
+            json!({"type": "Root", "accountId": null, "arn": ""}),
+            json!({"type": "AssumedRole", "accessKeyId": "ASIAX", "arn": "arn:aws:sts::1:assumed-role/R/s",
+                "sessionContext": {"sourceIdentity": 7, "sessionIssuer": {"arn": true}}}),
+            json!({"type": "IdentityCenterUser", "onBehalfOf": {"userId": 12, "identityStoreArn": "a"}}),
+            json!({"type": "AWSService", "invokedBy": ["a"]}),
+        ] {
+            let record = json!({"eventVersion": "1.08", "eventTime": "2026-03-01T10:00:00Z",
+                "eventName": "X", "recipientAccountId": 222222222222u64, "userIdentity": identity});
+            let (text, _) = parse(&record);
+            assert_eq!(
+                caller_of_value(&record),
+                caller(&Record::parse(&text).unwrap().fields),
+                "{record}"
+            );
+        }
     }
 
     #[test]

@@ -198,8 +198,13 @@ struct EventLine {
     origin: EventOrigin,
 }
 
+/// How far before an alert's last event its page looks for the events it lists (an
+/// alert that keeps growing can span months; one page view reads at most this much).
+const EVENT_SPAN_US: i64 = 90 * 86_400 * 1_000_000;
+
 /// The stored events of `alert` with who made them and who is behind them, oldest
-/// first (events no longer stored are left out).
+/// first (events no longer stored, or more than [`EVENT_SPAN_US`] before the last,
+/// are left out).
 async fn event_lines(
     state: &AppState,
     caller: &Caller,
@@ -209,37 +214,36 @@ async fn event_lines(
         return Ok(Vec::new());
     }
     let origins = crate::search::origin::origins(state).await?;
+    let from = alert
+        .first_seen
+        .max(alert.last_seen.saturating_sub(EVENT_SPAN_US));
     let rows = state
         .store()
-        .raw_by_id(
-            &caller.scope,
-            alert.first_seen,
-            alert.last_seen,
-            &alert.events,
-        )
+        .records_by_id(&caller.scope, from, alert.last_seen, &alert.events)
         .await?;
     fn text<'v>(v: &'v serde_json::Value, k: &str) -> &'v str {
         v.get(k).and_then(serde_json::Value::as_str).unwrap_or("")
     }
-    let mut lines: Vec<EventLine> = rows
+    let mut seen = std::collections::HashSet::new();
+    let mut lines: Vec<(i64, EventLine)> = rows
         .into_iter()
-        .filter_map(|(id, raw)| {
+        .filter(|(id, _, _)| seen.insert(id.clone()))
+        .filter_map(|(id, account, raw)| {
             let v: serde_json::Value = serde_json::from_str(&raw).ok()?;
-            let account = auditwatch_event::Record::parse(&raw)
-                .ok()
-                .and_then(|r| r.account_id(None).map(|a| a.into_owned()));
-            Some(EventLine {
+            let at = auditwatch_event::Record::parse(&raw).map_or(0, |r| r.event_time_us);
+            // Named as the stored account (the one scoping reads) may see it.
+            let line = EventLine {
                 time: text(&v, "eventTime").to_string(),
                 name: text(&v, "eventName").to_string(),
                 caller: caller_of_value(&v).name().to_string(),
                 origin: EventOrigin::of(&origins, &v, account.as_deref()),
                 id,
-            })
+            };
+            Some((at, line))
         })
         .collect();
-    lines.sort_by(|a, b| (&a.time, &a.id).cmp(&(&b.time, &b.id)));
-    lines.dedup_by(|a, b| a.id == b.id);
-    Ok(lines)
+    lines.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
+    Ok(lines.into_iter().map(|(_, l)| l).collect())
 }
 
 /// Alerts of the caller's accounts, newest first (at most 500).
@@ -437,7 +441,7 @@ async fn alert_page(
         }
         h2 { "Events" }
         @if lines.len() < a.events.len() {
-            p { (a.events.len() - lines.len()) " of its " (a.events.len()) " events are no longer stored." }
+            p { (a.events.len() - lines.len()) " of its " (a.events.len()) " events are not listed: no longer stored, or more than 90 days before the last." }
         }
         div.table-wrap {
             table #alert-events {

@@ -99,7 +99,7 @@ pub struct Plan<'a> {
     keys: Vec<String>,
     sigma_plans: Vec<SigmaPlan>,
     view_fields: Vec<String>,
-    /// Whether a rule reads a field detection adds ([`ORIGIN_FIELDS`]).
+    /// Whether a rule reads a field detection adds ([`crate::origin::FIELDS`]).
     reads_origin: bool,
 }
 
@@ -328,32 +328,10 @@ fn typed(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Result<Typed, String> {
 }
 
 /// The first field a rule or correlation reads that detection adds to records
-/// ([`crate::origin`]): `origin` or `originType`.
+/// ([`crate::origin`]).
 fn origin_field(patterns: &[Rule], sigma: Option<&SigmaSet>) -> Option<String> {
-    let added = |f: &str| ORIGIN_FIELDS.contains(&f);
-    let from_patterns = patterns
-        .iter()
-        .flat_map(|r| r.pattern.fields())
-        .find_map(|(path, _)| {
-            let first = path.first().copied().flatten()?;
-            (path.len() == 1 && added(first)).then(|| first.to_string())
-        });
-    from_patterns.or_else(|| {
-        let sigma = sigma?;
-        let rules = (0..sigma.rule_count()).flat_map(|j| {
-            sigma
-                .rule_fields(RuleMatch(j))
-                .into_iter()
-                .flatten()
-                .cloned()
-        });
-        let correlations = sigma.correlation_fields().map(str::to_string);
-        rules.chain(correlations).find(|f| added(f))
-    })
+    crate::origin::read_by(patterns.iter().map(|r| &r.pattern), sigma)
 }
-
-/// The fields detection adds to each record before rules read it.
-const ORIGIN_FIELDS: &[&str] = &["origin", "originType"];
 
 /// Sets `record.a.b.c` (a dotted key field) to `v`.
 fn insert_at(record: &mut Map<String, Value>, dotted: &str, v: &str) {

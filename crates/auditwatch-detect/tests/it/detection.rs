@@ -613,7 +613,12 @@ fn rules_read_the_origin_and_alerts_name_it_live_and_in_a_hunt() {
                 chains::issue(A, "Ops", "alice", "ASIAALICE", "Jan 15, 2027, 9:00:00 AM"),
             ),
             read("by-alice", 60, "ASIAALICE", "alice"),
-            read("by-ghost", 70, "ASIAGHOST", "ghost"),
+            // A record cannot claim an origin: detection's value replaces its own.
+            {
+                let mut r = read("by-ghost", 70, "ASIAGHOST", "ghost");
+                r["originType"] = json!("IAMUser");
+                r
+            },
         ],
     );
     let t = detect_and_evaluate(&store, &d, &mut memory, T0 + 300).unwrap();

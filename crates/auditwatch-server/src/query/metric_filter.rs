@@ -68,7 +68,12 @@ impl Queries<'_> {
         };
         let mut newest = Vec::new();
         // Records carry their origin, as live detection gives them to the filter.
-        let origins = crate::search::origin::origins(self.state).await?;
+        let store = self.state.store().clone();
+        let origins = tokio::task::spawn_blocking(move || store.origins())
+            .await
+            .map_err(ApiError::internal)??;
+        let reads_origin =
+            auditwatch_detect::origin::read_by([&alarm.filter.pattern], None).is_some();
         let scanned = self
             .state
             .store()
@@ -85,7 +90,9 @@ impl Queries<'_> {
                         return;
                     };
                     let origin = EventOrigin::of(&origins, &record, e.account_id);
-                    origin.attach(&mut record);
+                    if reads_origin {
+                        origin.attach(&mut record);
+                    }
                     let Some(v) = alarm.filter.value_of(&record) else {
                         return;
                     };

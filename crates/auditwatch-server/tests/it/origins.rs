@@ -237,7 +237,7 @@ async fn an_alert_page_lists_its_events_with_who_is_behind_them() {
         "the origin, linked to its calls: {table}"
     );
     assert!(
-        r.body.contains("1 of its 2 events are no longer stored."),
+        r.body.contains("1 of its 2 events are not listed"),
         "{}",
         r.body
     );

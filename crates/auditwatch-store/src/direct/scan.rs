@@ -550,6 +550,23 @@ impl Store {
         end: i64,
         ids: &[String],
     ) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .records_by_id(scope, start, end, ids)
+            .await?
+            .into_iter()
+            .map(|(id, _, raw)| (id, raw))
+            .collect())
+    }
+
+    /// As [`Store::raw_by_id`], with each event's stored `accountId` (the account
+    /// scoping reads): `(eventID, accountId, raw)`.
+    pub async fn records_by_id(
+        &self,
+        scope: &Scope,
+        start: i64,
+        end: i64,
+        ids: &[String],
+    ) -> Result<Vec<(String, Option<String>, String)>> {
         let ctx = self.session(scope)?;
         let mut out = Vec::new();
         for chunk in ids.chunks(1000) {
@@ -563,15 +580,20 @@ impl Store {
                 .filter(ident("eventTime").gt_eq(ts(start)))?
                 .filter(ident("eventTime").lt_eq(ts(end)))?
                 .filter(ident("eventID").in_list(list, false))?
-                .select(vec![ident("eventID"), ident("raw")])?;
+                .select(vec![ident("eventID"), ident("accountId"), ident("raw")])?;
             for b in df.collect().await? {
-                let (id, raw) = (
+                let (id, account, raw) = (
                     b.column(0).as_string::<i32>(),
                     b.column(1).as_string::<i32>(),
+                    b.column(2).as_string::<i32>(),
                 );
                 for i in 0..b.num_rows() {
                     if id.is_valid(i) {
-                        out.push((id.value(i).to_string(), raw.value(i).to_string()));
+                        out.push((
+                            id.value(i).to_string(),
+                            account.is_valid(i).then(|| account.value(i).to_string()),
+                            raw.value(i).to_string(),
+                        ));
                     }
                 }
             }
