@@ -12,9 +12,7 @@
 
 use auditwatch_detect::config::AlarmDef;
 use auditwatch_detect::evaluator::period_values;
-use auditwatch_detect::origin::EventOrigin;
 use auditwatch_detect::state::{Alert, STATUSES, Transition};
-use auditwatch_event::identity::caller_of_value;
 use auditwatch_store::Scope;
 use axum::Json;
 use axum::extract::{Form, Path, Query, State};
@@ -27,10 +25,11 @@ use crate::kit::access::{Access, Routes};
 use crate::kit::audit::note;
 use crate::kit::caller::Role;
 use crate::kit::json::J;
-use crate::kit::page::{PageError, csrf_field, layout, url};
+use crate::kit::page::{PageError, csrf_field, layout};
 use crate::query::fmt_time;
-use crate::search::origin::hop_name;
 use crate::{ApiError, AppState, Caller};
+
+mod events;
 
 /// Most alerts listed.
 const LISTED: usize = 500;
@@ -184,66 +183,6 @@ async fn one_alert(state: &AppState, scope: Scope, id: i64) -> Result<Alert, Api
     })
     .await?
     .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))
-}
-
-/// One event of an alert as its page lists it.
-struct EventLine {
-    id: String,
-    /// `eventTime` as the record writes it.
-    time: String,
-    name: String,
-    /// The caller as the record names it.
-    caller: String,
-    /// Who is behind the call, as anyone who sees its account may see it.
-    origin: EventOrigin,
-}
-
-/// How far before an alert's last event its page looks for the events it lists (an
-/// alert that keeps growing can span months; one page view reads at most this much).
-const EVENT_SPAN_US: i64 = 90 * 86_400 * 1_000_000;
-
-/// The stored events of `alert` with who made them and who is behind them, oldest
-/// first (events no longer stored, or more than [`EVENT_SPAN_US`] before the last,
-/// are left out).
-async fn event_lines(
-    state: &AppState,
-    caller: &Caller,
-    alert: &Alert,
-) -> Result<Vec<EventLine>, ApiError> {
-    if alert.events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let origins = crate::search::origin::origins(state).await?;
-    let from = alert
-        .first_seen
-        .max(alert.last_seen.saturating_sub(EVENT_SPAN_US));
-    let rows = state
-        .store()
-        .records_by_id(&caller.scope, from, alert.last_seen, &alert.events)
-        .await?;
-    fn text<'v>(v: &'v serde_json::Value, k: &str) -> &'v str {
-        v.get(k).and_then(serde_json::Value::as_str).unwrap_or("")
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut lines: Vec<(i64, EventLine)> = rows
-        .into_iter()
-        .filter(|(id, _, _)| seen.insert(id.clone()))
-        .filter_map(|(id, account, raw)| {
-            let v: serde_json::Value = serde_json::from_str(&raw).ok()?;
-            let at = auditwatch_event::Record::parse(&raw).map_or(0, |r| r.event_time_us);
-            // Named as the stored account (the one scoping reads) may see it.
-            let line = EventLine {
-                time: text(&v, "eventTime").to_string(),
-                name: text(&v, "eventName").to_string(),
-                caller: caller_of_value(&v).name().to_string(),
-                origin: EventOrigin::of(&origins, &v, account.as_deref()),
-                id,
-            };
-            Some((at, line))
-        })
-        .collect();
-    lines.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
-    Ok(lines.into_iter().map(|(_, l)| l).collect())
 }
 
 /// Alerts of the caller's accounts, newest first (at most 500).
@@ -411,7 +350,7 @@ async fn alert_page(
 ) -> Result<Response, PageError> {
     let id = alert_id(&id)?;
     let alert = one_alert(&state, caller.scope.clone(), id).await?;
-    let lines = event_lines(&state, &caller, &alert).await?;
+    let lines = events::lines(&state, &caller, &alert).await?;
     let a = AlertView::from(alert);
     let body = html! {
         h1 { "Alert " (a.id) ": " (a.title) }
@@ -440,29 +379,7 @@ async fn alert_page(
             }
         }
         h2 { "Events" }
-        @if lines.len() < a.events.len() {
-            p { (a.events.len() - lines.len()) " of its " (a.events.len()) " events are not listed: no longer stored, or more than 90 days before the last." }
-        }
-        div.table-wrap {
-            table #alert-events {
-                thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Caller" } th scope="col" { "Who is behind it" } } }
-                tbody {
-                    @for e in &lines {
-                        tr {
-                            td { a href={ "/events/" (e.id) } { (crate::kit::page::when_text(&e.time)) } }
-                            td { (e.name) }
-                            td.wrap { (hop_name(&e.caller)) }
-                            td.wrap {
-                                @match &e.origin.name {
-                                    Some(n) => { a href=(url("/search", &[("origin", n)])) { (n) } " (" (e.origin.kind) ")" }
-                                    None => { "in another account (" (e.origin.kind) ")" }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (events::table(&lines, a.events.len()))
     };
     Ok(layout(Some(&caller), "Alert", "Alerts", body).into_response())
 }
