@@ -79,14 +79,6 @@ impl<'a> OnDemand<'a> {
         }
     }
 
-    /// Origins already loaded.
-    pub fn of(origins: Option<Arc<Origins>>) -> Self {
-        Self {
-            load: Box::new(|| None),
-            loaded: OnceCell::from(origins),
-        }
-    }
-
     /// The origins, loaded on first use.
     pub fn get(&self) -> Option<&Origins> {
         self.loaded.get_or_init(|| (self.load)()).as_deref()
