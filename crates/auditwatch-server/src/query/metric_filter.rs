@@ -89,13 +89,18 @@ impl Queries<'_> {
                     else {
                         return;
                     };
-                    let origin = EventOrigin::of(&origins, &record, e.account_id);
-                    if reads_origin {
-                        origin.attach(&mut record);
+                    // Walked before matching only when the filter reads it; else
+                    // for the matches' lines alone.
+                    let walked =
+                        reads_origin.then(|| EventOrigin::of(&origins, &record, e.account_id));
+                    if let Some(o) = &walked {
+                        o.attach(&mut record);
                     }
                     let Some(v) = alarm.filter.value_of(&record) else {
                         return;
                     };
+                    let origin =
+                        walked.unwrap_or_else(|| EventOrigin::of(&origins, &record, e.account_id));
                     out.matched += 1;
                     out.sum += v;
                     newest.push(auditwatch_detect::state::Sample {
