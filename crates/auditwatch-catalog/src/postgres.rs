@@ -92,6 +92,16 @@ CREATE TABLE IF NOT EXISTS auditwatch_sessions(
     caller_role_arn TEXT,
     caller_source_identity TEXT
 );
+CREATE INDEX IF NOT EXISTS auditwatch_sessions_by_caller_key
+    ON auditwatch_sessions(caller_key) WHERE caller_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS auditwatch_sessions_by_caller_last
+    ON auditwatch_sessions((regexp_replace(caller_name, '^.*/', '')));
+CREATE INDEX IF NOT EXISTS auditwatch_sessions_by_source_identity
+    ON auditwatch_sessions(source_identity) WHERE source_identity IS NOT NULL;
+CREATE INDEX IF NOT EXISTS auditwatch_sessions_by_caller_source_identity
+    ON auditwatch_sessions(caller_source_identity) WHERE caller_source_identity IS NOT NULL;
+CREATE INDEX IF NOT EXISTS auditwatch_sessions_by_unknown_caller
+    ON auditwatch_sessions(session_arn) WHERE caller_kind = 'Unknown';
 "#;
 
 /// Advisory lock key serialising schema creation between nodes starting together.
@@ -480,6 +490,69 @@ impl TableCatalog for PgCatalog {
             .iter()
             .map(session_row)
             .collect())
+        })
+    }
+
+    fn sessions_before(&self, time_us: i64) -> Result<Vec<Issued>> {
+        self.run("read old sessions", |c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {} FROM auditwatch_sessions WHERE time_us < $1",
+                    sessions::COLUMNS
+                ),
+                &[&time_us],
+            )?
+            .iter()
+            .map(session_row)
+            .collect())
+        })
+    }
+
+    fn sessions_reaching(&self, value: &str) -> Result<Vec<String>> {
+        let last = crate::sessions::last_part(value);
+        self.run("read sessions by origin", |c| {
+            Ok(c.query(
+                "WITH RECURSIVE reach(k) AS ( \
+                   SELECT access_key_id FROM auditwatch_sessions \
+                    WHERE regexp_replace(caller_name, '^.*/', '') IN ($1, $2) \
+                   UNION SELECT access_key_id FROM auditwatch_sessions \
+                    WHERE source_identity = $1 \
+                   UNION SELECT access_key_id FROM auditwatch_sessions \
+                    WHERE caller_source_identity = $1 \
+                   UNION SELECT access_key_id FROM auditwatch_sessions \
+                    WHERE session_arn = $1 AND caller_kind = 'Unknown' \
+                   UNION \
+                   SELECT s.access_key_id FROM auditwatch_sessions s \
+                     JOIN reach r ON s.caller_key = r.k \
+                 ) SELECT k FROM reach",
+                &[&value, &last],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })
+    }
+
+    fn replace_sessions(&self, dropped: &[String], copies: &[Issued]) -> Result<()> {
+        self.run("replace sessions", |c| {
+            let mut tx = c.transaction()?;
+            for key in dropped {
+                tx.execute(
+                    "DELETE FROM auditwatch_sessions WHERE access_key_id = $1",
+                    &[key],
+                )?;
+            }
+            for i in copies {
+                insert_session(&mut tx, i)?;
+            }
+            tx.execute(
+                "INSERT INTO auditwatch_meta(key, value) VALUES ($1, '1') \
+                 ON CONFLICT (key) DO UPDATE SET value = \
+                 (CAST(auditwatch_meta.value AS BIGINT) + 1)::TEXT",
+                &[&crate::table::SESSIONS_GENERATION],
+            )?;
+            tx.commit()?;
+            Ok(())
         })
     }
 

@@ -75,4 +75,14 @@ CREATE TABLE IF NOT EXISTS sessions(
     caller_role_arn TEXT,
     caller_source_identity TEXT
 );
+CREATE INDEX IF NOT EXISTS sessions_by_caller_key ON sessions(caller_key)
+    WHERE caller_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_caller_last ON sessions(
+    substr(caller_name, length(rtrim(caller_name, replace(caller_name, '/', ''))) + 1));
+CREATE INDEX IF NOT EXISTS sessions_by_source_identity ON sessions(source_identity)
+    WHERE source_identity IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_caller_source_identity
+    ON sessions(caller_source_identity) WHERE caller_source_identity IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_unknown_caller ON sessions(session_arn)
+    WHERE caller_kind = 'Unknown';
 "#;

@@ -78,6 +78,14 @@ pub(crate) fn columns(p: &Principal) -> CallerColumns {
     }
 }
 
+/// The part of a caller's name after its last `/` (the whole name without one): an
+/// IAM user's name, a session's name. The catalogs index callers by it (an expression
+/// index computing the same), so that the callers a value may name are found
+/// without a scan ([`crate::TableCatalog::sessions_reaching`]).
+pub(crate) fn last_part(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
 /// The principal six columns describe.
 pub(crate) fn principal(
     kind: &str,

@@ -346,15 +346,14 @@ impl TableCatalog for SqliteTable {
     }
 
     fn session(&self, access_key_id: &str) -> Result<Option<Issued>> {
-        self.conn()?
-            .query_row(
-                &format!(
-                    "SELECT {} FROM sessions WHERE access_key_id = ?1",
-                    sessions::COLUMNS
-                ),
-                [access_key_id],
-                session_row,
-            )
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM sessions WHERE access_key_id = ?1",
+                sessions::COLUMNS
+            ))
+            .map_err(self.err())?;
+        stmt.query_row([access_key_id], session_row)
             .optional()
             .map_err(self.err())
     }
@@ -387,6 +386,62 @@ impl TableCatalog for SqliteTable {
             .map_err(self.err())?;
         let rows = stmt.query_map([], session_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    fn sessions_before(&self, time_us: i64) -> Result<Vec<Issued>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {} FROM sessions WHERE time_us < ?1",
+                sessions::COLUMNS
+            ))
+            .map_err(self.err())?;
+        let rows = stmt.query_map([time_us], session_row).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    fn sessions_reaching(&self, value: &str) -> Result<Vec<String>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "WITH RECURSIVE reach(k) AS (
+                   SELECT access_key_id FROM sessions
+                    WHERE substr(caller_name, length(rtrim(caller_name, replace(caller_name, '/', ''))) + 1) IN (?1, ?2)
+                   UNION SELECT access_key_id FROM sessions WHERE source_identity = ?1
+                   UNION SELECT access_key_id FROM sessions WHERE caller_source_identity = ?1
+                   UNION SELECT access_key_id FROM sessions
+                    WHERE session_arn = ?1 AND caller_kind = 'Unknown'
+                   UNION
+                   SELECT s.access_key_id FROM sessions s JOIN reach r ON s.caller_key = r.k
+                 ) SELECT k FROM reach",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([value, crate::sessions::last_part(value)], |r| r.get(0))
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    fn replace_sessions(&self, dropped: &[String], copies: &[Issued]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let err = sql_error(&self.path);
+        let tx = conn.transaction().map_err(&err)?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM sessions WHERE access_key_id = ?1")
+                .map_err(&err)?;
+            for key in dropped {
+                delete.execute([key]).map_err(&err)?;
+            }
+        }
+        insert_sessions(&tx, copies).map_err(&err)?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, '1')
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [crate::table::SESSIONS_GENERATION],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
     }
 
     fn commit(

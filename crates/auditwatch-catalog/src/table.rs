@@ -143,12 +143,34 @@ pub trait TableCatalog: Send + Sync + std::fmt::Debug {
     /// The recorded issues of the session named `session_arn` (one per key), newest
     /// first.
     fn sessions_named(&self, session_arn: &str) -> Result<Vec<auditwatch_event::identity::Issued>>;
-    /// How many keys are recorded: a key is never removed or changed, so the count
-    /// tells a reader whether its copy of the index is current.
+    /// How many keys are recorded. A commit adds keys or replaces a key's copy by a
+    /// preferred one, always with a new segment; retention removes and replaces
+    /// copies and then raises [`SESSIONS_GENERATION`]. The count, the newest segment
+    /// and that generation together tell a reader whether its copy is current.
     fn sessions_count(&self) -> Result<u64>;
     /// Every recorded issue, in no particular order.
     fn all_sessions(&self) -> Result<Vec<auditwatch_event::identity::Issued>>;
+    /// The keys whose walk to their origin may end at one named `value`: the keys
+    /// whose issuing call names `value` as its caller (its name, or the last part of
+    /// it: an IAM user's or a session's name), as the source identity it set or its
+    /// caller carried, or as its session; and, repeatedly, the keys issued to sessions
+    /// of keys found. A superset of the keys whose origin `value` names; the walk
+    /// decides.
+    fn sessions_reaching(&self, value: &str) -> Result<Vec<String>>;
+    /// The recorded issues older than `time_us` (what retention may have dropped).
+    fn sessions_before(&self, time_us: i64) -> Result<Vec<auditwatch_event::identity::Issued>>;
+    /// In one transaction: forgets the keys `dropped` (their issuing calls are no
+    /// longer stored), records `copies` (other stored copies of such calls) as a
+    /// commit would, and raises [`SESSIONS_GENERATION`].
+    fn replace_sessions(
+        &self,
+        dropped: &[String],
+        copies: &[auditwatch_event::identity::Issued],
+    ) -> Result<()>;
 }
+
+/// The meta key counting retention's changes to the sessions index.
+pub const SESSIONS_GENERATION: &str = "sessions_generation";
 
 /// A list of names as the catalogs store it.
 pub(crate) fn join(v: &[String]) -> String {

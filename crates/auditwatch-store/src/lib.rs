@@ -430,8 +430,28 @@ impl Store {
         let segments = self.segments()?;
         let (lake, footers) = (self.lake.clone(), self.footers.clone());
         let (scope_, q_, remote) = (scope.clone(), q.clone(), self.remote.clone());
+        // Origins read key by key: a lookup meets few keys before its page is full.
+        let table = q.origin.is_some().then(|| self.table()).transpose()?;
         let direct = tokio::task::spawn_blocking(move || {
-            direct::lookups::lookup(&lake, remote.as_deref(), &segments, &footers, &scope_, &q_)
+            let by = match (table, q_.origin.as_deref()) {
+                (Some(t), Some(v)) if !v.is_empty() => Some(origin::lazy::ByOrigin::new(t, v)?),
+                _ => None,
+            };
+            let page = direct::lookups::lookup(
+                &lake,
+                remote.as_deref(),
+                &segments,
+                &footers,
+                &scope_,
+                &q_,
+                by.as_ref(),
+            )?;
+            if let Some(by) = &by {
+                by.check()?;
+                let (reaching, read) = by.counts();
+                tracing::debug!(reaching, read, "origins read for a lookup");
+            }
+            Ok::<_, StoreError>(page)
         })
         .await
         .map_err(|e| StoreError::Query(format!("lookup task failed: {e}")))??;

@@ -275,6 +275,22 @@ impl TableCatalog for DequeueFailsOnce {
     fn all_sessions(&self) -> auditwatch_catalog::Result<Vec<auditwatch_event::identity::Issued>> {
         self.inner.all_sessions()
     }
+    fn sessions_reaching(&self, value: &str) -> auditwatch_catalog::Result<Vec<String>> {
+        self.inner.sessions_reaching(value)
+    }
+    fn sessions_before(
+        &self,
+        time_us: i64,
+    ) -> auditwatch_catalog::Result<Vec<auditwatch_event::identity::Issued>> {
+        self.inner.sessions_before(time_us)
+    }
+    fn replace_sessions(
+        &self,
+        dropped: &[String],
+        copies: &[auditwatch_event::identity::Issued],
+    ) -> auditwatch_catalog::Result<()> {
+        self.inner.replace_sessions(dropped, copies)
+    }
     fn dequeue(&self, ids: &[i64]) -> auditwatch_catalog::Result<()> {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Err(auditwatch_catalog::CatalogError::Invalid(

@@ -5,13 +5,18 @@
 //! ([`auditwatch_event::identity::attribute`]), so that an event's origin is one map
 //! read. The store keeps one copy and reloads it when the index may have changed
 //! ([`OriginsCache`]): rows are added, or replaced by a preferred copy, only in a
-//! commit that adds a segment (or in the one-time fill of an older lake), so the
-//! number of rows and the newest segment id tell whether a copy is current. An event's origin depends only on which issuing events are stored, never
-//! on the order they arrived in.
+//! commit that adds a segment (or in the one-time fill of an older lake), and removed
+//! only by retention, which counts its changes in a generation; so the number of rows,
+//! the newest segment id and that generation tell whether a copy is current. An
+//! event's origin depends only on which issuing events are stored, never on the order
+//! they arrived in.
 //!
 //! Queries read origins through [`udf`] (`origin(userIdentity)` and its kin, and the
-//! `origin` filter of lookups) and the `sessions` table ([`table`]).
+//! `origin` filter of lookups) and the `sessions` table ([`table`]). A lookup by origin
+//! that the direct path answers reads only the keys its rows name, from the catalog
+//! ([`lazy`]): the same answers as a loaded copy, without loading the whole index.
 
+pub mod lazy;
 pub mod table;
 pub mod udf;
 
@@ -23,6 +28,48 @@ use auditwatch_catalog::scope::Scope;
 use auditwatch_event::identity::{Attribution, Issued, Origin, Principal, attribute};
 
 use crate::error::{Result, StoreError};
+
+/// Where an event's origin is read from: a loaded copy of the index ([`Origins`]) or
+/// the catalog key by key ([`lazy::Lazy`]). Both answer [`origin_of`] alike.
+pub trait Walks {
+    /// The recorded issue of `key`.
+    fn issued(&self, key: &str) -> Option<Issued>;
+    /// The origin of a session of `key` without a source identity of its own, walked
+    /// from its recorded issue; `None` when the index does not hold `key`.
+    fn walked(&self, key: &str) -> Option<Origin>;
+}
+
+/// The walk [`Origins::new`] does for `key`, issued as `issued` says.
+pub fn walk_from(issued: &Issued, lookup: impl Fn(&str) -> Option<Issued>) -> Origin {
+    let start = Principal::Session {
+        access_key_id: issued.access_key_id.clone(),
+        session_arn: issued.session_arn.clone().unwrap_or_default(),
+        role_arn: None,
+        source_identity: None,
+    };
+    attribute(&start, lookup).origin
+}
+
+/// The origin of a call made by `who`: what [`attribute`] answers, from the walk of
+/// its key done once.
+pub fn origin_of(walks: &dyn Walks, who: &Principal) -> Origin {
+    if let Principal::Session {
+        access_key_id,
+        source_identity,
+        ..
+    } = who
+        && let Some(walked) = walks.walked(access_key_id)
+    {
+        // The walk from the key is the event's walk, except that the event's own
+        // source identity, when it has one, names an origin the walk could not
+        // reach before the issuing calls' do.
+        return match (walked, source_identity) {
+            (walked @ Origin::Resolved(_), _) | (walked, None) => walked,
+            (_, Some(s)) => Origin::SourceIdentity(s.clone()),
+        };
+    }
+    attribute(who, |k| walks.issued(k)).origin
+}
 
 /// The sessions index with each key's origin.
 #[derive(Debug, Default)]
@@ -43,13 +90,7 @@ impl Origins {
         let walked = issued
             .values()
             .map(|i| {
-                let start = Principal::Session {
-                    access_key_id: i.access_key_id.clone(),
-                    session_arn: i.session_arn.clone().unwrap_or_default(),
-                    role_arn: None,
-                    source_identity: None,
-                };
-                let origin = attribute(&start, |k| issued.get(k).cloned()).origin;
+                let origin = walk_from(i, |k| issued.get(k).cloned());
                 (i.access_key_id.clone(), origin)
             })
             .collect();
@@ -78,30 +119,23 @@ impl Origins {
             .filter_map(|(k, i)| Some((i, self.walked.get(k)?)))
     }
 
-    /// The origin of a call made by `who`: what [`attribute`] answers, from the
-    /// walk done once per key.
+    /// The origin of a call made by `who` ([`origin_of`]).
     pub fn origin(&self, who: &Principal) -> Origin {
-        if let Principal::Session {
-            access_key_id,
-            source_identity,
-            ..
-        } = who
-            && let Some(walked) = self.walked.get(access_key_id)
-        {
-            // The walk from the key is the event's walk, except that the event's own
-            // source identity, when it has one, names an origin the walk could not
-            // reach before the issuing calls' do.
-            return match (walked, source_identity) {
-                (Origin::Resolved(_), _) | (_, None) => walked.clone(),
-                (_, Some(s)) => Origin::SourceIdentity(s.clone()),
-            };
-        }
-        self.attribute(who).origin
+        origin_of(self, who)
     }
 
     /// The whole attribution of a call made by `who` (the chain copied out).
     pub fn attribute(&self, who: &Principal) -> Attribution {
         attribute(who, |k| self.issued.get(k).cloned())
+    }
+}
+
+impl Walks for Origins {
+    fn issued(&self, key: &str) -> Option<Issued> {
+        self.issued.get(key).cloned()
+    }
+    fn walked(&self, key: &str) -> Option<Origin> {
+        self.walked.get(key).cloned()
     }
 }
 
@@ -143,8 +177,9 @@ pub fn in_scope(scope: &Scope, issued: &Issued) -> bool {
         .any(|a| scope.allows(a))
 }
 
-/// What a copy of the index was read at: its number of rows and the newest segment.
-type Version = (u64, Option<i64>);
+/// What a copy of the index was read at: its number of rows, the newest segment and
+/// retention's generation ([`auditwatch_catalog::table::SESSIONS_GENERATION`]).
+type Version = (u64, Option<i64>, Option<String>);
 
 /// The store's copy of [`Origins`], reloaded when the index may have changed.
 #[derive(Debug, Default)]
@@ -155,7 +190,8 @@ pub struct OriginsCache {
 impl OriginsCache {
     /// The current origins of `table`'s index, whose newest segment is `newest`.
     pub fn get(&self, table: &dyn TableCatalog, newest: Option<i64>) -> Result<Arc<Origins>> {
-        let version = (table.sessions_count()?, newest);
+        let generation = || table.meta(auditwatch_catalog::table::SESSIONS_GENERATION);
+        let version = (table.sessions_count()?, newest, generation()?);
         let mut current = self.current.lock().map_err(|_| poisoned())?;
         if let Some((v, origins)) = current.as_ref()
             && *v == version
@@ -163,7 +199,7 @@ impl OriginsCache {
             return Ok(origins.clone());
         }
         let origins = Arc::new(Origins::new(table.all_sessions()?));
-        let version = (origins.len() as u64, newest);
+        let version = (origins.len() as u64, newest, version.2);
         *current = Some((version, origins.clone()));
         Ok(origins)
     }

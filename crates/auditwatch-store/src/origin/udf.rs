@@ -92,11 +92,26 @@ pub fn origin_is(ctx: &SessionContext, value: &str) -> Result<Expr> {
 }
 
 /// The text columns of a `userIdentity` struct the functions read.
-struct Columns {
+pub(crate) struct Columns {
     fields: [Option<StringArray>; 9],
     role_arn: Option<StringArray>,
     source_identity: Option<StringArray>,
 }
+
+/// The leaves of `userIdentity` the functions read, as dotted paths of the file.
+pub(crate) const LEAVES: [&str; 11] = [
+    "userIdentity.type",
+    "userIdentity.arn",
+    "userIdentity.accountId",
+    "userIdentity.accessKeyId",
+    "userIdentity.userName",
+    "userIdentity.principalId",
+    "userIdentity.identityProvider",
+    "userIdentity.invokedBy",
+    "userIdentity.onBehalfOf",
+    "userIdentity.sessionContext.sessionIssuer.arn",
+    "userIdentity.sessionContext.sourceIdentity",
+];
 
 const FIELDS: [&str; 9] = [
     "type",
@@ -122,7 +137,7 @@ fn text_column(s: &StructArray, name: &str) -> Result<Option<StringArray>> {
 }
 
 impl Columns {
-    fn of(s: &StructArray) -> Result<Self> {
+    pub(crate) fn of(s: &StructArray) -> Result<Self> {
         let mut fields: [Option<StringArray>; 9] = Default::default();
         for (slot, name) in fields.iter_mut().zip(FIELDS) {
             *slot = text_column(s, name)?;
@@ -143,7 +158,7 @@ impl Columns {
         })
     }
 
-    fn at(&self, row: usize) -> IdentityText<'_> {
+    pub(crate) fn at(&self, row: usize) -> IdentityText<'_> {
         fn get(c: &Option<StringArray>, row: usize) -> Option<&str> {
             c.as_ref().filter(|a| a.is_valid(row)).map(|a| a.value(row))
         }

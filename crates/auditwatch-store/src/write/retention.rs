@@ -7,7 +7,8 @@
 //! rewritten without the expired rows (with the event keys of the rows it keeps). All
 //! replacements and retirements are registered in one transaction, so readers see the
 //! lake before or after, never half of it. Source checkpoints are kept: dropping old
-//! events must not make a source read their files again.
+//! events must not make a source read their files again. The sessions index then
+//! forgets the keys whose issuing calls were dropped ([`crate::write::retired_sessions`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,8 +46,19 @@ impl Retention {
         Some(today.saturating_sub(i32::try_from(days).unwrap_or(i32::MAX)))
     }
 
-    fn expired(&self, account: Option<&str>, day: i32, today: i32) -> bool {
+    pub(crate) fn expired(&self, account: Option<&str>, day: i32, today: i32) -> bool {
         self.first_kept(account, today).is_some_and(|k| day < k)
+    }
+
+    /// The latest first kept day of any account: nothing on or after it is dropped
+    /// (`None`: nothing ever is).
+    pub(crate) fn latest_cutoff(&self, today: i32) -> Option<i32> {
+        let global = self.first_kept(None, today);
+        let accounts = self
+            .accounts
+            .keys()
+            .filter_map(|a| self.first_kept(Some(a), today));
+        global.into_iter().chain(accounts).max()
     }
 }
 
@@ -59,6 +71,9 @@ pub struct RetentionStats {
     pub rewritten: u64,
     /// Event rows dropped.
     pub rows_dropped: u64,
+    /// Temporary keys the sessions index forgot because their issuing calls were
+    /// dropped ([`crate::write::retired_sessions`]).
+    pub sessions_forgotten: u64,
 }
 
 /// What to do with one segment.
@@ -166,6 +181,8 @@ pub fn apply(writer: &mut Writer, policy: &Retention, today: i32) -> Result<Rete
     if !retired.is_empty() {
         writer.swap(added, &retired)?;
     }
+    // After the swap, and at every run: a run stopped between the two is repaired.
+    stats.sessions_forgotten = crate::write::retired_sessions::expire(writer, policy, today)?;
     Ok(stats)
 }
 

@@ -10,11 +10,11 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, interleave_record_batch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves,
 };
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::errors::Result as ParquetResult;
 use datafusion::parquet::file::metadata::SortingColumn;
@@ -358,6 +358,46 @@ fn encode_columns(
 pub fn read(path: &Path) -> Result<RecordBatch> {
     let batches = read_batches(path)?;
     Ok(concat_batches(&crate::schema::events_schema(), &batches)?)
+}
+
+/// Reads the top-level columns `names` of a segment file, in that order, batch by batch.
+pub fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).io("open", path)?;
+    let perr = |source| StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+    let schema = builder.schema().clone();
+    let mut roots = Vec::with_capacity(names.len());
+    for name in names {
+        roots.push(schema.index_of(name).map_err(|e| perr(e.into()))?);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(perr)?;
+    let mut out = Vec::new();
+    for batch in reader {
+        // The projection keeps the file's order; put the columns in the asked order.
+        let batch = batch?;
+        let columns = names
+            .iter()
+            .map(|n| batch.column_by_name(n).cloned())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| StoreError::Query(format!("{} lacks a column", path.display())))?;
+        let fields: Vec<_> = names
+            .iter()
+            .filter_map(|n| batch.schema().field_with_name(n).ok().cloned())
+            .collect();
+        out.push(RecordBatch::try_new(
+            std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+            columns,
+        )?);
+    }
+    Ok(out)
 }
 
 /// Reads a whole segment file back as the reader's batches (no copy into one).

@@ -426,6 +426,7 @@ fn a_direct_lookup_listed_before_compaction_reads_the_retired_segments() {
         &footers,
         &Scope::All,
         &q,
+        None,
     )
     .unwrap()
     .unwrap();
@@ -623,7 +624,7 @@ fn direct_lookups_answer_exactly_what_the_query_engine_answers() {
                 let pages = if max_results == 7 { 60 } else { 6 };
                 for _ in 0..pages {
                     let direct = auditwatch_store::direct::lookups::lookup(
-                        &lake, None, &segments, &footers, scope, &q,
+                        &lake, None, &segments, &footers, scope, &q, None,
                     )
                     .unwrap()
                     .expect("the direct path handles these filters");
@@ -707,6 +708,7 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
             &footers,
             &Scope::All,
             &q,
+            None,
         )
         .unwrap()
         .unwrap();
@@ -717,6 +719,7 @@ fn direct_lookups_keep_the_newest_across_ties_at_the_page_edge() {
             &one,
             &Scope::All,
             &q,
+            None,
         )
         .unwrap()
         .unwrap();

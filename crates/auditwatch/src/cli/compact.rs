@@ -12,10 +12,12 @@ pub fn run(config: &Config) -> Result<Outcome> {
     let (r, c) = maintain::once(&store, &config.retention)?;
     if config.retention.is_enabled() {
         say!(
-            "retention: dropped {} events ({} segments retired, {} rewritten)",
+            "retention: dropped {} events ({} segments retired, {} rewritten); \
+             the sessions index forgot {} keys whose issuing calls were dropped",
             r.rows_dropped,
             r.retired,
-            r.rewritten
+            r.rewritten,
+            r.sessions_forgotten
         )?;
     }
     say!(

@@ -41,11 +41,12 @@ pub async fn every(
         let (store, policy) = (store.clone(), policy.clone());
         match tokio::task::spawn_blocking(move || once(&store, &policy)).await {
             Ok(Ok((r, c))) => {
-                if r.rows_dropped > 0 || c.merged > 0 {
+                if r.rows_dropped > 0 || r.sessions_forgotten > 0 || c.merged > 0 {
                     tracing::info!(
                         retired = r.retired,
                         rewritten = r.rewritten,
                         rows_dropped = r.rows_dropped,
+                        sessions_forgotten = r.sessions_forgotten,
                         merged = c.merged,
                         written = c.written,
                         "maintenance"

@@ -14,7 +14,8 @@
 //! returns `None`). The resource attributes read one leaf of the `resources` list
 //! (`ARN` or `type`), never the whole list. Free text the segments' token indexes
 //! answer ([`crate::direct::token_index`]) reads only the rows they name, and skips row groups
-//! without any.
+//! without any. The `origin` filter reads the identity leaves of the rows the other
+//! filters kept and walks each to its origin ([`origin_test`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -40,15 +41,18 @@ use crate::direct::raw_pages::RawReader;
 use crate::direct::token_index::{self, TokenCache};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lookup::{Cursor, Lookup, Page, decode_token, encode_token};
+use crate::origin::lazy::ByOrigin;
 use crate::schema::events_schema;
 use crate::storage::pread::PositionedFile;
 use crate::storage::remote::Remote;
 use crate::write::convert::{EventRow, to_batch};
 use auditwatch_catalog::Segment;
 use auditwatch_catalog::scope::Scope;
+use origin_test::OriginTest;
 
 mod conditions;
 mod footers;
+mod origin_test;
 mod threads;
 
 use conditions::*;
@@ -62,7 +66,7 @@ fn handles(q: &Lookup) -> bool {
         && q.exclude.is_empty()
         && !q.oldest_first
         && !q.failed_only
-        && q.origin.is_none()
+        && q.origin.as_deref() != Some("")
 }
 
 /// A row group that may hold matches.
@@ -281,7 +285,8 @@ impl Opened<'_> {
 }
 
 /// Answers `q` over `segments` as `scope` sees them, or `None` when the DataFusion plan
-/// must (see the module docs).
+/// must (see the module docs). `by_origin` reads origins when `q` filters on one (for
+/// the same value).
 pub fn lookup(
     lake: &Path,
     remote: Option<&Remote>,
@@ -289,7 +294,13 @@ pub fn lookup(
     footers: &Footers,
     scope: &Scope,
     q: &Lookup,
+    by_origin: Option<&ByOrigin>,
 ) -> Result<Option<Page>> {
+    let origin = match (q.origin.as_deref(), by_origin) {
+        (Some(value), Some(by)) if by.value() == value => Some(OriginTest { by, scope }),
+        (Some(_), _) => return Ok(None),
+        (None, _) => None,
+    };
     if !handles(q) {
         return Ok(None);
     }
@@ -385,7 +396,8 @@ pub fn lookup(
         }
         scanned += 1;
         let cut = g.min_time < lo || g.max_time > hi;
-        for (row, t, id) in scan_group(o, g.index, &conds, cut.then_some((lo, hi)), indexed)? {
+        let range = cut.then_some((lo, hi));
+        for (row, t, id) in scan_group(o, g.index, &conds, range, indexed, origin.as_ref())? {
             if let Some(c) = &cursor
                 && !(t < c.time || (t == c.time && id < c.id))
             {
@@ -547,13 +559,15 @@ type Work = (usize, Vec<usize>);
 /// Rows of one row group passing every condition (and inside `range` when given), as
 /// (row, eventTime, eventID or ""). The columns are read one after the other, each only
 /// for the rows that passed the ones before it, cheapest test first. `indexed`: the
-/// rows the token index says hold the searched text, which then is not read.
+/// rows the token index says hold the searched text, which then is not read. The
+/// origin, the dearest test, comes last.
 fn scan_group(
     o: &Opened,
     rg: usize,
     conds: &[Condition<'_>],
     range: Option<(i64, i64)>,
     indexed: Option<&[usize]>,
+    origin: Option<&OriginTest<'_>>,
 ) -> Result<Vec<(usize, i64, String)>> {
     let total = o.meta.metadata().row_group(rg).num_rows() as usize;
     let mut rows: Option<Vec<usize>> = indexed.map(<[usize]>::to_vec);
@@ -580,6 +594,12 @@ fn scan_group(
         let b = o.read(rg, &[c.column], rows.as_deref(), total)?;
         let pass = test(c.array(&b), &c.test)?;
         rows = Some(keep(rows, total, |n| pass.is_valid(n) && pass.value(n)));
+    }
+    if let Some(t) = origin
+        && !rows.as_ref().is_some_and(Vec::is_empty)
+    {
+        let pass = t.passes(&o.read(rg, t.leaves(), rows.as_deref(), total)?)?;
+        rows = Some(keep(rows, total, |n| pass[n]));
     }
     if rows.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
