@@ -493,14 +493,14 @@ impl TableCatalog for PgCatalog {
         })
     }
 
-    fn sessions_before(&self, time_us: i64) -> Result<Vec<Issued>> {
+    fn sessions_between(&self, from_us: i64, to_us: i64) -> Result<Vec<Issued>> {
         self.run("read old sessions", |c| {
             Ok(c.query(
                 &format!(
-                    "SELECT {} FROM auditwatch_sessions WHERE time_us < $1",
+                    "SELECT {} FROM auditwatch_sessions WHERE time_us >= $1 AND time_us < $2",
                     sessions::COLUMNS
                 ),
-                &[&time_us],
+                &[&from_us, &to_us],
             )?
             .iter()
             .map(session_row)
@@ -515,6 +515,7 @@ impl TableCatalog for PgCatalog {
                 "WITH RECURSIVE reach(k) AS ( \
                    SELECT access_key_id FROM auditwatch_sessions \
                     WHERE regexp_replace(caller_name, '^.*/', '') IN ($1, $2) \
+                      AND (caller_name = $1 OR regexp_replace(caller_name, '^.*/', '') = $1) \
                    UNION SELECT access_key_id FROM auditwatch_sessions \
                     WHERE source_identity = $1 \
                    UNION SELECT access_key_id FROM auditwatch_sessions \

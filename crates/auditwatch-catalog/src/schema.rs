@@ -85,4 +85,6 @@ CREATE INDEX IF NOT EXISTS sessions_by_caller_source_identity
     ON sessions(caller_source_identity) WHERE caller_source_identity IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_unknown_caller ON sessions(session_arn)
     WHERE caller_kind = 'Unknown';
+CREATE INDEX IF NOT EXISTS sessions_by_caller_with_nul ON sessions(access_key_id)
+    WHERE instr(CAST(caller_name AS BLOB), x'00') > 0;
 "#;

@@ -388,15 +388,17 @@ impl TableCatalog for SqliteTable {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
-    fn sessions_before(&self, time_us: i64) -> Result<Vec<Issued>> {
+    fn sessions_between(&self, from_us: i64, to_us: i64) -> Result<Vec<Issued>> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {} FROM sessions WHERE time_us < ?1",
+                "SELECT {} FROM sessions WHERE time_us >= ?1 AND time_us < ?2",
                 sessions::COLUMNS
             ))
             .map_err(self.err())?;
-        let rows = stmt.query_map([time_us], session_row).map_err(self.err())?;
+        let rows = stmt
+            .query_map([from_us, to_us], session_row)
+            .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
@@ -407,10 +409,13 @@ impl TableCatalog for SqliteTable {
                 "WITH RECURSIVE reach(k) AS (
                    SELECT access_key_id FROM sessions
                     WHERE substr(caller_name, length(rtrim(caller_name, replace(caller_name, '/', ''))) + 1) IN (?1, ?2)
+                      AND (caller_name = ?1 OR substr(caller_name, length(rtrim(caller_name, replace(caller_name, '/', ''))) + 1) = ?1)
                    UNION SELECT access_key_id FROM sessions WHERE source_identity = ?1
                    UNION SELECT access_key_id FROM sessions WHERE caller_source_identity = ?1
                    UNION SELECT access_key_id FROM sessions
                     WHERE session_arn = ?1 AND caller_kind = 'Unknown'
+                   UNION SELECT access_key_id FROM sessions
+                    WHERE instr(CAST(caller_name AS BLOB), x'00') > 0
                    UNION
                    SELECT s.access_key_id FROM sessions s JOIN reach r ON s.caller_key = r.k
                  ) SELECT k FROM reach",

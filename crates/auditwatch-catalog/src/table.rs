@@ -155,10 +155,16 @@ pub trait TableCatalog: Send + Sync + std::fmt::Debug {
     /// it: an IAM user's or a session's name), as the source identity it set or its
     /// caller carried, or as its session; and, repeatedly, the keys issued to sessions
     /// of keys found. A superset of the keys whose origin `value` names; the walk
-    /// decides.
+    /// decides. (SQLite's text functions stop at a NUL byte, so the keys whose caller
+    /// has one in its name are always among them.)
     fn sessions_reaching(&self, value: &str) -> Result<Vec<String>>;
-    /// The recorded issues older than `time_us` (what retention may have dropped).
-    fn sessions_before(&self, time_us: i64) -> Result<Vec<auditwatch_event::identity::Issued>>;
+    /// The recorded issues made from `from_us` (inclusive) to `to_us` (exclusive):
+    /// those whose issuing calls retention may have dropped.
+    fn sessions_between(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<auditwatch_event::identity::Issued>>;
     /// In one transaction: forgets the keys `dropped` (their issuing calls are no
     /// longer stored), records `copies` (other stored copies of such calls) as a
     /// commit would, and raises [`SESSIONS_GENERATION`].

@@ -431,7 +431,9 @@ impl Store {
         let (lake, footers) = (self.lake.clone(), self.footers.clone());
         let (scope_, q_, remote) = (scope.clone(), q.clone(), self.remote.clone());
         // Origins read key by key: a lookup meets few keys before its page is full.
-        let table = q.origin.is_some().then(|| self.table()).transpose()?;
+        let table = (q.origin.is_some() && direct::lookups::handles(q))
+            .then(|| self.table())
+            .transpose()?;
         let direct = tokio::task::spawn_blocking(move || {
             let by = match (table, q_.origin.as_deref()) {
                 (Some(t), Some(v)) if !v.is_empty() => Some(origin::lazy::ByOrigin::new(t, v)?),

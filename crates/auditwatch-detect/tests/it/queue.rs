@@ -278,11 +278,12 @@ impl TableCatalog for DequeueFailsOnce {
     fn sessions_reaching(&self, value: &str) -> auditwatch_catalog::Result<Vec<String>> {
         self.inner.sessions_reaching(value)
     }
-    fn sessions_before(
+    fn sessions_between(
         &self,
-        time_us: i64,
+        from_us: i64,
+        to_us: i64,
     ) -> auditwatch_catalog::Result<Vec<auditwatch_event::identity::Issued>> {
-        self.inner.sessions_before(time_us)
+        self.inner.sessions_between(from_us, to_us)
     }
     fn replace_sessions(
         &self,

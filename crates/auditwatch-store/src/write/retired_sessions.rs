@@ -1,20 +1,24 @@
 //! The sessions index after retention: an issue of temporary credentials is known
-//! only while a stored event records it. Retention drops whole days of accounts, so
-//! after it the index forgets every key whose recorded copy is in a dropped (account,
-//! day), and takes instead another stored copy of the same call when there is one —
-//! a cross-account `AssumeRole` is recorded in the caller's account and in the role's,
-//! whose days may be kept longer. The index then holds what an index built from the
-//! remaining events alone would hold (a test compares the two).
+//! only while a stored event records it. After retention's swap, the index forgets
+//! every key whose recorded issuing event is no longer stored, and takes instead
+//! another stored copy of the same call when there is one — a cross-account
+//! `AssumeRole` is recorded in the caller's account and in the role's, whose days may
+//! be kept longer. The index then holds what an index built from the remaining events
+//! alone would hold (a test compares the two).
 //!
-//! The step is idempotent and runs at every application of the policy, so a stop
-//! between the segments' swap and this step is repaired by the next run. Its cost is
-//! a read of the index's rows older than the latest cutoff, and of the issuing calls
-//! of the days whose copies it forgets (only the `eventName` and `raw` columns).
+//! Whether an issuing event is stored is read from the lake's event keys (the
+//! catalog's per-segment key lists of its day), not judged from the policy: the
+//! account retention goes by (the object key's) and the one an issuing call names
+//! may differ, and a policy may change between runs. The index's rows are checked
+//! from the day before the last run's cutoff (a meta value) up to this run's, so a
+//! run reads about a day of the index, and a run stopped between the swap and this
+//! step is made good by the next one.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use auditwatch_event::Record;
-use auditwatch_event::identity::{ISSUING_CALLS, issued};
+use auditwatch_catalog::keys::from_blob;
+use auditwatch_event::identity::{ISSUING_CALLS, Issued, issued};
+use auditwatch_event::{EventKey, Record};
 use datafusion::arrow::array::{Array, AsArray};
 
 use crate::error::Result;
@@ -24,27 +28,66 @@ use crate::write::writer::Writer;
 
 const DAY_US: i64 = 86_400_000_000;
 
-/// Forgets the keys whose issuing calls `policy` dropped as of `today`, with other
-/// stored copies taken instead; returns how many keys were forgotten.
+/// The meta key holding the first day not yet checked (days before it were).
+const CHECKED_UNTIL: &str = "sessions_checked_until_day";
+
+/// Forgets the keys whose issuing events are no longer stored, for issues made
+/// before `policy`'s latest cutoff as of `today`, with other stored copies taken
+/// instead; returns how many keys were forgotten.
 pub(crate) fn expire(writer: &Writer, policy: &Retention, today: i32) -> Result<u64> {
     let Some(cutoff) = policy.latest_cutoff(today) else {
         return Ok(0);
     };
     let table = writer.catalog().table_handle();
-    let expired: Vec<(String, i32)> = table
-        .sessions_before(i64::from(cutoff) * DAY_US)?
-        .into_iter()
-        .map(|i| (i.account, day_of(i.time_us), i.access_key_id))
-        .filter(|(account, day, _)| policy.expired(account.as_deref(), *day, today))
-        .map(|(_, day, key)| (key, day))
-        .collect();
-    if expired.is_empty() {
-        return Ok(0);
+    let checked: Option<i32> = table.meta(CHECKED_UNTIL)?.and_then(|d| d.parse().ok());
+    let from = checked.map_or(i64::MIN, |d| day_start(d.saturating_sub(1)));
+    let mut by_day: BTreeMap<i32, Vec<Issued>> = BTreeMap::new();
+    for i in table.sessions_between(from, day_start(cutoff))? {
+        by_day.entry(day_of(i.time_us)).or_default().push(i);
     }
-    let wanted: HashSet<&str> = expired.iter().map(|(k, _)| k.as_str()).collect();
-    // Another copy has the same call's time; a day either side covers clocks that
-    // disagree about midnight.
-    let days: BTreeSet<i32> = expired
+    let mut dropped: Vec<(String, i32)> = Vec::new();
+    for (day, issues) in by_day {
+        let stored: HashSet<u128> = writer
+            .catalog()
+            .day_keys(day)?
+            .iter()
+            .flat_map(|(_, blob)| from_blob(blob))
+            .collect();
+        for i in issues {
+            // Without an event id the record's key is its text's hash, which the
+            // index does not keep: such an issue stays.
+            let gone = i
+                .event_id
+                .as_deref()
+                .is_some_and(|id| !stored.contains(&EventKey::of_event_id(id).0));
+            if gone {
+                dropped.push((i.access_key_id, day));
+            }
+        }
+    }
+    let forgotten = dropped.len() as u64;
+    if !dropped.is_empty() {
+        let copies = other_copies(writer, &dropped)?;
+        let keys: Vec<String> = dropped.into_iter().map(|(k, _)| k).collect();
+        table.replace_sessions(&keys, &copies)?;
+        tracing::debug!(
+            forgotten,
+            copies = copies.len(),
+            "sessions index after retention"
+        );
+    }
+    if checked != Some(cutoff) {
+        table.set_meta(CHECKED_UNTIL, &cutoff.to_string())?;
+    }
+    Ok(forgotten)
+}
+
+/// Stored issuing calls that issued one of the `dropped` keys (with their days).
+/// Another copy has the same call's time; a day either side covers clocks that
+/// disagree about midnight. Only `eventName` and `raw` are read.
+fn other_copies(writer: &Writer, dropped: &[(String, i32)]) -> Result<Vec<Issued>> {
+    let wanted: HashSet<&str> = dropped.iter().map(|(k, _)| k.as_str()).collect();
+    let days: BTreeSet<i32> = dropped
         .iter()
         .flat_map(|(_, d)| [d.saturating_sub(1), *d, d.saturating_add(1)])
         .collect();
@@ -68,16 +111,13 @@ pub(crate) fn expire(writer: &Writer, policy: &Retention, today: i32) -> Result<
             }
         }
     }
-    let dropped: Vec<String> = expired.into_iter().map(|(k, _)| k).collect();
-    table.replace_sessions(&dropped, &copies)?;
-    tracing::debug!(
-        forgotten = dropped.len(),
-        copies = copies.len(),
-        "sessions index after retention"
-    );
-    Ok(dropped.len() as u64)
+    Ok(copies)
 }
 
 fn day_of(time_us: i64) -> i32 {
     i32::try_from(time_us.div_euclid(DAY_US)).unwrap_or(i32::MIN)
+}
+
+fn day_start(day: i32) -> i64 {
+    i64::from(day).saturating_mul(DAY_US)
 }

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::{Attribute, Lookup, Scope, Store};
 
 /// The table meta key set once the index holds every stored issuing call.
-const INDEXED: &str = "sessions_indexed";
+pub(super) const INDEXED: &str = "sessions_indexed";
 
 /// Issuing calls read per page.
 const PAGE: usize = 1000;

@@ -105,6 +105,12 @@ impl Writer {
             remote,
         };
         writer.clean_up()?;
+        // An empty table's sessions index is complete, and this writer's commits keep
+        // it so: the one-time fill (`Store::index_sessions`) has nothing to read.
+        let table = writer.catalog.table();
+        if table.segment_count()? == 0 && table.meta(super::sessions::INDEXED)?.is_none() {
+            table.set_meta(super::sessions::INDEXED, "1")?;
+        }
         Ok(writer)
     }
 

@@ -685,3 +685,45 @@ fn direct_origin_lookups_match_the_engine_on_random_chains() {
         assert!(matched > 200, "seed {seed}: {matched}");
     }
 }
+
+#[test]
+fn retention_forgets_what_it_dropped_whatever_account_the_issue_names() {
+    // The first file's records name account A but sit under account B's object key,
+    // so the lake stores them as B's; retention of B's day drops them. The index
+    // goes by what is stored, not by the account the issuing calls name.
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let f = files();
+    let store = Store::open(&dir.path().join("kept")).unwrap();
+    auditwatch_store::testing::commit_records(&store, &f[0], "f0", Some(B));
+    for i in [1, 2] {
+        auditwatch_store::testing::commit_records(&store, &f[i], &format!("f{i}"), None);
+    }
+    let policy = auditwatch_store::write::retention::Retention {
+        days: None,
+        accounts: [(B.to_string(), 0)].into_iter().collect(),
+    };
+    const MARCH_1_2026: i32 = 20_513;
+    let stats = {
+        let mut writer = store.writer().unwrap();
+        auditwatch_store::write::retention::apply(&mut writer, &policy, MARCH_1_2026 + 1).unwrap()
+    };
+    assert_eq!(stats.sessions_error, None);
+    assert!(stats.sessions_forgotten >= 2, "{stats:?}");
+    let only_a = Store::open(&dir.path().join("only-a")).unwrap();
+    for i in [1, 2] {
+        let a: Vec<String> = f[i]
+            .iter()
+            .filter(|r| serde_json::from_str::<Value>(r).unwrap()["recipientAccountId"] == A)
+            .cloned()
+            .collect();
+        auditwatch_store::testing::commit_records(&only_a, &a, &format!("f{i}"), None);
+    }
+    for scope in [Scope::All, Scope::accounts([A])] {
+        assert_eq!(
+            answers(&rt, &store, &scope),
+            answers(&rt, &only_a, &scope),
+            "as {scope:?}"
+        );
+    }
+}

@@ -19,6 +19,11 @@ pub fn run(config: &Config) -> Result<Outcome> {
             r.rewritten,
             r.sessions_forgotten
         )?;
+        if let Some(e) = &r.sessions_error {
+            say!(
+                "warning: the sessions index was not brought up to date ({e}); the next run retries"
+            )?;
+        }
     }
     say!(
         "merged {} segments into {} ({} rows)",

@@ -61,7 +61,7 @@ pub use footers::*;
 pub(crate) use threads::{on_threads, share_out};
 
 /// Whether this path evaluates every filter of `q`.
-fn handles(q: &Lookup) -> bool {
+pub(crate) fn handles(q: &Lookup) -> bool {
     q.params.is_empty()
         && q.exclude.is_empty()
         && !q.oldest_first
