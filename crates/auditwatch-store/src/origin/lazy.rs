@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use auditwatch_catalog::TableCatalog;
-use auditwatch_event::identity::{IdentityText, Issued, Origin, Principal, session_name};
+use auditwatch_event::identity::{IdentityText, Issued, Origin, Principal};
 
 use super::{Walks, origin_of, walk_from};
 use crate::error::{Result, StoreError};
@@ -110,7 +110,7 @@ impl Walks for Lazy {
 /// What a lookup by origin reads: the keys whose walk may end at the value
 /// ([`TableCatalog::sessions_reaching`], one catalog query), and the walks of the keys
 /// met ([`Lazy`]). A row whose key is not among them can have that origin only
-/// through its own identity, which [`ByOrigin::origin`] checks without the catalog.
+/// through its own identity, which [`ByOrigin::may_name`] checks without the catalog.
 pub struct ByOrigin {
     value: String,
     reaching: HashSet<String>,
@@ -142,29 +142,9 @@ impl ByOrigin {
         &self.value
     }
 
-    /// The origin of a call made by `who` ([`origin_of`]), or `None` when it cannot be
-    /// one the value names: a session whose key does not reach the value and whose
-    /// own source identity, ARN and session name are not the value. (Any other origin
-    /// of such a session is its key's walk, which does not end at the value, or its own
-    /// identity's.)
-    pub fn origin(&self, who: &Principal) -> Option<Origin> {
-        if let Principal::Session {
-            access_key_id,
-            session_arn,
-            source_identity,
-            ..
-        } = who
-        {
-            let v = self.value.as_str();
-            let may = self.reaching.contains(access_key_id)
-                || source_identity.as_deref() == Some(v)
-                || session_arn == v
-                || session_name(session_arn) == Some(v);
-            if !may {
-                return None;
-            }
-        }
-        Some(origin_of(&self.walks, who))
+    /// The origin of a call made by `who` ([`origin_of`], the walks read key by key).
+    pub fn origin(&self, who: &Principal) -> Origin {
+        origin_of(&self.walks, who)
     }
 
     /// Whether a call made by the identity `t` may have an origin the value names —

@@ -349,6 +349,47 @@ fn an_origin_resolves_when_its_issuing_call_arrives_and_a_scoped_caller_sees_the
     assert!(e.contains("string literal"), "{e}");
 }
 
+/// Pages through `q` on the direct path (origins read key by key) and through the
+/// engine (`origin_is`), asserting the same pages and tokens; the rows matched.
+fn same_pages(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    scope: &Scope,
+    mut q: Lookup,
+    footers: &auditwatch_store::direct::lookups::Footers,
+) -> usize {
+    let origin = q.origin.clone().expect("an origin lookup");
+    let segments = store.catalog().unwrap().segments().unwrap();
+    let mut matched = 0;
+    loop {
+        let by =
+            auditwatch_store::origin::lazy::ByOrigin::new(store.table().unwrap(), &origin).unwrap();
+        let direct = auditwatch_store::direct::lookups::lookup(
+            store.lake(),
+            None,
+            &segments,
+            footers,
+            scope,
+            &q,
+            Some(&by),
+        )
+        .unwrap()
+        .expect("the direct path takes an origin filter");
+        by.check().unwrap();
+        let ctx = store.session(scope).unwrap();
+        let engine = rt
+            .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
+            .unwrap();
+        assert_eq!(direct.events, engine.events, "{origin} as {scope:?}");
+        assert_eq!(direct.next_token, engine.next_token, "{origin}");
+        matched += direct.events.num_rows();
+        match direct.next_token {
+            Some(t) => q.next_token = Some(t),
+            None => return matched,
+        }
+    }
+}
+
 #[test]
 fn direct_origin_lookups_answer_what_the_engine_answers() {
     // The direct path reads origins from the catalog key by key; the engine's
@@ -386,45 +427,15 @@ fn direct_origin_lookups_answer_what_the_engine_answers() {
     let footers = auditwatch_store::direct::lookups::Footers::default();
     let mut matched = 0;
     for store in [&partial, &full] {
-        let segments = store.catalog().unwrap().segments().unwrap();
         for scope in &scopes {
             for origin in origins {
                 for max_results in [1, 2, 50] {
-                    let mut q = Lookup {
+                    let q = Lookup {
                         origin: Some(origin.into()),
                         max_results,
                         ..Lookup::default()
                     };
-                    for _ in 0..10 {
-                        let by = auditwatch_store::origin::lazy::ByOrigin::new(
-                            store.table().unwrap(),
-                            origin,
-                        )
-                        .unwrap();
-                        let direct = auditwatch_store::direct::lookups::lookup(
-                            store.lake(),
-                            None,
-                            &segments,
-                            &footers,
-                            scope,
-                            &q,
-                            Some(&by),
-                        )
-                        .unwrap()
-                        .expect("the direct path takes an origin filter");
-                        by.check().unwrap();
-                        let ctx = store.session(scope).unwrap();
-                        let engine = rt
-                            .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
-                            .unwrap();
-                        assert_eq!(direct.events, engine.events, "{origin} as {scope:?}");
-                        assert_eq!(direct.next_token, engine.next_token, "{origin}");
-                        matched += direct.events.num_rows();
-                        match direct.next_token {
-                            Some(t) => q.next_token = Some(t),
-                            None => break,
-                        }
-                    }
+                    matched += same_pages(&rt, store, scope, q, &footers);
                 }
             }
         }
@@ -638,48 +649,16 @@ fn direct_origin_lookups_match_the_engine_on_random_chains() {
             ]
             .map(String::from),
         );
-        let segments = store.catalog().unwrap().segments().unwrap();
         let footers = auditwatch_store::direct::lookups::Footers::default();
         let mut matched = 0;
         for scope in [Scope::All, Scope::accounts([A]), Scope::accounts([B])] {
             for origin in &origins {
-                let mut q = Lookup {
+                let q = Lookup {
                     origin: Some(origin.clone()),
                     max_results: 9,
                     ..Lookup::default()
                 };
-                loop {
-                    let by = auditwatch_store::origin::lazy::ByOrigin::new(
-                        store.table().unwrap(),
-                        origin,
-                    )
-                    .unwrap();
-                    let direct = auditwatch_store::direct::lookups::lookup(
-                        store.lake(),
-                        None,
-                        &segments,
-                        &footers,
-                        &scope,
-                        &q,
-                        Some(&by),
-                    )
-                    .unwrap()
-                    .unwrap();
-                    let ctx = store.session(&scope).unwrap();
-                    let engine = rt
-                        .block_on(auditwatch_store::lookup::lookup(&ctx, &q))
-                        .unwrap();
-                    assert_eq!(
-                        direct.events, engine.events,
-                        "seed {seed}: {origin} as {scope:?}"
-                    );
-                    assert_eq!(direct.next_token, engine.next_token);
-                    matched += direct.events.num_rows();
-                    match direct.next_token {
-                        Some(t) => q.next_token = Some(t),
-                        None => break,
-                    }
-                }
+                matched += same_pages(&rt, &store, &scope, q, &footers);
             }
         }
         assert!(matched > 200, "seed {seed}: {matched}");

@@ -41,10 +41,11 @@ impl OriginTest<'_> {
                 let text = columns.at(r);
                 identity.is_valid(r)
                     && self.by.may_name(&text)
-                    && self
-                        .by
-                        .origin(&principal(&text))
-                        .is_some_and(|o| visible_match(&o, self.scope, self.by.value()))
+                    && visible_match(
+                        &self.by.origin(&principal(&text)),
+                        self.scope,
+                        self.by.value(),
+                    )
             })
             .collect())
     }
