@@ -636,10 +636,13 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, u32)]) -> &'a T {
     &items[0].0
 }
 
-/// A skewed index in `0..n`: low indices are much more likely (roughly Zipf).
+/// A skewed index in `0..n`: low indices are much more likely (roughly Zipf), and
+/// every index can come up (`(n + 1)^u - 1` spans `[0, n)` for `u` in `[0, 1)`).
 fn skewed(rng: &mut ChaCha8Rng, n: usize) -> usize {
     let u: f64 = rng.random_range(0.0..1.0);
-    ((n as f64).powf(u) - 1.0).floor().min(n as f64 - 1.0) as usize
+    (((n + 1) as f64).powf(u) - 1.0)
+        .floor()
+        .clamp(0.0, n.saturating_sub(1) as f64) as usize
 }
 
 struct Actor {
@@ -737,8 +740,7 @@ fn resource(
             ),
         ),
         "secretsmanager" => {
-            let secret =
-                ["db-password", "api-key", "stripe-token", "TopSecretInfo"][skewed(rng, 4)];
+            let secret = ["db-password", "api-key", "stripe-token", "deploy-key"][skewed(rng, 4)];
             (
                 format!(r#"{{"secretId":"{secret}"}}"#),
                 format!(
@@ -1077,6 +1079,19 @@ fn event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skewed_picks_every_index_and_favours_the_first() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for n in [1usize, 2, 4, 10] {
+            let mut seen = vec![0usize; n];
+            for _ in 0..20_000 {
+                seen[skewed(&mut rng, n)] += 1;
+            }
+            assert!(seen.iter().all(|&c| c > 0), "{n}: {seen:?}");
+            assert!(seen[0] >= seen[n - 1], "{n}: {seen:?}");
+        }
+    }
 
     #[test]
     fn output_is_deterministic_and_valid() {

@@ -276,6 +276,7 @@ mod tests {
             }
         }
         let mut kinds: HashMap<String, usize> = HashMap::new();
+        let mut roles = std::collections::BTreeSet::new();
         let mut crossed = 0;
         let mut chained_from = std::collections::BTreeSet::new();
         for r in &records {
@@ -283,6 +284,9 @@ mod tests {
             let Principal::Session { session_arn, .. } = &who else {
                 continue;
             };
+            if let Some(role) = auditwatch_event::identity::role_name(session_arn) {
+                roles.insert(role.to_string());
+            }
             let a = attribute(&who, |k| index.get(k).cloned());
             match &a.origin {
                 Origin::Unresolved { .. } => {
@@ -337,6 +341,12 @@ mod tests {
             );
         }
         assert!(crossed > 0, "no call through the chain across accounts");
+        // Every generated role acts (the last of the list included).
+        let all: std::collections::BTreeSet<String> = super::super::ROLES
+            .iter()
+            .map(|(r, _)| r.to_string())
+            .collect();
+        assert_eq!(roles, all);
         assert_eq!(
             chained_from.into_iter().collect::<Vec<_>>(),
             ["IdentityCenterUser", "SAMLUser"]
