@@ -69,42 +69,41 @@ impl Lazy {
 
 impl Walks for Lazy {
     fn issued(&self, key: &str) -> Option<Issued> {
-        if let Some(known) = self
-            .issued
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-        {
-            return known.clone();
-        }
-        let read = self.table.session(key).unwrap_or_else(|e| {
-            let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
-            failed.get_or_insert_with(|| e.to_string());
-            None
-        });
-        self.issued
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.to_string(), read.clone());
-        read
+        remembered(&self.issued, key, || {
+            self.table.session(key).unwrap_or_else(|e| {
+                let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+                failed.get_or_insert_with(|| e.to_string());
+                None
+            })
+        })
     }
 
     fn walked(&self, key: &str) -> Option<Origin> {
-        if let Some(known) = self
-            .walked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-        {
-            return known.clone();
-        }
-        let walked = self.issued(key).map(|i| walk_from(&i, |k| self.issued(k)));
-        self.walked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.to_string(), walked.clone());
-        walked
+        remembered(&self.walked, key, || {
+            self.issued(key).map(|i| walk_from(&i, |k| self.issued(k)))
+        })
     }
+}
+
+/// `key`'s value in `memo`, worked out by `find` (without the lock held: it may
+/// read the memo again) and kept when first asked.
+fn remembered<T: Clone>(
+    memo: &Mutex<HashMap<String, T>>,
+    key: &str,
+    find: impl FnOnce() -> T,
+) -> T {
+    let known = memo
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(key)
+        .cloned();
+    known.unwrap_or_else(|| {
+        let found = find();
+        memo.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_string(), found.clone());
+        found
+    })
 }
 
 /// What a lookup by origin reads: the keys whose walk may end at the value

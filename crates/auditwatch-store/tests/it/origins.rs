@@ -444,6 +444,38 @@ fn direct_origin_lookups_answer_what_the_engine_answers() {
     assert!(matched > 40, "{matched}");
 }
 
+/// Applies retention that keeps nothing of `dropped`'s days before March 2, 2026
+/// (every other account keeps everything).
+fn retain_without(
+    store: &Store,
+    dropped: &str,
+) -> auditwatch_store::write::retention::RetentionStats {
+    const MARCH_1_2026: i32 = 20_513;
+    let policy = auditwatch_store::write::retention::Retention {
+        days: None,
+        accounts: [(dropped.to_string(), 0)].into_iter().collect(),
+    };
+    let mut writer = store.writer().unwrap();
+    auditwatch_store::write::retention::apply(&mut writer, &policy, MARCH_1_2026 + 1).unwrap()
+}
+
+/// A store at `path` holding only the records of `files` (by index) recorded in
+/// `account`.
+fn lake_of(path: &std::path::Path, f: &[Vec<String>], which: &[usize], account: &str) -> Store {
+    let store = Store::open(path).unwrap();
+    for &i in which {
+        let kept: Vec<String> = f[i]
+            .iter()
+            .filter(|r| serde_json::from_str::<Value>(r).unwrap()["recipientAccountId"] == account)
+            .cloned()
+            .collect();
+        if !kept.is_empty() {
+            auditwatch_store::testing::commit_records(&store, &kept, &format!("f{i}"), None);
+        }
+    }
+    store
+}
+
 #[test]
 fn after_retention_origins_are_those_of_the_events_kept() {
     // Retention drops account A's day; account B keeps everything. The index forgets
@@ -459,37 +491,15 @@ fn after_retention_origins_are_those_of_the_events_kept() {
     }
     let scopes = [Scope::All, Scope::accounts([B])];
     let before: Vec<Value> = scopes.iter().map(|s| answers(&rt, &kept, s)).collect();
-    let policy = auditwatch_store::write::retention::Retention {
-        days: None,
-        accounts: [(A.to_string(), 0)].into_iter().collect(),
-    };
-    const MARCH_1_2026: i32 = 20_513;
-    let stats = {
-        let mut writer = kept.writer().unwrap();
-        auditwatch_store::write::retention::apply(&mut writer, &policy, MARCH_1_2026 + 1).unwrap()
-    };
+    let stats = retain_without(&kept, A);
     assert!(
         stats.rows_dropped > 0 && stats.sessions_forgotten == 3,
         "{stats:?}"
     );
     // A second run finds nothing more to forget.
-    let again = {
-        let mut writer = kept.writer().unwrap();
-        auditwatch_store::write::retention::apply(&mut writer, &policy, MARCH_1_2026 + 1).unwrap()
-    };
-    assert_eq!(again.sessions_forgotten, 0);
+    assert_eq!(retain_without(&kept, A).sessions_forgotten, 0);
 
-    let only_b = Store::open(&dir.path().join("only-b")).unwrap();
-    for (i, file) in f.iter().enumerate() {
-        let b: Vec<String> = file
-            .iter()
-            .filter(|r| serde_json::from_str::<Value>(r).unwrap()["recipientAccountId"] == B)
-            .cloned()
-            .collect();
-        if !b.is_empty() {
-            auditwatch_store::testing::commit_records(&only_b, &b, &format!("f{i}"), None);
-        }
-    }
+    let only_b = lake_of(&dir.path().join("only-b"), &f, &[0, 1, 2], B);
     for (scope, before) in scopes.iter().zip(&before) {
         let got = answers(&rt, &kept, scope);
         assert_eq!(got, answers(&rt, &only_b, scope), "as {scope:?}");
@@ -678,26 +688,10 @@ fn retention_forgets_what_it_dropped_whatever_account_the_issue_names() {
     for i in [1, 2] {
         auditwatch_store::testing::commit_records(&store, &f[i], &format!("f{i}"), None);
     }
-    let policy = auditwatch_store::write::retention::Retention {
-        days: None,
-        accounts: [(B.to_string(), 0)].into_iter().collect(),
-    };
-    const MARCH_1_2026: i32 = 20_513;
-    let stats = {
-        let mut writer = store.writer().unwrap();
-        auditwatch_store::write::retention::apply(&mut writer, &policy, MARCH_1_2026 + 1).unwrap()
-    };
+    let stats = retain_without(&store, B);
     assert_eq!(stats.sessions_error, None);
     assert!(stats.sessions_forgotten >= 2, "{stats:?}");
-    let only_a = Store::open(&dir.path().join("only-a")).unwrap();
-    for i in [1, 2] {
-        let a: Vec<String> = f[i]
-            .iter()
-            .filter(|r| serde_json::from_str::<Value>(r).unwrap()["recipientAccountId"] == A)
-            .cloned()
-            .collect();
-        auditwatch_store::testing::commit_records(&only_a, &a, &format!("f{i}"), None);
-    }
+    let only_a = lake_of(&dir.path().join("only-a"), &f, &[1, 2], A);
     for scope in [Scope::All, Scope::accounts([A])] {
         assert_eq!(
             answers(&rt, &store, &scope),
