@@ -141,6 +141,11 @@ impl ByOrigin {
         &self.value
     }
 
+    /// Whether the walk of `key` may end at the value (one of [`Self::may_name`]'s tests).
+    pub fn reaches(&self, key: &str) -> bool {
+        self.reaching.contains(key)
+    }
+
     /// The origin of a call made by `who` ([`origin_of`], the walks read key by key).
     pub fn origin(&self, who: &Principal) -> Origin {
         origin_of(&self.walks, who)

@@ -134,7 +134,7 @@ impl Footers {
             return Ok(b.clone());
         }
         let bloom = o
-            .builder()?
+            .builder(&o.meta)?
             .get_row_group_column_bloom_filter(rg, leaf)
             .map_err(|e| o.parquet_err(e))?
             .map(Arc::new);
