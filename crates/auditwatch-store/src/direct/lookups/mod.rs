@@ -14,8 +14,9 @@
 //! returns `None`). The resource attributes read one leaf of the `resources` list
 //! (`ARN` or `type`), never the whole list. Free text the segments' token indexes
 //! answer ([`crate::direct::token_index`]) reads only the rows they name, and skips row groups
-//! without any. The `origin` filter reads the identity leaves of the rows the other
-//! filters kept and walks each to its origin ([`origin_test`]).
+//! without any. The `origin` filter sifts the rows the other filters kept on the
+//! distinct values of a few identity leaves, then reads the identities of the rows
+//! left and walks each to its origin ([`origin_test`]).
 
 use std::collections::HashMap;
 use std::ops::Range;

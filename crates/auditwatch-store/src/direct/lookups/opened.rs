@@ -16,11 +16,10 @@ use datafusion::parquet::errors::ParquetError;
 
 use auditwatch_catalog::Segment;
 
-use super::origin_test;
 use super::{Footers, Leaves, selection};
 use crate::direct::token_index::{self, TokenCache};
 use crate::error::{IoContext, Result, StoreError};
-use crate::schema::events_schema;
+use crate::schema::{coded_identity_schema, events_schema};
 use crate::storage::pread::PositionedFile;
 use crate::storage::remote::Remote;
 
@@ -160,7 +159,7 @@ impl Opened<'_> {
 
     /// [`Self::read`], with the text leaves of `userIdentity` read as dictionaries: each
     /// distinct value of the row group once and a code per row, instead of a copy of
-    /// the text per row ([`origin_test::coded_schema`]).
+    /// the text per row ([`coded_identity_schema`]).
     pub(crate) fn read_coded(
         &self,
         rg: usize,
@@ -171,7 +170,7 @@ impl Opened<'_> {
         let coded = match self.coded.get() {
             Some(m) => m,
             None => {
-                let options = ArrowReaderOptions::new().with_schema(origin_test::coded_schema());
+                let options = ArrowReaderOptions::new().with_schema(coded_identity_schema());
                 let m = ArrowReaderMetadata::try_new(self.meta.metadata().clone(), options)
                     .map_err(|e| self.parquet_err(e))?;
                 self.coded.get_or_init(|| m)
